@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("sta-peerd: not implemented yet");
+    std::process::exit(2);
+}

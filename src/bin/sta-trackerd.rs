@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("sta-trackerd: not implemented yet");
+    std::process::exit(2);
+}

@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("sta: not implemented yet");
+    std::process::exit(2);
+}

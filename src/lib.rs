@@ -1,0 +1,9 @@
+//! STA, a Simple Torrent-like Application: a tracker, a peer daemon and a
+//! CLI for moving large files between many machines, piece by piece.
+//!
+//! The protocol layers (`wire`, `meta`) are sans-IO: they turn bytes into
+//! typed values and back, and know nothing of sockets, clocks or files.
+
+pub mod limits;
+pub mod meta;
+pub mod wire;

@@ -1,0 +1,49 @@
+//! Every limit of the system, by name. `spec/limits.md` lists the same
+//! values; a conformance test checks that the two agree.
+
+/// Largest frame (length prefix excluded) on a tracker session. Sized for
+/// an announce of the largest file: `MAX_PIECES` hashes (5 MiB), its
+/// bitfield (32 KiB) and a name, with room to spare.
+pub const MAX_TRACKER_FRAME: u32 = 8 * 1024 * 1024;
+
+/// Largest frame (length prefix excluded) on the peer wire. Covers a
+/// piece message carrying the largest block we accept and the bitfield of
+/// the largest file.
+pub const MAX_PEER_FRAME: u32 = 256 * 1024;
+
+/// Block size STA requests and the largest block it serves.
+pub const BLOCK_SIZE: u32 = 16 * 1024;
+
+/// Largest block length a peer may request from us (BEP 3 peers commonly
+/// stop at 16 KiB; we allow up to 128 KiB from others).
+pub const MAX_REQUEST_LEN: u32 = 128 * 1024;
+
+/// Smallest and largest piece length; piece lengths are powers of two.
+pub const MIN_PIECE_LENGTH: u32 = 16 * 1024;
+pub const MAX_PIECE_LENGTH: u32 = 16 * 1024 * 1024;
+/// Piece length used when the user does not choose one.
+pub const DEFAULT_PIECE_LENGTH: u32 = 512 * 1024;
+
+/// Most pieces a file may have (5 MiB of hashes, a 32 KiB bitfield).
+pub const MAX_PIECES: u32 = 262_144;
+
+/// Longest file name, in bytes of UTF-8.
+pub const MAX_NAME_LEN: usize = 255;
+
+/// Deepest nesting the bencode decoder follows before refusing input.
+pub const MAX_BENCODE_DEPTH: usize = 32;
+
+/// Longest name filter in a catalog listing, in bytes.
+pub const MAX_FILTER_LEN: usize = 255;
+
+/// Most entries one catalog page holds.
+pub const MAX_LIST_PAGE: u16 = 1000;
+
+/// Most peers one get-peers answer holds.
+pub const MAX_PEERS_PER_ANSWER: u16 = 200;
+
+/// Longest error message text, in bytes.
+pub const MAX_ERROR_MESSAGE: usize = 1024;
+
+/// Tracker protocol version spoken by this build.
+pub const TRACKER_PROTOCOL_VERSION: u16 = 1;

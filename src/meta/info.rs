@@ -1,0 +1,263 @@
+//! The BEP 3 single-file info dict: `length`, `name`, `piece length`,
+//! `pieces`. Its SHA1 is the info hash, STA's file id everywhere.
+//!
+//! `Info` keeps the exact bencoded bytes it was read from, so keys we do not
+//! use (`private`, `md5sum`, ...) still count in the hash, as they do for
+//! every BitTorrent client.
+
+use super::bencode::{self, BencodeError, Value};
+use crate::limits::{MAX_NAME_LEN, MAX_PIECE_LENGTH, MAX_PIECES, MIN_PIECE_LENGTH};
+use sha1::{Digest, Sha1};
+
+pub type InfoHash = [u8; 20];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Info {
+    pub name: String,
+    pub length: u64,
+    pub piece_length: u32,
+    /// Concatenated 20-byte SHA1 hashes, one per piece.
+    pub pieces: Vec<u8>,
+    /// The bencoded dict exactly as hashed.
+    pub bencoded: Vec<u8>,
+    pub info_hash: InfoHash,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InfoError {
+    Bencode(BencodeError),
+    NotADict,
+    /// A required key is absent or has the wrong type.
+    Missing(&'static str),
+    /// A `files` key: multi-file torrents are not supported.
+    MultiFile,
+    BadName(NameError),
+    /// `length` is zero, negative, or beyond what `MAX_PIECES` allows.
+    BadLength(i64),
+    PieceLengthNotPowerOfTwo(i64),
+    PieceLengthOutOfRange(i64),
+    /// `pieces` is not a multiple of 20 bytes.
+    PiecesNotMultipleOf20(usize),
+    /// `pieces` holds a different number of hashes than `length` needs.
+    PieceCountMismatch {
+        expected: u64,
+        found: usize,
+    },
+    TooManyPieces(u64),
+}
+
+impl std::fmt::Display for InfoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            InfoError::Bencode(e) => write!(f, "info dict: {e}"),
+            InfoError::NotADict => write!(f, "info is not a bencoded dict"),
+            InfoError::Missing(key) => write!(f, "info dict lacks a valid '{key}'"),
+            InfoError::MultiFile => write!(f, "multi-file torrents are not supported"),
+            InfoError::BadName(e) => write!(f, "file name: {e}"),
+            InfoError::BadLength(n) => write!(f, "file length {n} is not allowed"),
+            InfoError::PieceLengthNotPowerOfTwo(n) => {
+                write!(f, "piece length {n} is not a power of two")
+            }
+            InfoError::PieceLengthOutOfRange(n) => write!(
+                f,
+                "piece length {n} is outside {MIN_PIECE_LENGTH}..={MAX_PIECE_LENGTH}"
+            ),
+            InfoError::PiecesNotMultipleOf20(n) => {
+                write!(f, "'pieces' is {n} bytes, not a multiple of 20")
+            }
+            InfoError::PieceCountMismatch { expected, found } => {
+                write!(f, "expected {expected} piece hashes, found {found}")
+            }
+            InfoError::TooManyPieces(n) => {
+                write!(f, "{n} pieces exceed the limit of {MAX_PIECES}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InfoError {}
+
+impl From<BencodeError> for InfoError {
+    fn from(e: BencodeError) -> Self {
+        InfoError::Bencode(e)
+    }
+}
+
+impl Info {
+    /// Builds the info dict for a file from its piece hashes.
+    pub fn new(
+        name: &str,
+        length: u64,
+        piece_length: u32,
+        pieces: Vec<u8>,
+    ) -> Result<Info, InfoError> {
+        check_name(name).map_err(InfoError::BadName)?;
+        let dict = Value::Dict(vec![
+            (b"length", Value::Int(length_as_i64(length)?)),
+            (b"name", Value::Bytes(name.as_bytes())),
+            (b"piece length", Value::Int(piece_length.into())),
+            (b"pieces", Value::Bytes(&pieces)),
+        ]);
+        Info::from_bencoded(&dict.to_bytes())
+    }
+
+    /// Parses and validates a bencoded info dict.
+    pub fn from_bencoded(bytes: &[u8]) -> Result<Info, InfoError> {
+        let dict = bencode::decode(bytes)?;
+        Info::from_value(&dict, bytes.to_vec())
+    }
+
+    /// Validates an already decoded info dict; `bencoded` must be its bytes.
+    pub fn from_value(dict: &Value<'_>, bencoded: Vec<u8>) -> Result<Info, InfoError> {
+        if !matches!(dict, Value::Dict(_)) {
+            return Err(InfoError::NotADict);
+        }
+        if dict.get(b"files").is_some() {
+            return Err(InfoError::MultiFile);
+        }
+        let name_bytes = dict
+            .get(b"name")
+            .and_then(Value::as_bytes)
+            .ok_or(InfoError::Missing("name"))?;
+        let name =
+            std::str::from_utf8(name_bytes).map_err(|_| InfoError::BadName(NameError::NotUtf8))?;
+        check_name(name).map_err(InfoError::BadName)?;
+        let length = dict
+            .get(b"length")
+            .and_then(Value::as_int)
+            .ok_or(InfoError::Missing("length"))?;
+        let piece_length = dict
+            .get(b"piece length")
+            .and_then(Value::as_int)
+            .ok_or(InfoError::Missing("piece length"))?;
+        let pieces = dict
+            .get(b"pieces")
+            .and_then(Value::as_bytes)
+            .ok_or(InfoError::Missing("pieces"))?;
+        let piece_length = check_piece_length(piece_length)?;
+        if length <= 0 {
+            return Err(InfoError::BadLength(length));
+        }
+        let expected = (length as u64).div_ceil(piece_length.into());
+        if expected > MAX_PIECES.into() {
+            return Err(InfoError::TooManyPieces(expected));
+        }
+        if !pieces.len().is_multiple_of(20) {
+            return Err(InfoError::PiecesNotMultipleOf20(pieces.len()));
+        }
+        if pieces.len() as u64 / 20 != expected {
+            return Err(InfoError::PieceCountMismatch {
+                expected,
+                found: pieces.len() / 20,
+            });
+        }
+        Ok(Info {
+            name: name.to_owned(),
+            length: length as u64,
+            piece_length,
+            pieces: pieces.to_vec(),
+            info_hash: Sha1::digest(&bencoded).into(),
+            bencoded,
+        })
+    }
+
+    pub fn num_pieces(&self) -> u32 {
+        (self.pieces.len() / 20) as u32
+    }
+
+    /// The expected SHA1 of piece `index`, if it exists.
+    pub fn piece_hash(&self, index: u32) -> Option<&[u8]> {
+        let at = index as usize * 20;
+        self.pieces.get(at..at + 20)
+    }
+
+    /// Bytes in piece `index` (the last one may be short).
+    pub fn piece_size(&self, index: u32) -> u32 {
+        let start = u64::from(index) * u64::from(self.piece_length);
+        (self.length.saturating_sub(start)).min(self.piece_length.into()) as u32
+    }
+}
+
+fn length_as_i64(length: u64) -> Result<i64, InfoError> {
+    i64::try_from(length).map_err(|_| InfoError::BadLength(i64::MAX))
+}
+
+/// Checks a piece length: a power of two within the allowed range.
+pub fn check_piece_length(n: i64) -> Result<u32, InfoError> {
+    if n <= 0 || (n & (n - 1)) != 0 {
+        return Err(InfoError::PieceLengthNotPowerOfTwo(n));
+    }
+    if n < MIN_PIECE_LENGTH.into() || n > MAX_PIECE_LENGTH.into() {
+        return Err(InfoError::PieceLengthOutOfRange(n));
+    }
+    Ok(n as u32)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameError {
+    Empty,
+    TooLong(usize),
+    NotUtf8,
+    /// `/` or `\`: a name is one path component, never a path.
+    Separator,
+    /// `.` or `..`.
+    DotName,
+    ControlCharacter,
+}
+
+impl std::fmt::Display for NameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NameError::Empty => write!(f, "the name is empty"),
+            NameError::TooLong(n) => {
+                write!(f, "the name is {n} bytes, longer than {MAX_NAME_LEN}")
+            }
+            NameError::NotUtf8 => write!(f, "the name is not valid UTF-8"),
+            NameError::Separator => write!(f, "the name contains a path separator"),
+            NameError::DotName => write!(f, "'.' and '..' are not file names"),
+            NameError::ControlCharacter => write!(f, "the name contains a control character"),
+        }
+    }
+}
+
+impl std::error::Error for NameError {}
+
+/// Checks that `name` is a plain file name, safe to create in a directory.
+pub fn check_name(name: &str) -> Result<(), NameError> {
+    if name.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if name.len() > MAX_NAME_LEN {
+        return Err(NameError::TooLong(name.len()));
+    }
+    if name.contains(['/', '\\']) {
+        return Err(NameError::Separator);
+    }
+    if name == "." || name == ".." {
+        return Err(NameError::DotName);
+    }
+    if name.chars().any(char::is_control) {
+        return Err(NameError::ControlCharacter);
+    }
+    Ok(())
+}
+
+/// Lower-case hex of an info hash.
+pub fn to_hex(hash: &[u8]) -> String {
+    hash.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Parses 40 hex digits into an info hash.
+pub fn from_hex(s: &str) -> Option<InfoHash> {
+    let bytes = s.as_bytes();
+    if bytes.len() != 40 {
+        return None;
+    }
+    let mut out = [0u8; 20];
+    for (i, pair) in bytes.chunks_exact(2).enumerate() {
+        let hi = (pair[0] as char).to_digit(16)?;
+        let lo = (pair[1] as char).to_digit(16)?;
+        out[i] = (hi * 16 + lo) as u8;
+    }
+    Some(out)
+}

@@ -1,0 +1,578 @@
+//! The tracker protocol: STA's own, over a persistent TCP session, in the
+//! common framing. A peer sends requests; the tracker answers each one, in
+//! order, with exactly one response (possibly an `Error`). Messages here own
+//! their bytes: they are small, rare next to piece traffic, and the catalog
+//! keeps them anyway.
+
+use super::cursor::Cursor;
+use super::{begin_frame, finish_frame, split_frame};
+use crate::limits::{MAX_ERROR_MESSAGE, MAX_FILTER_LEN, MAX_NAME_LEN, MAX_TRACKER_FRAME};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+pub type InfoHash = [u8; 20];
+pub type PeerId = [u8; 20];
+
+/// Request ids (peer -> tracker).
+pub mod req {
+    pub const HELLO: u8 = 0x01;
+    pub const ANNOUNCE: u8 = 0x02;
+    pub const HAVE: u8 = 0x03;
+    pub const LIST: u8 = 0x04;
+    pub const GET_META: u8 = 0x05;
+    pub const GET_PEERS: u8 = 0x06;
+    pub const LEAVE: u8 = 0x07;
+}
+
+/// Response ids (tracker -> peer).
+pub mod resp {
+    pub const ACK: u8 = 0x80;
+    pub const WELCOME: u8 = 0x81;
+    pub const ANNOUNCED: u8 = 0x82;
+    pub const LIST_PAGE: u8 = 0x84;
+    pub const META: u8 = 0x85;
+    pub const PEERS: u8 = 0x86;
+    pub const ERROR: u8 = 0xff;
+}
+
+/// Which pieces a peer holds: all of them (a seeder, no bitfield sent), or
+/// a BEP 3 bitfield (high bit of byte 0 is piece 0, spare bits zero).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pieces {
+    All,
+    Bitfield(Vec<u8>),
+}
+
+/// How `GetMeta` names a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Hash(InfoHash),
+    Name(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    KeepAlive,
+    Hello {
+        version: u16,
+        peer_id: PeerId,
+        listen_port: u16,
+    },
+    /// `info` is the bencoded BEP 3 info dict; the tracker derives the info
+    /// hash from it, so a peer cannot announce metadata under a false id.
+    Announce {
+        info: Vec<u8>,
+        pieces: Pieces,
+    },
+    Have {
+        info_hash: InfoHash,
+        piece: u32,
+    },
+    List {
+        offset: u32,
+        limit: u16,
+        filter: String,
+    },
+    GetMeta(Lookup),
+    GetPeers {
+        info_hash: InfoHash,
+        max: u16,
+        piece: Option<u32>,
+    },
+    Leave {
+        info_hash: InfoHash,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListEntry {
+    pub info_hash: InfoHash,
+    pub length: u64,
+    pub piece_length: u32,
+    pub peers: u32,
+    pub seeders: u32,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerEntry {
+    pub peer_id: PeerId,
+    pub addr: SocketAddr,
+    pub pieces: Pieces,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Response {
+    KeepAlive,
+    Ack,
+    Welcome {
+        version: u16,
+        idle_timeout_secs: u32,
+    },
+    Announced {
+        info_hash: InfoHash,
+    },
+    ListPage {
+        total: u32,
+        entries: Vec<ListEntry>,
+    },
+    Meta {
+        info: Vec<u8>,
+    },
+    Peers {
+        info_hash: InfoHash,
+        peers: Vec<PeerEntry>,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+/// Error codes of the `Error` response. A code we do not know is kept as
+/// is, so newer trackers can add codes without breaking older peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ErrorCode(pub u16);
+
+impl ErrorCode {
+    pub const FILE_NOT_FOUND: ErrorCode = ErrorCode(1);
+    pub const INVALID_PARAMETERS: ErrorCode = ErrorCode(2);
+    pub const PIECE_OUT_OF_RANGE: ErrorCode = ErrorCode(3);
+    pub const AMBIGUOUS_NAME: ErrorCode = ErrorCode(4);
+    pub const FRAME_TOO_LARGE: ErrorCode = ErrorCode(5);
+    pub const UNKNOWN_MESSAGE: ErrorCode = ErrorCode(6);
+    pub const UNSUPPORTED_VERSION: ErrorCode = ErrorCode(7);
+    pub const LIMIT_REACHED: ErrorCode = ErrorCode(8);
+    pub const HELLO_REQUIRED: ErrorCode = ErrorCode(9);
+    pub const INVALID_METADATA: ErrorCode = ErrorCode(10);
+    pub const IDLE_TIMEOUT: ErrorCode = ErrorCode(11);
+
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            1 => "file not found",
+            2 => "invalid parameters",
+            3 => "piece index out of range",
+            4 => "ambiguous name",
+            5 => "frame too large",
+            6 => "unknown message",
+            7 => "unsupported version",
+            8 => "limit reached",
+            9 => "hello required",
+            10 => "invalid metadata",
+            11 => "idle timeout",
+            _ => "unknown error",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.name(), self.0)
+    }
+}
+
+/// A frame that could not be decoded. `used` says what may follow: with
+/// `Some(n)` the framing is intact, the tracker answers with this error and
+/// goes on after skipping `n` bytes; with `None` the stream is lost (the
+/// frame is too large), so the error is sent and the session closed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DecodeError {
+    pub code: ErrorCode,
+    pub message: String,
+    pub used: Option<usize>,
+}
+
+impl DecodeError {
+    pub fn is_fatal(&self) -> bool {
+        self.used.is_none()
+    }
+
+    /// The error response a tracker sends for this decode error.
+    pub fn to_response(&self) -> Response {
+        Response::Error {
+            code: self.code,
+            message: self.message.clone(),
+        }
+    }
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+type Decoded<T> = Result<Option<(T, usize)>, DecodeError>;
+
+/// Splits off the next frame and hands its id and payload to `body`,
+/// turning `None` from it into an "invalid parameters" error.
+fn decode_with<T>(
+    buf: &[u8],
+    keep_alive: T,
+    body: impl FnOnce(u8, &mut Cursor<'_>) -> Result<Option<T>, DecodeError>,
+) -> Decoded<T> {
+    let (frame, used) = match split_frame(buf, MAX_TRACKER_FRAME) {
+        Ok(Some(found)) => found,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            return Err(DecodeError {
+                code: ErrorCode::FRAME_TOO_LARGE,
+                message: e.to_string(),
+                used: None,
+            });
+        }
+    };
+    let Some((&id, payload)) = frame.split_first() else {
+        return Ok(Some((keep_alive, used)));
+    };
+    let mut c = Cursor::new(payload);
+    let frame_error = |code, message: String| DecodeError {
+        code,
+        message,
+        used: Some(used),
+    };
+    match body(id, &mut c).map_err(|e| DecodeError {
+        used: Some(used),
+        ..e
+    })? {
+        Some(msg) if c.is_empty() => Ok(Some((msg, used))),
+        Some(_) => Err(frame_error(
+            ErrorCode::INVALID_PARAMETERS,
+            format!("message 0x{id:02x} has {} trailing bytes", c.remaining()),
+        )),
+        None => Err(frame_error(
+            ErrorCode::INVALID_PARAMETERS,
+            format!("message 0x{id:02x} is truncated or malformed"),
+        )),
+    }
+}
+
+fn unknown(id: u8) -> DecodeError {
+    DecodeError {
+        code: ErrorCode::UNKNOWN_MESSAGE,
+        message: format!("unknown message id 0x{id:02x}"),
+        used: None, // filled in by decode_with
+    }
+}
+
+impl Request {
+    /// Decodes the next request from the start of `buf`.
+    pub fn decode(buf: &[u8]) -> Decoded<Request> {
+        decode_with(buf, Request::KeepAlive, |id, c| {
+            Ok(match id {
+                req::HELLO => (|| {
+                    Some(Request::Hello {
+                        version: c.u16()?,
+                        peer_id: c.array()?,
+                        listen_port: c.u16()?,
+                    })
+                })(),
+                req::ANNOUNCE => (|| {
+                    let n = c.u32()? as usize;
+                    let info = c.bytes(n)?.to_vec();
+                    Some(Request::Announce {
+                        info,
+                        pieces: read_pieces(c)?,
+                    })
+                })(),
+                req::HAVE => (|| {
+                    Some(Request::Have {
+                        info_hash: c.array()?,
+                        piece: c.u32()?,
+                    })
+                })(),
+                req::LIST => (|| {
+                    Some(Request::List {
+                        offset: c.u32()?,
+                        limit: c.u16()?,
+                        filter: read_str(c, MAX_FILTER_LEN)?,
+                    })
+                })(),
+                req::GET_META => (|| {
+                    Some(Request::GetMeta(match c.u8()? {
+                        0 => Lookup::Hash(c.array()?),
+                        1 => Lookup::Name(read_str(c, MAX_NAME_LEN)?),
+                        _ => return None,
+                    }))
+                })(),
+                req::GET_PEERS => (|| {
+                    let info_hash = c.array()?;
+                    let max = c.u16()?;
+                    let piece = match c.u8()? {
+                        0 => None,
+                        1 => Some(c.u32()?),
+                        _ => return None,
+                    };
+                    Some(Request::GetPeers {
+                        info_hash,
+                        max,
+                        piece,
+                    })
+                })(),
+                req::LEAVE => c.array().map(|info_hash| Request::Leave { info_hash }),
+                _ => return Err(unknown(id)),
+            })
+        })
+    }
+
+    /// Appends this request, framed, to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let id = match self {
+            Request::KeepAlive => {
+                out.extend_from_slice(&[0; 4]);
+                return;
+            }
+            Request::Hello { .. } => req::HELLO,
+            Request::Announce { .. } => req::ANNOUNCE,
+            Request::Have { .. } => req::HAVE,
+            Request::List { .. } => req::LIST,
+            Request::GetMeta(_) => req::GET_META,
+            Request::GetPeers { .. } => req::GET_PEERS,
+            Request::Leave { .. } => req::LEAVE,
+        };
+        let at = begin_frame(out, id);
+        match self {
+            Request::KeepAlive => {}
+            Request::Hello {
+                version,
+                peer_id,
+                listen_port,
+            } => {
+                out.extend_from_slice(&version.to_be_bytes());
+                out.extend_from_slice(peer_id);
+                out.extend_from_slice(&listen_port.to_be_bytes());
+            }
+            Request::Announce { info, pieces } => {
+                out.extend_from_slice(&(info.len() as u32).to_be_bytes());
+                out.extend_from_slice(info);
+                write_pieces(out, pieces);
+            }
+            Request::Have { info_hash, piece } => {
+                out.extend_from_slice(info_hash);
+                out.extend_from_slice(&piece.to_be_bytes());
+            }
+            Request::List {
+                offset,
+                limit,
+                filter,
+            } => {
+                out.extend_from_slice(&offset.to_be_bytes());
+                out.extend_from_slice(&limit.to_be_bytes());
+                write_str(out, filter);
+            }
+            Request::GetMeta(Lookup::Hash(h)) => {
+                out.push(0);
+                out.extend_from_slice(h);
+            }
+            Request::GetMeta(Lookup::Name(name)) => {
+                out.push(1);
+                write_str(out, name);
+            }
+            Request::GetPeers {
+                info_hash,
+                max,
+                piece,
+            } => {
+                out.extend_from_slice(info_hash);
+                out.extend_from_slice(&max.to_be_bytes());
+                match piece {
+                    None => out.push(0),
+                    Some(p) => {
+                        out.push(1);
+                        out.extend_from_slice(&p.to_be_bytes());
+                    }
+                }
+            }
+            Request::Leave { info_hash } => out.extend_from_slice(info_hash),
+        }
+        finish_frame(out, at);
+    }
+}
+
+impl Response {
+    /// Decodes the next response from the start of `buf`.
+    pub fn decode(buf: &[u8]) -> Decoded<Response> {
+        decode_with(buf, Response::KeepAlive, |id, c| {
+            Ok(match id {
+                resp::ACK => Some(Response::Ack),
+                resp::WELCOME => (|| {
+                    Some(Response::Welcome {
+                        version: c.u16()?,
+                        idle_timeout_secs: c.u32()?,
+                    })
+                })(),
+                resp::ANNOUNCED => c.array().map(|info_hash| Response::Announced { info_hash }),
+                resp::LIST_PAGE => (|| {
+                    let total = c.u32()?;
+                    let count = c.u16()?;
+                    // Each entry takes at least 42 bytes: never trust the
+                    // count beyond what the frame can actually hold.
+                    let mut entries = Vec::with_capacity((count as usize).min(c.remaining() / 42));
+                    for _ in 0..count {
+                        entries.push(ListEntry {
+                            info_hash: c.array()?,
+                            length: c.u64()?,
+                            piece_length: c.u32()?,
+                            peers: c.u32()?,
+                            seeders: c.u32()?,
+                            name: read_str(c, MAX_NAME_LEN)?,
+                        });
+                    }
+                    Some(Response::ListPage { total, entries })
+                })(),
+                resp::META => Some(Response::Meta {
+                    info: c.rest().to_vec(),
+                }),
+                resp::PEERS => (|| {
+                    let info_hash = c.array()?;
+                    let count = c.u16()?;
+                    let mut peers = Vec::with_capacity((count as usize).min(c.remaining() / 28));
+                    for _ in 0..count {
+                        peers.push(PeerEntry {
+                            peer_id: c.array()?,
+                            addr: read_addr(c)?,
+                            pieces: read_pieces(c)?,
+                        });
+                    }
+                    Some(Response::Peers { info_hash, peers })
+                })(),
+                resp::ERROR => (|| {
+                    Some(Response::Error {
+                        code: ErrorCode(c.u16()?),
+                        message: read_str(c, MAX_ERROR_MESSAGE)?,
+                    })
+                })(),
+                _ => return Err(unknown(id)),
+            })
+        })
+    }
+
+    /// Appends this response, framed, to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        let id = match self {
+            Response::KeepAlive => {
+                out.extend_from_slice(&[0; 4]);
+                return;
+            }
+            Response::Ack => resp::ACK,
+            Response::Welcome { .. } => resp::WELCOME,
+            Response::Announced { .. } => resp::ANNOUNCED,
+            Response::ListPage { .. } => resp::LIST_PAGE,
+            Response::Meta { .. } => resp::META,
+            Response::Peers { .. } => resp::PEERS,
+            Response::Error { .. } => resp::ERROR,
+        };
+        let at = begin_frame(out, id);
+        match self {
+            Response::KeepAlive | Response::Ack => {}
+            Response::Welcome {
+                version,
+                idle_timeout_secs,
+            } => {
+                out.extend_from_slice(&version.to_be_bytes());
+                out.extend_from_slice(&idle_timeout_secs.to_be_bytes());
+            }
+            Response::Announced { info_hash } => out.extend_from_slice(info_hash),
+            Response::ListPage { total, entries } => {
+                out.extend_from_slice(&total.to_be_bytes());
+                out.extend_from_slice(&(entries.len() as u16).to_be_bytes());
+                for e in entries {
+                    out.extend_from_slice(&e.info_hash);
+                    out.extend_from_slice(&e.length.to_be_bytes());
+                    out.extend_from_slice(&e.piece_length.to_be_bytes());
+                    out.extend_from_slice(&e.peers.to_be_bytes());
+                    out.extend_from_slice(&e.seeders.to_be_bytes());
+                    write_str(out, &e.name);
+                }
+            }
+            Response::Meta { info } => out.extend_from_slice(info),
+            Response::Peers { info_hash, peers } => {
+                out.extend_from_slice(info_hash);
+                out.extend_from_slice(&(peers.len() as u16).to_be_bytes());
+                for p in peers {
+                    write_peer(out, p);
+                }
+            }
+            Response::Error { code, message } => {
+                out.extend_from_slice(&code.0.to_be_bytes());
+                write_str(out, truncate_utf8(message, MAX_ERROR_MESSAGE));
+            }
+        }
+        finish_frame(out, at);
+    }
+}
+
+/// Appends one peer entry of a `Peers` response; exposed so the tracker can
+/// build answers straight into its write buffer.
+pub fn write_peer(out: &mut Vec<u8>, p: &PeerEntry) {
+    out.extend_from_slice(&p.peer_id);
+    write_addr(out, p.addr);
+    write_pieces(out, &p.pieces);
+}
+
+fn read_str(c: &mut Cursor<'_>, max: usize) -> Option<String> {
+    let n = c.u16()? as usize;
+    if n > max {
+        return None;
+    }
+    String::from_utf8(c.bytes(n)?.to_vec()).ok()
+}
+
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u16).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn truncate_utf8(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+fn read_pieces(c: &mut Cursor<'_>) -> Option<Pieces> {
+    match c.u8()? {
+        0 => Some(Pieces::All),
+        1 => {
+            let n = c.u32()? as usize;
+            Some(Pieces::Bitfield(c.bytes(n)?.to_vec()))
+        }
+        _ => None,
+    }
+}
+
+fn write_pieces(out: &mut Vec<u8>, pieces: &Pieces) {
+    match pieces {
+        Pieces::All => out.push(0),
+        Pieces::Bitfield(bits) => {
+            out.push(1);
+            out.extend_from_slice(&(bits.len() as u32).to_be_bytes());
+            out.extend_from_slice(bits);
+        }
+    }
+}
+
+fn read_addr(c: &mut Cursor<'_>) -> Option<SocketAddr> {
+    let ip = match c.u8()? {
+        4 => IpAddr::V4(Ipv4Addr::from(c.array::<4>()?)),
+        6 => IpAddr::V6(Ipv6Addr::from(c.array::<16>()?)),
+        _ => return None,
+    };
+    Some(SocketAddr::new(ip, c.u16()?))
+}
+
+fn write_addr(out: &mut Vec<u8>, addr: SocketAddr) {
+    match addr.ip() {
+        IpAddr::V4(ip) => {
+            out.push(4);
+            out.extend_from_slice(&ip.octets());
+        }
+        IpAddr::V6(ip) => {
+            out.push(6);
+            out.extend_from_slice(&ip.octets());
+        }
+    }
+    out.extend_from_slice(&addr.port().to_be_bytes());
+}
