@@ -4,6 +4,11 @@
 //! The protocol layers (`wire`, `meta`) are sans-IO: they turn bytes into
 //! typed values and back, and know nothing of sockets, clocks or files.
 
+pub mod bitfield;
+pub mod config;
 pub mod limits;
 pub mod meta;
+pub mod reactor;
+pub mod rng;
+pub mod tracker;
 pub mod wire;

@@ -503,12 +503,42 @@ impl Response {
     }
 }
 
-/// Appends one peer entry of a `Peers` response; exposed so the tracker can
-/// build answers straight into its write buffer.
-pub fn write_peer(out: &mut Vec<u8>, p: &PeerEntry) {
-    out.extend_from_slice(&p.peer_id);
-    write_addr(out, p.addr);
-    write_pieces(out, &p.pieces);
+fn write_peer(out: &mut Vec<u8>, p: &PeerEntry) {
+    let bits = match &p.pieces {
+        Pieces::All => None,
+        Pieces::Bitfield(b) => Some(b.as_slice()),
+    };
+    write_peer_parts(out, &p.peer_id, p.addr, bits);
+}
+
+fn write_peer_parts(out: &mut Vec<u8>, peer_id: &PeerId, addr: SocketAddr, bits: Option<&[u8]>) {
+    out.extend_from_slice(peer_id);
+    write_addr(out, addr);
+    match bits {
+        None => write_pieces(out, &Pieces::All),
+        Some(bits) => {
+            out.push(1);
+            out.extend_from_slice(&(bits.len() as u32).to_be_bytes());
+            out.extend_from_slice(bits);
+        }
+    }
+}
+
+/// Appends a `Peers` response built from borrowed parts (peer id, address,
+/// bitfield or `None` for a seeder): the same bytes as `Response::Peers`,
+/// without cloning every bitfield into owned entries first.
+pub fn encode_peers<'a>(
+    out: &mut Vec<u8>,
+    info_hash: &InfoHash,
+    peers: impl ExactSizeIterator<Item = (&'a PeerId, SocketAddr, Option<&'a [u8]>)>,
+) {
+    let at = begin_frame(out, resp::PEERS);
+    out.extend_from_slice(info_hash);
+    out.extend_from_slice(&(peers.len() as u16).to_be_bytes());
+    for (peer_id, addr, bits) in peers {
+        write_peer_parts(out, peer_id, addr, bits);
+    }
+    finish_frame(out, at);
 }
 
 fn read_str(c: &mut Cursor<'_>, max: usize) -> Option<String> {

@@ -1,0 +1,470 @@
+//! The event loop shared by both daemons: one thread, one `mio::Poll`,
+//! connections in a `slab` keyed by token. It moves bytes and enforces
+//! limits; what the bytes mean belongs to a [`Handler`].
+//!
+//! Per connection: a read buffer fed to the handler's incremental decoder,
+//! and an [`OutQueue`]. A connection whose queue holds more than the high
+//! water mark is not read from until it drains (backpressure instead of
+//! unbounded memory). Idle connections are found by a scan once a second,
+//! so there is no timer or thread per connection.
+
+mod outqueue;
+mod readbuf;
+mod signals;
+
+pub use outqueue::{OutQueue, SharedBytes};
+use readbuf::ReadBuf;
+pub use signals::Signals;
+
+use log::{debug, info, warn};
+use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use mio::{Events, Interest, Poll, Token};
+use slab::Slab;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+/// Identifies a connection for as long as it is open. Tokens are reused
+/// after close, so handlers must forget an id once `close` is called.
+pub type ConnId = usize;
+
+/// Limits of the loop; each daemon fills them from its own configuration.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_connections: usize,
+    /// A connection silent for this long is closed.
+    pub idle_timeout: Duration,
+    /// Most unprocessed input kept per connection: the protocol's frame
+    /// limit plus one read's worth.
+    pub max_read_buffer: usize,
+    /// Output queued beyond this pauses reading from the connection.
+    pub write_high_water: usize,
+}
+
+/// What the handler wants after seeing a connection's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flow {
+    /// Input bytes consumed (whole frames).
+    pub used: usize,
+    /// Close once the queued output is flushed.
+    pub close: bool,
+}
+
+/// The protocol side of a daemon, called by the loop. No method may block.
+pub trait Handler {
+    type Session;
+
+    /// A connection was accepted on listener number `listener`. Returns its
+    /// session, or `None` to refuse it; either way `out` is flushed first
+    /// (a refusal can carry an error frame).
+    fn open(
+        &mut self,
+        id: ConnId,
+        listener: usize,
+        peer: Option<SocketAddr>,
+        out: &mut OutQueue,
+    ) -> Option<Self::Session>;
+
+    /// New input arrived; `input` holds every byte not yet consumed.
+    fn data(
+        &mut self,
+        id: ConnId,
+        session: &mut Self::Session,
+        input: &[u8],
+        out: &mut OutQueue,
+    ) -> Flow;
+
+    /// A connection is refused because `max_connections` are open; `out`
+    /// is written once, best effort, before it is closed.
+    fn refuse(&mut self, _out: &mut OutQueue) {}
+
+    /// The connection has been silent past the idle timeout and will be
+    /// closed after `out` is flushed (best effort).
+    fn idle(&mut self, _id: ConnId, _session: &mut Self::Session, _out: &mut OutQueue) {}
+
+    /// The connection is gone; drop everything it held.
+    fn close(&mut self, id: ConnId, session: Self::Session);
+}
+
+pub enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl Stream {
+    fn source(&mut self) -> &mut dyn mio::event::Source {
+        match self {
+            Stream::Tcp(s) => s,
+            Stream::Unix(s) => s,
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.read(buf),
+            Stream::Unix(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write(buf),
+            Stream::Unix(s) => s.write(buf),
+        }
+    }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Stream::Tcp(s) => s.write_vectored(bufs),
+            Stream::Unix(s) => s.write_vectored(bufs),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+struct Conn<S> {
+    stream: Stream,
+    session: S,
+    input: ReadBuf,
+    out: OutQueue,
+    last_active: Instant,
+    /// Close as soon as `out` is flushed.
+    closing: bool,
+    /// Reading is paused by backpressure.
+    paused: bool,
+    writable: bool,
+}
+
+/// Tokens at or above this value belong to listeners and the signal pipe.
+const FIRST_SPECIAL: usize = usize::MAX / 2;
+const SIGNAL: Token = Token(usize::MAX - 1);
+const HOUSEKEEPING: Duration = Duration::from_secs(1);
+
+pub struct Reactor<H: Handler> {
+    poll: Poll,
+    listeners: Vec<Listener>,
+    conns: Slab<Conn<H::Session>>,
+    limits: Limits,
+    signals: Option<Signals>,
+}
+
+impl<H: Handler> Reactor<H> {
+    pub fn new(limits: Limits) -> io::Result<Self> {
+        Ok(Reactor {
+            poll: Poll::new()?,
+            listeners: Vec::new(),
+            conns: Slab::new(),
+            limits,
+            signals: None,
+        })
+    }
+
+    /// Adds a listener; its index is the `listener` number handlers see.
+    pub fn listen(&mut self, mut listener: Listener) -> io::Result<usize> {
+        let index = self.listeners.len();
+        let token = Token(FIRST_SPECIAL + index);
+        match &mut listener {
+            Listener::Tcp(l) => self
+                .poll
+                .registry()
+                .register(l, token, Interest::READABLE)?,
+            Listener::Unix(l) => self
+                .poll
+                .registry()
+                .register(l, token, Interest::READABLE)?,
+        }
+        self.listeners.push(listener);
+        Ok(index)
+    }
+
+    /// Makes the loop return cleanly on SIGINT or SIGTERM.
+    pub fn stop_on_signals(&mut self) -> io::Result<()> {
+        let mut signals = Signals::new()?;
+        self.poll
+            .registry()
+            .register(signals.source(), SIGNAL, Interest::READABLE)?;
+        self.signals = Some(signals);
+        Ok(())
+    }
+
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Runs until a signal arrives, then closes every session.
+    pub fn run(&mut self, handler: &mut H) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let mut next_housekeeping = Instant::now() + HOUSEKEEPING;
+        loop {
+            let now = Instant::now();
+            let timeout = next_housekeeping.saturating_duration_since(now);
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            for event in events.iter() {
+                match event.token() {
+                    SIGNAL => {
+                        if self.signals.as_mut().is_some_and(Signals::received) {
+                            info!("signal received, closing {} sessions", self.conns.len());
+                            self.shutdown(handler);
+                            return Ok(());
+                        }
+                    }
+                    Token(t) if t >= FIRST_SPECIAL => self.accept(handler, t - FIRST_SPECIAL),
+                    Token(id) => {
+                        if event.is_writable() {
+                            self.on_writable(handler, id);
+                        }
+                        if event.is_readable() || event.is_read_closed() {
+                            self.on_readable(handler, id);
+                        }
+                    }
+                }
+            }
+            let now = Instant::now();
+            if now >= next_housekeeping {
+                self.close_idle(handler, now);
+                next_housekeeping = now + HOUSEKEEPING;
+            }
+        }
+    }
+
+    fn accept(&mut self, handler: &mut H, index: usize) {
+        loop {
+            let accepted = match &self.listeners[index] {
+                Listener::Tcp(l) => l.accept().map(|(s, a)| {
+                    let _ = s.set_nodelay(true);
+                    (Stream::Tcp(s), Some(a))
+                }),
+                Listener::Unix(l) => l.accept().map(|(s, _)| (Stream::Unix(s), None)),
+            };
+            match accepted {
+                Ok((stream, peer)) => self.open(handler, index, stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // EMFILE and friends: stop accepting for this round
+                    // rather than spin; the listener stays registered.
+                    warn!("accept failed: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn open(
+        &mut self,
+        handler: &mut H,
+        listener: usize,
+        mut stream: Stream,
+        peer: Option<SocketAddr>,
+    ) {
+        let full = self.conns.len() >= self.limits.max_connections;
+        let entry = self.conns.vacant_entry();
+        let id = entry.key();
+        let mut out = OutQueue::default();
+        let session = if full {
+            handler.refuse(&mut out);
+            None
+        } else {
+            handler.open(id, listener, peer, &mut out)
+        };
+        let Some(session) = session else {
+            // Refused: best effort to deliver the handler's error frame.
+            let _ = out.flush(&mut stream);
+            debug!("refused connection from {peer:?}");
+            return;
+        };
+        let token = Token(id);
+        if let Err(e) = self.poll.registry().register(
+            stream.source(),
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            warn!("cannot register connection: {e}");
+            handler.close(id, session);
+            return;
+        }
+        entry.insert(Conn {
+            stream,
+            session,
+            input: ReadBuf::default(),
+            out,
+            last_active: Instant::now(),
+            closing: false,
+            paused: false,
+            writable: false,
+        });
+    }
+
+    fn on_readable(&mut self, handler: &mut H, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return; // a stale event for a closed connection
+        };
+        if conn.paused || conn.closing {
+            return;
+        }
+        match read_and_handle(conn, handler, id, &self.limits) {
+            Ok(()) => self.after_io(handler, id),
+            Err(e) => {
+                debug!("connection {id}: {e}");
+                self.drop_conn(handler, id);
+            }
+        }
+    }
+
+    fn on_writable(&mut self, handler: &mut H, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        conn.writable = true;
+        self.after_io(handler, id);
+    }
+
+    /// Flushes output, applies backpressure and resumes reading when the
+    /// queue drains, and closes connections that asked for it.
+    fn after_io(&mut self, handler: &mut H, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
+        if conn.writable && !conn.out.is_empty() {
+            match conn.out.flush(&mut conn.stream) {
+                Ok(done) => conn.writable = done,
+                Err(e) => {
+                    debug!("connection {id}: write failed: {e}");
+                    return self.drop_conn(handler, id);
+                }
+            }
+        }
+        if conn.closing {
+            if conn.out.is_empty() {
+                self.drop_conn(handler, id);
+            }
+            return;
+        }
+        let full = conn.out.len() > self.limits.write_high_water;
+        if conn.paused && !full {
+            // The readiness edge may have passed while paused: read now.
+            conn.paused = false;
+            self.on_readable(handler, id);
+        } else {
+            conn.paused = full;
+        }
+    }
+
+    fn close_idle(&mut self, handler: &mut H, now: Instant) {
+        let idle: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| {
+                !c.closing && now.duration_since(c.last_active) > self.limits.idle_timeout
+            })
+            .map(|(id, _)| id)
+            .collect();
+        for id in idle {
+            if let Some(conn) = self.conns.get_mut(id) {
+                debug!("connection {id}: idle timeout");
+                handler.idle(id, &mut conn.session, &mut conn.out);
+                let _ = conn.out.flush(&mut conn.stream);
+                self.drop_conn(handler, id);
+            }
+        }
+    }
+
+    fn drop_conn(&mut self, handler: &mut H, id: ConnId) {
+        if let Some(mut conn) = self.conns.try_remove(id) {
+            let _ = self.poll.registry().deregister(conn.stream.source());
+            handler.close(id, conn.session);
+        }
+    }
+
+    fn shutdown(&mut self, handler: &mut H) {
+        let ids: Vec<ConnId> = self.conns.iter().map(|(id, _)| id).collect();
+        for id in ids {
+            if let Some(conn) = self.conns.get_mut(id) {
+                let _ = conn.out.flush(&mut conn.stream);
+            }
+            self.drop_conn(handler, id);
+        }
+    }
+}
+
+/// Reads until the socket would block, handing complete input to the
+/// handler as it arrives. Stops early when output backs up.
+fn read_and_handle<H: Handler>(
+    conn: &mut Conn<H::Session>,
+    handler: &mut H,
+    id: ConnId,
+    limits: &Limits,
+) -> io::Result<()> {
+    // Input left unprocessed when backpressure paused us comes first: the
+    // socket may have nothing new to say.
+    if !conn.input.data().is_empty() && !process(conn, handler, id, limits) {
+        return Ok(());
+    }
+    loop {
+        let Some(spare) = conn.input.spare(limits.max_read_buffer) else {
+            // The handler's decoder refuses frames beyond the limit, so a
+            // full buffer means it is not consuming: a protocol bug.
+            return Err(io::Error::other("read buffer full"));
+        };
+        let n = match conn.stream.read(spare) {
+            Ok(0) if conn.input.data().is_empty() => {
+                return Err(io::ErrorKind::UnexpectedEof.into());
+            }
+            // The peer half-closed after its last request: answer, then close.
+            Ok(0) => {
+                conn.closing = true;
+                return Ok(());
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        conn.input.filled(n);
+        conn.last_active = Instant::now();
+        if !process(conn, handler, id, limits) {
+            return Ok(());
+        }
+    }
+}
+
+/// Hands buffered input to the handler until it stops consuming. Returns
+/// false when reading must stop: the connection is closing or its output
+/// backs up.
+fn process<H: Handler>(
+    conn: &mut Conn<H::Session>,
+    handler: &mut H,
+    id: ConnId,
+    limits: &Limits,
+) -> bool {
+    loop {
+        let flow = handler.data(id, &mut conn.session, conn.input.data(), &mut conn.out);
+        conn.input.consume(flow.used);
+        if flow.close {
+            conn.closing = true;
+            return false;
+        }
+        if conn.out.len() > limits.write_high_water {
+            conn.paused = true;
+            return false;
+        }
+        if flow.used == 0 || conn.input.data().is_empty() {
+            return true;
+        }
+    }
+}
