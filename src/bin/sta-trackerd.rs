@@ -81,6 +81,7 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
         idle_timeout: Duration::from_secs(idle_secs.into()),
         max_read_buffer: MAX_TRACKER_FRAME as usize + 4 + 64 * 1024,
         write_high_water: 4 * 1024 * 1024,
+        tick: Duration::from_secs(1),
     };
     let listener =
         TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;

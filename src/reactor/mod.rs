@@ -5,23 +5,24 @@
 //! Per connection: a read buffer fed to the handler's incremental decoder,
 //! and an [`OutQueue`]. A connection whose queue holds more than the high
 //! water mark is not read from until it drains (backpressure instead of
-//! unbounded memory). Idle connections are found by a scan once a second,
-//! so there is no timer or thread per connection.
+//! unbounded memory). Idle connections are found by a scan every tick, so
+//! there is no timer or thread per connection.
 
 mod outqueue;
 mod readbuf;
 mod signals;
 
 pub use outqueue::{OutQueue, SharedBytes};
-use readbuf::ReadBuf;
 pub use signals::Signals;
 
 use log::{debug, info, warn};
 use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
+use readbuf::ReadBuf;
 use slab::Slab;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Identifies a connection for as long as it is open. Tokens are reused
@@ -39,6 +40,8 @@ pub struct Limits {
     pub max_read_buffer: usize,
     /// Output queued beyond this pauses reading from the connection.
     pub write_high_water: usize,
+    /// How often the handler's `tick` runs (and idle sessions are sought).
+    pub tick: Duration,
 }
 
 /// What the handler wants after seeing a connection's input.
@@ -50,6 +53,42 @@ pub struct Flow {
     pub close: bool,
 }
 
+/// Requests a handler makes of the loop during a callback; the loop carries
+/// them out as soon as the callback returns.
+pub struct Ctx<S> {
+    commands: Vec<Command<S>>,
+}
+
+enum Command<S> {
+    Send(ConnId, Vec<u8>),
+    Dial(SocketAddr, S),
+    Close(ConnId),
+    Stop,
+}
+
+impl<S> Ctx<S> {
+    /// Queues `bytes` on connection `id` (ignored if it has closed).
+    pub fn send(&mut self, id: ConnId, bytes: Vec<u8>) {
+        self.commands.push(Command::Send(id, bytes));
+    }
+
+    /// Opens a TCP connection to `addr` carrying `session`; the handler's
+    /// `dialed` is called with its id, and `close` if it fails.
+    pub fn dial(&mut self, addr: SocketAddr, session: S) {
+        self.commands.push(Command::Dial(addr, session));
+    }
+
+    /// Closes connection `id` once its queued output is flushed.
+    pub fn close(&mut self, id: ConnId) {
+        self.commands.push(Command::Close(id));
+    }
+
+    /// Ends the loop after this callback, closing every connection.
+    pub fn stop(&mut self) {
+        self.commands.push(Command::Stop);
+    }
+}
+
 /// The protocol side of a daemon, called by the loop. No method may block.
 pub trait Handler {
     type Session;
@@ -59,15 +98,28 @@ pub trait Handler {
     /// (a refusal can carry an error frame).
     fn open(
         &mut self,
+        ctx: &mut Ctx<Self::Session>,
         id: ConnId,
         listener: usize,
         peer: Option<SocketAddr>,
         out: &mut OutQueue,
     ) -> Option<Self::Session>;
 
+    /// A connection asked for with [`Ctx::dial`] got its id; output queued
+    /// now is sent once the connection is established.
+    fn dialed(
+        &mut self,
+        _ctx: &mut Ctx<Self::Session>,
+        _id: ConnId,
+        _session: &mut Self::Session,
+        _out: &mut OutQueue,
+    ) {
+    }
+
     /// New input arrived; `input` holds every byte not yet consumed.
     fn data(
         &mut self,
+        ctx: &mut Ctx<Self::Session>,
         id: ConnId,
         session: &mut Self::Session,
         input: &[u8],
@@ -82,8 +134,15 @@ pub trait Handler {
     /// closed after `out` is flushed (best effort).
     fn idle(&mut self, _id: ConnId, _session: &mut Self::Session, _out: &mut OutQueue) {}
 
-    /// The connection is gone; drop everything it held.
-    fn close(&mut self, id: ConnId, session: Self::Session);
+    /// The connection is gone (closed by either side, or a dial failed);
+    /// drop everything it held.
+    fn close(&mut self, ctx: &mut Ctx<Self::Session>, id: ConnId, session: Self::Session);
+
+    /// Called every `Limits::tick`, for timers of the handler's own.
+    fn tick(&mut self, _ctx: &mut Ctx<Self::Session>, _now: Instant) {}
+
+    /// The loop's [`Waker`] was woken by another thread.
+    fn wake(&mut self, _ctx: &mut Ctx<Self::Session>) {}
 }
 
 pub enum Listener {
@@ -143,12 +202,14 @@ struct Conn<S> {
     /// Reading is paused by backpressure.
     paused: bool,
     writable: bool,
+    /// A dialed connection not yet known to be established.
+    connecting: bool,
 }
 
 /// Tokens at or above this value belong to listeners and the signal pipe.
 const FIRST_SPECIAL: usize = usize::MAX / 2;
 const SIGNAL: Token = Token(usize::MAX - 1);
-const HOUSEKEEPING: Duration = Duration::from_secs(1);
+const WAKER: Token = Token(usize::MAX - 2);
 
 pub struct Reactor<H: Handler> {
     poll: Poll,
@@ -156,16 +217,26 @@ pub struct Reactor<H: Handler> {
     conns: Slab<Conn<H::Session>>,
     limits: Limits,
     signals: Option<Signals>,
+    waker: Arc<Waker>,
+    ctx: Ctx<H::Session>,
+    stopping: bool,
 }
 
 impl<H: Handler> Reactor<H> {
     pub fn new(limits: Limits) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         Ok(Reactor {
-            poll: Poll::new()?,
+            poll,
             listeners: Vec::new(),
             conns: Slab::new(),
             limits,
             signals: None,
+            waker,
+            ctx: Ctx {
+                commands: Vec::new(),
+            },
+            stopping: false,
         })
     }
 
@@ -197,17 +268,29 @@ impl<H: Handler> Reactor<H> {
         Ok(())
     }
 
+    /// Wakes the loop from another thread; the handler's `wake` runs.
+    pub fn waker(&self) -> Arc<Waker> {
+        self.waker.clone()
+    }
+
     pub fn connections(&self) -> usize {
         self.conns.len()
     }
 
-    /// Runs until a signal arrives, then closes every session.
+    /// Lets a handler issue commands before the loop starts (dialing the
+    /// tracker, for instance).
+    pub fn ctx(&mut self) -> &mut Ctx<H::Session> {
+        &mut self.ctx
+    }
+
+    /// Runs until a signal arrives or the handler stops it, then closes
+    /// every session.
     pub fn run(&mut self, handler: &mut H) -> io::Result<()> {
         let mut events = Events::with_capacity(1024);
-        let mut next_housekeeping = Instant::now() + HOUSEKEEPING;
-        loop {
-            let now = Instant::now();
-            let timeout = next_housekeeping.saturating_duration_since(now);
+        let mut next_tick = Instant::now() + self.limits.tick;
+        self.apply(handler);
+        while !self.stopping {
+            let timeout = next_tick.saturating_duration_since(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -219,9 +302,12 @@ impl<H: Handler> Reactor<H> {
                     SIGNAL => {
                         if self.signals.as_mut().is_some_and(Signals::received) {
                             info!("signal received, closing {} sessions", self.conns.len());
-                            self.shutdown(handler);
-                            return Ok(());
+                            self.stopping = true;
                         }
+                    }
+                    WAKER => {
+                        handler.wake(&mut self.ctx);
+                        self.apply(handler);
                     }
                     Token(t) if t >= FIRST_SPECIAL => self.accept(handler, t - FIRST_SPECIAL),
                     Token(id) => {
@@ -235,10 +321,58 @@ impl<H: Handler> Reactor<H> {
                 }
             }
             let now = Instant::now();
-            if now >= next_housekeeping {
+            if now >= next_tick {
                 self.close_idle(handler, now);
-                next_housekeeping = now + HOUSEKEEPING;
+                handler.tick(&mut self.ctx, now);
+                self.apply(handler);
+                next_tick = now + self.limits.tick;
             }
+        }
+        self.shutdown(handler);
+        Ok(())
+    }
+
+    /// Carries out what the handler asked for during its last callback.
+    fn apply(&mut self, handler: &mut H) {
+        while !self.ctx.commands.is_empty() {
+            let commands = std::mem::take(&mut self.ctx.commands);
+            for command in commands {
+                match command {
+                    Command::Send(id, bytes) => {
+                        if let Some(conn) = self.conns.get_mut(id) {
+                            conn.out.push(&bytes);
+                            self.after_io(handler, id);
+                        }
+                    }
+                    Command::Close(id) => {
+                        if let Some(conn) = self.conns.get_mut(id) {
+                            conn.closing = true;
+                            self.after_io(handler, id);
+                        }
+                    }
+                    Command::Dial(addr, session) => self.dial(handler, addr, session),
+                    Command::Stop => self.stopping = true,
+                }
+            }
+        }
+    }
+
+    fn dial(&mut self, handler: &mut H, addr: SocketAddr, session: H::Session) {
+        let stream = match TcpStream::connect(addr) {
+            Ok(s) => s,
+            Err(e) => {
+                debug!("cannot dial {addr}: {e}");
+                let id = self.conns.vacant_key();
+                return handler.close(&mut self.ctx, id, session);
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let out = OutQueue::default();
+        let Some(id) = self.insert(handler, Stream::Tcp(stream), session, out, true) else {
+            return;
+        };
+        if let Some(conn) = self.conns.get_mut(id) {
+            handler.dialed(&mut self.ctx, id, &mut conn.session, &mut conn.out);
         }
     }
 
@@ -272,15 +406,13 @@ impl<H: Handler> Reactor<H> {
         mut stream: Stream,
         peer: Option<SocketAddr>,
     ) {
-        let full = self.conns.len() >= self.limits.max_connections;
-        let entry = self.conns.vacant_entry();
-        let id = entry.key();
+        let id = self.conns.vacant_key();
         let mut out = OutQueue::default();
-        let session = if full {
+        let session = if self.conns.len() >= self.limits.max_connections {
             handler.refuse(&mut out);
             None
         } else {
-            handler.open(id, listener, peer, &mut out)
+            handler.open(&mut self.ctx, id, listener, peer, &mut out)
         };
         let Some(session) = session else {
             // Refused: best effort to deliver the handler's error frame.
@@ -288,15 +420,31 @@ impl<H: Handler> Reactor<H> {
             debug!("refused connection from {peer:?}");
             return;
         };
-        let token = Token(id);
-        if let Err(e) = self.poll.registry().register(
-            stream.source(),
-            token,
-            Interest::READABLE | Interest::WRITABLE,
-        ) {
+        if self.insert(handler, stream, session, out, false).is_some() {
+            self.apply(handler);
+        }
+    }
+
+    /// Registers a connection; on failure its session is closed at once.
+    fn insert(
+        &mut self,
+        handler: &mut H,
+        mut stream: Stream,
+        session: H::Session,
+        out: OutQueue,
+        connecting: bool,
+    ) -> Option<ConnId> {
+        let entry = self.conns.vacant_entry();
+        let id = entry.key();
+        let interest = Interest::READABLE | Interest::WRITABLE;
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(stream.source(), Token(id), interest)
+        {
             warn!("cannot register connection: {e}");
-            handler.close(id, session);
-            return;
+            handler.close(&mut self.ctx, id, session);
+            return None;
         }
         entry.insert(Conn {
             stream,
@@ -307,29 +455,50 @@ impl<H: Handler> Reactor<H> {
             closing: false,
             paused: false,
             writable: false,
+            connecting,
         });
+        Some(id)
     }
 
     fn on_readable(&mut self, handler: &mut H, id: ConnId) {
         let Some(conn) = self.conns.get_mut(id) else {
             return; // a stale event for a closed connection
         };
-        if conn.paused || conn.closing {
+        if conn.paused || conn.closing || conn.connecting {
             return;
         }
-        match read_and_handle(conn, handler, id, &self.limits) {
+        match read_and_handle(conn, handler, &mut self.ctx, id, &self.limits) {
             Ok(()) => self.after_io(handler, id),
             Err(e) => {
                 debug!("connection {id}: {e}");
                 self.drop_conn(handler, id);
             }
         }
+        self.apply(handler);
     }
 
     fn on_writable(&mut self, handler: &mut H, id: ConnId) {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
+        if conn.connecting {
+            // Writable after a non-blocking connect: it either succeeded or
+            // failed; take_error and peer_addr tell which.
+            let failed = match &conn.stream {
+                Stream::Tcp(s) => match s.take_error() {
+                    Ok(Some(e)) | Err(e) => Some(e),
+                    Ok(None) => s.peer_addr().err(),
+                },
+                Stream::Unix(_) => None,
+            };
+            if let Some(e) = failed {
+                debug!("connection {id}: connect failed: {e}");
+                self.drop_conn(handler, id);
+                return self.apply(handler);
+            }
+            conn.connecting = false;
+            conn.last_active = Instant::now();
+        }
         conn.writable = true;
         self.after_io(handler, id);
     }
@@ -350,7 +519,7 @@ impl<H: Handler> Reactor<H> {
             }
         }
         if conn.closing {
-            if conn.out.is_empty() {
+            if conn.out.is_empty() && !conn.connecting {
                 self.drop_conn(handler, id);
             }
             return;
@@ -366,19 +535,20 @@ impl<H: Handler> Reactor<H> {
     }
 
     fn close_idle(&mut self, handler: &mut H, now: Instant) {
+        let timeout = self.limits.idle_timeout;
         let idle: Vec<ConnId> = self
             .conns
             .iter()
-            .filter(|(_, c)| {
-                !c.closing && now.duration_since(c.last_active) > self.limits.idle_timeout
-            })
+            .filter(|(_, c)| now.duration_since(c.last_active) > timeout)
             .map(|(id, _)| id)
             .collect();
         for id in idle {
             if let Some(conn) = self.conns.get_mut(id) {
                 debug!("connection {id}: idle timeout");
-                handler.idle(id, &mut conn.session, &mut conn.out);
-                let _ = conn.out.flush(&mut conn.stream);
+                if !conn.connecting {
+                    handler.idle(id, &mut conn.session, &mut conn.out);
+                    let _ = conn.out.flush(&mut conn.stream);
+                }
                 self.drop_conn(handler, id);
             }
         }
@@ -387,7 +557,7 @@ impl<H: Handler> Reactor<H> {
     fn drop_conn(&mut self, handler: &mut H, id: ConnId) {
         if let Some(mut conn) = self.conns.try_remove(id) {
             let _ = self.poll.registry().deregister(conn.stream.source());
-            handler.close(id, conn.session);
+            handler.close(&mut self.ctx, id, conn.session);
         }
     }
 
@@ -399,6 +569,7 @@ impl<H: Handler> Reactor<H> {
             }
             self.drop_conn(handler, id);
         }
+        self.ctx.commands.clear();
     }
 }
 
@@ -407,12 +578,13 @@ impl<H: Handler> Reactor<H> {
 fn read_and_handle<H: Handler>(
     conn: &mut Conn<H::Session>,
     handler: &mut H,
+    ctx: &mut Ctx<H::Session>,
     id: ConnId,
     limits: &Limits,
 ) -> io::Result<()> {
     // Input left unprocessed when backpressure paused us comes first: the
     // socket may have nothing new to say.
-    if !conn.input.data().is_empty() && !process(conn, handler, id, limits) {
+    if !conn.input.data().is_empty() && !process(conn, handler, ctx, id, limits) {
         return Ok(());
     }
     loop {
@@ -437,7 +609,7 @@ fn read_and_handle<H: Handler>(
         };
         conn.input.filled(n);
         conn.last_active = Instant::now();
-        if !process(conn, handler, id, limits) {
+        if !process(conn, handler, ctx, id, limits) {
             return Ok(());
         }
     }
@@ -449,11 +621,12 @@ fn read_and_handle<H: Handler>(
 fn process<H: Handler>(
     conn: &mut Conn<H::Session>,
     handler: &mut H,
+    ctx: &mut Ctx<H::Session>,
     id: ConnId,
     limits: &Limits,
 ) -> bool {
     loop {
-        let flow = handler.data(id, &mut conn.session, conn.input.data(), &mut conn.out);
+        let flow = handler.data(ctx, id, &mut conn.session, conn.input.data(), &mut conn.out);
         conn.input.consume(flow.used);
         if flow.close {
             conn.closing = true;

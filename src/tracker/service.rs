@@ -3,7 +3,7 @@
 //! (closing the session when the stream cannot be trusted any more).
 
 use super::core::{Next, Tracker};
-use crate::reactor::{ConnId, Flow, Handler, OutQueue};
+use crate::reactor::{ConnId, Ctx, Flow, Handler, OutQueue};
 use crate::wire::tracker::{ErrorCode, Request, Response};
 use log::debug;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -17,6 +17,7 @@ impl Handler for Tracker {
 
     fn open(
         &mut self,
+        _ctx: &mut Ctx<()>,
         id: ConnId,
         _listener: usize,
         peer: Option<SocketAddr>,
@@ -27,7 +28,14 @@ impl Handler for Tracker {
         Some(())
     }
 
-    fn data(&mut self, id: ConnId, _session: &mut (), input: &[u8], out: &mut OutQueue) -> Flow {
+    fn data(
+        &mut self,
+        _ctx: &mut Ctx<()>,
+        id: ConnId,
+        _session: &mut (),
+        input: &[u8],
+        out: &mut OutQueue,
+    ) -> Flow {
         let mut used = 0;
         let mut close = false;
         out.push_with(|buf| {
@@ -72,7 +80,7 @@ impl Handler for Tracker {
         });
     }
 
-    fn close(&mut self, id: ConnId, _session: ()) {
+    fn close(&mut self, _ctx: &mut Ctx<()>, id: ConnId, _session: ()) {
         self.disconnect(id);
     }
 }
