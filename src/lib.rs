@@ -6,9 +6,12 @@
 
 pub mod bitfield;
 pub mod config;
+pub mod hashpool;
 pub mod limits;
 pub mod meta;
+pub mod peer;
 pub mod reactor;
 pub mod rng;
+pub mod storage;
 pub mod tracker;
 pub mod wire;

@@ -1,0 +1,175 @@
+//! Blocking threads for SHA1: hashing a file's pieces to share it or to
+//! re-check a `.part` on resume, and verifying each downloaded piece (then
+//! writing it to disk). Results come back over a channel, and the reactor
+//! is woken through its `mio::Waker`; hashing never runs on its thread.
+
+use log::warn;
+use mio::Waker;
+use sha1::{Digest, Sha1};
+use std::fs::File;
+use std::io;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+pub enum Job {
+    /// Hash pieces `pieces` of `file` (`length` bytes, `piece_length` per
+    /// piece) with `pread`.
+    Hash {
+        tag: u64,
+        file: Arc<File>,
+        length: u64,
+        piece_length: u32,
+        pieces: Range<u32>,
+    },
+    /// Check a downloaded piece against `expected`; if it matches, write it
+    /// to `file` at `offset`.
+    Verify {
+        tag: u64,
+        piece: u32,
+        data: Vec<u8>,
+        expected: [u8; 20],
+        file: Arc<File>,
+        offset: u64,
+    },
+}
+
+pub enum Done {
+    Hashed {
+        tag: u64,
+        pieces: Range<u32>,
+        /// Concatenated 20-byte hashes of `pieces`.
+        hashes: io::Result<Vec<u8>>,
+    },
+    Verified {
+        tag: u64,
+        piece: u32,
+        /// `Ok(true)`: matched and written; `Ok(false)`: hash mismatch.
+        result: io::Result<bool>,
+        /// The piece buffer, handed back for reuse.
+        data: Vec<u8>,
+    },
+}
+
+pub struct HashPool {
+    jobs: Option<Sender<Job>>,
+    done: Receiver<Done>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl HashPool {
+    pub fn new(threads: usize, waker: Arc<Waker>) -> io::Result<HashPool> {
+        let (jobs_tx, jobs_rx) = mpsc::channel::<Job>();
+        let (done_tx, done_rx) = mpsc::channel::<Done>();
+        let jobs_rx = Arc::new(Mutex::new(jobs_rx));
+        let mut handles = Vec::new();
+        for n in 0..threads.max(1) {
+            let jobs = jobs_rx.clone();
+            let done = done_tx.clone();
+            let waker = waker.clone();
+            let handle = std::thread::Builder::new()
+                .name(format!("sta-hash-{n}"))
+                .spawn(move || worker(&jobs, &done, &waker))?;
+            handles.push(handle);
+        }
+        Ok(HashPool {
+            jobs: Some(jobs_tx),
+            done: done_rx,
+            threads: handles,
+        })
+    }
+
+    pub fn submit(&self, job: Job) {
+        if let Some(jobs) = &self.jobs
+            && jobs.send(job).is_err()
+        {
+            warn!("hash pool is gone; job dropped");
+        }
+    }
+
+    /// The next finished job, if any.
+    pub fn try_recv(&self) -> Option<Done> {
+        self.done.try_recv().ok()
+    }
+}
+
+impl Drop for HashPool {
+    fn drop(&mut self) {
+        // Closing the job channel ends every worker after its current job.
+        self.jobs = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+fn worker(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, waker: &Waker) {
+    let mut buf = Vec::new();
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = job else {
+            return;
+        };
+        let result = match job {
+            Job::Hash {
+                tag,
+                file,
+                length,
+                piece_length,
+                pieces,
+            } => Done::Hashed {
+                tag,
+                hashes: hash_pieces(&file, length, piece_length, pieces.clone(), &mut buf),
+                pieces,
+            },
+            Job::Verify {
+                tag,
+                piece,
+                data,
+                expected,
+                file,
+                offset,
+            } => {
+                let result = if <[u8; 20]>::from(Sha1::digest(&data)) == expected {
+                    file.write_all_at(&data, offset).map(|()| true)
+                } else {
+                    Ok(false)
+                };
+                Done::Verified {
+                    tag,
+                    piece,
+                    result,
+                    data,
+                }
+            }
+        };
+        if done.send(result).is_err() {
+            return;
+        }
+        let _ = waker.wake();
+    }
+}
+
+fn hash_pieces(
+    file: &File,
+    length: u64,
+    piece_length: u32,
+    pieces: Range<u32>,
+    buf: &mut Vec<u8>,
+) -> io::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(pieces.len() * 20);
+    buf.resize(piece_length as usize, 0);
+    for piece in pieces {
+        let start = u64::from(piece) * u64::from(piece_length);
+        let size = length.saturating_sub(start).min(piece_length.into()) as usize;
+        let chunk = &mut buf[..size];
+        file.read_exact_at(chunk, start)?;
+        out.extend_from_slice(&Sha1::digest(&*chunk));
+    }
+    Ok(out)
+}

@@ -1,0 +1,373 @@
+//! Which blocks to ask a peer for: finish pieces already started, then
+//! start the rarest piece the peer has (random among equally rare), and in
+//! end-game ask a second peer for blocks still outstanding elsewhere.
+//! Pure bookkeeping: no sockets, no files.
+
+use crate::bitfield::Bitfield;
+use crate::limits::BLOCK_SIZE;
+use crate::reactor::ConnId;
+use crate::rng::Rng;
+use crate::wire::peer::Block;
+use std::collections::HashMap;
+
+/// A piece being downloaded: its bytes so far and who is fetching what.
+#[derive(Debug)]
+pub struct Partial {
+    pub data: Vec<u8>,
+    /// Peers each block is requested from (empty: not requested).
+    requested: Vec<Vec<ConnId>>,
+    received: Vec<bool>,
+    pub received_count: u32,
+    /// Peers that sent blocks of this piece: the suspects if it fails.
+    pub contributors: Vec<ConnId>,
+}
+
+impl Partial {
+    fn new(size: u32) -> Partial {
+        let blocks = size.div_ceil(BLOCK_SIZE) as usize;
+        Partial {
+            data: vec![0; size as usize],
+            requested: vec![Vec::new(); blocks],
+            received: vec![false; blocks],
+            received_count: 0,
+            contributors: Vec::new(),
+        }
+    }
+
+    fn blocks(&self) -> u32 {
+        self.received.len() as u32
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.received_count == self.blocks()
+    }
+}
+
+/// What happened to a received block.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Received {
+    /// Stored; the piece still misses blocks.
+    Stored,
+    /// Stored, and the piece is complete: verify it. The other peers that
+    /// had this block requested (end-game) should get a cancel.
+    PieceComplete { cancel: Vec<ConnId> },
+    /// Stored; other peers that had it requested should get a cancel.
+    StoredCancel { cancel: Vec<ConnId> },
+    /// Not a block we want (unrequested, duplicate, wrong size): dropped.
+    Unwanted,
+}
+
+pub struct Picker {
+    piece_length: u32,
+    length: u64,
+    /// Connected peers holding each piece.
+    availability: Vec<u32>,
+    partials: HashMap<u32, Partial>,
+    /// Pieces complete in memory and handed to the hash pool.
+    verifying: Bitfield,
+}
+
+impl Picker {
+    pub fn new(piece_length: u32, length: u64, pieces: u32) -> Picker {
+        Picker {
+            piece_length,
+            length,
+            availability: vec![0; pieces as usize],
+            partials: HashMap::new(),
+            verifying: Bitfield::new(pieces),
+        }
+    }
+
+    fn pieces(&self) -> u32 {
+        self.availability.len() as u32
+    }
+
+    pub fn piece_size(&self, piece: u32) -> u32 {
+        let start = u64::from(piece) * u64::from(self.piece_length);
+        self.length.saturating_sub(start).min(self.piece_length.into()) as u32
+    }
+
+    fn block_len(&self, piece: u32, block: u32) -> u32 {
+        (self.piece_size(piece) - block * BLOCK_SIZE).min(BLOCK_SIZE)
+    }
+
+    /// A peer's pieces became known (bitfield, have-all): count them.
+    pub fn add_peer_pieces(&mut self, theirs: &Bitfield) {
+        for i in theirs.ones() {
+            self.availability[i as usize] += 1;
+        }
+    }
+
+    pub fn remove_peer_pieces(&mut self, theirs: &Bitfield) {
+        for i in theirs.ones() {
+            let a = &mut self.availability[i as usize];
+            *a = a.saturating_sub(1);
+        }
+    }
+
+    pub fn add_have(&mut self, piece: u32) {
+        if let Some(a) = self.availability.get_mut(piece as usize) {
+            *a += 1;
+        }
+    }
+
+    /// Pieces that no connected peer has and we still miss.
+    pub fn unavailable(&self, have: &Bitfield) -> u32 {
+        (0..self.pieces())
+            .filter(|&p| !have.get(p) && self.availability[p as usize] == 0)
+            .count() as u32
+    }
+
+    /// Whether `theirs` has a piece we still need.
+    pub fn interesting(&self, have: &Bitfield, theirs: &Bitfield) -> bool {
+        (0..self.pieces()).any(|p| theirs.get(p) && !have.get(p) && !self.verifying.get(p))
+    }
+
+    /// Chooses up to `max` blocks to request from `peer`, which holds
+    /// `theirs`, and marks them requested by it.
+    pub fn pick(
+        &mut self,
+        peer: ConnId,
+        theirs: &Bitfield,
+        have: &Bitfield,
+        max: usize,
+        rng: &mut Rng,
+    ) -> Vec<Block> {
+        let mut out = Vec::new();
+        // 1. Blocks nobody has been asked for, in pieces already started.
+        let mut started: Vec<u32> = self
+            .partials
+            .keys()
+            .copied()
+            .filter(|&p| theirs.get(p))
+            .collect();
+        started.sort_unstable();
+        for p in started {
+            self.take_blocks(peer, p, max, false, &mut out);
+        }
+        // 2. New pieces, rarest first.
+        while out.len() < max {
+            let Some(p) = self.rarest_new(theirs, have, rng) else {
+                break;
+            };
+            self.partials.insert(p, Partial::new(self.piece_size(p)));
+            self.take_blocks(peer, p, max, false, &mut out);
+        }
+        // 3. End-game: every missing block is requested somewhere; ask
+        //    this peer too for blocks it is not already fetching.
+        if out.is_empty() {
+            let mut started: Vec<u32> = self
+                .partials
+                .keys()
+                .copied()
+                .filter(|&p| theirs.get(p))
+                .collect();
+            started.sort_unstable();
+            for p in started {
+                self.take_blocks(peer, p, max, true, &mut out);
+            }
+        }
+        out
+    }
+
+    fn take_blocks(&mut self, peer: ConnId, piece: u32, max: usize, endgame: bool, out: &mut Vec<Block>) {
+        let Some(part) = self.partials.get(&piece) else {
+            return;
+        };
+        let mut chosen = Vec::new();
+        for b in 0..part.blocks() {
+            if out.len() + chosen.len() >= max {
+                break;
+            }
+            let asked = &part.requested[b as usize];
+            let free = if endgame {
+                !asked.contains(&peer) && asked.len() < 2
+            } else {
+                asked.is_empty()
+            };
+            if !part.received[b as usize] && free {
+                chosen.push(b);
+            }
+        }
+        for b in chosen {
+            let length = self.block_len(piece, b);
+            if let Some(part) = self.partials.get_mut(&piece) {
+                part.requested[b as usize].push(peer);
+            }
+            out.push(Block {
+                index: piece,
+                begin: b * BLOCK_SIZE,
+                length,
+            });
+        }
+    }
+
+    fn rarest_new(&self, theirs: &Bitfield, have: &Bitfield, rng: &mut Rng) -> Option<u32> {
+        let mut best: Option<(u32, u32)> = None; // (availability, piece)
+        let mut ties = 0usize;
+        for p in 0..self.pieces() {
+            if !theirs.get(p) || have.get(p) || self.verifying.get(p) || self.partials.contains_key(&p) {
+                continue;
+            }
+            let a = self.availability[p as usize];
+            match best {
+                Some((ba, _)) if a > ba => {}
+                Some((ba, _)) if a == ba => {
+                    // Reservoir choice among equally rare pieces.
+                    ties += 1;
+                    if rng.below(ties) == 0 {
+                        best = Some((a, p));
+                    }
+                }
+                _ => {
+                    best = Some((a, p));
+                    ties = 1;
+                }
+            }
+        }
+        best.map(|(_, p)| p)
+    }
+
+    /// Stores a received block from `peer`.
+    pub fn receive(&mut self, peer: ConnId, piece: u32, begin: u32, block: &[u8]) -> Received {
+        let Some(part) = self.partials.get_mut(&piece) else {
+            return Received::Unwanted;
+        };
+        if begin % BLOCK_SIZE != 0 {
+            return Received::Unwanted;
+        }
+        let b = (begin / BLOCK_SIZE) as usize;
+        let end = begin as usize + block.len();
+        if b >= part.received.len() || part.received[b] || end > part.data.len() {
+            return Received::Unwanted;
+        }
+        let expected = (part.data.len() - begin as usize).min(BLOCK_SIZE as usize);
+        if block.len() != expected || !part.requested[b].contains(&peer) {
+            return Received::Unwanted;
+        }
+        part.data[begin as usize..end].copy_from_slice(block);
+        part.received[b] = true;
+        part.received_count += 1;
+        if !part.contributors.contains(&peer) {
+            part.contributors.push(peer);
+        }
+        let cancel: Vec<ConnId> = std::mem::take(&mut part.requested[b])
+            .into_iter()
+            .filter(|&c| c != peer)
+            .collect();
+        if part.is_complete() {
+            Received::PieceComplete { cancel }
+        } else if cancel.is_empty() {
+            Received::Stored
+        } else {
+            Received::StoredCancel { cancel }
+        }
+    }
+
+    /// Takes a complete piece out for verification.
+    pub fn take_complete(&mut self, piece: u32) -> Option<Partial> {
+        if !self.partials.get(&piece)?.is_complete() {
+            return None;
+        }
+        self.verifying.set(piece);
+        self.partials.remove(&piece)
+    }
+
+    /// Verification finished (either way): the piece may be picked again
+    /// if it failed.
+    pub fn verified(&mut self, piece: u32) {
+        self.verifying.clear(piece);
+    }
+
+    /// A request to `peer` will not be answered (choke, reject, timeout,
+    /// disconnect): the block becomes free for others.
+    pub fn release(&mut self, peer: ConnId, block: &Block) {
+        if let Some(part) = self.partials.get_mut(&block.index) {
+            let b = (block.begin / BLOCK_SIZE) as usize;
+            if let Some(asked) = part.requested.get_mut(b) {
+                asked.retain(|&c| c != peer);
+            }
+        }
+    }
+
+    /// Pieces in progress with no block received are dropped so their
+    /// memory is not held while no one fetches them.
+    pub fn forget_idle_partials(&mut self) {
+        self.partials
+            .retain(|_, p| p.received_count > 0 || p.requested.iter().any(|r| !r.is_empty()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PL: u32 = 4 * BLOCK_SIZE;
+
+    fn picker(pieces: u32) -> Picker {
+        Picker::new(PL, u64::from(pieces) * u64::from(PL) - 100, pieces)
+    }
+
+    #[test]
+    fn rarest_piece_first_and_blocks_cover_it() {
+        let mut p = picker(4);
+        let all = Bitfield::full(4);
+        // Three peers; piece 2 is held by only two of them.
+        let mut most = Bitfield::full(4);
+        most.clear(2);
+        p.add_peer_pieces(&all);
+        p.add_peer_pieces(&all);
+        p.add_peer_pieces(&most);
+        let have = Bitfield::new(4);
+        let blocks = p.pick(1, &all, &have, 4, &mut Rng::new(1));
+        assert_eq!(blocks.len(), 4);
+        assert!(blocks.iter().all(|b| b.index == 2));
+        // The last piece is short: its last block is too.
+        let blocks = p.pick(1, &all, &have, 100, &mut Rng::new(1));
+        let last: Vec<_> = blocks.iter().filter(|b| b.index == 3).collect();
+        assert_eq!(last.len(), 4);
+        assert_eq!(last[3].length, BLOCK_SIZE - 100);
+    }
+
+    #[test]
+    fn endgame_doubles_requests_and_completion_cancels() {
+        let mut p = picker(1);
+        let all = Bitfield::full(1);
+        let have = Bitfield::new(1);
+        let first = p.pick(1, &all, &have, 10, &mut Rng::new(1));
+        assert_eq!(first.len(), 4);
+        let second = p.pick(2, &all, &have, 10, &mut Rng::new(1));
+        assert_eq!(second.len(), 4, "end-game asks a second peer");
+        assert!(p.pick(2, &all, &have, 10, &mut Rng::new(1)).is_empty());
+        let data = vec![7u8; BLOCK_SIZE as usize];
+        assert_eq!(p.receive(1, 0, 0, &data), Received::StoredCancel { cancel: vec![2] });
+        assert_eq!(p.receive(2, 0, 0, &data), Received::Unwanted);
+        assert_eq!(p.receive(2, 0, BLOCK_SIZE, &data[..5]), Received::Unwanted);
+        for b in 1..3 {
+            p.receive(2, 0, b * BLOCK_SIZE, &data);
+        }
+        let last = vec![7u8; (BLOCK_SIZE - 100) as usize];
+        assert_eq!(
+            p.receive(1, 0, 3 * BLOCK_SIZE, &last),
+            Received::PieceComplete { cancel: vec![2] }
+        );
+        let part = p.take_complete(0).unwrap();
+        assert_eq!(part.contributors, vec![1, 2]);
+        assert!(!p.interesting(&have, &all), "a piece being verified is not wanted twice");
+        p.verified(0);
+        assert!(p.interesting(&have, &all));
+    }
+
+    #[test]
+    fn released_blocks_go_to_another_peer() {
+        let mut p = picker(1);
+        let all = Bitfield::full(1);
+        let have = Bitfield::new(1);
+        let blocks = p.pick(1, &all, &have, 2, &mut Rng::new(1));
+        for b in &blocks {
+            p.release(1, b);
+        }
+        let again = p.pick(2, &all, &have, 2, &mut Rng::new(1));
+        assert_eq!(again, blocks);
+    }
+}

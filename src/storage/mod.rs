@@ -1,0 +1,246 @@
+//! Files on disk. A shared file is opened read-only and memory-mapped; a
+//! download goes to `NAME.part`, preallocated, and becomes `NAME` only once
+//! every piece has verified.
+//!
+//! Mapped bytes are only ever handed to the kernel (`write_vectored` of a
+//! piece straight from the map), never read by our own code: if another
+//! process truncates the file, the kernel answers such a write with EFAULT
+//! instead of killing us with SIGBUS. Hashing and writing use `pread` and
+//! `pwrite`, which fail the same polite way. A periodic size check stops
+//! serving a file that changed under us.
+
+use crate::meta::info::{NameError, check_name};
+use crate::reactor::SharedBytes;
+use memmap2::Mmap;
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+pub const PART_SUFFIX: &str = ".part";
+
+#[derive(Debug)]
+pub enum StorageError {
+    BadName(String, NameError),
+    /// A different file already sits where the download would land.
+    Exists(PathBuf),
+    NotAFile(PathBuf),
+    Empty(PathBuf),
+    Io(PathBuf, io::Error),
+}
+
+impl std::fmt::Display for StorageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StorageError::BadName(name, e) => {
+                write!(f, "'{name}' cannot be used as a file name: {e}")
+            }
+            StorageError::Exists(p) => write!(
+                f,
+                "{} already exists and is a different file; move it away or choose another --out directory",
+                p.display()
+            ),
+            StorageError::NotAFile(p) => write!(f, "{} is not a regular file", p.display()),
+            StorageError::Empty(p) => {
+                write!(f, "{} is empty; there is nothing to share", p.display())
+            }
+            StorageError::Io(p, e) => write!(f, "{}: {e}", p.display()),
+        }
+    }
+}
+
+impl std::error::Error for StorageError {}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StorageError + '_ {
+    move |e| StorageError::Io(path.to_owned(), e)
+}
+
+/// A read-only mapping, shareable with output queues.
+struct Mapped(Mmap);
+
+impl SharedBytes for Mapped {
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// One file's bytes on disk, shared or being downloaded.
+pub struct Store {
+    path: PathBuf,
+    file: Arc<File>,
+    map: Arc<Mapped>,
+    length: u64,
+}
+
+impl Store {
+    /// Opens an existing file to share it.
+    pub fn open_shared(path: &Path) -> Result<Store, StorageError> {
+        let file = File::open(path).map_err(io_err(path))?;
+        let meta = file.metadata().map_err(io_err(path))?;
+        if !meta.is_file() {
+            return Err(StorageError::NotAFile(path.to_owned()));
+        }
+        if meta.len() == 0 {
+            return Err(StorageError::Empty(path.to_owned()));
+        }
+        Store::map(path, file, meta.len())
+    }
+
+    /// Opens `dir/NAME.part` for a download of `length` bytes, creating
+    /// and preallocating it if needed. Returns the store and whether a
+    /// previous `.part` of the right size was found (resume).
+    pub fn open_part(dir: &Path, name: &str, length: u64) -> Result<(Store, bool), StorageError> {
+        let final_path = final_path(dir, name)?;
+        let path = part_path(&final_path);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        let existing = file.metadata().map_err(io_err(&path))?.len();
+        let resumed = existing == length;
+        if !resumed {
+            file.set_len(0).map_err(io_err(&path))?;
+            file.set_len(length).map_err(io_err(&path))?;
+        }
+        Ok((Store::map(&path, file, length)?, resumed))
+    }
+
+    fn map(path: &Path, file: File, length: u64) -> Result<Store, StorageError> {
+        // SAFETY: the mapping is never dereferenced by our code (see the
+        // module comment); only the kernel reads it, through write(2).
+        let map = unsafe { Mmap::map(&file) }.map_err(io_err(path))?;
+        Ok(Store {
+            path: path.to_owned(),
+            file: Arc::new(file),
+            map: Arc::new(Mapped(map)),
+            length,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn length(&self) -> u64 {
+        self.length
+    }
+
+    /// The file handle, for `pread`/`pwrite` on the hash pool.
+    pub fn file(&self) -> Arc<File> {
+        self.file.clone()
+    }
+
+    /// The mapped bytes at `offset..offset+len`, to queue on a socket
+    /// without copying. `None` if the range is outside the file.
+    pub fn slice(&self, offset: u64, len: u32) -> Option<(Arc<dyn SharedBytes>, Range<usize>)> {
+        let end = offset.checked_add(u64::from(len))?;
+        if end > self.length || end > self.map.0.len() as u64 {
+            return None;
+        }
+        let shared: Arc<dyn SharedBytes> = self.map.clone();
+        Some((shared, offset as usize..end as usize))
+    }
+
+    /// True while the file on disk still has the length we mapped.
+    pub fn size_intact(&self) -> bool {
+        self.file.metadata().is_ok_and(|m| m.len() == self.length)
+    }
+
+    /// Reads `buf.len()` bytes at `offset` (for serving when no map).
+    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        self.file.read_exact_at(buf, offset)
+    }
+
+    /// Publishes a completed download: flushes it, then gives `NAME.part`
+    /// its final name without ever replacing an existing file.
+    pub fn finish(&mut self, dir: &Path, name: &str) -> Result<PathBuf, StorageError> {
+        let target = final_path(dir, name)?;
+        self.file.sync_all().map_err(io_err(&self.path))?;
+        // A hard link fails if the target exists, where rename would
+        // silently replace it.
+        match std::fs::hard_link(&self.path, &target) {
+            Ok(()) => {
+                std::fs::remove_file(&self.path).map_err(io_err(&self.path))?;
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                return Err(StorageError::Exists(target));
+            }
+            Err(_) => {
+                if target.exists() {
+                    return Err(StorageError::Exists(target));
+                }
+                std::fs::rename(&self.path, &target).map_err(io_err(&self.path))?;
+            }
+        }
+        self.path = target.clone();
+        Ok(target)
+    }
+}
+
+/// `dir/name`, once `name` is known to be a plain file name.
+pub fn final_path(dir: &Path, name: &str) -> Result<PathBuf, StorageError> {
+    check_name(name).map_err(|e| StorageError::BadName(name.to_owned(), e))?;
+    Ok(dir.join(name))
+}
+
+pub fn part_path(final_path: &Path) -> PathBuf {
+    let mut s = final_path.as_os_str().to_owned();
+    s.push(PART_SUFFIX);
+    PathBuf::from(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("sta-storage-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn part_file_is_published_without_overwriting() {
+        let dir = temp_dir("publish");
+        let (mut store, resumed) = Store::open_part(&dir, "f.bin", 10).unwrap();
+        assert!(!resumed);
+        store.file().write_all_at(b"0123456789", 0).unwrap();
+        let (_, resumed) = Store::open_part(&dir, "f.bin", 10).unwrap();
+        assert!(resumed);
+        std::fs::write(dir.join("f.bin"), b"other").unwrap();
+        assert!(matches!(
+            store.finish(&dir, "f.bin"),
+            Err(StorageError::Exists(_))
+        ));
+        std::fs::remove_file(dir.join("f.bin")).unwrap();
+        let path = store.finish(&dir, "f.bin").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"0123456789");
+        assert!(!dir.join("f.bin.part").exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn forbidden_names_and_ranges_are_refused() {
+        let dir = temp_dir("names");
+        for bad in ["../x", "a/b", "..", ""] {
+            assert!(matches!(
+                Store::open_part(&dir, bad, 1),
+                Err(StorageError::BadName(..))
+            ));
+        }
+        let (store, _) = Store::open_part(&dir, "g", 100).unwrap();
+        assert!(store.slice(90, 10).is_some());
+        assert!(store.slice(95, 10).is_none());
+        assert!(store.slice(u64::MAX, 10).is_none());
+        assert!(store.size_intact());
+        store.file().set_len(50).unwrap();
+        assert!(!store.size_intact());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
