@@ -84,7 +84,9 @@ impl Picker {
 
     pub fn piece_size(&self, piece: u32) -> u32 {
         let start = u64::from(piece) * u64::from(self.piece_length);
-        self.length.saturating_sub(start).min(self.piece_length.into()) as u32
+        self.length
+            .saturating_sub(start)
+            .min(self.piece_length.into()) as u32
     }
 
     fn block_len(&self, piece: u32, block: u32) -> u32 {
@@ -170,7 +172,14 @@ impl Picker {
         out
     }
 
-    fn take_blocks(&mut self, peer: ConnId, piece: u32, max: usize, endgame: bool, out: &mut Vec<Block>) {
+    fn take_blocks(
+        &mut self,
+        peer: ConnId,
+        piece: u32,
+        max: usize,
+        endgame: bool,
+        out: &mut Vec<Block>,
+    ) {
         let Some(part) = self.partials.get(&piece) else {
             return;
         };
@@ -206,7 +215,11 @@ impl Picker {
         let mut best: Option<(u32, u32)> = None; // (availability, piece)
         let mut ties = 0usize;
         for p in 0..self.pieces() {
-            if !theirs.get(p) || have.get(p) || self.verifying.get(p) || self.partials.contains_key(&p) {
+            if !theirs.get(p)
+                || have.get(p)
+                || self.verifying.get(p)
+                || self.partials.contains_key(&p)
+            {
                 continue;
             }
             let a = self.availability[p as usize];
@@ -233,7 +246,7 @@ impl Picker {
         let Some(part) = self.partials.get_mut(&piece) else {
             return Received::Unwanted;
         };
-        if begin % BLOCK_SIZE != 0 {
+        if !begin.is_multiple_of(BLOCK_SIZE) {
             return Received::Unwanted;
         }
         let b = (begin / BLOCK_SIZE) as usize;
@@ -340,7 +353,10 @@ mod tests {
         assert_eq!(second.len(), 4, "end-game asks a second peer");
         assert!(p.pick(2, &all, &have, 10, &mut Rng::new(1)).is_empty());
         let data = vec![7u8; BLOCK_SIZE as usize];
-        assert_eq!(p.receive(1, 0, 0, &data), Received::StoredCancel { cancel: vec![2] });
+        assert_eq!(
+            p.receive(1, 0, 0, &data),
+            Received::StoredCancel { cancel: vec![2] }
+        );
         assert_eq!(p.receive(2, 0, 0, &data), Received::Unwanted);
         assert_eq!(p.receive(2, 0, BLOCK_SIZE, &data[..5]), Received::Unwanted);
         for b in 1..3 {
@@ -353,7 +369,10 @@ mod tests {
         );
         let part = p.take_complete(0).unwrap();
         assert_eq!(part.contributors, vec![1, 2]);
-        assert!(!p.interesting(&have, &all), "a piece being verified is not wanted twice");
+        assert!(
+            !p.interesting(&have, &all),
+            "a piece being verified is not wanted twice"
+        );
         p.verified(0);
         assert!(p.interesting(&have, &all));
     }

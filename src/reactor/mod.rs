@@ -130,9 +130,12 @@ pub trait Handler {
     /// is written once, best effort, before it is closed.
     fn refuse(&mut self, _out: &mut OutQueue) {}
 
-    /// The connection has been silent past the idle timeout and will be
-    /// closed after `out` is flushed (best effort).
-    fn idle(&mut self, _id: ConnId, _session: &mut Self::Session, _out: &mut OutQueue) {}
+    /// The connection has been silent past the idle timeout. Returns true
+    /// to close it after `out` is flushed (best effort), false to keep it
+    /// (a session that legitimately waits).
+    fn idle(&mut self, _id: ConnId, _session: &mut Self::Session, _out: &mut OutQueue) -> bool {
+        true
+    }
 
     /// The connection is gone (closed by either side, or a dial failed);
     /// drop everything it held.
@@ -544,11 +547,12 @@ impl<H: Handler> Reactor<H> {
             .collect();
         for id in idle {
             if let Some(conn) = self.conns.get_mut(id) {
-                debug!("connection {id}: idle timeout");
-                if !conn.connecting {
-                    handler.idle(id, &mut conn.session, &mut conn.out);
-                    let _ = conn.out.flush(&mut conn.stream);
+                if !conn.connecting && !handler.idle(id, &mut conn.session, &mut conn.out) {
+                    conn.last_active = now;
+                    continue;
                 }
+                debug!("connection {id}: idle timeout");
+                let _ = conn.out.flush(&mut conn.stream);
                 self.drop_conn(handler, id);
             }
         }

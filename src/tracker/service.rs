@@ -70,7 +70,7 @@ impl Handler for Tracker {
         });
     }
 
-    fn idle(&mut self, _id: ConnId, _session: &mut (), out: &mut OutQueue) {
+    fn idle(&mut self, _id: ConnId, _session: &mut (), out: &mut OutQueue) -> bool {
         out.push_with(|buf| {
             Response::Error {
                 code: ErrorCode::IDLE_TIMEOUT,
@@ -78,6 +78,7 @@ impl Handler for Tracker {
             }
             .encode(buf)
         });
+        true
     }
 
     fn close(&mut self, _ctx: &mut Ctx<()>, id: ConnId, _session: ()) {

@@ -1,0 +1,318 @@
+//! The control socket: `sta` sends one request per line and reads JSON
+//! lines back (see `spec/control.md`). A `get` keeps its session open and
+//! receives progress events until the file is verified or fails.
+
+use super::daemon::{Daemon, Session};
+use super::torrent::{State, Torrent};
+use super::tracker_link::Pending;
+use crate::control::{
+    CatalogEntry, ControlError, ControlRequest, FileReport, FileState, PeerBytes, Progress,
+    StatusReport, code, done_line, info_hash_target, list_line, next_line, ok_line, progress_line,
+    shared_line, status_line,
+};
+use crate::limits::MAX_LIST_PAGE;
+use crate::reactor::{ConnId, Ctx, Flow, OutQueue};
+use crate::wire::peer::InfoHash;
+use crate::wire::tracker::{ListEntry, Lookup, Request};
+use std::path::PathBuf;
+use std::time::Instant;
+
+impl Daemon {
+    pub fn control_data(
+        &mut self,
+        ctx: &mut Ctx<Session>,
+        id: ConnId,
+        input: &[u8],
+        out: &mut OutQueue,
+    ) -> Flow {
+        let mut used = 0;
+        loop {
+            match next_line(&input[used..]) {
+                Ok(None) => return Flow { used, close: false },
+                Ok(Some((line, n))) => {
+                    used += n;
+                    match ControlRequest::parse(line) {
+                        Ok(req) => self.control_request(ctx, id, req, out),
+                        Err(e) => out.push(e.to_line().as_bytes()),
+                    }
+                }
+                Err(e) => {
+                    out.push(e.to_line().as_bytes());
+                    return Flow {
+                        used: input.len(),
+                        close: true,
+                    };
+                }
+            }
+        }
+    }
+
+    fn control_request(
+        &mut self,
+        ctx: &mut Ctx<Session>,
+        id: ConnId,
+        req: ControlRequest,
+        out: &mut OutQueue,
+    ) {
+        let result = match req {
+            ControlRequest::Share(path) => self.start_share(path, Some(id)),
+            ControlRequest::List => self.control_list(ctx, id),
+            ControlRequest::Get { target, out_dir } => self.control_get(ctx, id, target, out_dir),
+            ControlRequest::Status => {
+                out.push(status_line(&self.status()).as_bytes());
+                Ok(())
+            }
+            ControlRequest::Stop => {
+                out.push(ok_line().as_bytes());
+                ctx.stop();
+                Ok(())
+            }
+        };
+        if let Err((code, message)) = result {
+            out.push(ControlError::new(code, message).to_line().as_bytes());
+        }
+    }
+
+    pub fn tracker_unreachable(&self) -> (&'static str, String) {
+        (
+            code::TRACKER_UNREACHABLE,
+            format!(
+                "cannot reach the tracker at {}; check that sta-trackerd runs there (sta-peerd keeps retrying)",
+                self.tracker.addr
+            ),
+        )
+    }
+
+    fn control_list(
+        &mut self,
+        ctx: &mut Ctx<Session>,
+        id: ConnId,
+    ) -> Result<(), (&'static str, String)> {
+        let req = Request::List {
+            offset: 0,
+            limit: MAX_LIST_PAGE,
+            filter: String::new(),
+        };
+        let why = Pending::List {
+            control: id,
+            entries: Vec::new(),
+        };
+        if self.tracker_send(ctx, &req, why) {
+            Ok(())
+        } else {
+            Err(self.tracker_unreachable())
+        }
+    }
+
+    fn control_get(
+        &mut self,
+        ctx: &mut Ctx<Session>,
+        id: ConnId,
+        target: String,
+        out_dir: Option<PathBuf>,
+    ) -> Result<(), (&'static str, String)> {
+        let out_dir = out_dir.unwrap_or_else(|| self.config.dir.clone());
+        if !out_dir.is_dir() {
+            return Err((
+                code::IO,
+                format!("{} is not a directory; create it first", out_dir.display()),
+            ));
+        }
+        let wanted = match info_hash_target(&target) {
+            Some(hash) if self.torrents.contains_key(&hash) => {
+                self.watch(ctx, id, hash);
+                return Ok(());
+            }
+            Some(hash) => Lookup::Hash(hash),
+            None => {
+                let local = self
+                    .torrents
+                    .iter()
+                    .find(|(_, t)| t.info.name == target && t.out_dir == out_dir);
+                if let Some((hash, _)) = local {
+                    let hash = *hash;
+                    self.watch(ctx, id, hash);
+                    return Ok(());
+                }
+                Lookup::Name(target)
+            }
+        };
+        let why = Pending::Meta {
+            control: id,
+            out_dir,
+            wanted: wanted.clone(),
+        };
+        if self.tracker_send(ctx, &Request::GetMeta(wanted), why) {
+            self.controls.insert(id, None);
+            Ok(())
+        } else {
+            Err(self.tracker_unreachable())
+        }
+    }
+
+    /// Makes `control` follow the download of `hash` (answered at once if
+    /// the file is already complete).
+    pub fn watch(&mut self, ctx: &mut Ctx<Session>, control: ConnId, hash: InfoHash) {
+        if let Some(t) = self.torrents.get_mut(&hash) {
+            t.watchers.push(control);
+            self.set_watching(control, hash);
+            self.notify_watchers(ctx, &hash);
+        }
+    }
+
+    pub fn set_watching(&mut self, control: ConnId, hash: InfoHash) {
+        self.controls.insert(control, Some(hash));
+    }
+
+    /// Tells the watchers of `hash` that it finished or failed.
+    pub fn notify_watchers(&mut self, ctx: &mut Ctx<Session>, hash: &InfoHash) {
+        let Some(t) = self.torrents.get_mut(hash) else {
+            return;
+        };
+        let line = if let Some((code, message)) = &t.failure {
+            ControlError::new(code, message.clone()).to_line()
+        } else if t.state == State::Seeding {
+            done_line(&file_report(t))
+        } else {
+            return;
+        };
+        for control in std::mem::take(&mut t.watchers) {
+            self.controls.insert(control, None);
+            ctx.send(control, line.clone().into_bytes());
+        }
+    }
+
+    pub fn control_fail(
+        &mut self,
+        ctx: &mut Ctx<Session>,
+        control: ConnId,
+        code: &'static str,
+        message: String,
+    ) {
+        self.controls.insert(control, None);
+        ctx.send(
+            control,
+            ControlError::new(code, message).to_line().into_bytes(),
+        );
+    }
+
+    pub fn control_file_reply(&mut self, ctx: &mut Ctx<Session>, control: ConnId, hash: &InfoHash) {
+        if let Some(t) = self.torrents.get(hash) {
+            ctx.send(control, shared_line(&file_report(t)).into_bytes());
+        }
+    }
+
+    pub fn control_list_done(
+        &mut self,
+        ctx: &mut Ctx<Session>,
+        control: ConnId,
+        entries: Vec<ListEntry>,
+    ) {
+        let entries: Vec<CatalogEntry> = entries
+            .into_iter()
+            .map(|e| CatalogEntry {
+                local: self.torrents.contains_key(&e.info_hash),
+                name: e.name,
+                info_hash: e.info_hash,
+                length: e.length,
+                piece_length: e.piece_length,
+                peers: e.peers,
+                seeders: e.seeders,
+            })
+            .collect();
+        ctx.send(control, list_line(&entries).into_bytes());
+    }
+
+    pub fn control_opened(&mut self, id: ConnId) {
+        self.controls.insert(id, None);
+    }
+
+    pub fn control_closed(&mut self, id: ConnId) {
+        if let Some(Some(hash)) = self.controls.remove(&id)
+            && let Some(t) = self.torrents.get_mut(&hash)
+        {
+            t.watchers.retain(|&c| c != id);
+        }
+        for s in self.sharing.values_mut() {
+            if s.control == Some(id) {
+                s.control = None;
+            }
+        }
+    }
+
+    /// True while `id` follows a download: such a session is silent on
+    /// purpose and must not be closed as idle.
+    pub fn control_waiting(&self, id: ConnId) -> bool {
+        self.controls.get(&id).is_some_and(Option::is_some)
+    }
+
+    /// Samples rates and sends progress events to every watcher.
+    pub fn control_tick(&mut self, ctx: &mut Ctx<Session>, now: Instant) {
+        for t in self.torrents.values_mut() {
+            let bytes = t.bytes_have();
+            t.rate.sample(now, bytes);
+            if t.watchers.is_empty() || t.state == State::Seeding {
+                continue;
+            }
+            let missing_somewhere =
+                t.info.num_pieces() - t.have.count() - t.picker.unavailable(&t.have);
+            let p = Progress {
+                info_hash: t.info.info_hash,
+                name: t.info.name.clone(),
+                have: t.have.count(),
+                pieces: t.info.num_pieces(),
+                bytes,
+                length: t.info.length,
+                rate: t.rate.rate(),
+                peers: t.peers.len() as u32,
+                waiting: matches!(t.state, State::Downloading) && missing_somewhere == 0,
+            };
+            let line = progress_line(&p);
+            for &c in &t.watchers {
+                ctx.send(c, line.clone().into_bytes());
+            }
+        }
+    }
+
+    pub fn status(&self) -> StatusReport {
+        let mut files: Vec<FileReport> = self.torrents.values().map(file_report).collect();
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        StatusReport {
+            peer_id: self.peer_id,
+            listen: self.config.listen,
+            tracker_addr: self.tracker.addr.to_string(),
+            tracker_connected: self.tracker.connected(),
+            files,
+        }
+    }
+}
+
+pub fn file_report(t: &Torrent) -> FileReport {
+    let mut from_peers: Vec<PeerBytes> = t
+        .from_peers
+        .iter()
+        .map(|(addr, bytes)| PeerBytes {
+            addr: *addr,
+            bytes: *bytes,
+        })
+        .collect();
+    from_peers.sort_by_key(|p| p.addr);
+    FileReport {
+        name: t.info.name.clone(),
+        info_hash: t.info.info_hash,
+        path: t.store.path().to_owned(),
+        length: t.info.length,
+        piece_length: t.info.piece_length,
+        pieces: t.info.num_pieces(),
+        have: t.have.count(),
+        state: match t.state {
+            State::Checking { .. } => FileState::Checking,
+            State::Downloading => FileState::Downloading,
+            State::Seeding => FileState::Seeding,
+        },
+        uploaded: t.uploaded,
+        downloaded: t.downloaded,
+        peers: t.peers.len() as u32,
+        from_peers,
+    }
+}

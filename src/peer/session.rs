@@ -1,0 +1,67 @@
+//! The state of one peer-wire connection, as BEP 3 defines it: who chokes
+//! whom, who is interested, which pieces the remote has, which blocks we
+//! asked it for.
+
+use crate::bitfield::Bitfield;
+use crate::wire::peer::{Block, InfoHash, PeerId};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+/// Blocks kept requested from one peer: 64 x 16 KiB = 1 MiB in flight,
+/// enough to keep a fast link busy while the peer answers.
+pub const MAX_IN_FLIGHT: usize = 64;
+
+pub struct PeerConn {
+    /// The remote socket address.
+    pub remote: SocketAddr,
+    /// The address we dialed (the peer's listen address), if we dialed.
+    pub dialed: Option<SocketAddr>,
+    pub info_hash: Option<InfoHash>,
+    pub peer_id: Option<PeerId>,
+    pub handshaken: bool,
+    pub fast: bool,
+    pub theirs: Option<Bitfield>,
+    pub am_choking: bool,
+    pub am_interested: bool,
+    pub peer_choking: bool,
+    pub peer_interested: bool,
+    pub requested: Vec<Block>,
+    pub downloaded: u64,
+    pub uploaded: u64,
+    /// When a block last arrived, or when requests were last sent to an
+    /// idle peer: requests outstanding far longer mean a stalled peer.
+    pub last_progress: Instant,
+    pub unchoked_at: Instant,
+}
+
+impl PeerConn {
+    pub fn new(remote: SocketAddr, dialed: Option<SocketAddr>, now: Instant) -> PeerConn {
+        PeerConn {
+            remote,
+            dialed,
+            info_hash: None,
+            peer_id: None,
+            handshaken: false,
+            fast: false,
+            theirs: None,
+            am_choking: true,
+            am_interested: false,
+            peer_choking: true,
+            peer_interested: false,
+            requested: Vec::new(),
+            downloaded: 0,
+            uploaded: 0,
+            last_progress: now,
+            unchoked_at: now,
+        }
+    }
+
+    /// The address that identifies this peer for strikes and statistics.
+    pub fn addr(&self) -> SocketAddr {
+        self.dialed.unwrap_or(self.remote)
+    }
+
+    pub fn has(&self, piece: u32) -> bool {
+        self.theirs.as_ref().is_some_and(|b| b.get(piece))
+    }
+}
