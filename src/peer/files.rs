@@ -258,7 +258,7 @@ impl Daemon {
         tag: u64,
         piece: u32,
         result: io::Result<bool>,
-        _data: Vec<u8>,
+        data: Vec<u8>,
     ) {
         let Some(hash) = self.tags.remove(&tag) else {
             return;
@@ -267,6 +267,7 @@ impl Daemon {
             return;
         };
         t.picker.verified(piece);
+        t.picker.recycle(data);
         let suspects = t.suspects.remove(&piece).unwrap_or_default();
         match result {
             Ok(true) => {

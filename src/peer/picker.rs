@@ -23,10 +23,15 @@ pub struct Partial {
 }
 
 impl Partial {
-    fn new(size: u32) -> Partial {
+    /// A piece of `size` bytes, in `buf` if one is given. Stale bytes in a
+    /// reused buffer are harmless: every block is overwritten before the
+    /// piece is complete, and only complete pieces are read.
+    fn new(size: u32, buf: Option<Vec<u8>>) -> Partial {
         let blocks = size.div_ceil(BLOCK_SIZE) as usize;
+        let mut data = buf.unwrap_or_default();
+        data.resize(size as usize, 0);
         Partial {
-            data: vec![0; size as usize],
+            data,
             requested: vec![Vec::new(); blocks],
             received: vec![false; blocks],
             received_count: 0,
@@ -65,7 +70,13 @@ pub struct Picker {
     partials: HashMap<u32, Partial>,
     /// Pieces complete in memory and handed to the hash pool.
     verifying: Bitfield,
+    /// Piece buffers back from the hash pool, reused so that memory is not
+    /// faulted in afresh for every piece.
+    spare: Vec<Vec<u8>>,
 }
+
+/// Spare piece buffers kept for reuse.
+const MAX_SPARE_BUFFERS: usize = 32;
 
 impl Picker {
     pub fn new(piece_length: u32, length: u64, pieces: u32) -> Picker {
@@ -75,6 +86,14 @@ impl Picker {
             availability: vec![0; pieces as usize],
             partials: HashMap::new(),
             verifying: Bitfield::new(pieces),
+            spare: Vec::new(),
+        }
+    }
+
+    /// Returns a piece buffer for reuse.
+    pub fn recycle(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < MAX_SPARE_BUFFERS {
+            self.spare.push(buf);
         }
     }
 
@@ -152,7 +171,8 @@ impl Picker {
             let Some(p) = self.rarest_new(theirs, have, rng) else {
                 break;
             };
-            self.partials.insert(p, Partial::new(self.piece_size(p)));
+            let part = Partial::new(self.piece_size(p), self.spare.pop());
+            self.partials.insert(p, part);
             self.take_blocks(peer, p, max, false, &mut out);
         }
         // 3. End-game: every missing block is requested somewhere; ask
