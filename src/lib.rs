@@ -6,7 +6,9 @@
 
 pub mod bitfield;
 pub mod config;
+pub mod control;
 pub mod hashpool;
+pub mod json;
 pub mod limits;
 pub mod meta;
 pub mod peer;

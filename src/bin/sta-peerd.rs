@@ -116,6 +116,8 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     let mut daemon = Daemon::new(config, pool, Rng::from_entropy());
     let shared = absolute(&shares)?;
     daemon.share_at_start(&shared)?;
+    daemon.resume_downloads(reactor.ctx());
+    daemon.tracker_start(reactor.ctx());
     println!("listening on {bound}");
     println!("control on {}", control.display());
     std::io::stdout().flush()?;

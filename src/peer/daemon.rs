@@ -64,6 +64,7 @@ pub struct Daemon {
     pub tags: HashMap<u64, InfoHash>,
     pub rng: Rng,
     pub last_choke_round: Instant,
+    pub last_keepalive: Instant,
     pub peers: HashMap<ConnId, PeerConn>,
     /// Dials under way, so a peer is not dialed twice for one file.
     pub dialing: HashSet<(InfoHash, SocketAddr)>,
@@ -93,6 +94,7 @@ impl Daemon {
             tags: HashMap::new(),
             rng,
             last_choke_round: Instant::now(),
+            last_keepalive: Instant::now(),
             peers: HashMap::new(),
             dialing: HashSet::new(),
             controls: HashMap::new(),

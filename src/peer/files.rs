@@ -203,29 +203,47 @@ impl Daemon {
         out_dir: PathBuf,
     ) {
         let hash = info.info_hash;
-        if self.torrents.contains_key(&hash) {
-            return self.watch(ctx, control, hash);
+        if !self.torrents.contains_key(&hash)
+            && let Err((code, message)) = self.open_download(ctx, info, out_dir)
+        {
+            return self.control_fail(ctx, control, code, message);
         }
-        let final_path = match crate::storage::final_path(&out_dir, &info.name) {
-            Ok(p) => p,
-            Err(e) => return self.control_fail(ctx, control, "bad_name", e.to_string()),
-        };
+        self.watch(ctx, control, hash);
+    }
+
+    /// Creates `NAME.part` (or re-checks an existing one) and starts
+    /// fetching. The metadata goes next to it as `NAME.part.info`, so a
+    /// restarted daemon can resume on its own.
+    pub fn open_download(
+        &mut self,
+        ctx: &mut Ctx<Session>,
+        info: Info,
+        out_dir: PathBuf,
+    ) -> Result<(), (&'static str, String)> {
+        let hash = info.info_hash;
+        let final_path = crate::storage::final_path(&out_dir, &info.name)
+            .map_err(|e| ("bad_name", e.to_string()))?;
         if final_path.exists() {
-            let e = StorageError::Exists(final_path);
-            return self.control_fail(ctx, control, "exists", e.to_string());
+            return Err(("exists", StorageError::Exists(final_path).to_string()));
         }
-        let (store, resumed) = match Store::open_part(&out_dir, &info.name, info.length) {
-            Ok(x) => x,
-            Err(e) => return self.control_fail(ctx, control, "io", e.to_string()),
-        };
+        let (store, resumed) = Store::open_part(&out_dir, &info.name, info.length)
+            .map_err(|e| ("io", e.to_string()))?;
+        let sidecar = crate::storage::info_path(&final_path);
+        if let Err(e) = std::fs::write(&sidecar, &info.bencoded) {
+            warn!(
+                "cannot save {}: {e}; this download will not resume by itself",
+                sidecar.display()
+            );
+        }
         let n = info.num_pieces();
-        let jobs = n.div_ceil(PIECES_PER_JOB);
         let state = if resumed {
-            State::Checking { left: jobs }
+            State::Checking {
+                left: n.div_ceil(PIECES_PER_JOB),
+            }
         } else {
             State::Downloading
         };
-        let mut t = Torrent::new(Arc::new(info), store, Bitfield::new(n), state, out_dir);
+        let t = Torrent::new(Arc::new(info), store, Bitfield::new(n), state, out_dir);
         if resumed {
             let tag = self.new_tag();
             self.tags.insert(tag, hash);
@@ -246,10 +264,44 @@ impl Daemon {
         } else {
             info!("downloading {} ({} bytes)", t.info.name, t.info.length);
         }
-        t.watchers.push(control);
         self.torrents.insert(hash, t);
-        self.set_watching(control, hash);
         self.announce(ctx, &hash);
+        Ok(())
+    }
+
+    /// Resumes every download left in `dir` by an earlier run (each
+    /// `NAME.part` with its `NAME.part.info`).
+    pub fn resume_downloads(&mut self, ctx: &mut Ctx<Session>) {
+        let dir = self.config.dir.clone();
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let is_sidecar = path
+                .to_str()
+                .is_some_and(|p| p.ends_with(crate::storage::INFO_SUFFIX));
+            if !is_sidecar {
+                continue;
+            }
+            let info = match std::fs::read(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|b| Info::from_bencoded(&b).map_err(|e| e.to_string()))
+            {
+                Ok(info) => info,
+                Err(e) => {
+                    warn!("ignoring {}: {e}", path.display());
+                    continue;
+                }
+            };
+            if self.torrents.contains_key(&info.info_hash) {
+                continue;
+            }
+            let name = info.name.clone();
+            if let Err((_, e)) = self.open_download(ctx, info, dir.clone()) {
+                warn!("cannot resume {name}: {e}");
+            }
+        }
     }
 
     pub fn verified(
@@ -328,6 +380,7 @@ impl Daemon {
         match t.store.finish(&t.out_dir, &name) {
             Ok(path) => {
                 info!("{name}: complete and verified: {}", path.display());
+                let _ = std::fs::remove_file(crate::storage::info_path(&path));
                 t.state = State::Seeding;
                 for &c in &t.peers {
                     let mut buf = Vec::new();

@@ -37,6 +37,8 @@ pub enum Pending {
 pub struct TrackerLink {
     pub addr: SocketAddr,
     pub conn: Option<ConnId>,
+    /// A dial is under way.
+    pub dialing: bool,
     /// The hello was answered: requests may flow.
     pub ready: bool,
     pub pending: VecDeque<Pending>,
@@ -56,6 +58,7 @@ impl TrackerLink {
         TrackerLink {
             addr,
             conn: None,
+            dialing: false,
             ready: false,
             pending: VecDeque::new(),
             backoff: MIN_BACKOFF,
@@ -86,6 +89,7 @@ impl Daemon {
     }
 
     pub fn tracker_dialed(&mut self, id: ConnId, out: &mut OutQueue) {
+        self.tracker.dialing = false;
         self.tracker.conn = Some(id);
         self.tracker.ready = false;
         self.tracker.pending.clear();
@@ -256,6 +260,7 @@ impl Daemon {
             warn!("lost the tracker {}; retrying", self.tracker.addr);
         }
         self.tracker.conn = None;
+        self.tracker.dialing = false;
         self.tracker.ready = false;
         let pending = std::mem::take(&mut self.tracker.pending);
         self.tracker.next_attempt = Instant::now() + self.tracker.backoff;
@@ -268,12 +273,22 @@ impl Daemon {
         }
     }
 
+    /// Dials the tracker now (at start-up) rather than at the first tick.
+    pub fn tracker_start(&mut self, ctx: &mut Ctx<Session>) {
+        self.tracker.next_attempt = Instant::now();
+        self.tracker_tick(ctx, Instant::now());
+    }
+
     pub fn tracker_tick(&mut self, ctx: &mut Ctx<Session>, now: Instant) {
-        if self.tracker.conn.is_none() {
+        if self.tracker.conn.is_none() && !self.tracker.dialing {
             if now >= self.tracker.next_attempt {
                 self.tracker.next_attempt = now + self.tracker.backoff;
+                self.tracker.dialing = true;
                 ctx.dial(self.tracker.addr, Session::Tracker);
             }
+            return;
+        }
+        if self.tracker.conn.is_none() {
             return;
         }
         if self.tracker.ready

@@ -25,6 +25,8 @@ const REQUEST_BATCH: usize = 16;
 /// How often to ask the tracker for more peers while downloading.
 const PEER_QUERY_FEW: Duration = Duration::from_secs(2);
 const PEER_QUERY_MANY: Duration = Duration::from_secs(15);
+/// BEP 3 peers drop a session silent for two minutes.
+const KEEPALIVE: Duration = Duration::from_secs(60);
 
 /// Why a peer session must end.
 type Verdict = Result<(), String>;
@@ -453,6 +455,15 @@ impl Daemon {
         if now.duration_since(self.last_choke_round) >= super::daemon::CHOKE_ROUND {
             self.last_choke_round = now;
             self.rotate_unchoked(ctx, now);
+            self.check_files(ctx);
+        }
+        if now.duration_since(self.last_keepalive) >= KEEPALIVE {
+            self.last_keepalive = now;
+            for (&id, p) in &self.peers {
+                if p.handshaken {
+                    ctx.send(id, encode(Message::KeepAlive));
+                }
+            }
         }
         let hashes: Vec<InfoHash> = self.torrents.keys().copied().collect();
         for hash in hashes {
@@ -472,6 +483,39 @@ impl Daemon {
                 piece: None,
             };
             self.tracker_send(ctx, &req, super::tracker_link::Pending::Peers(hash));
+        }
+    }
+
+    /// Stops sharing files whose size changed on disk (truncated or grown
+    /// by another program): their pieces no longer match the metadata, and
+    /// serving from a shrunk mapping would fail anyway.
+    fn check_files(&mut self, ctx: &mut Ctx<Session>) {
+        let broken: Vec<InfoHash> = self
+            .torrents
+            .iter()
+            .filter(|(_, t)| !t.store.size_intact())
+            .map(|(h, _)| *h)
+            .collect();
+        for hash in broken {
+            let Some(mut t) = self.torrents.remove(&hash) else {
+                continue;
+            };
+            warn!(
+                "{} changed size on disk; no longer sharing it",
+                t.store.path().display()
+            );
+            for &c in &t.peers {
+                ctx.close(c);
+            }
+            t.failure = Some((
+                "io",
+                format!("{} changed size on disk", t.store.path().display()),
+            ));
+            let req = crate::wire::tracker::Request::Leave { info_hash: hash };
+            self.tracker_send(ctx, &req, super::tracker_link::Pending::Update);
+            self.torrents.insert(hash, t);
+            self.notify_watchers(ctx, &hash);
+            self.torrents.remove(&hash);
         }
     }
 

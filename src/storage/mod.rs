@@ -20,6 +20,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub const PART_SUFFIX: &str = ".part";
+/// Suffix of the metadata kept beside a `.part` so a download can resume.
+pub const INFO_SUFFIX: &str = ".part.info";
 
 #[derive(Debug)]
 pub enum StorageError {
@@ -210,8 +212,17 @@ pub fn final_path(dir: &Path, name: &str) -> Result<PathBuf, StorageError> {
 }
 
 pub fn part_path(final_path: &Path) -> PathBuf {
-    let mut s = final_path.as_os_str().to_owned();
-    s.push(PART_SUFFIX);
+    with_suffix(final_path, PART_SUFFIX)
+}
+
+/// Where the metadata of the download of `final_path` is kept.
+pub fn info_path(final_path: &Path) -> PathBuf {
+    with_suffix(final_path, INFO_SUFFIX)
+}
+
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
     PathBuf::from(s)
 }
 

@@ -8,8 +8,12 @@ use crate::wire::tracker::{ErrorCode, Request, Response};
 use log::debug;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-/// Output one read may produce before the rest of the input waits for it
-/// to drain: a flood of pipelined requests cannot balloon memory.
+/// Output one call of `data` may produce. The reactor calls again with the
+/// rest of the input while the queue is below its high-water mark, and
+/// stops reading past it: a flood of pipelined requests cannot balloon
+/// memory. (The batch counts this call's output only: the queue may still
+/// hold unflushed bytes, and counting those would return `used` = 0 with
+/// whole requests left, which the reactor takes for "need more input".)
 const OUTPUT_BATCH: usize = 1024 * 1024;
 
 impl Handler for Tracker {
@@ -39,7 +43,8 @@ impl Handler for Tracker {
         let mut used = 0;
         let mut close = false;
         out.push_with(|buf| {
-            while !close && buf.len() < OUTPUT_BATCH {
+            let start = buf.len();
+            while !close && buf.len() - start < OUTPUT_BATCH {
                 match Request::decode(&input[used..]) {
                     Ok(None) => break,
                     Ok(Some((req, n))) => {

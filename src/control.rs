@@ -1,0 +1,1073 @@
+//! The control protocol between `sta` (the CLI) and `sta-peerd`, sans-IO.
+//! `spec/control.md` is its specification.
+//!
+//! The client sends one request line; the daemon answers with JSON objects,
+//! one per line. This module parses and writes request lines, finds lines
+//! in a read buffer, and builds and reads the replies, so the daemon and
+//! the CLI agree by construction.
+
+use crate::json::{self, JsonValue, obj};
+use crate::meta::info::{InfoHash, from_hex, to_hex};
+use std::ffi::OsStr;
+use std::fmt;
+use std::net::SocketAddr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Longest request line, its `\n` included. A client that sends this many
+/// bytes without a newline gets a `bad_request` error and is disconnected.
+pub const MAX_CONTROL_LINE: usize = 4096;
+
+/// Longest reply line the CLI accepts, its `\n` included (a catalog of
+/// about 200 000 files). Beyond that the daemon is presumed broken.
+pub const MAX_REPLY_LINE: usize = 64 * 1024 * 1024;
+
+/// Name of the control socket in the daemon's directory.
+pub const SOCKET_NAME: &str = "sta-peerd.sock";
+
+/// Error codes of `{"ok":false,"error":{"code":...}}`.
+pub mod code {
+    /// Unparsable line, unknown command, wrong arguments, line too long.
+    pub const BAD_REQUEST: &str = "bad_request";
+    /// No such file in the catalog (or no such local path).
+    pub const NOT_FOUND: &str = "not_found";
+    /// A name matches several files; use the info hash.
+    pub const AMBIGUOUS: &str = "ambiguous";
+    /// The file name is not acceptable (see spec/metadata.md).
+    pub const BAD_NAME: &str = "bad_name";
+    /// A different file already exists at the destination.
+    pub const EXISTS: &str = "exists";
+    pub const TRACKER_UNREACHABLE: &str = "tracker_unreachable";
+    /// A local read, write or mapping failed.
+    pub const IO: &str = "io";
+    /// Data failed verification beyond recovery.
+    pub const CORRUPT: &str = "corrupt";
+    /// What a client reads when the daemon sends a code it does not know.
+    pub const UNKNOWN: &str = "unknown";
+
+    /// Every code the protocol defines.
+    pub const ALL: [&str; 8] = [
+        BAD_REQUEST,
+        NOT_FOUND,
+        AMBIGUOUS,
+        BAD_NAME,
+        EXISTS,
+        TRACKER_UNREACHABLE,
+        IO,
+        CORRUPT,
+    ];
+}
+
+// ---------------------------------------------------------------------------
+// Errors
+
+/// A failed request: a code from [`code`] and a message that tells the user
+/// what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ControlError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ControlError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> ControlError {
+        ControlError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ControlError {
+        ControlError::new(code::BAD_REQUEST, message)
+    }
+
+    /// `{"ok":false,"error":{"code":CODE,"message":S}}`, without the `\n`.
+    pub fn to_json(&self) -> String {
+        obj([
+            ("ok", false.into()),
+            (
+                "error",
+                obj([
+                    ("code", self.code.into()),
+                    ("message", self.message.as_str().into()),
+                ]),
+            ),
+        ])
+        .to_string()
+    }
+
+    /// [`to_json`](Self::to_json) plus `\n`: a reply line.
+    pub fn to_line(&self) -> String {
+        self.to_json() + "\n"
+    }
+
+    /// Reads the `error` object of a failure reply. A code this build does
+    /// not know becomes [`code::UNKNOWN`]; the message is kept.
+    pub fn from_json(error: &JsonValue) -> Option<ControlError> {
+        let message = error.get("message")?.as_str()?.to_owned();
+        let got = error.get("code")?.as_str()?;
+        let code = code::ALL
+            .into_iter()
+            .find(|&c| c == got)
+            .unwrap_or(code::UNKNOWN);
+        Some(ControlError { code, message })
+    }
+}
+
+impl fmt::Display for ControlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ControlError {}
+
+// ---------------------------------------------------------------------------
+// Requests
+
+/// One request line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ControlRequest {
+    /// `share PATH`: hash the file at this absolute path and announce it.
+    Share(PathBuf),
+    /// `list`: the tracker's catalog.
+    List,
+    /// `get TARGET [OUTDIR]`: download a file. `target` is an info hash when
+    /// [`info_hash_target`] says so, else a file name. `out_dir` is
+    /// absolute; `None` means the daemon's directory.
+    Get {
+        target: String,
+        out_dir: Option<PathBuf>,
+    },
+    /// `status`: this daemon's state.
+    Status,
+    /// `stop`: answer `{"ok":true}`, then exit.
+    Stop,
+}
+
+const USAGE: &str =
+    "requests are `share PATH`, `list`, `get NAME_OR_INFOHASH [OUTDIR]`, `status` and `stop`";
+
+impl ControlRequest {
+    /// Parses a request line, with or without its `\n` (a `\r` before it is
+    /// tolerated too). Every error has code `bad_request`.
+    pub fn parse(line: &[u8]) -> Result<ControlRequest, ControlError> {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.len() >= MAX_CONTROL_LINE {
+            return Err(too_long());
+        }
+        let text = std::str::from_utf8(line)
+            .map_err(|_| ControlError::bad_request("the request line is not valid UTF-8"))?;
+        if text.is_empty() {
+            return Err(ControlError::bad_request(format!("empty request; {USAGE}")));
+        }
+        if let Some(c) = text.chars().find(|c| c.is_control()) {
+            return Err(ControlError::bad_request(format!(
+                "the request line contains the control character U+{:04X}; \
+                 percent-encode it (%{:02X})",
+                c as u32, c as u32
+            )));
+        }
+        let words: Vec<&str> = text.split(' ').collect();
+        if words.iter().any(|w| w.is_empty()) {
+            return Err(ControlError::bad_request(
+                "words must be separated by single spaces, with none at the start or end \
+                 (encode a space inside an argument as %20)",
+            ));
+        }
+        let (command, args) = (words[0], &words[1..]);
+        let arity = |min: usize, max: usize, usage: &str| {
+            if (min..=max).contains(&args.len()) {
+                Ok(())
+            } else {
+                Err(ControlError::bad_request(format!(
+                    "wrong number of arguments to `{command}`; usage: `{usage}`"
+                )))
+            }
+        };
+        match command {
+            "share" => {
+                arity(1, 1, "share PATH")?;
+                Ok(ControlRequest::Share(absolute_path(args[0], "share PATH")?))
+            }
+            "list" => {
+                arity(0, 0, "list")?;
+                Ok(ControlRequest::List)
+            }
+            "get" => {
+                arity(1, 2, "get NAME_OR_INFOHASH [OUTDIR]")?;
+                let target = String::from_utf8(percent_decode(args[0])?).map_err(|_| {
+                    ControlError::bad_request("the file name is not valid UTF-8 once decoded")
+                })?;
+                let out_dir = match args.get(1) {
+                    Some(dir) => Some(absolute_path(dir, "get NAME_OR_INFOHASH [OUTDIR]")?),
+                    None => None,
+                };
+                Ok(ControlRequest::Get { target, out_dir })
+            }
+            "status" => {
+                arity(0, 0, "status")?;
+                Ok(ControlRequest::Status)
+            }
+            "stop" => {
+                arity(0, 0, "stop")?;
+                Ok(ControlRequest::Stop)
+            }
+            _ => {
+                let shown: String = command.chars().take(32).collect();
+                Err(ControlError::bad_request(format!(
+                    "unknown request `{shown}`; {USAGE}"
+                )))
+            }
+        }
+    }
+
+    /// The request line, `\n` included, arguments percent-encoded. Parsing
+    /// it gives back `self` (when paths are absolute and the line fits in
+    /// [`MAX_CONTROL_LINE`]; a longer line is refused by the daemon).
+    pub fn to_line(&self) -> String {
+        let mut line = match self {
+            ControlRequest::Share(path) => format!("share {}", encode_path(path)),
+            ControlRequest::List => "list".to_owned(),
+            ControlRequest::Get { target, out_dir } => {
+                let mut s = format!("get {}", percent_encode(target.as_bytes()));
+                if let Some(dir) = out_dir {
+                    s.push(' ');
+                    s.push_str(&encode_path(dir));
+                }
+                s
+            }
+            ControlRequest::Status => "status".to_owned(),
+            ControlRequest::Stop => "stop".to_owned(),
+        };
+        line.push('\n');
+        line
+    }
+}
+
+/// The info hash a `get` target names, if it is exactly 40 hex digits
+/// (either case). Anything else is a file name.
+pub fn info_hash_target(target: &str) -> Option<InfoHash> {
+    from_hex(target)
+}
+
+fn too_long() -> ControlError {
+    ControlError::bad_request(format!(
+        "request line longer than {MAX_CONTROL_LINE} bytes; closing the connection"
+    ))
+}
+
+fn encode_path(path: &Path) -> String {
+    percent_encode(path.as_os_str().as_bytes())
+}
+
+fn absolute_path(word: &str, usage: &str) -> Result<PathBuf, ControlError> {
+    let bytes = percent_decode(word)?;
+    if bytes.contains(&0) {
+        return Err(ControlError::bad_request(
+            "a path cannot contain a NUL byte",
+        ));
+    }
+    let path = PathBuf::from(OsStr::from_bytes(&bytes));
+    if !path.is_absolute() {
+        return Err(ControlError::bad_request(format!(
+            "path '{}' is not absolute; `{usage}` needs an absolute path",
+            path.display()
+        )));
+    }
+    Ok(path)
+}
+
+/// Percent-encodes every byte that is not printable ASCII, plus space and
+/// `%`. The result is printable ASCII with no spaces.
+pub fn percent_encode(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii_graphic() && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push('%');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        }
+    }
+    out
+}
+
+/// Decodes `%XX` (either case) to the byte it names; other characters stand
+/// for themselves. A `%` not followed by two hex digits is an error.
+pub fn percent_decode(word: &str) -> Result<Vec<u8>, ControlError> {
+    let bytes = word.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b != b'%' {
+            out.push(b);
+            i += 1;
+            continue;
+        }
+        let hex = |j: usize| bytes.get(j).and_then(|&d| (d as char).to_digit(16));
+        match (hex(i + 1), hex(i + 2)) {
+            (Some(hi), Some(lo)) => {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            _ => {
+                return Err(ControlError::bad_request(format!(
+                    "bad percent-encoding at byte {i} of '{}': '%' must be followed by two \
+                     hex digits (write a literal '%' as %25)",
+                    word.chars().take(64).collect::<String>()
+                )));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Finds the first complete line in `buf`.
+///
+/// Returns `Ok(None)` while no `\n` has arrived, `Ok(Some((line, used)))`
+/// when one has, where `line` excludes the `\n` and `used` includes it, and
+/// an error (`bad_request`; reply, then close) when [`MAX_CONTROL_LINE`]
+/// bytes have arrived without a `\n`.
+pub fn next_line(buf: &[u8]) -> Result<Option<(&[u8], usize)>, ControlError> {
+    let window = &buf[..buf.len().min(MAX_CONTROL_LINE)];
+    match window.iter().position(|&b| b == b'\n') {
+        Some(i) => Ok(Some((&buf[..i], i + 1))),
+        None if buf.len() >= MAX_CONTROL_LINE => Err(too_long()),
+        None => Ok(None),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Replies: what the daemon reports, as typed values
+
+/// What the daemon is doing with a local file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileState {
+    Seeding,
+    Downloading,
+    /// Hashing: being shared, or resumed after a restart.
+    Checking,
+}
+
+impl FileState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileState::Seeding => "seeding",
+            FileState::Downloading => "downloading",
+            FileState::Checking => "checking",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<FileState> {
+        match s {
+            "seeding" => Some(FileState::Seeding),
+            "downloading" => Some(FileState::Downloading),
+            "checking" => Some(FileState::Checking),
+            _ => None,
+        }
+    }
+}
+
+/// Bytes received from one peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerBytes {
+    pub addr: SocketAddr,
+    pub bytes: u64,
+}
+
+/// FILE of the spec: one file this daemon holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileReport {
+    pub name: String,
+    pub info_hash: InfoHash,
+    /// Where the file is (the `.part` file while downloading). Written as
+    /// UTF-8, lossily if the path is not.
+    pub path: PathBuf,
+    pub length: u64,
+    pub piece_length: u32,
+    pub pieces: u32,
+    pub have: u32,
+    pub state: FileState,
+    pub uploaded: u64,
+    pub downloaded: u64,
+    /// Peers connected for this file now.
+    pub peers: u32,
+    /// Where the downloaded bytes came from.
+    pub from_peers: Vec<PeerBytes>,
+}
+
+/// CATALOG_ENTRY of the spec: one file the tracker knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogEntry {
+    pub name: String,
+    pub info_hash: InfoHash,
+    pub length: u64,
+    pub piece_length: u32,
+    pub peers: u32,
+    pub seeders: u32,
+    /// This daemon holds (or is fetching) the file.
+    pub local: bool,
+}
+
+/// A `progress` event of a `get`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub info_hash: InfoHash,
+    pub name: String,
+    pub have: u32,
+    pub pieces: u32,
+    /// Verified bytes.
+    pub bytes: u64,
+    pub length: u64,
+    /// Bytes per second, averaged over the last few seconds.
+    pub rate: u64,
+    pub peers: u32,
+    /// No connected peer has a piece we miss.
+    pub waiting: bool,
+}
+
+/// The answer to `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusReport {
+    pub peer_id: [u8; 20],
+    pub listen: SocketAddr,
+    /// `ADDR:PORT` as configured (may be a host name).
+    pub tracker_addr: String,
+    pub tracker_connected: bool,
+    pub files: Vec<FileReport>,
+}
+
+/// A reply line the daemon sent, as the client sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// `{"event":"progress",...}`: more lines follow.
+    Progress(Progress),
+    /// `{"ok":true,...}` (a `done` event included): the whole object.
+    /// This is the last line of the answer.
+    Ok(JsonValue),
+    /// `{"ok":false,"error":{...}}`: the last line of the answer.
+    Err(ControlError),
+}
+
+impl Reply {
+    /// Reads one reply line (without its `\n`). Unknown fields are ignored;
+    /// an error means the daemon broke the protocol.
+    pub fn parse(line: &str) -> Result<Reply, String> {
+        let v = json::parse(line).map_err(|e| e.to_string())?;
+        if v.get("event").and_then(JsonValue::as_str) == Some("progress") {
+            return Progress::from_json(&v).map(Reply::Progress);
+        }
+        match v.get("ok").and_then(JsonValue::as_bool) {
+            Some(true) => Ok(Reply::Ok(v)),
+            Some(false) => v
+                .get("error")
+                .and_then(ControlError::from_json)
+                .map(Reply::Err)
+                .ok_or_else(|| "failure reply without a valid \"error\" object".to_owned()),
+            None => Err("reply has neither \"ok\" nor a known \"event\"".to_owned()),
+        }
+    }
+}
+
+/// `{"ok":true}` plus `\n`.
+pub fn ok_line() -> String {
+    "{\"ok\":true}\n".to_owned()
+}
+
+/// Answer to `share`: `{"ok":true,"file":FILE}` plus `\n`.
+pub fn shared_line(file: &FileReport) -> String {
+    line(obj([("ok", true.into()), ("file", file.to_json())]))
+}
+
+/// Answer to `list`: `{"ok":true,"files":[CATALOG_ENTRY,...]}` plus `\n`.
+pub fn list_line(entries: &[CatalogEntry]) -> String {
+    let files = JsonValue::Arr(entries.iter().map(CatalogEntry::to_json).collect());
+    line(obj([("ok", true.into()), ("files", files)]))
+}
+
+/// A progress event of `get`, plus `\n`.
+pub fn progress_line(p: &Progress) -> String {
+    line(p.to_json())
+}
+
+/// The last line of a successful `get`:
+/// `{"event":"done","ok":true,"file":FILE}` plus `\n`.
+pub fn done_line(file: &FileReport) -> String {
+    line(obj([
+        ("event", "done".into()),
+        ("ok", true.into()),
+        ("file", file.to_json()),
+    ]))
+}
+
+/// Answer to `status`, plus `\n`.
+pub fn status_line(s: &StatusReport) -> String {
+    line(s.to_json())
+}
+
+fn line(v: JsonValue) -> String {
+    let mut s = v.to_string();
+    s.push('\n');
+    s
+}
+
+/// Field access with protocol-error messages, for the `from_json`s.
+struct Fields<'a>(&'a JsonValue, &'static str);
+
+impl<'a> Fields<'a> {
+    fn field(&self, key: &str) -> Result<&'a JsonValue, String> {
+        self.0
+            .get(key)
+            .ok_or_else(|| format!("{}: missing \"{key}\"", self.1))
+    }
+    fn bad(&self, key: &str, what: &str) -> String {
+        format!("{}: \"{key}\" is not {what}", self.1)
+    }
+    fn str(&self, key: &str) -> Result<&'a str, String> {
+        self.field(key)?
+            .as_str()
+            .ok_or_else(|| self.bad(key, "a string"))
+    }
+    fn u64(&self, key: &str) -> Result<u64, String> {
+        self.field(key)?
+            .as_u64()
+            .ok_or_else(|| self.bad(key, "a whole number"))
+    }
+    fn u32(&self, key: &str) -> Result<u32, String> {
+        self.field(key)?
+            .as_u32()
+            .ok_or_else(|| self.bad(key, "a 32-bit whole number"))
+    }
+    fn bool(&self, key: &str) -> Result<bool, String> {
+        self.field(key)?
+            .as_bool()
+            .ok_or_else(|| self.bad(key, "true or false"))
+    }
+    fn hash(&self, key: &str) -> Result<[u8; 20], String> {
+        from_hex(self.str(key)?).ok_or_else(|| self.bad(key, "40 hex digits"))
+    }
+    fn addr(&self, key: &str) -> Result<SocketAddr, String> {
+        self.str(key)?
+            .parse()
+            .map_err(|_| self.bad(key, "an ADDR:PORT"))
+    }
+    fn array(&self, key: &str) -> Result<&'a [JsonValue], String> {
+        self.field(key)?
+            .as_array()
+            .ok_or_else(|| self.bad(key, "an array"))
+    }
+}
+
+impl FileReport {
+    pub fn to_json(&self) -> JsonValue {
+        let from_peers = self.from_peers.iter().map(|p| {
+            obj([
+                ("addr", p.addr.to_string().into()),
+                ("bytes", p.bytes.into()),
+            ])
+        });
+        obj([
+            ("name", self.name.as_str().into()),
+            ("info_hash", to_hex(&self.info_hash).into()),
+            ("path", self.path.to_string_lossy().into_owned().into()),
+            ("length", self.length.into()),
+            ("piece_length", self.piece_length.into()),
+            ("pieces", self.pieces.into()),
+            ("have", self.have.into()),
+            ("state", self.state.as_str().into()),
+            ("uploaded", self.uploaded.into()),
+            ("downloaded", self.downloaded.into()),
+            ("peers", self.peers.into()),
+            ("from_peers", json::arr(from_peers)),
+        ])
+    }
+
+    pub fn from_json(v: &JsonValue) -> Result<FileReport, String> {
+        let f = Fields(v, "file");
+        let state = f.str("state")?;
+        let from_peers = f
+            .array("from_peers")?
+            .iter()
+            .map(|p| {
+                let p = Fields(p, "from_peers entry");
+                Ok(PeerBytes {
+                    addr: p.addr("addr")?,
+                    bytes: p.u64("bytes")?,
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(FileReport {
+            name: f.str("name")?.to_owned(),
+            info_hash: f.hash("info_hash")?,
+            path: PathBuf::from(f.str("path")?),
+            length: f.u64("length")?,
+            piece_length: f.u32("piece_length")?,
+            pieces: f.u32("pieces")?,
+            have: f.u32("have")?,
+            state: FileState::from_name(state)
+                .ok_or_else(|| format!("file: unknown state \"{state}\""))?,
+            uploaded: f.u64("uploaded")?,
+            downloaded: f.u64("downloaded")?,
+            peers: f.u32("peers")?,
+            from_peers,
+        })
+    }
+}
+
+impl CatalogEntry {
+    pub fn to_json(&self) -> JsonValue {
+        obj([
+            ("name", self.name.as_str().into()),
+            ("info_hash", to_hex(&self.info_hash).into()),
+            ("length", self.length.into()),
+            ("piece_length", self.piece_length.into()),
+            ("peers", self.peers.into()),
+            ("seeders", self.seeders.into()),
+            ("local", self.local.into()),
+        ])
+    }
+
+    pub fn from_json(v: &JsonValue) -> Result<CatalogEntry, String> {
+        let f = Fields(v, "catalog entry");
+        Ok(CatalogEntry {
+            name: f.str("name")?.to_owned(),
+            info_hash: f.hash("info_hash")?,
+            length: f.u64("length")?,
+            piece_length: f.u32("piece_length")?,
+            peers: f.u32("peers")?,
+            seeders: f.u32("seeders")?,
+            local: f.bool("local")?,
+        })
+    }
+
+    /// Number of pieces, `ceil(length / piece_length)`.
+    pub fn pieces(&self) -> u64 {
+        match self.piece_length {
+            0 => 0,
+            p => self.length.div_ceil(u64::from(p)),
+        }
+    }
+}
+
+impl Progress {
+    pub fn to_json(&self) -> JsonValue {
+        obj([
+            ("event", "progress".into()),
+            ("info_hash", to_hex(&self.info_hash).into()),
+            ("name", self.name.as_str().into()),
+            ("have", self.have.into()),
+            ("pieces", self.pieces.into()),
+            ("bytes", self.bytes.into()),
+            ("length", self.length.into()),
+            ("rate", self.rate.into()),
+            ("peers", self.peers.into()),
+            ("waiting", self.waiting.into()),
+        ])
+    }
+
+    pub fn from_json(v: &JsonValue) -> Result<Progress, String> {
+        let f = Fields(v, "progress");
+        Ok(Progress {
+            info_hash: f.hash("info_hash")?,
+            name: f.str("name")?.to_owned(),
+            have: f.u32("have")?,
+            pieces: f.u32("pieces")?,
+            bytes: f.u64("bytes")?,
+            length: f.u64("length")?,
+            // A daemon may report a fractional rate; round it.
+            rate: f
+                .field("rate")?
+                .as_f64()
+                .filter(|r| *r >= 0.0)
+                .map(|r| r.round() as u64)
+                .ok_or_else(|| f.bad("rate", "a number of bytes per second"))?,
+            peers: f.u32("peers")?,
+            waiting: f.bool("waiting")?,
+        })
+    }
+}
+
+impl StatusReport {
+    pub fn to_json(&self) -> JsonValue {
+        obj([
+            ("ok", true.into()),
+            ("peer_id", to_hex(&self.peer_id).into()),
+            ("listen", self.listen.to_string().into()),
+            (
+                "tracker",
+                obj([
+                    ("addr", self.tracker_addr.as_str().into()),
+                    ("connected", self.tracker_connected.into()),
+                ]),
+            ),
+            (
+                "files",
+                JsonValue::Arr(self.files.iter().map(FileReport::to_json).collect()),
+            ),
+        ])
+    }
+
+    pub fn from_json(v: &JsonValue) -> Result<StatusReport, String> {
+        let f = Fields(v, "status");
+        let t = Fields(f.field("tracker")?, "status tracker");
+        Ok(StatusReport {
+            peer_id: f.hash("peer_id")?,
+            listen: f.addr("listen")?,
+            tracker_addr: t.str("addr")?.to_owned(),
+            tracker_connected: t.bool("connected")?,
+            files: f
+                .array("files")?
+                .iter()
+                .map(FileReport::from_json)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(line: &str) -> Result<ControlRequest, ControlError> {
+        ControlRequest::parse(line.as_bytes())
+    }
+
+    fn bad(line: &[u8]) -> String {
+        match ControlRequest::parse(line) {
+            Ok(r) => panic!("{line:?} parsed as {r:?}"),
+            Err(e) => {
+                assert_eq!(e.code, code::BAD_REQUEST, "{e:?}");
+                e.message
+            }
+        }
+    }
+
+    fn round_trip(req: ControlRequest) {
+        let line = req.to_line();
+        assert!(line.ends_with('\n'));
+        let body = &line[..line.len() - 1];
+        assert!(
+            body.bytes().all(|b| b.is_ascii_graphic() || b == b' '),
+            "{line:?}"
+        );
+        assert_eq!(ControlRequest::parse(line.as_bytes()), Ok(req.clone()));
+        let (found, used) = next_line(line.as_bytes()).unwrap().unwrap();
+        assert_eq!(used, line.len());
+        assert_eq!(ControlRequest::parse(found), Ok(req));
+    }
+
+    #[test]
+    fn requests_round_trip() {
+        round_trip(ControlRequest::List);
+        round_trip(ControlRequest::Status);
+        round_trip(ControlRequest::Stop);
+        round_trip(ControlRequest::Share("/data/vm images/disk 1.qcow2".into()));
+        round_trip(ControlRequest::Share("/tmp/100%/a+b=c&d?.iso".into()));
+        round_trip(ControlRequest::Share(
+            OsStr::from_bytes(b"/tmp/\xff\xfe not utf8\n\t").into(),
+        ));
+        round_trip(ControlRequest::Get {
+            target: "café ☃.tar".into(),
+            out_dir: None,
+        });
+        round_trip(ControlRequest::Get {
+            target: "0123456789abcdef0123456789ABCDEF01234567".into(),
+            out_dir: Some("/srv/out dir".into()),
+        });
+        round_trip(ControlRequest::Get {
+            target: "%%%".into(),
+            out_dir: Some("/".into()),
+        });
+    }
+
+    #[test]
+    fn lines_are_readable() {
+        assert_eq!(
+            ControlRequest::Share("/data/my file.iso".into()).to_line(),
+            "share /data/my%20file.iso\n"
+        );
+        assert_eq!(
+            ControlRequest::Get {
+                target: "50%.bin".into(),
+                out_dir: Some("/out".into())
+            }
+            .to_line(),
+            "get 50%25.bin /out\n"
+        );
+        assert_eq!(
+            parse("get caf%c3%a9 /x%2Fy\r\n"),
+            Ok(ControlRequest::Get {
+                target: "café".into(),
+                out_dir: Some("/x/y".into())
+            })
+        );
+        // Raw UTF-8 is as good as its encoding.
+        assert_eq!(
+            parse("share /données/été.iso"),
+            Ok(ControlRequest::Share("/données/été.iso".into()))
+        );
+        assert_eq!(
+            info_hash_target("0123456789ABCDEF0123456789abcdef01234567").map(|h| h[0]),
+            Some(0x01)
+        );
+        assert_eq!(info_hash_target("disk.img"), None);
+    }
+
+    #[test]
+    fn garbage_is_refused() {
+        for line in [
+            &b""[..],
+            b"\n",
+            b" list",
+            b"list ",
+            b"get  a",
+            b"LIST",
+            b"lis",
+            b"list extra",
+            b"status now",
+            b"stop 1",
+            b"share",
+            b"share /a /b",
+            b"get",
+            b"get a /b /c",
+            b"get a\tb",
+            b"list\0",
+            b"\xff\xfe",
+            b"share /a\x1b[31m",
+            b"get \xc3",
+            b"\r\n",
+        ] {
+            bad(line);
+        }
+        assert!(bad(b"frobnicate x").contains("unknown request `frobnicate`"));
+        assert!(bad(b"list extra").contains("usage: `list`"));
+        assert!(bad(b"share").contains("usage: `share PATH`"));
+    }
+
+    #[test]
+    fn bad_percent_encoding_is_refused() {
+        for line in [
+            "get %",
+            "get a%",
+            "get a%4",
+            "get a%zz",
+            "get a%4g",
+            "share /a%2",
+            "get ok /a%%",
+        ] {
+            assert!(bad(line.as_bytes()).contains("percent-encoding"), "{line}");
+        }
+        // Decodes to bytes that are not UTF-8: fine for a path, not a name.
+        assert!(parse("share /a%FF").is_ok());
+        assert!(bad(b"get a%FF").contains("UTF-8"));
+        assert!(bad(b"share /a%00b").contains("NUL"));
+        assert_eq!(percent_decode("%41%2a%2A"), Ok(b"A**".to_vec()));
+    }
+
+    #[test]
+    fn relative_paths_are_refused() {
+        for line in [
+            "share file.iso",
+            "share ./file.iso",
+            "share ~/file.iso",
+            "share %2E%2E/x",
+            "get x out",
+            "get x ./out",
+        ] {
+            assert!(bad(line.as_bytes()).contains("not absolute"), "{line}");
+        }
+        assert!(parse("share %2Fabs").is_ok());
+    }
+
+    #[test]
+    fn next_line_finds_lines_and_bounds_them() {
+        assert_eq!(next_line(b""), Ok(None));
+        assert_eq!(next_line(b"lis"), Ok(None));
+        assert_eq!(next_line(b"list\nstat"), Ok(Some((&b"list"[..], 5))));
+        assert_eq!(next_line(b"\n"), Ok(Some((&b""[..], 1))));
+        // A line of exactly MAX_CONTROL_LINE bytes, `\n` included, is fine.
+        let mut longest = vec![b'a'; MAX_CONTROL_LINE - 1];
+        longest.push(b'\n');
+        assert_eq!(
+            next_line(&longest),
+            Ok(Some((&longest[..MAX_CONTROL_LINE - 1], MAX_CONTROL_LINE)))
+        );
+        let partial = vec![b'a'; MAX_CONTROL_LINE - 1];
+        assert_eq!(next_line(&partial), Ok(None));
+        let mut over = vec![b'a'; MAX_CONTROL_LINE];
+        assert!(next_line(&over).is_err());
+        over.push(b'\n');
+        let e = next_line(&over).unwrap_err();
+        assert_eq!(e.code, code::BAD_REQUEST);
+        assert!(e.message.contains("4096"));
+        // parse applies the same bound to a line given whole.
+        let long = format!("share /{}", "a".repeat(MAX_CONTROL_LINE));
+        assert!(bad(long.as_bytes()).contains("longer than"));
+    }
+
+    #[test]
+    fn parse_never_panics() {
+        let seeds: [&[u8]; 4] = [
+            b"get caf%C3%A9 /out%20dir\n",
+            b"share /a/b\r\n",
+            b"list\n",
+            b"get 0123456789abcdef0123456789abcdef01234567\n",
+        ];
+        for seed in seeds {
+            for end in 0..=seed.len() {
+                let _ = ControlRequest::parse(&seed[..end]);
+                let _ = next_line(&seed[..end]);
+            }
+            for i in 0..seed.len() {
+                for b in [0u8, b' ', b'%', b'\n', 0xff, 0xc3, b'/', b'0'] {
+                    let mut m = seed.to_vec();
+                    m[i] = b;
+                    let _ = ControlRequest::parse(&m);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn errors_are_json() {
+        let e = ControlError::new(
+            code::NOT_FOUND,
+            "no file named 'x\"y' in the catalog; run `sta list` to see what is shared",
+        );
+        assert_eq!(
+            e.to_json(),
+            r#"{"ok":false,"error":{"code":"not_found","message":"no file named 'x\"y' in the catalog; run `sta list` to see what is shared"}}"#
+        );
+        assert_eq!(e.to_line(), e.to_json() + "\n");
+        assert_eq!(Reply::parse(&e.to_json()), Ok(Reply::Err(e)));
+        let odd = r#"{"ok":false,"error":{"code":"new_code","message":"m"}}"#;
+        assert_eq!(
+            Reply::parse(odd),
+            Ok(Reply::Err(ControlError::new(code::UNKNOWN, "m")))
+        );
+        assert!(Reply::parse(r#"{"ok":false}"#).is_err());
+        assert!(Reply::parse(r#"{"hello":1}"#).is_err());
+        assert!(Reply::parse("not json").is_err());
+    }
+
+    fn sample_file() -> FileReport {
+        FileReport {
+            name: "disk \"1\".img".into(),
+            info_hash: [0xab; 20],
+            path: "/srv/sta/disk \"1\".img".into(),
+            length: 5 * 1024 * 1024 * 1024 + 1,
+            piece_length: 524_288,
+            pieces: 10_241,
+            have: 17,
+            state: FileState::Downloading,
+            uploaded: 0,
+            downloaded: 17 * 524_288,
+            peers: 2,
+            from_peers: vec![
+                PeerBytes {
+                    addr: "10.0.0.2:6881".parse().unwrap(),
+                    bytes: 9 * 524_288,
+                },
+                PeerBytes {
+                    addr: "[fe80::1]:7000".parse().unwrap(),
+                    bytes: 8 * 524_288,
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn replies_round_trip() {
+        let file = sample_file();
+        let Ok(Reply::Ok(v)) = Reply::parse(shared_line(&file).trim_end()) else {
+            panic!("share reply");
+        };
+        assert_eq!(
+            FileReport::from_json(v.get("file").unwrap()),
+            Ok(file.clone())
+        );
+
+        let Ok(Reply::Ok(v)) = Reply::parse(done_line(&file).trim_end()) else {
+            panic!("done reply");
+        };
+        assert_eq!(v.get("event").and_then(JsonValue::as_str), Some("done"));
+        assert_eq!(
+            FileReport::from_json(v.get("file").unwrap()),
+            Ok(file.clone())
+        );
+
+        let entry = CatalogEntry {
+            name: "a".into(),
+            info_hash: [1; 20],
+            length: 1_048_577,
+            piece_length: 524_288,
+            peers: 3,
+            seeders: 1,
+            local: true,
+        };
+        assert_eq!(entry.pieces(), 3);
+        let Ok(Reply::Ok(v)) = Reply::parse(list_line(&[entry.clone(), entry.clone()]).trim_end())
+        else {
+            panic!("list reply");
+        };
+        let files = v.get("files").and_then(JsonValue::as_array).unwrap();
+        assert_eq!(files.len(), 2);
+        assert_eq!(CatalogEntry::from_json(&files[1]), Ok(entry));
+
+        let p = Progress {
+            info_hash: [2; 20],
+            name: "b".into(),
+            have: 1,
+            pieces: 4,
+            bytes: 524_288,
+            length: 2_000_000,
+            rate: 123_456_789,
+            peers: 3,
+            waiting: false,
+        };
+        let line = progress_line(&p);
+        assert!(line.starts_with(r#"{"event":"progress","info_hash":"0202"#));
+        assert_eq!(Reply::parse(line.trim_end()), Ok(Reply::Progress(p)));
+
+        let s = StatusReport {
+            peer_id: [0x2d; 20],
+            listen: "0.0.0.0:6881".parse().unwrap(),
+            tracker_addr: "tracker.lab:6969".into(),
+            tracker_connected: false,
+            files: vec![file],
+        };
+        let Ok(Reply::Ok(v)) = Reply::parse(status_line(&s).trim_end()) else {
+            panic!("status reply");
+        };
+        assert_eq!(StatusReport::from_json(&v), Ok(s));
+        assert_eq!(
+            Reply::parse(ok_line().trim_end()),
+            Ok(Reply::Ok(obj([("ok", true.into())])))
+        );
+    }
+
+    #[test]
+    fn replies_are_checked() {
+        let mut v = sample_file().to_json();
+        if let JsonValue::Obj(fields) = &mut v {
+            fields.retain(|(k, _)| k != "have");
+        }
+        assert_eq!(
+            FileReport::from_json(&v),
+            Err("file: missing \"have\"".into())
+        );
+        let wrong = r#"{"event":"progress","info_hash":"xyz","name":"b","have":1,"pieces":4,"bytes":0,"length":1,"rate":0,"peers":0,"waiting":true}"#;
+        assert!(Reply::parse(wrong).unwrap_err().contains("info_hash"));
+        let frac = wrong
+            .replace("\"xyz\"", &format!("\"{}\"", "0".repeat(40)))
+            .replace("\"rate\":0", "\"rate\":12.6");
+        let Ok(Reply::Progress(p)) = Reply::parse(&frac) else {
+            panic!("fractional rate");
+        };
+        assert_eq!(p.rate, 13);
+    }
+}
