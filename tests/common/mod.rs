@@ -1,0 +1,554 @@
+//! Helpers shared by the end-to-end tests: run a daemon binary on an
+//! ephemeral port and stop it for sure, talk to a tracker over a real TCP
+//! socket with the crate's own codec, and build files with real piece
+//! hashes. Every wait has a deadline, so a broken daemon fails a test
+//! instead of hanging it.
+
+#![allow(dead_code)] // each test binary uses its own subset
+
+use sha1::{Digest, Sha1};
+use sta::meta::Info;
+use sta::wire::tracker::{ErrorCode, InfoHash, Lookup, PeerId, Pieces, Request, Response};
+use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a daemon may take to print its address.
+pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long one read may block before the test fails.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a daemon may take to exit after SIGTERM.
+pub const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
+
+// ------------------------------------------------------------------ daemon
+
+/// A daemon process listening on an ephemeral port. Dropping it sends
+/// SIGTERM and waits (then SIGKILL if it does not exit in time); if the
+/// test is panicking, the daemon's stderr is printed to help diagnose.
+pub struct Daemon {
+    name: String,
+    child: Child,
+    /// The address from its `listening on ADDR` line.
+    pub addr: SocketAddr,
+    log: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Daemon {
+    /// Starts `bin` with `args` and waits for the line `listening on ADDR`
+    /// on its stdout. The caller passes the listen flag (port 0).
+    pub fn spawn(bin: &str, args: &[&str]) -> Daemon {
+        Daemon::spawn_env(bin, args, &[])
+    }
+
+    /// Like [`Daemon::spawn`], with extra environment variables. Variables
+    /// `STA_*` inherited from the test's own environment are removed, so a
+    /// developer's settings cannot change what a test sees.
+    pub fn spawn_env(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let name = bin.rsplit('/').next().unwrap_or(bin).to_owned();
+        let mut cmd = Command::new(bin);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (key, _) in std::env::vars() {
+            if key.starts_with("STA_") {
+                cmd.env_remove(key);
+            }
+        }
+        for (key, value) in env {
+            cmd.env(key, value);
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let sink = log.clone();
+        thread::spawn(move || {
+            let mut stderr = stderr;
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stderr.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+
+        // Read stdout on a thread (the first line has a deadline) and keep
+        // draining it so the daemon never blocks on a full pipe.
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            let mut lines = BufReader::new(stdout).lines();
+            let mut tx = Some(tx);
+            while let Some(Ok(line)) = lines.next() {
+                if let Some(tx) = tx.take() {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let mut daemon = Daemon {
+            name,
+            child,
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            log,
+        };
+        let line = match rx.recv_timeout(STARTUP_TIMEOUT) {
+            Ok(line) => line,
+            Err(e) => panic!(
+                "{} printed no address within {STARTUP_TIMEOUT:?} ({e}); exit: {:?}; stderr:\n{}",
+                daemon.name,
+                daemon.child.try_wait(),
+                daemon.log()
+            ),
+        };
+        let addr = line
+            .strip_prefix("listening on ")
+            .and_then(|a| a.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{}: unexpected first line {line:?}", daemon.name));
+        daemon.addr = addr;
+        daemon
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything the daemon wrote to stderr so far.
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
+    }
+
+    /// `Some(status)` if the daemon has exited.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("try_wait")
+    }
+
+    /// Panics if the daemon has exited (it crashed or stopped early).
+    pub fn assert_running(&mut self) {
+        if let Some(status) = self.exited() {
+            panic!(
+                "{} exited unexpectedly: {status}; stderr:\n{}",
+                self.name,
+                self.log()
+            );
+        }
+    }
+
+    /// Sends SIGTERM (by pid, with the `kill` utility).
+    pub fn sigterm(&mut self) {
+        if self.exited().is_some() {
+            return; // already reaped pids must not be signalled
+        }
+        let status = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM {} failed", self.pid());
+    }
+
+    /// Waits for the daemon to exit, at most `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// SIGTERM, then the exit status; panics if it does not exit in time.
+    pub fn terminate(&mut self) -> ExitStatus {
+        self.sigterm();
+        match self.wait_exit(EXIT_TIMEOUT) {
+            Some(status) => status,
+            None => {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!(
+                    "{} did not exit within {EXIT_TIMEOUT:?} of SIGTERM; stderr:\n{}",
+                    self.name,
+                    self.log()
+                );
+            }
+        }
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if self.exited().is_none() {
+            self.sigterm();
+            if self.wait_exit(EXIT_TIMEOUT).is_none() {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+            }
+        }
+        if thread::panicking() {
+            eprintln!("---- {} stderr ----\n{}", self.name, self.log());
+        }
+    }
+}
+
+/// Starts `sta-trackerd` on 127.0.0.1 port 0 with extra flags.
+pub fn tracker(extra: &[&str]) -> Daemon {
+    let mut args = vec!["--listen", "127.0.0.1:0"];
+    args.extend_from_slice(extra);
+    Daemon::spawn(env!("CARGO_BIN_EXE_sta-trackerd"), &args)
+}
+
+/// Polls `check` until it returns `Some`, at most `timeout`; panics with
+/// `what` otherwise. For conditions no event tells us about (another
+/// session's close reaching the tracker, for instance).
+pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The soft limit on open files of this process (from /proc/self/limits),
+/// or `None` where it cannot be read.
+pub fn open_files_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
+    let soft = line.split_whitespace().nth(3)?;
+    if soft == "unlimited" {
+        Some(u64::MAX)
+    } else {
+        soft.parse().ok()
+    }
+}
+
+// ------------------------------------------------------------------ client
+
+/// A blocking tracker-protocol client over a plain TCP socket. Every read
+/// has a timeout; failures panic with what was expected.
+pub struct Client {
+    pub stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+/// What [`Client::next`] found on the socket.
+#[derive(Debug)]
+pub enum Incoming {
+    Frame(Response),
+    Eof,
+    /// The connection was reset (or another socket error).
+    Failed(io::Error),
+    /// Nothing arrived before the read timeout.
+    TimedOut,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Client {
+        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {addr}: {e}"));
+        Client::from_stream(stream)
+    }
+
+    pub fn from_stream(stream: TcpStream) -> Client {
+        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(READ_TIMEOUT)).unwrap();
+        stream.set_nodelay(true).unwrap();
+        Client {
+            stream,
+            buf: Vec::new(),
+        }
+    }
+
+    pub fn set_read_timeout(&mut self, t: Duration) {
+        self.stream.set_read_timeout(Some(t)).unwrap();
+    }
+
+    pub fn send(&mut self, req: &Request) {
+        let mut out = Vec::new();
+        req.encode(&mut out);
+        self.send_raw(&out);
+    }
+
+    /// Encodes several requests and writes them with one call (pipelining).
+    pub fn send_all(&mut self, reqs: &[Request]) {
+        let mut out = Vec::new();
+        for r in reqs {
+            r.encode(&mut out);
+        }
+        self.send_raw(&out);
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream
+            .write_all(bytes)
+            .unwrap_or_else(|e| panic!("write of {} bytes: {e}", bytes.len()));
+    }
+
+    /// Reads the next frame, EOF, a socket error or a timeout. Bytes from
+    /// the tracker that do not decode are a test failure.
+    pub fn next(&mut self) -> Incoming {
+        loop {
+            match Response::decode(&self.buf) {
+                Ok(Some((resp, used))) => {
+                    self.buf.drain(..used);
+                    return Incoming::Frame(resp);
+                }
+                Ok(None) => {}
+                Err(e) => panic!("the tracker sent bytes that do not decode: {e}"),
+            }
+            let mut chunk = [0u8; 64 * 1024];
+            match self.stream.read(&mut chunk) {
+                Ok(0) => {
+                    assert!(
+                        self.buf.is_empty(),
+                        "EOF after a partial frame of {} bytes",
+                        self.buf.len()
+                    );
+                    return Incoming::Eof;
+                }
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    return Incoming::TimedOut;
+                }
+                Err(e) => return Incoming::Failed(e),
+            }
+        }
+    }
+
+    /// The next response; panics on EOF, error or timeout.
+    pub fn recv(&mut self) -> Response {
+        match self.next() {
+            Incoming::Frame(r) => r,
+            other => panic!("expected a response, got {other:?}"),
+        }
+    }
+
+    /// Sends `req` and returns its response.
+    pub fn call(&mut self, req: &Request) -> Response {
+        self.send(req);
+        self.recv()
+    }
+
+    /// The next response must be an `Error` with `code`; returns its message.
+    pub fn expect_error(&mut self, code: ErrorCode) -> String {
+        match self.recv() {
+            Response::Error { code: got, message } => {
+                assert_eq!(got, code, "wrong error code; message: {message}");
+                message
+            }
+            other => panic!("expected error {code}, got {other:?}"),
+        }
+    }
+
+    /// Sends `req`; its answer must be the error `code`.
+    pub fn call_err(&mut self, req: &Request, code: ErrorCode) -> String {
+        self.send(req);
+        self.expect_error(code)
+    }
+
+    /// The tracker must close the session with no further frame (a reset
+    /// counts as closed too: the tracker may drop unread input).
+    pub fn expect_closed(&mut self) {
+        match self.next() {
+            Incoming::Eof | Incoming::Failed(_) => {}
+            other => panic!("expected the session to be closed, got {other:?}"),
+        }
+    }
+
+    /// The tracker must close the session cleanly (FIN, not a reset) with
+    /// no further frame.
+    pub fn expect_eof(&mut self) {
+        match self.next() {
+            Incoming::Eof => {}
+            other => panic!("expected EOF, got {other:?}"),
+        }
+    }
+
+    /// Nothing may arrive within `wait` (for requests that get no answer).
+    pub fn expect_silence(&mut self, wait: Duration) {
+        self.set_read_timeout(wait);
+        let got = self.next();
+        self.set_read_timeout(READ_TIMEOUT);
+        assert!(
+            matches!(got, Incoming::TimedOut),
+            "expected nothing, got {got:?}"
+        );
+    }
+
+    pub fn shutdown_write(&mut self) {
+        self.stream.shutdown(Shutdown::Write).unwrap();
+    }
+
+    // Typed shortcuts for the requests every test makes.
+
+    /// Hello with version 1; the answer must be Welcome.
+    pub fn hello(&mut self, peer_id: PeerId, listen_port: u16) -> u32 {
+        match self.call(&hello(peer_id, listen_port)) {
+            Response::Welcome {
+                version,
+                idle_timeout_secs,
+            } => {
+                assert_eq!(version, 1);
+                idle_timeout_secs
+            }
+            other => panic!("expected Welcome, got {other:?}"),
+        }
+    }
+
+    /// Announce; the answer must be Announced with the file's info hash.
+    pub fn announce(&mut self, info: &Info, pieces: Pieces) {
+        let got = self.call(&Request::Announce {
+            info: info.bencoded.clone(),
+            pieces,
+        });
+        assert_eq!(
+            got,
+            Response::Announced {
+                info_hash: info.info_hash
+            }
+        );
+    }
+
+    pub fn list(&mut self, offset: u32, limit: u16, filter: &str) -> ListPage {
+        match self.call(&Request::List {
+            offset,
+            limit,
+            filter: filter.into(),
+        }) {
+            Response::ListPage { total, entries } => ListPage { total, entries },
+            other => panic!("expected ListPage, got {other:?}"),
+        }
+    }
+
+    pub fn get_peers(
+        &mut self,
+        info_hash: InfoHash,
+        max: u16,
+        piece: Option<u32>,
+    ) -> Vec<sta::wire::tracker::PeerEntry> {
+        match self.call(&Request::GetPeers {
+            info_hash,
+            max,
+            piece,
+        }) {
+            Response::Peers {
+                info_hash: got,
+                peers,
+            } => {
+                assert_eq!(got, info_hash, "Peers answer for another file");
+                peers
+            }
+            other => panic!("expected Peers, got {other:?}"),
+        }
+    }
+
+    pub fn get_meta(&mut self, lookup: Lookup) -> Vec<u8> {
+        match self.call(&Request::GetMeta(lookup)) {
+            Response::Meta { info } => info,
+            other => panic!("expected Meta, got {other:?}"),
+        }
+    }
+
+    pub fn have(&mut self, info_hash: InfoHash, piece: u32) {
+        assert_eq!(
+            self.call(&Request::Have { info_hash, piece }),
+            Response::Ack
+        );
+    }
+
+    pub fn leave(&mut self, info_hash: InfoHash) {
+        assert_eq!(self.call(&Request::Leave { info_hash }), Response::Ack);
+    }
+}
+
+pub struct ListPage {
+    pub total: u32,
+    pub entries: Vec<sta::wire::tracker::ListEntry>,
+}
+
+impl ListPage {
+    pub fn names(&self) -> Vec<&str> {
+        self.entries.iter().map(|e| e.name.as_str()).collect()
+    }
+}
+
+pub fn hello(peer_id: PeerId, listen_port: u16) -> Request {
+    Request::Hello {
+        version: 1,
+        peer_id,
+        listen_port,
+    }
+}
+
+/// A recognisable peer id: `-ST0100-` and the number in 12 digits.
+pub fn peer_id(n: u64) -> PeerId {
+    let s = format!("-ST0100-{n:012}");
+    s.as_bytes().try_into().expect("20 bytes")
+}
+
+// ------------------------------------------------------------------- files
+
+/// Deterministic file contents: `length` bytes from `seed`.
+pub fn file_bytes(length: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..length)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+pub fn sha1(bytes: &[u8]) -> [u8; 20] {
+    Sha1::digest(bytes).into()
+}
+
+/// The info dict of `data` cut in pieces of `piece_length`, each hashed.
+pub fn info_for(name: &str, data: &[u8], piece_length: u32) -> Info {
+    let pieces: Vec<u8> = data.chunks(piece_length as usize).flat_map(sha1).collect();
+    Info::new(name, data.len() as u64, piece_length, pieces)
+        .unwrap_or_else(|e| panic!("info for {name}: {e}"))
+}
+
+/// A file of `length` bytes (contents from `seed`), 16 KiB pieces.
+pub fn make_file(name: &str, length: usize, seed: u64) -> Info {
+    info_for(name, &file_bytes(length, seed), 16 * 1024)
+}
+
+/// A BEP 3 bitfield of `n` pieces with the pieces in `held` set.
+pub fn bitfield(n: u32, held: &[u32]) -> Vec<u8> {
+    let mut bits = vec![0u8; n.div_ceil(8) as usize];
+    for &i in held {
+        assert!(i < n);
+        bits[(i / 8) as usize] |= 0x80 >> (i % 8);
+    }
+    bits
+}
+
+/// A raw frame: length prefix, `id`, `payload`.
+pub fn frame(id: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = ((payload.len() + 1) as u32).to_be_bytes().to_vec();
+    out.push(id);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Lower-case hex, as the tracker prints info hashes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
