@@ -212,8 +212,9 @@ pub fn escape(s: &str) -> String {
 }
 
 /// Appends `s` to `out` as a JSON string literal, quotes included: `"` and
-/// `\` are escaped, control characters (U+0000..U+001F, U+007F) become
-/// `\n`, `\r`, `\t` or `\u00XX`; everything else is written as is (UTF-8).
+/// `\` are escaped, control characters (U+0000..U+001F, U+007F..U+009F)
+/// become `\n`, `\r`, `\t` or `\u00XX`, so the text is safe to print on a
+/// terminal; everything else is written as is (UTF-8).
 pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
     for c in s.chars() {
@@ -223,7 +224,7 @@ pub fn write_str(out: &mut String, s: &str) {
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+            c if c.is_control() => {
                 out.push_str(&format!("\\u{:04x}", c as u32));
             }
             c => out.push(c),
@@ -591,8 +592,8 @@ mod tests {
         assert_eq!(escape("a\"b\\c"), r#""a\"b\\c""#);
         assert_eq!(escape("l1\nl2\r\t"), r#""l1\nl2\r\t""#);
         assert_eq!(
-            escape("\u{0}\u{1b}[31m\u{7f}"),
-            r#""\u0000\u001b[31m\u007f""#
+            escape("\u{0}\u{1b}[31m\u{7f}\u{9b}\u{a0}"),
+            "\"\\u0000\\u001b[31m\\u007f\\u009b\u{a0}\""
         );
         assert_eq!(escape("café ☃ 𝄞"), "\"café ☃ 𝄞\"");
         assert_eq!(escape("</script>"), r#""</script>""#);
