@@ -895,14 +895,9 @@ fn largest_announce_fits_the_frame_limit() {
 }
 
 /// A client that sends its requests and then shuts down its write side
-/// must still get every answer. Fails today: when `read` returns 0 with no
-/// partial frame buffered, `read_and_handle` (src/reactor/mod.rs) returns
-/// `UnexpectedEof` and the connection is dropped with the answers to the
-/// requests read in the same round still queued. Fix: take that branch
-/// only when `conn.out` is empty too; otherwise set `closing` (flush, then
-/// close), as the arm below it does.
+/// must still get every answer: the reactor flushes queued answers before
+/// it closes on EOF.
 #[test]
-#[ignore = "reactor drops queued answers on EOF; see the comment above"]
 fn half_closed_client_still_gets_its_answers() {
     let t = tracker(&[]);
     for round in 0..20 {

@@ -148,6 +148,13 @@ fn bind_control(path: &Path) -> Result<UnixListener, String> {
         }
         let _ = std::fs::remove_file(path);
     }
-    UnixListener::bind(path)
-        .map_err(|e| format!("cannot create control socket {}: {e}", path.display()))
+    // The socket lets its user share any file the daemon can read and
+    // write where it can: only the owner may connect. Binding under a
+    // restrictive umask leaves no moment where it is open to others.
+    // SAFETY: umask only swaps the process's file mode mask.
+    let old = unsafe { libc::umask(0o177) };
+    let bound = UnixListener::bind(path);
+    // SAFETY: as above, restoring the previous mask.
+    unsafe { libc::umask(old) };
+    bound.map_err(|e| format!("cannot create control socket {}: {e}", path.display()))
 }

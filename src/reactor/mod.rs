@@ -248,10 +248,12 @@ impl<H: Handler> Reactor<H> {
         let index = self.listeners.len();
         let token = Token(FIRST_SPECIAL + index);
         match &mut listener {
-            Listener::Tcp(l) => self
-                .poll
-                .registry()
-                .register(l, token, Interest::READABLE)?,
+            Listener::Tcp(l) => {
+                widen_backlog(l);
+                self.poll
+                    .registry()
+                    .register(l, token, Interest::READABLE)?
+            }
             Listener::Unix(l) => self
                 .poll
                 .registry()
@@ -577,6 +579,23 @@ impl<H: Handler> Reactor<H> {
     }
 }
 
+/// Connections the kernel may queue before we accept them. mio and std
+/// listen with 128, which makes a burst of clients (thousands of peers
+/// reconnecting to a restarted tracker) lose SYNs and retry a second later.
+const LISTEN_BACKLOG: libc::c_int = 4096;
+
+fn widen_backlog(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: listen(2) on a socket we own; calling it again on a
+    // listening socket only changes the backlog.
+    if unsafe { libc::listen(listener.as_raw_fd(), LISTEN_BACKLOG) } != 0 {
+        warn!(
+            "cannot widen the listen backlog: {}",
+            io::Error::last_os_error()
+        );
+    }
+}
+
 /// Reads until the socket would block, handing complete input to the
 /// handler as it arrives. Stops early when output backs up.
 fn read_and_handle<H: Handler>(
@@ -598,7 +617,7 @@ fn read_and_handle<H: Handler>(
             return Err(io::Error::other("read buffer full"));
         };
         let n = match conn.stream.read(spare) {
-            Ok(0) if conn.input.data().is_empty() => {
+            Ok(0) if conn.input.data().is_empty() && conn.out.is_empty() => {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
             // The peer half-closed after its last request: answer, then close.
