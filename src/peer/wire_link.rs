@@ -452,6 +452,7 @@ impl Daemon {
             }
             self.peers.insert(id, conn);
         }
+        self.fill_upload_slots(ctx, now);
         if now.duration_since(self.last_choke_round) >= super::daemon::CHOKE_ROUND {
             self.last_choke_round = now;
             self.rotate_unchoked(ctx, now);
@@ -516,6 +517,29 @@ impl Daemon {
             self.torrents.insert(hash, t);
             self.notify_watchers(ctx, &hash);
             self.torrents.remove(&hash);
+        }
+    }
+
+    /// Gives free upload slots (freed by a peer that left or lost interest)
+    /// to interested peers waiting for one.
+    fn fill_upload_slots(&mut self, ctx: &mut Ctx<Session>, now: Instant) {
+        let slots = self.config.upload_slots;
+        for t in self.torrents.values_mut() {
+            for &c in &t.peers {
+                if t.unchoked >= slots {
+                    break;
+                }
+                if let Some(p) = self
+                    .peers
+                    .get_mut(&c)
+                    .filter(|p| p.peer_interested && p.am_choking)
+                {
+                    p.am_choking = false;
+                    p.unchoked_at = now;
+                    t.unchoked += 1;
+                    ctx.send(c, encode(Message::Unchoke));
+                }
+            }
         }
     }
 
