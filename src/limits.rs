@@ -11,7 +11,7 @@ pub const MAX_TRACKER_FRAME: u32 = 8 * 1024 * 1024;
 /// the largest file.
 pub const MAX_PEER_FRAME: u32 = 256 * 1024;
 
-/// Block size STA requests and the largest block it serves.
+/// Block size STA requests (it serves blocks up to `MAX_REQUEST_LEN`).
 pub const BLOCK_SIZE: u32 = 16 * 1024;
 
 /// Largest block length a peer may request from us (BEP 3 peers commonly

@@ -549,7 +549,11 @@ fn read_str(c: &mut Cursor<'_>, max: usize) -> Option<String> {
     String::from_utf8(c.bytes(n)?.to_vec()).ok()
 }
 
+/// Writes a `str` field. Callers keep strings within their field's limit;
+/// clamping to what the `u16` length can say keeps even a bug from
+/// producing a frame whose length prefix lies.
 fn write_str(out: &mut Vec<u8>, s: &str) {
+    let s = truncate_utf8(s, u16::MAX as usize);
     out.extend_from_slice(&(s.len() as u16).to_be_bytes());
     out.extend_from_slice(s.as_bytes());
 }
