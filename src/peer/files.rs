@@ -116,6 +116,7 @@ impl Daemon {
                 t.state = State::Downloading;
                 self.after_piece_change(ctx, &hash);
                 self.announce(ctx, &hash);
+                self.query_peers(ctx, &hash, std::time::Instant::now());
             }
         }
     }
@@ -266,6 +267,7 @@ impl Daemon {
         }
         self.torrents.insert(hash, t);
         self.announce(ctx, &hash);
+        self.query_peers(ctx, &hash, std::time::Instant::now());
         Ok(())
     }
 

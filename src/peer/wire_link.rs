@@ -468,23 +468,30 @@ impl Daemon {
         }
         let hashes: Vec<InfoHash> = self.torrents.keys().copied().collect();
         for hash in hashes {
-            let Some(t) = self.torrents.get_mut(&hash) else {
-                continue;
-            };
-            t.picker.forget_idle_partials();
-            if t.state != State::Downloading || now < t.next_peer_query || !self.tracker.connected()
-            {
-                continue;
+            if let Some(t) = self.torrents.get_mut(&hash) {
+                t.picker.forget_idle_partials();
             }
-            let few = t.peers.len() < 4;
-            t.next_peer_query = now + if few { PEER_QUERY_FEW } else { PEER_QUERY_MANY };
-            let req = crate::wire::tracker::Request::GetPeers {
-                info_hash: hash,
-                max: super::tracker_link::PEERS_WANTED,
-                piece: None,
-            };
-            self.tracker_send(ctx, &req, super::tracker_link::Pending::Peers(hash));
+            self.query_peers(ctx, &hash, now);
         }
+    }
+
+    /// Asks the tracker for peers of a download when it is time to: soon
+    /// while few peers are connected, rarely once there are enough.
+    pub fn query_peers(&mut self, ctx: &mut Ctx<Session>, hash: &InfoHash, now: Instant) {
+        let Some(t) = self.torrents.get_mut(hash) else {
+            return;
+        };
+        if t.state != State::Downloading || now < t.next_peer_query || !self.tracker.connected() {
+            return;
+        }
+        let few = t.peers.len() < 4;
+        t.next_peer_query = now + if few { PEER_QUERY_FEW } else { PEER_QUERY_MANY };
+        let req = crate::wire::tracker::Request::GetPeers {
+            info_hash: *hash,
+            max: super::tracker_link::PEERS_WANTED,
+            piece: None,
+        };
+        self.tracker_send(ctx, &req, super::tracker_link::Pending::Peers(*hash));
     }
 
     /// Stops sharing files whose size changed on disk (truncated or grown
