@@ -5,8 +5,10 @@
 //! typed values and back, and know nothing of sockets, clocks or files.
 
 pub mod bitfield;
+pub mod cli;
 pub mod config;
 pub mod control;
+pub mod demo;
 pub mod hashpool;
 pub mod json;
 pub mod limits;

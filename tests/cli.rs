@@ -474,7 +474,11 @@ fn usage_errors_exit_2_and_help_exits_0() {
     let o = sta_in(&dir.0, &["get", "--help"], &[]);
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).starts_with("sta get NAME|INFOHASH [--out DIR]"));
-    let o = sta_in(&dir.0, &["demo"], &[]);
-    assert_eq!(code(&o), 2);
-    assert_eq!(stderr(&o), "demo: not built yet\n");
+    // The demo itself runs in tests/demo.rs; here only its usage.
+    let o = sta_in(&dir.0, &["demo", "--size", "lots"], &[]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("size 'lots'"), "{}", stderr(&o));
+    let o = sta_in(&dir.0, &["demo", "--help"], &[]);
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).starts_with("sta demo [--size SIZE]"));
 }

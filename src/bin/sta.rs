@@ -4,19 +4,21 @@
 //! Exit status: 0 on success, 1 when the daemon reports an error or the
 //! connection fails midway, 2 on wrong usage or when the daemon cannot be
 //! reached.
+//!
+//! The control client, the progress bar and the formatting helpers are in
+//! `sta::cli` (shared with `sta demo`, which is `sta::demo`).
 
-use sta::control::{
-    CatalogEntry, ControlRequest, FileReport, MAX_CONTROL_LINE, MAX_REPLY_LINE, Progress, Reply,
-    SOCKET_NAME, StatusReport,
-};
+use sta::cli::client::{self, CallError, Client};
+use sta::cli::format::{clean, clock, human_bytes, table};
+use sta::cli::progress::ProgressView;
+use sta::control::{CatalogEntry, ControlRequest, StatusReport};
 use sta::json::JsonValue;
 use sta::meta::info::to_hex;
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const HELP: &str = "\
 sta: share and fetch files through the local sta-peerd.
@@ -31,6 +33,8 @@ COMMANDS:
                                  download a file, showing progress
     status [--json]              what this sta-peerd holds and does
     stop                         stop sta-peerd
+    demo [--size SIZE]           run a tracker and 4 peers on this machine
+                                 and show a download (see demo --help)
 
 OPTIONS:
     --control PATH   the daemon's control socket
@@ -88,12 +92,6 @@ const HELP_STOP: &str = "\
 sta stop
 
 Asks sta-peerd to exit. Its shared files stop being served.
-";
-
-const HELP_DEMO: &str = "\
-sta demo
-
-A guided demonstration (not built yet).
 ";
 
 fn main() -> ExitCode {
@@ -162,17 +160,17 @@ fn run(raw: Vec<OsString>) -> Result<ExitCode, Fail> {
             "get" => HELP_GET,
             "status" => HELP_STATUS,
             "stop" => HELP_STOP,
-            "demo" => HELP_DEMO,
+            "demo" => sta::demo::HELP,
             _ => return Err(usage(format!("unknown command '{command}'"))),
         };
         print!("{text}");
         return Ok(ExitCode::SUCCESS);
     }
     if command == "demo" {
-        return Ok(demo(args.finish()));
+        return Ok(sta::demo::run(args.finish()));
     }
 
-    let daemon = Daemon::locate(control, dir)?;
+    let daemon = locate(control, dir)?;
     match command.as_str() {
         "share" => {
             let [file] = free_args(args, "share FILE")?;
@@ -202,18 +200,6 @@ fn run(raw: Vec<OsString>) -> Result<ExitCode, Fail> {
         _ => Err(usage(format!("unknown command '{command}'"))),
     }
 }
-
-// ------------------------------------------------------------------ demo
-// `sta demo` is dispatched to `sta::demo::run(args)` once `src/demo.rs`
-// exists (with `pub mod demo;` in lib.rs). Until then it is a stub: replace
-// the body below with `sta::demo::run(args)` when the module lands. `args`
-// are the words after `demo`, global options (--control, --dir) excluded.
-fn demo(args: Vec<OsString>) -> ExitCode {
-    let _ = args;
-    eprintln!("demo: not built yet");
-    ExitCode::from(2)
-}
-// -------------------------------------------------------------- end demo
 
 fn to_path(s: &std::ffi::OsStr) -> Result<PathBuf, &'static str> {
     if s.is_empty() {
@@ -258,11 +244,17 @@ fn free_args<const N: usize>(
 
 // ---------------------------------------------------------------- daemon
 
-/// Where the daemon's control socket is, and how to start it.
-struct Daemon {
-    socket: PathBuf,
-    /// The `sta-peerd` command line to suggest when it is not running.
-    start_hint: String,
+/// The message as `CallError` displays it, with the daemon's control
+/// characters replaced.
+impl From<CallError> for Fail {
+    fn from(e: CallError) -> Fail {
+        let message = e.to_string();
+        match e {
+            CallError::TooLong(_) => Fail::Usage(message),
+            CallError::Unreachable(_) => Fail::Unreachable(message),
+            CallError::Refused(_) | CallError::Broken(_) => Fail::Failed(message),
+        }
+    }
 }
 
 fn non_empty_env(name: &str) -> Option<PathBuf> {
@@ -271,141 +263,26 @@ fn non_empty_env(name: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
-impl Daemon {
-    /// Flags first (`--control`, `--dir`), then `$STA_CONTROL`, `$STA_DIR`,
-    /// then the current directory.
-    fn locate(control: Option<PathBuf>, dir: Option<PathBuf>) -> Result<Daemon, Fail> {
-        match (control, dir) {
-            (Some(_), Some(_)) => Err(usage("give --control or --dir, not both")),
-            (Some(socket), None) => Ok(Daemon::from_socket(socket)),
-            (None, Some(dir)) => Ok(Daemon::from_dir(dir)),
-            (None, None) => Ok(
-                match (non_empty_env("STA_CONTROL"), non_empty_env("STA_DIR")) {
-                    (Some(socket), _) => Daemon::from_socket(socket),
-                    (None, Some(dir)) => Daemon::from_dir(dir),
-                    (None, None) => Daemon::from_dir(PathBuf::from(".")),
-                },
-            ),
-        }
-    }
-
-    fn from_dir(dir: PathBuf) -> Daemon {
-        Daemon {
-            socket: dir.join(SOCKET_NAME),
-            start_hint: format!("sta-peerd --dir {}", shell_word(&dir)),
-        }
-    }
-
-    fn from_socket(socket: PathBuf) -> Daemon {
-        let dir = match socket.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let start_hint = if socket.file_name().is_some_and(|n| n == SOCKET_NAME) {
-            format!("sta-peerd --dir {}", shell_word(&dir))
-        } else {
-            format!(
-                "sta-peerd --dir {} --control {}",
-                shell_word(&dir),
-                shell_word(&socket)
-            )
-        };
-        Daemon { socket, start_hint }
-    }
-
-    /// Connects and sends `request`.
-    fn send(&self, request: &ControlRequest) -> Result<Conversation<'_>, Fail> {
-        let line = request.to_line();
-        if line.len() > MAX_CONTROL_LINE {
-            return Err(usage(format!(
-                "the request is {} bytes once encoded; the control protocol allows {MAX_CONTROL_LINE}",
-                line.len()
-            )));
-        }
-        let mut stream = UnixStream::connect(&self.socket).map_err(|e| {
-            Fail::Unreachable(format!(
-                "cannot reach sta-peerd at {}: {e}; start it with `{}`",
-                self.socket.display(),
-                self.start_hint
-            ))
-        })?;
-        stream
-            .write_all(line.as_bytes())
-            .map_err(|e| self.lost(&e))?;
-        Ok(Conversation {
-            reader: BufReader::new(stream),
-            daemon: self,
-        })
-    }
-
-    fn lost(&self, e: &std::io::Error) -> Fail {
-        Fail::Failed(format!(
-            "lost the connection to sta-peerd at {}: {e}",
-            self.socket.display()
-        ))
-    }
-
-    /// Sends `request` and returns the final `{"ok":true,...}` object;
-    /// progress events are passed to `on_progress`.
-    fn call(
-        &self,
-        request: &ControlRequest,
-        mut on_progress: impl FnMut(&Progress),
-    ) -> Result<JsonValue, Fail> {
-        let mut conv = self.send(request)?;
-        loop {
-            let Some(line) = conv.next_line()? else {
-                return Err(Fail::Failed(
-                    "sta-peerd closed the connection before answering; see its log".to_owned(),
-                ));
-            };
-            match Reply::parse(&line) {
-                Ok(Reply::Progress(p)) => on_progress(&p),
-                Ok(Reply::Ok(v)) => return Ok(v),
-                Ok(Reply::Err(e)) => return Err(Fail::Failed(e.message)),
-                Err(e) => return Err(protocol_error(&e)),
-            }
-        }
-    }
-}
-
-fn protocol_error(e: &str) -> Fail {
-    Fail::Failed(format!("unexpected reply from sta-peerd: {e}"))
-}
-
-struct Conversation<'a> {
-    reader: BufReader<UnixStream>,
-    daemon: &'a Daemon,
-}
-
-impl Conversation<'_> {
-    /// The next reply line without its `\n`; `None` at a clean end.
-    fn next_line(&mut self) -> Result<Option<String>, Fail> {
-        let mut buf = Vec::new();
-        let limit = MAX_REPLY_LINE as u64;
-        let n = (&mut self.reader)
-            .take(limit)
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| self.daemon.lost(&e))?;
-        if n == 0 {
-            return Ok(None);
-        }
-        if buf.pop() != Some(b'\n') {
-            return Err(if n as u64 >= limit {
-                protocol_error(&format!("a reply line exceeds {MAX_REPLY_LINE} bytes"))
-            } else {
-                Fail::Failed("sta-peerd closed the connection in the middle of a reply".to_owned())
-            });
-        }
-        String::from_utf8(buf)
-            .map(Some)
-            .map_err(|_| protocol_error("a reply line is not valid UTF-8"))
+/// The daemon to talk to: flags first (`--control`, `--dir`), then
+/// `$STA_CONTROL`, `$STA_DIR`, then the current directory.
+fn locate(control: Option<PathBuf>, dir: Option<PathBuf>) -> Result<Client, Fail> {
+    match (control, dir) {
+        (Some(_), Some(_)) => Err(usage("give --control or --dir, not both")),
+        (Some(socket), None) => Ok(Client::from_socket(socket)),
+        (None, Some(dir)) => Ok(Client::from_dir(dir)),
+        (None, None) => Ok(
+            match (non_empty_env("STA_CONTROL"), non_empty_env("STA_DIR")) {
+                (Some(socket), _) => Client::from_socket(socket),
+                (None, Some(dir)) => Client::from_dir(dir),
+                (None, None) => Client::from_dir(PathBuf::from(".")),
+            },
+        ),
     }
 }
 
 // -------------------------------------------------------------- commands
 
-fn share(daemon: &Daemon, file: &str) -> Result<ExitCode, Fail> {
+fn share(daemon: &Client, file: &str) -> Result<ExitCode, Fail> {
     // The daemon may see paths this user cannot (or the reverse): when the
     // file cannot be resolved here, let the daemon say why.
     let path = std::fs::canonicalize(file)
@@ -420,7 +297,7 @@ fn share(daemon: &Daemon, file: &str) -> Result<ExitCode, Fail> {
         eprintln!();
     }
     let v = result?;
-    let f = file_of(&v)?;
+    let f = client::file_of(&v)?;
     out(&format!(
         "shared {} ({}, {} pieces of {}), info hash {}\n",
         clean(&f.name),
@@ -431,7 +308,7 @@ fn share(daemon: &Daemon, file: &str) -> Result<ExitCode, Fail> {
     ))
 }
 
-fn list(daemon: &Daemon, json: bool) -> Result<ExitCode, Fail> {
+fn list(daemon: &Client, json: bool) -> Result<ExitCode, Fail> {
     let v = daemon.call(&ControlRequest::List, |_| {})?;
     let Some(JsonValue::Arr(files)) = v.get("files") else {
         return Err(protocol_error("list reply without a \"files\" array"));
@@ -467,7 +344,7 @@ fn list(daemon: &Daemon, json: bool) -> Result<ExitCode, Fail> {
     ))
 }
 
-fn get(daemon: &Daemon, target: &str, out_dir: Option<PathBuf>) -> Result<ExitCode, Fail> {
+fn get(daemon: &Client, target: &str, out_dir: Option<PathBuf>) -> Result<ExitCode, Fail> {
     let out_dir = match out_dir {
         None => None,
         Some(dir) => Some(std::path::absolute(&dir).map_err(|e| {
@@ -486,10 +363,10 @@ fn get(daemon: &Daemon, target: &str, out_dir: Option<PathBuf>) -> Result<ExitCo
     let result = daemon.call(&request, |p| view.update(p));
     view.clear();
     let v = result?;
-    let f = file_of(&v)?;
+    let f = client::file_of(&v)?;
     let secs = started.elapsed().as_secs_f64();
     let mut summary = format!("got {} ({})", clean(&f.name), human_bytes(f.length));
-    if view.seen && secs >= 0.5 {
+    if view.seen() && secs >= 0.5 {
         summary.push_str(&format!(
             " in {}, {}/s",
             clock(secs.round() as u64),
@@ -503,7 +380,7 @@ fn get(daemon: &Daemon, target: &str, out_dir: Option<PathBuf>) -> Result<ExitCo
     out(&format!("{}\n", f.path.display()))
 }
 
-fn status(daemon: &Daemon, json: bool) -> Result<ExitCode, Fail> {
+fn status(daemon: &Client, json: bool) -> Result<ExitCode, Fail> {
     let v = daemon.call(&ControlRequest::Status, |_| {})?;
     if json {
         let mut v = v;
@@ -554,19 +431,16 @@ fn status(daemon: &Daemon, json: bool) -> Result<ExitCode, Fail> {
     out(&text)
 }
 
-fn stop(daemon: &Daemon) -> Result<ExitCode, Fail> {
+fn stop(daemon: &Client) -> Result<ExitCode, Fail> {
     daemon.call(&ControlRequest::Stop, |_| {})?;
     out(&format!(
         "sta-peerd at {} is stopping\n",
-        daemon.socket.display()
+        daemon.socket().display()
     ))
 }
 
-fn file_of(v: &JsonValue) -> Result<FileReport, Fail> {
-    let file = v
-        .get("file")
-        .ok_or_else(|| protocol_error("reply without a \"file\""))?;
-    FileReport::from_json(file).map_err(|e| protocol_error(&e))
+fn protocol_error(e: &str) -> Fail {
+    client::protocol_error(e).into()
 }
 
 /// Writes to stdout; a closed pipe (`sta list | head -1`) is not an error.
@@ -579,281 +453,5 @@ fn out(text: &str) -> Result<ExitCode, Fail> {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitCode::SUCCESS),
         Err(e) => Err(Fail::Failed(format!("cannot write the output: {e}"))),
-    }
-}
-
-// -------------------------------------------------------------- progress
-
-const WAITING: &str = "waiting for peers that have the missing pieces...";
-const BAR_WIDTH: usize = 20;
-
-/// The progress of a `get` on stderr: a bar redrawn in place on a
-/// terminal, else a line at most once per second.
-struct ProgressView {
-    tty: bool,
-    last_print: Option<Instant>,
-    /// Characters of the bar currently drawn (0: none).
-    drawn: usize,
-    /// At least one progress event arrived.
-    seen: bool,
-}
-
-impl ProgressView {
-    fn new(tty: bool) -> ProgressView {
-        ProgressView {
-            tty,
-            last_print: None,
-            drawn: 0,
-            seen: false,
-        }
-    }
-
-    fn update(&mut self, p: &Progress) {
-        self.seen = true;
-        let mut err = std::io::stderr().lock();
-        if self.tty {
-            let line = bar_line(p);
-            let width = line.chars().count();
-            let pad = " ".repeat(self.drawn.saturating_sub(width));
-            let _ = write!(err, "\r{line}{pad}");
-            let _ = err.flush();
-            self.drawn = width;
-        } else if self
-            .last_print
-            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
-        {
-            let _ = writeln!(err, "{}", plain_line(p));
-            self.last_print = Some(Instant::now());
-        }
-    }
-
-    /// Erases the bar, so that what follows starts on a clean line.
-    fn clear(&mut self) {
-        if self.drawn > 0 {
-            let mut err = std::io::stderr().lock();
-            let _ = write!(err, "\r{}\r", " ".repeat(self.drawn));
-            let _ = err.flush();
-            self.drawn = 0;
-        }
-    }
-}
-
-fn fraction(p: &Progress) -> f64 {
-    if p.length > 0 {
-        (p.bytes as f64 / p.length as f64).clamp(0.0, 1.0)
-    } else if p.pieces > 0 {
-        (f64::from(p.have) / f64::from(p.pieces)).clamp(0.0, 1.0)
-    } else {
-        1.0
-    }
-}
-
-/// `42.0%`, never `100.0%` before the last byte.
-fn percent(p: &Progress) -> String {
-    let pct = fraction(p) * 100.0;
-    if pct > 99.9 && p.bytes < p.length {
-        "99.9%".to_owned()
-    } else {
-        format!("{pct:.1}%")
-    }
-}
-
-fn eta(p: &Progress) -> String {
-    if p.rate == 0 {
-        return "--:--".to_owned();
-    }
-    clock(p.length.saturating_sub(p.bytes).div_ceil(p.rate))
-}
-
-/// `[#####-----]  42.0%  123.4 MB/s  ETA 0:12  peers 3`
-fn bar_line(p: &Progress) -> String {
-    let filled = ((fraction(p) * BAR_WIDTH as f64) as usize).min(BAR_WIDTH);
-    let bar = format!("{}{}", "#".repeat(filled), "-".repeat(BAR_WIDTH - filled));
-    if p.waiting {
-        format!("[{bar}] {:>6}  {WAITING}  peers {}", percent(p), p.peers)
-    } else {
-        format!(
-            "[{bar}] {:>6}  {:>8}/s  ETA {}  peers {}",
-            percent(p),
-            human_bytes(p.rate),
-            eta(p),
-            p.peers
-        )
-    }
-}
-
-/// `disk.img: 42.0% (4.2 MB of 10.0 MB), 123.4 MB/s, ETA 0:12, 3 peers`
-fn plain_line(p: &Progress) -> String {
-    let head = format!(
-        "{}: {} ({} of {})",
-        clean(&p.name),
-        percent(p),
-        human_bytes(p.bytes),
-        human_bytes(p.length)
-    );
-    if p.waiting {
-        format!("{head}, {WAITING} ({} peers)", p.peers)
-    } else {
-        format!(
-            "{head}, {}/s, ETA {}, {} peers",
-            human_bytes(p.rate),
-            eta(p),
-            p.peers
-        )
-    }
-}
-
-// ------------------------------------------------------------ formatting
-
-/// Decimal units, one decimal: `999 B`, `1.5 kB`, `123.4 MB`, `4.7 GB`.
-fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
-    if n < 1000 {
-        return format!("{n} B");
-    }
-    let mut value = n as f64 / 1000.0;
-    let mut unit = 0;
-    while value >= 999.95 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
-
-/// `m:ss`, or `h:mm:ss` from an hour on.
-fn clock(secs: u64) -> String {
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    if h > 0 {
-        format!("{h}:{m:02}:{s:02}")
-    } else {
-        format!("{m}:{s:02}")
-    }
-}
-
-/// Text from the network, safe to print on a terminal: control and
-/// bidirectional-override characters become `?`.
-fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-            if c.is_control() || bidi { '?' } else { c }
-        })
-        .collect()
-}
-
-/// A path as a shell word, quoted when it needs to be.
-fn shell_word(p: &Path) -> String {
-    let s = p.to_string_lossy();
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || "/._-+,:@%".contains(c));
-    if plain {
-        s.into_owned()
-    } else {
-        format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-/// Columns padded to their widest cell (right-aligned where `right`), two
-/// spaces apart; the last column is not padded.
-fn table(headers: &[&str], right: &[bool], rows: Vec<Vec<String>>) -> String {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let header_row: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
-    let mut text = String::new();
-    for row in std::iter::once(&header_row).chain(&rows) {
-        let last = row.len().saturating_sub(1);
-        for (i, cell) in row.iter().enumerate() {
-            if i > 0 {
-                text.push_str("  ");
-            }
-            let pad = " ".repeat(widths[i].saturating_sub(cell.chars().count()));
-            if i == last {
-                if right[i] {
-                    text.push_str(&pad);
-                }
-                text.push_str(cell);
-            } else if right[i] {
-                text.push_str(&pad);
-                text.push_str(cell);
-            } else {
-                text.push_str(cell);
-                text.push_str(&pad);
-            }
-        }
-        text.push('\n');
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn progress(bytes: u64, length: u64, rate: u64, waiting: bool) -> Progress {
-        Progress {
-            info_hash: [0; 20],
-            name: "disk.img".into(),
-            have: 0,
-            pieces: 10,
-            bytes,
-            length,
-            rate,
-            peers: 3,
-            waiting,
-        }
-    }
-
-    #[test]
-    fn formats() {
-        assert_eq!(human_bytes(0), "0 B");
-        assert_eq!(human_bytes(999), "999 B");
-        assert_eq!(human_bytes(1000), "1.0 kB");
-        assert_eq!(human_bytes(123_400_000), "123.4 MB");
-        assert_eq!(human_bytes(999_999_999), "1.0 GB");
-        assert_eq!(human_bytes(u64::MAX), "18.4 EB");
-        assert_eq!(clock(12), "0:12");
-        assert_eq!(clock(3599), "59:59");
-        assert_eq!(clock(3600), "1:00:00");
-        assert_eq!(clean("a\u{1b}[31mb\u{202e}c"), "a?[31mb?c");
-        assert_eq!(shell_word(Path::new("/srv/sta")), "/srv/sta");
-        assert_eq!(shell_word(Path::new("/it's here")), r"'/it'\''s here'");
-    }
-
-    #[test]
-    fn progress_lines() {
-        let p = progress(420, 1000, 123_400_000, false);
-        assert_eq!(
-            bar_line(&p),
-            "[########------------]  42.0%  123.4 MB/s  ETA 0:01  peers 3"
-        );
-        assert_eq!(
-            plain_line(&progress(420, 1000, 0, true)),
-            format!("disk.img: 42.0% (420 B of 1.0 kB), {WAITING} (3 peers)")
-        );
-        assert_eq!(percent(&progress(999_999, 1_000_000, 1, false)), "99.9%");
-        assert_eq!(percent(&progress(0, 0, 0, false)), "0.0%");
-        assert_eq!(eta(&progress(0, 1000, 0, false)), "--:--");
-        assert_eq!(eta(&progress(0, 12_000, 1000, false)), "0:12");
-    }
-
-    #[test]
-    fn tables_align() {
-        let t = table(
-            &["NAME", "SIZE", "HASH"],
-            &[false, true, false],
-            vec![
-                vec!["a".into(), "1.0 kB".into(), "x".into()],
-                vec!["long name".into(), "5 B".into(), "y".into()],
-            ],
-        );
-        assert_eq!(
-            t,
-            "NAME         SIZE  HASH\na          1.0 kB  x\nlong name     5 B  y\n"
-        );
     }
 }

@@ -1,0 +1,1089 @@
+//! `sta demo`: STA at work on one machine with nothing to set up. Starts a
+//! `sta-trackerd` and four `sta-peerd` as child processes on 127.0.0.1 in
+//! a fresh temporary directory; three peers share their own copy of a
+//! generated file, the fourth downloads it through its control socket with
+//! the progress bar of `sta get`. Then the download is checked byte for
+//! byte, the rate and the bytes per seeder are printed, and every process
+//! and file is cleaned up, also on SIGINT, SIGTERM or SIGHUP.
+//!
+//! Phases go to stdout, the progress bar to stderr (as for `sta get`).
+
+use crate::cli::client::{CallError, Client, file_of};
+use crate::cli::format::{human_bytes, table};
+use crate::cli::progress::ProgressView;
+use crate::control::{CatalogEntry, ControlRequest, FileReport, Progress};
+use crate::json::JsonValue;
+use crate::meta::info::to_hex;
+use crate::rng::Rng;
+use std::ffi::{CString, OsString};
+use std::fmt::Display;
+use std::fs::File;
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::net::SocketAddr;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::thread;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub const HELP: &str = "\
+sta demo [--size SIZE]
+
+Shows STA at work on this machine, with nothing to set up. Starts a
+sta-trackerd and four sta-peerd daemons as real processes on 127.0.0.1
+(ports chosen by the system), in a fresh temporary directory (under
+/dev/shm when it has room). Three peers each share their own copy of a
+generated file, demo.bin; the fourth downloads it from all three at once
+through its control socket, with the progress bar of `sta get`. The demo
+then compares the download with the source byte for byte, prints the time,
+the rate and how many bytes came from each seeder, stops every process and
+removes the directory, also when interrupted (Ctrl-C).
+
+sta-trackerd and sta-peerd must be next to sta: `cargo build --release`.
+The temporary directory needs room for four copies of the file.
+
+    --size SIZE   size of demo.bin: bytes, or a number with K, M or G
+                  (powers of 1024), e.g. 64M, 1G [default: 256M]
+    -h, --help    print this help
+
+Exit status: 0 the download was verified, 1 something failed (the message
+says what), 2 wrong usage, 130 interrupted.
+";
+
+const FILE_NAME: &str = "demo.bin";
+const DEFAULT_SIZE: u64 = 256 << 20;
+const SEEDERS: usize = 3;
+/// How long a daemon may take to print that it is ready.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long the tracker may take to list every seeder.
+const CATALOG_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the daemons may take to exit after SIGTERM, before SIGKILL.
+const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the wait loops look at the signal flag and the children.
+const POLL: Duration = Duration::from_millis(100);
+/// Generation and comparison work in chunks of this size.
+const CHUNK: usize = 4 << 20;
+/// Room kept free beyond the four copies.
+const MARGIN: u64 = 64 << 20;
+
+/// Runs `sta demo` with the words after `demo`.
+pub fn run(args: Vec<OsString>) -> ExitCode {
+    let size = match parse_args(args) {
+        Ok(Some(size)) => size,
+        Ok(None) => {
+            print!("{HELP}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("sta demo: {message}; see `sta demo --help`");
+            return ExitCode::from(2);
+        }
+    };
+    let stop = match signal_flag() {
+        Ok(flag) => flag,
+        Err(e) => {
+            eprintln!("sta demo: cannot handle signals: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut demo = Demo::new(stop);
+    let outcome = demo.run(size);
+    if matches!(outcome, Err(Failure::Interrupted)) {
+        eprintln!("sta demo: interrupted; stopping every process and removing the files");
+    }
+    let cleaned = demo.cleanup();
+    exit_code(outcome, cleaned)
+}
+
+fn exit_code(outcome: Result<(), Failure>, cleaned: Result<(), String>) -> ExitCode {
+    if let Err(e) = &cleaned {
+        eprintln!("sta demo: {e}");
+    }
+    match outcome {
+        Err(Failure::Interrupted) => ExitCode::from(130),
+        Err(Failure::Failed(message)) => {
+            eprintln!("sta demo: {message}");
+            ExitCode::FAILURE
+        }
+        Ok(()) if cleaned.is_err() => ExitCode::FAILURE,
+        Ok(()) => ExitCode::SUCCESS,
+    }
+}
+
+/// Why the demo stops short.
+#[derive(Debug)]
+enum Failure {
+    /// SIGINT, SIGTERM or SIGHUP.
+    Interrupted,
+    /// Something went wrong; the message says what.
+    Failed(String),
+}
+
+type Step<T> = Result<T, Failure>;
+
+fn failed(message: impl Into<String>) -> Failure {
+    Failure::Failed(message.into())
+}
+
+/// Prints a line on stdout; a closed stdout must not stop the cleanup.
+fn say(text: impl Display) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+// ------------------------------------------------------------- arguments
+
+/// The file size, or `None` for `--help`.
+fn parse_args(args: Vec<OsString>) -> Result<Option<u64>, String> {
+    let mut args = pico_args::Arguments::from_vec(args);
+    if args.contains(["-h", "--help"]) {
+        return Ok(None);
+    }
+    let size = args
+        .opt_value_from_fn("--size", parse_size)
+        .map_err(|e| match e {
+            pico_args::Error::Utf8ArgumentParsingFailed { cause, .. } => cause,
+            e => e.to_string(),
+        })?;
+    if let Some(extra) = args.finish().first() {
+        return Err(format!("unexpected argument '{}'", extra.to_string_lossy()));
+    }
+    Ok(Some(size.unwrap_or(DEFAULT_SIZE)))
+}
+
+/// `1048576`, `512K`, `64M`, `1G` (also `64MiB`), in bytes; at least 1.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || format!("size '{text}': expected bytes or a number with K, M or G, e.g. 64M");
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        _ => return Err(bad()),
+    };
+    match n.checked_mul(1 << shift) {
+        Some(0) => Err(format!("size '{text}': the file must have at least 1 byte")),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("size '{text}' is too large")),
+    }
+}
+
+/// `256 MiB`, `1 GiB`, `1000 bytes`: the size as the user would write it.
+fn size_text(n: u64) -> String {
+    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if n >= 1 << shift && n.is_multiple_of(1 << shift) {
+            return format!("{} {unit}", n >> shift);
+        }
+    }
+    match n {
+        1 => "1 byte".to_owned(),
+        n => format!("{n} bytes"),
+    }
+}
+
+/// A flag raised by SIGINT, SIGTERM or SIGHUP, which then no longer end
+/// the process: the wait loops poll it and clean up.
+fn signal_flag() -> std::io::Result<Arc<AtomicBool>> {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        signal_hook::flag::register(signal, Arc::clone(&flag))?;
+    }
+    Ok(flag)
+}
+
+// ------------------------------------------------------------------ demo
+
+/// What runs and what is on disk, so that all of it can be cleaned up.
+struct Demo {
+    stop: Arc<AtomicBool>,
+    dir: Option<PathBuf>,
+    procs: Vec<Proc>,
+}
+
+/// A started daemon, as the demo knows it.
+struct Peer {
+    name: String,
+    addr: SocketAddr,
+    dir: PathBuf,
+    client: Client,
+}
+
+impl Demo {
+    fn new(stop: Arc<AtomicBool>) -> Demo {
+        Demo {
+            stop,
+            dir: None,
+            procs: Vec::new(),
+        }
+    }
+
+    fn run(&mut self, size: u64) -> Step<()> {
+        let (tracker_bin, peerd_bin) = find_binaries()?;
+        let dir = self.make_dir(size)?;
+        let names = peer_names();
+        let files = self.generate(&dir, &names[..SEEDERS], size)?;
+        let tracker = self.start_tracker(&tracker_bin, &dir)?;
+        let mut seeders = self.start_peers(&peerd_bin, &dir, tracker, &names)?;
+        let downloader = seeders
+            .pop()
+            .ok_or_else(|| failed("no downloader was started"))?;
+        let shared = self.share(&seeders, &files, size)?;
+        self.wait_for_seeders(&downloader, &shared)?;
+        let got = self.download(&downloader, &shared, size)?;
+        self.verify(&shared.path, &got.path)?;
+        say("bytes per peer:");
+        say(peer_table(&got, &seeders));
+        Ok(())
+    }
+
+    fn check_stop(&self) -> Step<()> {
+        if self.stop.load(Ordering::SeqCst) {
+            Err(Failure::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Creates the temporary directory (mode 0700) where it has room.
+    fn make_dir(&mut self, size: u64) -> Step<PathBuf> {
+        let needed = size
+            .checked_mul(SEEDERS as u64 + 1)
+            .and_then(|n| n.checked_add(MARGIN))
+            .ok_or_else(|| failed("--size is too large"))?;
+        let base = pick_base(needed)?;
+        let dir = create_fresh_dir(&base)?;
+        say(format_args!("working in {}", dir.display()));
+        self.dir = Some(dir.clone());
+        Ok(dir)
+    }
+
+    /// Writes one copy of the file per seeder, each in its own directory.
+    fn generate(&self, dir: &Path, seeders: &[String], size: u64) -> Step<Vec<PathBuf>> {
+        let started = Instant::now();
+        let mut paths = Vec::new();
+        for name in seeders {
+            let peer_dir = dir.join(name);
+            std::fs::create_dir(&peer_dir)
+                .map_err(|e| failed(format!("cannot create {}: {e}", peer_dir.display())))?;
+            paths.push(peer_dir.join(FILE_NAME));
+        }
+        say(format_args!(
+            "generating {FILE_NAME} ({}, pseudo-random), one copy per seeder...",
+            size_text(size)
+        ));
+        write_copies(&paths, size, &self.stop)?;
+        say(format_args!(
+            "  done in {:.2} s",
+            started.elapsed().as_secs_f64()
+        ));
+        Ok(paths)
+    }
+
+    fn start_tracker(&mut self, program: &Path, dir: &Path) -> Step<SocketAddr> {
+        say("starting tracker on 127.0.0.1 (port chosen by the system)...");
+        let args = ["--listen", "127.0.0.1:0", "--log-level", "warn"];
+        let i = self.spawn("tracker", program, &args.map(OsString::from), dir)?;
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        let addr = self.ready_addr(i, deadline)?;
+        say(format_args!(
+            "  tracker pid {} listening on {addr}",
+            self.procs[i].pid
+        ));
+        Ok(addr)
+    }
+
+    /// Starts every peer at once, then waits for each to be ready.
+    fn start_peers(
+        &mut self,
+        program: &Path,
+        dir: &Path,
+        tracker: SocketAddr,
+        names: &[String],
+    ) -> Step<Vec<Peer>> {
+        say(format_args!(
+            "starting {} peers: {SEEDERS} seeders and 1 downloader...",
+            names.len()
+        ));
+        let mut started = Vec::new();
+        for name in names {
+            let peer_dir = dir.join(name);
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .create(&peer_dir)
+                .map_err(|e| failed(format!("cannot create {}: {e}", peer_dir.display())))?;
+            let args = peer_args(tracker, &peer_dir);
+            started.push((self.spawn(name, program, &args, dir)?, peer_dir));
+        }
+        let deadline = Instant::now() + STARTUP_TIMEOUT;
+        started
+            .into_iter()
+            .map(|(i, peer_dir)| self.peer_ready(i, peer_dir, deadline))
+            .collect()
+    }
+
+    fn peer_ready(&mut self, i: usize, dir: PathBuf, deadline: Instant) -> Step<Peer> {
+        let addr = self.ready_addr(i, deadline)?;
+        let socket = PathBuf::from(self.wait_line(i, "control on ", deadline)?);
+        let p = &self.procs[i];
+        say(format_args!(
+            "  {} pid {} listening on {addr}, control socket {}",
+            p.name,
+            p.pid,
+            socket.display()
+        ));
+        Ok(Peer {
+            name: p.name.clone(),
+            addr,
+            dir,
+            client: Client::from_socket(socket),
+        })
+    }
+
+    fn ready_addr(&mut self, i: usize, deadline: Instant) -> Step<SocketAddr> {
+        let text = self.wait_line(i, "listening on ", deadline)?;
+        text.parse().map_err(|_| {
+            failed(format!(
+                "{} printed `listening on {text}`, which is not ADDR:PORT",
+                self.procs[i].name
+            ))
+        })
+    }
+
+    /// The rest of the first stdout line of process `i` that starts with
+    /// `prefix`.
+    fn wait_line(&mut self, i: usize, prefix: &str, deadline: Instant) -> Step<String> {
+        loop {
+            self.check_stop()?;
+            self.check_children()?;
+            if Instant::now() >= deadline {
+                return Err(failed(format!(
+                    "{} did not print `{prefix}...` within {} s{}",
+                    self.procs[i].name,
+                    STARTUP_TIMEOUT.as_secs(),
+                    self.procs[i].log_tail()
+                )));
+            }
+            match self.procs[i].lines.recv_timeout(POLL) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix(prefix) {
+                        return Ok(rest.to_owned());
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                // Its stdout closed: check_children reports the exit.
+                Err(RecvTimeoutError::Disconnected) => thread::sleep(POLL),
+            }
+        }
+    }
+
+    /// Fails when a daemon exited: none should before the cleanup.
+    fn check_children(&mut self) -> Step<()> {
+        for p in &mut self.procs {
+            if let Some(status) = p.exit_status() {
+                return Err(failed(format!(
+                    "{} (pid {}) exited unexpectedly ({status}){}",
+                    p.name,
+                    p.pid,
+                    p.log_tail()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts `program` with its stdout read by a thread and its stderr
+    /// in `dir/NAME.log`; returns its index in `self.procs`.
+    fn spawn(&mut self, name: &str, program: &Path, args: &[OsString], dir: &Path) -> Step<usize> {
+        let log = dir.join(format!("{name}.log"));
+        let stderr = File::create(&log)
+            .map_err(|e| failed(format!("cannot create {}: {e}", log.display())))?;
+        let mut child = demo_command(program, args)
+            .stderr(stderr)
+            .spawn()
+            .map_err(|e| failed(format!("cannot start {}: {e}", program.display())))?;
+        let pid = child.id();
+        let stdout = child.stdout.take();
+        self.procs.push(Proc {
+            name: name.to_owned(),
+            pid,
+            child,
+            exited: None,
+            log,
+            lines: read_lines(stdout)?,
+        });
+        Ok(self.procs.len() - 1)
+    }
+
+    /// Has each seeder share its copy, all at once; returns the file as
+    /// the first seeder reports it.
+    fn share(&mut self, seeders: &[Peer], files: &[PathBuf], size: u64) -> Step<FileReport> {
+        say(format_args!(
+            "{SEEDERS} seeders sharing {FILE_NAME} ({})...",
+            size_text(size)
+        ));
+        let started = Instant::now();
+        let pending: Vec<Receiver<Event>> = seeders
+            .iter()
+            .zip(files)
+            .map(|(s, f)| call_in_background(&s.client, ControlRequest::Share(f.clone())))
+            .collect::<Step<_>>()?;
+        let deadline = Instant::now() + budget(size);
+        let mut reports = Vec::new();
+        for (seeder, rx) in seeders.iter().zip(&pending) {
+            let v = self.final_reply(rx, deadline, &format!("share on {}", seeder.name))?;
+            reports.push(file_of(&v).map_err(|e| call_failed(&seeder.name, &e))?);
+        }
+        let file = same_file(reports)?;
+        say(format_args!(
+            "  hashed in {:.2} s: {} pieces of {}, info hash {}",
+            started.elapsed().as_secs_f64(),
+            file.pieces,
+            size_text(u64::from(file.piece_length)),
+            to_hex(&file.info_hash)
+        ));
+        Ok(file)
+    }
+
+    /// The final reply on `rx`, ignoring progress events.
+    fn final_reply(
+        &mut self,
+        rx: &Receiver<Event>,
+        deadline: Instant,
+        what: &str,
+    ) -> Step<JsonValue> {
+        loop {
+            match self.next_event(rx, deadline, what)? {
+                Event::Progress(_) => {}
+                Event::Done(result) => return result.map_err(|e| failed(format!("{what}: {e}"))),
+            }
+        }
+    }
+
+    /// The next event on `rx`, watching the signal flag, the children and
+    /// the deadline.
+    fn next_event(&mut self, rx: &Receiver<Event>, deadline: Instant, what: &str) -> Step<Event> {
+        loop {
+            self.check_stop()?;
+            self.check_children()?;
+            if Instant::now() >= deadline {
+                return Err(failed(format!("{what} is taking too long; giving up")));
+            }
+            match rx.recv_timeout(POLL) {
+                Ok(event) => return Ok(event),
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(failed(format!("{what}: the request ended without a reply")));
+                }
+            }
+        }
+    }
+
+    /// Waits until the tracker, asked through the downloader, lists the
+    /// file with every seeder.
+    fn wait_for_seeders(&mut self, downloader: &Peer, file: &FileReport) -> Step<()> {
+        let deadline = Instant::now() + CATALOG_TIMEOUT;
+        loop {
+            let rx = call_in_background(&downloader.client, ControlRequest::List)?;
+            let seen = match self.next_event(&rx, deadline, "waiting for the catalog")? {
+                Event::Done(Ok(v)) => seeders_listed(&v, file),
+                // The downloader may not have its tracker session yet.
+                _ => 0,
+            };
+            if seen >= SEEDERS as u32 {
+                say(format_args!(
+                    "  the tracker lists {FILE_NAME} with {seen} seeders"
+                ));
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(failed(format!(
+                    "the tracker lists {seen} seeder(s) of {FILE_NAME} after {} s, not {SEEDERS}",
+                    CATALOG_TIMEOUT.as_secs()
+                )));
+            }
+            self.pause(POLL)?;
+        }
+    }
+
+    fn pause(&self, d: Duration) -> Step<()> {
+        thread::sleep(d);
+        self.check_stop()
+    }
+
+    /// Downloads the file into the downloader's directory, showing the
+    /// progress bar; prints the time and rate.
+    fn download(&mut self, downloader: &Peer, file: &FileReport, size: u64) -> Step<FileReport> {
+        say(format_args!(
+            "downloading {FILE_NAME} to {} from {SEEDERS} seeders at once...",
+            downloader.name
+        ));
+        let request = ControlRequest::Get {
+            target: to_hex(&file.info_hash),
+            out_dir: Some(downloader.dir.clone()),
+        };
+        let started = Instant::now();
+        let rx = call_in_background(&downloader.client, request)?;
+        let mut view = ProgressView::new(std::io::stderr().is_terminal());
+        let result = self.follow(&rx, budget(size), &mut view);
+        view.clear();
+        let got = result?;
+        let secs = started.elapsed().as_secs_f64().max(1e-6);
+        say(format_args!(
+            "  downloaded {} in {secs:.2} s: {}/s",
+            size_text(got.length),
+            human_bytes((got.length as f64 / secs) as u64)
+        ));
+        Ok(got)
+    }
+
+    /// Shows the progress events on `rx` until the `done` reply.
+    fn follow(
+        &mut self,
+        rx: &Receiver<Event>,
+        budget: Duration,
+        view: &mut ProgressView,
+    ) -> Step<FileReport> {
+        let deadline = Instant::now() + budget;
+        loop {
+            match self.next_event(rx, deadline, "the download")? {
+                Event::Progress(p) => view.update(&p),
+                Event::Done(Ok(v)) => {
+                    return file_of(&v).map_err(|e| call_failed("downloader", &e));
+                }
+                Event::Done(Err(e)) => return Err(call_failed("downloader", &e)),
+            }
+        }
+    }
+
+    fn verify(&self, source: &Path, copy: &Path) -> Step<()> {
+        match compare_files(source, copy, &self.stop)? {
+            None => {
+                say("verified: identical to the source, byte for byte");
+                Ok(())
+            }
+            Some(offset) => Err(failed(format!(
+                "{} differs from {} at byte {offset}",
+                copy.display(),
+                source.display()
+            ))),
+        }
+    }
+
+    /// Stops every process and removes the directory; says what failed.
+    fn cleanup(&mut self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        if !self.procs.is_empty() {
+            let (n, started) = (self.procs.len(), Instant::now());
+            say(format_args!("stopping {n} processes (SIGTERM)..."));
+            problems.extend(self.stop_processes());
+            say(format_args!(
+                "  stopped in {:.2} s",
+                started.elapsed().as_secs_f64()
+            ));
+        }
+        if let Some(dir) = self.dir.take() {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => say(format_args!("removed {}", dir.display())),
+                Err(e) => problems.push(format!("cannot remove {}: {e}", dir.display())),
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    /// SIGTERM to all, then wait for each until a shared deadline; SIGKILL
+    /// for those still running.
+    fn stop_processes(&mut self) -> Vec<String> {
+        for p in self.procs.iter_mut().rev() {
+            p.terminate();
+        }
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        let problems = self
+            .procs
+            .iter_mut()
+            .rev()
+            .filter_map(|p| p.reap(deadline).err())
+            .collect();
+        self.procs.clear();
+        problems
+    }
+}
+
+impl Drop for Demo {
+    /// A safety net (a panic): `run` cleans up explicitly.
+    fn drop(&mut self) {
+        let _ = self.cleanup();
+    }
+}
+
+fn peer_names() -> Vec<String> {
+    let mut names: Vec<String> = (1..=SEEDERS).map(|i| format!("seeder{i}")).collect();
+    names.push("downloader".to_owned());
+    names
+}
+
+fn peer_args(tracker: SocketAddr, dir: &Path) -> Vec<OsString> {
+    let mut args: Vec<OsString> = ["--tracker", &tracker.to_string()]
+        .into_iter()
+        .chain(["--listen", "127.0.0.1:0", "--log-level", "warn", "--dir"])
+        .map(OsString::from)
+        .collect();
+    args.push(dir.as_os_str().to_owned());
+    args
+}
+
+/// Time allowed for hashing or downloading `size` bytes: generous, so that
+/// only a stuck daemon hits it.
+fn budget(size: u64) -> Duration {
+    Duration::from_secs(60 + size / 5_000_000)
+}
+
+fn call_failed(who: &str, e: &CallError) -> Failure {
+    failed(format!("{who}: {e}"))
+}
+
+/// The three seeders must describe the same file.
+fn same_file(reports: Vec<FileReport>) -> Step<FileReport> {
+    let mut reports = reports.into_iter();
+    let first = reports
+        .next()
+        .ok_or_else(|| failed("no seeder shared the file"))?;
+    if let Some(other) = reports.find(|r| r.info_hash != first.info_hash) {
+        return Err(failed(format!(
+            "the seeders' copies hash differently ({} and {})",
+            to_hex(&first.info_hash),
+            to_hex(&other.info_hash)
+        )));
+    }
+    Ok(first)
+}
+
+/// Seeders of `file` in a `list` reply.
+fn seeders_listed(v: &JsonValue, file: &FileReport) -> u32 {
+    v.get("files")
+        .and_then(JsonValue::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| CatalogEntry::from_json(e).ok())
+        .filter(|e| e.info_hash == file.info_hash)
+        .map(|e| e.seeders)
+        .max()
+        .unwrap_or(0)
+}
+
+/// One row per seeder (even one that sent nothing), then any address the
+/// downloader got bytes from that is no seeder's listening address.
+fn peer_table(got: &FileReport, seeders: &[Peer]) -> String {
+    let row = |name: &str, addr: String, bytes: u64| {
+        let share = match got.length {
+            0 => 0.0,
+            n => bytes as f64 * 100.0 / n as f64,
+        };
+        vec![
+            name.to_owned(),
+            addr,
+            bytes.to_string(),
+            human_bytes(bytes),
+            format!("{share:.1}%"),
+        ]
+    };
+    let from = |addr: SocketAddr| {
+        got.from_peers
+            .iter()
+            .filter(|p| p.addr == addr)
+            .map(|p| p.bytes)
+            .sum::<u64>()
+    };
+    let mut rows: Vec<Vec<String>> = seeders
+        .iter()
+        .map(|s| row(&s.name, s.addr.to_string(), from(s.addr)))
+        .collect();
+    for p in &got.from_peers {
+        if !seeders.iter().any(|s| s.addr == p.addr) {
+            rows.push(row("other", p.addr.to_string(), p.bytes));
+        }
+    }
+    let text = table(
+        &["PEER", "ADDRESS", "BYTES", "SIZE", "SHARE"],
+        &[false, false, true, true, true],
+        rows,
+    );
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+// ------------------------------------------------------- control requests
+
+/// What a request running on its own thread reports.
+enum Event {
+    Progress(Progress),
+    Done(Result<JsonValue, CallError>),
+}
+
+/// Sends `request` from a thread, so that the caller can keep watching
+/// the signal flag. The thread ends when the daemon answers or goes away.
+fn call_in_background(client: &Client, request: ControlRequest) -> Step<Receiver<Event>> {
+    let (tx, rx) = mpsc::channel();
+    let client = client.clone();
+    thread::Builder::new()
+        .name("demo-control".into())
+        .spawn(move || {
+            let result = client.call(&request, |p| {
+                let _ = tx.send(Event::Progress(p.clone()));
+            });
+            let _ = tx.send(Event::Done(result));
+        })
+        .map_err(|e| failed(format!("cannot start a thread: {e}")))?;
+    Ok(rx)
+}
+
+// ------------------------------------------------------------- processes
+
+/// A child daemon.
+struct Proc {
+    name: String,
+    pid: u32,
+    child: Child,
+    /// Set once the child has been reaped.
+    exited: Option<ExitStatus>,
+    /// Its stderr.
+    log: PathBuf,
+    /// Its stdout, line by line.
+    lines: Receiver<String>,
+}
+
+impl Proc {
+    /// The exit status, once it has exited (reaping it).
+    fn exit_status(&mut self) -> Option<ExitStatus> {
+        if self.exited.is_none() {
+            self.exited = self.child.try_wait().ok().flatten();
+        }
+        self.exited
+    }
+
+    /// SIGTERM, unless it has exited: a child not yet reaped keeps its pid,
+    /// so the signal cannot reach another process.
+    fn terminate(&mut self) {
+        if self.exit_status().is_some() {
+            return;
+        }
+        if let Ok(pid) = libc::pid_t::try_from(self.pid) {
+            // SAFETY: kill(2) only sends a signal, to our own child.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+    }
+
+    /// Waits for it to exit until `deadline`, then kills it.
+    fn reap(&mut self, deadline: Instant) -> Result<(), String> {
+        while Instant::now() < deadline {
+            if self.exit_status().is_some() {
+                return Ok(());
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        say(format_args!(
+            "  {} (pid {}) ignored SIGTERM for {} s; killing it",
+            self.name,
+            self.pid,
+            STOP_TIMEOUT.as_secs()
+        ));
+        let killed = self.child.kill().and_then(|()| self.child.wait());
+        match killed {
+            Ok(status) => {
+                self.exited = Some(status);
+                Ok(())
+            }
+            Err(e) => Err(format!("cannot stop {} (pid {}): {e}", self.name, self.pid)),
+        }
+    }
+
+    /// The end of its log, to explain a failure.
+    fn log_tail(&self) -> String {
+        let text = std::fs::read(&self.log).unwrap_or_default();
+        let text = String::from_utf8_lossy(&text);
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = &lines[lines.len().saturating_sub(10)..];
+        if tail.is_empty() {
+            String::new()
+        } else {
+            format!("; its last log lines:\n  {}", tail.join("\n  "))
+        }
+    }
+}
+
+/// `program` with `args`, stdin closed, stdout piped, without the
+/// caller's `STA_*` settings, in its own process group (the demo, not the
+/// terminal's Ctrl-C, decides when it stops), and on Linux told to stop
+/// when the demo dies.
+fn demo_command(program: &Path, args: &[OsString]) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .process_group(0);
+    for (key, _) in std::env::vars_os() {
+        if key.as_bytes().starts_with(b"STA_") {
+            cmd.env_remove(key);
+        }
+    }
+    #[cfg(target_os = "linux")]
+    // SAFETY: the closure runs between fork and exec and only calls
+    // prctl(2), which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+            Ok(())
+        });
+    }
+    cmd
+}
+
+/// The lines of a child's stdout, read by a thread.
+fn read_lines(stdout: Option<std::process::ChildStdout>) -> Step<Receiver<String>> {
+    let stdout = stdout.ok_or_else(|| failed("a child's stdout was not captured"))?;
+    let (tx, rx) = mpsc::channel();
+    thread::Builder::new()
+        .name("demo-stdout".into())
+        .spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| failed(format!("cannot start a thread: {e}")))?;
+    Ok(rx)
+}
+
+/// `sta-trackerd` and `sta-peerd` next to the running `sta`.
+fn find_binaries() -> Step<(PathBuf, PathBuf)> {
+    let exe = std::env::current_exe()
+        .map_err(|e| failed(format!("cannot find the sta executable: {e}")))?;
+    let find = |name: &str| {
+        let path = exe.with_file_name(name);
+        if path.is_file() {
+            Ok(path)
+        } else {
+            Err(failed(format!(
+                "{name} is missing from {}; build them with `cargo build --release` \
+                 (or run `cargo run --release --bin sta -- demo`)",
+                exe.parent().unwrap_or(Path::new("/")).display()
+            )))
+        }
+    };
+    Ok((find("sta-trackerd")?, find("sta-peerd")?))
+}
+
+// ----------------------------------------------------------------- files
+
+/// `/dev/shm` when it exists and has `needed` bytes free, else the system
+/// temporary directory if it has (or if its room cannot be known).
+fn pick_base(needed: u64) -> Step<PathBuf> {
+    let shm = Path::new("/dev/shm");
+    let shm_free = free_bytes(shm).filter(|_| shm.is_dir());
+    if shm_free.is_some_and(|free| free >= needed) {
+        return Ok(shm.to_path_buf());
+    }
+    let tmp = std::env::temp_dir();
+    match free_bytes(&tmp) {
+        Some(free) if free < needed => {
+            let shm_note = shm_free.map_or(String::new(), |f| {
+                format!(", {} in {}", human_bytes(f), shm.display())
+            });
+            Err(failed(format!(
+                "not enough room: the demo needs {} (four copies of the file) and has {} in {}{shm_note}; \
+                 try a smaller --size",
+                human_bytes(needed),
+                human_bytes(free),
+                tmp.display(),
+            )))
+        }
+        _ => Ok(tmp),
+    }
+}
+
+/// Bytes available to this user on the filesystem of `path`.
+fn free_bytes(path: &Path) -> Option<u64> {
+    let c_path = CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs is plain old data; all zeroes is a valid value.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid NUL-terminated path and a valid out pointer.
+    let r = unsafe { libc::statvfs(c_path.as_ptr(), &mut st) };
+    #[allow(clippy::unnecessary_cast)] // the field types vary by platform
+    (r == 0).then(|| (st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
+}
+
+/// A new directory `base/sta-demo-PID-N`, mode 0700.
+fn create_fresh_dir(base: &Path) -> Step<PathBuf> {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut last_error = None;
+    for attempt in 0..100u32 {
+        let name = format!(
+            "sta-demo-{}-{}",
+            std::process::id(),
+            nanos.wrapping_add(attempt)
+        );
+        let dir = base.join(name);
+        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_error = Some(e),
+            Err(e) => return Err(failed(format!("cannot create {}: {e}", dir.display()))),
+        }
+    }
+    Err(failed(format!(
+        "cannot create a fresh directory in {}: {last_error:?}",
+        base.display()
+    )))
+}
+
+/// Writes the same `size` pseudo-random bytes (xorshift) to every path.
+fn write_copies(paths: &[PathBuf], size: u64, stop: &AtomicBool) -> Step<()> {
+    let mut files: Vec<(File, &PathBuf)> = paths
+        .iter()
+        .map(|p| File::create_new(p).map(|f| (f, p)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| failed(format!("cannot create {FILE_NAME}: {e}")))?;
+    let mut rng = Rng::from_entropy();
+    let mut buf = vec![0u8; CHUNK];
+    let mut left = size;
+    while left > 0 {
+        if stop.load(Ordering::SeqCst) {
+            return Err(Failure::Interrupted);
+        }
+        let n = usize::try_from(left).map_or(CHUNK, |l| l.min(CHUNK));
+        fill_random(&mut rng, &mut buf[..n]);
+        for (f, path) in &mut files {
+            f.write_all(&buf[..n])
+                .map_err(|e| failed(format!("cannot write {}: {e}", path.display())))?;
+        }
+        left -= n as u64;
+    }
+    Ok(())
+}
+
+fn fill_random(rng: &mut Rng, buf: &mut [u8]) {
+    let mut words = buf.chunks_exact_mut(8);
+    for w in &mut words {
+        w.copy_from_slice(&rng.next_u64().to_le_bytes());
+    }
+    let rest = words.into_remainder();
+    let last = rng.next_u64().to_le_bytes();
+    rest.copy_from_slice(&last[..rest.len()]);
+}
+
+/// The first offset where the files differ (a length difference counts),
+/// or `None` when they are identical.
+fn compare_files(a: &Path, b: &Path, stop: &AtomicBool) -> Step<Option<u64>> {
+    let open =
+        |p: &Path| File::open(p).map_err(|e| failed(format!("cannot open {}: {e}", p.display())));
+    let (mut fa, mut fb) = (open(a)?, open(b)?);
+    let (mut ba, mut bb) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
+    let mut offset = 0u64;
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return Err(Failure::Interrupted);
+        }
+        let na =
+            read_full(&mut fa, &mut ba).map_err(|e| failed(format!("{}: {e}", a.display())))?;
+        let nb =
+            read_full(&mut fb, &mut bb).map_err(|e| failed(format!("{}: {e}", b.display())))?;
+        if ba[..na] != bb[..nb] {
+            let (x, y) = (&ba[..na], &bb[..nb]);
+            let i = x.iter().zip(y).position(|(p, q)| p != q);
+            return Ok(Some(offset + i.unwrap_or(na.min(nb)) as u64));
+        }
+        if na == 0 {
+            return Ok(None);
+        }
+        offset += na as u64;
+    }
+}
+
+/// Fills `buf` as far as the file goes.
+fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("64mib"), Ok(64 << 20));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        for bad in ["", "M", "1.5G", "-1", "64MB", "1T", "64 M", "0", "0M"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        assert!(parse_size("99999999999999999G").is_err());
+        assert_eq!(size_text(256 << 20), "256 MiB");
+        assert_eq!(size_text(1 << 30), "1 GiB");
+        assert_eq!(size_text(1000), "1000 bytes");
+    }
+
+    #[test]
+    fn args_parse() {
+        let args = |a: &[&str]| parse_args(a.iter().map(OsString::from).collect());
+        assert_eq!(args(&[]), Ok(Some(DEFAULT_SIZE)));
+        assert_eq!(args(&["--size", "8M"]), Ok(Some(8 << 20)));
+        assert_eq!(args(&["--help"]), Ok(None));
+        assert!(args(&["--size", "x"]).is_err());
+        assert!(args(&["extra"]).unwrap_err().contains("extra"));
+    }
+
+    #[test]
+    fn random_fill_covers_odd_lengths() {
+        let mut rng = Rng::new(7);
+        let mut buf = vec![0u8; 21];
+        fill_random(&mut rng, &mut buf);
+        assert!(buf[16..].iter().any(|&b| b != 0));
+    }
+
+    #[test]
+    fn files_compare() {
+        let dir = std::env::temp_dir().join(format!("sta-demo-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let stop = AtomicBool::new(false);
+        let (a, b) = (dir.join("a"), dir.join("b"));
+        std::fs::write(&a, b"hello world").unwrap();
+        std::fs::write(&b, b"hello world").unwrap();
+        assert_eq!(compare_files(&a, &b, &stop).unwrap(), None);
+        std::fs::write(&b, b"hello World").unwrap();
+        assert_eq!(compare_files(&a, &b, &stop).unwrap(), Some(6));
+        std::fs::write(&b, b"hello").unwrap();
+        assert_eq!(compare_files(&a, &b, &stop).unwrap(), Some(5));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,197 @@
+//! `sta demo` for real: a tracker and four peer daemons as child processes,
+//! a generated file shared by three and downloaded by the fourth. Checks
+//! what it prints, and that it leaves no process and no file behind, also
+//! when interrupted midway.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// How long a whole demo may take here.
+const DEMO_TIMEOUT: Duration = Duration::from_secs(180);
+/// How long the demo may take to exit after SIGINT.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running `sta demo`, its stdout line by line; killed if dropped alive.
+struct Demo {
+    child: Child,
+    lines: Receiver<String>,
+    stderr: Option<thread::JoinHandle<String>>,
+}
+
+impl Demo {
+    fn start(size: &str) -> Demo {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sta"));
+        cmd.args(["demo", "--size", size])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("start sta demo");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut stderr = child.stderr.take().expect("stderr");
+        let (tx, lines) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        Demo {
+            child,
+            lines,
+            stderr: Some(stderr),
+        }
+    }
+
+    /// The next stdout line, `None` once stdout is closed.
+    fn next_line(&self, deadline: Instant) -> Option<String> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match self.lines.recv_timeout(left) {
+            Ok(line) => Some(line),
+            Err(mpsc::RecvTimeoutError::Disconnected) => None,
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("sta demo printed nothing in time"),
+        }
+    }
+
+    fn wait(&mut self, timeout: Duration) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "sta demo did not exit in time");
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Waits for the exit, returning (status, stdout, stderr).
+    fn finish(mut self, timeout: Duration, mut out: Vec<String>) -> (ExitStatus, String, String) {
+        let deadline = Instant::now() + timeout;
+        while let Some(line) = self.next_line(deadline) {
+            out.push(line);
+        }
+        let status = self.wait(timeout);
+        let err = self.stderr.take().and_then(|t| t.join().ok());
+        let err = err.unwrap_or_default();
+        (status, out.join("\n") + "\n", err)
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The directory from `working in DIR`.
+fn announced_dir(out: &str) -> PathBuf {
+    out.lines()
+        .find_map(|l| l.strip_prefix("working in "))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| panic!("no `working in DIR` line in:\n{out}"))
+}
+
+/// Every `NAME pid N` the demo printed.
+fn announced_pids(out: &str) -> Vec<(String, i32)> {
+    out.lines()
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let at = words.iter().position(|w| *w == "pid")?;
+            let pid = words.get(at + 1)?.parse().ok()?;
+            Some((words.get(at.checked_sub(1)?)?.to_string(), pid))
+        })
+        .collect()
+}
+
+fn process_exists(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
+}
+
+/// The BYTES column of the `seederN` rows of the table.
+fn seeder_bytes(out: &str) -> Vec<(String, u64)> {
+    out.lines()
+        .filter_map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            let name = words.first().filter(|w| w.starts_with("seeder"))?;
+            words.get(1)?.parse::<std::net::SocketAddr>().ok()?;
+            let bytes = words.get(2)?.parse().ok()?;
+            Some((name.to_string(), bytes))
+        })
+        .collect()
+}
+
+#[test]
+fn demo_downloads_verifies_and_cleans_up() {
+    let demo = Demo::start("8M");
+    let (status, out, err) = demo.finish(DEMO_TIMEOUT, Vec::new());
+    assert!(status.success(), "{status}\nstdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("verified: identical"), "{out}");
+    assert!(out.contains("3 seeders sharing demo.bin (8 MiB)"), "{out}");
+    assert!(out.contains("MB/s"), "{out}");
+
+    let rows = seeder_bytes(&out);
+    let names: Vec<&str> = rows.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["seeder1", "seeder2", "seeder3"], "{out}");
+    let total: u64 = rows.iter().map(|(_, b)| b).sum();
+    assert_eq!(total, 8 << 20, "{out}");
+
+    let pids = announced_pids(&out);
+    assert_eq!(pids.len(), 5, "{out}");
+    for (name, pid) in pids {
+        assert!(!process_exists(pid), "{name} (pid {pid}) still runs");
+    }
+    let dir = announced_dir(&out);
+    assert!(!dir.exists(), "{} was left behind", dir.display());
+    assert!(out.contains(&format!("removed {}", dir.display())), "{out}");
+}
+
+#[test]
+fn interrupted_demo_stops_its_children_and_removes_its_files() {
+    let demo = Demo::start("512M");
+    let deadline = Instant::now() + DEMO_TIMEOUT;
+    let mut seen = Vec::new();
+    loop {
+        let line = demo
+            .next_line(deadline)
+            .unwrap_or_else(|| panic!("the demo ended before downloading:\n{seen:?}"));
+        let downloading = line.starts_with("downloading");
+        seen.push(line);
+        if downloading {
+            break;
+        }
+    }
+    let pid = i32::try_from(demo.child.id()).expect("pid");
+    // SAFETY: sends SIGINT to the demo, our child, which is still running.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+
+    let (status, out, err) = demo.finish(EXIT_TIMEOUT, seen);
+    assert_eq!(status.code(), Some(130), "{status}\n{out}\n{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(
+        !out.contains("verified"),
+        "the download finished first:\n{out}"
+    );
+
+    let pids = announced_pids(&out);
+    assert_eq!(pids.len(), 5, "{out}");
+    for (name, pid) in pids {
+        assert!(!process_exists(pid), "{name} (pid {pid}) still runs");
+    }
+    let dir = announced_dir(&out);
+    assert!(!dir.exists(), "{} was left behind", dir.display());
+}
