@@ -7,11 +7,16 @@
 #![allow(dead_code)] // each test binary uses its own subset
 
 use sha1::{Digest, Sha1};
+use sta::control::{ControlError, FileReport, FileState, Progress, Reply, StatusReport};
 use sta::meta::Info;
 use sta::wire::tracker::{ErrorCode, InfoHash, Lookup, PeerId, Pieces, Request, Response};
+use std::ffi::OsStr;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -35,6 +40,8 @@ pub struct Daemon {
     /// The address from its `listening on ADDR` line.
     pub addr: SocketAddr,
     log: Arc<Mutex<Vec<u8>>>,
+    /// Stdout lines after the first.
+    stdout: mpsc::Receiver<String>,
 }
 
 impl Daemon {
@@ -83,14 +90,13 @@ impl Daemon {
         // Read stdout on a thread (the first line has a deadline) and keep
         // draining it so the daemon never blocks on a full pipe.
         let stdout = child.stdout.take().expect("piped stdout");
+        // Every line goes to the channel; the first one is read here, the
+        // others by `next_stdout_line` (sta-peerd prints `control on PATH`).
         let (tx, rx) = mpsc::channel();
         thread::spawn(move || {
             let mut lines = BufReader::new(stdout).lines();
-            let mut tx = Some(tx);
             while let Some(Ok(line)) = lines.next() {
-                if let Some(tx) = tx.take() {
-                    let _ = tx.send(line);
-                }
+                let _ = tx.send(line);
             }
         });
         let mut daemon = Daemon {
@@ -98,8 +104,9 @@ impl Daemon {
             child,
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             log,
+            stdout: rx,
         };
-        let line = match rx.recv_timeout(STARTUP_TIMEOUT) {
+        let line = match daemon.stdout.recv_timeout(STARTUP_TIMEOUT) {
             Ok(line) => line,
             Err(e) => panic!(
                 "{} printed no address within {STARTUP_TIMEOUT:?} ({e}); exit: {:?}; stderr:\n{}",
@@ -118,6 +125,21 @@ impl Daemon {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// The next line the daemon prints on stdout (after `listening on`),
+    /// waiting at most `timeout`.
+    pub fn next_stdout_line(&mut self, timeout: Duration) -> Option<String> {
+        self.stdout.recv_timeout(timeout).ok()
+    }
+
+    /// SIGKILL (by pid) and reap: the daemon gets no chance to clean up.
+    pub fn sigkill(&mut self) {
+        if self.exited().is_some() {
+            return;
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Everything the daemon wrote to stderr so far.
@@ -551,4 +573,461 @@ pub fn frame(id: u8, payload: &[u8]) -> Vec<u8> {
 /// Lower-case hex, as the tracker prints info hashes.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+// ------------------------------------------------------------- temp dirs
+
+/// A fresh directory, removed (with everything in it) on drop.
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// A new directory under `std::env::temp_dir()`, named after `tag`,
+    /// this process and a counter, so parallel tests never share one.
+    pub fn new(tag: &str) -> TempDir {
+        TempDir::under(&std::env::temp_dir(), tag)
+    }
+
+    /// Like [`TempDir::new`], but in `/dev/shm` when it exists (RAM, so
+    /// large files are written and read fast), else in the temp dir.
+    pub fn in_shm(tag: &str) -> TempDir {
+        let shm = Path::new("/dev/shm");
+        if shm.is_dir() {
+            TempDir::under(shm, tag)
+        } else {
+            TempDir::new(tag)
+        }
+    }
+
+    fn under(base: &Path, tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        let path = base.join(format!("sta-e2e-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+        TempDir { path }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `self/name`, created as a directory.
+    pub fn subdir(&self, name: &str) -> PathBuf {
+        let p = self.path.join(name);
+        std::fs::create_dir_all(&p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+// ------------------------------------------------------------ big files
+
+/// A fast deterministic generator (xorshift64*), 8 bytes per step, for
+/// files of hundreds of MiB.
+pub struct Prng(u64);
+
+impl Prng {
+    pub fn new(seed: u64) -> Prng {
+        Prng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        let mut chunks = buf.chunks_exact_mut(8);
+        for c in &mut chunks {
+            c.copy_from_slice(&self.next_u64().to_le_bytes());
+        }
+        let rest = chunks.into_remainder();
+        let last = self.next_u64().to_le_bytes();
+        rest.copy_from_slice(&last[..rest.len()]);
+    }
+}
+
+/// `length` pseudo-random bytes from `seed` (fast; see [`Prng`]).
+pub fn random_bytes(length: usize, seed: u64) -> Vec<u8> {
+    let mut v = vec![0u8; length];
+    Prng::new(seed).fill(&mut v);
+    v
+}
+
+/// Writes `length` pseudo-random bytes from `seed` to `path`, in chunks.
+pub fn write_random_file(path: &Path, length: u64, seed: u64) {
+    let mut file =
+        std::fs::File::create(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
+    let mut rng = Prng::new(seed);
+    let mut buf = vec![0u8; 4 << 20];
+    let mut left = length;
+    while left > 0 {
+        let n = left.min(buf.len() as u64) as usize;
+        rng.fill(&mut buf[..n]);
+        file.write_all(&buf[..n])
+            .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+        left -= n as u64;
+    }
+}
+
+/// The info dict of the file at `path` with pieces of `piece_length`,
+/// read in chunks (for files too big to hold twice in memory).
+pub fn info_of_file(path: &Path, piece_length: u32) -> Info {
+    let mut file =
+        std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+    let length = file.metadata().unwrap().len();
+    let name = path.file_name().unwrap().to_str().unwrap();
+    let mut buf = vec![0u8; piece_length as usize];
+    let mut hashes = Vec::new();
+    let mut left = length;
+    while left > 0 {
+        let n = left.min(u64::from(piece_length)) as usize;
+        file.read_exact(&mut buf[..n]).unwrap();
+        hashes.extend_from_slice(&sha1(&buf[..n]));
+        left -= n as u64;
+    }
+    Info::new(name, length, piece_length, hashes).unwrap_or_else(|e| panic!("info: {e}"))
+}
+
+/// Panics unless the files at `want` and `got` have the same bytes (the
+/// message gives the first differing offset, not megabytes of bytes).
+pub fn assert_same_file(want: &Path, got: &Path) {
+    let open =
+        |p: &Path| std::fs::File::open(p).unwrap_or_else(|e| panic!("open {}: {e}", p.display()));
+    let (mut a, mut b) = (open(want), open(got));
+    let (la, lb) = (a.metadata().unwrap().len(), b.metadata().unwrap().len());
+    assert_eq!(
+        la,
+        lb,
+        "{} has {lb} bytes, {} has {la}",
+        got.display(),
+        want.display()
+    );
+    let (mut ba, mut bb) = (vec![0u8; 4 << 20], vec![0u8; 4 << 20]);
+    let mut offset = 0u64;
+    while offset < la {
+        let n = (la - offset).min(ba.len() as u64) as usize;
+        a.read_exact(&mut ba[..n]).unwrap();
+        b.read_exact(&mut bb[..n]).unwrap();
+        if ba[..n] != bb[..n] {
+            let i = ba[..n]
+                .iter()
+                .zip(&bb[..n])
+                .position(|(x, y)| x != y)
+                .unwrap();
+            panic!(
+                "{} differs from {} at byte {}",
+                got.display(),
+                want.display(),
+                offset + i as u64
+            );
+        }
+        offset += n as u64;
+    }
+}
+
+// ----------------------------------------------------------------- peerd
+
+/// A running `sta-peerd` on 127.0.0.1, port 0. Dropping it sends SIGTERM
+/// (by pid) and waits, as for every [`Daemon`].
+pub struct Peerd {
+    pub daemon: Daemon,
+    /// Its peer-wire address (`listening on ADDR`).
+    pub listen: SocketAddr,
+    /// Its control socket (`control on PATH`).
+    pub control: PathBuf,
+    /// Its `--dir`, canonical.
+    pub dir: PathBuf,
+}
+
+/// Starts `sta-peerd --tracker TRACKER --dir DIR --share FILE...` on
+/// 127.0.0.1 port 0.
+pub fn spawn_peerd(tracker: SocketAddr, dir: &Path, shares: &[&Path]) -> Peerd {
+    spawn_peerd_with(tracker, dir, shares, &[])
+}
+
+/// [`spawn_peerd`] with extra flags (`--piece-size`, `--upload-slots`...).
+///
+/// Returns once the daemon has a session with the tracker: a daemon that
+/// just printed its address may still be dialing it, and a `get` or
+/// `list` sent then is refused with `tracker_unreachable`.
+pub fn spawn_peerd_with(
+    tracker: SocketAddr,
+    dir: &Path,
+    shares: &[&Path],
+    extra: &[&str],
+) -> Peerd {
+    let p = spawn_peerd_unready(tracker, dir, shares, extra);
+    wait_for(
+        &format!("sta-peerd {} to connect to the tracker", p.listen),
+        STARTUP_TIMEOUT,
+        || p.status().tracker_connected.then_some(()),
+    );
+    p
+}
+
+/// Like [`spawn_peerd_with`], but returns as soon as the daemon prints its
+/// addresses, tracker or not.
+pub fn spawn_peerd_unready(
+    tracker: SocketAddr,
+    dir: &Path,
+    shares: &[&Path],
+    extra: &[&str],
+) -> Peerd {
+    let tracker = tracker.to_string();
+    let dir_s = dir.to_str().expect("UTF-8 temp dir").to_owned();
+    let mut args: Vec<String> = [
+        "--listen",
+        "127.0.0.1:0",
+        "--tracker",
+        &tracker,
+        "--dir",
+        &dir_s,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    for s in shares {
+        args.push("--share".into());
+        args.push(s.to_str().expect("UTF-8 path").to_owned());
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut daemon = Daemon::spawn(env!("CARGO_BIN_EXE_sta-peerd"), &args);
+    let line = daemon.next_stdout_line(STARTUP_TIMEOUT).unwrap_or_else(|| {
+        panic!(
+            "sta-peerd printed no `control on` line; stderr:\n{}",
+            daemon.log()
+        )
+    });
+    let control = PathBuf::from(
+        line.strip_prefix("control on ")
+            .unwrap_or_else(|| panic!("sta-peerd: unexpected second line {line:?}")),
+    );
+    Peerd {
+        listen: daemon.addr,
+        control,
+        dir: std::fs::canonicalize(dir).unwrap(),
+        daemon,
+    }
+}
+
+impl Peerd {
+    pub fn pid(&self) -> u32 {
+        self.daemon.pid()
+    }
+
+    /// Everything it wrote to stderr so far.
+    pub fn log(&self) -> String {
+        self.daemon.log()
+    }
+
+    /// Sends one request line on the control socket; returns the progress
+    /// events and the final reply.
+    pub fn request(&self, line: &str) -> (Vec<Progress>, Reply) {
+        let mut c = ControlConn::open(&self.control, line.as_bytes());
+        let mut events = Vec::new();
+        loop {
+            match c.next_reply() {
+                Some(Reply::Progress(p)) => events.push(p),
+                Some(other) => return (events, other),
+                None => panic!("control socket closed before a final reply to {line:?}"),
+            }
+        }
+    }
+
+    /// `status`, parsed.
+    pub fn status(&self) -> StatusReport {
+        match self.request("status\n").1 {
+            Reply::Ok(v) => StatusReport::from_json(&v).expect("status report"),
+            other => panic!("status failed: {other:?}"),
+        }
+    }
+
+    /// The status of its file named `name`, if it holds one.
+    pub fn file(&self, name: &str) -> Option<FileReport> {
+        self.status().files.into_iter().find(|f| f.name == name)
+    }
+
+    /// Waits until it seeds `name` (hashing a shared file takes a while).
+    pub fn wait_seeding(&self, name: &str, timeout: Duration) -> FileReport {
+        wait_for(&format!("{} to seed {name}", self.listen), timeout, || {
+            self.file(name).filter(|f| f.state == FileState::Seeding)
+        })
+    }
+
+    /// Runs `sta --control SOCKET ARGS...`.
+    pub fn sta<S: AsRef<OsStr>>(&self, args: &[S]) -> StaRun {
+        let mut all: Vec<&OsStr> = vec![OsStr::new("--control"), self.control.as_os_str()];
+        all.extend(args.iter().map(AsRef::as_ref));
+        run_sta(&all, STA_TIMEOUT)
+    }
+
+    /// SIGKILL: the daemon dies without cleaning anything up.
+    pub fn kill(&mut self) {
+        self.daemon.sigkill();
+    }
+}
+
+// --------------------------------------------------------------- control
+
+/// How long a control reply line may take. Generous: a daemon may stall
+/// for seconds on a loaded machine (preallocating a large `.part` on tmpfs
+/// runs on its event loop), and a `get` sends nothing else meanwhile.
+pub const CONTROL_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// One control-socket conversation: a request line sent, reply lines read
+/// with a timeout on each ([`CONTROL_TIMEOUT`]).
+pub struct ControlConn {
+    reader: BufReader<UnixStream>,
+}
+
+impl ControlConn {
+    /// Connects to `path` and writes `bytes` (normally one request line).
+    pub fn open(path: &Path, bytes: &[u8]) -> ControlConn {
+        let mut stream =
+            UnixStream::connect(path).unwrap_or_else(|e| panic!("connect {}: {e}", path.display()));
+        stream.set_read_timeout(Some(CONTROL_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(CONTROL_TIMEOUT)).unwrap();
+        stream
+            .write_all(bytes)
+            .unwrap_or_else(|e| panic!("write to {}: {e}", path.display()));
+        ControlConn {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    pub fn stream(&self) -> &UnixStream {
+        self.reader.get_ref()
+    }
+
+    /// The next reply line without its `\n`; `None` at EOF (or a reset).
+    /// Panics on a read timeout or a line cut short.
+    pub fn next_line(&mut self) -> Option<String> {
+        let mut line = String::new();
+        match self.reader.read_line(&mut line) {
+            Ok(0) => None,
+            Ok(_) => {
+                assert!(line.ends_with('\n'), "reply cut short: {line:?}");
+                line.pop();
+                Some(line)
+            }
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => None,
+            Err(e) => panic!("reading a control reply: {e}"),
+        }
+    }
+
+    /// The next reply, parsed; `None` at EOF.
+    pub fn next_reply(&mut self) -> Option<Reply> {
+        let line = self.next_line()?;
+        Some(Reply::parse(&line).unwrap_or_else(|e| panic!("bad reply {line:?}: {e}")))
+    }
+}
+
+/// The error of a final reply; panics on success.
+pub fn expect_error(reply: Reply) -> ControlError {
+    match reply {
+        Reply::Err(e) => e,
+        other => panic!("expected an error reply, got {other:?}"),
+    }
+}
+
+// ------------------------------------------------------------------- sta
+
+/// How long one `sta` command may run.
+pub const STA_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// What a `sta` run did.
+#[derive(Debug)]
+pub struct StaRun {
+    /// Exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl StaRun {
+    /// Panics unless it exited 0.
+    pub fn ok(self) -> StaRun {
+        assert_eq!(self.code, Some(0), "sta failed: {self:?}");
+        self
+    }
+}
+
+/// Runs the `sta` binary with `args`, with no `STA_*` variables from our
+/// environment; kills it and panics if it runs longer than `timeout`.
+pub fn run_sta(args: &[&OsStr], timeout: Duration) -> StaRun {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sta"));
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, _) in std::env::vars() {
+        if key.starts_with("STA_") {
+            cmd.env_remove(key);
+        }
+    }
+    let mut child = cmd.spawn().expect("start sta");
+    let drain = |mut r: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            String::from_utf8_lossy(&v).into_owned()
+        })
+    };
+    let out = drain(Box::new(child.stdout.take().unwrap()));
+    let err = drain(Box::new(child.stderr.take().unwrap()));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "sta {args:?} still running after {timeout:?}; stderr so far:\n{}",
+                err.join().unwrap_or_default()
+            );
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    StaRun {
+        code: status.code(),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+// ------------------------------------------------------- tracker catalog
+
+/// Waits until the tracker's catalog lists `name` with `seeders` seeders
+/// (at least) and `peers` peers holding some of it (at least).
+pub fn wait_catalog(tracker: SocketAddr, name: &str, peers: u32, seeders: u32, timeout: Duration) {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let mut c = Client::connect(tracker);
+    c.hello(
+        peer_id(900_000 + N.fetch_add(1, Ordering::Relaxed) as u64),
+        1,
+    );
+    wait_for(
+        &format!("the catalog to list {name} with {peers} peers, {seeders} seeders"),
+        timeout,
+        || {
+            let page = c.list(0, 100, name);
+            page.entries
+                .iter()
+                .any(|e| e.name == name && e.peers >= peers && e.seeders >= seeders)
+                .then_some(())
+        },
+    );
 }
