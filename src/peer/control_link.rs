@@ -17,7 +17,17 @@ use crate::wire::tracker::{ListEntry, Lookup, Request};
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// A control session: whether its one request arrived, and the download
+/// it follows, if any.
+#[derive(Debug, Default)]
+pub struct ControlState {
+    pub requested: bool,
+    pub watching: Option<InfoHash>,
+}
+
 impl Daemon {
+    /// Reads the one request of a control session. Anything after the
+    /// first line is ignored; the session closes after its final reply.
     pub fn control_data(
         &mut self,
         ctx: &mut Ctx<Session>,
@@ -25,52 +35,110 @@ impl Daemon {
         input: &[u8],
         out: &mut OutQueue,
     ) -> Flow {
-        let mut used = 0;
-        loop {
-            match next_line(&input[used..]) {
-                Ok(None) => return Flow { used, close: false },
-                Ok(Some((line, n))) => {
-                    used += n;
-                    match ControlRequest::parse(line) {
-                        Ok(req) => self.control_request(ctx, id, req, out),
-                        Err(e) => out.push(e.to_line().as_bytes()),
-                    }
+        let ignore_rest = Flow {
+            used: input.len(),
+            close: false,
+        };
+        if self.controls.get(&id).is_some_and(|c| c.requested) {
+            return ignore_rest;
+        }
+        let reply = match next_line(input) {
+            Ok(None) => {
+                return Flow {
+                    used: 0,
+                    close: false,
+                };
+            }
+            Ok(Some((line, _))) => {
+                if let Some(c) = self.controls.get_mut(&id) {
+                    c.requested = true;
                 }
-                Err(e) => {
-                    out.push(e.to_line().as_bytes());
-                    return Flow {
-                        used: input.len(),
-                        close: true,
-                    };
+                match ControlRequest::parse(line) {
+                    Ok(req) => self.control_request(ctx, id, req),
+                    Err(e) => Some(e.to_line()),
                 }
             }
+            Err(e) => Some(e.to_line()),
+        };
+        match reply {
+            Some(line) => {
+                out.push(line.as_bytes());
+                Flow {
+                    used: input.len(),
+                    close: true,
+                }
+            }
+            None => ignore_rest,
         }
     }
 
-    fn control_request(
+    /// Carries out a request. Returns its final reply when it is known at
+    /// once; `None` when it comes later (after hashing, the tracker's
+    /// answer, or the download), through [`Daemon::control_reply`].
+    pub fn control_request(
         &mut self,
         ctx: &mut Ctx<Session>,
         id: ConnId,
         req: ControlRequest,
-        out: &mut OutQueue,
-    ) {
+    ) -> Option<String> {
         let result = match req {
             ControlRequest::Share(path) => self.start_share(path, Some(id)),
-            ControlRequest::List => self.control_list(ctx, id),
-            ControlRequest::Get { target, out_dir } => self.control_get(ctx, id, target, out_dir),
-            ControlRequest::Status => {
-                out.push(status_line(&self.status()).as_bytes());
-                Ok(())
+            ControlRequest::List if self.tracker_starting() => {
+                return self.park(id, ControlRequest::List);
             }
+            ControlRequest::List => self.control_list(ctx, id),
+            ControlRequest::Get { target, out_dir } if self.tracker_starting() => {
+                return self.park(id, ControlRequest::Get { target, out_dir });
+            }
+            ControlRequest::Get { target, out_dir } => self.control_get(ctx, id, target, out_dir),
+            ControlRequest::Status => return Some(status_line(&self.status())),
             ControlRequest::Stop => {
-                out.push(ok_line().as_bytes());
                 ctx.stop();
-                Ok(())
+                return Some(ok_line());
             }
         };
-        if let Err((code, message)) = result {
-            out.push(ControlError::new(code, message).to_line().as_bytes());
+        result
+            .err()
+            .map(|(code, message)| ControlError::new(code, message).to_line())
+    }
+
+    /// True while the first connection to the tracker is being made:
+    /// requests that need it wait for it rather than fail.
+    fn tracker_starting(&self) -> bool {
+        !self.tracker.connected() && (self.tracker.dialing || self.tracker.conn.is_some())
+    }
+
+    fn park(&mut self, id: ConnId, req: ControlRequest) -> Option<String> {
+        self.parked.push((id, req));
+        None
+    }
+
+    /// Replays requests parked while the tracker link came up, or fails
+    /// them when it could not.
+    pub fn unpark(&mut self, ctx: &mut Ctx<Session>) {
+        for (id, req) in std::mem::take(&mut self.parked) {
+            if !self.controls.contains_key(&id) {
+                continue; // the client left meanwhile
+            }
+            let reply = if self.tracker.connected() {
+                self.control_request(ctx, id, req)
+            } else {
+                let (code, message) = self.tracker_unreachable();
+                Some(ControlError::new(code, message).to_line())
+            };
+            if let Some(line) = reply {
+                self.control_reply(ctx, id, line);
+            }
         }
+    }
+
+    /// Sends the final reply of a session answered later, then closes it.
+    pub fn control_reply(&mut self, ctx: &mut Ctx<Session>, control: ConnId, line: String) {
+        if let Some(c) = self.controls.get_mut(&control) {
+            c.watching = None;
+        }
+        ctx.send(control, line.into_bytes());
+        ctx.close(control);
     }
 
     pub fn tracker_unreachable(&self) -> (&'static str, String) {
@@ -125,6 +193,12 @@ impl Daemon {
             }
             Some(hash) => Lookup::Hash(hash),
             None => {
+                if let Err(e) = crate::meta::info::check_name(&target) {
+                    return Err((
+                        code::BAD_NAME,
+                        format!("'{target}' is not a file name: {e}"),
+                    ));
+                }
                 let local = self
                     .torrents
                     .iter()
@@ -143,7 +217,6 @@ impl Daemon {
             wanted: wanted.clone(),
         };
         if self.tracker_send(ctx, &Request::GetMeta(wanted), why) {
-            self.controls.insert(id, None);
             Ok(())
         } else {
             Err(self.tracker_unreachable())
@@ -161,7 +234,9 @@ impl Daemon {
     }
 
     pub fn set_watching(&mut self, control: ConnId, hash: InfoHash) {
-        self.controls.insert(control, Some(hash));
+        if let Some(c) = self.controls.get_mut(&control) {
+            c.watching = Some(hash);
+        }
     }
 
     /// Tells the watchers of `hash` that it finished or failed.
@@ -177,8 +252,7 @@ impl Daemon {
             return;
         };
         for control in std::mem::take(&mut t.watchers) {
-            self.controls.insert(control, None);
-            ctx.send(control, line.clone().into_bytes());
+            self.control_reply(ctx, control, line.clone());
         }
     }
 
@@ -189,16 +263,13 @@ impl Daemon {
         code: &'static str,
         message: String,
     ) {
-        self.controls.insert(control, None);
-        ctx.send(
-            control,
-            ControlError::new(code, message).to_line().into_bytes(),
-        );
+        self.control_reply(ctx, control, ControlError::new(code, message).to_line());
     }
 
     pub fn control_file_reply(&mut self, ctx: &mut Ctx<Session>, control: ConnId, hash: &InfoHash) {
         if let Some(t) = self.torrents.get(hash) {
-            ctx.send(control, shared_line(&file_report(t)).into_bytes());
+            let line = shared_line(&file_report(t));
+            self.control_reply(ctx, control, line);
         }
     }
 
@@ -220,15 +291,18 @@ impl Daemon {
                 seeders: e.seeders,
             })
             .collect();
-        ctx.send(control, list_line(&entries).into_bytes());
+        self.control_reply(ctx, control, list_line(&entries));
     }
 
     pub fn control_opened(&mut self, id: ConnId) {
-        self.controls.insert(id, None);
+        self.controls.insert(id, ControlState::default());
     }
 
     pub fn control_closed(&mut self, id: ConnId) {
-        if let Some(Some(hash)) = self.controls.remove(&id)
+        if let Some(ControlState {
+            watching: Some(hash),
+            ..
+        }) = self.controls.remove(&id)
             && let Some(t) = self.torrents.get_mut(&hash)
         {
             t.watchers.retain(|&c| c != id);
@@ -240,10 +314,11 @@ impl Daemon {
         }
     }
 
-    /// True while `id` follows a download: such a session is silent on
-    /// purpose and must not be closed as idle.
+    /// True once `id` sent its request: it waits for the answer (hashing,
+    /// the tracker, a whole download) and is silent on purpose, so it must
+    /// not be closed as idle.
     pub fn control_waiting(&self, id: ConnId) -> bool {
-        self.controls.get(&id).is_some_and(Option::is_some)
+        self.controls.get(&id).is_some_and(|c| c.requested)
     }
 
     /// Samples rates and sends progress events to every watcher.

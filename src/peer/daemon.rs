@@ -69,7 +69,9 @@ pub struct Daemon {
     /// Dials under way, so a peer is not dialed twice for one file.
     pub dialing: HashSet<(InfoHash, SocketAddr)>,
     /// Control sessions, with the download each follows.
-    pub controls: HashMap<ConnId, Option<InfoHash>>,
+    pub controls: HashMap<ConnId, super::control_link::ControlState>,
+    /// Control requests waiting for the first tracker connection.
+    pub parked: Vec<(ConnId, crate::control::ControlRequest)>,
 }
 
 /// How often unchoked slots rotate among interested peers.
@@ -98,6 +100,7 @@ impl Daemon {
             peers: HashMap::new(),
             dialing: HashSet::new(),
             controls: HashMap::new(),
+            parked: Vec::new(),
         }
     }
 

@@ -323,9 +323,13 @@ impl Daemon {
         t.picker.verified(piece);
         t.picker.recycle(data);
         let suspects = t.suspects.remove(&piece).unwrap_or_default();
+        let credit = t.unverified.remove(&piece).unwrap_or_default();
         match result {
             Ok(true) => {
                 t.have.set(piece);
+                for (addr, bytes) in credit {
+                    *t.from_peers.entry(addr).or_insert(0) += bytes;
+                }
                 let have = Message::Have(piece);
                 for &c in &t.peers {
                     let mut buf = Vec::with_capacity(9);

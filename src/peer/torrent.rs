@@ -53,6 +53,9 @@ pub struct Torrent {
     /// Verified bytes received from each peer (by its listen address when
     /// known, else its remote address).
     pub from_peers: HashMap<SocketAddr, u64>,
+    /// Bytes of pieces not yet verified, by sender: moved to `from_peers`
+    /// when the piece verifies, dropped when it fails.
+    pub unverified: HashMap<u32, HashMap<SocketAddr, u64>>,
     pub strikes: HashMap<SocketAddr, u32>,
     pub banned: HashSet<SocketAddr>,
     pub next_peer_query: Instant,
@@ -87,6 +90,7 @@ impl Torrent {
             uploaded: 0,
             downloaded: 0,
             from_peers: HashMap::new(),
+            unverified: HashMap::new(),
             strikes: HashMap::new(),
             banned: HashSet::new(),
             next_peer_query: Instant::now(),
@@ -108,16 +112,11 @@ impl Torrent {
             .sum()
     }
 
-    /// Counts a failed piece against `addr`; true when it is now banned.
+    /// Counts a failed piece against `addr`; true when this strike bans it.
     pub fn strike(&mut self, addr: SocketAddr) -> bool {
         let n = self.strikes.entry(addr).or_insert(0);
         *n += 1;
-        if *n >= MAX_STRIKES {
-            self.banned.insert(addr);
-            true
-        } else {
-            false
-        }
+        *n >= MAX_STRIKES && self.banned.insert(addr)
     }
 }
 

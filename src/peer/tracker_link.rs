@@ -160,6 +160,7 @@ impl Daemon {
                 self.tracker.ready = true;
                 self.tracker.backoff = MIN_BACKOFF;
                 self.tracker.idle_timeout = Duration::from_secs(idle_timeout_secs.max(1).into());
+                self.unpark(ctx);
                 let hashes: Vec<[u8; 20]> = self.torrents.keys().copied().collect();
                 for h in hashes {
                     self.announce(ctx, &h);
@@ -265,6 +266,7 @@ impl Daemon {
         let pending = std::mem::take(&mut self.tracker.pending);
         self.tracker.next_attempt = Instant::now() + self.tracker.backoff;
         self.tracker.backoff = (self.tracker.backoff * 2).min(MAX_BACKOFF);
+        self.unpark(ctx);
         for p in pending {
             if let Pending::Meta { control, .. } | Pending::List { control, .. } = p {
                 let (code, message) = self.tracker_unreachable();

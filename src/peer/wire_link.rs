@@ -309,7 +309,8 @@ impl Daemon {
                 if received != Received::Unwanted {
                     conn.downloaded += u64::from(wanted.length);
                     t.downloaded += u64::from(wanted.length);
-                    *t.from_peers.entry(conn.addr()).or_insert(0) += u64::from(wanted.length);
+                    let by = t.unverified.entry(index).or_default();
+                    *by.entry(conn.addr()).or_insert(0) += u64::from(wanted.length);
                 }
                 match received {
                     Received::StoredCancel { cancel } => {
@@ -317,7 +318,7 @@ impl Daemon {
                     }
                     Received::PieceComplete { cancel } => {
                         self.cancel_elsewhere(ctx, &cancel, wanted);
-                        self.submit_verify(&hash, index);
+                        self.submit_verify(&hash, index, (id, conn.addr()));
                     }
                     Received::Stored | Received::Unwanted => {}
                 }
@@ -335,7 +336,9 @@ impl Daemon {
         }
     }
 
-    fn submit_verify(&mut self, hash: &InfoHash, piece: u32) {
+    /// `current` is the connection whose input is being handled: its
+    /// state is out of `self.peers` meanwhile, but it is a suspect too.
+    fn submit_verify(&mut self, hash: &InfoHash, piece: u32, current: (ConnId, SocketAddr)) {
         let tag = self.new_tag();
         let Some(t) = self.torrents.get_mut(hash) else {
             return;
@@ -353,7 +356,10 @@ impl Daemon {
         let suspects = part
             .contributors
             .iter()
-            .filter_map(|c| self.peers.get(c).map(PeerConn::addr))
+            .filter_map(|&c| match c == current.0 {
+                true => Some(current.1),
+                false => self.peers.get(&c).map(PeerConn::addr),
+            })
             .collect();
         t.suspects.insert(piece, suspects);
         self.tags.insert(tag, *hash);
