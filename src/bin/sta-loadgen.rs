@@ -57,17 +57,21 @@ POPULATION:
 
 LOAD:
     --seconds S           steady phase duration [default: 10]
-    --window N            outstanding requests per session / UDP socket [default: 8]
-    --setup-window N      outstanding announces per session in setup [default: 16]
+    --window N            outstanding requests per session / UDP socket, in
+                          steady closed loop (and UDP setup) [default: 8]
+    --setup-window N      STA setup: outstanding announces per session [default: 16]
     --rate R              open loop: R requests/s in all, instead of windows
+    --burst K             open loop: requests come K at a time from one session
+                          (or UDP socket), as a peer reporting several pieces
+                          at once would send them [default: 1]
     --threads N           load generator threads [default: 1]
     --udp-sockets N       UDP sockets [default: 16]
     --mix SPEC            STA steady mix [default: getpeers:50,have:40,announce:10]
     --filter PCT          GetPeers with a piece filter [default: 30]
     --want N              peers wanted per GetPeers / UDP announce [default: 50]
-    --no-spin             block in poll instead of spinning (the generator
-                          spins by default: on a loaded machine, waiting to be
-                          woken up would be measured as server latency)
+    --wait MODE           when nothing is ready: nap (sleep --nap-us, then poll
+                          again), spin, or block (in poll) [default: nap]
+    --nap-us N            [default: 25]
 
 Prints a report and one `RESULT key=value ...` line for scripts.
 ";
@@ -113,12 +117,29 @@ struct Args {
     window: usize,
     setup_window: usize,
     rate: Option<f64>,
+    burst: usize,
     threads: usize,
     udp_sockets: usize,
     mix: Mix,
     filter: u32,
     want: u16,
-    spin: bool,
+    wait: WaitMode,
+}
+
+/// What the generator does when no socket is ready.
+///
+/// Napping is the default: a generator blocked in poll must be woken by the
+/// server's every answer, a cross-CPU wakeup that the kernel charges to the
+/// server's send (tens of percent of its CPU on a VM); a spinning one burns
+/// its core and, when running SCHED_FIFO, gets throttled by the kernel.
+/// A nap delays reading an answer by at most its length, and batches the
+/// requests an open loop makes due meanwhile (their latency still counts
+/// from their scheduled time).
+#[derive(Debug, Clone, Copy)]
+enum WaitMode {
+    Nap(Duration),
+    Spin,
+    Block,
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -162,12 +183,24 @@ fn parse_args() -> Result<Option<Args>, BoxError> {
         window: p.opt_value_from_str("--window")?.unwrap_or(8),
         setup_window: p.opt_value_from_str("--setup-window")?.unwrap_or(16),
         rate: p.opt_value_from_str("--rate")?,
+        burst: p.opt_value_from_str("--burst")?.unwrap_or(1),
         threads: p.opt_value_from_str("--threads")?.unwrap_or(1),
         udp_sockets: p.opt_value_from_str("--udp-sockets")?.unwrap_or(16),
         mix,
         filter: p.opt_value_from_str("--filter")?.unwrap_or(30),
         want: p.opt_value_from_str("--want")?.unwrap_or(50),
-        spin: !p.contains("--no-spin"),
+        wait: match p
+            .opt_value_from_str::<_, String>("--wait")?
+            .as_deref()
+            .unwrap_or("nap")
+        {
+            "nap" => WaitMode::Nap(Duration::from_micros(
+                p.opt_value_from_str("--nap-us")?.unwrap_or(25),
+            )),
+            "spin" => WaitMode::Spin,
+            "block" => WaitMode::Block,
+            other => return Err(format!("--wait: unknown mode '{other}'").into()),
+        },
     };
     let rest = p.finish();
     if !rest.is_empty() {
@@ -179,7 +212,7 @@ fn parse_args() -> Result<Option<Args>, BoxError> {
     if a.min_pieces == 0 || a.min_pieces > a.max_pieces {
         return Err("need 0 < --min-pieces <= --max-pieces".into());
     }
-    if a.threads == 0 || a.window == 0 || a.setup_window == 0 || a.window > 60_000 {
+    if a.threads == 0 || a.window == 0 || a.setup_window == 0 || a.window > 60_000 || a.burst == 0 {
         return Err("--threads, --window and --setup-window must be positive".into());
     }
     if a.udp_sockets < a.threads {
@@ -412,8 +445,12 @@ fn us(ns: u64) -> f64 {
 /// What one worker saw.
 struct Stats {
     setup: Hist,
-    /// Steady phase, by request kind.
+    /// Latency of every request sent in the steady phase, by kind, even
+    /// if answered after it ended (or never: a lost datagram counts with
+    /// the time it was given up at).
     steady: Vec<Hist>,
+    /// Steady requests answered before the phase ended: the throughput.
+    done: u64,
     setup_done: u64,
     peers_returned: u64,
     peers_answers: u64,
@@ -435,6 +472,7 @@ impl Stats {
         Stats {
             setup: Hist::new(),
             steady: (0..KINDS.len()).map(|_| Hist::new()).collect(),
+            done: 0,
             setup_done: 0,
             peers_returned: 0,
             peers_answers: 0,
@@ -454,6 +492,7 @@ impl Stats {
         for (a, b) in self.steady.iter_mut().zip(&o.steady) {
             a.merge(b);
         }
+        self.done += o.done;
         self.setup_done += o.setup_done;
         self.peers_returned += o.peers_returned;
         self.peers_answers += o.peers_answers;
@@ -533,10 +572,21 @@ struct Ctx {
 }
 
 impl Ctx {
-    /// How long poll may block: not at all when spinning, so that the
-    /// generator never waits for the scheduler to wake it up.
+    /// How long poll may block: up to `d` in block mode, else not at all.
     fn wait(&self, d: Duration) -> Duration {
-        if self.args.spin { Duration::ZERO } else { d }
+        match self.args.wait {
+            WaitMode::Block => d,
+            _ => Duration::ZERO,
+        }
+    }
+
+    /// After a poll: nap if it found nothing and napping is the mode.
+    fn idle(&self, had_events: bool) {
+        if let WaitMode::Nap(d) = self.args.wait
+            && !had_events
+        {
+            std::thread::sleep(d);
+        }
     }
 }
 
@@ -555,7 +605,7 @@ impl Schedule {
         Schedule {
             start: now,
             deadline: now + (a.seconds * 1e9) as u64,
-            interval: a.rate.map(|r| 1e9 * a.threads as f64 / r),
+            interval: a.rate.map(|r| 1e9 * (a.threads * a.burst) as f64 / r),
             issued: 0,
         }
     }
@@ -566,7 +616,7 @@ impl Schedule {
         (at <= now && at < self.deadline).then_some(at)
     }
 
-    /// How long the loop may sleep in poll.
+    /// How long the loop may sleep in poll (in block mode).
     fn timeout(&self, now: u64) -> Duration {
         let mut until = self.deadline.saturating_sub(now);
         if let Some(iv) = self.interval {
@@ -662,6 +712,7 @@ impl StaSession {
                 let grown = self.input.len() * 2;
                 self.input.resize(grown, 0);
             }
+            let spare = self.input.len() - self.in_len;
             let n = match self.stream.read(&mut self.input[self.in_len..]) {
                 Ok(0) => {
                     return Err(io::Error::new(
@@ -692,6 +743,12 @@ impl StaSession {
             }
             self.input.copy_within(pos..self.in_len, 0);
             self.in_len -= pos;
+            if n < spare {
+                // A short read drained the socket (TCP on Linux): the next
+                // bytes will raise a new readiness event, so spare the
+                // read that would only say WouldBlock.
+                return Ok(());
+            }
         }
     }
 }
@@ -728,7 +785,10 @@ fn check_response(frame: &[u8], body: &[u8], p: &Pending, now: u64, deadline: u6
             st.setup.record(latency);
             st.setup_done += 1;
         }
-        STEADY if now <= deadline => st.steady[p.kind as usize].record(latency),
+        STEADY => {
+            st.steady[p.kind as usize].record(latency);
+            st.done += u64::from(now <= deadline);
+        }
         _ => {}
     }
 }
@@ -900,10 +960,13 @@ fn sta_worker(ctx: &Ctx, worker: usize, addr: SocketAddr) -> Stats {
             sched.deadline,
             |s| s.inflight.is_empty() || ctx.clock.ns() > give_up,
         );
-        st.lost += sessions
-            .iter()
-            .map(|s| s.inflight.len() as u64)
-            .sum::<u64>();
+        let now = ctx.clock.ns();
+        for p in sessions.iter().flat_map(|s| &s.inflight) {
+            st.lost += 1;
+            if p.phase == STEADY {
+                st.steady[p.kind as usize].record(now.saturating_sub(p.t));
+            }
+        }
     }
     st
 }
@@ -953,6 +1016,7 @@ fn run_sta_loop(
     let mut pending = sessions.iter().filter(|s| !done(s)).count();
     while pending > 0 {
         poll.poll(&mut events, Some(ctx.wait(Duration::from_millis(100))))?;
+        ctx.idle(!events.is_empty());
         for ev in events.iter() {
             let s = &mut sessions[ev.token().0];
             let was_done = done(s);
@@ -992,6 +1056,7 @@ fn sta_steady(
     // the generator hoard requests without bound.
     let cap = 100_000;
     let open = sched.interval.is_some();
+    let burst = ctx.args.burst;
     if !open {
         let now = ctx.clock.ns();
         for s in sessions.iter_mut() {
@@ -1008,6 +1073,7 @@ fn sta_steady(
             return Ok(());
         }
         poll.poll(&mut events, Some(ctx.wait(sched.timeout(now))))?;
+        ctx.idle(!events.is_empty());
         for ev in events.iter() {
             let s = &mut sessions[ev.token().0];
             if ev.is_writable() {
@@ -1033,10 +1099,12 @@ fn sta_steady(
                 let s = &mut sessions[next];
                 next = (next + 1) % n;
                 if s.inflight.len() >= cap {
-                    st.unsent += 1;
+                    st.unsent += burst as u64;
                     continue;
                 }
-                generator.steady_one(s, at);
+                for _ in 0..burst {
+                    generator.steady_one(s, at);
+                }
                 touched = true;
             }
             if touched {
@@ -1262,7 +1330,10 @@ impl UdpWorker<'_> {
                     st.setup.record(latency);
                     st.setup_done += 1;
                 }
-                STEADY if now <= deadline => st.steady[K_ANNOUNCE as usize].record(latency),
+                STEADY => {
+                    st.steady[K_ANNOUNCE as usize].record(latency);
+                    st.done += u64::from(now <= deadline);
+                }
                 _ => {}
             }
         }
@@ -1280,8 +1351,9 @@ impl UdpWorker<'_> {
                     s.busy = false;
                     sock.free.push(i as u16);
                     st.lost += 1;
-                    if s.phase == SETUP {
-                        self.todo.push(s.work);
+                    match s.phase {
+                        SETUP => self.todo.push(s.work),
+                        _ => st.steady[K_ANNOUNCE as usize].record(now - s.t),
                     }
                 }
             }
@@ -1398,6 +1470,7 @@ fn udp_loop(
             }
         }
         poll.poll(&mut events, Some(w.ctx.wait(Duration::from_millis(20))))?;
+        w.ctx.idle(!events.is_empty());
         for ev in events.iter() {
             w.read(ev.token().0, deadline, st)?;
         }
@@ -1432,6 +1505,7 @@ fn udp_steady(
         }
         let wait = sched.timeout(now).min(Duration::from_millis(20));
         poll.poll(&mut events, Some(w.ctx.wait(wait)))?;
+        w.ctx.idle(!events.is_empty());
         for ev in events.iter() {
             let k = ev.token().0;
             w.read(k, sched.deadline, st)?;
@@ -1445,9 +1519,11 @@ fn udp_steady(
                 sched.issued += 1;
                 let k = next;
                 next = (next + 1) % w.socks.len();
-                let work = w.random_work();
-                if !w.announce(k, work, at, STEADY, st)? {
-                    st.unsent += 1;
+                for _ in 0..w.ctx.args.burst {
+                    let work = w.random_work();
+                    if !w.announce(k, work, at, STEADY, st)? {
+                        st.unsent += 1;
+                    }
                 }
             }
         }
@@ -1569,6 +1645,7 @@ fn run() -> Result<(), BoxError> {
         (Some(addr), None, None) => Target::Sta(*addr),
         (None, Some(path), None) => {
             let (child, addr) = spawn_tracker(path, args.server_cpu)?;
+            eprintln!("spawned tracker: pid {} on {addr}", child.child.id());
             pid = Some(child.child.id());
             spawned = Some(child);
             Target::Sta(addr)
@@ -1610,12 +1687,14 @@ fn measure(ctx: &Arc<Ctx>, pid: Option<u32>, meta_bytes: usize) -> Result<(), Bo
     let setup_secs = setup_start.elapsed().as_secs_f64();
     let rss_after = rss("VmRSS");
     let cpu0 = cpu();
+    let own0 = proc_cpu_ticks(std::process::id());
     let threads0 = pid.map(thread_ticks).unwrap_or_default();
     ctx.barrier.wait(); // steady phase starts
     let steady_start = Instant::now();
     ctx.barrier.wait(); // steady phase over
     let steady_secs = steady_start.elapsed().as_secs_f64();
     let cpu1 = cpu();
+    let own1 = proc_cpu_ticks(std::process::id());
     let threads1 = pid.map(thread_ticks).unwrap_or_default();
     let mut st = Stats::new();
     for w in workers {
@@ -1631,7 +1710,7 @@ fn measure(ctx: &Arc<Ctx>, pid: Option<u32>, meta_bytes: usize) -> Result<(), Bo
     for h in &st.steady {
         all.merge(h);
     }
-    let done = all.total;
+    let done = st.done;
     let rps = done as f64 / a.seconds;
     let cpu_s = match (cpu0, cpu1) {
         (Some(x), Some(y)) => Some((y - x) as f64 / hz),
@@ -1649,6 +1728,10 @@ fn measure(ctx: &Arc<Ctx>, pid: Option<u32>, meta_bytes: usize) -> Result<(), Bo
             t1 - t0
         })
         .max();
+    let own_cpu_s = match (own0, own1) {
+        (Some(x), Some(y)) => Some((y - x) as f64 / hz),
+        _ => None,
+    };
     let per_cpu_s = cpu_s.filter(|&c| c > 0.0).map(|c| done as f64 / c);
     let bytes_per_entry = match (rss_before, rss_after) {
         (Some(b), Some(a)) => Some((a.saturating_sub(b) * 1024) as f64 / ctx.pop.entries as f64),
@@ -1659,7 +1742,7 @@ fn measure(ctx: &Arc<Ctx>, pid: Option<u32>, meta_bytes: usize) -> Result<(), Bo
         Target::Udp(_) => "udp",
     };
     let load = match a.rate {
-        Some(r) => format!("open loop at {r:.0} req/s"),
+        Some(r) => format!("open loop at {r:.0} req/s in bursts of {}", a.burst),
         None => format!(
             "closed loop, window {} per {}",
             a.window,
@@ -1682,10 +1765,11 @@ fn measure(ctx: &Arc<Ctx>, pid: Option<u32>, meta_bytes: usize) -> Result<(), Bo
         us(st.setup.quantile(0.99)),
     );
     println!(
-        "steady: {done} requests in {:.2} s = {rps:.0} req/s; server CPU {} s; {} req per server CPU-second",
+        "steady: {done} requests in {:.2} s = {rps:.0} req/s; server CPU {} s; {} req per server CPU-second; generator CPU {} s",
         steady_secs,
         fmt_opt(cpu_s, 2),
         fmt_opt(per_cpu_s, 0),
+        fmt_opt(own_cpu_s, 2),
     );
     println!(
         "latency: p50 {:.1} us, p99 {:.1} us, p99.9 {:.1} us, max {:.1} us, mean {:.1} us",
@@ -1701,7 +1785,7 @@ fn measure(ctx: &Arc<Ctx>, pid: Option<u32>, meta_bytes: usize) -> Result<(), Bo
                 "  {:<9} {:>9} ({:>4.1} %)  p50 {:>8.1} us  p99 {:>8.1} us  p99.9 {:>8.1} us",
                 KINDS[k],
                 h.total,
-                100.0 * h.total as f64 / done.max(1) as f64,
+                100.0 * h.total as f64 / all.total.max(1) as f64,
                 us(h.quantile(0.5)),
                 us(h.quantile(0.99)),
                 us(h.quantile(0.999)),
@@ -1742,13 +1826,15 @@ fn measure(ctx: &Arc<Ctx>, pid: Option<u32>, meta_bytes: usize) -> Result<(), Bo
     }
     let errors: u64 = st.errors.values().sum();
     println!(
-        "RESULT mode={mode} rate={} seconds={} setup_s={setup_secs:.3} setup_rps={:.0} setup_cpu_s={} rps={rps:.0} cpu_s={} req_per_cpu_s={} p50_us={:.1} p99_us={:.1} p999_us={:.1} rss_before_kb={} rss_after_kb={} hwm_kb={} bytes_per_entry={} entries={} threads={} errors={errors} lost={} unsent={}",
+        "RESULT mode={mode} rate={} burst={} seconds={} setup_s={setup_secs:.3} setup_rps={:.0} setup_cpu_s={} rps={rps:.0} cpu_s={} req_per_cpu_s={} gen_cpu_s={} p50_us={:.1} p99_us={:.1} p999_us={:.1} rss_before_kb={} rss_after_kb={} hwm_kb={} bytes_per_entry={} entries={} threads={} errors={errors} lost={} unsent={}",
         a.rate.map_or("closed".into(), |r| format!("{r:.0}")),
+        a.burst,
         a.seconds,
         st.setup_done as f64 / setup_secs,
         fmt_opt(setup_cpu_s, 2),
         fmt_opt(cpu_s, 2),
         fmt_opt(per_cpu_s, 0),
+        fmt_opt(own_cpu_s, 2),
         us(all.quantile(0.5)),
         us(all.quantile(0.99)),
         us(all.quantile(0.999)),

@@ -6,12 +6,14 @@ use crate::bitfield::Bitfield;
 use crate::meta::Info;
 use crate::reactor::ConnId;
 use crate::rng::Rng;
+use std::collections::hash_map::{Entry, RandomState};
 use std::collections::{BTreeSet, HashMap};
+use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 pub type InfoHash = [u8; 20];
 
-/// What one session holds of one file.
+/// What one session holds of one file, as announced.
 #[derive(Debug, Clone)]
 pub enum Holding {
     All,
@@ -34,32 +36,103 @@ impl Holding {
     }
 }
 
-#[derive(Debug)]
+/// One session holding a file. Its bitfield is kept by the file (see
+/// [`FileEntry::bits`]), so that answering get-peers reads one block of
+/// memory per file instead of one allocation per holder.
+#[derive(Debug, Clone, Copy)]
 pub struct Holder {
     pub conn: ConnId,
-    pub holding: Holding,
+    /// Pieces set in the holder's bitfield.
+    count: u32,
+    /// Announced with all pieces, or completed by `have`.
+    seeder: bool,
+}
+
+impl Holder {
+    pub fn is_seeder(&self) -> bool {
+        self.seeder
+    }
 }
 
 #[derive(Debug)]
 pub struct FileEntry {
     pub info: Arc<Info>,
     pub holders: Vec<Holder>,
+    /// The holders' bitfields, `stride` bytes each, in `holders` order.
+    bits: Vec<u8>,
+    stride: usize,
+    /// `info.num_pieces()`, kept here to spare a pointer chase per lookup.
+    pieces: u32,
     /// Position of each session in `holders`, for O(1) updates.
-    positions: HashMap<ConnId, usize>,
+    positions: HashMap<ConnId, usize, ConnHash>,
     pub seeders: u32,
 }
 
 impl FileEntry {
+    fn new(info: Arc<Info>) -> FileEntry {
+        FileEntry {
+            stride: info.num_pieces().div_ceil(8) as usize,
+            pieces: info.num_pieces(),
+            info,
+            holders: Vec::new(),
+            bits: Vec::new(),
+            positions: HashMap::default(),
+            seeders: 0,
+        }
+    }
+
     pub fn holder(&self, conn: ConnId) -> Option<&Holder> {
         self.positions.get(&conn).map(|&i| &self.holders[i])
+    }
+
+    /// The bitfield of holder `i`, or `None` for a seeder.
+    pub fn bits(&self, i: usize) -> Option<&[u8]> {
+        if self.holders[i].seeder {
+            return None;
+        }
+        self.bits.get(i * self.stride..(i + 1) * self.stride)
+    }
+
+    /// Whether holder `i` has `piece`.
+    pub fn has(&self, i: usize, piece: u32) -> bool {
+        if self.holders[i].seeder {
+            return true;
+        }
+        let byte = i * self.stride + (piece / 8) as usize;
+        piece < self.pieces && self.bits[byte] & (0x80 >> (piece % 8)) != 0
+    }
+
+    /// Stores what holder `i` announced.
+    fn set_holding(&mut self, i: usize, holding: &Holding) {
+        let slot = &mut self.bits[i * self.stride..(i + 1) * self.stride];
+        let holder = &mut self.holders[i];
+        match holding {
+            Holding::All => {
+                holder.count = self.pieces;
+                holder.seeder = true;
+            }
+            Holding::Some(bits) => {
+                // Bitfields reaching the catalog were checked against the
+                // piece count; a mismatch here is cut or padded, never a panic.
+                let src = bits.as_bytes();
+                let n = src.len().min(slot.len());
+                slot[..n].copy_from_slice(&src[..n]);
+                slot[n..].fill(0);
+                holder.count = bits.count();
+                holder.seeder = false;
+            }
+        }
     }
 }
 
 #[derive(Debug, Default)]
 pub struct Catalog {
-    files: HashMap<InfoHash, FileEntry>,
+    files: HashMap<InfoHash, FileEntry, KeyedHash>,
     /// (name, info hash), ordered: the listing order and the name index.
     names: BTreeSet<(String, InfoHash)>,
+    /// Fingerprint of each file's bencoded info dict (see
+    /// [`Catalog::by_bencoded`]); the first file to claim one keeps it.
+    fingerprints: HashMap<u64, InfoHash, ConnHash>,
 }
 
 /// Result of marking a piece held.
@@ -93,6 +166,18 @@ impl Catalog {
             .map(|(_, h)| h)
     }
 
+    /// The file whose bencoded info dict is exactly `bencoded`, found
+    /// without hashing it with SHA1: by a fingerprint of its length and
+    /// ends, then a comparison of every byte.
+    pub fn by_bencoded(&self, bencoded: &[u8]) -> Option<&FileEntry> {
+        let hash = self
+            .fingerprints
+            .get(&fingerprint(self.files.hasher(), bencoded))?;
+        self.files
+            .get(hash)
+            .filter(|e| e.info.bencoded.as_slice() == bencoded)
+    }
+
     /// Files in listing order (by name, then info hash).
     pub fn ordered(&self) -> impl Iterator<Item = &FileEntry> {
         self.names.iter().filter_map(|(_, h)| self.files.get(h))
@@ -102,27 +187,49 @@ impl Catalog {
     /// Returns true if the session did not hold the file before.
     pub fn announce(&mut self, conn: ConnId, info: Info, holding: Holding) -> bool {
         let hash = info.info_hash;
-        let entry = self.files.entry(hash).or_insert_with(|| {
-            self.names.insert((info.name.clone(), hash));
-            FileEntry {
-                info: Arc::new(info),
-                holders: Vec::new(),
-                positions: HashMap::new(),
-                seeders: 0,
+        self.hold(conn, hash, holding, || Arc::new(info))
+    }
+
+    /// [`Catalog::announce`] for the file `hash`, whose metadata `info`
+    /// is asked for only if the catalog does not know the file yet.
+    pub fn hold(
+        &mut self,
+        conn: ConnId,
+        hash: InfoHash,
+        holding: Holding,
+        info: impl FnOnce() -> Arc<Info>,
+    ) -> bool {
+        let keys = *self.files.hasher();
+        let entry = match self.files.entry(hash) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(v) => {
+                let info = info();
+                self.names.insert((info.name.clone(), hash));
+                self.fingerprints
+                    .entry(fingerprint(&keys, &info.bencoded))
+                    .or_insert(hash);
+                v.insert(FileEntry::new(info))
             }
-        });
-        let seeding = matches!(holding, Holding::All);
+        };
         match entry.positions.get(&conn) {
             Some(&i) => {
-                let was_seeding = matches!(entry.holders[i].holding, Holding::All);
-                entry.holders[i].holding = holding;
+                let was_seeding = entry.holders[i].seeder;
+                entry.set_holding(i, &holding);
+                let seeding = entry.holders[i].seeder;
                 entry.seeders = entry.seeders + u32::from(seeding) - u32::from(was_seeding);
                 false
             }
             None => {
-                entry.positions.insert(conn, entry.holders.len());
-                entry.holders.push(Holder { conn, holding });
-                entry.seeders += u32::from(seeding);
+                let i = entry.holders.len();
+                entry.positions.insert(conn, i);
+                entry.holders.push(Holder {
+                    conn,
+                    count: 0,
+                    seeder: false,
+                });
+                entry.bits.resize(entry.bits.len() + entry.stride, 0);
+                entry.set_holding(i, &holding);
+                entry.seeders += u32::from(entry.holders[i].seeder);
                 true
             }
         }
@@ -133,17 +240,23 @@ impl Catalog {
         let Some(entry) = self.files.get_mut(hash) else {
             return HaveOutcome::UnknownFile;
         };
-        if piece >= entry.info.num_pieces() {
+        let pieces = entry.pieces;
+        if piece >= pieces {
             return HaveOutcome::OutOfRange;
         }
         let Some(&i) = entry.positions.get(&conn) else {
             return HaveOutcome::NotHolding;
         };
         let holder = &mut entry.holders[i];
-        if let Holding::Some(bits) = &mut holder.holding {
-            bits.set(piece);
-            if bits.is_complete() {
-                holder.holding = Holding::All;
+        if !holder.seeder {
+            let byte = &mut entry.bits[i * entry.stride + (piece / 8) as usize];
+            let mask = 0x80 >> (piece % 8);
+            if *byte & mask == 0 {
+                *byte |= mask;
+                holder.count += 1;
+            }
+            if holder.count == pieces {
+                holder.seeder = true;
                 entry.seeders += 1;
             }
         }
@@ -160,16 +273,27 @@ impl Catalog {
             return false;
         };
         let gone = entry.holders.swap_remove(i);
-        if let Some(moved) = entry.holders.get(i) {
-            entry.positions.insert(moved.conn, i);
+        let last = entry.holders.len();
+        let stride = entry.stride;
+        if i < last {
+            // The last holder moved to `i`: its bitfield follows.
+            entry
+                .bits
+                .copy_within(last * stride..(last + 1) * stride, i * stride);
+            entry.positions.insert(entry.holders[i].conn, i);
         }
-        if matches!(gone.holding, Holding::All) {
+        entry.bits.truncate(last * stride);
+        if gone.seeder {
             entry.seeders -= 1;
         }
         if entry.holders.is_empty() {
-            let name = entry.info.name.clone();
+            let info = Arc::clone(&entry.info);
             self.files.remove(hash);
-            self.names.remove(&(name, *hash));
+            self.names.remove(&(info.name.clone(), *hash));
+            let fingerprint = fingerprint(self.files.hasher(), &info.bencoded);
+            if self.fingerprints.get(&fingerprint) == Some(hash) {
+                self.fingerprints.remove(&fingerprint);
+            }
         }
         true
     }
@@ -189,7 +313,7 @@ impl Catalog {
         picked.clear();
         let mut seen = 0usize;
         for (i, h) in entry.holders.iter().enumerate() {
-            if h.conn == asking || piece.is_some_and(|p| !h.holding.has(p)) {
+            if h.conn == asking || piece.is_some_and(|p| !entry.has(i, p)) {
                 continue;
             }
             seen += 1;
@@ -207,6 +331,85 @@ impl Catalog {
         for k in (1..picked.len()).rev() {
             picked.swap(k, rng.below(k + 1));
         }
+    }
+}
+
+/// A fingerprint of a bencoded info dict: its length and both ends (the
+/// name, sizes and first and last piece hashes). Keyed, so that peers cannot
+/// aim a dict at another file's fingerprint (which would only cost a failed
+/// comparison anyway).
+fn fingerprint(keys: &KeyedHash, bytes: &[u8]) -> u64 {
+    const ENDS: usize = 256;
+    let mut h = keys.build_hasher();
+    h.write_usize(bytes.len());
+    h.write(&bytes[..bytes.len().min(ENDS)]);
+    h.write(&bytes[bytes.len().saturating_sub(ENDS)..]);
+    h.finish()
+}
+
+/// Folded multiply: a fast mixer of 64-bit words (the high and low halves
+/// of the 128-bit product, xor-ed).
+fn fold(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    (p as u64) ^ ((p >> 64) as u64)
+}
+
+const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// A hasher for keys that need no protection from chosen collisions, and
+/// the mixing step of [`KeyedHash`]. SipHash, std's default, costs more
+/// than the rest of a have or get-peers lookup.
+#[derive(Debug, Clone, Copy)]
+pub struct FoldHasher(u64);
+
+impl Hasher for FoldHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.0 = fold(self.0 ^ u64::from_le_bytes(word), MIX);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = fold(self.0 ^ n, MIX);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Hashes connection ids: the reactor's slab keys, not chosen by peers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ConnHash;
+
+impl BuildHasher for ConnHash {
+    type Hasher = FoldHasher;
+    fn build_hasher(&self) -> FoldHasher {
+        FoldHasher(0)
+    }
+}
+
+/// Hashes info hashes with a secret key drawn per catalog: peers cannot
+/// choose SHA1 outputs, and without the key cannot aim them at one bucket.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyedHash(u64);
+
+impl Default for KeyedHash {
+    fn default() -> Self {
+        KeyedHash(RandomState::new().hash_one(MIX))
+    }
+}
+
+impl BuildHasher for KeyedHash {
+    type Hasher = FoldHasher;
+    fn build_hasher(&self) -> FoldHasher {
+        FoldHasher(self.0)
     }
 }
 
@@ -266,5 +469,56 @@ mod tests {
             firsts.insert(picked[0]);
         }
         assert!(firsts.len() > 5, "sampling should vary: {firsts:?}");
+    }
+
+    #[test]
+    fn bitfields_follow_their_holders_when_others_leave() {
+        let mut c = Catalog::default();
+        let f = info("c.bin", 10);
+        let h = f.info_hash;
+        for conn in 0..4 {
+            let mut bits = Bitfield::new(10);
+            bits.set(conn as u32);
+            c.announce(conn, f.clone(), Holding::Some(bits));
+        }
+        c.announce(9, f.clone(), Holding::All);
+        assert!(c.leave(0, &h));
+        assert!(c.leave(2, &h));
+        let e = c.get(&h).unwrap();
+        for (i, holder) in e.holders.iter().enumerate() {
+            match holder.conn {
+                9 => assert_eq!(e.bits(i), None),
+                conn => {
+                    let mut want = Bitfield::new(10);
+                    want.set(conn as u32);
+                    assert_eq!(e.bits(i), Some(want.as_bytes()), "conn {conn}");
+                    assert!(e.has(i, conn as u32) && !e.has(i, 9) && !e.has(i, 10));
+                }
+            }
+        }
+        // Re-announcing replaces the bitfield; have completes it.
+        assert!(!c.announce(1, f.clone(), Holding::Some(Bitfield::full(10))));
+        assert_eq!(c.get(&h).unwrap().seeders, 1);
+        assert_eq!(c.have(1, &h, 3), HaveOutcome::Updated);
+        assert_eq!(c.get(&h).unwrap().seeders, 2);
+        assert!(c.get(&h).unwrap().holder(1).unwrap().is_seeder());
+    }
+
+    #[test]
+    fn known_dicts_are_found_by_their_bytes_only() {
+        let mut c = Catalog::default();
+        let f = info("d.bin", 3);
+        assert!(c.by_bencoded(&f.bencoded).is_none());
+        c.announce(1, f.clone(), Holding::All);
+        let found = c.by_bencoded(&f.bencoded).map(|e| e.info.info_hash);
+        assert_eq!(found, Some(f.info_hash));
+        let mut other = f.bencoded.clone();
+        let middle = other.len() / 2;
+        other[middle] ^= 1;
+        assert!(c.by_bencoded(&other).is_none());
+        assert!(c.by_bencoded(&f.bencoded[1..]).is_none());
+        c.leave(1, &f.info_hash);
+        assert!(c.by_bencoded(&f.bencoded).is_none());
+        assert!(c.fingerprints.is_empty());
     }
 }

@@ -2,7 +2,7 @@
 //! written into the session's output buffer. No sockets and no clock, so
 //! every rule here is unit-testable.
 
-use super::catalog::{Catalog, HaveOutcome, Holding};
+use super::catalog::{Catalog, ConnHash, HaveOutcome, Holding};
 use crate::bitfield::Bitfield;
 use crate::limits::{MAX_LIST_PAGE, MAX_PEERS_PER_ANSWER, TRACKER_PROTOCOL_VERSION};
 use crate::meta::Info;
@@ -14,6 +14,7 @@ use crate::wire::tracker::{
 };
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 /// Limits a tracker operator may set.
 #[derive(Debug, Clone)]
@@ -58,9 +59,11 @@ pub enum Next {
 pub struct Tracker {
     config: Config,
     catalog: Catalog,
-    peers: HashMap<ConnId, Peer>,
+    peers: HashMap<ConnId, Peer, ConnHash>,
     rng: Rng,
     picked: Vec<usize>,
+    /// Scratch for get-peers: identity and holder index of each answer.
+    found: Vec<(PeerId, SocketAddr, usize)>,
 }
 
 type Outcome = Result<(), (ErrorCode, String)>;
@@ -74,9 +77,10 @@ impl Tracker {
         Tracker {
             config,
             catalog: Catalog::default(),
-            peers: HashMap::new(),
+            peers: HashMap::default(),
             rng,
             picked: Vec::new(),
+            found: Vec::new(),
         }
     }
 
@@ -192,9 +196,20 @@ impl Tracker {
         pieces: Pieces,
         out: &mut Vec<u8>,
     ) -> Outcome {
-        let info = match Info::from_bencoded(bencoded) {
-            Ok(info) => info,
-            Err(e) => return fail(ErrorCode::INVALID_METADATA, e.to_string()),
+        // A file the catalog knows with these very bytes parses to the
+        // same metadata and info hash: reuse them rather than hash, parse
+        // and copy the dict again (announcing a known file is the common
+        // case). Anything else takes the full path.
+        let known_info = self
+            .catalog
+            .by_bencoded(bencoded)
+            .map(|e| Arc::clone(&e.info));
+        let info = match known_info {
+            Some(info) => info,
+            None => match Info::from_bencoded(bencoded) {
+                Ok(info) => Arc::new(info),
+                Err(e) => return fail(ErrorCode::INVALID_METADATA, e.to_string()),
+            },
         };
         let holding = match pieces {
             Pieces::All => Holding::All,
@@ -229,7 +244,7 @@ impl Tracker {
                 format!("the catalog is full ({} files)", self.config.max_files),
             );
         }
-        if self.catalog.announce(conn, info, holding) {
+        if self.catalog.hold(conn, hash, holding, || info) {
             peer.files.push(hash);
         }
         Response::Announced { info_hash: hash }.encode(out);
@@ -347,14 +362,22 @@ impl Tracker {
         self.catalog
             .sample(entry, conn, piece, max, &mut self.rng, &mut picked);
         let peers = &self.peers;
-        let found = picked.iter().filter_map(|&i| {
-            let h = &entry.holders[i];
-            let (peer_id, addr) = peers.get(&h.conn)?.identity.as_ref()?;
+        let mut found = std::mem::take(&mut self.found);
+        found.clear();
+        found.extend(picked.iter().filter_map(|&i| {
+            let (peer_id, addr) = peers.get(&entry.holders[i].conn)?.identity.as_ref()?;
             // Port 0: the peer downloads but accepts no connections.
-            (addr.port() != 0).then_some((peer_id, *addr, h.holding.bits()))
-        });
-        let found: Vec<_> = found.collect();
-        encode_peers(out, hash, found.into_iter());
+            (addr.port() != 0).then_some((*peer_id, *addr, i))
+        }));
+        // Room for the whole answer at once: peer id, address (up to 19
+        // bytes), pieces tag, and a bitfield with its length.
+        let per_peer = 20 + 19 + 1 + 4 + entry.info.num_pieces().div_ceil(8) as usize;
+        out.reserve(4 + 1 + 20 + 2 + found.len() * per_peer);
+        let answer = found
+            .iter()
+            .map(|(peer_id, addr, i)| (peer_id, *addr, entry.bits(*i)));
+        encode_peers(out, hash, answer);
+        self.found = found;
         self.picked = picked;
         Ok(())
     }
