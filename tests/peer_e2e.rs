@@ -771,3 +771,83 @@ fn control_socket_one_request_per_connection() {
         "after the final reply the daemon must close; it sent {rest:?}"
     );
 }
+
+// ------------------------------------------ tracker restart, no peers
+
+/// A tracker that restarts knows nothing; every daemon reconnects and
+/// re-announces what it holds, so a new leecher still finds the seeder.
+#[test]
+fn tracker_restart_makes_peers_reannounce() {
+    let mut t1 = tracker(&[]);
+    let addr = t1.addr;
+    let tmp = TempDir::new("restart");
+    let src = tmp.subdir("src").join("restart.bin");
+    write_random_file(&src, 4 << 20, 11);
+    let seeder = spawn_peerd_with(
+        t1.addr,
+        &tmp.subdir("s"),
+        &[&src],
+        &["--piece-size", PIECE_FLAG],
+    );
+    wait_catalog(addr, "restart.bin", 1, 1, SEED_TIMEOUT);
+    assert!(t1.terminate().success());
+    wait_for(
+        "the seeder to notice the tracker is gone",
+        SEED_TIMEOUT,
+        || (!seeder.status().tracker_connected).then_some(()),
+    );
+    // The same address: the daemons only know that one.
+    let listen = addr.to_string();
+    let t2 = Daemon::spawn(env!("CARGO_BIN_EXE_sta-trackerd"), &["--listen", &listen]);
+    assert_eq!(t2.addr, addr);
+    wait_catalog(addr, "restart.bin", 1, 1, SEED_TIMEOUT);
+    let leecher = spawn_peerd(addr, &tmp.subdir("l"), &[]);
+    leecher.sta(&["get", "restart.bin"]).ok();
+    assert_same_file(&src, &leecher.dir.join("restart.bin"));
+}
+
+/// When no connected peer has the missing pieces, progress says so
+/// (`waiting`), and the download completes once a holder appears.
+#[test]
+fn waiting_for_missing_pieces_is_reported() {
+    let t = tracker(&[]);
+    let tmp = TempDir::new("waiting");
+    let data = random_bytes(8 << 20, 12);
+    let info = info_for("waiting.bin", &data, PIECE);
+    let n = info.num_pieces();
+    let d1 = tmp.subdir("p1");
+    write_partial(&d1, &info, &data, 0..n / 2);
+    let _half = spawn_peerd_with(t.addr, &d1, &[], &["--max-peers", "0"]);
+    wait_catalog(t.addr, "waiting.bin", 1, 0, SEED_TIMEOUT);
+
+    let leecher = spawn_peerd(t.addr, &tmp.subdir("l"), &[]);
+    let mut c = ControlConn::open(
+        &leecher.control,
+        get_line("waiting.bin", &leecher.dir).as_bytes(),
+    );
+    let deadline = Instant::now() + GET_TIMEOUT;
+    let waiting = loop {
+        assert!(Instant::now() < deadline, "no `waiting` progress event");
+        match c.next_reply() {
+            Some(Reply::Progress(p)) if p.waiting && p.have == n / 2 => break p,
+            Some(Reply::Progress(_)) => {}
+            other => panic!("download ended while half the pieces have no holder: {other:?}"),
+        }
+    };
+    assert_eq!(waiting.pieces, n);
+
+    let src = tmp.subdir("src").join("waiting.bin");
+    std::fs::write(&src, &data).unwrap();
+    let _seeder = spawn_peerd_with(
+        t.addr,
+        &tmp.subdir("s"),
+        &[&src],
+        &["--piece-size", PIECE_FLAG],
+    );
+    let file = done_file(follow(&mut c, deadline, |_| {}));
+    assert_eq!(file.have, n);
+    assert_eq!(
+        std::fs::read(leecher.dir.join("waiting.bin")).unwrap(),
+        data
+    );
+}
