@@ -122,6 +122,27 @@ pub fn init_logging(level: &str) -> Result<(), ConfigError> {
         .map_err(|e| ConfigError(format!("cannot start logging: {e}")))
 }
 
+/// The `main` of a daemon: `--help` prints `help`; otherwise `run` gets the
+/// arguments, and an error is printed as `NAME: ERROR` with exit status 1.
+pub fn daemon_main(
+    name: &str,
+    help: &str,
+    run: impl FnOnce(pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>,
+) -> std::process::ExitCode {
+    let mut args = pico_args::Arguments::from_env();
+    if args.contains(["-h", "--help"]) {
+        print!("{help}");
+        return std::process::ExitCode::SUCCESS;
+    }
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

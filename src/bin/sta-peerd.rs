@@ -53,18 +53,7 @@ const SETTINGS: &[&str] = &[
 ];
 
 fn main() -> ExitCode {
-    let mut args = pico_args::Arguments::from_env();
-    if args.contains(["-h", "--help"]) {
-        print!("{HELP}");
-        return ExitCode::SUCCESS;
-    }
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("sta-peerd: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    sta::config::daemon_main("sta-peerd", HELP, run)
 }
 
 fn resolve(addr: &str) -> Result<SocketAddr, ConfigError> {

@@ -43,18 +43,7 @@ const SETTINGS: &[&str] = &[
 ];
 
 fn main() -> ExitCode {
-    let mut args = pico_args::Arguments::from_env();
-    if args.contains(["-h", "--help"]) {
-        print!("{HELP}");
-        return ExitCode::SUCCESS;
-    }
-    match run(args) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("sta-trackerd: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    sta::config::daemon_main("sta-trackerd", HELP, run)
 }
 
 fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {

@@ -156,14 +156,7 @@ impl Picker {
     ) -> Vec<Block> {
         let mut out = Vec::new();
         // 1. Blocks nobody has been asked for, in pieces already started.
-        let mut started: Vec<u32> = self
-            .partials
-            .keys()
-            .copied()
-            .filter(|&p| theirs.get(p))
-            .collect();
-        started.sort_unstable();
-        for p in started {
+        for p in self.started(theirs) {
             self.take_blocks(peer, p, max, false, &mut out);
         }
         // 2. New pieces, rarest first.
@@ -178,18 +171,23 @@ impl Picker {
         // 3. End-game: every missing block is requested somewhere; ask
         //    this peer too for blocks it is not already fetching.
         if out.is_empty() {
-            let mut started: Vec<u32> = self
-                .partials
-                .keys()
-                .copied()
-                .filter(|&p| theirs.get(p))
-                .collect();
-            started.sort_unstable();
-            for p in started {
+            for p in self.started(theirs) {
                 self.take_blocks(peer, p, max, true, &mut out);
             }
         }
         out
+    }
+
+    /// Pieces in progress that `theirs` has, lowest first.
+    fn started(&self, theirs: &Bitfield) -> Vec<u32> {
+        let mut started: Vec<u32> = self
+            .partials
+            .keys()
+            .copied()
+            .filter(|&p| theirs.get(p))
+            .collect();
+        started.sort_unstable();
+        started
     }
 
     fn take_blocks(
