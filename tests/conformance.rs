@@ -905,8 +905,13 @@ fn check(ex: &Example, want: &Expect) -> Result<(), String> {
                 _ => 0,
             };
             if keys == 4 {
-                let built = Info::new(&got.name, got.length, got.piece_length, got.pieces.clone())
-                    .map_err(|e| format!("Info::new refused: {e:?}"))?;
+                let built = Info::new(
+                    &got.name,
+                    got.length,
+                    got.piece_length,
+                    got.pieces().to_vec(),
+                )
+                .map_err(|e| format!("Info::new refused: {e:?}"))?;
                 same_bytes("Info::new", &built.bencoded, b)?;
             }
             Ok(())

@@ -8,6 +8,7 @@
 use super::bencode::{self, BencodeError, Value};
 use crate::limits::{MAX_NAME_LEN, MAX_PIECE_LENGTH, MAX_PIECES, MIN_PIECE_LENGTH};
 use sha1::{Digest, Sha1};
+use std::ops::Range;
 
 pub type InfoHash = [u8; 20];
 
@@ -16,8 +17,9 @@ pub struct Info {
     pub name: String,
     pub length: u64,
     pub piece_length: u32,
-    /// Concatenated 20-byte SHA1 hashes, one per piece.
-    pub pieces: Vec<u8>,
+    /// Where in `bencoded` the concatenated 20-byte piece hashes are (kept
+    /// once, not copied: a tracker holds many of these).
+    pieces: Range<usize>,
     /// The bencoded dict exactly as hashed.
     pub bencoded: Vec<u8>,
     pub info_hash: InfoHash,
@@ -103,12 +105,21 @@ impl Info {
 
     /// Parses and validates a bencoded info dict.
     pub fn from_bencoded(bytes: &[u8]) -> Result<Info, InfoError> {
-        let dict = bencode::decode(bytes)?;
-        Info::from_value(&dict, bytes.to_vec())
+        Info::from_owned(bytes.to_vec())
     }
 
     /// Validates an already decoded info dict; `bencoded` must be its bytes.
     pub fn from_value(dict: &Value<'_>, bencoded: Vec<u8>) -> Result<Info, InfoError> {
+        let info = Info::from_owned(bencoded)?;
+        if bencode::decode(&info.bencoded)? != *dict {
+            return Err(InfoError::NotADict);
+        }
+        Ok(info)
+    }
+
+    /// Parses `bencoded` and keeps it; the piece hashes are read in place.
+    fn from_owned(bencoded: Vec<u8>) -> Result<Info, InfoError> {
+        let dict = &bencode::decode(&bencoded)?;
         if !matches!(dict, Value::Dict(_)) {
             return Err(InfoError::NotADict);
         }
@@ -151,14 +162,21 @@ impl Info {
                 found: pieces.len() / 20,
             });
         }
+        let start = pieces.as_ptr() as usize - bencoded.as_ptr() as usize;
+        let pieces = start..start + pieces.len();
         Ok(Info {
             name: name.to_owned(),
             length: length as u64,
             piece_length,
-            pieces: pieces.to_vec(),
+            pieces,
             info_hash: Sha1::digest(&bencoded).into(),
             bencoded,
         })
+    }
+
+    /// Concatenated 20-byte SHA1 hashes, one per piece.
+    pub fn pieces(&self) -> &[u8] {
+        &self.bencoded[self.pieces.clone()]
     }
 
     pub fn num_pieces(&self) -> u32 {
@@ -168,7 +186,7 @@ impl Info {
     /// The expected SHA1 of piece `index`, if it exists.
     pub fn piece_hash(&self, index: u32) -> Option<&[u8]> {
         let at = index as usize * 20;
-        self.pieces.get(at..at + 20)
+        self.pieces().get(at..at + 20)
     }
 
     /// Bytes in piece `index` (the last one may be short).
