@@ -15,6 +15,12 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 pub enum Job {
+    /// Reserve `length` bytes of disk for `file` ([`crate::storage::preallocate`]).
+    Allocate {
+        tag: u64,
+        file: Arc<File>,
+        length: u64,
+    },
     /// Hash pieces `pieces` of `file` (`length` bytes, `piece_length` per
     /// piece) with `pread`.
     Hash {
@@ -37,6 +43,10 @@ pub enum Job {
 }
 
 pub enum Done {
+    Allocated {
+        tag: u64,
+        result: io::Result<()>,
+    },
     Hashed {
         tag: u64,
         pieces: Range<u32>,
@@ -116,6 +126,10 @@ fn worker(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, waker: &Waker) {
             return;
         };
         let result = match job {
+            Job::Allocate { tag, file, length } => Done::Allocated {
+                tag,
+                result: crate::storage::preallocate(&file, length),
+            },
             Job::Hash {
                 tag,
                 file,

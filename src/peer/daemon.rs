@@ -193,6 +193,7 @@ impl Handler for Daemon {
     fn wake(&mut self, ctx: &mut Ctx<Session>) {
         while let Some(done) = self.pool.try_recv() {
             match done {
+                Done::Allocated { tag, result } => self.allocated(ctx, tag, result),
                 Done::Hashed {
                     tag,
                     pieces,

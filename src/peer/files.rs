@@ -245,6 +245,15 @@ impl Daemon {
             State::Downloading
         };
         let t = Torrent::new(Arc::new(info), store, Bitfield::new(n), state, out_dir);
+        if !resumed {
+            let tag = self.new_tag();
+            self.tags.insert(tag, hash);
+            self.pool.submit(Job::Allocate {
+                tag,
+                file: t.store.file(),
+                length: t.info.length,
+            });
+        }
         if resumed {
             let tag = self.new_tag();
             self.tags.insert(tag, hash);
@@ -304,6 +313,28 @@ impl Daemon {
                 warn!("cannot resume {name}: {e}");
             }
         }
+    }
+
+    /// The `.part` file got its disk space, or could not: a full disk
+    /// ends the download now rather than at some later piece.
+    pub fn allocated(&mut self, ctx: &mut Ctx<Session>, tag: u64, result: io::Result<()>) {
+        let Some(hash) = self.tags.remove(&tag) else {
+            return;
+        };
+        let Err(e) = result else {
+            return;
+        };
+        if let Some(t) = self.torrents.get_mut(&hash) {
+            error!(
+                "{}: cannot reserve {} bytes: {e}",
+                t.info.name, t.info.length
+            );
+            t.failure = Some((
+                "io",
+                format!("cannot reserve space for {}: {e}", t.store.path().display()),
+            ));
+        }
+        self.notify_watchers(ctx, &hash);
     }
 
     pub fn verified(

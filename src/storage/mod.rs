@@ -90,9 +90,10 @@ impl Store {
         Store::map(path, file, meta.len())
     }
 
-    /// Opens `dir/NAME.part` for a download of `length` bytes, creating
-    /// and preallocating it if needed. Returns the store and whether a
-    /// previous `.part` of the right size was found (resume).
+    /// Opens `dir/NAME.part` for a download of `length` bytes, creating it
+    /// (sparse: [`preallocate`] it off the event loop) if needed. Returns
+    /// the store and whether a previous `.part` of the right size was
+    /// found (resume).
     pub fn open_part(dir: &Path, name: &str, length: u64) -> Result<(Store, bool), StorageError> {
         let final_path = final_path(dir, name)?;
         let path = part_path(&final_path);
@@ -107,7 +108,7 @@ impl Store {
         let resumed = existing == length;
         if !resumed {
             file.set_len(0).map_err(io_err(&path))?;
-            preallocate(&file, length).map_err(io_err(&path))?;
+            file.set_len(length).map_err(io_err(&path))?;
         }
         Ok((Store::map(&path, file, length)?, resumed))
     }
@@ -187,8 +188,9 @@ impl Store {
 /// Reserves `length` bytes for `file` up front: a full disk fails now, not
 /// mid-download, and the filesystem allocates in bulk rather than page by
 /// page as pieces land (several times faster on tmpfs). Filesystems that
-/// cannot preallocate get a sparse file instead.
-fn preallocate(file: &File, length: u64) -> io::Result<()> {
+/// cannot preallocate keep a sparse file. On tmpfs this zeroes the whole
+/// file's memory, so it runs on the hash pool, not the event loop.
+pub fn preallocate(file: &File, length: u64) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let len =
         libc::off_t::try_from(length).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
