@@ -1,0 +1,196 @@
+#!/usr/bin/python3
+"""libtorrent side of the transfer benchmark (driven by `sta-bench transfer`).
+
+    lt_peer.py make  --file PATH --piece-size N --out TORRENT
+    lt_peer.py seed  --torrent TORRENT --save DIR
+    lt_peer.py leech --torrent TORRENT --save DIR --peer 127.0.0.1:PORT [...]
+
+`make` hashes the file into a v1-only .torrent (the info dict STA builds for
+the same file, name and piece size, so the same info hash) and prints
+`hashed SECONDS INFOHASH VERSION`, SECONDS timed inside this script
+(create_torrent + set_piece_hashes + generate + write).
+
+`seed` checks the file against the torrent (libtorrent hashes it: the seeder
+is "already hashed" once this ends), prints `listening on PORT`, then
+`seeding` once every piece is checked, and serves until its stdin closes.
+The line `status` on stdin prints `uploaded BYTES`.
+
+`leech` connects straight to each --peer, prints `progress BYTES` (verified
+bytes) once a second, and `finished SECONDS` (since the script started) once
+every piece is downloaded and verified (torrent_finished_alert or
+is_seeding), then waits for stdin to close.
+
+Every session: TCP only on 127.0.0.1 (uTP off), no encryption, no DHT, LSD,
+UPnP or NAT-PMP, several connections per IP allowed; libtorrent defaults
+otherwise. Every wait is bounded by --timeout; stdin closing (the harness
+is gone) ends the process at once.
+"""
+
+import argparse
+import os
+import sys
+import threading
+import time
+
+STARTED = time.monotonic()
+
+import libtorrent as lt  # noqa: E402  (the import is part of the timed start)
+
+
+def say(*words):
+    print(*words, flush=True)
+
+
+def fail(message):
+    print(f"lt_peer.py: {message}", file=sys.stderr, flush=True)
+    sys.exit(1)
+
+
+def watch_stdin(lines):
+    """Reads stdin on a thread; `closed` is set at EOF."""
+    closed = threading.Event()
+
+    def run():
+        try:
+            for line in sys.stdin:
+                lines.append(line.strip())
+        finally:
+            closed.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    return closed
+
+
+def session():
+    cat = lt.alert.category_t
+    settings = {
+        "listen_interfaces": "127.0.0.1:0",
+        "enable_outgoing_utp": False,
+        "enable_incoming_utp": False,
+        "enable_outgoing_tcp": True,
+        "enable_incoming_tcp": True,
+        "out_enc_policy": int(lt.enc_policy.pe_disabled),
+        "in_enc_policy": int(lt.enc_policy.pe_disabled),
+        "enable_dht": False,
+        "enable_lsd": False,
+        "enable_upnp": False,
+        "enable_natpmp": False,
+        "allow_multiple_connections_per_ip": True,
+        "alert_mask": int(cat.status_notification | cat.error_notification),
+    }
+    return lt.session(settings)
+
+
+def add(ses, torrent, save):
+    info = lt.torrent_info(torrent)
+    params = lt.add_torrent_params()
+    params.ti = info
+    params.save_path = save
+    return ses.add_torrent(params)
+
+
+def wait_listening(ses, deadline):
+    while time.monotonic() < deadline:
+        port = ses.listen_port()
+        if port:
+            return port
+        ses.wait_for_alert(50)
+        ses.pop_alerts()
+    fail("the session did not start listening")
+
+
+def check_errors(alerts):
+    for a in alerts:
+        if isinstance(a, (lt.torrent_error_alert, lt.file_error_alert)):
+            fail(f"libtorrent error: {a.message()}")
+
+
+def make(args):
+    started = time.monotonic()
+    fs = lt.file_storage()
+    lt.add_files(fs, args.file)
+    ct = lt.create_torrent(fs, args.piece_size, flags=lt.create_torrent.v1_only)
+    lt.set_piece_hashes(ct, os.path.dirname(os.path.abspath(args.file)))
+    data = lt.bencode(ct.generate())
+    with open(args.out, "wb") as f:
+        f.write(data)
+    secs = time.monotonic() - started
+    ih = lt.torrent_info(args.out).info_hash()
+    say(f"hashed {secs:.6f} {ih} {lt.__version__}")
+
+
+def seed(args):
+    lines = []
+    closed = watch_stdin(lines)
+    deadline = time.monotonic() + args.timeout
+    ses = session()
+    handle = add(ses, args.torrent, args.save)
+    say(f"listening on 127.0.0.1:{wait_listening(ses, deadline)}")
+    while not handle.status().is_seeding:
+        if time.monotonic() > deadline:
+            fail("the seeder did not finish checking its file in time")
+        if closed.is_set():
+            return
+        ses.wait_for_alert(50)
+        check_errors(ses.pop_alerts())
+    say("seeding")
+    while not closed.is_set():
+        while lines:
+            if lines.pop(0) == "status":
+                say(f"uploaded {handle.status().total_payload_upload}")
+        ses.wait_for_alert(100)
+        check_errors(ses.pop_alerts())
+
+
+def leech(args):
+    lines = []
+    closed = watch_stdin(lines)
+    deadline = STARTED + args.timeout
+    ses = session()
+    handle = add(ses, args.torrent, args.save)
+    for peer in args.peer:
+        host, port = peer.rsplit(":", 1)
+        handle.connect_peer((host, int(port)))
+    finished = False
+    next_report = time.monotonic() + 1
+    while not finished:
+        now = time.monotonic()
+        if now >= next_report:
+            say(f"progress {handle.status().total_wanted_done}")
+            next_report = now + 1
+        if now > deadline:
+            st = handle.status()
+            fail(f"download not finished in {args.timeout} s ({st.num_pieces} pieces)")
+        if closed.is_set():
+            return
+        ses.wait_for_alert(20)
+        alerts = ses.pop_alerts()
+        check_errors(alerts)
+        finished = any(isinstance(a, lt.torrent_finished_alert) for a in alerts)
+        finished = finished or handle.status().is_seeding
+    say(f"finished {time.monotonic() - STARTED:.6f}")
+    closed.wait(args.timeout)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="mode", required=True)
+    m = sub.add_parser("make")
+    m.add_argument("--file", required=True)
+    m.add_argument("--piece-size", type=int, default=524288)
+    m.add_argument("--out", required=True)
+    s = sub.add_parser("seed")
+    s.add_argument("--torrent", required=True)
+    s.add_argument("--save", required=True)
+    s.add_argument("--timeout", type=float, default=600)
+    lch = sub.add_parser("leech")
+    lch.add_argument("--torrent", required=True)
+    lch.add_argument("--save", required=True)
+    lch.add_argument("--peer", action="append", default=[])
+    lch.add_argument("--timeout", type=float, default=600)
+    args = p.parse_args()
+    {"make": make, "seed": seed, "leech": leech}[args.mode](args)
+
+
+if __name__ == "__main__":
+    main()
