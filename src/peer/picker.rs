@@ -75,8 +75,10 @@ pub struct Picker {
     spare: Vec<Vec<u8>>,
 }
 
-/// Spare piece buffers kept for reuse.
-const MAX_SPARE_BUFFERS: usize = 32;
+/// Bytes of spare piece buffers kept for reuse: enough for the pieces in
+/// flight with dozens of peers (each starts its own), so that memory is
+/// faulted in once per download rather than once per piece.
+const MAX_SPARE_BYTES: usize = 64 * 1024 * 1024;
 
 impl Picker {
     pub fn new(piece_length: u32, length: u64, pieces: u32) -> Picker {
@@ -92,7 +94,7 @@ impl Picker {
 
     /// Returns a piece buffer for reuse.
     pub fn recycle(&mut self, buf: Vec<u8>) {
-        if self.spare.len() < MAX_SPARE_BUFFERS {
+        if (self.spare.len() + 1) * buf.capacity() <= MAX_SPARE_BYTES {
             self.spare.push(buf);
         }
     }

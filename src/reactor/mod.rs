@@ -207,6 +207,9 @@ struct Conn<S> {
     writable: bool,
     /// A dialed connection not yet known to be established.
     connecting: bool,
+    /// Output was queued by `Ctx::send` and awaits the end-of-iteration
+    /// flush.
+    dirty: bool,
 }
 
 /// Tokens at or above this value belong to listeners and the signal pipe.
@@ -223,6 +226,8 @@ pub struct Reactor<H: Handler> {
     waker: Arc<Waker>,
     ctx: Ctx<H::Session>,
     stopping: bool,
+    /// Connections with output queued by `Ctx::send` this iteration.
+    dirty: Vec<ConnId>,
 }
 
 impl<H: Handler> Reactor<H> {
@@ -240,6 +245,7 @@ impl<H: Handler> Reactor<H> {
                 commands: Vec::new(),
             },
             stopping: false,
+            dirty: Vec::new(),
         })
     }
 
@@ -332,6 +338,7 @@ impl<H: Handler> Reactor<H> {
                 self.apply(handler);
                 next_tick = now + self.limits.tick;
             }
+            self.flush_dirty(handler);
         }
         self.shutdown(handler);
         Ok(())
@@ -343,10 +350,16 @@ impl<H: Handler> Reactor<H> {
             let commands = std::mem::take(&mut self.ctx.commands);
             for command in commands {
                 match command {
+                    // Flushed once at the end of the loop iteration, so that
+                    // many small messages to one peer (a have per verified
+                    // piece) cost one write, not one each.
                     Command::Send(id, bytes) => {
                         if let Some(conn) = self.conns.get_mut(id) {
                             conn.out.push(&bytes);
-                            self.after_io(handler, id);
+                            if !conn.dirty {
+                                conn.dirty = true;
+                                self.dirty.push(id);
+                            }
                         }
                     }
                     Command::Close(id) => {
@@ -359,6 +372,19 @@ impl<H: Handler> Reactor<H> {
                     Command::Stop => self.stopping = true,
                 }
             }
+        }
+    }
+
+    /// Writes out what `Ctx::send` queued during this iteration.
+    fn flush_dirty(&mut self, handler: &mut H) {
+        while !self.dirty.is_empty() {
+            for id in std::mem::take(&mut self.dirty) {
+                if let Some(conn) = self.conns.get_mut(id) {
+                    conn.dirty = false;
+                    self.after_io(handler, id);
+                }
+            }
+            self.apply(handler);
         }
     }
 
@@ -461,6 +487,7 @@ impl<H: Handler> Reactor<H> {
             paused: false,
             writable: false,
             connecting,
+            dirty: false,
         });
         Some(id)
     }
