@@ -362,7 +362,13 @@ impl Daemon {
                     *t.from_peers.entry(addr).or_insert(0) += bytes;
                 }
                 let have = Message::Have(piece);
-                for &c in &t.peers {
+                // Peers that hold the piece already learn nothing from it
+                // (BEP 3 allows leaving it out): seeders never get haves.
+                let told = t
+                    .peers
+                    .iter()
+                    .filter(|c| !self.peers.get(c).is_some_and(|p| p.has(piece)));
+                for &c in told {
                     let mut buf = Vec::with_capacity(9);
                     have.encode(&mut buf);
                     ctx.send(c, buf);
