@@ -258,7 +258,7 @@ impl Daemon {
                 conn.peer_interested = false;
                 if !conn.am_choking {
                     conn.am_choking = true;
-                    t.unchoked -= 1;
+                    t.unchoked = t.unchoked.saturating_sub(1);
                     out.push_with(|b| Message::Choke.encode(b));
                 }
             }
@@ -429,7 +429,7 @@ impl Daemon {
             t.picker.release(id, &b);
         }
         if !conn.am_choking {
-            t.unchoked -= 1;
+            t.unchoked = t.unchoked.saturating_sub(1);
         }
         debug!("peer {} left {}", conn.addr(), t.info.name);
     }
