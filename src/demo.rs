@@ -18,7 +18,7 @@ use crate::rng::Rng;
 use std::ffi::{CString, OsString};
 use std::fmt::Display;
 use std::fs::File;
-use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::net::SocketAddr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::DirBuilderExt;
@@ -991,46 +991,13 @@ fn fill_random(rng: &mut Rng, buf: &mut [u8]) {
     rest.copy_from_slice(&last[..rest.len()]);
 }
 
-/// The first offset where the files differ (a length difference counts),
-/// or `None` when they are identical.
+/// The first offset where the files differ, or `None` when identical.
 fn compare_files(a: &Path, b: &Path, stop: &AtomicBool) -> Step<Option<u64>> {
-    let open =
-        |p: &Path| File::open(p).map_err(|e| failed(format!("cannot open {}: {e}", p.display())));
-    let (mut fa, mut fb) = (open(a)?, open(b)?);
-    let (mut ba, mut bb) = (vec![0u8; CHUNK], vec![0u8; CHUNK]);
-    let mut offset = 0u64;
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            return Err(Failure::Interrupted);
-        }
-        let na =
-            read_full(&mut fa, &mut ba).map_err(|e| failed(format!("{}: {e}", a.display())))?;
-        let nb =
-            read_full(&mut fb, &mut bb).map_err(|e| failed(format!("{}: {e}", b.display())))?;
-        if ba[..na] != bb[..nb] {
-            let (x, y) = (&ba[..na], &bb[..nb]);
-            let i = x.iter().zip(y).position(|(p, q)| p != q);
-            return Ok(Some(offset + i.unwrap_or(na.min(nb)) as u64));
-        }
-        if na == 0 {
-            return Ok(None);
-        }
-        offset += na as u64;
-    }
-}
-
-/// Fills `buf` as far as the file goes.
-fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
+    use crate::cli::files::{CompareError, first_difference};
+    first_difference(a, b, stop).map_err(|e| match e {
+        CompareError::Interrupted => Failure::Interrupted,
+        CompareError::Io(message) => failed(message),
+    })
 }
 
 #[cfg(test)]

@@ -3,5 +3,6 @@
 //! `src/bin/sta.rs` holds only argument parsing and the commands.
 
 pub mod client;
+pub mod files;
 pub mod format;
 pub mod progress;
