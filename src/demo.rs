@@ -873,23 +873,56 @@ fn read_lines(stdout: Option<std::process::ChildStdout>) -> Step<Receiver<String
     Ok(rx)
 }
 
-/// `sta-trackerd` and `sta-peerd` next to the running `sta`.
+/// `sta-trackerd` and `sta-peerd` next to the running `sta`. Under
+/// `cargo run --bin sta`, which builds only `sta`, they are built first, so
+/// that the README's one command works on a fresh checkout.
 fn find_binaries() -> Step<(PathBuf, PathBuf)> {
     let exe = std::env::current_exe()
         .map_err(|e| failed(format!("cannot find the sta executable: {e}")))?;
-    let find = |name: &str| {
-        let path = exe.with_file_name(name);
-        if path.is_file() {
-            Ok(path)
-        } else {
-            Err(failed(format!(
-                "{name} is missing from {}; build them with `cargo build --release` \
+    let paths = (
+        exe.with_file_name("sta-trackerd"),
+        exe.with_file_name("sta-peerd"),
+    );
+    if !(paths.0.is_file() && paths.1.is_file()) {
+        build_daemons(&exe)?;
+    }
+    for path in [&paths.0, &paths.1] {
+        if !path.is_file() {
+            return Err(failed(format!(
+                "{} is missing; build the daemons with `cargo build --release` \
                  (or run `cargo run --release --bin sta -- demo`)",
-                exe.parent().unwrap_or(Path::new("/")).display()
-            )))
+                path.display()
+            )));
         }
+    }
+    Ok(paths)
+}
+
+/// Builds the daemons with the cargo that runs us (`cargo run` sets
+/// `CARGO` and `CARGO_MANIFEST_DIR`), in the profile of our own build.
+fn build_daemons(exe: &Path) -> Step<()> {
+    let (Some(cargo), Some(manifest)) = (
+        std::env::var_os("CARGO"),
+        std::env::var_os("CARGO_MANIFEST_DIR"),
+    ) else {
+        return Ok(()); // not under cargo: find_binaries says what to do
     };
-    Ok((find("sta-trackerd")?, find("sta-peerd")?))
+    let release = exe.parent().and_then(Path::file_name) == Some(std::ffi::OsStr::new("release"));
+    say("building sta-trackerd and sta-peerd...");
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(manifest)
+        .args(["build", "--bin", "sta-trackerd", "--bin", "sta-peerd"]);
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| failed(format!("cannot run cargo to build the daemons: {e}")))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(failed(format!("building the daemons failed ({status})")))
+    }
 }
 
 // ----------------------------------------------------------------- files
