@@ -9,6 +9,10 @@
 #     Valid frames of a protocol are also written back to back as one seed
 #     (seed-all-spec-blocks), to drive the decode loops past one frame.
 #       bencode*, info-dict* -> bencode
+#       bt-udp* (info string `bt-hex`, which tests/conformance.rs skips)
+#                            -> bt_udp
+#     and text blocks `text bt-http NAME` (one HTTP request head, lines
+#     ending in CRLF) -> bt_http.
 #     Inside a block, whitespace is ignored and `#` starts a comment.
 #   - tests/data/*.torrent and the info dicts of tests/data/info_hashes.json,
 #     for bencode.
@@ -18,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 corpus=fuzz/corpus
-targets=(tracker_request tracker_response peer_wire bencode)
+targets=(tracker_request tracker_response peer_wire bencode bt_udp bt_http)
 for t in "${targets[@]}"; do mkdir -p "$corpus/$t"; done
 
 # A BEP 3 handshake with the Fast bit, all-zero hash and id.
@@ -40,6 +44,7 @@ target_of() {
     tracker-response*) echo tracker_response ;;
     peer*) echo peer_wire ;;
     bencode* | info-dict*) echo bencode ;;
+    bt-udp*) echo bt_udp ;;
     *) echo "" ;;
     esac
 }
@@ -76,7 +81,7 @@ for md in spec/*.md; do
         # A fence of 4+ backticks quotes an example of the syntax: skip it.
         !inblock && /^[ \t]*````/ { outer = !outer; next }
         outer { next }
-        !inblock && /^[ \t]*(```|~~~)[ \t]*hex[ \t]/ {
+        !inblock && /^[ \t]*(```|~~~)[ \t]*(bt-)?hex[ \t]/ {
             sub(/^[ \t]*(```+|~~~+)[ \t]*/, "")
             kind = $2; name = ($3 == "" ? NR : $3); hex = ""; inblock = 1; next
         }
@@ -85,6 +90,18 @@ for md in spec/*.md; do
         END { if (inblock) flush() }
     ' "$md")
 done
+
+# HTTP request heads of spec/bittorrent.md: `text bt-http NAME` blocks,
+# each line sent with CRLF, then the blank line that ends the head.
+while read -r name; do
+    awk -v want="$name" '
+        /^```text bt-http / { inblock = ($3 == want); next }
+        inblock && /^```/ { inblock = 0; next }
+        inblock { printf "%s\r\n", $0 }
+        END { printf "\r\n" }
+    ' spec/bittorrent.md >"$corpus/bt_http/seed-$name"
+    count[bt_http]=$((${count[bt_http]:-0} + 1))
+done < <(sed -n 's/^```text bt-http \([A-Za-z0-9._-]*\).*/\1/p' spec/bittorrent.md 2>/dev/null)
 
 # Every block of a protocol back to back, to drive the decode loops.
 for t in tracker_request tracker_response peer_wire; do

@@ -1,6 +1,6 @@
 //! `sta-trackerd`: the STA tracker daemon.
 
-use mio::net::TcpListener;
+use mio::net::{TcpListener, UdpSocket};
 use sta::config::{ConfigError, Settings, init_logging};
 use sta::limits::MAX_TRACKER_FRAME;
 use sta::reactor::{Limits, Listener, Reactor};
@@ -26,10 +26,19 @@ OPTIONS (each also settable as STA_TRACKERD_<NAME> or in the config file):
     --max-files-per-peer N    files one session may hold [default: 10000]
     --max-peers-per-answer N  peers in one get-peers answer [default: 200]
     --max-files N             files in the catalog [default: 1000000]
+    --udp-listen ADDR:PORT    also serve BitTorrent clients over UDP (BEP 15)
+                              [default: off]
+    --http-listen ADDR:PORT   also serve BitTorrent clients over HTTP (BEP 3,
+                              BEP 23 compact peers) [default: off]
+    --announce-interval SECS  BitTorrent re-announce interval; a BitTorrent
+                              peer is forgotten after twice this [default: 60]
+    --max-bt-peers N          BitTorrent peers across all files
+                              [default: 1000000]
     --config FILE             `name = value` lines; flags and environment win
     -h, --help                print this help
 
-Prints `listening on ADDR` once ready; exits 0 on SIGINT or SIGTERM.
+Prints `listening on ADDR` once ready (then `udp listening on ADDR` and
+`http listening on ADDR` for the BitTorrent listeners that are on); exits 0 on SIGINT or SIGTERM.
 ";
 
 const SETTINGS: &[&str] = &[
@@ -40,6 +49,10 @@ const SETTINGS: &[&str] = &[
     "max-files-per-peer",
     "max-peers-per-answer",
     "max-files",
+    "udp-listen",
+    "http-listen",
+    "announce-interval",
+    "max-bt-peers",
 ];
 
 fn main() -> ExitCode {
@@ -64,7 +77,14 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
         max_peers_per_answer: max_peers,
         max_files: s.get("max-files", 1_000_000)?,
         idle_timeout_secs: idle_secs,
+        announce_interval_secs: s.get("announce-interval", 60)?,
+        max_bt_peers: s.get("max-bt-peers", 1_000_000)?,
     };
+    if config.announce_interval_secs == 0 {
+        return Err(ConfigError("announce-interval must be at least 1".into()).into());
+    }
+    let udp_listen: Option<SocketAddr> = s.get::<Opt>("udp-listen", Opt(None))?.0;
+    let http_listen: Option<SocketAddr> = s.get::<Opt>("http-listen", Opt(None))?.0;
     let limits = Limits {
         max_connections: s.get("max-connections", 10_000)?,
         idle_timeout: Duration::from_secs(idle_secs.into()),
@@ -77,12 +97,44 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
     let bound = listener.local_addr()?;
     let mut reactor = Reactor::new(limits)?;
     reactor.listen(Listener::Tcp(listener))?;
+    let mut extra = Vec::new();
+    if let Some(addr) = udp_listen {
+        let socket =
+            UdpSocket::bind(addr).map_err(|e| format!("cannot listen on udp {addr}: {e}"))?;
+        extra.push(format!("udp listening on {}", socket.local_addr()?));
+        reactor.listen(Listener::Udp(socket))?;
+    }
+    let mut http_listener = None;
+    if let Some(addr) = http_listen {
+        let l =
+            TcpListener::bind(addr).map_err(|e| format!("cannot listen on http {addr}: {e}"))?;
+        extra.push(format!("http listening on {}", l.local_addr()?));
+        http_listener = Some(reactor.listen(Listener::Tcp(l))?);
+    }
     reactor.stop_on_signals()?;
     let mut tracker = Tracker::new(config, Rng::from_entropy());
+    tracker.http_listener = http_listener;
     println!("listening on {bound}");
+    for line in &extra {
+        println!("{line}");
+        log::info!("sta-trackerd {line}");
+    }
     std::io::stdout().flush()?;
     log::info!("sta-trackerd listening on {bound}");
     reactor.run(&mut tracker)?;
     log::info!("sta-trackerd stopped");
     Ok(())
+}
+
+/// An address setting that may be absent (`off` or empty = absent).
+struct Opt(Option<SocketAddr>);
+
+impl std::str::FromStr for Opt {
+    type Err = std::net::AddrParseError;
+    fn from_str(s: &str) -> Result<Opt, Self::Err> {
+        match s {
+            "" | "off" => Ok(Opt(None)),
+            _ => s.parse().map(|a| Opt(Some(a))),
+        }
+    }
 }

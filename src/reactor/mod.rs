@@ -16,7 +16,7 @@ pub use outqueue::{OutQueue, SharedBytes};
 pub use signals::Signals;
 
 use log::{debug, info, warn};
-use mio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use mio::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use readbuf::ReadBuf;
 use slab::Slab;
@@ -146,11 +146,32 @@ pub trait Handler {
 
     /// The loop's [`Waker`] was woken by another thread.
     fn wake(&mut self, _ctx: &mut Ctx<Self::Session>) {}
+
+    /// A datagram of at most [`MAX_DATAGRAM`] bytes (longer ones arrive
+    /// cut) came from `from` to the UDP socket of listener number
+    /// `listener`. A reply left in `reply` is sent back to `from` at once,
+    /// best effort: if the socket's buffer is full it is dropped, as UDP
+    /// may drop it anyway.
+    fn datagram(
+        &mut self,
+        _listener: usize,
+        _from: SocketAddr,
+        _bytes: &[u8],
+        _reply: &mut Vec<u8>,
+    ) {
+    }
 }
+
+/// The largest datagram a UDP listener reads; the rest of a longer one is
+/// lost.
+pub const MAX_DATAGRAM: usize = 8 * 1024;
 
 pub enum Listener {
     Tcp(TcpListener),
     Unix(UnixListener),
+    /// Not a listener of connections: every datagram goes to
+    /// [`Handler::datagram`].
+    Udp(UdpSocket),
 }
 
 enum Stream {
@@ -228,6 +249,9 @@ pub struct Reactor<H: Handler> {
     stopping: bool,
     /// Connections with output queued by `Ctx::send` this iteration.
     dirty: Vec<ConnId>,
+    /// Datagram buffers, in and out (allocated with the first UDP socket).
+    udp_in: Vec<u8>,
+    udp_out: Vec<u8>,
 }
 
 impl<H: Handler> Reactor<H> {
@@ -246,6 +270,8 @@ impl<H: Handler> Reactor<H> {
             },
             stopping: false,
             dirty: Vec::new(),
+            udp_in: Vec::new(),
+            udp_out: Vec::new(),
         })
     }
 
@@ -264,6 +290,12 @@ impl<H: Handler> Reactor<H> {
                 .poll
                 .registry()
                 .register(l, token, Interest::READABLE)?,
+            Listener::Udp(l) => {
+                self.udp_in.resize(MAX_DATAGRAM, 0);
+                self.poll
+                    .registry()
+                    .register(l, token, Interest::READABLE)?
+            }
         }
         self.listeners.push(listener);
         Ok(index)
@@ -408,13 +440,17 @@ impl<H: Handler> Reactor<H> {
     }
 
     fn accept(&mut self, handler: &mut H, index: usize) {
+        if matches!(self.listeners.get(index), Some(Listener::Udp(_))) {
+            return self.receive(handler, index);
+        }
         loop {
-            let accepted = match &self.listeners[index] {
-                Listener::Tcp(l) => l.accept().map(|(s, a)| {
+            let accepted = match self.listeners.get(index) {
+                Some(Listener::Tcp(l)) => l.accept().map(|(s, a)| {
                     let _ = s.set_nodelay(true);
                     (Stream::Tcp(s), Some(a))
                 }),
-                Listener::Unix(l) => l.accept().map(|(s, _)| (Stream::Unix(s), None)),
+                Some(Listener::Unix(l)) => l.accept().map(|(s, _)| (Stream::Unix(s), None)),
+                Some(Listener::Udp(_)) | None => return,
             };
             match accepted {
                 Ok((stream, peer)) => self.open(handler, index, stream, peer),
@@ -426,6 +462,34 @@ impl<H: Handler> Reactor<H> {
                     warn!("accept failed: {e}");
                     return;
                 }
+            }
+        }
+    }
+
+    /// Reads datagrams until the socket would block (readiness is edge
+    /// triggered), handing each to the handler and sending its reply.
+    fn receive(&mut self, handler: &mut H, index: usize) {
+        let Some(Listener::Udp(socket)) = self.listeners.get(index) else {
+            return;
+        };
+        loop {
+            let (n, from) = match socket.recv_from(&mut self.udp_in) {
+                Ok(got) => got,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // ICMP errors of earlier sends (ECONNREFUSED) and the like
+                // concern one client, not the socket: keep reading.
+                Err(e) => {
+                    debug!("udp listener {index}: {e}");
+                    continue;
+                }
+            };
+            self.udp_out.clear();
+            handler.datagram(index, from, &self.udp_in[..n], &mut self.udp_out);
+            if !self.udp_out.is_empty()
+                && let Err(e) = socket.send_to(&self.udp_out, from)
+            {
+                debug!("udp listener {index}: reply to {from} dropped: {e}");
             }
         }
     }

@@ -301,6 +301,7 @@ impl Catalog {
     /// Up to `max` holders of the file (only those with `piece`, if given),
     /// other than `asking`, chosen uniformly at random (reservoir sampling)
     /// so that load spreads over the swarm. Indices go into `picked`.
+    /// Returns how many holders were eligible (to continue the reservoir).
     pub fn sample(
         &self,
         entry: &FileEntry,
@@ -309,7 +310,7 @@ impl Catalog {
         max: usize,
         rng: &mut Rng,
         picked: &mut Vec<usize>,
-    ) {
+    ) -> usize {
         picked.clear();
         let mut seen = 0usize;
         for (i, h) in entry.holders.iter().enumerate() {
@@ -331,6 +332,7 @@ impl Catalog {
         for k in (1..picked.len()).rev() {
             picked.swap(k, rng.below(k + 1));
         }
+        seen
     }
 }
 

@@ -2,7 +2,9 @@
 //! written into the session's output buffer. No sockets and no clock, so
 //! every rule here is unit-testable.
 
+use super::bt_udp::{Event, ScrapeStats};
 use super::catalog::{Catalog, ConnHash, HaveOutcome, Holding};
+use super::swarm::{BtPeer, Swarms, Upsert};
 use crate::bitfield::Bitfield;
 use crate::limits::{MAX_LIST_PAGE, MAX_PEERS_PER_ANSWER, TRACKER_PROTOCOL_VERSION};
 use crate::meta::Info;
@@ -13,8 +15,11 @@ use crate::wire::tracker::{
     ErrorCode, InfoHash, ListEntry, Lookup, PeerId, Pieces, Request, Response, encode_peers,
 };
 use std::collections::HashMap;
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Limits a tracker operator may set.
 #[derive(Debug, Clone)]
@@ -27,6 +32,11 @@ pub struct Config {
     pub max_files: usize,
     /// Announced to peers in the welcome; the reactor enforces it.
     pub idle_timeout_secs: u32,
+    /// How often BitTorrent clients are asked to announce; a BitTorrent
+    /// peer is forgotten after twice this.
+    pub announce_interval_secs: u32,
+    /// Most BitTorrent peers across all swarms.
+    pub max_bt_peers: usize,
 }
 
 impl Default for Config {
@@ -36,6 +46,8 @@ impl Default for Config {
             max_peers_per_answer: MAX_PEERS_PER_ANSWER,
             max_files: 1_000_000,
             idle_timeout_secs: 120,
+            announce_interval_secs: 60,
+            max_bt_peers: 1_000_000,
         }
     }
 }
@@ -64,7 +76,49 @@ pub struct Tracker {
     picked: Vec<usize>,
     /// Scratch for get-peers: identity and holder index of each answer.
     found: Vec<(PeerId, SocketAddr, usize)>,
+    /// BitTorrent peers (UDP and HTTP announces), by info hash.
+    swarms: Swarms,
+    /// Key of the BEP 15 connection ids.
+    cid_key: RandomState,
+    /// Start of the connection-id time windows (the first datagram).
+    epoch: Option<Instant>,
+    /// The reactor listener whose connections speak HTTP, if any.
+    pub http_listener: Option<usize>,
+    /// Source address of each open HTTP connection.
+    pub(super) http_peers: HashMap<ConnId, IpAddr, ConnHash>,
+    /// Scratch for BitTorrent announce replies.
+    pub(super) bt_peers: Vec<SocketAddr>,
 }
+
+/// A BitTorrent announce, from UDP or HTTP.
+#[derive(Debug, Clone)]
+pub struct BtAnnounce {
+    pub info_hash: InfoHash,
+    pub peer_id: PeerId,
+    /// The request's source IP with the announced port.
+    pub addr: SocketAddr,
+    pub left: u64,
+    pub event: Event,
+    /// Peers wanted (`None`: the default, 50).
+    pub numwant: Option<u32>,
+    /// Only peers of the announcer's address family (UDP, whose compact
+    /// format has one entry size per reply).
+    pub same_family: bool,
+}
+
+/// The counts of an announce reply; the peers go to the caller's vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BtReply {
+    pub interval: u32,
+    pub seeders: u32,
+    pub leechers: u32,
+}
+
+/// Peers in a BitTorrent announce reply when the client names no number.
+pub const BT_DEFAULT_NUMWANT: u32 = 50;
+/// Length of a BEP 15 connection-id window; an id is accepted during its
+/// window and the next (60 to 120 s; BEP 15 asks for at least 60).
+pub const CONNECTION_ID_WINDOW: Duration = Duration::from_secs(60);
 
 type Outcome = Result<(), (ErrorCode, String)>;
 
@@ -81,6 +135,161 @@ impl Tracker {
             rng,
             picked: Vec::new(),
             found: Vec::new(),
+            swarms: Swarms::default(),
+            cid_key: RandomState::new(),
+            epoch: None,
+            http_listener: None,
+            http_peers: HashMap::default(),
+            bt_peers: Vec::new(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn swarms(&self) -> &Swarms {
+        &self.swarms
+    }
+
+    /// The BEP 15 connection id for `from` in the window of `now`: a keyed
+    /// hash, so that nothing is stored per client.
+    pub fn connection_id(&mut self, from: SocketAddr, now: Instant) -> u64 {
+        let window = self.window(now);
+        self.cid_key.hash_one((from, window))
+    }
+
+    /// Whether `id` was given to `from` in this window or the one before.
+    pub fn connection_id_valid(&mut self, id: u64, from: SocketAddr, now: Instant) -> bool {
+        let window = self.window(now);
+        id == self.cid_key.hash_one((from, window))
+            || (window > 0 && id == self.cid_key.hash_one((from, window - 1)))
+    }
+
+    fn window(&mut self, now: Instant) -> u64 {
+        let epoch = *self.epoch.get_or_insert(now);
+        now.saturating_duration_since(epoch).as_secs() / CONNECTION_ID_WINDOW.as_secs()
+    }
+
+    /// Forgets BitTorrent peers past their deadline.
+    pub fn sweep(&mut self, now: Instant) -> usize {
+        self.swarms.sweep(now)
+    }
+
+    /// Seeders, completed downloads and leechers of a file, both kinds of
+    /// peer together.
+    pub fn scrape(&self, hash: &InfoHash) -> ScrapeStats {
+        let mut s = ScrapeStats::default();
+        if let Some(e) = self.catalog.get(hash) {
+            s.seeders += e.seeders;
+            s.leechers += e.holders.len() as u32 - e.seeders;
+        }
+        if let Some(sw) = self.swarms.get(hash) {
+            s.seeders += sw.seeders;
+            s.leechers += sw.leechers();
+            s.completed = sw.completed;
+        }
+        s
+    }
+
+    /// A BitTorrent announce: joins, refreshes or leaves the swarm, and
+    /// puts a random sample of the other peers (BitTorrent and STA) into
+    /// `peers`. An error is a message for a `failure reason`.
+    pub fn bt_announce(
+        &mut self,
+        a: &BtAnnounce,
+        now: Instant,
+        peers: &mut Vec<SocketAddr>,
+    ) -> Result<BtReply, String> {
+        peers.clear();
+        let interval = self.config.announce_interval_secs;
+        if a.addr.port() == 0 && a.event != Event::Stopped {
+            return Err("port 0 is not a port peers can connect to".into());
+        }
+        if a.event == Event::Stopped {
+            self.swarms.remove(&a.info_hash, &a.addr);
+        } else {
+            let was_seeder = self
+                .swarms
+                .get(&a.info_hash)
+                .and_then(|sw| sw.peers.iter().find(|p| p.addr == a.addr))
+                .is_some_and(|p| p.seeder);
+            let peer = BtPeer {
+                addr: a.addr,
+                peer_id: a.peer_id,
+                seeder: a.left == 0,
+                deadline: now + Duration::from_secs(2 * u64::from(interval)),
+            };
+            let completed = a.event == Event::Completed && !was_seeder;
+            let new_swarm =
+                self.swarms.get(&a.info_hash).is_none() && self.catalog.get(&a.info_hash).is_none();
+            if new_swarm && self.swarms.len() + self.catalog.len() >= self.config.max_files {
+                return Err(format!(
+                    "the tracker is full ({} files)",
+                    self.config.max_files
+                ));
+            }
+            if self
+                .swarms
+                .upsert(a.info_hash, peer, completed, self.config.max_bt_peers)
+                == Upsert::Full
+            {
+                return Err(format!(
+                    "the tracker is full ({} BitTorrent peers)",
+                    self.config.max_bt_peers
+                ));
+            }
+            let want = a.numwant.unwrap_or(BT_DEFAULT_NUMWANT);
+            let want = want.min(u32::from(self.config.max_peers_per_answer)) as usize;
+            self.sample_for_bt(a, want, peers);
+        }
+        let s = self.scrape(&a.info_hash);
+        Ok(BtReply {
+            interval,
+            seeders: s.seeders,
+            leechers: s.leechers,
+        })
+    }
+
+    /// Reservoir sampling over the file's BitTorrent peers (but `a`) and
+    /// its STA holders that accept connections.
+    fn sample_for_bt(&mut self, a: &BtAnnounce, max: usize, out: &mut Vec<SocketAddr>) {
+        if max == 0 {
+            return;
+        }
+        let family = |addr: &SocketAddr| !a.same_family || addr.is_ipv4() == a.addr.is_ipv4();
+        let mut seen = 0usize;
+        let mut offer = |addr: SocketAddr, rng: &mut Rng| {
+            seen += 1;
+            if out.len() < max {
+                out.push(addr);
+            } else {
+                let j = rng.below(seen);
+                if j < max {
+                    out[j] = addr;
+                }
+            }
+        };
+        if let Some(sw) = self.swarms.get(&a.info_hash) {
+            for p in &sw.peers {
+                if p.addr != a.addr && family(&p.addr) {
+                    offer(p.addr, &mut self.rng);
+                }
+            }
+        }
+        if let Some(e) = self.catalog.get(&a.info_hash) {
+            for h in &e.holders {
+                let Some((_, addr)) = self.peers.get(&h.conn).and_then(|p| p.identity.as_ref())
+                else {
+                    continue;
+                };
+                if addr.port() != 0 && family(addr) {
+                    offer(*addr, &mut self.rng);
+                }
+            }
+        }
+        for k in (1..out.len()).rev() {
+            out.swap(k, self.rng.below(k + 1));
         }
     }
 
@@ -359,23 +568,63 @@ impl Tracker {
         }
         let max = usize::from(max.min(self.config.max_peers_per_answer));
         let mut picked = std::mem::take(&mut self.picked);
-        self.catalog
+        let mut seen = self
+            .catalog
             .sample(entry, conn, piece, max, &mut self.rng, &mut picked);
+        // BitTorrent peers of the file continue the same reservoir, as
+        // indices past the STA holders. Their pieces are unknown: a seeder
+        // has them all, a leecher is given as holding none (and never
+        // matches a piece filter).
+        let n = entry.holders.len();
+        let swarm = self.swarms.get(hash);
+        if let Some(sw) = swarm {
+            for (j, p) in sw.peers.iter().enumerate() {
+                if piece.is_some() && !p.seeder {
+                    continue;
+                }
+                seen += 1;
+                if picked.len() < max {
+                    picked.push(n + j);
+                } else {
+                    let k = self.rng.below(seen);
+                    if k < max {
+                        picked[k] = n + j;
+                    }
+                }
+            }
+            for k in (1..picked.len()).rev() {
+                picked.swap(k, self.rng.below(k + 1));
+            }
+        }
         let peers = &self.peers;
         let mut found = std::mem::take(&mut self.found);
         found.clear();
         found.extend(picked.iter().filter_map(|&i| {
+            if i >= n {
+                let p = &swarm?.peers[i - n];
+                return Some((p.peer_id, p.addr, i));
+            }
             let (peer_id, addr) = peers.get(&entry.holders[i].conn)?.identity.as_ref()?;
             // Port 0: the peer downloads but accepts no connections.
             (addr.port() != 0).then_some((*peer_id, *addr, i))
         }));
         // Room for the whole answer at once: peer id, address (up to 19
         // bytes), pieces tag, and a bitfield with its length.
-        let per_peer = 20 + 19 + 1 + 4 + entry.info.num_pieces().div_ceil(8) as usize;
+        let stride = entry.info.num_pieces().div_ceil(8) as usize;
+        let per_peer = 20 + 19 + 1 + 4 + stride;
         out.reserve(4 + 1 + 20 + 2 + found.len() * per_peer);
-        let answer = found
-            .iter()
-            .map(|(peer_id, addr, i)| (peer_id, *addr, entry.bits(*i)));
+        let none = if swarm.is_some() {
+            vec![0u8; stride]
+        } else {
+            Vec::new()
+        };
+        let answer = found.iter().map(|(peer_id, addr, i)| {
+            let bits = match swarm {
+                Some(sw) if *i >= n => (!sw.peers[*i - n].seeder).then_some(none.as_slice()),
+                _ => entry.bits(*i),
+            };
+            (peer_id, *addr, bits)
+        });
         encode_peers(out, hash, answer);
         self.found = found;
         self.picked = picked;

@@ -2,11 +2,23 @@
 //! session's input, answer each, and turn decode errors into error frames
 //! (closing the session when the stream cannot be trusted any more).
 
-use super::core::{Next, Tracker};
+use super::bt_http::{self, HttpError};
+use super::bt_udp::{self, ErrorKind};
+use super::core::{BtAnnounce, Next, Tracker};
 use crate::reactor::{ConnId, Ctx, Flow, Handler, OutQueue};
 use crate::wire::tracker::{ErrorCode, Request, Response};
-use log::debug;
+use log::{debug, info};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Instant;
+
+/// What a tracker connection speaks, by the listener that accepted it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// The STA tracker protocol (spec/tracker.md).
+    Sta,
+    /// One BitTorrent HTTP request, one reply, then close.
+    Http,
+}
 
 /// Output one call of `data` may produce. The reactor calls again with the
 /// rest of the input while the queue is below its high-water mark, and
@@ -17,29 +29,36 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 const OUTPUT_BATCH: usize = 1024 * 1024;
 
 impl Handler for Tracker {
-    type Session = ();
+    type Session = Proto;
 
     fn open(
         &mut self,
-        _ctx: &mut Ctx<()>,
+        _ctx: &mut Ctx<Proto>,
         id: ConnId,
-        _listener: usize,
+        listener: usize,
         peer: Option<SocketAddr>,
         _out: &mut OutQueue,
-    ) -> Option<()> {
+    ) -> Option<Proto> {
         let ip = peer.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
+        if self.http_listener == Some(listener) {
+            self.http_peers.insert(id, ip);
+            return Some(Proto::Http);
+        }
         self.connect(id, ip);
-        Some(())
+        Some(Proto::Sta)
     }
 
     fn data(
         &mut self,
-        _ctx: &mut Ctx<()>,
+        _ctx: &mut Ctx<Proto>,
         id: ConnId,
-        _session: &mut (),
+        session: &mut Proto,
         input: &[u8],
         out: &mut OutQueue,
     ) -> Flow {
+        if *session == Proto::Http {
+            return self.http(id, input, out);
+        }
         let mut used = 0;
         let mut close = false;
         out.push_with(|buf| {
@@ -75,7 +94,10 @@ impl Handler for Tracker {
         });
     }
 
-    fn idle(&mut self, _id: ConnId, _session: &mut (), out: &mut OutQueue) -> bool {
+    fn idle(&mut self, _id: ConnId, session: &mut Proto, out: &mut OutQueue) -> bool {
+        if *session == Proto::Http {
+            return true;
+        }
         out.push_with(|buf| {
             Response::Error {
                 code: ErrorCode::IDLE_TIMEOUT,
@@ -86,7 +108,188 @@ impl Handler for Tracker {
         true
     }
 
-    fn close(&mut self, _ctx: &mut Ctx<()>, id: ConnId, _session: ()) {
-        self.disconnect(id);
+    fn close(&mut self, _ctx: &mut Ctx<Proto>, id: ConnId, session: Proto) {
+        match session {
+            Proto::Sta => self.disconnect(id),
+            Proto::Http => {
+                self.http_peers.remove(&id);
+            }
+        }
     }
+
+    fn tick(&mut self, _ctx: &mut Ctx<Proto>, now: Instant) {
+        let gone = self.sweep(now);
+        if gone > 0 {
+            debug!("{gone} BitTorrent peers expired");
+        }
+    }
+
+    fn datagram(&mut self, _listener: usize, from: SocketAddr, bytes: &[u8], reply: &mut Vec<u8>) {
+        self.udp(from, bytes, Instant::now(), reply);
+    }
+}
+
+impl Tracker {
+    /// Answers one BEP 15 datagram from `from` into `reply` (left empty
+    /// when the datagram deserves no answer).
+    pub fn udp(&mut self, from: SocketAddr, bytes: &[u8], now: Instant, reply: &mut Vec<u8>) {
+        let req = match bt_udp::Request::parse(bytes) {
+            Ok(req) => req,
+            Err(e) => {
+                debug!("udp {from}: {e}");
+                if let Some(transaction_id) = e.transaction_id {
+                    let message = match e.kind {
+                        ErrorKind::UnknownAction(_) => e.to_string(),
+                        _ => format!("malformed request: {e}"),
+                    };
+                    bt_udp::Response::Error {
+                        transaction_id,
+                        message,
+                    }
+                    .encode(reply);
+                }
+                return;
+            }
+        };
+        let refuse = |reply: &mut Vec<u8>, transaction_id, message: String| {
+            bt_udp::Response::Error {
+                transaction_id,
+                message,
+            }
+            .encode(reply)
+        };
+        match req {
+            bt_udp::Request::Connect { transaction_id } => bt_udp::Response::Connect {
+                transaction_id,
+                connection_id: self.connection_id(from, now),
+            }
+            .encode(reply),
+            bt_udp::Request::Announce(a) => {
+                if !self.connection_id_valid(a.connection_id, from, now) {
+                    return refuse(reply, a.transaction_id, "bad connection id".into());
+                }
+                let announce = BtAnnounce {
+                    info_hash: a.info_hash,
+                    peer_id: a.peer_id,
+                    addr: SocketAddr::new(from.ip().to_canonical(), a.port),
+                    left: a.left,
+                    event: a.event,
+                    numwant: u32::try_from(a.num_want).ok(),
+                    same_family: true,
+                };
+                let mut peers = std::mem::take(&mut self.bt_peers);
+                match self.bt_announce(&announce, now, &mut peers) {
+                    Ok(r) => {
+                        bt_udp::encode_announce_header(
+                            reply,
+                            a.transaction_id,
+                            r.interval,
+                            r.leechers,
+                            r.seeders,
+                        );
+                        for p in &peers {
+                            bt_udp::push_compact(reply, p);
+                        }
+                    }
+                    Err(message) => refuse(reply, a.transaction_id, message),
+                }
+                self.bt_peers = peers;
+            }
+            bt_udp::Request::Scrape {
+                connection_id,
+                transaction_id,
+                info_hashes,
+            } => {
+                if !self.connection_id_valid(connection_id, from, now) {
+                    return refuse(reply, transaction_id, "bad connection id".into());
+                }
+                let stats = info_hashes.iter().map(|h| self.scrape(h)).collect();
+                bt_udp::Response::Scrape {
+                    transaction_id,
+                    stats,
+                }
+                .encode(reply);
+            }
+        }
+    }
+
+    /// One HTTP request head: answer it and close.
+    fn http(&mut self, id: ConnId, input: &[u8], out: &mut OutQueue) -> Flow {
+        let ip = self
+            .http_peers
+            .get(&id)
+            .copied()
+            .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let mut body = Vec::new();
+        let (status, reason) = match bt_http::parse_request(input) {
+            Ok(None) => {
+                return Flow {
+                    used: 0,
+                    close: false,
+                };
+            }
+            Ok(Some((req, _))) => match self.http_request(ip, req, Instant::now(), &mut body) {
+                Ok(()) => (200, "OK"),
+                Err(message) => {
+                    body.clear();
+                    bt_http::encode_failure(&mut body, &message);
+                    (200, "OK")
+                }
+            },
+            Err(e) => {
+                debug!("http session {id}: {e}");
+                bt_http::encode_failure(&mut body, &e.to_string());
+                http_status(&e)
+            }
+        };
+        out.push_with(|buf| bt_http::encode_reply(buf, status, reason, &body));
+        Flow {
+            used: input.len(),
+            close: true,
+        }
+    }
+
+    /// Answers a parsed HTTP request into `body`; an error is a failure
+    /// reason (sent with status 200, as BitTorrent clients expect).
+    pub fn http_request(
+        &mut self,
+        ip: IpAddr,
+        req: bt_http::Request,
+        now: Instant,
+        body: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        match req {
+            bt_http::Request::Announce(a) => {
+                let announce = BtAnnounce {
+                    info_hash: a.info_hash,
+                    peer_id: a.peer_id,
+                    addr: SocketAddr::new(ip.to_canonical(), a.port),
+                    left: a.left,
+                    event: a.event,
+                    numwant: a.numwant,
+                    same_family: false,
+                };
+                let mut peers = std::mem::take(&mut self.bt_peers);
+                let result = self.bt_announce(&announce, now, &mut peers);
+                if let Ok(r) = &result {
+                    bt_http::encode_announce(body, r.interval, r.seeders, r.leechers, &peers);
+                }
+                self.bt_peers = peers;
+                result.map(|_| ())
+            }
+            bt_http::Request::Scrape(hashes) => {
+                let files: Vec<_> = hashes.iter().map(|h| (*h, self.scrape(h))).collect();
+                bt_http::encode_scrape(body, &files);
+                Ok(())
+            }
+        }
+    }
+}
+
+fn http_status(e: &HttpError) -> (u16, &'static str) {
+    let (status, reason) = e.status();
+    if status == 414 {
+        info!("refused an HTTP request head over the limit");
+    }
+    (status, reason)
 }
