@@ -139,14 +139,24 @@ pub enum ControlRequest {
         target: String,
         out_dir: Option<PathBuf>,
     },
+    /// `meta TARGET`: the bencoded info dict of a file, by info hash or
+    /// name: from this daemon if it holds the file, else from the tracker.
+    Meta { target: String },
+    /// `get-torrent PATH [OUTDIR]`: download the file described by the
+    /// `.torrent` file at this absolute path (its info dict is the
+    /// metadata; peers still come from the tracker).
+    GetTorrent {
+        torrent: PathBuf,
+        out_dir: Option<PathBuf>,
+    },
     /// `status`: this daemon's state.
     Status,
     /// `stop`: answer `{"ok":true}`, then exit.
     Stop,
 }
 
-const USAGE: &str =
-    "requests are `share PATH`, `list`, `get NAME_OR_INFOHASH [OUTDIR]`, `status` and `stop`";
+const USAGE: &str = "requests are `share PATH`, `list`, `get NAME_OR_INFOHASH [OUTDIR]`, \
+     `meta NAME_OR_INFOHASH`, `get-torrent PATH [OUTDIR]`, `status` and `stop`";
 
 impl ControlRequest {
     /// Parses a request line, with or without its `\n` (a `\r` before it is
@@ -197,14 +207,30 @@ impl ControlRequest {
             }
             "get" => {
                 arity(1, 2, "get NAME_OR_INFOHASH [OUTDIR]")?;
-                let target = String::from_utf8(percent_decode(args[0])?).map_err(|_| {
-                    ControlError::bad_request("the file name is not valid UTF-8 once decoded")
-                })?;
+                let target = name_arg(args[0])?;
                 let out_dir = match args.get(1) {
                     Some(dir) => Some(absolute_path(dir, "get NAME_OR_INFOHASH [OUTDIR]")?),
                     None => None,
                 };
                 Ok(ControlRequest::Get { target, out_dir })
+            }
+            "meta" => {
+                arity(1, 1, "meta NAME_OR_INFOHASH")?;
+                Ok(ControlRequest::Meta {
+                    target: name_arg(args[0])?,
+                })
+            }
+            "get-torrent" => {
+                let usage = "get-torrent PATH [OUTDIR]";
+                arity(1, 2, usage)?;
+                let out_dir = match args.get(1) {
+                    Some(dir) => Some(absolute_path(dir, usage)?),
+                    None => None,
+                };
+                Ok(ControlRequest::GetTorrent {
+                    torrent: absolute_path(args[0], usage)?,
+                    out_dir,
+                })
             }
             "status" => {
                 arity(0, 0, "status")?;
@@ -238,6 +264,17 @@ impl ControlRequest {
                 }
                 s
             }
+            ControlRequest::Meta { target } => {
+                format!("meta {}", percent_encode(target.as_bytes()))
+            }
+            ControlRequest::GetTorrent { torrent, out_dir } => {
+                let mut s = format!("get-torrent {}", encode_path(torrent));
+                if let Some(dir) = out_dir {
+                    s.push(' ');
+                    s.push_str(&encode_path(dir));
+                }
+                s
+            }
             ControlRequest::Status => "status".to_owned(),
             ControlRequest::Stop => "stop".to_owned(),
         };
@@ -250,6 +287,12 @@ impl ControlRequest {
 /// (either case). Anything else is a file name.
 pub fn info_hash_target(target: &str) -> Option<InfoHash> {
     from_hex(target)
+}
+
+/// A `get` or `meta` target: percent-decoded, UTF-8.
+fn name_arg(word: &str) -> Result<String, ControlError> {
+    String::from_utf8(percent_decode(word)?)
+        .map_err(|_| ControlError::bad_request("the file name is not valid UTF-8 once decoded"))
 }
 
 fn too_long() -> ControlError {
@@ -502,6 +545,44 @@ pub fn done_line(file: &FileReport) -> String {
         ("ok", true.into()),
         ("file", file.to_json()),
     ]))
+}
+
+/// Answer to `meta`:
+/// `{"ok":true,"name":S,"info_hash":HEX40,"info":HEX}` plus `\n`, where
+/// `info` is the bencoded info dict in lower-case hex.
+pub fn meta_line(info: &crate::meta::Info) -> String {
+    line(obj([
+        ("ok", true.into()),
+        ("name", info.name.as_str().into()),
+        ("info_hash", to_hex(&info.info_hash).into()),
+        ("info", to_hex(&info.bencoded).into()),
+    ]))
+}
+
+/// Reads the answer to `meta`: the info dict, checked against the
+/// `info_hash` the daemon gave.
+pub fn info_of_meta(v: &JsonValue) -> Result<crate::meta::Info, String> {
+    let f = Fields(v, "meta");
+    let bytes = hex_bytes(f.str("info")?).ok_or_else(|| f.bad("info", "hex digits"))?;
+    let info = crate::meta::Info::from_bencoded(&bytes).map_err(|e| format!("meta: {e}"))?;
+    if info.info_hash != f.hash("info_hash")? {
+        return Err("meta: the info dict does not have the info hash given with it".into());
+    }
+    Ok(info)
+}
+
+fn hex_bytes(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    s.as_bytes()
+        .chunks_exact(2)
+        .map(|p| {
+            let hi = (p[0] as char).to_digit(16)?;
+            let lo = (p[1] as char).to_digit(16)?;
+            Some((hi * 16 + lo) as u8)
+        })
+        .collect()
 }
 
 /// Answer to `status`, plus `\n`.
@@ -778,6 +859,17 @@ mod tests {
             target: "0123456789abcdef0123456789ABCDEF01234567".into(),
             out_dir: Some("/srv/out dir".into()),
         });
+        round_trip(ControlRequest::Meta {
+            target: "café ☃.tar".into(),
+        });
+        round_trip(ControlRequest::GetTorrent {
+            torrent: "/tmp/a b.torrent".into(),
+            out_dir: None,
+        });
+        round_trip(ControlRequest::GetTorrent {
+            torrent: "/tmp/x.torrent".into(),
+            out_dir: Some("/srv/out dir".into()),
+        });
         round_trip(ControlRequest::Get {
             target: "%%%".into(),
             out_dir: Some("/".into()),
@@ -835,6 +927,13 @@ mod tests {
             b"get",
             b"get a /b /c",
             b"get a\tb",
+            b"meta",
+            b"meta a b",
+            b"meta a%FF",
+            b"get-torrent",
+            b"get-torrent x.torrent",
+            b"get-torrent /x.torrent out",
+            b"get-torrent /a /b /c",
             b"list\0",
             b"\xff\xfe",
             b"share /a\x1b[31m",
@@ -1048,6 +1147,21 @@ mod tests {
             Reply::parse(ok_line().trim_end()),
             Ok(Reply::Ok(obj([("ok", true.into())])))
         );
+    }
+
+    #[test]
+    fn meta_replies_round_trip() {
+        let info = crate::meta::Info::new("a b", 20_000, 16_384, vec![3; 40]).unwrap();
+        let Ok(Reply::Ok(v)) = Reply::parse(meta_line(&info).trim_end()) else {
+            panic!("meta reply");
+        };
+        assert_eq!(info_of_meta(&v), Ok(info));
+        let wrong =
+            r#"{"ok":true,"info_hash":"0000000000000000000000000000000000000000","info":"6465"}"#;
+        let Ok(Reply::Ok(v)) = Reply::parse(wrong) else {
+            panic!("parse");
+        };
+        assert!(info_of_meta(&v).is_err());
     }
 
     #[test]

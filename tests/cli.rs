@@ -198,7 +198,7 @@ fn list_prints_a_table() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 3, "{out}");
     assert!(lines[0].starts_with("NAME"), "{out}");
-    for col in ["SIZE", "PIECES", "PEERS", "SEEDERS", "INFO HASH"] {
+    for col in ["SIZE", "PIECES", "PEERS", "SEEDERS", "INFO HASH", "MAGNET"] {
         assert!(lines[0].contains(col), "{out}");
     }
     let row: Vec<&str> = lines[1].split_whitespace().collect();
@@ -211,7 +211,8 @@ fn list_prints_a_table() {
             "11663",
             "12",
             "4",
-            "0123456789abcdef0123456789abcdef01234567"
+            "0123456789abcdef0123456789abcdef01234567",
+            "magnet:?xt=urn:btih:0123456789abcdef0123456789abcdef01234567&dn=ubuntu-24.04.iso"
         ]
     );
     // A hostile name cannot put escape sequences on the terminal.
@@ -236,6 +237,10 @@ fn list_json_prints_the_array() {
     assert_eq!(
         files[1].get("name").and_then(JsonValue::as_str),
         Some("a\u{1b}[31m.bin")
+    );
+    assert_eq!(
+        files[1].get("magnet").and_then(JsonValue::as_str),
+        Some("magnet:?xt=urn:btih:ffffffffffffffffffffffffffffffffffffffff&dn=a%1B%5B31m.bin")
     );
     assert_eq!(fake.request(), "list\n");
 }
@@ -461,6 +466,9 @@ fn usage_errors_exit_2_and_help_exits_0() {
         &["get"],
         &["get", "a", "b"],
         &["share"],
+        &["torrent", "x"],
+        &["torrent", "-o", "x.torrent"],
+        &["torrent", "x", "-o", "x.torrent", "--piece-size", "1000"],
         &["--control", "/a", "--dir", "/b", "list"],
         &["--json"],
     ] {
@@ -473,7 +481,10 @@ fn usage_errors_exit_2_and_help_exits_0() {
     assert!(stdout(&o).contains("COMMANDS"));
     let o = sta_in(&dir.0, &["get", "--help"], &[]);
     assert_eq!(code(&o), 0);
-    assert!(stdout(&o).starts_with("sta get NAME|INFOHASH [--out DIR]"));
+    assert!(stdout(&o).starts_with("sta get NAME|INFOHASH|FILE.torrent|MAGNET [--out DIR]"));
+    let o = sta_in(&dir.0, &["torrent", "--help"], &[]);
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).starts_with("sta torrent NAME|INFOHASH|FILE -o OUT.torrent"));
     // The demo itself runs in tests/demo.rs; here only its usage.
     let o = sta_in(&dir.0, &["demo", "--size", "lots"], &[]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));

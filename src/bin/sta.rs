@@ -11,9 +11,12 @@
 use sta::cli::client::{self, CallError, Client};
 use sta::cli::format::{clean, clock, human_bytes, table};
 use sta::cli::progress::ProgressView;
+use sta::cli::torrent;
 use sta::control::{CatalogEntry, ControlRequest, StatusReport};
 use sta::json::JsonValue;
 use sta::meta::info::to_hex;
+use sta::meta::magnet::{Magnet, is_magnet, magnet_link};
+use sta::meta::torrent::{MAX_TORRENT_FILE, Torrent};
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -29,8 +32,10 @@ USAGE:
 COMMANDS:
     share FILE                   hash FILE and offer it to every peer
     list [--json]                the tracker's catalog of shared files
-    get NAME|INFOHASH [--out DIR]
+    get NAME|INFOHASH|FILE.torrent|MAGNET [--out DIR]
                                  download a file, showing progress
+    torrent NAME|INFOHASH|FILE -o OUT.torrent [--tracker-url URL]
+                                 write a .torrent for BitTorrent clients
     status [--json]              what this sta-peerd holds and does
     stop                         stop sta-peerd
     demo [--size SIZE]           run a tracker and 4 peers on this machine
@@ -69,14 +74,32 @@ holding some of it, seeders (peers holding all of it) and info hash.
 ";
 
 const HELP_GET: &str = "\
-sta get NAME|INFOHASH [--out DIR]
+sta get NAME|INFOHASH|FILE.torrent|MAGNET [--out DIR]
 
 Downloads a file from every peer that has pieces of it, verifying each
 piece, and prints its path when done. Give the info hash (40 hex digits,
 see `sta list`) when several files share a name. Progress goes to stderr.
 Interrupting `sta get` does not stop the download; see `sta status`.
 
+An existing FILE.torrent (single-file, BitTorrent v1 or hybrid) gives the
+file's metadata itself; a magnet link (magnet:?xt=urn:btih:HASH...) is a
+get by info hash. Either way the peers come from sta-peerd's tracker.
+
     --out DIR   where to put the file [default: the daemon's directory]
+";
+
+const HELP_TORRENT: &str = "\
+sta torrent NAME|INFOHASH|FILE -o OUT.torrent [--tracker-url URL] [--piece-size N]
+
+Writes a single-file BitTorrent v1 .torrent, for BitTorrent clients
+(libtorrent, Transmission, aria2...). An existing local FILE is hashed
+here, with pieces of --piece-size; otherwise sta-peerd gives the info dict
+of the file named NAME or INFOHASH (its own, or the tracker's).
+
+    -o, --out OUT.torrent   where to write it
+    --tracker-url URL       the announce URL [default: http://HOST:6969/announce,
+                            HOST being the host of sta-peerd's tracker]
+    --piece-size N          piece size for FILE, bytes or with K/M [default: 512K]
 ";
 
 const HELP_STATUS: &str = "\
@@ -158,6 +181,7 @@ fn run(raw: Vec<OsString>) -> Result<ExitCode, Fail> {
             "share" => HELP_SHARE,
             "list" => HELP_LIST,
             "get" => HELP_GET,
+            "torrent" => HELP_TORRENT,
             "status" => HELP_STATUS,
             "stop" => HELP_STOP,
             "demo" => sta::demo::HELP,
@@ -185,8 +209,27 @@ fn run(raw: Vec<OsString>) -> Result<ExitCode, Fail> {
             let out: Option<PathBuf> = args
                 .opt_value_from_os_str("--out", to_path)
                 .map_err(arg_error)?;
-            let [target] = free_args(args, "get NAME|INFOHASH [--out DIR]")?;
+            let [target] = free_args(args, "get NAME|INFOHASH|FILE.torrent|MAGNET [--out DIR]")?;
             get(&daemon, &target, out)
+        }
+        "torrent" => {
+            let out: Option<PathBuf> = args
+                .opt_value_from_os_str(["-o", "--out"], to_path)
+                .map_err(arg_error)?;
+            let url: Option<String> = args
+                .opt_value_from_str("--tracker-url")
+                .map_err(arg_error)?;
+            let piece: Option<String> =
+                args.opt_value_from_str("--piece-size").map_err(arg_error)?;
+            let line = "torrent NAME|INFOHASH|FILE -o OUT.torrent [--tracker-url URL]";
+            let [target] = free_args(args, line)?;
+            let out =
+                out.ok_or_else(|| usage(format!("missing -o OUT.torrent; usage: sta {line}")))?;
+            let piece = match piece {
+                None => torrent::DEFAULT_PIECE_SIZE,
+                Some(p) => torrent::parse_piece_size(&p).map_err(usage)?,
+            };
+            make_torrent(&daemon, &target, &out, url, piece)
         }
         "status" => {
             let json = args.contains("--json");
@@ -314,7 +357,9 @@ fn list(daemon: &Client, json: bool) -> Result<ExitCode, Fail> {
         return Err(protocol_error("list reply without a \"files\" array"));
     };
     if json {
-        return out(&format!("{}\n", JsonValue::Arr(files.clone())));
+        let mut files = files.clone();
+        torrent::add_magnets(&mut files);
+        return out(&format!("{}\n", JsonValue::Arr(files)));
     }
     let entries: Vec<CatalogEntry> = files
         .iter()
@@ -334,12 +379,21 @@ fn list(daemon: &Client, json: bool) -> Result<ExitCode, Fail> {
                 e.peers.to_string(),
                 e.seeders.to_string(),
                 to_hex(&e.info_hash),
+                magnet_link(&e.info_hash, &e.name),
             ]
         })
         .collect();
     out(&table(
-        &["NAME", "SIZE", "PIECES", "PEERS", "SEEDERS", "INFO HASH"],
-        &[false, true, true, true, true, false],
+        &[
+            "NAME",
+            "SIZE",
+            "PIECES",
+            "PEERS",
+            "SEEDERS",
+            "INFO HASH",
+            "MAGNET",
+        ],
+        &[false, true, true, true, true, false, false],
         rows,
     ))
 }
@@ -354,9 +408,28 @@ fn get(daemon: &Client, target: &str, out_dir: Option<PathBuf>) -> Result<ExitCo
             ))
         })?),
     };
-    let request = ControlRequest::Get {
-        target: target.to_owned(),
-        out_dir,
+    let request = if is_magnet(target) {
+        let m = Magnet::parse(target)
+            .map_err(|e| Fail::Failed(format!("bad magnet link: {}", clean(&e.0))))?;
+        ControlRequest::Get {
+            target: to_hex(&m.info_hash),
+            out_dir,
+        }
+    } else if is_torrent_file(target) {
+        let path = std::fs::canonicalize(target)
+            .map_err(|e| Fail::Failed(format!("cannot read {target}: {e}")))?;
+        let bytes = read_torrent(&path)?;
+        Torrent::read(&bytes)
+            .map_err(|e| Fail::Failed(format!("{}: {}", path.display(), clean(&e.0))))?;
+        ControlRequest::GetTorrent {
+            torrent: path,
+            out_dir,
+        }
+    } else {
+        ControlRequest::Get {
+            target: target.to_owned(),
+            out_dir,
+        }
     };
     let started = Instant::now();
     let mut view = ProgressView::new(std::io::stderr().is_terminal());
@@ -380,12 +453,90 @@ fn get(daemon: &Client, target: &str, out_dir: Option<PathBuf>) -> Result<ExitCo
     out(&format!("{}\n", f.path.display()))
 }
 
+/// `sta get X.torrent`: an existing file named `*.torrent`.
+fn is_torrent_file(target: &str) -> bool {
+    let named = target.len() > 8
+        && target
+            .get(target.len() - 8..)
+            .is_some_and(|s| s.eq_ignore_ascii_case(".torrent"));
+    named && std::path::Path::new(target).is_file()
+}
+
+fn read_torrent(path: &std::path::Path) -> Result<Vec<u8>, Fail> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_TORRENT_FILE + 1).read_to_end(&mut bytes))
+        .map_err(|e| Fail::Failed(format!("cannot read {}: {e}", path.display())))?;
+    if bytes.len() as u64 > MAX_TORRENT_FILE {
+        return Err(Fail::Failed(format!(
+            "{} is larger than {MAX_TORRENT_FILE} bytes; not a single-file torrent STA can use",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
+
+fn make_torrent(
+    daemon: &Client,
+    target: &str,
+    out_path: &std::path::Path,
+    url: Option<String>,
+    piece: u32,
+) -> Result<ExitCode, Fail> {
+    let local = std::path::Path::new(target);
+    let info = if local.is_file() {
+        torrent::hash_file(local, piece).map_err(Fail::Failed)?
+    } else {
+        let v = daemon.call(
+            &ControlRequest::Meta {
+                target: target.to_owned(),
+            },
+            |_| {},
+        )?;
+        sta::control::info_of_meta(&v).map_err(|e| protocol_error(&e))?
+    };
+    let url = match url {
+        Some(u) => u,
+        None => {
+            let v = daemon.call(&ControlRequest::Status, |_| {}).map_err(|e| {
+                let hint = "; or give the announce URL with --tracker-url";
+                match Fail::from(e) {
+                    Fail::Unreachable(m) => Fail::Unreachable(m + hint),
+                    Fail::Failed(m) => Fail::Failed(m + hint),
+                    other => other,
+                }
+            })?;
+            let s = StatusReport::from_json(&v).map_err(|e| protocol_error(&e))?;
+            torrent::default_announce_url(&s.tracker_addr)
+        }
+    };
+    std::fs::write(out_path, Torrent::write(&info, &url))
+        .map_err(|e| Fail::Failed(format!("cannot write {}: {e}", out_path.display())))?;
+    out(&format!(
+        "wrote {} ({}, {}, {} pieces of {}), info hash {}, announce {}\n{}\n",
+        out_path.display(),
+        clean(&info.name),
+        human_bytes(info.length),
+        info.num_pieces(),
+        human_bytes(u64::from(info.piece_length)),
+        to_hex(&info.info_hash),
+        clean(&url),
+        magnet_link(&info.info_hash, &info.name)
+    ))
+}
+
 fn status(daemon: &Client, json: bool) -> Result<ExitCode, Fail> {
     let v = daemon.call(&ControlRequest::Status, |_| {})?;
     if json {
         let mut v = v;
         if let JsonValue::Obj(fields) = &mut v {
             fields.retain(|(k, _)| k != "ok");
+            for (k, files) in fields.iter_mut() {
+                if let (true, JsonValue::Arr(files)) = (k == "files", files) {
+                    torrent::add_magnets(files);
+                }
+            }
         }
         return out(&format!("{v}\n"));
     }
@@ -416,15 +567,16 @@ fn status(daemon: &Client, json: bool) -> Result<ExitCode, Fail> {
                     human_bytes(f.downloaded),
                     f.peers.to_string(),
                     clean(&f.path.to_string_lossy()),
+                    magnet_link(&f.info_hash, &f.name),
                 ]
             })
             .collect();
         text.push('\n');
         text.push_str(&table(
             &[
-                "NAME", "STATE", "PIECES", "SIZE", "UP", "DOWN", "PEERS", "PATH",
+                "NAME", "STATE", "PIECES", "SIZE", "UP", "DOWN", "PEERS", "PATH", "MAGNET",
             ],
-            &[false, false, true, true, true, true, true, false],
+            &[false, false, true, true, true, true, true, false, false],
             rows,
         ));
     }

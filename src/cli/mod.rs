@@ -6,3 +6,4 @@ pub mod client;
 pub mod files;
 pub mod format;
 pub mod progress;
+pub mod torrent;

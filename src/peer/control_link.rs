@@ -7,8 +7,8 @@ use super::torrent::{State, Torrent};
 use super::tracker_link::Pending;
 use crate::control::{
     CatalogEntry, ControlError, ControlRequest, FileReport, FileState, PeerBytes, Progress,
-    StatusReport, code, done_line, info_hash_target, list_line, next_line, ok_line, progress_line,
-    shared_line, status_line,
+    StatusReport, code, done_line, info_hash_target, list_line, meta_line, next_line, ok_line,
+    progress_line, shared_line, status_line,
 };
 use crate::limits::MAX_LIST_PAGE;
 use crate::reactor::{ConnId, Ctx, Flow, OutQueue};
@@ -91,6 +91,17 @@ impl Daemon {
                 return self.park(id, ControlRequest::Get { target, out_dir });
             }
             ControlRequest::Get { target, out_dir } => self.control_get(ctx, id, target, out_dir),
+            ControlRequest::Meta { target } => match self.local_meta(&target) {
+                Ok(Some(line)) => return Some(line),
+                Ok(None) if self.tracker_starting() => {
+                    return self.park(id, ControlRequest::Meta { target });
+                }
+                Ok(None) => self.control_meta(ctx, id, target),
+                Err(e) => Err(e),
+            },
+            ControlRequest::GetTorrent { torrent, out_dir } => {
+                self.control_get_torrent(ctx, id, torrent, out_dir)
+            }
             ControlRequest::Status => return Some(status_line(&self.status())),
             ControlRequest::Stop => {
                 ctx.stop();
@@ -221,6 +232,98 @@ impl Daemon {
         } else {
             Err(self.tracker_unreachable())
         }
+    }
+
+    /// The answer to `meta TARGET` when this daemon holds the file (by
+    /// info hash, or the only file it holds with that name); `None` when
+    /// the tracker must be asked.
+    fn local_meta(&self, target: &str) -> Result<Option<String>, (&'static str, String)> {
+        if let Some(hash) = info_hash_target(target)
+            && let Some(t) = self.torrents.get(&hash)
+        {
+            return Ok(Some(meta_line(&t.info)));
+        }
+        if info_hash_target(target).is_none()
+            && let Err(e) = crate::meta::info::check_name(target)
+        {
+            return Err((
+                code::BAD_NAME,
+                format!("'{target}' is not a file name: {e}"),
+            ));
+        }
+        let mut named = self.torrents.values().filter(|t| t.info.name == target);
+        Ok(match (named.next(), named.next()) {
+            (Some(t), None) => Some(meta_line(&t.info)),
+            _ => None,
+        })
+    }
+
+    fn control_meta(
+        &mut self,
+        ctx: &mut Ctx<Session>,
+        id: ConnId,
+        target: String,
+    ) -> Result<(), (&'static str, String)> {
+        let wanted = match info_hash_target(&target) {
+            Some(hash) => Lookup::Hash(hash),
+            None => Lookup::Name(target),
+        };
+        let why = Pending::MetaOnly {
+            control: id,
+            wanted: wanted.clone(),
+        };
+        if self.tracker_send(ctx, &Request::GetMeta(wanted), why) {
+            Ok(())
+        } else {
+            Err(self.tracker_unreachable())
+        }
+    }
+
+    /// `get-torrent PATH [OUTDIR]`: the `.torrent` file's info dict is the
+    /// metadata, so the tracker is not asked for it (it is told of the
+    /// file by the download's announce, and gives peers as usual).
+    fn control_get_torrent(
+        &mut self,
+        ctx: &mut Ctx<Session>,
+        id: ConnId,
+        torrent: PathBuf,
+        out_dir: Option<PathBuf>,
+    ) -> Result<(), (&'static str, String)> {
+        use crate::meta::torrent::{MAX_TORRENT_FILE, Torrent};
+        use std::io::Read;
+        let out_dir = out_dir.unwrap_or_else(|| self.config.dir.clone());
+        if !out_dir.is_dir() {
+            return Err((
+                code::IO,
+                format!("{} is not a directory; create it first", out_dir.display()),
+            ));
+        }
+        let read_err = |e: std::io::Error| {
+            let c = if e.kind() == std::io::ErrorKind::NotFound {
+                code::NOT_FOUND
+            } else {
+                code::IO
+            };
+            (c, format!("cannot read {}: {e}", torrent.display()))
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(&torrent)
+            .and_then(|f| f.take(MAX_TORRENT_FILE + 1).read_to_end(&mut bytes))
+            .map_err(read_err)?;
+        if bytes.len() as u64 > MAX_TORRENT_FILE {
+            return Err((
+                code::BAD_REQUEST,
+                format!(
+                    "{} is larger than {MAX_TORRENT_FILE} bytes; it is not a single-file torrent STA can use",
+                    torrent.display()
+                ),
+            ));
+        }
+        let info = Torrent::read(&bytes)
+            .map_err(|e| (code::BAD_REQUEST, format!("{}: {e}", torrent.display())))?
+            .info;
+        self.start_download(ctx, id, info, out_dir);
+        Ok(())
     }
 
     /// Makes `control` follow the download of `hash` (answered at once if

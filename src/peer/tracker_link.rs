@@ -32,6 +32,11 @@ pub enum Pending {
         control: ConnId,
         entries: Vec<ListEntry>,
     },
+    /// A `meta` request: the info dict goes back to the client.
+    MetaOnly {
+        control: ConnId,
+        wanted: Lookup,
+    },
 }
 
 pub struct TrackerLink {
@@ -203,7 +208,29 @@ impl Daemon {
                     format!("the tracker sent bad metadata: {e}"),
                 ),
             },
-            (Some(Pending::Meta { control, .. }), Response::Error { code, message }) => {
+            (Some(Pending::MetaOnly { control, wanted }), Response::Meta { info }) => {
+                match Info::from_bencoded(&info) {
+                    Ok(info) if matches!(&wanted, Lookup::Hash(h) if *h != info.info_hash) => {
+                        self.control_fail(
+                            ctx,
+                            control,
+                            "corrupt",
+                            "the tracker sent metadata for another file".into(),
+                        );
+                    }
+                    Ok(info) => self.control_reply(ctx, control, crate::control::meta_line(&info)),
+                    Err(e) => self.control_fail(
+                        ctx,
+                        control,
+                        "corrupt",
+                        format!("the tracker sent bad metadata: {e}"),
+                    ),
+                }
+            }
+            (
+                Some(Pending::Meta { control, .. } | Pending::MetaOnly { control, .. }),
+                Response::Error { code, message },
+            ) => {
                 let kind = match code {
                     crate::wire::tracker::ErrorCode::FILE_NOT_FOUND => "not_found",
                     crate::wire::tracker::ErrorCode::AMBIGUOUS_NAME => "ambiguous",
@@ -268,7 +295,10 @@ impl Daemon {
         self.tracker.backoff = (self.tracker.backoff * 2).min(MAX_BACKOFF);
         self.unpark(ctx);
         for p in pending {
-            if let Pending::Meta { control, .. } | Pending::List { control, .. } = p {
+            if let Pending::Meta { control, .. }
+            | Pending::MetaOnly { control, .. }
+            | Pending::List { control, .. } = p
+            {
                 let (code, message) = self.tracker_unreachable();
                 self.control_fail(ctx, control, code, message);
             }

@@ -1,0 +1,142 @@
+//! What `sta torrent` and `sta get FILE.torrent|MAGNET` need on the client
+//! side: hashing a local file into an info dict, the default announce URL,
+//! and magnet links added to JSON output.
+
+use crate::json::JsonValue;
+use crate::meta::Info;
+use crate::meta::info::{check_piece_length, from_hex};
+use crate::meta::magnet::magnet_link;
+use sha1::{Digest, Sha1};
+use std::io::Read;
+use std::path::Path;
+
+/// Default piece size of `sta torrent FILE`: 512 KiB.
+pub const DEFAULT_PIECE_SIZE: u32 = 512 * 1024;
+
+/// Port of the default announce URL: where sta-trackerd serves the HTTP
+/// announce by default.
+pub const DEFAULT_ANNOUNCE_PORT: u16 = 6969;
+
+/// `http://HOST:6969/announce`, HOST being the host of the tracker address
+/// `HOST:PORT` (brackets kept around an IPv6 address).
+pub fn default_announce_url(tracker_addr: &str) -> String {
+    let host = match tracker_addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => tracker_addr,
+    };
+    format!("http://{host}:{DEFAULT_ANNOUNCE_PORT}/announce")
+}
+
+/// A piece size: a number of bytes, or with a `K`/`M` suffix (KiB, MiB),
+/// a power of two within the allowed range.
+pub fn parse_piece_size(s: &str) -> Result<u32, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => t.split_at(i),
+        None => (t, ""),
+    };
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" | "kb" => 1024,
+        "m" | "mib" | "mb" => 1024 * 1024,
+        _ => return Err(format!("piece size '{s}': unknown unit '{unit}'")),
+    };
+    let n = digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .ok_or_else(|| format!("piece size '{s}' is not a size"))?;
+    check_piece_length(i64::try_from(n).unwrap_or(i64::MAX))
+        .map_err(|e| format!("piece size '{s}': {e}"))
+}
+
+/// The info dict of the local file at `path`, hashed here piece by piece.
+pub fn hash_file(path: &Path, piece_length: u32) -> Result<Info, String> {
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .ok_or_else(|| format!("{}: the file name is not valid UTF-8", path.display()))?;
+    let mut file =
+        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let length = file
+        .metadata()
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .len();
+    let mut buf = vec![0u8; piece_length as usize];
+    let mut hashes = Vec::new();
+    let mut left = length;
+    while left > 0 {
+        let n = left.min(u64::from(piece_length)) as usize;
+        file.read_exact(&mut buf[..n])
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        hashes.extend_from_slice(&Sha1::digest(&buf[..n]));
+        left -= n as u64;
+    }
+    Info::new(name, length, piece_length, hashes)
+        .map_err(|e| format!("cannot describe {}: {e}", path.display()))
+}
+
+/// The magnet link of a FILE or CATALOG_ENTRY object (`name`,
+/// `info_hash`), if it has both.
+pub fn magnet_of(v: &JsonValue) -> Option<String> {
+    let name = v.get("name")?.as_str()?;
+    let hash = from_hex(v.get("info_hash")?.as_str()?)?;
+    Some(magnet_link(&hash, name))
+}
+
+/// Adds a `magnet` field to each object of `files` that has a name and an
+/// info hash.
+pub fn add_magnets(files: &mut [JsonValue]) {
+    for f in files {
+        if let Some(link) = magnet_of(f)
+            && let JsonValue::Obj(fields) = f
+        {
+            fields.retain(|(k, _)| k != "magnet");
+            fields.push(("magnet".to_owned(), link.into()));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn announce_urls() {
+        assert_eq!(
+            default_announce_url("tracker.lab:7000"),
+            "http://tracker.lab:6969/announce"
+        );
+        assert_eq!(
+            default_announce_url("127.0.0.1:40000"),
+            "http://127.0.0.1:6969/announce"
+        );
+        assert_eq!(
+            default_announce_url("[::1]:6969"),
+            "http://[::1]:6969/announce"
+        );
+    }
+
+    #[test]
+    fn piece_sizes() {
+        assert_eq!(parse_piece_size("524288"), Ok(524_288));
+        assert_eq!(parse_piece_size("512K"), Ok(524_288));
+        assert_eq!(parse_piece_size("1M"), Ok(1 << 20));
+        assert!(parse_piece_size("1000").is_err());
+        assert!(parse_piece_size("1G").is_err());
+        assert!(parse_piece_size("x").is_err());
+    }
+
+    #[test]
+    fn magnets_are_added() {
+        let mut files = vec![crate::json::obj([
+            ("name", "a b".into()),
+            ("info_hash", "ab".repeat(20).into()),
+        ])];
+        add_magnets(&mut files);
+        assert_eq!(
+            files[0].get("magnet").and_then(JsonValue::as_str),
+            Some(format!("magnet:?xt=urn:btih:{}&dn=a%20b", "ab".repeat(20)).as_str())
+        );
+    }
+}
