@@ -156,8 +156,13 @@ fn leecher_combines_two_partial_holders() {
                 .filter(|f| f.state == FileState::Downloading)
         });
         assert_eq!(f.have, half, "{f:?}");
+        // The log reaches us through a pipe reader: wait for it, briefly.
         let line = format!("{half} of {n} pieces already verified on disk");
-        assert!(p.log().contains(&line), "no {line:?} in:\n{}", p.log());
+        wait_for(
+            &format!("{line:?} in the log"),
+            Duration::from_secs(5),
+            || p.log().contains(&line).then_some(()),
+        );
     }
     wait_catalog(t.addr, "halves.bin", 2, 0, SEED_TIMEOUT);
 
