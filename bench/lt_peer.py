@@ -4,6 +4,13 @@
     lt_peer.py make  --file PATH --piece-size N --out TORRENT
     lt_peer.py seed  --torrent TORRENT --save DIR
     lt_peer.py leech --torrent TORRENT --save DIR --peer 127.0.0.1:PORT [...]
+    lt_peer.py leech --torrent TORRENT --save DIR --reannounce SECS
+
+Without --peer, the peers come from the trackers of the .torrent (its
+announce URL, e.g. sta-trackerd's udp://HOST:PORT/announce). With
+--reannounce SECS, `seed` and `leech` announce again every SECS seconds
+(ignoring the tracker's minimum interval), so they learn of peers that
+joined since.
 
 `make` hashes the file into a v1-only .torrent (the info dict STA builds for
 the same file, name and piece size, so the same info hash) and prints
@@ -76,6 +83,8 @@ def session():
         "enable_upnp": False,
         "enable_natpmp": False,
         "allow_multiple_connections_per_ip": True,
+        # Trackers on 127.0.0.1 (sta-trackerd in the tests) are fine.
+        "ssrf_mitigation": False,
         "alert_mask": int(cat.status_notification | cat.error_notification),
     }
     return lt.session(settings)
@@ -97,6 +106,20 @@ def wait_listening(ses, deadline):
         ses.wait_for_alert(50)
         ses.pop_alerts()
     fail("the session did not start listening")
+
+
+class Reannouncer:
+    """Forces an announce to every tracker every `every` seconds (0: never)."""
+
+    def __init__(self, handle, every):
+        self.handle = handle
+        self.every = every
+        self.next = time.monotonic() + every
+
+    def tick(self):
+        if self.every and time.monotonic() >= self.next:
+            self.handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
+            self.next = time.monotonic() + self.every
 
 
 def check_errors(alerts):
@@ -125,6 +148,7 @@ def seed(args):
     deadline = time.monotonic() + args.timeout
     ses = session()
     handle = add(ses, args.torrent, args.save)
+    again = Reannouncer(handle, args.reannounce)
     say(f"listening on 127.0.0.1:{wait_listening(ses, deadline)}")
     while not handle.status().is_seeding:
         if time.monotonic() > deadline:
@@ -134,7 +158,9 @@ def seed(args):
         ses.wait_for_alert(50)
         check_errors(ses.pop_alerts())
     say("seeding")
+    handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
     while not closed.is_set():
+        again.tick()
         while lines:
             if lines.pop(0) == "status":
                 say(f"uploaded {handle.status().total_payload_upload}")
@@ -151,6 +177,7 @@ def leech(args):
     for peer in args.peer:
         host, port = peer.rsplit(":", 1)
         handle.connect_peer((host, int(port)))
+    again = Reannouncer(handle, args.reannounce)
     finished = False
     next_report = time.monotonic() + 1
     while not finished:
@@ -163,13 +190,19 @@ def leech(args):
             fail(f"download not finished in {args.timeout} s ({st.num_pieces} pieces)")
         if closed.is_set():
             return
+        again.tick()
         ses.wait_for_alert(20)
         alerts = ses.pop_alerts()
         check_errors(alerts)
         finished = any(isinstance(a, lt.torrent_finished_alert) for a in alerts)
         finished = finished or handle.status().is_seeding
     say(f"finished {time.monotonic() - STARTED:.6f}")
-    closed.wait(args.timeout)
+    # Now a seeder: keep serving (and announcing) until stdin closes.
+    end = time.monotonic() + args.timeout
+    while not closed.is_set() and time.monotonic() < end:
+        again.tick()
+        ses.wait_for_alert(100)
+        ses.pop_alerts()
 
 
 def main():
@@ -183,11 +216,13 @@ def main():
     s.add_argument("--torrent", required=True)
     s.add_argument("--save", required=True)
     s.add_argument("--timeout", type=float, default=600)
+    s.add_argument("--reannounce", type=float, default=0)
     lch = sub.add_parser("leech")
     lch.add_argument("--torrent", required=True)
     lch.add_argument("--save", required=True)
     lch.add_argument("--peer", action="append", default=[])
     lch.add_argument("--timeout", type=float, default=600)
+    lch.add_argument("--reannounce", type=float, default=0)
     args = p.parse_args()
     {"make": make, "seed": seed, "leech": leech}[args.mode](args)
 

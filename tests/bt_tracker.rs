@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Client, Daemon, make_file, peer_id, tracker};
+use common::{Client, Daemon, make_file, peer_id, tracker, wait_for};
 use sta::meta::bencode::{Value, decode};
 use sta::tracker::bt_http::escape;
 use sta::tracker::bt_udp::{self, Announce, Event, Request, Response};
@@ -401,6 +401,9 @@ fn spec_examples_parse_and_round_trip() {
 #[test]
 fn silent_bittorrent_peers_expire() {
     let mut d = tracker(&["--http-listen", "127.0.0.1:0", "--announce-interval", "1"]);
+    // `udp listening on` (the default UDP tracker) comes first.
+    let udp = d.next_stdout_line(Duration::from_secs(5)).unwrap();
+    assert!(udp.starts_with("udp listening on "), "{udp:?}");
     let line = d.next_stdout_line(Duration::from_secs(5)).unwrap();
     let http_addr: SocketAddr = line
         .strip_prefix("http listening on ")
@@ -421,5 +424,29 @@ fn silent_bittorrent_peers_expire() {
         let _ = peers_seen(8002);
         std::thread::sleep(Duration::from_millis(200));
         (peers_seen(8003) == 1).then_some(())
+    });
+}
+
+#[test]
+fn udp_tracker_is_on_by_default_on_the_tcp_port() {
+    let mut d = tracker(&[]);
+    let line = d
+        .next_stdout_line(Duration::from_secs(5))
+        .expect("udp listening line");
+    assert_eq!(line, format!("udp listening on {}", d.addr));
+
+    // `off` turns it off.
+    let mut off = tracker(&["--udp-listen", "off"]);
+    assert_eq!(off.next_stdout_line(Duration::from_millis(300)), None);
+    off.assert_running();
+
+    // A busy default UDP port is only a warning.
+    let busy = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let listen = busy.local_addr().unwrap().to_string();
+    let mut d = Daemon::spawn(env!("CARGO_BIN_EXE_sta-trackerd"), &["--listen", &listen]);
+    assert_eq!(d.next_stdout_line(Duration::from_millis(300)), None);
+    d.assert_running();
+    wait_for("the warning", Duration::from_secs(5), || {
+        d.log().contains("no BitTorrent UDP tracker").then_some(())
     });
 }

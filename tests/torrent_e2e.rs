@@ -50,10 +50,7 @@ fn torrent_of_a_shared_file_then_get_it() {
     assert!(run.stdout.contains("magnet:?xt=urn:btih:"), "{run:?}");
     let by_name = read_torrent(&out);
     assert_eq!(by_name.info.info_hash, hash);
-    assert_eq!(
-        by_name.announce.as_deref(),
-        Some("http://127.0.0.1:6969/announce")
-    );
+    assert_eq!(by_name.announce, Some(format!("udp://{}/announce", t.addr)));
 
     // By info hash on a peer that does not hold it: from the tracker.
     let leecher = spawn_peerd(t.addr, &tmp.subdir("leecher"), &[]);

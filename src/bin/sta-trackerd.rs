@@ -26,8 +26,10 @@ OPTIONS (each also settable as STA_TRACKERD_<NAME> or in the config file):
     --max-files-per-peer N    files one session may hold [default: 10000]
     --max-peers-per-answer N  peers in one get-peers answer [default: 200]
     --max-files N             files in the catalog [default: 1000000]
-    --udp-listen ADDR:PORT    also serve BitTorrent clients over UDP (BEP 15)
-                              [default: off]
+    --udp-listen ADDR:PORT    serve BitTorrent clients over UDP (BEP 15), or
+                              `off` [default: the address and port of the
+                              bound --listen socket; a failed bind of that
+                              default only logs a warning]
     --http-listen ADDR:PORT   also serve BitTorrent clients over HTTP (BEP 3,
                               BEP 23 compact peers) [default: off]
     --announce-interval SECS  BitTorrent re-announce interval; a BitTorrent
@@ -83,7 +85,8 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
     if config.announce_interval_secs == 0 {
         return Err(ConfigError("announce-interval must be at least 1".into()).into());
     }
-    let udp_listen: Option<SocketAddr> = s.get::<Opt>("udp-listen", Opt(None))?.0;
+    // None: the default (the bound TCP address); Some(None): off.
+    let udp_listen: Option<Option<SocketAddr>> = s.get::<Given>("udp-listen", Given(None))?.0;
     let http_listen: Option<SocketAddr> = s.get::<Opt>("http-listen", Opt(None))?.0;
     let limits = Limits {
         max_connections: s.get("max-connections", 10_000)?,
@@ -98,9 +101,20 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
     let mut reactor = Reactor::new(limits)?;
     reactor.listen(Listener::Tcp(listener))?;
     let mut extra = Vec::new();
-    if let Some(addr) = udp_listen {
-        let socket =
-            UdpSocket::bind(addr).map_err(|e| format!("cannot listen on udp {addr}: {e}"))?;
+    let udp_socket = match udp_listen {
+        Some(Some(addr)) => {
+            Some(UdpSocket::bind(addr).map_err(|e| format!("cannot listen on udp {addr}: {e}"))?)
+        }
+        Some(None) => None,
+        None => match UdpSocket::bind(bound) {
+            Ok(socket) => Some(socket),
+            Err(e) => {
+                log::warn!("sta-trackerd: no BitTorrent UDP tracker: cannot bind udp {bound}: {e}");
+                None
+            }
+        },
+    };
+    if let Some(socket) = udp_socket {
         extra.push(format!("udp listening on {}", socket.local_addr()?));
         reactor.listen(Listener::Udp(socket))?;
     }
@@ -124,6 +138,17 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
     reactor.run(&mut tracker)?;
     log::info!("sta-trackerd stopped");
     Ok(())
+}
+
+/// A setting that may be absent (`None`), given as `off` (`Some(None)`) or
+/// given as an address.
+struct Given(Option<Option<SocketAddr>>);
+
+impl std::str::FromStr for Given {
+    type Err = std::net::AddrParseError;
+    fn from_str(s: &str) -> Result<Given, Self::Err> {
+        s.parse::<Opt>().map(|o| Given(Some(o.0)))
+    }
 }
 
 /// An address setting that may be absent (`off` or empty = absent).

@@ -97,8 +97,9 @@ here, with pieces of --piece-size; otherwise sta-peerd gives the info dict
 of the file named NAME or INFOHASH (its own, or the tracker's).
 
     -o, --out OUT.torrent   where to write it
-    --tracker-url URL       the announce URL [default: http://HOST:6969/announce,
-                            HOST being the host of sta-peerd's tracker]
+    --tracker-url URL       the announce URL [default: udp://HOST:PORT/announce,
+                            HOST:PORT being sta-peerd's tracker, whose UDP
+                            BitTorrent tracker shares its port]
     --piece-size N          piece size for FILE, bytes or with K/M [default: 512K]
 ";
 

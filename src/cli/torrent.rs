@@ -13,18 +13,26 @@ use std::path::Path;
 /// Default piece size of `sta torrent FILE`: 512 KiB.
 pub const DEFAULT_PIECE_SIZE: u32 = 512 * 1024;
 
-/// Port of the default announce URL: where sta-trackerd serves the HTTP
-/// announce by default.
+/// Port of the default announce URL when the tracker address has none:
+/// sta-trackerd's default port (its UDP tracker shares the TCP port).
 pub const DEFAULT_ANNOUNCE_PORT: u16 = 6969;
 
-/// `http://HOST:6969/announce`, HOST being the host of the tracker address
-/// `HOST:PORT` (brackets kept around an IPv6 address).
+/// `udp://HOST:PORT/announce` for the tracker address `HOST:PORT`
+/// (brackets kept around an IPv6 address): sta-trackerd serves the BEP 15
+/// UDP tracker on the port number of its TCP listener by default.
 pub fn default_announce_url(tracker_addr: &str) -> String {
-    let host = match tracker_addr.rsplit_once(':') {
-        Some((host, port)) if !host.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
-        _ => tracker_addr,
+    let (host, port) = match tracker_addr.rsplit_once(':') {
+        Some((host, port))
+            if !host.is_empty()
+                && !port.is_empty()
+                && port.bytes().all(|b| b.is_ascii_digit())
+                && (!host.contains(':') || host.ends_with(']')) =>
+        {
+            (host, port.to_owned())
+        }
+        _ => (tracker_addr, DEFAULT_ANNOUNCE_PORT.to_string()),
     };
-    format!("http://{host}:{DEFAULT_ANNOUNCE_PORT}/announce")
+    format!("udp://{host}:{port}/announce")
 }
 
 /// A piece size: a number of bytes, or with a `K`/`M` suffix (KiB, MiB),
@@ -105,15 +113,19 @@ mod tests {
     fn announce_urls() {
         assert_eq!(
             default_announce_url("tracker.lab:7000"),
-            "http://tracker.lab:6969/announce"
+            "udp://tracker.lab:7000/announce"
         );
         assert_eq!(
             default_announce_url("127.0.0.1:40000"),
-            "http://127.0.0.1:6969/announce"
+            "udp://127.0.0.1:40000/announce"
         );
         assert_eq!(
             default_announce_url("[::1]:6969"),
-            "http://[::1]:6969/announce"
+            "udp://[::1]:6969/announce"
+        );
+        assert_eq!(
+            default_announce_url("tracker.lab"),
+            "udp://tracker.lab:6969/announce"
         );
     }
 

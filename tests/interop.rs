@@ -1,0 +1,326 @@
+//! Interoperability with real BitTorrent clients on 127.0.0.1, with the
+//! real binaries: every peer finds the others through sta-trackerd's
+//! BitTorrent UDP tracker (on by default, on the port of its TCP listener),
+//! using the announce URL `sta torrent` writes. The clients are libtorrent
+//! (through `bench/lt_peer.py`, no `connect_peer`) and aria2c. Every wait
+//! is bounded, and every process is stopped by its pid when its guard is
+//! dropped. The tests fail, with an install hint, when a client is missing.
+
+mod common;
+
+use common::*;
+use sta::meta::torrent::Torrent;
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The python3 with libtorrent: the system one (Debian's package).
+const PYTHON: &str = "/usr/bin/python3";
+const LENGTH: u64 = (2 << 20) + 54_321;
+const SEED_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long a BitTorrent client may take to download the file.
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(25);
+
+fn need_libtorrent() {
+    let probe = Command::new(PYTHON)
+        .args(["-c", "import libtorrent"])
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => {}
+        other => panic!(
+            "this test needs libtorrent's Python binding for {PYTHON}: \
+             `apt-get install python3-libtorrent` ({other:?})"
+        ),
+    }
+}
+
+fn need_aria2() {
+    match Command::new("aria2c").arg("--version").output() {
+        Ok(o) if o.status.success() => {}
+        other => panic!("this test needs aria2c: `apt-get install aria2` ({other:?})"),
+    }
+}
+
+fn read_torrent(path: &Path) -> Torrent {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Torrent::read(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `sta torrent TARGET -o OUT` on `peer` with the default announce URL,
+/// which must be the tracker's UDP announce.
+fn make_torrent(peer: &Peerd, tracker: SocketAddr, target: &str, out: &Path) {
+    peer.sta(&["torrent", target, "-o", out.to_str().unwrap()])
+        .ok();
+    let t = read_torrent(out);
+    assert_eq!(t.announce, Some(format!("udp://{tracker}/announce")));
+}
+
+/// A tracker whose UDP BitTorrent tracker is on (the default); returns it
+/// and checks the UDP socket shares the TCP port.
+fn bt_tracker() -> Daemon {
+    let mut t = tracker(&["--announce-interval", "1"]);
+    let line = t
+        .next_stdout_line(Duration::from_secs(5))
+        .expect("udp listening line");
+    assert_eq!(line, format!("udp listening on {}", t.addr));
+    t
+}
+
+/// A child process (lt_peer.py, aria2c) stopped by its pid when dropped;
+/// its stdout lines arrive on a channel, its stderr is kept.
+struct Proc {
+    name: String,
+    child: Child,
+    lines: mpsc::Receiver<String>,
+    stderr: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Proc {
+    fn spawn(name: &str, cmd: &mut Command) -> Proc {
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let sink = stderr.clone();
+        let mut err = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = err.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Proc {
+            name: name.to_owned(),
+            child,
+            lines: rx,
+            stderr,
+        }
+    }
+
+    /// libtorrent through bench/lt_peer.py: MODE --torrent T --save DIR,
+    /// peers from the tracker, announcing again every second.
+    fn lt(mode: &str, torrent: &Path, save: &Path) -> Proc {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/lt_peer.py");
+        Proc::spawn(
+            &format!("lt_peer.py {mode}"),
+            Command::new(PYTHON)
+                .arg(script)
+                .arg(mode)
+                .args(["--timeout", "60", "--reannounce", "1", "--torrent"])
+                .arg(torrent)
+                .arg("--save")
+                .arg(save),
+        )
+    }
+
+    fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+    }
+
+    /// Waits for a stdout line starting with `prefix`; panics after
+    /// `timeout` or if the process ends first.
+    fn wait_line(&mut self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return line,
+                Ok(_) => {}
+                Err(e) => panic!(
+                    "{} printed no `{prefix}` within {timeout:?} ({e}); exit: {:?}; stderr:\n{}",
+                    self.name,
+                    self.child.try_wait(),
+                    self.stderr()
+                ),
+            }
+        }
+    }
+
+    /// Waits for the process to exit, at most `timeout`; panics otherwise.
+    fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} still running after {timeout:?}; stderr:\n{}",
+                self.name,
+                self.stderr()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        drop(self.child.stdin.take()); // lt_peer.py exits when stdin closes
+        if self.child.try_wait().ok().flatten().is_none() {
+            let deadline = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < deadline && self.child.try_wait().ok().flatten().is_none() {
+                thread::sleep(Duration::from_millis(10));
+            }
+            let _ = self.child.kill(); // by pid
+            let _ = self.child.wait();
+        }
+        if thread::panicking() {
+            eprintln!("---- {} stderr ----\n{}", self.name, self.stderr());
+        }
+    }
+}
+
+/// A TCP port free on 127.0.0.1 right now.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A seeding sta-peerd of a fresh random file `name`, the file's path and
+/// the .torrent `sta torrent` wrote for it.
+fn sta_seeder(tmp: &TempDir, t: &Daemon, name: &str, dir: &str) -> (Peerd, PathBuf, PathBuf) {
+    let src = tmp.subdir("src").join(name);
+    if !src.exists() {
+        write_random_file(&src, LENGTH, 11);
+    }
+    let seeder = spawn_peerd(t.addr, &tmp.subdir(dir), &[&src]);
+    seeder.wait_seeding(name, SEED_TIMEOUT);
+    let torrent = tmp.path().join(format!("{name}.torrent"));
+    make_torrent(&seeder, t.addr, name, &torrent);
+    (seeder, src, torrent)
+}
+
+#[test]
+fn libtorrent_leecher_finds_sta_seeders_through_the_tracker() {
+    need_libtorrent();
+    let tmp = TempDir::in_shm("interop-lt-leech");
+    let t = bt_tracker();
+    let (s1, src, torrent) = sta_seeder(&tmp, &t, "a.bin", "s1");
+    let s2 = spawn_peerd(t.addr, &tmp.subdir("s2"), &[&src]);
+    s2.wait_seeding("a.bin", SEED_TIMEOUT);
+    wait_catalog(t.addr, "a.bin", 2, 2, SEED_TIMEOUT);
+
+    let save = tmp.subdir("lt");
+    let mut lt = Proc::lt("leech", &torrent, &save);
+    lt.wait_line("finished", CLIENT_TIMEOUT);
+    assert_same_file(&src, &save.join("a.bin"));
+    let up = s1.file("a.bin").unwrap().uploaded + s2.file("a.bin").unwrap().uploaded;
+    assert!(up >= LENGTH, "the STA seeders uploaded {up} bytes");
+}
+
+#[test]
+fn sta_downloads_from_a_libtorrent_seeder() {
+    need_libtorrent();
+    let tmp = TempDir::in_shm("interop-lt-seed");
+    let t = bt_tracker();
+    let src = tmp.subdir("src").join("b.bin");
+    write_random_file(&src, LENGTH, 12);
+    let leecher = spawn_peerd(t.addr, &tmp.subdir("leecher"), &[]);
+    // The .torrent of a local file, hashed by `sta` itself.
+    let torrent = tmp.path().join("b.torrent");
+    make_torrent(&leecher, t.addr, src.to_str().unwrap(), &torrent);
+
+    let lt_dir = tmp.subdir("lt");
+    std::fs::copy(&src, lt_dir.join("b.bin")).unwrap();
+    let mut lt = Proc::lt("seed", &torrent, &lt_dir);
+    lt.wait_line("seeding", SEED_TIMEOUT);
+
+    // Only the libtorrent seeder has the file; the leecher's announce of the
+    // metadata makes the tracker pair it with that BitTorrent seeder.
+    let got = leecher.sta(&["get", torrent.to_str().unwrap()]).ok();
+    let dest = leecher.dir.join("b.bin");
+    assert_eq!(got.stdout.trim(), dest.to_str().unwrap(), "{got:?}");
+    assert_same_file(&src, &dest);
+    assert!(lt.child.try_wait().unwrap().is_none(), "{}", lt.stderr());
+}
+
+#[test]
+fn mixed_swarm_of_sta_and_libtorrent_peers() {
+    need_libtorrent();
+    let tmp = TempDir::in_shm("interop-mixed");
+    let t = bt_tracker();
+    let (_seeder, src, torrent) = sta_seeder(&tmp, &t, "c.bin", "seeder");
+    let sta2 = spawn_peerd(t.addr, &tmp.subdir("sta2"), &[]);
+    let save1 = tmp.subdir("lt1");
+    let save2 = tmp.subdir("lt2");
+    let mut lt1 = Proc::lt("leech", &torrent, &save1);
+    let mut lt2 = Proc::lt("leech", &torrent, &save2);
+    let got = sta2.sta(&["get", torrent.to_str().unwrap()]).ok();
+    let dest = sta2.dir.join("c.bin");
+    assert_eq!(got.stdout.trim(), dest.to_str().unwrap(), "{got:?}");
+    lt1.wait_line("finished", CLIENT_TIMEOUT);
+    lt2.wait_line("finished", CLIENT_TIMEOUT);
+    assert_same_file(&src, &dest);
+    assert_same_file(&src, &save1.join("c.bin"));
+    assert_same_file(&src, &save2.join("c.bin"));
+}
+
+#[test]
+fn aria2c_downloads_from_sta_peerd_through_the_tracker() {
+    need_aria2();
+    let tmp = TempDir::in_shm("interop-aria2");
+    let t = bt_tracker();
+    let (seeder, src, torrent) = sta_seeder(&tmp, &t, "d.bin", "seeder");
+    let save = tmp.subdir("aria2");
+    let mut aria = Proc::spawn(
+        "aria2c",
+        Command::new("aria2c")
+            .arg(format!("--dir={}", save.display()))
+            .args([
+                "--seed-time=0",
+                "--bt-enable-lpd=false",
+                // aria2 speaks the UDP tracker protocol only with its DHT
+                // socket on; no DHT entry point is given, so it stays local.
+                "--enable-dht=true",
+                "--enable-dht6=false",
+                "--bt-require-crypto=false",
+                "--bt-tracker-connect-timeout=5",
+                "--bt-tracker-timeout=5",
+                "--bt-stop-timeout=25",
+                "--file-allocation=none",
+                "--summary-interval=0",
+                "--console-log-level=warn",
+                "--no-conf=true",
+            ])
+            .arg(format!(
+                "--dht-file-path={}",
+                tmp.path().join("dht.dat").display()
+            ))
+            .arg(format!("--dht-listen-port={}", free_port()))
+            .arg(format!("--listen-port={}", free_port()))
+            .arg(&torrent),
+    );
+    let status = aria.wait_exit(CLIENT_TIMEOUT);
+    assert!(
+        status.success(),
+        "aria2c: {status}; stderr:\n{}",
+        aria.stderr()
+    );
+    assert_same_file(&src, &save.join("d.bin"));
+    let f = seeder.file("d.bin").unwrap();
+    assert!(f.uploaded >= LENGTH, "{f:?}");
+}
