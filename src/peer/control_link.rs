@@ -152,6 +152,34 @@ impl Daemon {
         ctx.close(control);
     }
 
+    /// Sends `req` to the tracker for a control session, or says why not.
+    fn ask_tracker(
+        &mut self,
+        ctx: &mut Ctx<Session>,
+        req: &Request,
+        why: Pending,
+    ) -> Result<(), (&'static str, String)> {
+        if self.tracker_send(ctx, req, why) {
+            Ok(())
+        } else {
+            Err(self.tracker_unreachable())
+        }
+    }
+
+    /// Where a download lands: the given directory or the daemon's own,
+    /// which must exist.
+    fn out_dir(&self, out_dir: Option<PathBuf>) -> Result<PathBuf, (&'static str, String)> {
+        let out_dir = out_dir.unwrap_or_else(|| self.config.dir.clone());
+        if out_dir.is_dir() {
+            Ok(out_dir)
+        } else {
+            Err((
+                code::IO,
+                format!("{} is not a directory; create it first", out_dir.display()),
+            ))
+        }
+    }
+
     pub fn tracker_unreachable(&self) -> (&'static str, String) {
         (
             code::TRACKER_UNREACHABLE,
@@ -176,11 +204,7 @@ impl Daemon {
             control: id,
             entries: Vec::new(),
         };
-        if self.tracker_send(ctx, &req, why) {
-            Ok(())
-        } else {
-            Err(self.tracker_unreachable())
-        }
+        self.ask_tracker(ctx, &req, why)
     }
 
     fn control_get(
@@ -190,13 +214,7 @@ impl Daemon {
         target: String,
         out_dir: Option<PathBuf>,
     ) -> Result<(), (&'static str, String)> {
-        let out_dir = out_dir.unwrap_or_else(|| self.config.dir.clone());
-        if !out_dir.is_dir() {
-            return Err((
-                code::IO,
-                format!("{} is not a directory; create it first", out_dir.display()),
-            ));
-        }
+        let out_dir = self.out_dir(out_dir)?;
         let wanted = match info_hash_target(&target) {
             Some(hash) if self.torrents.contains_key(&hash) => {
                 self.watch(ctx, id, hash);
@@ -227,11 +245,7 @@ impl Daemon {
             out_dir,
             wanted: wanted.clone(),
         };
-        if self.tracker_send(ctx, &Request::GetMeta(wanted), why) {
-            Ok(())
-        } else {
-            Err(self.tracker_unreachable())
-        }
+        self.ask_tracker(ctx, &Request::GetMeta(wanted), why)
     }
 
     /// The answer to `meta TARGET` when this daemon holds the file (by
@@ -272,11 +286,7 @@ impl Daemon {
             control: id,
             wanted: wanted.clone(),
         };
-        if self.tracker_send(ctx, &Request::GetMeta(wanted), why) {
-            Ok(())
-        } else {
-            Err(self.tracker_unreachable())
-        }
+        self.ask_tracker(ctx, &Request::GetMeta(wanted), why)
     }
 
     /// `get-torrent PATH [OUTDIR]`: the `.torrent` file's info dict is the
@@ -291,13 +301,7 @@ impl Daemon {
     ) -> Result<(), (&'static str, String)> {
         use crate::meta::torrent::{MAX_TORRENT_FILE, Torrent};
         use std::io::Read;
-        let out_dir = out_dir.unwrap_or_else(|| self.config.dir.clone());
-        if !out_dir.is_dir() {
-            return Err((
-                code::IO,
-                format!("{} is not a directory; create it first", out_dir.display()),
-            ));
-        }
+        let out_dir = self.out_dir(out_dir)?;
         let read_err = |e: std::io::Error| {
             let c = if e.kind() == std::io::ErrorKind::NotFound {
                 code::NOT_FOUND
