@@ -1,6 +1,7 @@
 //! Blocking threads for SHA1: hashing a file's pieces to share it or to
-//! re-check a `.part` on resume, and verifying each downloaded piece (then
-//! writing it to disk). Results come back over a channel, and the reactor
+//! re-check a `.part` on resume, and verifying each downloaded piece (its
+//! blocks are already in the `.part` file, written as they arrived).
+//! Results come back over a channel, and the reactor
 //! is woken through its `mio::Waker`; hashing never runs on its thread.
 
 use log::warn;
@@ -30,15 +31,15 @@ pub enum Job {
         piece_length: u32,
         pieces: Range<u32>,
     },
-    /// Check a downloaded piece against `expected`; if it matches, write it
-    /// to `file` at `offset`.
+    /// Check the `length` bytes of `file` at `offset` (a downloaded
+    /// piece) against `expected`.
     Verify {
         tag: u64,
         piece: u32,
-        data: Vec<u8>,
         expected: [u8; 20],
         file: Arc<File>,
         offset: u64,
+        length: u32,
     },
 }
 
@@ -56,10 +57,8 @@ pub enum Done {
     Verified {
         tag: u64,
         piece: u32,
-        /// `Ok(true)`: matched and written; `Ok(false)`: hash mismatch.
+        /// `Ok(true)`: matched; `Ok(false)`: hash mismatch.
         result: io::Result<bool>,
-        /// The piece buffer, handed back for reuse.
-        data: Vec<u8>,
     },
 }
 
@@ -144,29 +143,40 @@ fn worker(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, waker: &Waker) {
             Job::Verify {
                 tag,
                 piece,
-                data,
                 expected,
                 file,
                 offset,
-            } => {
-                let result = if <[u8; 20]>::from(Sha1::digest(&data)) == expected {
-                    file.write_all_at(&data, offset).map(|()| true)
-                } else {
-                    Ok(false)
-                };
-                Done::Verified {
-                    tag,
-                    piece,
-                    result,
-                    data,
-                }
-            }
+                length,
+            } => Done::Verified {
+                tag,
+                piece,
+                result: hash_range(&file, offset, length, &mut buf).map(|h| h == expected),
+            },
         };
         if done.send(result).is_err() {
             return;
         }
         let _ = waker.wake();
     }
+}
+
+/// Bytes read per `pread` while hashing one piece: small enough that
+/// SHA1 reads them back from the CPU's cache.
+const HASH_CHUNK: usize = 64 * 1024;
+
+/// SHA1 of `length` bytes of `file` at `offset`, read in cache-sized chunks.
+fn hash_range(file: &File, offset: u64, length: u32, buf: &mut Vec<u8>) -> io::Result<[u8; 20]> {
+    buf.resize(HASH_CHUNK, 0);
+    let mut sha = Sha1::new();
+    let mut done = 0u64;
+    while done < u64::from(length) {
+        let n = (u64::from(length) - done).min(HASH_CHUNK as u64) as usize;
+        let chunk = &mut buf[..n];
+        file.read_exact_at(chunk, offset + done)?;
+        sha.update(&*chunk);
+        done += n as u64;
+    }
+    Ok(sha.finalize().into())
 }
 
 fn hash_pieces(
@@ -177,13 +187,10 @@ fn hash_pieces(
     buf: &mut Vec<u8>,
 ) -> io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(pieces.len() * 20);
-    buf.resize(piece_length as usize, 0);
     for piece in pieces {
         let start = u64::from(piece) * u64::from(piece_length);
-        let size = length.saturating_sub(start).min(piece_length.into()) as usize;
-        let chunk = &mut buf[..size];
-        file.read_exact_at(chunk, start)?;
-        out.extend_from_slice(&Sha1::digest(&*chunk));
+        let size = length.saturating_sub(start).min(piece_length.into()) as u32;
+        out.extend_from_slice(&hash_range(file, start, size, buf)?);
     }
     Ok(out)
 }

@@ -199,12 +199,7 @@ impl Handler for Daemon {
                     pieces,
                     hashes,
                 } => self.hashed(ctx, tag, pieces, hashes),
-                Done::Verified {
-                    tag,
-                    piece,
-                    result,
-                    data,
-                } => self.verified(ctx, tag, piece, result, data),
+                Done::Verified { tag, piece, result } => self.verified(ctx, tag, piece, result),
             }
         }
     }

@@ -343,7 +343,6 @@ impl Daemon {
         tag: u64,
         piece: u32,
         result: io::Result<bool>,
-        data: Vec<u8>,
     ) {
         let Some(hash) = self.tags.remove(&tag) else {
             return;
@@ -352,7 +351,6 @@ impl Daemon {
             return;
         };
         t.picker.verified(piece);
-        t.picker.recycle(data);
         let suspects = t.suspects.remove(&piece).unwrap_or_default();
         let credit = t.unverified.remove(&piece).unwrap_or_default();
         match result {
@@ -401,10 +399,10 @@ impl Daemon {
                 }
             }
             Err(e) => {
-                error!("{}: cannot write piece {piece}: {e}", t.info.name);
+                error!("{}: cannot read back piece {piece}: {e}", t.info.name);
                 t.failure = Some((
                     "io",
-                    format!("cannot write {}: {e}", t.store.path().display()),
+                    format!("cannot read {}: {e}", t.store.path().display()),
                 ));
                 self.notify_watchers(ctx, &hash);
             }

@@ -10,10 +10,11 @@ use crate::rng::Rng;
 use crate::wire::peer::Block;
 use std::collections::HashMap;
 
-/// A piece being downloaded: its bytes so far and who is fetching what.
+/// A piece being downloaded: which blocks arrived (they are written to
+/// the `.part` file as they come) and who is fetching what.
 #[derive(Debug)]
 pub struct Partial {
-    pub data: Vec<u8>,
+    size: u32,
     /// Peers each block is requested from (empty: not requested).
     requested: Vec<Vec<ConnId>>,
     received: Vec<bool>,
@@ -23,15 +24,10 @@ pub struct Partial {
 }
 
 impl Partial {
-    /// A piece of `size` bytes, in `buf` if one is given. Stale bytes in a
-    /// reused buffer are harmless: every block is overwritten before the
-    /// piece is complete, and only complete pieces are read.
-    fn new(size: u32, buf: Option<Vec<u8>>) -> Partial {
+    fn new(size: u32) -> Partial {
         let blocks = size.div_ceil(BLOCK_SIZE) as usize;
-        let mut data = buf.unwrap_or_default();
-        data.resize(size as usize, 0);
         Partial {
-            data,
+            size,
             requested: vec![Vec::new(); blocks],
             received: vec![false; blocks],
             received_count: 0,
@@ -70,15 +66,7 @@ pub struct Picker {
     partials: HashMap<u32, Partial>,
     /// Pieces complete in memory and handed to the hash pool.
     verifying: Bitfield,
-    /// Piece buffers back from the hash pool, reused so that memory is not
-    /// faulted in afresh for every piece.
-    spare: Vec<Vec<u8>>,
 }
-
-/// Bytes of spare piece buffers kept for reuse: enough for the pieces in
-/// flight with dozens of peers (each starts its own), so that memory is
-/// faulted in once per download rather than once per piece.
-const MAX_SPARE_BYTES: usize = 64 * 1024 * 1024;
 
 impl Picker {
     pub fn new(piece_length: u32, length: u64, pieces: u32) -> Picker {
@@ -88,14 +76,6 @@ impl Picker {
             availability: vec![0; pieces as usize],
             partials: HashMap::new(),
             verifying: Bitfield::new(pieces),
-            spare: Vec::new(),
-        }
-    }
-
-    /// Returns a piece buffer for reuse.
-    pub fn recycle(&mut self, buf: Vec<u8>) {
-        if (self.spare.len() + 1) * buf.capacity() <= MAX_SPARE_BYTES {
-            self.spare.push(buf);
         }
     }
 
@@ -166,7 +146,7 @@ impl Picker {
             let Some(p) = self.rarest_new(theirs, have, rng) else {
                 break;
             };
-            let part = Partial::new(self.piece_size(p), self.spare.pop());
+            let part = Partial::new(self.piece_size(p));
             self.partials.insert(p, part);
             self.take_blocks(peer, p, max, false, &mut out);
         }
@@ -261,8 +241,11 @@ impl Picker {
         best.map(|(_, p)| p)
     }
 
-    /// Stores a received block from `peer`.
-    pub fn receive(&mut self, peer: ConnId, piece: u32, begin: u32, block: &[u8]) -> Received {
+    /// Records a block of `len` bytes received from `peer`. Anything but
+    /// [`Received::Unwanted`] means the caller must store its bytes: the
+    /// block was requested from that peer and has not arrived before, so a
+    /// late or duplicate copy never overwrites data already accepted.
+    pub fn receive(&mut self, peer: ConnId, piece: u32, begin: u32, len: usize) -> Received {
         let Some(part) = self.partials.get_mut(&piece) else {
             return Received::Unwanted;
         };
@@ -270,15 +253,13 @@ impl Picker {
             return Received::Unwanted;
         }
         let b = (begin / BLOCK_SIZE) as usize;
-        let end = begin as usize + block.len();
-        if b >= part.received.len() || part.received[b] || end > part.data.len() {
+        if b >= part.received.len() || part.received[b] {
             return Received::Unwanted;
         }
-        let expected = (part.data.len() - begin as usize).min(BLOCK_SIZE as usize);
-        if block.len() != expected || !part.requested[b].contains(&peer) {
+        let expected = (part.size - begin).min(BLOCK_SIZE) as usize;
+        if len != expected || !part.requested[b].contains(&peer) {
             return Received::Unwanted;
         }
-        part.data[begin as usize..end].copy_from_slice(block);
         part.received[b] = true;
         part.received_count += 1;
         if !part.contributors.contains(&peer) {
@@ -323,8 +304,9 @@ impl Picker {
         }
     }
 
-    /// Pieces in progress with no block received are dropped so their
-    /// memory is not held while no one fetches them.
+    /// Pieces in progress with no block received or requested are
+    /// dropped: nothing of them is on disk, and rarest-first may choose
+    /// another piece when a peer asks again.
     pub fn forget_idle_partials(&mut self) {
         self.partials
             .retain(|_, p| p.received_count > 0 || p.requested.iter().any(|r| !r.is_empty()));
@@ -372,19 +354,18 @@ mod tests {
         let second = p.pick(2, &all, &have, 10, &mut Rng::new(1));
         assert_eq!(second.len(), 4, "end-game asks a second peer");
         assert!(p.pick(2, &all, &have, 10, &mut Rng::new(1)).is_empty());
-        let data = vec![7u8; BLOCK_SIZE as usize];
+        let full = BLOCK_SIZE as usize;
         assert_eq!(
-            p.receive(1, 0, 0, &data),
+            p.receive(1, 0, 0, full),
             Received::StoredCancel { cancel: vec![2] }
         );
-        assert_eq!(p.receive(2, 0, 0, &data), Received::Unwanted);
-        assert_eq!(p.receive(2, 0, BLOCK_SIZE, &data[..5]), Received::Unwanted);
+        assert_eq!(p.receive(2, 0, 0, full), Received::Unwanted);
+        assert_eq!(p.receive(2, 0, BLOCK_SIZE, 5), Received::Unwanted);
         for b in 1..3 {
-            p.receive(2, 0, b * BLOCK_SIZE, &data);
+            p.receive(2, 0, b * BLOCK_SIZE, full);
         }
-        let last = vec![7u8; (BLOCK_SIZE - 100) as usize];
         assert_eq!(
-            p.receive(1, 0, 3 * BLOCK_SIZE, &last),
+            p.receive(1, 0, 3 * BLOCK_SIZE, full - 100),
             Received::PieceComplete { cancel: vec![2] }
         );
         let part = p.take_complete(0).unwrap();

@@ -12,7 +12,7 @@ use crate::hashpool::Job;
 use crate::limits::MAX_REQUEST_LEN;
 use crate::reactor::{ConnId, Ctx, Flow, OutQueue};
 use crate::wire::peer::{Block, Handshake, InfoHash, Message, piece_header};
-use log::{debug, info, warn};
+use log::{debug, error, info, warn};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -305,13 +305,21 @@ impl Daemon {
                 };
                 conn.requested.swap_remove(i);
                 conn.last_progress = Instant::now();
-                let received = t.picker.receive(id, index, begin, block);
-                if received != Received::Unwanted {
-                    conn.downloaded += u64::from(wanted.length);
-                    t.downloaded += u64::from(wanted.length);
-                    let by = t.unverified.entry(index).or_default();
-                    *by.entry(conn.addr()).or_insert(0) += u64::from(wanted.length);
+                let received = t.picker.receive(id, index, begin, block.len());
+                if received == Received::Unwanted {
+                    return Ok(());
                 }
+                // Straight from the input buffer to the file: the kernel's
+                // copy is the only one, and no piece is held in memory.
+                let offset = u64::from(index) * u64::from(t.info.piece_length) + u64::from(begin);
+                if let Err(e) = t.store.write_at(block, offset) {
+                    self.write_failed(ctx, &hash, e);
+                    return Ok(());
+                }
+                conn.downloaded += u64::from(wanted.length);
+                t.downloaded += u64::from(wanted.length);
+                let by = t.unverified.entry(index).or_default();
+                *by.entry(conn.addr()).or_insert(0) += u64::from(wanted.length);
                 match received {
                     Received::StoredCancel { cancel } => {
                         self.cancel_elsewhere(ctx, &cancel, wanted)
@@ -325,6 +333,22 @@ impl Daemon {
             }
         }
         Ok(())
+    }
+
+    /// The `.part` file refused a block (disk full, I/O error): the
+    /// download stops fetching and its watchers learn why.
+    fn write_failed(&mut self, ctx: &mut Ctx<Session>, hash: &InfoHash, e: std::io::Error) {
+        let Some(t) = self.torrents.get_mut(hash) else {
+            return;
+        };
+        if t.failure.is_none() {
+            error!("{}: cannot write: {e}", t.info.name);
+            t.failure = Some((
+                "io",
+                format!("cannot write {}: {e}", t.store.path().display()),
+            ));
+        }
+        self.notify_watchers(ctx, hash);
     }
 
     fn cancel_elsewhere(&mut self, ctx: &mut Ctx<Session>, conns: &[ConnId], block: Block) {
@@ -366,10 +390,10 @@ impl Daemon {
         self.pool.submit(Job::Verify {
             tag,
             piece,
-            data: part.data,
             expected,
             file: t.store.file(),
             offset: u64::from(piece) * u64::from(t.info.piece_length),
+            length: t.info.piece_size(piece),
         });
     }
 
@@ -382,7 +406,9 @@ impl Daemon {
         let Some(t) = self.torrents.get_mut(&hash) else {
             return;
         };
-        let wants = t.state == State::Downloading && t.picker.interesting(&t.have, theirs);
+        let wants = t.state == State::Downloading
+            && t.failure.is_none()
+            && t.picker.interesting(&t.have, theirs);
         if wants != conn.am_interested && (wants || conn.requested.is_empty()) {
             conn.am_interested = wants;
             let msg = if wants {

@@ -154,6 +154,11 @@ impl Store {
         self.file.metadata().is_ok_and(|m| m.len() == self.length)
     }
 
+    /// Writes a received block at `offset` of a `.part` file.
+    pub fn write_at(&self, bytes: &[u8], offset: u64) -> io::Result<()> {
+        self.file.write_all_at(bytes, offset)
+    }
+
     /// Reads `buf.len()` bytes at `offset` (for serving when no map).
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         self.file.read_exact_at(buf, offset)
