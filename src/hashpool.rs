@@ -1,16 +1,17 @@
-//! Blocking threads for SHA1: hashing a file's pieces to share it or to
-//! re-check a `.part` on resume, and verifying each downloaded piece (its
-//! blocks are already in the `.part` file, written as they arrived).
-//! Results come back over a channel, and the reactor
-//! is woken through its `mio::Waker`; hashing never runs on its thread.
+//! Blocking threads for SHA1, reading files through their mappings:
+//! hashing a file's pieces to share it or to re-check a `.part` on resume,
+//! and verifying each downloaded piece (its blocks are already in the
+//! `.part` file, written as they arrived). Results come back over a
+//! channel, and the reactor is woken through its `mio::Waker`; hashing
+//! never runs on its thread.
 
+use crate::storage::Mapped;
 use log::warn;
 use mio::Waker;
 use sha1::{Digest, Sha1};
 use std::fs::File;
 use std::io;
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -23,10 +24,10 @@ pub enum Job {
         length: u64,
     },
     /// Hash pieces `pieces` of `file` (`length` bytes, `piece_length` per
-    /// piece) with `pread`.
+    /// piece).
     Hash {
         tag: u64,
-        file: Arc<File>,
+        file: Arc<Mapped>,
         length: u64,
         piece_length: u32,
         pieces: Range<u32>,
@@ -37,7 +38,7 @@ pub enum Job {
         tag: u64,
         piece: u32,
         expected: [u8; 20],
-        file: Arc<File>,
+        file: Arc<Mapped>,
         offset: u64,
         length: u32,
     },
@@ -115,7 +116,6 @@ impl Drop for HashPool {
 }
 
 fn worker(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, waker: &Waker) {
-    let mut buf = Vec::new();
     loop {
         let job = match jobs.lock() {
             Ok(rx) => rx.recv(),
@@ -137,7 +137,7 @@ fn worker(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, waker: &Waker) {
                 pieces,
             } => Done::Hashed {
                 tag,
-                hashes: hash_pieces(&file, length, piece_length, pieces.clone(), &mut buf),
+                hashes: hash_pieces(&file, length, piece_length, pieces.clone()),
                 pieces,
             },
             Job::Verify {
@@ -150,7 +150,7 @@ fn worker(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, waker: &Waker) {
             } => Done::Verified {
                 tag,
                 piece,
-                result: hash_range(&file, offset, length, &mut buf).map(|h| h == expected),
+                result: hash(&file, offset, length).map(|h| h == expected),
             },
         };
         if done.send(result).is_err() {
@@ -160,37 +160,23 @@ fn worker(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, waker: &Waker) {
     }
 }
 
-/// Bytes read per `pread` while hashing one piece: small enough that
-/// SHA1 reads them back from the CPU's cache.
-const HASH_CHUNK: usize = 64 * 1024;
-
-/// SHA1 of `length` bytes of `file` at `offset`, read in cache-sized chunks.
-fn hash_range(file: &File, offset: u64, length: u32, buf: &mut Vec<u8>) -> io::Result<[u8; 20]> {
-    buf.resize(HASH_CHUNK, 0);
-    let mut sha = Sha1::new();
-    let mut done = 0u64;
-    while done < u64::from(length) {
-        let n = (u64::from(length) - done).min(HASH_CHUNK as u64) as usize;
-        let chunk = &mut buf[..n];
-        file.read_exact_at(chunk, offset + done)?;
-        sha.update(&*chunk);
-        done += n as u64;
-    }
-    Ok(sha.finalize().into())
+/// SHA1 of `length` bytes of `file` at `offset`, read from its mapping:
+/// no copy, and a file shrinking meanwhile is an error, not a crash.
+fn hash(file: &Mapped, offset: u64, length: u32) -> io::Result<[u8; 20]> {
+    file.read(offset, length, |bytes| Sha1::digest(bytes).into())
 }
 
 fn hash_pieces(
-    file: &File,
+    file: &Mapped,
     length: u64,
     piece_length: u32,
     pieces: Range<u32>,
-    buf: &mut Vec<u8>,
 ) -> io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(pieces.len() * 20);
     for piece in pieces {
         let start = u64::from(piece) * u64::from(piece_length);
         let size = length.saturating_sub(start).min(piece_length.into()) as u32;
-        out.extend_from_slice(&hash_range(file, start, size, buf)?);
+        out.extend_from_slice(&hash(file, start, size)?);
     }
     Ok(out)
 }

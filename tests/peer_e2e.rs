@@ -659,6 +659,44 @@ fn errors_reported_by_sta() {
 /// spec/control.md, "The `sta` client": names from the daemon are printed
 /// with control characters replaced by `?`, so a file name cannot drive
 /// the user's terminal. Error messages quote names too.
+/// Hashing reads a shared file through its memory map; a file cut short
+/// meanwhile (by another program) fails the share with a message, where an
+/// unguarded read of the lost pages would kill the daemon with SIGBUS.
+#[test]
+fn file_truncated_while_hashing_fails_the_share_not_the_daemon() {
+    let t = tracker(&[]);
+    let tmp = TempDir::new("shrink");
+    let mut peer = spawn_peerd(t.addr, &tmp.subdir("p"), &[]);
+    let mut caught = 0;
+    for attempt in 0..5 {
+        let path = tmp.subdir("src").join(format!("shrinking{attempt}.bin"));
+        let file = std::fs::File::create(&path).unwrap();
+        // Sparse: quick to make, as slow to hash as written bytes.
+        file.set_len(768 << 20).unwrap();
+        let share = sta_in_background(&peer.control, &["share", path.to_str().unwrap()]);
+        wait_for("hashing to start", SEED_TIMEOUT, || {
+            peer.daemon
+                .log()
+                .contains(&format!("hashing {}", path.display()))
+                .then_some(())
+        });
+        file.set_len(4096).unwrap();
+        let run = share.join().unwrap();
+        peer.daemon.assert_running();
+        if run.code == Some(0) {
+            continue; // hashing won the race: nothing to check this time
+        }
+        assert_eq!(run.code, Some(1), "{run:?}");
+        assert!(run.stderr.contains("shrank"), "{run:?}");
+        caught += 1;
+    }
+    assert!(
+        caught > 0,
+        "hashing always finished before the file was cut"
+    );
+    peer.sta(&["status"]).ok();
+}
+
 #[test]
 fn sta_prints_no_control_characters() {
     let t = tracker(&[]);

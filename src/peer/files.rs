@@ -54,7 +54,7 @@ impl Daemon {
         for start in (0..pieces).step_by(PIECES_PER_JOB as usize) {
             self.pool.submit(Job::Hash {
                 tag,
-                file: store.file(),
+                file: store.mapped(),
                 length: store.length(),
                 piece_length,
                 pieces: start..(start + PIECES_PER_JOB).min(pieces),
@@ -260,7 +260,7 @@ impl Daemon {
             for start in (0..n).step_by(PIECES_PER_JOB as usize) {
                 self.pool.submit(Job::Hash {
                     tag,
-                    file: t.store.file(),
+                    file: t.store.mapped(),
                     length: t.info.length,
                     piece_length: t.info.piece_length,
                     pieces: start..(start + PIECES_PER_JOB).min(n),

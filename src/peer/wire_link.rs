@@ -391,7 +391,7 @@ impl Daemon {
             tag,
             piece,
             expected,
-            file: t.store.file(),
+            file: t.store.mapped(),
             offset: u64::from(piece) * u64::from(t.info.piece_length),
             length: t.info.piece_size(piece),
         });

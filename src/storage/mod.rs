@@ -2,12 +2,14 @@
 //! download goes to `NAME.part`, preallocated, and becomes `NAME` only once
 //! every piece has verified.
 //!
-//! Mapped bytes are only ever handed to the kernel (`write_vectored` of a
-//! piece straight from the map), never read by our own code: if another
-//! process truncates the file, the kernel answers such a write with EFAULT
-//! instead of killing us with SIGBUS. Hashing and writing use `pread` and
-//! `pwrite`, which fail the same polite way. A periodic size check stops
-//! serving a file that changed under us.
+//! Mapped bytes go to the kernel (`write_vectored` of a piece straight
+//! from the map), which answers with EFAULT rather than SIGBUS if another
+//! process truncated the file, and to SHA1 on the hash pool, through
+//! [`guarded::read`], which turns that SIGBUS into an error. Received
+//! blocks are written with `pwrite`. A periodic size check stops serving a
+//! file that changed under us.
+
+pub mod guarded;
 
 use crate::meta::info::{NameError, check_name};
 use crate::reactor::SharedBytes;
@@ -59,8 +61,22 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StorageError + '_ {
     move |e| StorageError::Io(path.to_owned(), e)
 }
 
-/// A read-only mapping, shareable with output queues.
-struct Mapped(Mmap);
+/// A read-only mapping of a whole file, shareable with output queues and
+/// the hash pool.
+pub struct Mapped(Mmap);
+
+impl Mapped {
+    /// Runs `f` on the `len` mapped bytes at `offset`; `Err` if they are
+    /// outside the file or vanished from it while `f` ran.
+    pub fn read<R>(&self, offset: u64, len: u32, f: impl FnOnce(&[u8]) -> R) -> io::Result<R> {
+        let range = usize::try_from(offset)
+            .ok()
+            .and_then(|start| Some(start..start.checked_add(len as usize)?))
+            .filter(|r| r.end <= self.0.len())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "range outside the file"))?;
+        guarded::read(&self.0[range], f)
+    }
+}
 
 impl SharedBytes for Mapped {
     fn bytes(&self) -> &[u8] {
@@ -114,8 +130,8 @@ impl Store {
     }
 
     fn map(path: &Path, file: File, length: u64) -> Result<Store, StorageError> {
-        // SAFETY: the mapping is never dereferenced by our code (see the
-        // module comment); only the kernel reads it, through write(2).
+        // SAFETY: our code reads the mapping only through `guarded::read`,
+        // which survives the file shrinking (see the module comment).
         let map = unsafe { Mmap::map(&file) }.map_err(io_err(path))?;
         Ok(Store {
             path: path.to_owned(),
@@ -133,7 +149,12 @@ impl Store {
         self.length
     }
 
-    /// The file handle, for `pread`/`pwrite` on the hash pool.
+    /// The mapped bytes, for hashing on the hash pool.
+    pub fn mapped(&self) -> Arc<Mapped> {
+        self.map.clone()
+    }
+
+    /// The file handle, for `fallocate` on the hash pool.
     pub fn file(&self) -> Arc<File> {
         self.file.clone()
     }
