@@ -91,6 +91,8 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
     let limits = Limits {
         max_connections: s.get("max-connections", 10_000)?,
         idle_timeout: Duration::from_secs(idle_secs.into()),
+        // Thousands of sessions sending small requests.
+        read_buffer: 4 * 1024,
         max_read_buffer: MAX_TRACKER_FRAME as usize + 4 + 64 * 1024,
         write_high_water: 4 * 1024 * 1024,
         tick: Duration::from_secs(1),

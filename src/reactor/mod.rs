@@ -35,6 +35,10 @@ pub struct Limits {
     pub max_connections: usize,
     /// A connection silent for this long is closed.
     pub idle_timeout: Duration,
+    /// Input buffer a connection starts with: about one read's worth, so
+    /// reads are large where much data flows and memory stays small where
+    /// there are many quiet connections.
+    pub read_buffer: usize,
     /// Most unprocessed input kept per connection: the protocol's frame
     /// limit plus one read's worth.
     pub max_read_buffer: usize,
@@ -702,7 +706,7 @@ fn read_and_handle<H: Handler>(
         return Ok(());
     }
     loop {
-        let Some(spare) = conn.input.spare(limits.max_read_buffer) else {
+        let Some(spare) = conn.input.spare(limits.read_buffer, limits.max_read_buffer) else {
             // The handler's decoder refuses frames beyond the limit, so a
             // full buffer means it is not consuming: a protocol bug.
             return Err(io::Error::other("read buffer full"));
