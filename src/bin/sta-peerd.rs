@@ -29,7 +29,7 @@ OPTIONS (each also settable as STA_PEERD_<NAME> or in the config file):
     --piece-size BYTES      piece size for files shared here, a power of two
                             from 16384 to 16777216 [default: 524288]
     --max-peers N           peers per file [default: 50]
-    --upload-slots N        peers served at once per file [default: 8]
+    --upload-slots N        peers served at once per file [default: 4]
     --hash-threads N        SHA1 threads [default: number of cores]
     --log-level LEVEL       error, warn, info, debug or trace [default: info]
     --share FILE            share FILE at start (repeatable; not in env/config)
@@ -101,7 +101,7 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
         dir,
         piece_length,
         max_peers: s.get("max-peers", 50)?,
-        upload_slots: s.get("upload-slots", 8)?,
+        upload_slots: s.get("upload-slots", 4)?,
     };
     let pool = HashPool::new(hash_threads, reactor.waker())?;
     let mut daemon = Daemon::new(config, pool, Rng::from_entropy());
