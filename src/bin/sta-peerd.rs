@@ -84,7 +84,8 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     let limits = Limits {
         max_connections: 4096,
         idle_timeout: Duration::from_secs(180),
-        // Blocks come 16 KiB at a time and many at once: read 256 KiB.
+        // Blocks come 16 KiB at a time and many at once: up to 256 KiB
+        // per read.
         read_buffer: 256 * 1024,
         max_read_buffer: MAX_PEER_FRAME as usize + 4 + 1024 * 1024,
         write_high_water: 8 * 1024 * 1024,

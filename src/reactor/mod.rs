@@ -35,9 +35,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// A connection silent for this long is closed.
     pub idle_timeout: Duration,
-    /// Input buffer a connection starts with: about one read's worth, so
-    /// reads are large where much data flows and memory stays small where
-    /// there are many quiet connections.
+    /// Input buffer a busy connection grows to (one read's worth): reads
+    /// are large where much data flows, and quiet connections keep 4 KiB.
     pub read_buffer: usize,
     /// Most unprocessed input kept per connection: the protocol's frame
     /// limit plus one read's worth.
@@ -706,11 +705,12 @@ fn read_and_handle<H: Handler>(
         return Ok(());
     }
     loop {
-        let Some(spare) = conn.input.spare(limits.read_buffer, limits.max_read_buffer) else {
+        let Some(spare) = conn.input.spare(limits.max_read_buffer) else {
             // The handler's decoder refuses frames beyond the limit, so a
             // full buffer means it is not consuming: a protocol bug.
             return Err(io::Error::other("read buffer full"));
         };
+        let room = spare.len();
         let n = match conn.stream.read(spare) {
             Ok(0) if conn.input.data().is_empty() && conn.out.is_empty() => {
                 return Err(io::ErrorKind::UnexpectedEof.into());
@@ -726,6 +726,9 @@ fn read_and_handle<H: Handler>(
             Err(e) => return Err(e),
         };
         conn.input.filled(n);
+        if n == room {
+            conn.input.busy(limits.read_buffer);
+        }
         conn.last_active = Instant::now();
         if !process(conn, handler, ctx, id, limits) {
             return Ok(());

@@ -4,6 +4,8 @@
 //! when less than a quarter of the buffer is left to read into, so that
 //! reads stay large.
 
+const INITIAL: usize = 4 * 1024;
+
 #[derive(Default)]
 pub struct ReadBuf {
     buf: Vec<u8>,
@@ -26,9 +28,9 @@ impl ReadBuf {
 
     /// Room to read into, making more when less than a quarter of the
     /// buffer is left: by moving the remainder to the front, or by growing
-    /// the buffer (to `first` bytes at first, doubling up to `max`). `None`
-    /// when `max` unprocessed bytes are already held.
-    pub fn spare(&mut self, first: usize, max: usize) -> Option<&mut [u8]> {
+    /// the buffer (doubling, up to `max`). `None` when `max` unprocessed
+    /// bytes are already held.
+    pub fn spare(&mut self, max: usize) -> Option<&mut [u8]> {
         let room = self.buf.len() - self.end;
         if room == 0 || room < self.buf.len() / 4 {
             if self.start > 0 {
@@ -36,13 +38,26 @@ impl ReadBuf {
                 self.end -= self.start;
                 self.start = 0;
             } else if self.buf.len() < max {
-                let grown = (self.buf.len() * 2).clamp(first.min(max), max);
-                self.buf.resize(grown, 0);
+                self.double(max);
             } else if self.end == self.buf.len() {
                 return None;
             }
         }
         Some(&mut self.buf[self.end..])
+    }
+
+    /// A read filled all the room there was, so more is probably waiting:
+    /// doubles the buffer, up to `to` bytes, for larger reads. Connections
+    /// that carry little keep a small buffer.
+    pub fn busy(&mut self, to: usize) {
+        if self.buf.len() < to {
+            self.double(to);
+        }
+    }
+
+    fn double(&mut self, max: usize) {
+        let grown = (self.buf.len() * 2).clamp(INITIAL.min(max), max);
+        self.buf.resize(grown, 0);
     }
 
     /// Records `n` bytes written into the slice `spare` returned.
@@ -56,30 +71,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn grows_to_first_then_doubles_up_to_max() {
+    fn grows_when_full_up_to_max() {
         let mut b = ReadBuf::default();
-        assert_eq!(b.spare(1000, 4000).map(|s| s.len()), Some(1000));
-        b.filled(1000);
-        assert_eq!(b.spare(1000, 4000).map(|s| s.len()), Some(1000));
-        b.filled(1000);
-        assert_eq!(b.spare(1000, 4000).map(|s| s.len()), Some(2000));
-        b.filled(2000);
-        assert!(b.spare(1000, 4000).is_none(), "max unprocessed bytes held");
-        b.consume(3990);
+        assert_eq!(b.spare(10_000).map(|s| s.len()), Some(INITIAL));
+        b.filled(INITIAL);
+        assert_eq!(b.spare(10_000).map(|s| s.len()), Some(INITIAL));
+        b.filled(INITIAL);
+        assert_eq!(b.spare(10_000).map(|s| s.len()), Some(10_000 - 2 * INITIAL));
+        b.filled(10_000);
+        assert!(b.spare(10_000).is_none(), "max unprocessed bytes held");
+        b.consume(9_990);
         assert_eq!(b.data().len(), 10);
+    }
+
+    #[test]
+    fn busy_connections_get_larger_reads() {
+        let mut b = ReadBuf::default();
+        let n = b.spare(1 << 20).map_or(0, |s| s.len());
+        b.filled(n);
+        b.consume(n);
+        b.busy(64 * 1024);
+        assert_eq!(b.spare(1 << 20).map(|s| s.len()), Some(2 * INITIAL));
+        for _ in 0..10 {
+            b.busy(64 * 1024);
+        }
+        assert_eq!(b.spare(1 << 20).map(|s| s.len()), Some(64 * 1024));
     }
 
     #[test]
     fn moves_the_remainder_to_the_front_when_room_runs_low() {
         let mut b = ReadBuf::default();
-        let room = b.spare(1000, 1000).unwrap();
-        room[..800].fill(7);
-        room[800] = 9;
-        b.filled(801);
-        b.consume(800);
-        // 199 bytes left to read into: under a quarter, so the one
-        // unprocessed byte moves to the front.
-        assert_eq!(b.spare(1000, 1000).map(|s| s.len()), Some(999));
+        let room = b.spare(1 << 20).unwrap();
+        let n = room.len();
+        room[n - 1] = 9;
+        b.filled(n);
+        b.consume(n - 1);
+        // Nothing left to read into: the one unprocessed byte moves to
+        // the front rather than the buffer growing.
+        assert_eq!(b.spare(1 << 20).map(|s| s.len()), Some(n - 1));
         assert_eq!(b.data(), &[9]);
     }
 }
