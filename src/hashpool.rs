@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 pub enum Job {
-    /// Reserve `length` bytes of disk for `file` ([`crate::storage::preallocate`]).
+    /// Make sure `length` bytes of disk are there for `file` ([`crate::storage::preallocate`]).
     Allocate {
         tag: u64,
         file: Arc<File>,

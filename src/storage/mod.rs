@@ -1,6 +1,6 @@
 //! Files on disk. A shared file is opened read-only and memory-mapped; a
-//! download goes to `NAME.part`, preallocated, and becomes `NAME` only once
-//! every piece has verified.
+//! download goes to `NAME.part`, its space checked or reserved up front,
+//! and becomes `NAME` only once every piece has verified.
 //!
 //! Mapped bytes go to the kernel (`write_vectored` of a piece straight
 //! from the map), which answers with EFAULT rather than SIGBUS if another
@@ -211,18 +211,37 @@ impl Store {
     }
 }
 
-/// Reserves `length` bytes for `file` up front: a full disk fails now, not
-/// mid-download, and the filesystem allocates in bulk rather than page by
-/// page as pieces land (several times faster on tmpfs). Filesystems that
-/// cannot preallocate keep a sparse file. On tmpfs this zeroes the whole
-/// file's memory, so it runs on the hash pool, not the event loop.
+/// Makes sure `length` bytes for `file` are there before the download
+/// starts, so that a full disk fails now rather than mid-download. On disk
+/// filesystems this reserves them (`fallocate`: a few extents, no data
+/// written); filesystems that cannot keep a sparse file. On tmpfs,
+/// reserving means allocating every page of memory up front, the same
+/// work writing them does later, and it competes with the download for the
+/// CPU (1 GiB 1->1 on /dev/shm: 0.80-0.83 s without, 0.875-0.91 s with):
+/// there, only the free space is checked. Runs on the hash pool.
 pub fn preallocate(file: &File, length: u64) -> io::Result<()> {
     use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: a zeroed statfs is a valid out-buffer for fstatfs.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatfs writes only into `fs`; `fd` is owned by `file`.
+    if unsafe { libc::fstatfs(fd, &mut fs) } == 0 && is_tmpfs(&fs) {
+        let free = fs
+            .f_bavail
+            .saturating_mul(u64::try_from(fs.f_bsize).unwrap_or(0));
+        return match free >= length {
+            true => Ok(()),
+            false => Err(io::Error::new(
+                io::ErrorKind::StorageFull,
+                format!("{length} bytes needed, {free} free"),
+            )),
+        };
+    }
     let len =
         libc::off_t::try_from(length).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: fallocate only reads its integer arguments; the descriptor
     // is owned by `file` and open for writing.
-    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) };
+    let rc = unsafe { libc::fallocate(fd, 0, 0, len) };
     if rc == 0 {
         return Ok(());
     }
@@ -231,6 +250,13 @@ pub fn preallocate(file: &File, length: u64) -> io::Result<()> {
         Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => file.set_len(length),
         _ => Err(err),
     }
+}
+
+// The field's and the constant's integer types differ between
+// architectures, hence the casts.
+#[allow(clippy::unnecessary_cast)]
+fn is_tmpfs(fs: &libc::statfs) -> bool {
+    fs.f_type as i64 == libc::TMPFS_MAGIC as i64
 }
 
 /// `dir/name`, once `name` is known to be a plain file name.
@@ -263,6 +289,52 @@ mod tests {
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
         d
+    }
+
+    fn statfs(path: &Path) -> libc::statfs {
+        use std::os::fd::AsRawFd;
+        let f = File::open(path).unwrap();
+        let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+        assert_eq!(unsafe { libc::fstatfs(f.as_raw_fd(), &mut fs) }, 0);
+        fs
+    }
+
+    #[test]
+    fn space_is_checked_on_tmpfs_and_reserved_elsewhere() {
+        let shm = Path::new("/dev/shm");
+        assert!(
+            shm.is_dir() && is_tmpfs(&statfs(shm)),
+            "/dev/shm must be a tmpfs for this test (it is on Linux by default)"
+        );
+        let tmp = temp_dir("prealloc");
+        let shm_dir = shm.join(format!("sta-storage-prealloc-{}", std::process::id()));
+        std::fs::create_dir_all(&shm_dir).unwrap();
+        for dir in [&shm_dir, &tmp] {
+            let path = dir.join("f.part");
+            let file = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)
+                .unwrap();
+            file.set_len(1 << 20).unwrap();
+            preallocate(&file, 1 << 20).unwrap();
+            let err = preallocate(&file, 1 << 60).unwrap_err();
+            assert!(
+                matches!(
+                    err.kind(),
+                    io::ErrorKind::StorageFull | io::ErrorKind::FileTooLarge
+                ),
+                "{}: {err:?}",
+                dir.display()
+            );
+        }
+        // On tmpfs nothing was allocated: the file is still sparse.
+        let part = std::fs::metadata(shm_dir.join("f.part")).unwrap();
+        assert_eq!(std::os::unix::fs::MetadataExt::blocks(&part), 0);
+        std::fs::remove_dir_all(&shm_dir).unwrap();
+        std::fs::remove_dir_all(&tmp).unwrap();
     }
 
     #[test]
