@@ -64,6 +64,8 @@ pub struct Picker {
     /// Connected peers holding each piece.
     availability: Vec<u32>,
     partials: HashMap<u32, Partial>,
+    /// The keys of `partials`, for the scan of every piece in `rarest_new`.
+    in_progress: Bitfield,
     /// Pieces complete in memory and handed to the hash pool.
     verifying: Bitfield,
 }
@@ -75,6 +77,7 @@ impl Picker {
             length,
             availability: vec![0; pieces as usize],
             partials: HashMap::new(),
+            in_progress: Bitfield::new(pieces),
             verifying: Bitfield::new(pieces),
         }
     }
@@ -148,6 +151,7 @@ impl Picker {
             };
             let part = Partial::new(self.piece_size(p));
             self.partials.insert(p, part);
+            self.in_progress.set(p);
             self.take_blocks(peer, p, max, false, &mut out);
         }
         // 3. End-game: every missing block is requested somewhere; ask
@@ -215,11 +219,7 @@ impl Picker {
         let mut best: Option<(u32, u32)> = None; // (availability, piece)
         let mut ties = 0usize;
         for p in 0..self.pieces() {
-            if !theirs.get(p)
-                || have.get(p)
-                || self.verifying.get(p)
-                || self.partials.contains_key(&p)
-            {
+            if !theirs.get(p) || have.get(p) || self.verifying.get(p) || self.in_progress.get(p) {
                 continue;
             }
             let a = self.availability[p as usize];
@@ -284,6 +284,7 @@ impl Picker {
             return None;
         }
         self.verifying.set(piece);
+        self.in_progress.clear(piece);
         self.partials.remove(&piece)
     }
 
@@ -308,8 +309,14 @@ impl Picker {
     /// dropped: nothing of them is on disk, and rarest-first may choose
     /// another piece when a peer asks again.
     pub fn forget_idle_partials(&mut self) {
-        self.partials
-            .retain(|_, p| p.received_count > 0 || p.requested.iter().any(|r| !r.is_empty()));
+        let in_progress = &mut self.in_progress;
+        self.partials.retain(|&piece, p| {
+            let keep = p.received_count > 0 || p.requested.iter().any(|r| !r.is_empty());
+            if !keep {
+                in_progress.clear(piece);
+            }
+            keep
+        });
     }
 }
 
@@ -376,6 +383,19 @@ mod tests {
         );
         p.verified(0);
         assert!(p.interesting(&have, &all));
+    }
+
+    #[test]
+    fn a_forgotten_idle_piece_can_be_started_again() {
+        let mut p = picker(1);
+        let all = Bitfield::full(1);
+        let have = Bitfield::new(1);
+        let blocks = p.pick(1, &all, &have, 4, &mut Rng::new(1));
+        for b in &blocks {
+            p.release(1, b);
+        }
+        p.forget_idle_partials();
+        assert_eq!(p.pick(2, &all, &have, 4, &mut Rng::new(1)), blocks);
     }
 
     #[test]
