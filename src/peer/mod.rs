@@ -4,6 +4,7 @@
 pub mod control_link;
 pub mod daemon;
 pub mod files;
+pub mod pending_writes;
 pub mod picker;
 pub mod session;
 pub mod torrent;

@@ -4,6 +4,7 @@
 //! out of the map and put back after.
 
 use super::daemon::{Daemon, Session};
+use super::pending_writes::PendingWrites;
 use super::picker::Received;
 use super::session::{MAX_IN_FLIGHT, PeerConn};
 use super::torrent::State;
@@ -132,16 +133,46 @@ impl Daemon {
                 Err(e) => return (input.len(), Err(e.to_string())),
             }
         }
-        loop {
+        let mut writes = PendingWrites::default();
+        let (used, verdict) = loop {
             match Message::decode(&input[used..]) {
-                Ok(None) => return (used, Ok(())),
+                Ok(None) => break (used, Ok(())),
                 Ok(Some((msg, n))) => {
                     used += n;
-                    if let Err(why) = self.on_message(ctx, id, conn, msg, out) {
-                        return (used, Err(why));
+                    if let Err(why) = self.on_message(ctx, id, conn, msg, &mut writes, out) {
+                        break (used, Err(why));
                     }
                 }
-                Err(e) => return (input.len(), Err(e.to_string())),
+                Err(e) => break (input.len(), Err(e.to_string())),
+            }
+        };
+        if !writes.is_empty() {
+            self.write_blocks(ctx, writes, (id, conn.addr()));
+        }
+        (used, verdict)
+    }
+
+    /// Writes the blocks of one input buffer, then has the pieces they
+    /// completed verified. `current` is the connection they came from.
+    fn write_blocks(
+        &mut self,
+        ctx: &mut Ctx<Session>,
+        writes: PendingWrites<'_>,
+        current: (ConnId, SocketAddr),
+    ) {
+        let mut failed = Vec::new();
+        for mut run in writes.runs {
+            let Some(t) = self.torrents.get(&run.file) else {
+                continue;
+            };
+            if let Err(e) = t.store.write_vectored_at(&mut run.bufs, run.offset) {
+                self.write_failed(ctx, &run.file, e);
+                failed.push(run.file);
+            }
+        }
+        for (file, piece) in writes.verify {
+            if !failed.contains(&file) {
+                self.submit_verify(&file, piece, current);
             }
         }
     }
@@ -214,12 +245,14 @@ impl Daemon {
         Ok(())
     }
 
-    fn on_message(
+    /// Handles one message; received blocks are queued in `writes`.
+    fn on_message<'a>(
         &mut self,
         ctx: &mut Ctx<Session>,
         id: ConnId,
         conn: &mut PeerConn,
-        msg: Message<'_>,
+        msg: Message<'a>,
+        writes: &mut PendingWrites<'a>,
         out: &mut OutQueue,
     ) -> Verdict {
         let Some(hash) = conn.info_hash else {
@@ -312,10 +345,7 @@ impl Daemon {
                 // Straight from the input buffer to the file: the kernel's
                 // copy is the only one, and no piece is held in memory.
                 let offset = u64::from(index) * u64::from(t.info.piece_length) + u64::from(begin);
-                if let Err(e) = t.store.write_at(block, offset) {
-                    self.write_failed(ctx, &hash, e);
-                    return Ok(());
-                }
+                writes.block(hash, offset, block);
                 conn.downloaded += u64::from(wanted.length);
                 t.downloaded += u64::from(wanted.length);
                 let by = t.unverified.entry(index).or_default();
@@ -326,7 +356,7 @@ impl Daemon {
                     }
                     Received::PieceComplete { cancel } => {
                         self.cancel_elsewhere(ctx, &cancel, wanted);
-                        self.submit_verify(&hash, index, (id, conn.addr()));
+                        writes.piece_complete(hash, index);
                     }
                     Received::Stored | Received::Unwanted => {}
                 }
