@@ -16,6 +16,7 @@
 #                           machine), nice, or none; auto = rt when allowed
 #   OT_PORT=16969           opentracker's TCP and UDP port on 127.0.0.1
 #   GEN_ARGS=...            extra sta-loadgen flags for every run
+#   TRACKERD=...            the sta-trackerd to measure (default: this build)
 #   OUT=target/bench        where outputs go
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +31,7 @@ OUT=${OUT:-target/bench}
 read -r -a EXTRA <<< "${GEN_ARGS:-}"
 
 LOADGEN=target/release/sta-loadgen
-TRACKERD=target/release/sta-trackerd
+TRACKERD=${TRACKERD:-target/release/sta-trackerd}
 
 log() { printf '%s\n' "$*" >&2; }
 
