@@ -6,7 +6,7 @@
 //! from the map), which answers with EFAULT rather than SIGBUS if another
 //! process truncated the file, and to SHA1 on the hash pool, through
 //! [`guarded::read`], which turns that SIGBUS into an error. Received
-//! blocks are written with `pwrite`. A periodic size check stops serving a
+//! blocks are written with `pwritev`. A periodic size check stops serving a
 //! file that changed under us.
 
 pub mod guarded;
