@@ -1376,13 +1376,7 @@ impl Bench {
         self.stop_step(&[seeder.id])?;
         remove_dir(&seeder.dir)?;
         std::fs::remove_file(&file).map_err(|e| failed(format!("rm: {e}")))?;
-        let aggregate = (size * leechers as u64) as f64 / wall;
-        say(format_args!(
-            "  round {round}: aggregate {:.1} MB/s, {:.1}% of 1 -> 1",
-            aggregate / 1e6,
-            aggregate / (size as f64 / ref_wall) * 100.0
-        ));
-        Ok(Some(Scale {
+        let scale = Scale {
             size,
             leechers,
             ref_wall,
@@ -1399,7 +1393,13 @@ impl Bench {
             rss_anon_end,
             rss_peak,
             received,
-        }))
+        };
+        say(format_args!(
+            "  round {round}: aggregate {:.1} MB/s, {:.1}% of 1 -> 1",
+            scale.aggregate() / 1e6,
+            scale.ratio() * 100.0
+        ));
+        Ok(Some(scale))
     }
 
     /// Follows `n` gets until each is done: (seconds since `t0`, path) by
@@ -1587,10 +1587,14 @@ fn share_table(size: u64, shares: &[(f64, f64)]) -> String {
 }
 
 impl Scale {
+    /// Bytes per second received by all the leechers together.
+    fn aggregate(&self) -> f64 {
+        (self.size * self.leechers as u64) as f64 / self.wall
+    }
+
     /// Aggregate rate over the 1 -> 1 rate.
     fn ratio(&self) -> f64 {
-        let agg = (self.size * self.leechers as u64) as f64 / self.wall;
-        agg / (self.size as f64 / self.ref_wall)
+        self.aggregate() / (self.size as f64 / self.ref_wall)
     }
 }
 
@@ -1598,7 +1602,7 @@ fn scale_table(s: &Scale, ratios: &[f64]) -> String {
     let total = s.size * s.leechers as u64;
     let gib = |b: u64| b as f64 / GIB;
     let ref_rate = s.size as f64 / s.ref_wall / 1e6;
-    let agg = total as f64 / s.wall / 1e6;
+    let agg = s.aggregate() / 1e6;
     let pct = |x: f64| format!("{x:.1}%");
     let n = s.finish.len();
     let rows: Vec<(String, String)> = vec![
@@ -1620,7 +1624,7 @@ fn scale_table(s: &Scale, ratios: &[f64]) -> String {
         ),
         (
             "aggregate / 1->1 rate (target >= 80%)".into(),
-            pct(agg / ref_rate * 100.0),
+            pct(s.ratio() * 100.0),
         ),
         (
             format!("... in each of the {} round(s), sorted", ratios.len()),

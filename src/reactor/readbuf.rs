@@ -31,8 +31,7 @@ impl ReadBuf {
     /// the buffer (doubling, up to `max`). `None` when `max` unprocessed
     /// bytes are already held.
     pub fn spare(&mut self, max: usize) -> Option<&mut [u8]> {
-        let room = self.buf.len() - self.end;
-        if room == 0 || room < self.buf.len() / 4 {
+        if self.buf.len() - self.end <= self.buf.len() / 4 {
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
                 self.end -= self.start;

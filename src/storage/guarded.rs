@@ -110,13 +110,7 @@ mod tests {
     #[test]
     fn a_file_truncated_under_its_map_reads_as_an_error() {
         let path = std::env::temp_dir().join(format!("sta-guarded-{}", std::process::id()));
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&path)
-            .unwrap();
+        let mut file = crate::storage::tests::open_rw(&path);
         file.write_all(&vec![1u8; 64 * 1024]).unwrap();
         let map = unsafe { memmap2::Mmap::map(&file) }.unwrap();
         let sum = |b: &[u8]| b.iter().map(|&x| u64::from(x)).sum::<u64>();

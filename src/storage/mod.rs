@@ -255,11 +255,7 @@ impl Store {
 /// there, only the free space is checked. Runs on the hash pool.
 pub fn preallocate(file: &File, length: u64) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    let fd = file.as_raw_fd();
-    // SAFETY: a zeroed statfs is a valid out-buffer for fstatfs.
-    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: fstatfs writes only into `fs`; `fd` is owned by `file`.
-    if unsafe { libc::fstatfs(fd, &mut fs) } == 0 && is_tmpfs(&fs) {
+    if let Some(fs) = fs_stats(file).filter(is_tmpfs) {
         let free = fs
             .f_bavail
             .saturating_mul(u64::try_from(fs.f_bsize).unwrap_or(0));
@@ -275,7 +271,7 @@ pub fn preallocate(file: &File, length: u64) -> io::Result<()> {
         libc::off_t::try_from(length).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
     // SAFETY: fallocate only reads its integer arguments; the descriptor
     // is owned by `file` and open for writing.
-    let rc = unsafe { libc::fallocate(fd, 0, 0, len) };
+    let rc = unsafe { libc::fallocate(file.as_raw_fd(), 0, 0, len) };
     if rc == 0 {
         return Ok(());
     }
@@ -284,6 +280,15 @@ pub fn preallocate(file: &File, length: u64) -> io::Result<()> {
         Some(libc::EOPNOTSUPP) | Some(libc::ENOSYS) => file.set_len(length),
         _ => Err(err),
     }
+}
+
+/// The filesystem `file` lives on, as `fstatfs` describes it.
+fn fs_stats(file: &File) -> Option<libc::statfs> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a zeroed statfs is a valid out-buffer for fstatfs.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: fstatfs writes only into `fs`; the descriptor is `file`'s.
+    (unsafe { libc::fstatfs(file.as_raw_fd(), &mut fs) } == 0).then_some(fs)
 }
 
 // The field's and the constant's integer types differ between
@@ -325,12 +330,15 @@ mod tests {
         d
     }
 
-    fn statfs(path: &Path) -> libc::statfs {
-        use std::os::fd::AsRawFd;
-        let f = File::open(path).unwrap();
-        let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-        assert_eq!(unsafe { libc::fstatfs(f.as_raw_fd(), &mut fs) }, 0);
-        fs
+    /// `path` opened for reading and writing, created empty.
+    pub(super) fn open_rw(path: &Path) -> File {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .unwrap()
     }
 
     #[test]
@@ -354,21 +362,14 @@ mod tests {
     fn space_is_checked_on_tmpfs_and_reserved_elsewhere() {
         let shm = Path::new("/dev/shm");
         assert!(
-            shm.is_dir() && is_tmpfs(&statfs(shm)),
+            shm.is_dir() && fs_stats(&File::open(shm).unwrap()).is_some_and(|fs| is_tmpfs(&fs)),
             "/dev/shm must be a tmpfs for this test (it is on Linux by default)"
         );
         let tmp = temp_dir("prealloc");
         let shm_dir = shm.join(format!("sta-storage-prealloc-{}", std::process::id()));
         std::fs::create_dir_all(&shm_dir).unwrap();
         for dir in [&shm_dir, &tmp] {
-            let path = dir.join("f.part");
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&path)
-                .unwrap();
+            let file = open_rw(&dir.join("f.part"));
             file.set_len(1 << 20).unwrap();
             preallocate(&file, 1 << 20).unwrap();
             let err = preallocate(&file, 1 << 60).unwrap_err();
