@@ -42,11 +42,13 @@ pub mod code {
     pub const IO: &str = "io";
     /// Data failed verification beyond recovery.
     pub const CORRUPT: &str = "corrupt";
+    /// The download was cancelled with `remove`.
+    pub const REMOVED: &str = "removed";
     /// What a client reads when the daemon sends a code it does not know.
     pub const UNKNOWN: &str = "unknown";
 
     /// Every code the protocol defines.
-    pub const ALL: [&str; 8] = [
+    pub const ALL: [&str; 9] = [
         BAD_REQUEST,
         NOT_FOUND,
         AMBIGUOUS,
@@ -55,6 +57,7 @@ pub mod code {
         TRACKER_UNREACHABLE,
         IO,
         CORRUPT,
+        REMOVED,
     ];
 }
 
@@ -149,6 +152,10 @@ pub enum ControlRequest {
         torrent: PathBuf,
         out_dir: Option<PathBuf>,
     },
+    /// `remove TARGET [delete]`: stop sharing or fetching a file held by
+    /// this daemon (by info hash or name); with `delete`, delete its bytes
+    /// (the `.part` of a download, or the shared file itself).
+    Remove { target: String, delete: bool },
     /// `status`: this daemon's state.
     Status,
     /// `stop`: answer `{"ok":true}`, then exit.
@@ -156,7 +163,7 @@ pub enum ControlRequest {
 }
 
 const USAGE: &str = "requests are `share PATH`, `list`, `get NAME_OR_INFOHASH [OUTDIR]`, \
-     `meta NAME_OR_INFOHASH`, `get-torrent PATH [OUTDIR]`, `status` and `stop`";
+     `meta NAME_OR_INFOHASH`, `get-torrent PATH [OUTDIR]`, `remove NAME_OR_INFOHASH [delete]`, `status` and `stop`";
 
 impl ControlRequest {
     /// Parses a request line, with or without its `\n` (a `\r` before it is
@@ -232,6 +239,23 @@ impl ControlRequest {
                     out_dir,
                 })
             }
+            "remove" => {
+                let usage = "remove NAME_OR_INFOHASH [delete]";
+                arity(1, 2, usage)?;
+                let delete = match args.get(1) {
+                    None => false,
+                    Some(&"delete") => true,
+                    Some(_) => {
+                        return Err(ControlError::bad_request(format!(
+                            "the second argument of `remove` can only be `delete`; usage: `{usage}`"
+                        )));
+                    }
+                };
+                Ok(ControlRequest::Remove {
+                    target: name_arg(args[0])?,
+                    delete,
+                })
+            }
             "status" => {
                 arity(0, 0, "status")?;
                 Ok(ControlRequest::Status)
@@ -272,6 +296,13 @@ impl ControlRequest {
                 if let Some(dir) = out_dir {
                     s.push(' ');
                     s.push_str(&encode_path(dir));
+                }
+                s
+            }
+            ControlRequest::Remove { target, delete } => {
+                let mut s = format!("remove {}", percent_encode(target.as_bytes()));
+                if *delete {
+                    s.push_str(" delete");
                 }
                 s
             }

@@ -44,24 +44,9 @@ pub enum Job {
     },
 }
 
-pub enum Done {
-    Allocated {
-        tag: u64,
-        result: io::Result<()>,
-    },
-    Hashed {
-        tag: u64,
-        pieces: Range<u32>,
-        /// Concatenated 20-byte hashes of `pieces`.
-        hashes: io::Result<Vec<u8>>,
-    },
-    Verified {
-        tag: u64,
-        piece: u32,
-        /// `Ok(true)`: matched; `Ok(false)`: hash mismatch.
-        result: io::Result<bool>,
-    },
-}
+/// What a finished job reports: the engine's own type, so results go
+/// back to it unchanged.
+pub use crate::engine::JobDone as Done;
 
 pub struct HashPool {
     jobs: Option<Sender<Job>>,

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod control;
 pub mod demo;
+pub mod engine;
 pub mod hashpool;
 pub mod json;
 pub mod limits;

@@ -107,9 +107,7 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     let pool = HashPool::new(hash_threads, reactor.waker())?;
     let mut daemon = Daemon::new(config, pool, Rng::from_entropy());
     let shared = absolute(&shares)?;
-    daemon.share_at_start(&shared)?;
-    daemon.resume_downloads(reactor.ctx());
-    daemon.tracker_start(reactor.ctx());
+    daemon.start(reactor.ctx(), &shared)?;
     println!("listening on {bound}");
     println!("control on {}", control.display());
     std::io::stdout().flush()?;

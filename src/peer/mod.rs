@@ -1,14 +1,10 @@
-//! The peer daemon's engine: piece picking, peer-wire sessions, the link
-//! to the tracker and the control socket, all driven by the reactor.
+//! `sta-peerd`'s shell around the peer engine ([`crate::engine`]): it maps
+//! reactor connections to engine links, carries out the engine's actions
+//! on mio, memory-mapped files and the hash pool, and holds no protocol
+//! rule of its own.
 
-pub mod control_link;
 pub mod daemon;
-pub mod files;
-pub mod pending_writes;
-pub mod picker;
-pub mod session;
-pub mod torrent;
-pub mod tracker_link;
-pub mod wire_link;
+pub mod disk;
 
-pub use daemon::{Config, Daemon};
+pub use crate::engine::Config;
+pub use daemon::Daemon;

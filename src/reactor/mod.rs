@@ -64,6 +64,12 @@ pub struct Ctx<S> {
 
 enum Command<S> {
     Send(ConnId, Vec<u8>),
+    SendShared(
+        ConnId,
+        Vec<u8>,
+        Arc<dyn SharedBytes>,
+        std::ops::Range<usize>,
+    ),
     Dial(SocketAddr, S),
     Close(ConnId),
     Stop,
@@ -73,6 +79,19 @@ impl<S> Ctx<S> {
     /// Queues `bytes` on connection `id` (ignored if it has closed).
     pub fn send(&mut self, id: ConnId, bytes: Vec<u8>) {
         self.commands.push(Command::Send(id, bytes));
+    }
+
+    /// Queues `head`, then `range` of `shared` without copying it (a
+    /// piece message: its header, then the mapped file's bytes).
+    pub fn send_shared(
+        &mut self,
+        id: ConnId,
+        head: Vec<u8>,
+        shared: Arc<dyn SharedBytes>,
+        range: std::ops::Range<usize>,
+    ) {
+        self.commands
+            .push(Command::SendShared(id, head, shared, range));
     }
 
     /// Opens a TCP connection to `addr` carrying `session`; the handler's
@@ -391,10 +410,14 @@ impl<H: Handler> Reactor<H> {
                     Command::Send(id, bytes) => {
                         if let Some(conn) = self.conns.get_mut(id) {
                             conn.out.push(&bytes);
-                            if !conn.dirty {
-                                conn.dirty = true;
-                                self.dirty.push(id);
-                            }
+                            self.mark_dirty(id);
+                        }
+                    }
+                    Command::SendShared(id, head, shared, range) => {
+                        if let Some(conn) = self.conns.get_mut(id) {
+                            conn.out.push(&head);
+                            conn.out.push_shared(shared, range);
+                            self.mark_dirty(id);
                         }
                     }
                     Command::Close(id) => {
@@ -407,6 +430,15 @@ impl<H: Handler> Reactor<H> {
                     Command::Stop => self.stopping = true,
                 }
             }
+        }
+    }
+
+    fn mark_dirty(&mut self, id: ConnId) {
+        if let Some(conn) = self.conns.get_mut(id)
+            && !conn.dirty
+        {
+            conn.dirty = true;
+            self.dirty.push(id);
         }
     }
 

@@ -3,9 +3,9 @@
 //! end-game ask a second peer for blocks still outstanding elsewhere.
 //! Pure bookkeeping: no sockets, no files.
 
+use super::action::LinkId;
 use crate::bitfield::Bitfield;
 use crate::limits::BLOCK_SIZE;
-use crate::reactor::ConnId;
 use crate::rng::Rng;
 use crate::wire::peer::Block;
 use std::collections::HashMap;
@@ -16,11 +16,11 @@ use std::collections::HashMap;
 pub struct Partial {
     size: u32,
     /// Peers each block is requested from (empty: not requested).
-    requested: Vec<Vec<ConnId>>,
+    requested: Vec<Vec<LinkId>>,
     received: Vec<bool>,
     pub received_count: u32,
     /// Peers that sent blocks of this piece: the suspects if it fails.
-    pub contributors: Vec<ConnId>,
+    pub contributors: Vec<LinkId>,
 }
 
 impl Partial {
@@ -51,9 +51,9 @@ pub enum Received {
     Stored,
     /// Stored, and the piece is complete: verify it. The other peers that
     /// had this block requested (end-game) should get a cancel.
-    PieceComplete { cancel: Vec<ConnId> },
+    PieceComplete { cancel: Vec<LinkId> },
     /// Stored; other peers that had it requested should get a cancel.
-    StoredCancel { cancel: Vec<ConnId> },
+    StoredCancel { cancel: Vec<LinkId> },
     /// Not a block we want (unrequested, duplicate, wrong size): dropped.
     Unwanted,
 }
@@ -133,7 +133,7 @@ impl Picker {
     /// `theirs`, and marks them requested by it.
     pub fn pick(
         &mut self,
-        peer: ConnId,
+        peer: LinkId,
         theirs: &Bitfield,
         have: &Bitfield,
         max: usize,
@@ -178,7 +178,7 @@ impl Picker {
 
     fn take_blocks(
         &mut self,
-        peer: ConnId,
+        peer: LinkId,
         piece: u32,
         max: usize,
         endgame: bool,
@@ -245,7 +245,7 @@ impl Picker {
     /// [`Received::Unwanted`] means the caller must store its bytes: the
     /// block was requested from that peer and has not arrived before, so a
     /// late or duplicate copy never overwrites data already accepted.
-    pub fn receive(&mut self, peer: ConnId, piece: u32, begin: u32, len: usize) -> Received {
+    pub fn receive(&mut self, peer: LinkId, piece: u32, begin: u32, len: usize) -> Received {
         let Some(part) = self.partials.get_mut(&piece) else {
             return Received::Unwanted;
         };
@@ -265,7 +265,7 @@ impl Picker {
         if !part.contributors.contains(&peer) {
             part.contributors.push(peer);
         }
-        let cancel: Vec<ConnId> = std::mem::take(&mut part.requested[b])
+        let cancel: Vec<LinkId> = std::mem::take(&mut part.requested[b])
             .into_iter()
             .filter(|&c| c != peer)
             .collect();
@@ -296,13 +296,21 @@ impl Picker {
 
     /// A request to `peer` will not be answered (choke, reject, timeout,
     /// disconnect): the block becomes free for others.
-    pub fn release(&mut self, peer: ConnId, block: &Block) {
+    pub fn release(&mut self, peer: LinkId, block: &Block) {
         if let Some(part) = self.partials.get_mut(&block.index) {
             let b = (block.begin / BLOCK_SIZE) as usize;
             if let Some(asked) = part.requested.get_mut(b) {
                 asked.retain(|&c| c != peer);
             }
         }
+    }
+
+    /// Forgets every piece in progress, as after a failed write: blocks
+    /// counted as received may not be on disk, so each piece is fetched
+    /// again whole.
+    pub fn drop_partials(&mut self) {
+        self.partials.clear();
+        self.in_progress = Bitfield::new(self.pieces());
     }
 
     /// Pieces in progress with no block received or requested are

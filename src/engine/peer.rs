@@ -1,11 +1,11 @@
-//! The state of one peer-wire connection, as BEP 3 defines it: who chokes
-//! whom, who is interested, which pieces the remote has, which blocks we
-//! asked it for.
+//! The state of one peer-wire connection, as BEP 3 defines it: who is
+//! interested, which pieces the remote has, which blocks we asked it for.
+//! Whether we choke it belongs to the torrent's [`super::choker::Choker`].
 
+use super::time::Time;
 use crate::bitfield::Bitfield;
 use crate::wire::peer::{Block, InfoHash, PeerId};
 use std::net::SocketAddr;
-use std::time::Instant;
 
 /// Blocks kept requested from one peer: 64 x 16 KiB = 1 MiB in flight,
 /// enough to keep a fast link busy while the peer answers.
@@ -21,7 +21,6 @@ pub struct PeerConn {
     pub handshaken: bool,
     pub fast: bool,
     pub theirs: Option<Bitfield>,
-    pub am_choking: bool,
     pub am_interested: bool,
     pub peer_choking: bool,
     pub peer_interested: bool,
@@ -30,12 +29,11 @@ pub struct PeerConn {
     pub uploaded: u64,
     /// When a block last arrived, or when requests were last sent to an
     /// idle peer: requests outstanding far longer mean a stalled peer.
-    pub last_progress: Instant,
-    pub unchoked_at: Instant,
+    pub last_progress: Time,
 }
 
 impl PeerConn {
-    pub fn new(remote: SocketAddr, dialed: Option<SocketAddr>, now: Instant) -> PeerConn {
+    pub fn new(remote: SocketAddr, dialed: Option<SocketAddr>, now: Time) -> PeerConn {
         PeerConn {
             remote,
             dialed,
@@ -44,7 +42,6 @@ impl PeerConn {
             handshaken: false,
             fast: false,
             theirs: None,
-            am_choking: true,
             am_interested: false,
             peer_choking: true,
             peer_interested: false,
@@ -52,7 +49,6 @@ impl PeerConn {
             downloaded: 0,
             uploaded: 0,
             last_progress: now,
-            unchoked_at: now,
         }
     }
 

@@ -1,0 +1,87 @@
+//! What the engine asks of its caller: bytes to send, blocks of a file to
+//! send without copying, connections to open or close, work for the hash
+//! pool, and stopping. And what the caller reports back when a job ends.
+
+use crate::wire::peer::InfoHash;
+use std::io;
+use std::net::SocketAddr;
+use std::ops::Range;
+
+/// Identifies one connection of the engine (peer, tracker or control
+/// session) for as long as it lives. Never reused, so a late event for a
+/// closed link cannot reach a new one.
+pub type LinkId = u64;
+
+/// A file of the engine's storage, as [`super::Storage`] numbers them.
+pub type FileId = u64;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Queue `bytes` on `link`.
+    Send { link: LinkId, bytes: Vec<u8> },
+    /// Queue `header` on `link`, then `len` bytes of `file` at `offset`
+    /// (a piece message: the shell sends the mapped bytes, no copy).
+    SendBlock {
+        link: LinkId,
+        header: [u8; 13],
+        file: FileId,
+        offset: u64,
+        len: u32,
+    },
+    /// Open a TCP connection to `addr` as `link`; answer with
+    /// `Engine::link_opened` or `Engine::link_closed`.
+    Dial { link: LinkId, addr: SocketAddr },
+    /// Close `link` once what is queued on it is sent; answer with
+    /// `Engine::link_closed`.
+    Close { link: LinkId },
+    /// Run `job` off the event loop; answer with `Engine::job_done`.
+    Job(Job),
+    /// The daemon was asked to stop.
+    Stop,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Job {
+    /// Make sure `length` bytes of disk are there for `file`.
+    Allocate { tag: u64, file: FileId, length: u64 },
+    /// Hash pieces `pieces` of `file` (`length` bytes, `piece_length` per
+    /// piece): to share it, or to re-check a `.part` on resume.
+    Hash {
+        tag: u64,
+        file: FileId,
+        length: u64,
+        piece_length: u32,
+        pieces: Range<u32>,
+    },
+    /// Check the `length` bytes of `file` at `offset` (downloaded piece
+    /// `piece` of `torrent`) against `expected`.
+    Verify {
+        tag: u64,
+        torrent: InfoHash,
+        piece: u32,
+        expected: [u8; 20],
+        file: FileId,
+        offset: u64,
+        length: u32,
+    },
+}
+
+#[derive(Debug)]
+pub enum JobDone {
+    Allocated {
+        tag: u64,
+        result: io::Result<()>,
+    },
+    Hashed {
+        tag: u64,
+        pieces: Range<u32>,
+        /// Concatenated 20-byte hashes of `pieces`.
+        hashes: io::Result<Vec<u8>>,
+    },
+    Verified {
+        tag: u64,
+        piece: u32,
+        /// `Ok(true)`: matched; `Ok(false)`: hash mismatch.
+        result: io::Result<bool>,
+    },
+}

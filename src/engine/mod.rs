@@ -1,0 +1,302 @@
+//! The peer engine: every rule of `sta-peerd` (peer wire, piece picking,
+//! choking, strikes, stalls, the tracker session, control requests) with
+//! no sockets, no threads and no clock of its own, in the style of
+//! quinn-proto. The caller feeds it events, each with `now`:
+//!
+//! - [`Engine::peer_accepted`], [`Engine::control_opened`]: a connection
+//!   arrived; the engine names it with a [`LinkId`];
+//! - [`Engine::link_opened`]: a connection it asked for with
+//!   [`Action::Dial`] is up;
+//! - [`Engine::link_input`]: bytes arrived; returns how many it used (the
+//!   rest waits for more);
+//! - [`Engine::link_closed`]: a connection is gone;
+//! - [`Engine::job_done`]: a [`Job`] finished;
+//! - [`Engine::handle_timeout`]: call at [`Engine::poll_timeout`] or later;
+//!
+//! and after each, drains [`Engine::poll_action`] and carries the actions
+//! out. Files are reached through the [`Storage`] trait, whose calls are
+//! quick; hashing and reserving space are jobs. `sta-peerd` runs it on
+//! mio, memory-mapped files and the hash pool; the simulator on a virtual
+//! network and clock.
+
+pub mod action;
+pub mod choker;
+mod control;
+mod files;
+pub mod peer;
+mod pending_writes;
+pub mod picker;
+pub mod storage;
+pub mod time;
+pub mod torrent;
+mod tracker;
+mod wire;
+
+pub use action::{Action, FileId, Job, JobDone, LinkId};
+pub use storage::{MemStorage, Storage};
+pub use time::Time;
+
+use crate::rng::Rng;
+use crate::wire::peer::{InfoHash, PeerId};
+use control::ControlState;
+use peer::PeerConn;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use torrent::Torrent;
+use tracker::TrackerClient;
+
+/// Settings of a peer engine.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub tracker: SocketAddr,
+    /// The port peers reach us on (announced to the tracker).
+    pub listen_port: u16,
+    pub listen: SocketAddr,
+    pub dir: PathBuf,
+    pub piece_length: u32,
+    pub max_peers: usize,
+    pub upload_slots: usize,
+}
+
+/// How often the engine wants [`Engine::handle_timeout`].
+pub const TICK: Duration = Duration::from_millis(250);
+/// How often unchoked slots rotate among interested peers.
+pub const CHOKE_ROUND: Duration = Duration::from_secs(10);
+
+/// A `share` whose pieces are being hashed.
+struct Sharing {
+    path: PathBuf,
+    file: Option<FileId>,
+    length: u64,
+    hashes: Vec<u8>,
+    left: u32,
+    failed: Option<String>,
+    control: Option<LinkId>,
+}
+
+/// What a connection we dialed is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dial {
+    Peer(InfoHash, SocketAddr),
+    Tracker,
+}
+
+pub struct Engine<S: Storage> {
+    config: Config,
+    peer_id: PeerId,
+    storage: S,
+    rng: Rng,
+    torrents: BTreeMap<InfoHash, Torrent>,
+    peers: BTreeMap<LinkId, PeerConn>,
+    controls: BTreeMap<LinkId, ControlState>,
+    tracker: TrackerClient,
+    /// Connections asked for and not yet up.
+    dials: BTreeMap<LinkId, Dial>,
+    /// Peers being dialed or connected to, so none is dialed twice.
+    dialing: HashSet<(InfoHash, SocketAddr)>,
+    sharing: BTreeMap<u64, Sharing>,
+    /// Control requests waiting for the first tracker session.
+    parked: Vec<(LinkId, crate::control::ControlRequest)>,
+    /// Job tags of downloads (verify, resume check, allocate).
+    tags: HashMap<u64, InfoHash>,
+    next_tag: u64,
+    next_link: LinkId,
+    last_choke_round: Time,
+    last_keepalive: Time,
+    next_tick: Time,
+    actions: VecDeque<Action>,
+}
+
+impl<S: Storage> Engine<S> {
+    pub fn new(config: Config, storage: S, mut rng: Rng, now: Time) -> Engine<S> {
+        let mut peer_id = *b"-ST0100-000000000000";
+        for b in &mut peer_id[8..] {
+            *b = b"0123456789abcdefghijklmnopqrstuvwxyz"[rng.below(36)];
+        }
+        let tracker = TrackerClient::new(config.tracker, now);
+        Engine {
+            config,
+            peer_id,
+            storage,
+            rng,
+            torrents: BTreeMap::new(),
+            peers: BTreeMap::new(),
+            controls: BTreeMap::new(),
+            tracker,
+            dials: BTreeMap::new(),
+            dialing: HashSet::new(),
+            sharing: BTreeMap::new(),
+            parked: Vec::new(),
+            tags: HashMap::new(),
+            next_tag: 0,
+            next_link: 0,
+            last_choke_round: now,
+            last_keepalive: now,
+            next_tick: now + TICK,
+            actions: VecDeque::new(),
+        }
+    }
+
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    pub fn storage_mut(&mut self) -> &mut S {
+        &mut self.storage
+    }
+
+    pub fn peer_id(&self) -> &PeerId {
+        &self.peer_id
+    }
+
+    /// The next action to carry out, in order.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`Engine::handle_timeout`] is next due.
+    pub fn poll_timeout(&self) -> Time {
+        self.next_tick
+    }
+
+    /// Starts the engine: shares `paths`, resumes the downloads left in
+    /// the directory, dials the tracker.
+    pub fn start(&mut self, now: Time, paths: &[PathBuf]) -> Result<(), String> {
+        for p in paths {
+            self.start_share(p.clone(), None).map_err(|(_, msg)| msg)?;
+        }
+        self.resume_downloads(now);
+        self.tracker_tick(now, true);
+        Ok(())
+    }
+
+    /// An incoming peer connection from `remote`.
+    pub fn peer_accepted(&mut self, now: Time, remote: SocketAddr) -> LinkId {
+        let link = self.new_link();
+        self.peers.insert(link, PeerConn::new(remote, None, now));
+        link
+    }
+
+    /// An incoming control connection.
+    pub fn control_opened(&mut self, _now: Time) -> LinkId {
+        let link = self.new_link();
+        self.controls.insert(link, ControlState::default());
+        link
+    }
+
+    /// A connection asked for with [`Action::Dial`] is up.
+    pub fn link_opened(&mut self, now: Time, link: LinkId) {
+        match self.dials.remove(&link) {
+            Some(Dial::Tracker) => self.tracker_opened(now, link),
+            Some(Dial::Peer(hash, addr)) => self.peer_opened(now, link, hash, addr),
+            None => {}
+        }
+    }
+
+    /// Bytes arrived on `link`; returns how many were used.
+    pub fn link_input(&mut self, now: Time, link: LinkId, input: &[u8]) -> usize {
+        if self.peers.contains_key(&link) {
+            self.peer_input(now, link, input)
+        } else if self.tracker.link() == Some(link) {
+            self.tracker_input(now, input)
+        } else if self.controls.contains_key(&link) {
+            self.control_input(now, link, input)
+        } else {
+            input.len()
+        }
+    }
+
+    /// `link` is gone (closed by either side, or its dial failed).
+    pub fn link_closed(&mut self, now: Time, link: LinkId) {
+        match self.dials.remove(&link) {
+            Some(Dial::Tracker) => return self.tracker_lost(now),
+            Some(Dial::Peer(hash, addr)) => {
+                self.dialing.remove(&(hash, addr));
+                return;
+            }
+            None => {}
+        }
+        if self.peers.contains_key(&link) {
+            self.peer_gone(link);
+        } else if self.tracker.link() == Some(link) {
+            self.tracker_lost(now);
+        } else if self.controls.contains_key(&link) {
+            self.control_gone(link);
+        }
+    }
+
+    /// May the caller close `link` for being silent long? Not a control
+    /// session waiting for its answer, nor the tracker (the engine sends
+    /// it keep-alives; it answers only requests).
+    pub fn may_close_idle(&self, link: LinkId) -> bool {
+        !(self.tracker.link() == Some(link) || self.control_waiting(link))
+    }
+
+    pub fn job_done(&mut self, now: Time, done: JobDone) {
+        match done {
+            JobDone::Allocated { tag, result } => self.allocated(tag, result),
+            JobDone::Hashed {
+                tag,
+                pieces,
+                hashes,
+            } => self.hashed(now, tag, pieces, hashes),
+            JobDone::Verified { tag, piece, result } => self.verified(now, tag, piece, result),
+        }
+    }
+
+    /// Timers: stalls, request top-ups, choke rounds, keep-alives, the
+    /// tracker session, peer discovery, progress reports.
+    pub fn handle_timeout(&mut self, now: Time) {
+        if now < self.next_tick {
+            return;
+        }
+        self.next_tick = now + TICK;
+        self.tracker_tick(now, false);
+        self.peers_tick(now);
+        self.control_tick(now);
+    }
+
+    fn new_link(&mut self) -> LinkId {
+        self.next_link += 1;
+        self.next_link
+    }
+
+    fn new_tag(&mut self) -> u64 {
+        self.next_tag += 1;
+        self.next_tag
+    }
+
+    fn dial(&mut self, addr: SocketAddr, why: Dial) -> LinkId {
+        let link = self.new_link();
+        self.dials.insert(link, why);
+        self.actions.push_back(Action::Dial { link, addr });
+        link
+    }
+
+    /// Queues bytes on `link`, after what is already queued for it.
+    fn send(&mut self, link: LinkId, fill: impl FnOnce(&mut Vec<u8>)) {
+        if let Some(Action::Send { link: l, bytes }) = self.actions.back_mut()
+            && *l == link
+        {
+            return fill(bytes);
+        }
+        let mut bytes = Vec::new();
+        fill(&mut bytes);
+        if !bytes.is_empty() {
+            self.actions.push_back(Action::Send { link, bytes });
+        }
+    }
+
+    fn close(&mut self, link: LinkId) {
+        self.actions.push_back(Action::Close { link });
+    }
+
+    fn job(&mut self, job: Job) {
+        self.actions.push_back(Action::Job(job));
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,244 @@
+//! The engine's view of the disk: a small trait the shell implements with
+//! memory-mapped files, and [`MemStorage`], a whole disk in memory for the
+//! engine's tests. Calls are quick (open, write a few blocks, rename);
+//! anything slow (hashing, reserving space) is a [`super::Job`] instead.
+
+use super::action::{FileId, Job, JobDone};
+use crate::storage::{StorageError, final_path, info_path, part_path};
+use sha1::{Digest, Sha1};
+use std::collections::BTreeMap;
+use std::io::{self, IoSlice};
+use std::path::{Path, PathBuf};
+
+pub trait Storage {
+    /// Opens an existing file to share it; returns it and its length.
+    fn open_shared(&mut self, path: &Path) -> Result<(FileId, u64), StorageError>;
+    /// Opens `dir/NAME.part` for a download of `length` bytes, creating
+    /// it if needed; true when an earlier `.part` of that size was found.
+    fn open_part(
+        &mut self,
+        dir: &Path,
+        name: &str,
+        length: u64,
+    ) -> Result<(FileId, bool), StorageError>;
+    /// Writes `bufs`, consecutive in the file, at `offset`.
+    fn write(&mut self, file: FileId, offset: u64, bufs: &mut [IoSlice<'_>]) -> io::Result<()>;
+    /// Gives a complete download its final name, never replacing a file.
+    fn finish(&mut self, file: FileId, dir: &Path, name: &str) -> Result<PathBuf, StorageError>;
+    /// Where the file is now, for messages.
+    fn path(&self, file: FileId) -> PathBuf;
+    /// True while the file still has the length it had when opened.
+    fn size_intact(&self, file: FileId) -> bool;
+    /// Forgets the file; with `delete`, removes it from disk too.
+    fn close(&mut self, file: FileId, delete: bool) -> io::Result<()>;
+    fn exists(&self, path: &Path) -> bool;
+    /// Creates `dir` and its parents (as `mkdir -p`).
+    fn create_dir(&mut self, dir: &Path) -> io::Result<()>;
+    /// Reads a whole small file (a `.torrent`), refusing one over `max`.
+    fn read_small(&mut self, path: &Path, max: u64) -> io::Result<Vec<u8>>;
+    /// Keeps the metadata of the download of `final_path` beside it, so a
+    /// restarted daemon resumes on its own.
+    fn save_resume(&mut self, final_path: &Path, info: &[u8]) -> io::Result<()>;
+    fn drop_resume(&mut self, final_path: &Path);
+    /// The metadata of every download left unfinished in `dir`.
+    fn resumable(&mut self, dir: &Path) -> Vec<(PathBuf, io::Result<Vec<u8>>)>;
+}
+
+/// A disk in memory: files by path, for the engine's tests.
+#[derive(Debug, Default)]
+pub struct MemStorage {
+    /// Every file on the "disk", by path.
+    pub disk: BTreeMap<PathBuf, Vec<u8>>,
+    /// Directories that exist.
+    pub dirs: Vec<PathBuf>,
+    open: BTreeMap<FileId, (PathBuf, u64)>,
+    next_file: FileId,
+    /// Writes fail with "no space" while set (a full disk).
+    pub full: bool,
+}
+
+impl MemStorage {
+    fn add(&mut self, path: PathBuf, length: u64) -> FileId {
+        self.next_file += 1;
+        self.open.insert(self.next_file, (path, length));
+        self.next_file
+    }
+
+    fn bytes(&self, file: FileId) -> Option<&Vec<u8>> {
+        self.disk.get(&self.open.get(&file)?.0)
+    }
+
+    /// Carries out a job the way the hash pool does, at once.
+    pub fn run(&self, job: &Job) -> JobDone {
+        let missing = || io::Error::new(io::ErrorKind::NotFound, "no such file");
+        let slice = |file: FileId, at: u64, len: u64| -> io::Result<Vec<u8>> {
+            let b = self.bytes(file).ok_or_else(missing)?;
+            b.get(at as usize..(at + len) as usize)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| io::Error::new(io::ErrorKind::UnexpectedEof, "file shrank"))
+        };
+        match job {
+            Job::Allocate { tag, .. } => JobDone::Allocated {
+                tag: *tag,
+                result: match self.full {
+                    true => Err(io::ErrorKind::StorageFull.into()),
+                    false => Ok(()),
+                },
+            },
+            Job::Hash {
+                tag,
+                file,
+                length,
+                piece_length,
+                pieces,
+            } => {
+                let hashes = pieces.clone().try_fold(Vec::new(), |mut out, p| {
+                    let at = u64::from(p) * u64::from(*piece_length);
+                    let len = length.saturating_sub(at).min(u64::from(*piece_length));
+                    out.extend_from_slice(&Sha1::digest(slice(*file, at, len)?));
+                    Ok(out)
+                });
+                JobDone::Hashed {
+                    tag: *tag,
+                    pieces: pieces.clone(),
+                    hashes,
+                }
+            }
+            Job::Verify {
+                tag,
+                piece,
+                expected,
+                file,
+                offset,
+                length,
+                ..
+            } => JobDone::Verified {
+                tag: *tag,
+                piece: *piece,
+                result: slice(*file, *offset, u64::from(*length))
+                    .map(|b| Sha1::digest(b).as_slice() == expected),
+            },
+        }
+    }
+}
+
+impl Storage for MemStorage {
+    fn open_shared(&mut self, path: &Path) -> Result<(FileId, u64), StorageError> {
+        let len = self
+            .disk
+            .get(path)
+            .ok_or_else(|| StorageError::Io(path.to_owned(), io::ErrorKind::NotFound.into()))?
+            .len() as u64;
+        if len == 0 {
+            return Err(StorageError::Empty(path.to_owned()));
+        }
+        Ok((self.add(path.to_owned(), len), len))
+    }
+
+    fn open_part(
+        &mut self,
+        dir: &Path,
+        name: &str,
+        length: u64,
+    ) -> Result<(FileId, bool), StorageError> {
+        let path = part_path(&final_path(dir, name)?);
+        let resumed = self
+            .disk
+            .get(&path)
+            .is_some_and(|b| b.len() as u64 == length);
+        if !resumed {
+            self.disk.insert(path.clone(), vec![0; length as usize]);
+        }
+        Ok((self.add(path, length), resumed))
+    }
+
+    fn write(&mut self, file: FileId, offset: u64, bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
+        if self.full {
+            return Err(io::ErrorKind::StorageFull.into());
+        }
+        let path = &self.open.get(&file).ok_or(io::ErrorKind::NotFound)?.0;
+        let bytes = self.disk.get_mut(path).ok_or(io::ErrorKind::NotFound)?;
+        let mut at = offset as usize;
+        for b in bufs.iter() {
+            let dst = bytes
+                .get_mut(at..at + b.len())
+                .ok_or(io::ErrorKind::InvalidInput)?;
+            dst.copy_from_slice(b);
+            at += b.len();
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, file: FileId, dir: &Path, name: &str) -> Result<PathBuf, StorageError> {
+        let target = final_path(dir, name)?;
+        if self.disk.contains_key(&target) {
+            return Err(StorageError::Exists(target));
+        }
+        let Some((path, _)) = self.open.get_mut(&file) else {
+            return Err(StorageError::Io(target, io::ErrorKind::NotFound.into()));
+        };
+        if let Some(bytes) = self.disk.remove(path) {
+            self.disk.insert(target.clone(), bytes);
+        }
+        *path = target.clone();
+        Ok(target)
+    }
+
+    fn path(&self, file: FileId) -> PathBuf {
+        self.open
+            .get(&file)
+            .map(|(p, _)| p.clone())
+            .unwrap_or_default()
+    }
+
+    fn size_intact(&self, file: FileId) -> bool {
+        let len = self.open.get(&file).map(|(_, l)| *l);
+        self.bytes(file).map(|b| b.len() as u64) == len
+    }
+
+    fn close(&mut self, file: FileId, delete: bool) -> io::Result<()> {
+        if let Some((path, _)) = self.open.remove(&file)
+            && delete
+        {
+            self.disk.remove(&path);
+        }
+        Ok(())
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        self.disk.contains_key(path) || self.dirs.iter().any(|d| d == path)
+    }
+
+    fn create_dir(&mut self, dir: &Path) -> io::Result<()> {
+        if !self.dirs.iter().any(|d| d == dir) {
+            self.dirs.push(dir.to_owned());
+        }
+        Ok(())
+    }
+
+    fn read_small(&mut self, path: &Path, max: u64) -> io::Result<Vec<u8>> {
+        let b = self.disk.get(path).ok_or(io::ErrorKind::NotFound)?;
+        match b.len() as u64 > max {
+            true => Err(io::Error::new(io::ErrorKind::InvalidData, "too large")),
+            false => Ok(b.clone()),
+        }
+    }
+
+    fn save_resume(&mut self, final_path: &Path, info: &[u8]) -> io::Result<()> {
+        self.disk.insert(info_path(final_path), info.to_vec());
+        Ok(())
+    }
+
+    fn drop_resume(&mut self, final_path: &Path) {
+        self.disk.remove(&info_path(final_path));
+    }
+
+    fn resumable(&mut self, dir: &Path) -> Vec<(PathBuf, io::Result<Vec<u8>>)> {
+        let suffix = crate::storage::INFO_SUFFIX;
+        self.disk
+            .iter()
+            .filter(|(p, _)| p.parent() == Some(dir) && p.to_string_lossy().ends_with(suffix))
+            .map(|(p, b)| (p.clone(), Ok(b.clone())))
+            .collect()
+    }
+}
