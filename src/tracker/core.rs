@@ -649,3 +649,15 @@ fn not_found(hash: &InfoHash) -> Outcome {
         format!("no file with info hash {}", to_hex(hash)),
     )
 }
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "core_query_tests.rs"]
+mod query_tests;
+
+#[cfg(test)]
+#[path = "core_bt_tests.rs"]
+mod bt_tests;
