@@ -453,7 +453,8 @@ impl Tracker {
                 format!("the catalog is full ({} files)", self.config.max_files),
             );
         }
-        if self.catalog.hold(conn, hash, holding, || info) {
+        let reachable = peer.identity.is_some_and(|(_, addr)| addr.port() != 0);
+        if self.catalog.hold(conn, hash, holding, reachable, || info) {
             peer.files.push(hash);
         }
         Response::Announced { info_hash: hash }.encode(out);
@@ -604,9 +605,10 @@ impl Tracker {
                 let p = &swarm?.peers[i - n];
                 return Some((p.peer_id, p.addr, i));
             }
-            let (peer_id, addr) = peers.get(&entry.holders[i].conn)?.identity.as_ref()?;
-            // Port 0: the peer downloads but accepts no connections.
-            (addr.port() != 0).then_some((*peer_id, *addr, i))
+            // Sessions with port 0 (they accept no connections) were not
+            // sampled: they are not eligible.
+            let (peer_id, addr) = peers.get(&entry.holders[i].conn)?.identity?;
+            Some((peer_id, addr, i))
         }));
         // Room for the whole answer at once: peer id, address (up to 19
         // bytes), pieces tag, and a bitfield with its length.

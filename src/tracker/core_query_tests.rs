@@ -70,6 +70,12 @@ fn get_peers_never_gives_the_asker_nor_a_session_without_a_port() {
     assert_eq!(h.peers(3, hash, 10, Some(1)), vec![entry(1, Pieces::All)]);
     let both = vec![entry(1, Pieces::All), entry(3, Pieces::All)];
     assert_eq!(h.peers(2, hash, 10, None), both);
+    // The session without a port is not eligible, so it takes no slot:
+    // one peer asked, the one eligible peer given, every time.
+    for round in 0..50 {
+        let got = h.peers(1, hash, 1, None);
+        assert_eq!(got, vec![entry(3, Pieces::All)], "round {round}");
+    }
 }
 
 #[test]
