@@ -429,7 +429,9 @@ impl Tracker {
             },
         };
         let hash = info.info_hash;
-        let known = self.catalog.get(&hash).is_some();
+        // A BitTorrent-only swarm counts against `max_files` too, as in
+        // `bt_announce`.
+        let new_file = self.catalog.get(&hash).is_none() && self.swarms.get(&hash).is_none();
         let peer = self
             .peers
             .get_mut(&conn)
@@ -447,7 +449,7 @@ impl Tracker {
                 ),
             );
         }
-        if !known && self.catalog.len() >= self.config.max_files {
+        if new_file && self.catalog.len() + self.swarms.len() >= self.config.max_files {
             return fail(
                 ErrorCode::LIMIT_REACHED,
                 format!("the catalog is full ({} files)", self.config.max_files),

@@ -294,7 +294,11 @@ fn bt_swarms_count_against_max_files_with_the_catalog() {
     assert_eq!(msg, "the tracker is full (2 files)");
     // A swarm of a file the catalog knows is no new file.
     assert_eq!(h.bt(&client(f.info_hash, 3), now).0, reply(1, 1));
-    // Over STA, announcing the swarm's file is no new file either.
+    // Over STA too, the BitTorrent-only swarm holds a place...
+    let new = announce(&file("new.bin", 1, 63), Pieces::All);
+    let msg = h.refused(1, new, ErrorCode::LIMIT_REACHED);
+    assert_eq!(msg, "the catalog is full (2 files)");
+    // ... and announcing its file is no new file.
     h.announce(1, &g, Pieces::All);
     assert_eq!(h.list(1, 0, 10, "").total, 2);
 }
