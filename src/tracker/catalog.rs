@@ -46,6 +46,9 @@ pub struct Holder {
     count: u32,
     /// Announced with all pieces, or completed by `have`.
     seeder: bool,
+    /// Accepts peer connections (Hello `listen_port` != 0): only such
+    /// holders are given out by get-peers.
+    reachable: bool,
 }
 
 impl Holder {
@@ -187,16 +190,18 @@ impl Catalog {
     /// Returns true if the session did not hold the file before.
     pub fn announce(&mut self, conn: ConnId, info: Info, holding: Holding) -> bool {
         let hash = info.info_hash;
-        self.hold(conn, hash, holding, || Arc::new(info))
+        self.hold(conn, hash, holding, true, || Arc::new(info))
     }
 
     /// [`Catalog::announce`] for the file `hash`, whose metadata `info`
     /// is asked for only if the catalog does not know the file yet.
+    /// `reachable`: the session accepts peer connections.
     pub fn hold(
         &mut self,
         conn: ConnId,
         hash: InfoHash,
         holding: Holding,
+        reachable: bool,
         info: impl FnOnce() -> Arc<Info>,
     ) -> bool {
         let keys = *self.files.hasher();
@@ -226,6 +231,7 @@ impl Catalog {
                     conn,
                     count: 0,
                     seeder: false,
+                    reachable,
                 });
                 entry.bits.resize(entry.bits.len() + entry.stride, 0);
                 entry.set_holding(i, &holding);
@@ -298,9 +304,10 @@ impl Catalog {
         true
     }
 
-    /// Up to `max` holders of the file (only those with `piece`, if given),
-    /// other than `asking`, chosen uniformly at random (reservoir sampling)
-    /// so that load spreads over the swarm. Indices go into `picked`.
+    /// Up to `max` reachable holders of the file (only those with `piece`,
+    /// if given), other than `asking`, chosen uniformly at random
+    /// (reservoir sampling) so that load spreads over the swarm. Indices
+    /// go into `picked`.
     /// Returns how many holders were eligible (to continue the reservoir).
     pub fn sample(
         &self,
@@ -314,7 +321,7 @@ impl Catalog {
         picked.clear();
         let mut seen = 0usize;
         for (i, h) in entry.holders.iter().enumerate() {
-            if h.conn == asking || piece.is_some_and(|p| !entry.has(i, p)) {
+            if h.conn == asking || !h.reachable || piece.is_some_and(|p| !entry.has(i, p)) {
                 continue;
             }
             seen += 1;

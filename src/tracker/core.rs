@@ -429,7 +429,9 @@ impl Tracker {
             },
         };
         let hash = info.info_hash;
-        let known = self.catalog.get(&hash).is_some();
+        // A BitTorrent-only swarm counts against `max_files` too, as in
+        // `bt_announce`.
+        let new_file = self.catalog.get(&hash).is_none() && self.swarms.get(&hash).is_none();
         let peer = self
             .peers
             .get_mut(&conn)
@@ -447,13 +449,14 @@ impl Tracker {
                 ),
             );
         }
-        if !known && self.catalog.len() >= self.config.max_files {
+        if new_file && self.catalog.len() + self.swarms.len() >= self.config.max_files {
             return fail(
                 ErrorCode::LIMIT_REACHED,
                 format!("the catalog is full ({} files)", self.config.max_files),
             );
         }
-        if self.catalog.hold(conn, hash, holding, || info) {
+        let reachable = peer.identity.is_some_and(|(_, addr)| addr.port() != 0);
+        if self.catalog.hold(conn, hash, holding, reachable, || info) {
             peer.files.push(hash);
         }
         Response::Announced { info_hash: hash }.encode(out);
@@ -604,9 +607,10 @@ impl Tracker {
                 let p = &swarm?.peers[i - n];
                 return Some((p.peer_id, p.addr, i));
             }
-            let (peer_id, addr) = peers.get(&entry.holders[i].conn)?.identity.as_ref()?;
-            // Port 0: the peer downloads but accepts no connections.
-            (addr.port() != 0).then_some((*peer_id, *addr, i))
+            // Sessions with port 0 (they accept no connections) were not
+            // sampled: they are not eligible.
+            let (peer_id, addr) = peers.get(&entry.holders[i].conn)?.identity?;
+            Some((peer_id, addr, i))
         }));
         // Room for the whole answer at once: peer id, address (up to 19
         // bytes), pieces tag, and a bitfield with its length.
@@ -649,3 +653,15 @@ fn not_found(hash: &InfoHash) -> Outcome {
         format!("no file with info hash {}", to_hex(hash)),
     )
 }
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "core_query_tests.rs"]
+mod query_tests;
+
+#[cfg(test)]
+#[path = "core_bt_tests.rs"]
+mod bt_tests;
