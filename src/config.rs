@@ -1,11 +1,35 @@
 //! Daemon settings from three sources, strongest first: command-line flags,
 //! environment variables (`PREFIX_NAME`, e.g. `STA_TRACKERD_LISTEN`), and a
 //! config file of `name = value` lines (`#` starts a comment). Each daemon
-//! declares its setting names; anything else is an error, not a silent typo.
+//! declares its settings once ([`peerd`], [`trackerd`]); any other name is an
+//! error, not a silent typo.
+
+pub mod peerd;
+mod setting;
+pub mod trackerd;
+
+pub use setting::{Setting, Spec, Unset};
 
 use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
+
+/// Where a daemon's other settings come from; `Settings::load` reads it.
+pub const CONFIG: Setting = Setting::new(
+    "--config",
+    "FILE",
+    Unset::Nothing,
+    "`name = value` lines; flags and environment win",
+)
+.flag_only();
+
+/// The levels [`init_logging`] takes.
+pub const LOG_LEVEL: Setting = Setting::new(
+    "--log-level",
+    "LEVEL",
+    Unset::Value("info"),
+    "error, warn, info, debug or trace",
+);
 
 #[derive(Debug)]
 pub struct ConfigError(pub String);
@@ -21,43 +45,40 @@ impl std::error::Error for ConfigError {}
 /// One daemon's resolved settings.
 pub struct Settings {
     values: HashMap<&'static str, (String, &'static str)>,
+    /// The names `load` looked for; asking for another is a bug.
+    known: Vec<&'static str>,
 }
 
 impl Settings {
-    /// Resolves every name in `names` from the flags in `args` (consumed),
-    /// the environment and `--config FILE`. Leftover arguments are an error.
-    pub fn load(
-        mut args: pico_args::Arguments,
-        env_prefix: &str,
-        names: &[&'static str],
-    ) -> Result<Settings, ConfigError> {
+    /// Resolves every setting of `spec` that is not flag-only from the
+    /// flags in `args` (consumed), the environment and `--config FILE`.
+    /// Leftover arguments are an error.
+    pub fn load(mut args: pico_args::Arguments, spec: &Spec) -> Result<Settings, ConfigError> {
+        let known: Vec<&'static str> = spec.twinned().map(Setting::name).collect();
         let mut values = HashMap::new();
         let config: Option<String> = args
-            .opt_value_from_str("--config")
-            .map_err(|e| ConfigError(format!("--config: {e}")))?;
+            .opt_value_from_str(CONFIG.flag)
+            .map_err(|e| ConfigError(format!("{}: {e}", CONFIG.flag)))?;
         if let Some(path) = config {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| ConfigError(format!("cannot read config file {path}: {e}")))?;
             for (name, value) in
-                parse_file(&text, names).map_err(|e| ConfigError(format!("{path}: {e}")))?
+                parse_file(&text, &known).map_err(|e| ConfigError(format!("{path}: {e}")))?
             {
                 values.insert(name, (value, "config file"));
             }
         }
-        for &name in names {
-            let var = format!("{env_prefix}_{}", name.to_uppercase().replace('-', "_"));
-            if let Ok(value) = std::env::var(&var) {
-                values.insert(name, (value, "environment"));
+        for setting in spec.twinned() {
+            if let Ok(value) = std::env::var(setting.env_var(spec.env_prefix)) {
+                values.insert(setting.name(), (value, "environment"));
             }
         }
-        for &name in names {
-            let flag = format!("--{name}");
-            let flag: &'static str = Box::leak(flag.into_boxed_str());
+        for setting in spec.twinned() {
             let found: Option<String> = args
-                .opt_value_from_str(flag)
-                .map_err(|e| ConfigError(format!("{flag}: {e}")))?;
+                .opt_value_from_str(setting.flag)
+                .map_err(|e| ConfigError(format!("{}: {e}", setting.flag)))?;
             if let Some(value) = found {
-                values.insert(name, (value, "command line"));
+                values.insert(setting.name(), (value, "command line"));
             }
         }
         let rest = args.finish();
@@ -67,22 +88,62 @@ impl Settings {
                 first.to_string_lossy()
             )));
         }
-        Ok(Settings { values })
+        Ok(Settings { values, known })
     }
 
-    /// The value of `name` parsed as `T`, or `default` when unset.
-    pub fn get<T: FromStr>(&self, name: &str, default: T) -> Result<T, ConfigError>
+    /// The value of `setting` parsed as `T`, or its declared default when
+    /// unset.
+    pub fn get<T: FromStr>(&self, setting: &Setting) -> Result<T, ConfigError>
     where
         T::Err: fmt::Display,
     {
-        match self.values.get(name) {
-            None => Ok(default),
-            Some((raw, from)) => raw
-                .trim()
-                .parse()
-                .map_err(|e| ConfigError(format!("{name} = {raw:?} (from the {from}): {e}"))),
+        let name = self.check(setting)?;
+        match (self.values.get(name), setting.unset) {
+            (Some((raw, from)), _) => parse(name, raw, from),
+            (None, Unset::Value(default)) => parse(name, default, "default"),
+            (None, _) => Err(ConfigError(format!(
+                "{name} has no default value to get (a bug: use Settings::opt)"
+            ))),
         }
     }
+
+    /// The value of `setting` parsed as `T`, or `None` when unset: for a
+    /// setting whose default the daemon computes.
+    pub fn opt<T: FromStr>(&self, setting: &Setting) -> Result<Option<T>, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        let name = self.check(setting)?;
+        if let Unset::Value(_) = setting.unset {
+            return Err(ConfigError(format!(
+                "{name} has a default value (a bug: use Settings::get)"
+            )));
+        }
+        self.values
+            .get(name)
+            .map(|(raw, from)| parse(name, raw, from))
+            .transpose()
+    }
+
+    fn check(&self, setting: &Setting) -> Result<&'static str, ConfigError> {
+        let name = setting.name();
+        if self.known.contains(&name) {
+            Ok(name)
+        } else {
+            Err(ConfigError(format!(
+                "{name} is not among this daemon's settings (a bug: add it to its SPEC)"
+            )))
+        }
+    }
+}
+
+fn parse<T: FromStr>(name: &str, raw: &str, from: &str) -> Result<T, ConfigError>
+where
+    T::Err: fmt::Display,
+{
+    raw.trim()
+        .parse()
+        .map_err(|e| ConfigError(format!("{name} = {raw:?} (from the {from}): {e}")))
 }
 
 fn parse_file(text: &str, names: &[&'static str]) -> Result<Vec<(&'static str, String)>, String> {
@@ -122,22 +183,24 @@ pub fn init_logging(level: &str) -> Result<(), ConfigError> {
         .map_err(|e| ConfigError(format!("cannot start logging: {e}")))
 }
 
-/// The `main` of a daemon: `--help` prints `help`; otherwise `run` gets the
-/// arguments, and an error is printed as `NAME: ERROR` with exit status 1.
+/// The `main` of a daemon: `--help` prints `about` (description and usage),
+/// the OPTIONS made from `spec` and `trailer`; otherwise `run` gets the
+/// arguments, and an error is printed as `PROGRAM: ERROR` with exit status 1.
 pub fn daemon_main(
-    name: &str,
-    help: &str,
+    spec: &Spec,
+    about: &str,
+    trailer: &str,
     run: impl FnOnce(pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>,
 ) -> std::process::ExitCode {
     let mut args = pico_args::Arguments::from_env();
     if args.contains(["-h", "--help"]) {
-        print!("{help}");
+        print!("{about}\n{}\n{trailer}", spec.options_help());
         return std::process::ExitCode::SUCCESS;
     }
     match run(args) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{name}: {e}");
+            eprintln!("{}: {e}", spec.program);
             std::process::ExitCode::FAILURE
         }
     }
@@ -168,5 +231,68 @@ mod tests {
                 .contains("unknown setting")
         );
         assert!(parse_file("listen", &names).unwrap_err().contains("line 1"));
+    }
+
+    const N: Setting = Setting::new("--n", "N", Unset::Value("7"), "n");
+    const AUTO: Setting = Setting::new("--auto", "N", Unset::Computed("cores"), "auto");
+    const ONLY_FLAG: Setting = Setting::new("--only", "X", Unset::Nothing, "only").flag_only();
+    // No environment sets variables with this prefix, so only flags count.
+    const SPEC: Spec = Spec {
+        program: "test",
+        env_prefix: "STA_CONFIG_UNIT_TEST_UNSET",
+        settings: &[N, AUTO, ONLY_FLAG],
+    };
+
+    fn load(args: &[&str]) -> Result<Settings, ConfigError> {
+        Settings::load(
+            pico_args::Arguments::from_vec(args.iter().map(Into::into).collect()),
+            &SPEC,
+        )
+    }
+
+    #[test]
+    fn unset_settings_take_their_declared_default() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.get::<u32>(&N).unwrap(), 7);
+        assert_eq!(s.opt::<u32>(&AUTO).unwrap(), None);
+        let s = load(&["--n", " 8 ", "--auto", "3"]).unwrap();
+        assert_eq!(s.get::<u32>(&N).unwrap(), 8);
+        assert_eq!(s.opt::<u32>(&AUTO).unwrap(), Some(3));
+        let e = load(&["--n", "x"]).unwrap().get::<u32>(&N).unwrap_err();
+        assert_eq!(
+            e.0,
+            "n = \"x\" (from the command line): invalid digit found in string"
+        );
+    }
+
+    #[test]
+    fn flag_only_settings_are_left_to_the_caller() {
+        let e = load(&["--only", "x"]).err().unwrap();
+        assert_eq!(e.0, "unexpected argument --only; see --help");
+    }
+
+    /// Asking for a setting the wrong way is a bug in the daemon, reported
+    /// as an error rather than a panic or a silently wrong value.
+    #[test]
+    fn misuse_is_an_error() {
+        let s = load(&[]).unwrap();
+        assert!(
+            s.get::<u32>(&AUTO)
+                .unwrap_err()
+                .0
+                .contains("use Settings::opt")
+        );
+        assert!(
+            s.opt::<u32>(&N)
+                .unwrap_err()
+                .0
+                .contains("use Settings::get")
+        );
+        assert!(
+            s.get::<u32>(&ONLY_FLAG)
+                .unwrap_err()
+                .0
+                .contains("not among")
+        );
     }
 }

@@ -1,9 +1,9 @@
 //! `sta-peerd`: the STA peer daemon.
 
 use mio::net::{TcpListener, UnixListener};
-use sta::config::{ConfigError, Settings, init_logging};
+use sta::config::{ConfigError, Settings, init_logging, peerd};
 use sta::hashpool::HashPool;
-use sta::limits::{DEFAULT_PIECE_LENGTH, MAX_PEER_FRAME};
+use sta::limits::MAX_PEER_FRAME;
 use sta::meta::info::check_piece_length;
 use sta::peer::{Config, Daemon};
 use sta::reactor::{Limits, Listener, Reactor};
@@ -14,46 +14,21 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-const HELP: &str = "\
+const ABOUT: &str = "\
 sta-peerd: the STA peer daemon. Shares files and downloads them piece by
 piece from many peers at once, verifying every piece; driven by `sta`.
 
 USAGE:
     sta-peerd [OPTIONS]
+";
 
-OPTIONS (each also settable as STA_PEERD_<NAME> or in the config file):
-    --tracker ADDR:PORT     the sta-trackerd to use [default: 127.0.0.1:6969]
-    --listen ADDR:PORT      address for peer connections [default: 0.0.0.0:6881]
-    --dir DIR               where downloads land [default: .]
-    --control PATH          control socket for `sta` [default: DIR/sta-peerd.sock]
-    --piece-size BYTES      piece size for files shared here, a power of two
-                            from 16384 to 16777216 [default: 524288]
-    --max-peers N           peers per file [default: 50]
-    --upload-slots N        peers served at once per file [default: 4]
-    --hash-threads N        SHA1 threads [default: number of cores]
-    --log-level LEVEL       error, warn, info, debug or trace [default: info]
-    --share FILE            share FILE at start (repeatable; not in env/config)
-    --config FILE           `name = value` lines; flags and environment win
-    -h, --help              print this help
-
+const TRAILER: &str = "\
 Prints `listening on ADDR` and `control on PATH` once ready; exits 0 on
 SIGINT, SIGTERM or `sta stop`.
 ";
 
-const SETTINGS: &[&str] = &[
-    "tracker",
-    "listen",
-    "dir",
-    "control",
-    "piece-size",
-    "max-peers",
-    "upload-slots",
-    "hash-threads",
-    "log-level",
-];
-
 fn main() -> ExitCode {
-    sta::config::daemon_main("sta-peerd", HELP, run)
+    sta::config::daemon_main(&peerd::SPEC, ABOUT, TRAILER, run)
 }
 
 fn resolve(addr: &str) -> Result<SocketAddr, ConfigError> {
@@ -64,18 +39,20 @@ fn resolve(addr: &str) -> Result<SocketAddr, ConfigError> {
 }
 
 fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
-    let shares: Vec<PathBuf> = args.values_from_str("--share")?;
-    let s = Settings::load(args, "STA_PEERD", SETTINGS)?;
-    init_logging(&s.get::<String>("log-level", "info".into())?)?;
-    let tracker = resolve(&s.get::<String>("tracker", "127.0.0.1:6969".into())?)?;
-    let listen: SocketAddr = s.get("listen", SocketAddr::from(([0, 0, 0, 0], 6881)))?;
-    let dir: PathBuf = s.get("dir", PathBuf::from("."))?;
+    let shares: Vec<PathBuf> = args.values_from_str(peerd::SHARE.flag)?;
+    let s = Settings::load(args, &peerd::SPEC)?;
+    init_logging(&s.get::<String>(&peerd::LOG_LEVEL)?)?;
+    let tracker = resolve(&s.get::<String>(&peerd::TRACKER)?)?;
+    let listen: SocketAddr = s.get(&peerd::LISTEN)?;
+    let dir: PathBuf = s.get(&peerd::DIR)?;
     let dir = std::fs::canonicalize(&dir).map_err(|e| format!("--dir {}: {e}", dir.display()))?;
-    let control: PathBuf = s.get("control", dir.join(sta::control::SOCKET_NAME))?;
-    let piece_length = check_piece_length(s.get("piece-size", i64::from(DEFAULT_PIECE_LENGTH))?)
+    let control: PathBuf = s
+        .opt(&peerd::CONTROL)?
+        .unwrap_or_else(|| dir.join(sta::control::SOCKET_NAME));
+    let piece_length = check_piece_length(s.get(&peerd::PIECE_SIZE)?)
         .map_err(|e| ConfigError(format!("--piece-size: {e}")))?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let hash_threads: usize = s.get("hash-threads", cores)?;
+    let hash_threads: usize = s.opt(&peerd::HASH_THREADS)?.unwrap_or(cores);
 
     let peer_listener =
         TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -101,8 +78,8 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
         listen: bound,
         dir,
         piece_length,
-        max_peers: s.get("max-peers", 50)?,
-        upload_slots: s.get("upload-slots", 4)?,
+        max_peers: s.get(&peerd::MAX_PEERS)?,
+        upload_slots: s.get(&peerd::UPLOAD_SLOTS)?,
     };
     let pool = HashPool::new(hash_threads, reactor.waker())?;
     let mut daemon = Daemon::new(config, pool, Rng::from_entropy());

@@ -1,7 +1,7 @@
 //! `sta-trackerd`: the STA tracker daemon.
 
 use mio::net::{TcpListener, UdpSocket};
-use sta::config::{ConfigError, Settings, init_logging};
+use sta::config::{ConfigError, Settings, init_logging, trackerd};
 use sta::limits::MAX_TRACKER_FRAME;
 use sta::reactor::{Limits, Listener, Reactor};
 use sta::rng::Rng;
@@ -11,62 +11,29 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-const HELP: &str = "\
+const ABOUT: &str = "\
 sta-trackerd: the STA tracker, a live catalog of shared files and of which
 peer holds which pieces. It never carries file data.
 
 USAGE:
     sta-trackerd [OPTIONS]
+";
 
-OPTIONS (each also settable as STA_TRACKERD_<NAME> or in the config file):
-    --listen ADDR:PORT        address to listen on [default: 0.0.0.0:6969]
-    --log-level LEVEL         error, warn, info, debug or trace [default: info]
-    --max-connections N       concurrent sessions [default: 10000]
-    --idle-timeout SECS       close sessions silent this long [default: 120]
-    --max-files-per-peer N    files one session may hold [default: 10000]
-    --max-peers-per-answer N  peers in one get-peers answer [default: 200]
-    --max-files N             files in the catalog [default: 1000000]
-    --udp-listen ADDR:PORT    serve BitTorrent clients over UDP (BEP 15), or
-                              `off` [default: the address and port of the
-                              bound --listen socket; a failed bind of that
-                              default only logs a warning]
-    --http-listen ADDR:PORT   also serve BitTorrent clients over HTTP (BEP 3,
-                              BEP 23 compact peers) [default: off]
-    --announce-interval SECS  BitTorrent re-announce interval; a BitTorrent
-                              peer is forgotten after twice this [default: 60]
-    --max-bt-peers N          BitTorrent peers across all files
-                              [default: 1000000]
-    --config FILE             `name = value` lines; flags and environment win
-    -h, --help                print this help
-
+const TRAILER: &str = "\
 Prints `listening on ADDR` once ready (then `udp listening on ADDR` and
 `http listening on ADDR` for the BitTorrent listeners that are on); exits 0 on SIGINT or SIGTERM.
 ";
 
-const SETTINGS: &[&str] = &[
-    "listen",
-    "log-level",
-    "max-connections",
-    "idle-timeout",
-    "max-files-per-peer",
-    "max-peers-per-answer",
-    "max-files",
-    "udp-listen",
-    "http-listen",
-    "announce-interval",
-    "max-bt-peers",
-];
-
 fn main() -> ExitCode {
-    sta::config::daemon_main("sta-trackerd", HELP, run)
+    sta::config::daemon_main(&trackerd::SPEC, ABOUT, TRAILER, run)
 }
 
 fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
-    let s = Settings::load(args, "STA_TRACKERD", SETTINGS)?;
-    init_logging(&s.get::<String>("log-level", "info".into())?)?;
-    let listen: SocketAddr = s.get("listen", SocketAddr::from(([0, 0, 0, 0], 6969)))?;
-    let idle_secs: u32 = s.get("idle-timeout", 120)?;
-    let max_peers = s.get("max-peers-per-answer", sta::limits::MAX_PEERS_PER_ANSWER)?;
+    let s = Settings::load(args, &trackerd::SPEC)?;
+    init_logging(&s.get::<String>(&trackerd::LOG_LEVEL)?)?;
+    let listen: SocketAddr = s.get(&trackerd::LISTEN)?;
+    let idle_secs: u32 = s.get(&trackerd::IDLE_TIMEOUT)?;
+    let max_peers = s.get(&trackerd::MAX_PEERS_PER_ANSWER)?;
     if max_peers > sta::limits::MAX_PEERS_PER_ANSWER {
         return Err(ConfigError(format!(
             "max-peers-per-answer is at most {}",
@@ -75,21 +42,21 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
         .into());
     }
     let config = Config {
-        max_files_per_peer: s.get("max-files-per-peer", 10_000)?,
+        max_files_per_peer: s.get(&trackerd::MAX_FILES_PER_PEER)?,
         max_peers_per_answer: max_peers,
-        max_files: s.get("max-files", 1_000_000)?,
+        max_files: s.get(&trackerd::MAX_FILES)?,
         idle_timeout_secs: idle_secs,
-        announce_interval_secs: s.get("announce-interval", 60)?,
-        max_bt_peers: s.get("max-bt-peers", 1_000_000)?,
+        announce_interval_secs: s.get(&trackerd::ANNOUNCE_INTERVAL)?,
+        max_bt_peers: s.get(&trackerd::MAX_BT_PEERS)?,
     };
     if config.announce_interval_secs == 0 {
         return Err(ConfigError("announce-interval must be at least 1".into()).into());
     }
     // None: the default (the bound TCP address); Some(None): off.
-    let udp_listen: Option<Option<SocketAddr>> = s.get::<Given>("udp-listen", Given(None))?.0;
-    let http_listen: Option<SocketAddr> = s.get::<Opt>("http-listen", Opt(None))?.0;
+    let udp_listen: Option<Option<SocketAddr>> = s.opt::<Opt>(&trackerd::UDP_LISTEN)?.map(|o| o.0);
+    let http_listen: Option<SocketAddr> = s.get::<Opt>(&trackerd::HTTP_LISTEN)?.0;
     let limits = Limits {
-        max_connections: s.get("max-connections", 10_000)?,
+        max_connections: s.get(&trackerd::MAX_CONNECTIONS)?,
         idle_timeout: Duration::from_secs(idle_secs.into()),
         // Thousands of sessions sending small requests: 16 KiB buffers
         // cost 15% of bench/tracker.sh's requests per second (cache).
@@ -143,18 +110,7 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// A setting that may be absent (`None`), given as `off` (`Some(None)`) or
-/// given as an address.
-struct Given(Option<Option<SocketAddr>>);
-
-impl std::str::FromStr for Given {
-    type Err = std::net::AddrParseError;
-    fn from_str(s: &str) -> Result<Given, Self::Err> {
-        s.parse::<Opt>().map(|o| Given(Some(o.0)))
-    }
-}
-
-/// An address setting that may be absent (`off` or empty = absent).
+/// An address setting that may be off (`off` or empty).
 struct Opt(Option<SocketAddr>);
 
 impl std::str::FromStr for Opt {

@@ -1,0 +1,87 @@
+//! The settings of `sta-peerd`, declared once: its help, environment
+//! variables, config file keys and README.md's table come from here.
+
+use super::setting::{Setting, Spec, Unset};
+pub use super::{CONFIG, LOG_LEVEL};
+
+pub const SPEC: Spec = Spec {
+    program: "sta-peerd",
+    env_prefix: "STA_PEERD",
+    settings: &[
+        TRACKER,
+        LISTEN,
+        DIR,
+        CONTROL,
+        PIECE_SIZE,
+        MAX_PEERS,
+        UPLOAD_SLOTS,
+        HASH_THREADS,
+        LOG_LEVEL,
+        SHARE,
+        CONFIG,
+    ],
+};
+
+pub const TRACKER: Setting = Setting::new(
+    "--tracker",
+    "ADDR:PORT",
+    Unset::Value("127.0.0.1:6969"),
+    "the sta-trackerd to use (a host name is fine)",
+);
+pub const LISTEN: Setting = Setting::new(
+    "--listen",
+    "ADDR:PORT",
+    Unset::Value("0.0.0.0:6881"),
+    "address for peer connections",
+);
+pub const DIR: Setting = Setting::new("--dir", "DIR", Unset::Value("."), "where downloads land");
+pub const CONTROL: Setting = Setting::new(
+    "--control",
+    "PATH",
+    Unset::Computed("DIR/sta-peerd.sock"),
+    "control socket for `sta` (mode 0600)",
+);
+pub const PIECE_SIZE: Setting = Setting::new(
+    "--piece-size",
+    "BYTES",
+    Unset::Value("524288"),
+    "piece size for files shared here, a power of two from 16384 to 16777216",
+);
+pub const MAX_PEERS: Setting =
+    Setting::new("--max-peers", "N", Unset::Value("50"), "peers per file");
+pub const UPLOAD_SLOTS: Setting = Setting::new(
+    "--upload-slots",
+    "N",
+    Unset::Value("4"),
+    "peers served at once per file",
+);
+pub const HASH_THREADS: Setting = Setting::new(
+    "--hash-threads",
+    "N",
+    Unset::Computed("number of cores"),
+    "SHA1 threads",
+);
+pub const SHARE: Setting = Setting::new(
+    "--share",
+    "FILE",
+    Unset::Nothing,
+    "share FILE at start (repeatable; not in env/config)",
+)
+.flag_only();
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::{DEFAULT_PIECE_LENGTH, MAX_PIECE_LENGTH, MIN_PIECE_LENGTH};
+
+    /// What the text says must be what the code does.
+    #[test]
+    fn texts_match_the_constants_they_describe() {
+        let default = DEFAULT_PIECE_LENGTH.to_string();
+        assert!(matches!(PIECE_SIZE.unset, Unset::Value(v) if v == default));
+        let range = format!("from {MIN_PIECE_LENGTH} to {MAX_PIECE_LENGTH}");
+        assert!(PIECE_SIZE.help.contains(&range), "{}", PIECE_SIZE.help);
+        let socket = format!("DIR/{}", crate::control::SOCKET_NAME);
+        assert!(matches!(CONTROL.unset, Unset::Computed(how) if how == socket));
+    }
+}
