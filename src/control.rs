@@ -979,6 +979,26 @@ mod tests {
     }
 
     #[test]
+    fn remove_parses_with_and_without_delete() {
+        let parse = |l: &[u8]| ControlRequest::parse(l);
+        let plain = ControlRequest::Remove {
+            target: "a b".into(),
+            delete: false,
+        };
+        assert_eq!(parse(b"remove a%20b\n"), Ok(plain.clone()));
+        let delete = ControlRequest::Remove {
+            target: "a b".into(),
+            delete: true,
+        };
+        assert_eq!(parse(b"remove a%20b delete"), Ok(delete.clone()));
+        for req in [plain, delete] {
+            assert_eq!(parse(req.to_line().as_bytes()), Ok(req));
+        }
+        assert_eq!(parse(b"remove a now").unwrap_err().code, code::BAD_REQUEST);
+        assert_eq!(parse(b"remove").unwrap_err().code, code::BAD_REQUEST);
+    }
+
+    #[test]
     fn bad_percent_encoding_is_refused() {
         for line in [
             "get %",

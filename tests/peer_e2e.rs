@@ -894,3 +894,62 @@ fn waiting_for_missing_pieces_is_reported() {
         data
     );
 }
+
+/// Waits until the catalog lists `name` with exactly `peers` peers
+/// (0: not listed at all).
+fn wait_listed_by(tracker: SocketAddr, name: &str, peers: u32) {
+    let mut c = Client::connect(tracker);
+    c.hello(peer_id(800_001 + u64::from(peers)), 1);
+    wait_for(
+        &format!("the catalog to list {name} with exactly {peers} peers"),
+        Duration::from_secs(10),
+        || {
+            let page = c.list(0, 100, name);
+            let now = page
+                .entries
+                .iter()
+                .find(|e| e.name == name)
+                .map_or(0, |e| e.peers);
+            (now == peers).then_some(())
+        },
+    );
+}
+
+#[test]
+fn get_out_creates_the_directory_and_remove_stops_sharing_at_once() {
+    let t = tracker(&[]);
+    let tmp = TempDir::in_shm("remove");
+    let src = tmp.subdir("src").join("gone.bin");
+    write_random_file(&src, 3 << 20, 5);
+    let seeder = spawn_peerd_with(
+        t.addr,
+        &tmp.subdir("s"),
+        &[&src],
+        &["--piece-size", PIECE_FLAG],
+    );
+    wait_catalog(t.addr, "gone.bin", 1, 1, SEED_TIMEOUT);
+    let leecher = spawn_peerd(t.addr, &tmp.subdir("l"), &[]);
+
+    let out = tmp.path().join("not/yet/there");
+    let got = leecher
+        .sta(&["get", "gone.bin", "--out", out.to_str().unwrap()])
+        .ok();
+    assert_eq!(got.stdout.trim(), out.join("gone.bin").to_str().unwrap());
+    assert_same_file(&src, &out.join("gone.bin"));
+    wait_listed_by(t.addr, "gone.bin", 2);
+
+    let removed = seeder.sta(&["remove", "gone.bin"]).ok();
+    assert!(
+        removed.stdout.starts_with("removed gone.bin"),
+        "{removed:?}"
+    );
+    wait_listed_by(t.addr, "gone.bin", 1);
+    assert!(src.exists(), "without --delete the file stays");
+    let again = seeder.sta(&["remove", "gone.bin"]);
+    assert_eq!(again.code, Some(1), "{again:?}");
+    assert!(again.stderr.contains("sta status"), "{again:?}");
+
+    leecher.sta(&["remove", "gone.bin", "--delete"]).ok();
+    wait_listed_by(t.addr, "gone.bin", 0);
+    assert!(!out.join("gone.bin").exists(), "--delete deletes the bytes");
+}

@@ -36,6 +36,8 @@ COMMANDS:
                                  download a file, showing progress
     torrent NAME|INFOHASH|FILE -o OUT.torrent [--tracker-url URL]
                                  write a .torrent for BitTorrent clients
+    remove NAME|INFOHASH [--delete]
+                                 stop sharing or fetching a file
     status [--json]              what this sta-peerd holds and does
     stop                         stop sta-peerd
     demo [--size SIZE]           run a tracker and 4 peers on this machine
@@ -112,6 +114,16 @@ every file it seeds, downloads or checks, with transfer counters.
     --json   print the status as a JSON object
 ";
 
+const HELP_REMOVE: &str = "\
+sta remove NAME|INFOHASH [--delete]
+
+Stops sharing a file, or cancels its download: its peers are dropped and
+the tracker stops listing this daemon for it at once. A cancelled
+download does not come back when sta-peerd restarts. With --delete, its
+bytes are deleted too: the .part of a download, or the shared file itself.
+Give the info hash (see `sta status`) when two files share a name.
+";
+
 const HELP_STOP: &str = "\
 sta stop
 
@@ -183,6 +195,7 @@ fn run(raw: Vec<OsString>) -> Result<ExitCode, Fail> {
             "list" => HELP_LIST,
             "get" => HELP_GET,
             "torrent" => HELP_TORRENT,
+            "remove" => HELP_REMOVE,
             "status" => HELP_STATUS,
             "stop" => HELP_STOP,
             "demo" => sta::demo::HELP,
@@ -231,6 +244,11 @@ fn run(raw: Vec<OsString>) -> Result<ExitCode, Fail> {
                 Some(p) => torrent::parse_piece_size(&p).map_err(usage)?,
             };
             make_torrent(&daemon, &target, &out, url, piece)
+        }
+        "remove" => {
+            let delete = args.contains("--delete");
+            let [target] = free_args(args, "remove NAME|INFOHASH [--delete]")?;
+            remove(&daemon, &target, delete)
         }
         "status" => {
             let json = args.contains("--json");
@@ -348,6 +366,25 @@ fn share(daemon: &Client, file: &str) -> Result<ExitCode, Fail> {
         human_bytes(f.length),
         f.pieces,
         human_bytes(u64::from(f.piece_length)),
+        to_hex(&f.info_hash)
+    ))
+}
+
+fn remove(daemon: &Client, target: &str, delete: bool) -> Result<ExitCode, Fail> {
+    let req = ControlRequest::Remove {
+        target: target.to_owned(),
+        delete,
+    };
+    let v = daemon.call(&req, |_| {})?;
+    let f = client::file_of(&v)?;
+    let what = match delete {
+        true => "removed and deleted",
+        false => "removed",
+    };
+    out(&format!(
+        "{what} {} ({}), info hash {}\n",
+        clean(&f.name),
+        f.path.display(),
         to_hex(&f.info_hash)
     ))
 }
