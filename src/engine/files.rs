@@ -301,13 +301,6 @@ impl<S: Storage> Engine<S> {
             t.info.name,
             t.have().count()
         );
-        for p in self
-            .peers
-            .values_mut()
-            .filter(|p| p.info_hash == Some(*hash))
-        {
-            p.requested.clear();
-        }
         let job = Job::Allocate {
             tag,
             file: t.file,

@@ -1,10 +1,11 @@
 //! The state of one peer-wire connection, as BEP 3 defines it: who is
-//! interested, which pieces the remote has, which blocks we asked it for.
-//! Whether we choke it belongs to the torrent's [`super::choker::Choker`].
+//! interested and which pieces the remote has. Whether we choke it belongs
+//! to the torrent's [`super::choker::Choker`], which blocks we asked it for
+//! to its [`super::picker::Picker`].
 
 use super::time::Time;
 use crate::bitfield::Bitfield;
-use crate::wire::peer::{Block, InfoHash, PeerId};
+use crate::wire::peer::{InfoHash, PeerId};
 use std::net::SocketAddr;
 
 /// Blocks kept requested from one peer: 64 x 16 KiB = 1 MiB in flight,
@@ -24,7 +25,6 @@ pub struct PeerConn {
     pub am_interested: bool,
     pub peer_choking: bool,
     pub peer_interested: bool,
-    pub requested: Vec<Block>,
     pub downloaded: u64,
     pub uploaded: u64,
     /// When a block last arrived, or when requests were last sent to an
@@ -45,7 +45,6 @@ impl PeerConn {
             am_interested: false,
             peer_choking: true,
             peer_interested: false,
-            requested: Vec::new(),
             downloaded: 0,
             uploaded: 0,
             last_progress: now,

@@ -1,6 +1,8 @@
 //! Which blocks to ask a peer for: finish pieces already started, then
 //! start the rarest piece the peer has (random among equally rare), and in
 //! end-game ask a second peer for blocks still outstanding elsewhere.
+//! The picker is the one owner of "which block is requested from whom":
+//! by block (who fetches it) and by peer (what it owes us).
 //! Pure bookkeeping: no sockets, no files.
 
 use super::action::LinkId;
@@ -8,7 +10,7 @@ use crate::bitfield::Bitfield;
 use crate::limits::BLOCK_SIZE;
 use crate::rng::Rng;
 use crate::wire::peer::Block;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// A piece being downloaded: which blocks arrived (they are written to
 /// the `.part` file as they come) and who is fetching what.
@@ -68,6 +70,8 @@ pub struct Picker {
     in_progress: Bitfield,
     /// Pieces complete in memory and handed to the hash pool.
     verifying: Bitfield,
+    /// The blocks requested from each peer and not yet received.
+    by_peer: BTreeMap<LinkId, Vec<Block>>,
 }
 
 impl Picker {
@@ -79,7 +83,13 @@ impl Picker {
             partials: HashMap::new(),
             in_progress: Bitfield::new(pieces),
             verifying: Bitfield::new(pieces),
+            by_peer: BTreeMap::new(),
         }
+    }
+
+    /// Blocks requested from `peer` and not yet received.
+    pub fn in_flight(&self, peer: LinkId) -> usize {
+        self.by_peer.get(&peer).map_or(0, Vec::len)
     }
 
     fn pieces(&self) -> u32 {
@@ -207,11 +217,13 @@ impl Picker {
             if let Some(part) = self.partials.get_mut(&piece) {
                 part.requested[b as usize].push(peer);
             }
-            out.push(Block {
+            let block = Block {
                 index: piece,
                 begin: b * BLOCK_SIZE,
                 length,
-            });
+            };
+            self.by_peer.entry(peer).or_default().push(block);
+            out.push(block);
         }
     }
 
@@ -246,6 +258,14 @@ impl Picker {
     /// block was requested from that peer and has not arrived before, so a
     /// late or duplicate copy never overwrites data already accepted.
     pub fn receive(&mut self, peer: LinkId, piece: u32, begin: u32, len: usize) -> Received {
+        let block = Block {
+            index: piece,
+            begin,
+            length: len as u32,
+        };
+        if !self.forget_request(peer, &block) {
+            return Received::Unwanted; // after a cancel or a choke: harmless
+        }
         let Some(part) = self.partials.get_mut(&piece) else {
             return Received::Unwanted;
         };
@@ -269,7 +289,11 @@ impl Picker {
             .into_iter()
             .filter(|&c| c != peer)
             .collect();
-        if part.is_complete() {
+        let complete = part.is_complete();
+        for &c in &cancel {
+            self.forget_request(c, &block);
+        }
+        if complete {
             Received::PieceComplete { cancel }
         } else if cancel.is_empty() {
             Received::Stored
@@ -294,9 +318,38 @@ impl Picker {
         self.verifying.clear(piece);
     }
 
-    /// A request to `peer` will not be answered (choke, reject, timeout,
-    /// disconnect): the block becomes free for others.
+    /// Drops `block` from what `peer` owes us; false if it did not.
+    fn forget_request(&mut self, peer: LinkId, block: &Block) -> bool {
+        let Some(owed) = self.by_peer.get_mut(&peer) else {
+            return false;
+        };
+        let Some(i) = owed.iter().position(|b| b == block) else {
+            return false;
+        };
+        owed.swap_remove(i);
+        if owed.is_empty() {
+            self.by_peer.remove(&peer);
+        }
+        true
+    }
+
+    /// Every request to `peer` will go unanswered (it choked us or left):
+    /// its blocks become free for others.
+    pub fn release_all(&mut self, peer: LinkId) {
+        for block in self.by_peer.remove(&peer).unwrap_or_default() {
+            self.release_block(peer, &block);
+        }
+    }
+
+    /// A request to `peer` will not be answered (a reject): the block
+    /// becomes free for others.
     pub fn release(&mut self, peer: LinkId, block: &Block) {
+        if self.forget_request(peer, block) {
+            self.release_block(peer, block);
+        }
+    }
+
+    fn release_block(&mut self, peer: LinkId, block: &Block) {
         if let Some(part) = self.partials.get_mut(&block.index) {
             let b = (block.begin / BLOCK_SIZE) as usize;
             if let Some(asked) = part.requested.get_mut(b) {
@@ -310,6 +363,7 @@ impl Picker {
     /// again whole.
     pub fn drop_partials(&mut self) {
         self.partials.clear();
+        self.by_peer.clear();
         self.in_progress = Bitfield::new(self.pieces());
     }
 
@@ -417,5 +471,27 @@ mod tests {
         }
         let again = p.pick(2, &all, &have, 2, &mut Rng::new(1));
         assert_eq!(again, blocks);
+    }
+
+    #[test]
+    fn the_picker_knows_what_each_peer_owes() {
+        let mut p = picker(2);
+        let all = Bitfield::full(2);
+        let have = Bitfield::new(2);
+        let a = p.pick(1, &all, &have, 3, &mut Rng::new(1));
+        assert_eq!(p.in_flight(1), 3);
+        let got = |b: &Block| (b.index, b.begin, b.length as usize);
+        let (i, at, len) = got(&a[0]);
+        assert_eq!(p.receive(1, i, at, len), Received::Stored);
+        assert_eq!(p.in_flight(1), 2);
+        let (i, at, len) = got(&a[1]);
+        assert_eq!(
+            p.receive(3, i, at, len),
+            Received::Unwanted,
+            "not asked of 3"
+        );
+        p.release_all(1);
+        assert_eq!(p.in_flight(1), 0);
+        assert_eq!(p.pick(2, &all, &have, 2, &mut Rng::new(1)), a[1..3]);
     }
 }

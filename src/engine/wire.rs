@@ -240,9 +240,7 @@ impl<S: Storage> Engine<S> {
             Message::Cancel(_) => {} // blocks are queued at once; nothing to withdraw
             Message::Choke => {
                 conn.peer_choking = true;
-                for b in conn.requested.drain(..) {
-                    t.picker.release(link, &b);
-                }
+                t.picker.release_all(link);
             }
             Message::Unchoke => {
                 conn.peer_choking = false;
@@ -286,12 +284,7 @@ impl<S: Storage> Engine<S> {
                     self.actions.push_back(action);
                 }
             }
-            Message::Reject(block) => {
-                if let Some(i) = conn.requested.iter().position(|b| *b == block) {
-                    conn.requested.swap_remove(i);
-                    t.picker.release(link, &block);
-                }
-            }
+            Message::Reject(block) => t.picker.release(link, &block),
             Message::Piece {
                 index,
                 begin,
@@ -302,15 +295,11 @@ impl<S: Storage> Engine<S> {
                     begin,
                     length: block.len() as u32,
                 };
-                let Some(i) = conn.requested.iter().position(|b| *b == wanted) else {
-                    return Ok(()); // after a cancel or a choke: harmless
-                };
-                conn.requested.swap_remove(i);
-                conn.last_progress = now;
                 let received = t.picker.receive(link, index, begin, block.len());
                 if received == Received::Unwanted {
                     return Ok(());
                 }
+                conn.last_progress = now;
                 // Straight from the input buffer to the file: the kernel's
                 // copy is the only one, and no piece is held in memory.
                 let offset = u64::from(index) * u64::from(t.info.piece_length) + u64::from(begin);
@@ -351,8 +340,7 @@ impl<S: Storage> Engine<S> {
 
     fn cancel_elsewhere(&mut self, links: &[LinkId], block: Block) {
         for &c in links {
-            if let Some(p) = self.peers.get_mut(&c) {
-                p.requested.retain(|b| *b != block);
+            if self.peers.contains_key(&c) {
                 self.send(c, |b| Message::Cancel(block).encode(b));
             }
         }
@@ -407,7 +395,8 @@ impl<S: Storage> Engine<S> {
             return;
         };
         let wants = t.fetching() && t.picker.interesting(t.have(), theirs);
-        if wants != conn.am_interested && (wants || conn.requested.is_empty()) {
+        let in_flight = t.picker.in_flight(link);
+        if wants != conn.am_interested && (wants || in_flight == 0) {
             conn.am_interested = wants;
             let msg = if wants {
                 Message::Interested
@@ -416,15 +405,15 @@ impl<S: Storage> Engine<S> {
             };
             self.send(link, |b| msg.encode(b));
         }
-        if !wants || conn.peer_choking || MAX_IN_FLIGHT - conn.requested.len() < REQUEST_BATCH {
+        let free = MAX_IN_FLIGHT.saturating_sub(in_flight);
+        if !wants || conn.peer_choking || free < REQUEST_BATCH {
             return;
         }
         let Some(t) = self.torrents.get_mut(&hash) else {
             return;
         };
-        let free = MAX_IN_FLIGHT - conn.requested.len();
         let blocks = t.pick(link, theirs, free, &mut self.rng);
-        if conn.requested.is_empty() && !blocks.is_empty() {
+        if in_flight == 0 && !blocks.is_empty() {
             conn.last_progress = now;
         }
         self.send(link, |buf| {
@@ -432,7 +421,6 @@ impl<S: Storage> Engine<S> {
                 Message::Request(*b).encode(buf);
             }
         });
-        conn.requested.extend(blocks);
     }
 
     /// Ends a peer session on our side.
@@ -452,7 +440,7 @@ impl<S: Storage> Engine<S> {
 
     /// Takes back everything a session held: its pieces in the counts,
     /// its requests, its upload slot.
-    fn forget_peer(&mut self, link: LinkId, mut conn: PeerConn) {
+    fn forget_peer(&mut self, link: LinkId, conn: PeerConn) {
         let Some(hash) = conn.info_hash else {
             return;
         };
@@ -469,9 +457,7 @@ impl<S: Storage> Engine<S> {
         if let Some(theirs) = &conn.theirs {
             t.picker.remove_peer_pieces(theirs);
         }
-        for b in conn.requested.drain(..) {
-            t.picker.release(link, &b);
-        }
+        t.picker.release_all(link);
         t.choker.release(link);
         debug!("peer {} left {}", conn.addr(), t.info.name);
     }
@@ -484,7 +470,11 @@ impl<S: Storage> Engine<S> {
             let Some(mut conn) = self.peers.remove(&link) else {
                 continue;
             };
-            if !conn.requested.is_empty() && now.since(conn.last_progress) > STALL_TIMEOUT {
+            let owes = conn
+                .info_hash
+                .and_then(|h| self.torrents.get(&h))
+                .is_some_and(|t| t.picker.in_flight(link) > 0);
+            if owes && now.since(conn.last_progress) > STALL_TIMEOUT {
                 warn!("peer {} stalled; dropping it", conn.addr());
                 self.forget_peer(link, conn);
                 self.close(link);
