@@ -25,40 +25,96 @@ pub const MAX_REPLY_LINE: usize = 64 * 1024 * 1024;
 /// Name of the control socket in the daemon's directory.
 pub const SOCKET_NAME: &str = "sta-peerd.sock";
 
-/// Error codes of `{"ok":false,"error":{"code":...}}`.
-pub mod code {
+/// Error codes of `{"ok":false,"error":{"code":...}}` (spec/control.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Code {
     /// Unparsable line, unknown command, wrong arguments, line too long.
-    pub const BAD_REQUEST: &str = "bad_request";
+    BadRequest,
     /// No such file in the catalog (or no such local path).
-    pub const NOT_FOUND: &str = "not_found";
+    NotFound,
     /// A name matches several files; use the info hash.
-    pub const AMBIGUOUS: &str = "ambiguous";
+    Ambiguous,
     /// The file name is not acceptable (see spec/metadata.md).
-    pub const BAD_NAME: &str = "bad_name";
+    BadName,
     /// A different file already exists at the destination.
-    pub const EXISTS: &str = "exists";
-    pub const TRACKER_UNREACHABLE: &str = "tracker_unreachable";
+    Exists,
+    TrackerUnreachable,
     /// A local read, write or mapping failed.
-    pub const IO: &str = "io";
+    Io,
     /// Data failed verification beyond recovery.
-    pub const CORRUPT: &str = "corrupt";
+    Corrupt,
     /// The download was cancelled with `remove`.
-    pub const REMOVED: &str = "removed";
+    Removed,
     /// What a client reads when the daemon sends a code it does not know.
-    pub const UNKNOWN: &str = "unknown";
+    Unknown,
+}
 
+impl Code {
     /// Every code the protocol defines.
-    pub const ALL: [&str; 9] = [
-        BAD_REQUEST,
-        NOT_FOUND,
-        AMBIGUOUS,
-        BAD_NAME,
-        EXISTS,
-        TRACKER_UNREACHABLE,
-        IO,
-        CORRUPT,
-        REMOVED,
+    pub const ALL: [Code; 9] = [
+        Code::BadRequest,
+        Code::NotFound,
+        Code::Ambiguous,
+        Code::BadName,
+        Code::Exists,
+        Code::TrackerUnreachable,
+        Code::Io,
+        Code::Corrupt,
+        Code::Removed,
     ];
+
+    /// The code as it travels in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::BadRequest => "bad_request",
+            Code::NotFound => "not_found",
+            Code::Ambiguous => "ambiguous",
+            Code::BadName => "bad_name",
+            Code::Exists => "exists",
+            Code::TrackerUnreachable => "tracker_unreachable",
+            Code::Io => "io",
+            Code::Corrupt => "corrupt",
+            Code::Removed => "removed",
+            Code::Unknown => "unknown",
+        }
+    }
+
+    /// The code a JSON string names; [`Code::Unknown`] for one this build
+    /// does not know (a newer daemon's).
+    pub fn parse(s: &str) -> Code {
+        Code::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .unwrap_or(Code::Unknown)
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// Short names of the codes, as the rest of the code base spells them.
+pub mod code {
+    use super::Code;
+    pub const BAD_REQUEST: Code = Code::BadRequest;
+    pub const NOT_FOUND: Code = Code::NotFound;
+    pub const AMBIGUOUS: Code = Code::Ambiguous;
+    pub const BAD_NAME: Code = Code::BadName;
+    pub const EXISTS: Code = Code::Exists;
+    pub const TRACKER_UNREACHABLE: Code = Code::TrackerUnreachable;
+    pub const IO: Code = Code::Io;
+    pub const CORRUPT: Code = Code::Corrupt;
+    pub const REMOVED: Code = Code::Removed;
+    pub const UNKNOWN: Code = Code::Unknown;
+    pub const ALL: [Code; 9] = Code::ALL;
 }
 
 // ---------------------------------------------------------------------------
@@ -68,12 +124,12 @@ pub mod code {
 /// what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ControlError {
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
 }
 
 impl ControlError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> ControlError {
+    pub fn new(code: Code, message: impl Into<String>) -> ControlError {
         ControlError {
             code,
             message: message.into(),
@@ -91,7 +147,7 @@ impl ControlError {
             (
                 "error",
                 obj([
-                    ("code", self.code.into()),
+                    ("code", self.code.as_str().into()),
                     ("message", self.message.as_str().into()),
                 ]),
             ),
@@ -108,11 +164,7 @@ impl ControlError {
     /// not know becomes [`code::UNKNOWN`]; the message is kept.
     pub fn from_json(error: &JsonValue) -> Option<ControlError> {
         let message = error.get("message")?.as_str()?.to_owned();
-        let got = error.get("code")?.as_str()?;
-        let code = code::ALL
-            .into_iter()
-            .find(|&c| c == got)
-            .unwrap_or(code::UNKNOWN);
+        let code = Code::parse(error.get("code")?.as_str()?);
         Some(ControlError { code, message })
     }
 }

@@ -8,6 +8,7 @@ use super::time::Time;
 use super::torrent::{State, Torrent};
 use super::tracker::Pending;
 use super::{Action, Engine};
+use crate::control::Code;
 use crate::control::{
     CatalogEntry, ControlError, ControlRequest, FileReport, FileState, PeerBytes, Progress,
     StatusReport, code, done_line, info_hash_target, list_line, meta_line, next_line, ok_line,
@@ -18,7 +19,7 @@ use crate::wire::peer::InfoHash;
 use crate::wire::tracker::{ListEntry, Lookup, Request};
 use std::path::PathBuf;
 
-type Refusal = (&'static str, String);
+type Refusal = (Code, String);
 
 /// A control session: whether its one request arrived, and the download
 /// it follows, if any.
@@ -329,7 +330,7 @@ impl<S: Storage> Engine<S> {
             return;
         };
         let line = if let Some((code, message)) = t.failure() {
-            ControlError::new(code, message.clone()).to_line()
+            ControlError::new(*code, message.clone()).to_line()
         } else if t.state() == State::Seeding {
             done_line(&file_report(t, self.storage.path(t.file)))
         } else {
@@ -340,7 +341,7 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    pub(super) fn control_fail(&mut self, control: LinkId, code: &'static str, message: String) {
+    pub(super) fn control_fail(&mut self, control: LinkId, code: Code, message: String) {
         self.control_reply(control, ControlError::new(code, message).to_line());
     }
 

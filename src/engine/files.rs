@@ -9,6 +9,7 @@ use super::torrent::{State, Torrent};
 use super::tracker::Pending;
 use super::{Engine, Job, Sharing};
 use crate::bitfield::Bitfield;
+use crate::control::Code;
 use crate::control::code;
 use crate::meta::Info;
 use crate::meta::info::to_hex;
@@ -24,7 +25,7 @@ use std::sync::Arc;
 /// Pieces per hash job: small enough to spread over every pool thread.
 const PIECES_PER_JOB: u32 = 64;
 
-type Refusal = (&'static str, String);
+type Refusal = (Code, String);
 
 impl<S: Storage> Engine<S> {
     /// Hashes the file at `path` on the pool; it is shared once done.
@@ -461,7 +462,7 @@ impl<S: Storage> Engine<S> {
         &mut self,
         now: Time,
         hash: &InfoHash,
-        code: &'static str,
+        code: Code,
         why: String,
     ) -> Option<Torrent> {
         let peers = self.torrents.get(hash)?.peers.clone();

@@ -7,6 +7,7 @@ use super::choker::Choker;
 use super::picker::Picker;
 use super::time::Time;
 use crate::bitfield::Bitfield;
+use crate::control::Code;
 use crate::meta::Info;
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -46,7 +47,7 @@ pub struct Torrent {
     state: State,
     /// Set when the download cannot go on (disk full, I/O error);
     /// reported to watchers, cleared by [`Torrent::retry`].
-    failure: Option<(&'static str, String)>,
+    failure: Option<(Code, String)>,
     /// Where the finished file lands.
     pub out_dir: PathBuf,
     pub picker: Picker,
@@ -113,7 +114,7 @@ impl Torrent {
         &self.have
     }
 
-    pub fn failure(&self) -> Option<&(&'static str, String)> {
+    pub fn failure(&self) -> Option<&(Code, String)> {
         self.failure.as_ref()
     }
 
@@ -175,7 +176,7 @@ impl Torrent {
     }
 
     /// The download cannot go on; the first reason is kept.
-    pub fn fail(&mut self, code: &'static str, message: String) {
+    pub fn fail(&mut self, code: Code, message: String) {
         if self.failure.is_none() {
             self.failure = Some((code, message));
         }
@@ -194,7 +195,7 @@ impl Torrent {
     }
 
     /// The file is gone from under us or the user removed it.
-    pub fn abandon(&mut self, code: &'static str, message: String) {
+    pub fn abandon(&mut self, code: Code, message: String) {
         self.failure = Some((code, message));
     }
 

@@ -10,6 +10,7 @@ use super::storage::Storage;
 use super::time::Time;
 use super::torrent::State;
 use super::{Dial, Engine};
+use crate::control::Code;
 use crate::control::code;
 use crate::limits::{MAX_LIST_PAGE, TRACKER_PROTOCOL_VERSION};
 use crate::meta::Info;
@@ -346,7 +347,7 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    pub(super) fn tracker_unreachable(&self) -> (&'static str, String) {
+    pub(super) fn tracker_unreachable(&self) -> (Code, String) {
         (
             code::TRACKER_UNREACHABLE,
             format!(
