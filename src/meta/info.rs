@@ -10,7 +10,7 @@ use crate::limits::{MAX_NAME_LEN, MAX_PIECE_LENGTH, MAX_PIECES, MIN_PIECE_LENGTH
 use sha1::{Digest, Sha1};
 use std::ops::Range;
 
-pub type InfoHash = [u8; 20];
+pub use crate::wire::InfoHash;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Info {

@@ -10,6 +10,11 @@ pub mod cursor;
 pub mod peer;
 pub mod tracker;
 
+/// A file's id everywhere in STA: the SHA1 of its bencoded info dict.
+pub type InfoHash = [u8; 20];
+/// The 20 bytes a peer names itself by, to the tracker and to other peers.
+pub type PeerId = [u8; 20];
+
 /// Bytes taken by the length prefix.
 pub const LEN_PREFIX: usize = 4;
 
