@@ -260,22 +260,9 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
-/// Lower-case hex of an info hash.
-pub fn to_hex(hash: &[u8]) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::wire::text::to_hex;
 
-/// Parses 40 hex digits into an info hash.
+/// Parses 40 hex digits (either case) into an info hash.
 pub fn from_hex(s: &str) -> Option<InfoHash> {
-    let bytes = s.as_bytes();
-    if bytes.len() != 40 {
-        return None;
-    }
-    let mut out = [0u8; 20];
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        let hi = (pair[0] as char).to_digit(16)?;
-        let lo = (pair[1] as char).to_digit(16)?;
-        out[i] = (hi * 16 + lo) as u8;
-    }
-    Some(out)
+    crate::wire::text::from_hex_array(s)
 }

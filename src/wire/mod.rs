@@ -8,6 +8,7 @@
 
 pub mod cursor;
 pub mod peer;
+pub mod text;
 pub mod tracker;
 
 /// A file's id everywhere in STA: the SHA1 of its bencoded info dict.

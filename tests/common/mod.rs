@@ -572,7 +572,7 @@ pub fn frame(id: u8, payload: &[u8]) -> Vec<u8> {
 
 /// Lower-case hex, as the tracker prints info hashes.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    sta::wire::text::to_hex(bytes)
 }
 
 // ------------------------------------------------------------- temp dirs
