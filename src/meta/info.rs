@@ -6,6 +6,7 @@
 //! every BitTorrent client.
 
 use super::bencode::{self, BencodeError, Value};
+use super::geometry::Geometry;
 use crate::limits::{MAX_NAME_LEN, MAX_PIECE_LENGTH, MAX_PIECES, MIN_PIECE_LENGTH};
 use sha1::{Digest, Sha1};
 use std::ops::Range;
@@ -149,7 +150,7 @@ impl Info {
         if length <= 0 {
             return Err(InfoError::BadLength(length));
         }
-        let expected = (length as u64).div_ceil(piece_length.into());
+        let expected = Geometry::new(piece_length, length as u64).piece_count();
         if expected > MAX_PIECES.into() {
             return Err(InfoError::TooManyPieces(expected));
         }
@@ -179,8 +180,13 @@ impl Info {
         &self.bencoded[self.pieces.clone()]
     }
 
+    /// Where its pieces and blocks lie in the file.
+    pub fn geometry(&self) -> Geometry {
+        Geometry::new(self.piece_length, self.length)
+    }
+
     pub fn num_pieces(&self) -> u32 {
-        (self.pieces.len() / 20) as u32
+        self.geometry().num_pieces()
     }
 
     /// The expected SHA1 of piece `index`, if it exists.
@@ -191,8 +197,7 @@ impl Info {
 
     /// Bytes in piece `index` (the last one may be short).
     pub fn piece_size(&self, index: u32) -> u32 {
-        let start = u64::from(index) * u64::from(self.piece_length);
-        (self.length.saturating_sub(start)).min(self.piece_length.into()) as u32
+        self.geometry().piece_size(index)
     }
 }
 

@@ -8,7 +8,7 @@
 
 use sha1::{Digest, Sha1};
 use sta::control::{ControlError, FileReport, FileState, Progress, Reply, StatusReport};
-use sta::meta::Info;
+use sta::meta::{Geometry, Info};
 use sta::wire::tracker::{ErrorCode, InfoHash, Lookup, PeerId, Pieces, Request, Response};
 use std::ffi::OsStr;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
@@ -686,14 +686,13 @@ pub fn info_of_file(path: &Path, piece_length: u32) -> Info {
         std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
     let length = file.metadata().unwrap().len();
     let name = path.file_name().unwrap().to_str().unwrap();
+    let geometry = Geometry::new(piece_length, length);
     let mut buf = vec![0u8; piece_length as usize];
     let mut hashes = Vec::new();
-    let mut left = length;
-    while left > 0 {
-        let n = left.min(u64::from(piece_length)) as usize;
+    for piece in 0..geometry.num_pieces() {
+        let n = geometry.piece_size(piece) as usize;
         file.read_exact(&mut buf[..n]).unwrap();
         hashes.extend_from_slice(&sha1(&buf[..n]));
-        left -= n as u64;
     }
     Info::new(name, length, piece_length, hashes).unwrap_or_else(|e| panic!("info: {e}"))
 }
