@@ -13,9 +13,8 @@
 //! - scale: one STA seeder, many STA leechers at once, against 1 -> 1.
 
 use sta::cli::client::{CallError, Client, file_of};
-use sta::cli::format::{human_bytes, table};
+use sta::cli::format::{human_bytes, parse_size, size_text, table};
 use sta::control::{CatalogEntry, ControlRequest, FileReport, StatusReport};
-use sta::demo::parse_size;
 use sta::json::JsonValue;
 use sta::meta::info::to_hex;
 use sta::rng::Rng;
@@ -1709,15 +1708,6 @@ fn scale_table(s: &Scale, ratios: &[f64]) -> String {
 
 fn kib_text(kib: u64) -> String {
     format!("{:.1} MiB", kib as f64 / 1024.0)
-}
-
-fn size_text(n: u64) -> String {
-    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if n >= 1 << shift && n.is_multiple_of(1 << shift) {
-            return format!("{} {unit}", n >> shift);
-        }
-    }
-    format!("{n} bytes")
 }
 
 // ---------------------------------------------------------------- system

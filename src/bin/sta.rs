@@ -185,14 +185,14 @@ fn run(raw: Vec<OsString>) -> Result<ExitCode, Fail> {
             "torrent" => HELP_TORRENT,
             "status" => HELP_STATUS,
             "stop" => HELP_STOP,
-            "demo" => sta::demo::HELP,
+            "demo" => sta::cli::demo::HELP,
             _ => return Err(usage(format!("unknown command '{command}'"))),
         };
         print!("{text}");
         return Ok(ExitCode::SUCCESS);
     }
     if command == "demo" {
-        return Ok(sta::demo::run(args.finish()));
+        return Ok(sta::cli::demo::run(args.finish()));
     }
 
     let daemon = locate(control, dir)?;
