@@ -1773,7 +1773,7 @@ fn remove_dir(dir: &Path) -> Step<()> {
 
 /// The first offset where the files differ, or `None` when identical.
 fn compare_files(a: &Path, b: &Path, stop: &AtomicBool) -> Step<Option<u64>> {
-    use sta::cli::files::{CompareError, first_difference};
+    use sta_kit::files::{CompareError, first_difference};
     first_difference(a, b, stop).map_err(|e| match e {
         CompareError::Interrupted => Failure::Interrupted,
         CompareError::Io(message) => failed(message),

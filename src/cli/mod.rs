@@ -4,7 +4,6 @@
 
 pub mod client;
 pub mod demo;
-pub mod files;
 pub mod format;
 pub mod progress;
 pub mod torrent;
