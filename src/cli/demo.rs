@@ -8,10 +8,10 @@
 //!
 //! Phases go to stdout, the progress bar to stderr (as for `sta get`).
 
-use crate::cli::client::{CallError, Client, file_of};
+use crate::cli::client::{CallError, Client, Event, file_of};
 use crate::cli::format::{human_bytes, parse_size, size_text, table};
 use crate::cli::progress::ProgressView;
-use crate::control::{CatalogEntry, ControlRequest, FileReport, Progress};
+use crate::control::{CatalogEntry, ControlRequest, FileReport};
 use crate::json::JsonValue;
 use crate::meta::info::to_hex;
 use sta_kit::files::{CompareError, TempDir, first_difference, free_bytes, last_lines};
@@ -721,24 +721,13 @@ fn peer_table(got: &FileReport, seeders: &[Peer]) -> String {
 
 // ------------------------------------------------------- control requests
 
-/// What a request running on its own thread reports.
-enum Event {
-    Progress(Progress),
-    Done(Result<JsonValue, CallError>),
-}
-
 /// Sends `request` from a thread, so that the caller can keep watching
-/// the signal flag. The thread ends when the daemon answers or goes away.
+/// the signal flag; its events arrive on the receiver.
 fn call_in_background(client: &Client, request: ControlRequest) -> Step<Receiver<Event>> {
     let (tx, rx) = mpsc::channel();
-    let client = client.clone();
-    thread::Builder::new()
-        .name("demo-control".into())
-        .spawn(move || {
-            let result = client.call(&request, |p| {
-                let _ = tx.send(Event::Progress(p.clone()));
-            });
-            let _ = tx.send(Event::Done(result));
+    client
+        .call_on_thread(request, move |event| {
+            let _ = tx.send(event);
         })
         .map_err(|e| failed(format!("cannot start a thread: {e}")))?;
     Ok(rx)

@@ -2,10 +2,9 @@
 //! against 1 -> 1 measured the same way.
 
 use crate::harness::{Bench, remove_dir};
-use crate::sta_peers::Event;
 use crate::tables::median;
 use crate::{GIB, MARGIN, SCALE_NAME, STALL, STARTUP, Step, failed, say};
-use sta::cli::client::file_of;
+use sta::cli::client::{Event, file_of};
 use sta::cli::format::{human_bytes, size_text};
 use sta::control::{ControlRequest, FileReport};
 use sta::meta::info::to_hex;
@@ -271,7 +270,8 @@ impl Bench {
                 continue;
             };
             match ev {
-                Event::Progress(b) => {
+                Event::Progress(p) => {
+                    let b = p.bytes;
                     if b > *slot {
                         deadline = Instant::now() + STALL;
                     }

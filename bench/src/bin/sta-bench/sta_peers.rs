@@ -4,7 +4,7 @@
 use crate::harness::{Bench, remove_dir};
 use crate::tables::Run;
 use crate::{POLL, STALL, STARTUP, Step, failed, say};
-use sta::cli::client::{CallError, Client, file_of};
+use sta::cli::client::{Client, Event, file_of};
 use sta::control::{CatalogEntry, ControlRequest, FileReport, StatusReport};
 use sta::json::JsonValue;
 use sta::meta::info::to_hex;
@@ -20,12 +20,6 @@ pub struct StaPeer {
     pub id: usize,
     pub dir: PathBuf,
     pub client: Client,
-}
-
-/// What a control request on its own thread reports.
-pub enum Event {
-    Progress(u64),
-    Done(Result<JsonValue, CallError>),
 }
 
 impl Bench {
@@ -89,16 +83,10 @@ impl Bench {
         tag: usize,
         tx: Sender<(usize, Event)>,
     ) -> Step<()> {
-        let client = client.clone();
-        thread::Builder::new()
-            .name("bench-control".into())
-            .spawn(move || {
-                let r = client.call(&request, |p| {
-                    let _ = tx.send((tag, Event::Progress(p.bytes)));
-                });
-                let _ = tx.send((tag, Event::Done(r)));
+        client
+            .call_on_thread(request, move |event| {
+                let _ = tx.send((tag, event));
             })
-            .map(|_| ())
             .map_err(|e| failed(format!("cannot start a thread: {e}")))
     }
 
