@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # STA's tracker against opentracker, one server core each, same population,
-# same load generator (src/bin/sta-loadgen.rs): STA over its TCP protocol,
+# same load generator (bench/src/bin/sta-loadgen/): STA over its TCP protocol,
 # opentracker over the BitTorrent UDP tracker protocol (BEP 15).
 #
 # Rounds alternate STA, opentracker, STA, opentracker, ... each against a
@@ -35,7 +35,7 @@ TRACKERD=${TRACKERD:-target/release/sta-trackerd}
 
 log() { printf '%s\n' "$*" >&2; }
 
-cargo build --release --bin sta-trackerd --bin sta-loadgen
+cargo build --release -p sta --bin sta-trackerd -p sta-bench --bin sta-loadgen
 OT=$(command -v opentracker || true)
 if [ -z "$OT" ]; then
     log "opentracker is not installed (Debian: apt-get install -y opentracker)"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # File transfer: STA against libtorrent on the same file, in the same run
-# (src/bin/sta-bench.rs drives both; bench/lt_peer.py is the libtorrent
-# side). Builds in release mode, then runs `sta-bench transfer` with the
+# (bench/src/bin/sta-bench/ drives both; bench/lt_peer.py is the
+# libtorrent side). Builds in release mode, then runs `sta-bench transfer` with the
 # arguments given, e.g.
 #
 #   bash bench/transfer.sh                          # 1 GiB, 3 rounds, 50 leechers
@@ -23,5 +23,5 @@ if ! "$PY" -c 'import libtorrent' 2>/dev/null; then
     exit 1
 fi
 
-cargo build --release --bin sta-bench --bin sta-peerd --bin sta-trackerd
+cargo build --release -p sta --bin sta-peerd --bin sta-trackerd -p sta-bench --bin sta-bench
 exec target/release/sta-bench transfer "$@"

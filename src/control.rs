@@ -408,48 +408,21 @@ fn absolute_path(word: &str, usage: &str) -> Result<PathBuf, ControlError> {
 /// Percent-encodes every byte that is not printable ASCII, plus space and
 /// `%`. The result is printable ASCII with no spaces.
 pub fn percent_encode(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if b.is_ascii_graphic() && b != b'%' {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
-        }
-    }
-    out
+    crate::wire::text::percent_encode(bytes, crate::wire::text::Keep::Graphic)
 }
 
 /// Decodes `%XX` (either case) to the byte it names; other characters stand
 /// for themselves. A `%` not followed by two hex digits is an error.
 pub fn percent_decode(word: &str) -> Result<Vec<u8>, ControlError> {
-    let bytes = word.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        if b != b'%' {
-            out.push(b);
-            i += 1;
-            continue;
-        }
-        let hex = |j: usize| bytes.get(j).and_then(|&d| (d as char).to_digit(16));
-        match (hex(i + 1), hex(i + 2)) {
-            (Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            _ => {
-                return Err(ControlError::bad_request(format!(
-                    "bad percent-encoding at byte {i} of '{}': '%' must be followed by two \
-                     hex digits (write a literal '%' as %25)",
-                    word.chars().take(64).collect::<String>()
-                )));
-            }
-        }
-    }
-    Ok(out)
+    use crate::wire::text::Plus;
+    crate::wire::text::percent_decode(word.as_bytes(), Plus::Plus).map_err(|e| {
+        ControlError::bad_request(format!(
+            "bad percent-encoding at byte {} of '{}': '%' must be followed by two \
+             hex digits (write a literal '%' as %25)",
+            e.at,
+            word.chars().take(64).collect::<String>()
+        ))
+    })
 }
 
 /// Finds the first complete line in `buf`.
@@ -655,17 +628,7 @@ pub fn info_of_meta(v: &JsonValue) -> Result<crate::meta::Info, String> {
 }
 
 fn hex_bytes(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) {
-        return None;
-    }
-    s.as_bytes()
-        .chunks_exact(2)
-        .map(|p| {
-            let hi = (p[0] as char).to_digit(16)?;
-            let lo = (p[1] as char).to_digit(16)?;
-            Some((hi * 16 + lo) as u8)
-        })
-        .collect()
+    crate::wire::text::from_hex(s)
 }
 
 /// Answer to `status`, plus `\n`.

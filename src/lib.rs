@@ -8,7 +8,6 @@ pub mod bitfield;
 pub mod cli;
 pub mod config;
 pub mod control;
-pub mod demo;
 pub mod engine;
 pub mod hashpool;
 pub mod json;

@@ -6,8 +6,8 @@ mod common;
 
 use common::{Client, Daemon, make_file, peer_id, tracker, wait_for};
 use sta::meta::bencode::{Value, decode};
-use sta::tracker::bt_http::escape;
-use sta::tracker::bt_udp::{self, Announce, Event, Request, Response};
+use sta::wire::bt_http::escape;
+use sta::wire::bt_udp::{self, Announce, Event, Request, Response};
 use sta::wire::tracker::{InfoHash, Pieces};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};

@@ -5,11 +5,11 @@ use sta::control::{
     self, CatalogEntry, ControlError, FileReport, FileState, PeerBytes, Progress, StatusReport,
 };
 use sta::json::{self, JsonValue};
+use sta_kit::files::TempDir;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -17,23 +17,8 @@ use std::time::{Duration, Instant};
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A fresh directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("sta-cli-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        TempDir(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+fn temp_dir() -> TempDir {
+    TempDir::create(&std::env::temp_dir(), "sta-cli").expect("create temp dir")
 }
 
 /// A fake daemon serving one connection at `dir/sta-peerd.sock`.
@@ -47,8 +32,8 @@ impl Fake {
     /// Answers the first connection with `replies`, each sent after its
     /// delay, then closes it.
     fn start(replies: Vec<(Duration, String)>) -> Fake {
-        let dir = TempDir::new();
-        let socket = dir.0.join("sta-peerd.sock");
+        let dir = temp_dir();
+        let socket = dir.path().join("sta-peerd.sock");
         let listener = UnixListener::bind(&socket).expect("bind fake control socket");
         listener.set_nonblocking(true).expect("nonblocking");
         let thread = thread::spawn(move || {
@@ -123,7 +108,7 @@ fn sta(fake: &Fake, args: &[&str]) -> Output {
     let socket = fake.socket.to_str().expect("UTF-8 temp path");
     let mut all = vec!["--control", socket];
     all.extend_from_slice(args);
-    sta_in(&fake.dir.0, &all, &[])
+    sta_in(fake.dir.path(), &all, &[])
 }
 
 fn stdout(o: &Output) -> String {
@@ -347,9 +332,9 @@ fn daemon_hanging_up_or_babbling_exits_1() {
 
 #[test]
 fn unreachable_daemon_exits_2_with_a_hint() {
-    let dir = TempDir::new();
-    let d = dir.0.to_str().unwrap();
-    let o = sta_in(&dir.0, &["--dir", d, "list"], &[]);
+    let dir = temp_dir();
+    let d = dir.path().to_str().unwrap();
+    let o = sta_in(dir.path(), &["--dir", d, "list"], &[]);
     assert_eq!(code(&o), 2);
     let err = stderr(&o);
     assert!(
@@ -364,15 +349,15 @@ fn unreachable_daemon_exits_2_with_a_hint() {
     );
 
     // The same through the environment, and with the default location.
-    let o = sta_in(&dir.0, &["status"], &[("STA_DIR", &dir.0)]);
+    let o = sta_in(dir.path(), &["status"], &[("STA_DIR", dir.path())]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains(&format!("{d}/sta-peerd.sock")));
-    let o = sta_in(&dir.0, &["status"], &[]);
+    let o = sta_in(dir.path(), &["status"], &[]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("at ./sta-peerd.sock"), "{}", stderr(&o));
     assert!(stderr(&o).contains("`sta-peerd --dir .`"), "{}", stderr(&o));
-    let odd = dir.0.join("ctl");
-    let o = sta_in(&dir.0, &["stop"], &[("STA_CONTROL", &odd)]);
+    let odd = dir.path().join("ctl");
+    let o = sta_in(dir.path(), &["stop"], &[("STA_CONTROL", &odd)]);
     assert_eq!(code(&o), 2);
     assert!(
         stderr(&o).contains(&format!("`sta-peerd --dir {d} --control {d}/ctl`")),
@@ -437,11 +422,11 @@ fn status_prints_a_summary() {
 #[test]
 fn share_sends_an_absolute_path() {
     let fake = Fake::now(&[control::shared_line(&sample_file("/x/disk.img"))]);
-    std::fs::write(fake.dir.0.join("disk.img"), b"data").unwrap();
+    std::fs::write(fake.dir.path().join("disk.img"), b"data").unwrap();
     let o = sta(&fake, &["share", "disk.img"]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stdout(&o).contains(&"ab".repeat(20)), "{}", stdout(&o));
-    let dir = std::fs::canonicalize(&fake.dir.0).unwrap();
+    let dir = std::fs::canonicalize(fake.dir.path()).unwrap();
     let want = format!("share {}/disk.img\n", dir.display());
     assert_eq!(fake.request(), want);
 }
@@ -457,7 +442,7 @@ fn stop_says_ok() {
 
 #[test]
 fn usage_errors_exit_2_and_help_exits_0() {
-    let dir = TempDir::new();
+    let dir = temp_dir();
     for args in [
         &[][..],
         &["frobnicate"],
@@ -472,24 +457,24 @@ fn usage_errors_exit_2_and_help_exits_0() {
         &["--control", "/a", "--dir", "/b", "list"],
         &["--json"],
     ] {
-        let o = sta_in(&dir.0, args, &[]);
+        let o = sta_in(dir.path(), args, &[]);
         assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
         assert!(stderr(&o).contains("USAGE"), "{args:?}: {}", stderr(&o));
     }
-    let o = sta_in(&dir.0, &["--help"], &[]);
+    let o = sta_in(dir.path(), &["--help"], &[]);
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).contains("COMMANDS"));
-    let o = sta_in(&dir.0, &["get", "--help"], &[]);
+    let o = sta_in(dir.path(), &["get", "--help"], &[]);
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).starts_with("sta get NAME|INFOHASH|FILE.torrent|MAGNET [--out DIR]"));
-    let o = sta_in(&dir.0, &["torrent", "--help"], &[]);
+    let o = sta_in(dir.path(), &["torrent", "--help"], &[]);
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).starts_with("sta torrent NAME|INFOHASH|FILE -o OUT.torrent"));
     // The demo itself runs in tests/demo.rs; here only its usage.
-    let o = sta_in(&dir.0, &["demo", "--size", "lots"], &[]);
+    let o = sta_in(dir.path(), &["demo", "--size", "lots"], &[]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("size 'lots'"), "{}", stderr(&o));
-    let o = sta_in(&dir.0, &["demo", "--help"], &[]);
+    let o = sta_in(dir.path(), &["demo", "--help"], &[]);
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).starts_with("sta demo [--size SIZE]"));
 }

@@ -3,11 +3,9 @@
 //! what it prints, and that it leaves no process and no file behind, also
 //! when interrupted midway.
 
-use std::io::{BufRead, BufReader, Read};
+use sta_kit::process::{Captured, Guard, Lines, Next, exists};
 use std::path::PathBuf;
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::thread;
+use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a whole demo may take here.
@@ -15,11 +13,12 @@ const DEMO_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long the demo may take to exit after SIGINT.
 const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A running `sta demo`, its stdout line by line; killed if dropped alive.
+/// A running `sta demo`, its stdout line by line; stopped if dropped
+/// alive.
 struct Demo {
-    child: Child,
-    lines: Receiver<String>,
-    stderr: Option<thread::JoinHandle<String>>,
+    guard: Guard,
+    lines: Lines,
+    stderr: Captured,
 }
 
 impl Demo {
@@ -29,49 +28,29 @@ impl Demo {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start sta demo");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut stderr = child.stderr.take().expect("stderr");
-        let (tx, lines) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
+        let mut guard = Guard::spawn("sta demo", &mut cmd).expect("start sta demo");
+        let child = guard.child_mut();
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         Demo {
-            child,
-            lines,
-            stderr: Some(stderr),
+            lines: Lines::spawn(stdout.expect("stdout")).expect("a stdout thread"),
+            stderr: Captured::spawn(stderr.expect("stderr")).expect("a stderr thread"),
+            guard,
         }
     }
 
     /// The next stdout line, `None` once stdout is closed.
     fn next_line(&self, deadline: Instant) -> Option<String> {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match self.lines.recv_timeout(left) {
-            Ok(line) => Some(line),
-            Err(mpsc::RecvTimeoutError::Disconnected) => None,
-            Err(mpsc::RecvTimeoutError::Timeout) => panic!("sta demo printed nothing in time"),
+        match self.lines.next_by(deadline) {
+            Next::Line(line) => Some(line),
+            Next::Closed => None,
+            Next::TimedOut => panic!("sta demo printed nothing in time"),
         }
     }
 
     fn wait(&mut self, timeout: Duration) -> ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(Instant::now() < deadline, "sta demo did not exit in time");
-            thread::sleep(Duration::from_millis(20));
-        }
+        self.guard
+            .wait_exit(timeout)
+            .unwrap_or_else(|| panic!("sta demo did not exit in time"))
     }
 
     /// Waits for the exit, returning (status, stdout, stderr).
@@ -81,18 +60,8 @@ impl Demo {
             out.push(line);
         }
         let status = self.wait(timeout);
-        let err = self.stderr.take().and_then(|t| t.join().ok());
-        let err = err.unwrap_or_default();
+        let err = self.stderr.text_at_end(timeout);
         (status, out.join("\n") + "\n", err)
-    }
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
     }
 }
 
@@ -105,7 +74,7 @@ fn announced_dir(out: &str) -> PathBuf {
 }
 
 /// Every `NAME pid N` the demo printed.
-fn announced_pids(out: &str) -> Vec<(String, i32)> {
+fn announced_pids(out: &str) -> Vec<(String, u32)> {
     out.lines()
         .filter_map(|l| {
             let words: Vec<&str> = l.split_whitespace().collect();
@@ -114,12 +83,6 @@ fn announced_pids(out: &str) -> Vec<(String, i32)> {
             Some((words.get(at.checked_sub(1)?)?.to_string(), pid))
         })
         .collect()
-}
-
-fn process_exists(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    let r = unsafe { libc::kill(pid, 0) };
-    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH)
 }
 
 /// The BYTES column of the `seederN` rows of the table.
@@ -153,7 +116,7 @@ fn demo_downloads_verifies_and_cleans_up() {
     let pids = announced_pids(&out);
     assert_eq!(pids.len(), 5, "{out}");
     for (name, pid) in pids {
-        assert!(!process_exists(pid), "{name} (pid {pid}) still runs");
+        assert!(!exists(pid), "{name} (pid {pid}) still runs");
     }
     let dir = announced_dir(&out);
     assert!(!dir.exists(), "{} was left behind", dir.display());
@@ -162,7 +125,7 @@ fn demo_downloads_verifies_and_cleans_up() {
 
 #[test]
 fn interrupted_demo_stops_its_children_and_removes_its_files() {
-    let demo = Demo::start("512M");
+    let mut demo = Demo::start("512M");
     let deadline = Instant::now() + DEMO_TIMEOUT;
     let mut seen = Vec::new();
     loop {
@@ -175,9 +138,7 @@ fn interrupted_demo_stops_its_children_and_removes_its_files() {
             break;
         }
     }
-    let pid = i32::try_from(demo.child.id()).expect("pid");
-    // SAFETY: sends SIGINT to the demo, our child, which is still running.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    assert!(demo.guard.signal(libc::SIGINT), "the demo is gone");
 
     let (status, out, err) = demo.finish(EXIT_TIMEOUT, seen);
     assert_eq!(status.code(), Some(130), "{status}\n{out}\n{err}");
@@ -190,7 +151,7 @@ fn interrupted_demo_stops_its_children_and_removes_its_files() {
     let pids = announced_pids(&out);
     assert_eq!(pids.len(), 5, "{out}");
     for (name, pid) in pids {
-        assert!(!process_exists(pid), "{name} (pid {pid}) still runs");
+        assert!(!exists(pid), "{name} (pid {pid}) still runs");
     }
     let dir = announced_dir(&out);
     assert!(!dir.exists(), "{} was left behind", dir.display());

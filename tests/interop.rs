@@ -10,12 +10,10 @@ mod common;
 
 use common::*;
 use sta::meta::torrent::Torrent;
-use std::io::{BufRead, BufReader, Read};
-use std::net::{SocketAddr, TcpListener};
+use sta_kit::process::{Captured, Guard, Lines, Next};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -71,49 +69,28 @@ fn bt_tracker() -> Daemon {
     t
 }
 
-/// A child process (lt_peer.py, aria2c) stopped by its pid when dropped;
-/// its stdout lines arrive on a channel, its stderr is kept.
+/// A child process (lt_peer.py, aria2c) stopped by its pid when dropped
+/// (its stdin closed first: lt_peer.py exits when stdin closes); its
+/// stdout lines arrive on a channel, its stderr is kept.
 struct Proc {
-    name: String,
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    stderr: Arc<Mutex<Vec<u8>>>,
+    guard: Guard,
+    lines: Lines,
+    stderr: Captured,
 }
 
 impl Proc {
     fn spawn(name: &str, cmd: &mut Command) -> Proc {
-        let mut child = cmd
-            .stdin(Stdio::piped())
+        cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = Arc::new(Mutex::new(Vec::new()));
-        let sink = stderr.clone();
-        let mut err = child.stderr.take().unwrap();
-        thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
+            .stderr(Stdio::piped());
+        let mut guard =
+            Guard::spawn(name, cmd).unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let child = guard.child_mut();
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
         Proc {
-            name: name.to_owned(),
-            child,
-            lines: rx,
-            stderr,
+            lines: Lines::spawn(stdout.expect("piped stdout")).expect("a stdout thread"),
+            stderr: Captured::spawn(stderr.expect("piped stderr")).expect("a stderr thread"),
+            guard,
         }
     }
 
@@ -134,7 +111,7 @@ impl Proc {
     }
 
     fn stderr(&self) -> String {
-        String::from_utf8_lossy(&self.stderr.lock().unwrap()).into_owned()
+        self.stderr.text()
     }
 
     /// Waits for a stdout line starting with `prefix`; panics after
@@ -142,62 +119,45 @@ impl Proc {
     fn wait_line(&mut self, prefix: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
         loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.starts_with(prefix) => return line,
-                Ok(_) => {}
-                Err(e) => panic!(
-                    "{} printed no `{prefix}` within {timeout:?} ({e}); exit: {:?}; stderr:\n{}",
-                    self.name,
-                    self.child.try_wait(),
-                    self.stderr()
-                ),
+            match self.lines.next_by(deadline) {
+                Next::Line(line) if line.starts_with(prefix) => return line,
+                Next::Line(_) => {}
+                other => {
+                    let exit = self.guard.exit_status();
+                    panic!(
+                        "{} printed no `{prefix}` within {timeout:?} ({other:?}); exit: \
+                         {exit:?}; stderr:\n{}",
+                        self.guard.name(),
+                        self.stderr()
+                    )
+                }
             }
         }
     }
 
     /// Waits for the process to exit, at most `timeout`; panics otherwise.
     fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
+        self.guard.wait_exit(timeout).unwrap_or_else(|| {
+            panic!(
                 "{} still running after {timeout:?}; stderr:\n{}",
-                self.name,
+                self.guard.name(),
                 self.stderr()
-            );
-            thread::sleep(Duration::from_millis(20));
-        }
+            )
+        })
     }
 }
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        drop(self.child.stdin.take()); // lt_peer.py exits when stdin closes
-        if self.child.try_wait().ok().flatten().is_none() {
-            let deadline = Instant::now() + Duration::from_secs(2);
-            while Instant::now() < deadline && self.child.try_wait().ok().flatten().is_none() {
-                thread::sleep(Duration::from_millis(10));
-            }
-            let _ = self.child.kill(); // by pid
-            let _ = self.child.wait();
-        }
         if thread::panicking() {
-            eprintln!("---- {} stderr ----\n{}", self.name, self.stderr());
+            eprintln!("---- {} stderr ----\n{}", self.guard.name(), self.stderr());
         }
     }
 }
 
 /// A TCP port free on 127.0.0.1 right now.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    sta_kit::net::free_tcp_port().expect("a free port")
 }
 
 /// A seeding sta-peerd of a fresh random file `name`, the file's path and
@@ -255,7 +215,7 @@ fn sta_downloads_from_a_libtorrent_seeder() {
     let dest = leecher.dir.join("b.bin");
     assert_eq!(got.stdout.trim(), dest.to_str().unwrap(), "{got:?}");
     assert_same_file(&src, &dest);
-    assert!(lt.child.try_wait().unwrap().is_none(), "{}", lt.stderr());
+    assert!(lt.guard.exit_status().is_none(), "{}", lt.stderr());
 }
 
 #[test]

@@ -128,7 +128,8 @@ fn three_seeders_one_leecher() {
 /// have left them.
 fn write_partial(dir: &Path, info: &Info, data: &[u8], pieces: std::ops::Range<u32>) {
     let mut part = vec![0u8; data.len()];
-    let at = |p: u32| (p as usize * info.piece_length as usize).min(data.len());
+    let g = info.geometry();
+    let at = |p: u32| g.piece_offset(p).min(g.length()) as usize;
     part[at(pieces.start)..at(pieces.end)].copy_from_slice(&data[at(pieces.start)..at(pieces.end)]);
     std::fs::write(dir.join(format!("{}.part", info.name)), part).unwrap();
     std::fs::write(dir.join(format!("{}.part.info", info.name)), &info.bencoded).unwrap();
@@ -339,8 +340,11 @@ fn lie(mut s: TcpStream, info: &Info, data: &[u8], served: &AtomicU64, stop: &At
                 Ok(None) => break,
                 Ok(Some((msg, n))) => {
                     if let Message::Request(b) = msg {
-                        let at = b.index as usize * info.piece_length as usize + b.begin as usize;
-                        let lie: Vec<u8> = data[at..at + b.length as usize]
+                        let span = info.geometry().span(b.index, b.begin, b.length);
+                        let span = span.unwrap_or_else(|| {
+                            panic!("the leecher asked for {b:?}, outside every piece")
+                        });
+                        let lie: Vec<u8> = data[span.start as usize..span.end as usize]
                             .iter()
                             .map(|x| x ^ 0x5a)
                             .collect();

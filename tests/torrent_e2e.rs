@@ -9,12 +9,10 @@ use common::*;
 use sta::control::Reply;
 use sta::meta::info::to_hex;
 use sta::meta::torrent::Torrent;
-use std::io::{BufRead, BufReader};
+use sta_kit::process::{Captured, Guard, Lines, Next};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const SEED_TIMEOUT: Duration = Duration::from_secs(30);
 const LENGTH: u64 = (3 << 20) + 12_345;
@@ -199,8 +197,8 @@ fn libtorrent_downloads_from_sta_peerd_with_sta_torrent() {
         .ok();
     let save = tmp.subdir("lt-save");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/lt_peer.py");
-    let mut child = Command::new(PYTHON)
-        .arg(&script)
+    let mut cmd = Command::new(PYTHON);
+    cmd.arg(&script)
         .args(["leech", "--timeout", "60", "--torrent"])
         .arg(&torrent)
         .arg("--save")
@@ -209,32 +207,26 @@ fn libtorrent_downloads_from_sta_peerd_with_sta_torrent() {
         .arg(seeder.listen.to_string())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start lt_peer.py");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+        .stderr(Stdio::piped());
+    // Stopped by its pid (stdin closed first) when the guard drops.
+    let mut lt = Guard::spawn("lt_peer.py", &mut cmd).expect("start lt_peer.py");
+    let child = lt.child_mut();
+    let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+    let lines = Lines::spawn(stdout.expect("piped stdout")).expect("a stdout thread");
+    let stderr = Captured::spawn(stderr.expect("piped stderr")).expect("a stderr thread");
+    let deadline = Instant::now() + Duration::from_secs(90);
     let finished = loop {
-        match rx.recv_timeout(Duration::from_secs(90)) {
-            Ok(line) if line.starts_with("finished") => break true,
-            Ok(_) => continue,
-            Err(_) => break false,
+        match lines.next_by(deadline) {
+            Next::Line(line) if line.starts_with("finished") => break true,
+            Next::Line(_) => continue,
+            Next::TimedOut | Next::Closed => break false,
         }
     };
-    drop(child.stdin.take()); // lt_peer.py exits when its stdin closes
-    let _ = child.kill();
-    let output = child.wait_with_output().expect("wait lt_peer.py");
+    drop(lt);
     assert!(
         finished,
         "libtorrent did not finish; its stderr:\n{}\nsta-peerd:\n{}",
-        String::from_utf8_lossy(&output.stderr),
+        stderr.text_at_end(Duration::from_secs(5)),
         seeder.log()
     );
     assert_same_file(&src, &save.join("lt.bin"));

@@ -49,7 +49,7 @@ fn assert_served(t: &mut Daemon, c: &mut Client) {
 #[test]
 fn seeds_scenario_announce_list_meta_peers_have() {
     let t = tracker(&[]);
-    let data = file_bytes(3 * PIECE as usize + 1000, 1);
+    let data = random_bytes(3 * PIECE as usize + 1000, 1);
     let info = info_for("seeds.bin", &data, PIECE);
     assert_eq!(info.num_pieces(), 4);
     let hash = info.info_hash;
@@ -214,7 +214,7 @@ fn hostile_garbage_bytes() {
     for seed in 0..20u64 {
         let mut c = Client::connect(t.addr);
         c.set_read_timeout(Duration::from_millis(200));
-        let junk = file_bytes(64 + seed as usize * 97, 1000 + seed);
+        let junk = random_bytes(64 + seed as usize * 97, 1000 + seed);
         c.send_raw(&junk);
         while let Incoming::Frame(r) = c.next() {
             assert!(matches!(r, Response::Error { .. }), "{r:?}");
@@ -231,7 +231,8 @@ fn hostile_garbage_bytes() {
         for helloed in [false, true] {
             let mut bytes = Vec::new();
             let count = 200;
-            let mut rand = file_bytes(count * 64, 2000 + seed * 2 + u64::from(helloed)).into_iter();
+            let mut rand =
+                random_bytes(count * 64, 2000 + seed * 2 + u64::from(helloed)).into_iter();
             for _ in 0..count {
                 let mut id = rand.next().unwrap();
                 if id == 1 {
@@ -441,7 +442,7 @@ fn pipelined_requests_with_large_answers_are_all_answered() {
         "big.bin",
         u64::from(n) * u64::from(PIECE),
         PIECE,
-        file_bytes(n as usize * 20, 60),
+        random_bytes(n as usize * 20, 60),
     )
     .unwrap();
     let mut c = session(t.addr, 1);
@@ -466,7 +467,7 @@ fn largest_announce_fits_the_frame_limit() {
         "huge.img",
         u64::from(n) * u64::from(PIECE),
         PIECE,
-        file_bytes(n as usize * 20, 70),
+        random_bytes(n as usize * 20, 70),
     )
     .unwrap();
     let mut bits = bitfield(n, &[0, n - 1]);
@@ -511,7 +512,7 @@ fn thousands_of_concurrent_sessions() {
     const WANTED: usize = 3000;
     // This process holds one socket per session and so does the tracker
     // (it inherits our limit); keep room for other tests and stdio.
-    let limit = open_files_limit().unwrap_or(u64::MAX);
+    let limit = sta_kit::procfs::open_files_limit().unwrap_or(u64::MAX);
     let n = if limit >= WANTED as u64 + 500 {
         WANTED
     } else {

@@ -3,7 +3,7 @@
 //! incomplete one is shorter than the head limit.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use sta::tracker::bt_http::{MAX_REQUEST_HEAD, parse_request};
+use sta::wire::bt_http::{MAX_REQUEST_HEAD, parse_request};
 
 fuzz_target!(|data: &[u8]| {
     match parse_request(data) {

@@ -3,7 +3,7 @@
 //! and any reply bytes parse without panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use sta::tracker::bt_udp::{Request, Response};
+use sta::wire::bt_udp::{Request, Response};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(req) = Request::parse(data) {

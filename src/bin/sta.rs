@@ -6,7 +6,7 @@
 //! reached.
 //!
 //! The control client, the progress bar and the formatting helpers are in
-//! `sta::cli` (shared with `sta demo`, which is `sta::demo`).
+//! `sta::cli` (shared with `sta demo`, which is `sta::cli::demo`).
 
 use sta::cli::client::{self, CallError, Client};
 use sta::cli::format::{clean, clock, human_bytes, table};
@@ -198,14 +198,14 @@ fn run(raw: Vec<OsString>) -> Result<ExitCode, Fail> {
             "remove" => HELP_REMOVE,
             "status" => HELP_STATUS,
             "stop" => HELP_STOP,
-            "demo" => sta::demo::HELP,
+            "demo" => sta::cli::demo::HELP,
             _ => return Err(usage(format!("unknown command '{command}'"))),
         };
         print!("{text}");
         return Ok(ExitCode::SUCCESS);
     }
     if command == "demo" {
-        return Ok(sta::demo::run(args.finish()));
+        return Ok(sta::cli::demo::run(args.finish()));
     }
 
     let daemon = locate(control, dir)?;

@@ -60,6 +60,13 @@ pub fn file_of(v: &JsonValue) -> Result<FileReport, CallError> {
     FileReport::from_json(file).map_err(|e| protocol_error(&e))
 }
 
+/// What a call on a thread of its own reports ([`Client::call_on_thread`]).
+#[derive(Debug)]
+pub enum Event {
+    Progress(Progress),
+    Done(Result<JsonValue, CallError>),
+}
+
 /// Where a daemon's control socket is, and how to start the daemon.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -98,6 +105,25 @@ impl Client {
 
     pub fn socket(&self) -> &Path {
         &self.socket
+    }
+
+    /// Makes the call from a thread of its own, so that the caller can
+    /// keep watching a signal flag or its children meanwhile: `send` gets
+    /// each progress event, then the outcome. The thread ends when the
+    /// daemon answers or goes away.
+    pub fn call_on_thread(
+        &self,
+        request: ControlRequest,
+        send: impl Fn(Event) + Send + 'static,
+    ) -> std::io::Result<()> {
+        let client = self.clone();
+        std::thread::Builder::new()
+            .name("sta-control".into())
+            .spawn(move || {
+                let outcome = client.call(&request, |p| send(Event::Progress(p.clone())));
+                send(Event::Done(outcome));
+            })
+            .map(drop)
     }
 
     /// Sends `request` and returns the final `{"ok":true,...}` object;

@@ -88,9 +88,60 @@ pub fn table(headers: &[&str], right: &[bool], rows: Vec<Vec<String>>) -> String
     text
 }
 
+/// `1048576`, `512K`, `64M`, `1G` (also `64MiB`), in bytes; at least 1.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let bad = || format!("size '{text}': expected bytes or a number with K, M or G, e.g. 64M");
+    let digits = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let shift = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kib" => 10,
+        "m" | "mib" => 20,
+        "g" | "gib" => 30,
+        _ => return Err(bad()),
+    };
+    match n.checked_mul(1 << shift) {
+        Some(0) => Err(format!("size '{text}': the file must have at least 1 byte")),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("size '{text}' is too large")),
+    }
+}
+
+/// `256 MiB`, `1 GiB`, `1000 bytes`: the size as the user would write it.
+pub fn size_text(n: u64) -> String {
+    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if n >= 1 << shift && n.is_multiple_of(1 << shift) {
+            return format!("{} {unit}", n >> shift);
+        }
+    }
+    match n {
+        1 => "1 byte".to_owned(),
+        n => format!("{n} bytes"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("64mib"), Ok(64 << 20));
+        assert_eq!(parse_size("512K"), Ok(512 << 10));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        for bad in ["", "M", "1.5G", "-1", "64MB", "1T", "64 M", "0", "0M"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        assert!(parse_size("99999999999999999G").is_err());
+        assert_eq!(size_text(256 << 20), "256 MiB");
+        assert_eq!(size_text(1 << 30), "1 GiB");
+        assert_eq!(size_text(1000), "1000 bytes");
+    }
 
     #[test]
     fn formats() {

@@ -1,9 +1,9 @@
-//! What the `sta` command-line client shares with `sta demo`: the control
-//! socket client, the progress bar of a download, and text formatting.
+//! The `sta` command-line client's library: the control socket client,
+//! the progress bar of a download, text formatting, and `sta demo`.
 //! `src/bin/sta.rs` holds only argument parsing and the commands.
 
 pub mod client;
-pub mod files;
+pub mod demo;
 pub mod format;
 pub mod progress;
 pub mod torrent;

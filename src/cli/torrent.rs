@@ -3,9 +3,9 @@
 //! and magnet links added to JSON output.
 
 use crate::json::JsonValue;
-use crate::meta::Info;
 use crate::meta::info::{check_piece_length, from_hex};
 use crate::meta::magnet::magnet_link;
+use crate::meta::{Geometry, Info};
 use sha1::{Digest, Sha1};
 use std::io::Read;
 use std::path::Path;
@@ -70,15 +70,14 @@ pub fn hash_file(path: &Path, piece_length: u32) -> Result<Info, String> {
         .metadata()
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?
         .len();
+    let geometry = Geometry::new(piece_length, length);
     let mut buf = vec![0u8; piece_length as usize];
     let mut hashes = Vec::new();
-    let mut left = length;
-    while left > 0 {
-        let n = left.min(u64::from(piece_length)) as usize;
+    for piece in 0..geometry.num_pieces() {
+        let n = geometry.piece_size(piece) as usize;
         file.read_exact(&mut buf[..n])
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         hashes.extend_from_slice(&Sha1::digest(&buf[..n]));
-        left -= n as u64;
     }
     Info::new(name, length, piece_length, hashes)
         .map_err(|e| format!("cannot describe {}: {e}", path.display()))

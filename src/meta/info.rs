@@ -6,11 +6,12 @@
 //! every BitTorrent client.
 
 use super::bencode::{self, BencodeError, Value};
+use super::geometry::Geometry;
 use crate::limits::{MAX_NAME_LEN, MAX_PIECE_LENGTH, MAX_PIECES, MIN_PIECE_LENGTH};
 use sha1::{Digest, Sha1};
 use std::ops::Range;
 
-pub type InfoHash = [u8; 20];
+pub use crate::wire::InfoHash;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Info {
@@ -149,7 +150,7 @@ impl Info {
         if length <= 0 {
             return Err(InfoError::BadLength(length));
         }
-        let expected = (length as u64).div_ceil(piece_length.into());
+        let expected = Geometry::new(piece_length, length as u64).piece_count();
         if expected > MAX_PIECES.into() {
             return Err(InfoError::TooManyPieces(expected));
         }
@@ -179,8 +180,13 @@ impl Info {
         &self.bencoded[self.pieces.clone()]
     }
 
+    /// Where its pieces and blocks lie in the file.
+    pub fn geometry(&self) -> Geometry {
+        Geometry::new(self.piece_length, self.length)
+    }
+
     pub fn num_pieces(&self) -> u32 {
-        (self.pieces.len() / 20) as u32
+        self.geometry().num_pieces()
     }
 
     /// The expected SHA1 of piece `index`, if it exists.
@@ -191,8 +197,7 @@ impl Info {
 
     /// Bytes in piece `index` (the last one may be short).
     pub fn piece_size(&self, index: u32) -> u32 {
-        let start = u64::from(index) * u64::from(self.piece_length);
-        (self.length.saturating_sub(start)).min(self.piece_length.into()) as u32
+        self.geometry().piece_size(index)
     }
 }
 
@@ -260,22 +265,9 @@ pub fn check_name(name: &str) -> Result<(), NameError> {
     Ok(())
 }
 
-/// Lower-case hex of an info hash.
-pub fn to_hex(hash: &[u8]) -> String {
-    hash.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::wire::text::to_hex;
 
-/// Parses 40 hex digits into an info hash.
+/// Parses 40 hex digits (either case) into an info hash.
 pub fn from_hex(s: &str) -> Option<InfoHash> {
-    let bytes = s.as_bytes();
-    if bytes.len() != 40 {
-        return None;
-    }
-    let mut out = [0u8; 20];
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        let hi = (pair[0] as char).to_digit(16)?;
-        let lo = (pair[1] as char).to_digit(16)?;
-        out[i] = (hi * 16 + lo) as u8;
-    }
-    Some(out)
+    crate::wire::text::from_hex_array(s)
 }

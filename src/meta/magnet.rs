@@ -5,7 +5,8 @@
 //! digits or 32 base32 characters), `dn` and `tr`. Other parameters are
 //! ignored; a link without a v1 info hash is refused.
 
-use super::info::{InfoHash, from_hex, to_hex};
+use super::info::{InfoHash, from_hex};
+use crate::wire::text::{Keep, Plus, percent_decode, percent_encode, to_hex};
 use std::fmt;
 
 /// What a magnet link says about a file.
@@ -58,7 +59,7 @@ impl Magnet {
             let (key, value) = param.split_once('=').unwrap_or((param, ""));
             match key {
                 "xt" => {
-                    let value = utf8(decode(value, false)?, "xt")?;
+                    let value = utf8(decode(value, Plus::Plus)?, "xt")?;
                     let Some(hash) = strip_prefix_ci(&value, "urn:btih:") else {
                         other_xt = true;
                         continue;
@@ -69,8 +70,8 @@ impl Magnet {
                     }
                     info_hash = Some(hash);
                 }
-                "dn" => name = Some(utf8(decode(value, true)?, "dn")?),
-                "tr" => trackers.push(utf8(decode(value, false)?, "tr")?),
+                "dn" => name = Some(utf8(decode(value, Plus::Space)?, "dn")?),
+                "tr" => trackers.push(utf8(decode(value, Plus::Plus)?, "tr")?),
                 _ => {}
             }
         }
@@ -159,51 +160,18 @@ fn base32(s: &str) -> Option<InfoHash> {
 }
 
 /// Percent-decodes a query value; `%` must be followed by two hex digits.
-fn decode(value: &str, plus_is_space: bool) -> Result<Vec<u8>, MagnetError> {
-    let b = value.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while let Some(&c) = b.get(i) {
-        match c {
-            b'%' => {
-                let hex = |j: usize| b.get(j).and_then(|&d| (d as char).to_digit(16));
-                let (Some(hi), Some(lo)) = (hex(i + 1), hex(i + 2)) else {
-                    return Err(bad(format!(
-                        "bad percent-encoding in the magnet link at '{}': '%' must be \
-                         followed by two hex digits",
-                        value[i..].chars().take(8).collect::<String>()
-                    )));
-                };
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            b'+' if plus_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            _ => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    Ok(out)
+fn decode(value: &str, plus: Plus) -> Result<Vec<u8>, MagnetError> {
+    percent_decode(value.as_bytes(), plus).map_err(|e| {
+        bad(format!(
+            "bad percent-encoding in the magnet link at '{}': '%' must be \
+             followed by two hex digits",
+            value[e.at..].chars().take(8).collect::<String>()
+        ))
+    })
 }
 
-/// Percent-encodes all but the RFC 3986 unreserved characters.
 fn encode(s: &str) -> String {
-    const HEX: &[u8; 16] = b"0123456789ABCDEF";
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push('%');
-            out.push(HEX[usize::from(b >> 4)] as char);
-            out.push(HEX[usize::from(b & 15)] as char);
-        }
-    }
-    out
+    percent_encode(s.as_bytes(), Keep::Unreserved)
 }
 
 #[cfg(test)]

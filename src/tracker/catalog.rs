@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
-pub type InfoHash = [u8; 20];
+pub use crate::wire::InfoHash;
 
 /// What one session holds of one file, as announced.
 #[derive(Debug, Clone)]

@@ -2,7 +2,6 @@
 //! written into the session's output buffer. No sockets and no clock, so
 //! every rule here is unit-testable.
 
-use super::bt_udp::{Event, ScrapeStats};
 use super::catalog::{Catalog, ConnHash, HaveOutcome, Holding};
 use super::swarm::{BtPeer, Swarms, Upsert};
 use crate::bitfield::Bitfield;
@@ -11,6 +10,7 @@ use crate::meta::Info;
 use crate::meta::info::to_hex;
 use crate::reactor::ConnId;
 use crate::rng::Rng;
+use crate::wire::bt_udp::{Event, ScrapeStats};
 use crate::wire::tracker::{
     ErrorCode, InfoHash, ListEntry, Lookup, PeerId, Pieces, Request, Response, encode_peers,
 };

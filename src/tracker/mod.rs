@@ -1,9 +1,8 @@
 //! The tracker: a catalog of files and of who holds which pieces, served
-//! over the STA tracker protocol. `core` answers requests with no sockets;
-//! `service` plugs it into the reactor.
+//! over the STA tracker protocol and, to BitTorrent clients, over BEP 15
+//! and BEP 3 (codecs in `wire::bt_udp` and `wire::bt_http`). `core`
+//! answers requests with no sockets; `service` plugs it into the reactor.
 
-pub mod bt_http;
-pub mod bt_udp;
 pub mod catalog;
 pub mod core;
 pub mod service;

@@ -2,10 +2,10 @@
 //! session's input, answer each, and turn decode errors into error frames
 //! (closing the session when the stream cannot be trusted any more).
 
-use super::bt_http::{self, HttpError};
-use super::bt_udp::{self, ErrorKind};
 use super::core::{BtAnnounce, Next, Tracker};
 use crate::reactor::{ConnId, Ctx, Flow, Handler, OutQueue};
+use crate::wire::bt_http::{self, HttpError};
+use crate::wire::bt_udp::{self, ErrorKind};
 use crate::wire::tracker::{ErrorCode, Request, Response};
 use log::{debug, info};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

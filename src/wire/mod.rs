@@ -1,14 +1,25 @@
-//! Bytes on the wire: the common framing and the two protocols built on it.
+//! Bytes on the wire, sans-IO: the common framing and STA's two protocols
+//! built on it (`peer`, `tracker`), the BitTorrent tracker protocols
+//! (`bt_udp`, `bt_http`), and hex and percent-encoding (`text`).
 //!
-//! Every frame is a `u32` big-endian length (of what follows), then a `u8`
-//! message id and its payload. A length of 0 is a keep-alive. Decoders take
-//! `&[u8]` and return `Ok(None)` when more bytes are needed, `Ok(Some((msg,
-//! used)))` for a complete frame, or a typed error; they never panic and
-//! never allocate more than the frame limit, whatever the length claims.
+//! In STA's framing every frame is a `u32` big-endian length (of what
+//! follows), then a `u8` message id and its payload. A length of 0 is a
+//! keep-alive. Decoders take `&[u8]` and return `Ok(None)` when more bytes
+//! are needed, `Ok(Some((msg, used)))` for a complete frame, or a typed
+//! error; they never panic and never allocate more than the frame limit,
+//! whatever the length claims.
 
+pub mod bt_http;
+pub mod bt_udp;
 pub mod cursor;
 pub mod peer;
+pub mod text;
 pub mod tracker;
+
+/// A file's id everywhere in STA: the SHA1 of its bencoded info dict.
+pub type InfoHash = [u8; 20];
+/// The 20 bytes a peer names itself by, to the tracker and to other peers.
+pub type PeerId = [u8; 20];
 
 /// Bytes taken by the length prefix.
 pub const LEN_PREFIX: usize = 4;

@@ -12,8 +12,7 @@ pub const HANDSHAKE_LEN: usize = 68;
 /// Reserved-byte bits we set and understand.
 pub const RESERVED_FAST: (usize, u8) = (7, 0x04);
 
-pub type InfoHash = [u8; 20];
-pub type PeerId = [u8; 20];
+pub use super::{InfoHash, PeerId};
 
 /// The 68-byte opening of every peer session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,8 +9,7 @@ use super::{begin_frame, finish_frame, split_frame};
 use crate::limits::{MAX_ERROR_MESSAGE, MAX_FILTER_LEN, MAX_NAME_LEN, MAX_TRACKER_FRAME};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-pub type InfoHash = [u8; 20];
-pub type PeerId = [u8; 20];
+pub use super::{InfoHash, PeerId};
 
 /// Request ids (peer -> tracker).
 pub mod req {

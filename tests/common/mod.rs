@@ -2,25 +2,28 @@
 //! ephemeral port and stop it for sure, talk to a tracker over a real TCP
 //! socket with the crate's own codec, and build files with real piece
 //! hashes. Every wait has a deadline, so a broken daemon fails a test
-//! instead of hanging it.
+//! instead of hanging it. Processes, files and waits come from `sta_kit`,
+//! shared with the benchmarks and `sta demo`; what is here turns its
+//! errors into test failures.
 
 #![allow(dead_code)] // each test binary uses its own subset
 
 use sha1::{Digest, Sha1};
 use sta::control::{ControlError, FileReport, FileState, Progress, Reply, StatusReport};
-use sta::meta::Info;
+use sta::meta::{Geometry, Info};
 use sta::wire::tracker::{ErrorCode, InfoHash, Lookup, PeerId, Pieces, Request, Response};
+use sta_kit::process::{Captured, Guard, Lines, Next, program_name, without_env_prefix};
 use std::ffi::OsStr;
 use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
+
+pub use sta_kit::random::random_bytes;
 
 /// How long a daemon may take to print its address.
 pub const STARTUP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,13 +38,12 @@ pub const EXIT_TIMEOUT: Duration = Duration::from_secs(5);
 /// SIGTERM and waits (then SIGKILL if it does not exit in time); if the
 /// test is panicking, the daemon's stderr is printed to help diagnose.
 pub struct Daemon {
-    name: String,
-    child: Child,
+    guard: Guard,
     /// The address from its `listening on ADDR` line.
     pub addr: SocketAddr,
-    log: Arc<Mutex<Vec<u8>>>,
+    log: Captured,
     /// Stdout lines after the first.
-    stdout: mpsc::Receiver<String>,
+    stdout: Lines,
 }
 
 impl Daemon {
@@ -55,101 +57,74 @@ impl Daemon {
     /// `STA_*` inherited from the test's own environment are removed, so a
     /// developer's settings cannot change what a test sees.
     pub fn spawn_env(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Daemon {
-        let name = bin.rsplit('/').next().unwrap_or(bin).to_owned();
         let mut cmd = Command::new(bin);
         cmd.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (key, _) in std::env::vars() {
-            if key.starts_with("STA_") {
-                cmd.env_remove(key);
-            }
-        }
+        without_env_prefix(&mut cmd, "STA_");
         for (key, value) in env {
             cmd.env(key, value);
         }
-        let mut child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
-
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let stderr = child.stderr.take().expect("piped stderr");
-        let sink = log.clone();
-        thread::spawn(move || {
-            let mut stderr = stderr;
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().extend_from_slice(&buf[..n]);
-            }
-        });
-
-        // Read stdout on a thread (the first line has a deadline) and keep
-        // draining it so the daemon never blocks on a full pipe.
-        let stdout = child.stdout.take().expect("piped stdout");
-        // Every line goes to the channel; the first one is read here, the
-        // others by `next_stdout_line` (sta-peerd prints `control on PATH`).
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            while let Some(Ok(line)) = lines.next() {
-                let _ = tx.send(line);
-            }
-        });
+        let name = program_name(OsStr::new(bin));
+        let mut guard =
+            Guard::spawn(&name, &mut cmd).unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
+        let child = guard.child_mut();
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        let log = Captured::spawn(stderr.expect("piped stderr")).expect("a stderr thread");
+        // Every stdout line is read (so the daemon never blocks on a full
+        // pipe); the first one here, the others by `next_stdout_line`
+        // (sta-peerd prints `control on PATH`).
+        let stdout = Lines::spawn(stdout.expect("piped stdout")).expect("a stdout thread");
         let mut daemon = Daemon {
-            name,
-            child,
+            guard,
             addr: SocketAddr::from(([0, 0, 0, 0], 0)),
             log,
-            stdout: rx,
+            stdout,
         };
-        let line = match daemon.stdout.recv_timeout(STARTUP_TIMEOUT) {
-            Ok(line) => line,
-            Err(e) => panic!(
-                "{} printed no address within {STARTUP_TIMEOUT:?} ({e}); exit: {:?}; stderr:\n{}",
-                daemon.name,
-                daemon.child.try_wait(),
+        let line = match daemon.stdout.next_by(Instant::now() + STARTUP_TIMEOUT) {
+            Next::Line(line) => line,
+            other => panic!(
+                "{name} printed no address within {STARTUP_TIMEOUT:?} ({other:?}); exit: {:?}; \
+                 stderr:\n{}",
+                daemon.exited(),
                 daemon.log()
             ),
         };
         let addr = line
             .strip_prefix("listening on ")
             .and_then(|a| a.trim().parse().ok())
-            .unwrap_or_else(|| panic!("{}: unexpected first line {line:?}", daemon.name));
+            .unwrap_or_else(|| panic!("{name}: unexpected first line {line:?}"));
         daemon.addr = addr;
         daemon
     }
 
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.guard.pid()
     }
 
     /// The next line the daemon prints on stdout (after `listening on`),
     /// waiting at most `timeout`.
     pub fn next_stdout_line(&mut self, timeout: Duration) -> Option<String> {
-        self.stdout.recv_timeout(timeout).ok()
+        match self.stdout.next_by(Instant::now() + timeout) {
+            Next::Line(line) => Some(line),
+            Next::TimedOut | Next::Closed => None,
+        }
     }
 
     /// SIGKILL (by pid) and reap: the daemon gets no chance to clean up.
     pub fn sigkill(&mut self) {
-        if self.exited().is_some() {
-            return;
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.guard.kill();
     }
 
     /// Everything the daemon wrote to stderr so far.
     pub fn log(&self) -> String {
-        String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
+        self.log.text()
     }
 
     /// `Some(status)` if the daemon has exited.
     pub fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().expect("try_wait")
+        self.guard.exit_status()
     }
 
     /// Panics if the daemon has exited (it crashed or stopped early).
@@ -157,37 +132,20 @@ impl Daemon {
         if let Some(status) = self.exited() {
             panic!(
                 "{} exited unexpectedly: {status}; stderr:\n{}",
-                self.name,
+                self.guard.name(),
                 self.log()
             );
         }
     }
 
-    /// Sends SIGTERM (by pid, with the `kill` utility).
+    /// Sends SIGTERM (by pid), unless it has exited.
     pub fn sigterm(&mut self) {
-        if self.exited().is_some() {
-            return; // already reaped pids must not be signalled
-        }
-        let status = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.pid().to_string())
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM {} failed", self.pid());
+        self.guard.terminate();
     }
 
     /// Waits for the daemon to exit, at most `timeout`.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(status) = self.exited() {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            thread::sleep(Duration::from_millis(5));
-        }
+        self.guard.wait_exit(timeout)
     }
 
     /// SIGTERM, then the exit status; panics if it does not exit in time.
@@ -196,11 +154,10 @@ impl Daemon {
         match self.wait_exit(EXIT_TIMEOUT) {
             Some(status) => status,
             None => {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
+                self.sigkill();
                 panic!(
                     "{} did not exit within {EXIT_TIMEOUT:?} of SIGTERM; stderr:\n{}",
-                    self.name,
+                    self.guard.name(),
                     self.log()
                 );
             }
@@ -211,14 +168,10 @@ impl Daemon {
 impl Drop for Daemon {
     fn drop(&mut self) {
         if self.exited().is_none() {
-            self.sigterm();
-            if self.wait_exit(EXIT_TIMEOUT).is_none() {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-            }
+            let _ = self.guard.stop(EXIT_TIMEOUT);
         }
         if thread::panicking() {
-            eprintln!("---- {} stderr ----\n{}", self.name, self.log());
+            eprintln!("---- {} stderr ----\n{}", self.guard.name(), self.log());
         }
     }
 }
@@ -233,28 +186,9 @@ pub fn tracker(extra: &[&str]) -> Daemon {
 /// Polls `check` until it returns `Some`, at most `timeout`; panics with
 /// `what` otherwise. For conditions no event tells us about (another
 /// session's close reaching the tracker, for instance).
-pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(10));
-    }
-}
-
-/// The soft limit on open files of this process (from /proc/self/limits),
-/// or `None` where it cannot be read.
-pub fn open_files_limit() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = text.lines().find(|l| l.starts_with("Max open files"))?;
-    let soft = line.split_whitespace().nth(3)?;
-    if soft == "unlimited" {
-        Some(u64::MAX)
-    } else {
-        soft.parse().ok()
-    }
+pub fn wait_for<T>(what: &str, timeout: Duration, check: impl FnMut() -> Option<T>) -> T {
+    sta_kit::wait::poll_until(timeout, Duration::from_millis(10), check)
+        .unwrap_or_else(|| panic!("timed out waiting for {what}"))
 }
 
 // ------------------------------------------------------------------ client
@@ -523,19 +457,6 @@ pub fn peer_id(n: u64) -> PeerId {
 
 // ------------------------------------------------------------------- files
 
-/// Deterministic file contents: `length` bytes from `seed`.
-pub fn file_bytes(length: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..length)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 pub fn sha1(bytes: &[u8]) -> [u8; 20] {
     Sha1::digest(bytes).into()
 }
@@ -549,7 +470,7 @@ pub fn info_for(name: &str, data: &[u8], piece_length: u32) -> Info {
 
 /// A file of `length` bytes (contents from `seed`), 16 KiB pieces.
 pub fn make_file(name: &str, length: usize, seed: u64) -> Info {
-    info_for(name, &file_bytes(length, seed), 16 * 1024)
+    info_for(name, &random_bytes(length, seed), 16 * 1024)
 }
 
 /// A BEP 3 bitfield of `n` pieces with the pieces in `held` set.
@@ -572,15 +493,13 @@ pub fn frame(id: u8, payload: &[u8]) -> Vec<u8> {
 
 /// Lower-case hex, as the tracker prints info hashes.
 pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    sta::wire::text::to_hex(bytes)
 }
 
 // ------------------------------------------------------------- temp dirs
 
 /// A fresh directory, removed (with everything in it) on drop.
-pub struct TempDir {
-    path: PathBuf,
-}
+pub struct TempDir(sta_kit::files::TempDir);
 
 impl TempDir {
     /// A new directory under `std::env::temp_dir()`, named after `tag`,
@@ -592,91 +511,31 @@ impl TempDir {
     /// Like [`TempDir::new`], but in `/dev/shm` when it exists (RAM, so
     /// large files are written and read fast), else in the temp dir.
     pub fn in_shm(tag: &str) -> TempDir {
-        let shm = Path::new("/dev/shm");
-        if shm.is_dir() {
-            TempDir::under(shm, tag)
-        } else {
-            TempDir::new(tag)
-        }
+        TempDir::under(&sta_kit::files::shm_or_temp(), tag)
     }
 
     fn under(base: &Path, tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let path = base.join(format!("sta-e2e-{}-{tag}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
-        TempDir { path }
+        let dir = sta_kit::files::TempDir::create(base, &format!("sta-e2e-{tag}"));
+        TempDir(dir.unwrap_or_else(|e| panic!("a temp dir in {}: {e}", base.display())))
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.0.path()
     }
 
     /// `self/name`, created as a directory.
     pub fn subdir(&self, name: &str) -> PathBuf {
-        let p = self.path.join(name);
-        std::fs::create_dir_all(&p).unwrap_or_else(|e| panic!("create {}: {e}", p.display()));
-        p
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
+        let p = self.0.subdir(name);
+        p.unwrap_or_else(|e| panic!("create {name} in {}: {e}", self.path().display()))
     }
 }
 
 // ------------------------------------------------------------ big files
 
-/// A fast deterministic generator (xorshift64*), 8 bytes per step, for
-/// files of hundreds of MiB.
-pub struct Prng(u64);
-
-impl Prng {
-    pub fn new(seed: u64) -> Prng {
-        Prng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    pub fn fill(&mut self, buf: &mut [u8]) {
-        let mut chunks = buf.chunks_exact_mut(8);
-        for c in &mut chunks {
-            c.copy_from_slice(&self.next_u64().to_le_bytes());
-        }
-        let rest = chunks.into_remainder();
-        let last = self.next_u64().to_le_bytes();
-        rest.copy_from_slice(&last[..rest.len()]);
-    }
-}
-
-/// `length` pseudo-random bytes from `seed` (fast; see [`Prng`]).
-pub fn random_bytes(length: usize, seed: u64) -> Vec<u8> {
-    let mut v = vec![0u8; length];
-    Prng::new(seed).fill(&mut v);
-    v
-}
-
-/// Writes `length` pseudo-random bytes from `seed` to `path`, in chunks.
+/// Writes `length` pseudo-random bytes from `seed` to `path`.
 pub fn write_random_file(path: &Path, length: u64, seed: u64) {
-    let mut file =
-        std::fs::File::create(path).unwrap_or_else(|e| panic!("create {}: {e}", path.display()));
-    let mut rng = Prng::new(seed);
-    let mut buf = vec![0u8; 4 << 20];
-    let mut left = length;
-    while left > 0 {
-        let n = left.min(buf.len() as u64) as usize;
-        rng.fill(&mut buf[..n]);
-        file.write_all(&buf[..n])
-            .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
-        left -= n as u64;
-    }
+    sta_kit::random::write_random_file(path, length, seed)
+        .unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
 }
 
 /// The info dict of the file at `path` with pieces of `piece_length`,
@@ -686,14 +545,13 @@ pub fn info_of_file(path: &Path, piece_length: u32) -> Info {
         std::fs::File::open(path).unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
     let length = file.metadata().unwrap().len();
     let name = path.file_name().unwrap().to_str().unwrap();
+    let geometry = Geometry::new(piece_length, length);
     let mut buf = vec![0u8; piece_length as usize];
     let mut hashes = Vec::new();
-    let mut left = length;
-    while left > 0 {
-        let n = left.min(u64::from(piece_length)) as usize;
+    for piece in 0..geometry.num_pieces() {
+        let n = geometry.piece_size(piece) as usize;
         file.read_exact(&mut buf[..n]).unwrap();
         hashes.extend_from_slice(&sha1(&buf[..n]));
-        left -= n as u64;
     }
     Info::new(name, length, piece_length, hashes).unwrap_or_else(|e| panic!("info: {e}"))
 }
@@ -701,10 +559,12 @@ pub fn info_of_file(path: &Path, piece_length: u32) -> Info {
 /// Panics unless the files at `want` and `got` have the same bytes (the
 /// message gives the first differing offset, not megabytes of bytes).
 pub fn assert_same_file(want: &Path, got: &Path) {
-    let open =
-        |p: &Path| std::fs::File::open(p).unwrap_or_else(|e| panic!("open {}: {e}", p.display()));
-    let (mut a, mut b) = (open(want), open(got));
-    let (la, lb) = (a.metadata().unwrap().len(), b.metadata().unwrap().len());
+    let len = |p: &Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .len()
+    };
+    let (la, lb) = (len(want), len(got));
     assert_eq!(
         la,
         lb,
@@ -712,26 +572,14 @@ pub fn assert_same_file(want: &Path, got: &Path) {
         got.display(),
         want.display()
     );
-    let (mut ba, mut bb) = (vec![0u8; 4 << 20], vec![0u8; 4 << 20]);
-    let mut offset = 0u64;
-    while offset < la {
-        let n = (la - offset).min(ba.len() as u64) as usize;
-        a.read_exact(&mut ba[..n]).unwrap();
-        b.read_exact(&mut bb[..n]).unwrap();
-        if ba[..n] != bb[..n] {
-            let i = ba[..n]
-                .iter()
-                .zip(&bb[..n])
-                .position(|(x, y)| x != y)
-                .unwrap();
-            panic!(
-                "{} differs from {} at byte {}",
-                got.display(),
-                want.display(),
-                offset + i as u64
-            );
-        }
-        offset += n as u64;
+    match sta_kit::files::first_difference(want, got, &AtomicBool::new(false)) {
+        Ok(None) => {}
+        Ok(Some(at)) => panic!(
+            "{} differs from {} at byte {at}",
+            got.display(),
+            want.display()
+        ),
+        Err(e) => panic!("comparing {} with {}: {e}", got.display(), want.display()),
     }
 }
 
@@ -971,40 +819,22 @@ pub fn run_sta(args: &[&OsStr], timeout: Duration) -> StaRun {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for (key, _) in std::env::vars() {
-        if key.starts_with("STA_") {
-            cmd.env_remove(key);
-        }
-    }
-    let mut child = cmd.spawn().expect("start sta");
-    let drain = |mut r: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            String::from_utf8_lossy(&v).into_owned()
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().unwrap()));
-    let err = drain(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "sta {args:?} still running after {timeout:?}; stderr so far:\n{}",
-                err.join().unwrap_or_default()
-            );
-        }
-        thread::sleep(Duration::from_millis(10));
+    without_env_prefix(&mut cmd, "STA_");
+    let mut sta = Guard::spawn("sta", &mut cmd).expect("start sta");
+    let child = sta.child_mut();
+    let out = Captured::spawn(child.stdout.take().expect("piped stdout")).expect("a thread");
+    let err = Captured::spawn(child.stderr.take().expect("piped stderr")).expect("a thread");
+    let Some(status) = sta.wait_exit(timeout) else {
+        let _ = sta.kill();
+        panic!(
+            "sta {args:?} still running after {timeout:?}; stderr so far:\n{}",
+            err.text()
+        );
     };
     StaRun {
         code: status.code(),
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
+        stdout: out.text_at_end(READ_TIMEOUT),
+        stderr: err.text_at_end(READ_TIMEOUT),
     }
 }
 

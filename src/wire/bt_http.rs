@@ -5,6 +5,7 @@
 //! [`MAX_REQUEST_HEAD`] bytes); a body, if any, is ignored.
 
 use super::bt_udp::{Event, ScrapeStats, push_compact};
+use crate::wire::text::{Keep, Plus, percent_decode_into, percent_encode};
 use crate::wire::tracker::{InfoHash, PeerId};
 use std::fmt;
 use std::net::SocketAddr;
@@ -133,35 +134,6 @@ pub fn parse_request(input: &[u8]) -> Result<Option<(Request, usize)>, HttpError
     Ok(Some((req, end)))
 }
 
-/// Percent-decodes `s` into `out` (`+` is a space); false if malformed.
-fn unescape(s: &[u8], out: &mut Vec<u8>) -> bool {
-    out.clear();
-    let mut i = 0;
-    while i < s.len() {
-        match s[i] {
-            b'%' => {
-                let (Some(h), Some(l)) = (
-                    s.get(i + 1).and_then(|&c| (c as char).to_digit(16)),
-                    s.get(i + 2).and_then(|&c| (c as char).to_digit(16)),
-                ) else {
-                    return false;
-                };
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    true
-}
-
 /// The `key=value` pairs of a query string, values still escaped.
 fn pairs(query: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     query
@@ -174,7 +146,7 @@ fn pairs(query: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
 }
 
 fn id20(raw: &[u8], name: &'static str, buf: &mut Vec<u8>) -> Result<[u8; 20], HttpError> {
-    if raw.len() > 60 || !unescape(raw, buf) || buf.len() != 20 {
+    if raw.len() > 60 || percent_decode_into(raw, Plus::Space, buf).is_err() || buf.len() != 20 {
         return Err(HttpError::BadParam(name));
     }
     let mut id = [0u8; 20];
@@ -252,7 +224,7 @@ fn parse_scrape(query: &[u8]) -> Result<Vec<InfoHash>, HttpError> {
 
 /// Percent-encodes every byte (for clients and tests building queries).
 pub fn escape(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("%{b:02x}")).collect()
+    percent_encode(bytes, Keep::Nothing)
 }
 
 fn bstr(out: &mut Vec<u8>, s: &[u8]) {
@@ -374,7 +346,7 @@ mod tests {
     fn escape_round_trips() {
         let bytes: Vec<u8> = (0..20).map(|i| i * 13).collect();
         let mut out = Vec::new();
-        assert!(unescape(escape(&bytes).as_bytes(), &mut out));
+        assert!(percent_decode_into(escape(&bytes).as_bytes(), Plus::Space, &mut out).is_ok());
         assert_eq!(out, bytes);
     }
 

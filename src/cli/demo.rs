@@ -8,28 +8,28 @@
 //!
 //! Phases go to stdout, the progress bar to stderr (as for `sta get`).
 
-use crate::cli::client::{CallError, Client, file_of};
-use crate::cli::format::{human_bytes, table};
+use crate::cli::client::{CallError, Client, Event, file_of};
+use crate::cli::format::{human_bytes, parse_size, size_text, table};
 use crate::cli::progress::ProgressView;
-use crate::control::{CatalogEntry, ControlRequest, FileReport, Progress};
+use crate::control::{CatalogEntry, ControlRequest, FileReport};
 use crate::json::JsonValue;
 use crate::meta::info::to_hex;
-use crate::rng::Rng;
-use std::ffi::{CString, OsString};
+use sta_kit::files::{CompareError, TempDir, first_difference, free_bytes, last_lines};
+use sta_kit::process::{Guard, Lines, Next, Stopped, die_with_parent, without_env_prefix};
+use sta_kit::random::{Prng, WriteError, write_random};
+use std::ffi::OsString;
 use std::fmt::Display;
 use std::fs::File;
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::thread;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 pub const HELP: &str = "\
 sta demo [--size SIZE]
@@ -66,8 +66,6 @@ const CATALOG_TIMEOUT: Duration = Duration::from_secs(20);
 const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the wait loops look at the signal flag and the children.
 const POLL: Duration = Duration::from_millis(100);
-/// Generation and comparison work in chunks of this size.
-const CHUNK: usize = 4 << 20;
 /// Room kept free beyond the four copies.
 const MARGIN: u64 = 64 << 20;
 
@@ -157,41 +155,6 @@ fn parse_args(args: Vec<OsString>) -> Result<Option<u64>, String> {
     Ok(Some(size.unwrap_or(DEFAULT_SIZE)))
 }
 
-/// `1048576`, `512K`, `64M`, `1G` (also `64MiB`), in bytes; at least 1.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let bad = || format!("size '{text}': expected bytes or a number with K, M or G, e.g. 64M");
-    let digits = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(digits);
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let shift = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 0,
-        "k" | "kib" => 10,
-        "m" | "mib" => 20,
-        "g" | "gib" => 30,
-        _ => return Err(bad()),
-    };
-    match n.checked_mul(1 << shift) {
-        Some(0) => Err(format!("size '{text}': the file must have at least 1 byte")),
-        Some(bytes) => Ok(bytes),
-        None => Err(format!("size '{text}' is too large")),
-    }
-}
-
-/// `256 MiB`, `1 GiB`, `1000 bytes`: the size as the user would write it.
-fn size_text(n: u64) -> String {
-    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if n >= 1 << shift && n.is_multiple_of(1 << shift) {
-            return format!("{} {unit}", n >> shift);
-        }
-    }
-    match n {
-        1 => "1 byte".to_owned(),
-        n => format!("{n} bytes"),
-    }
-}
-
 /// A flag raised by SIGINT, SIGTERM or SIGHUP, which then no longer end
 /// the process: the wait loops poll it and clean up.
 fn signal_flag() -> std::io::Result<Arc<AtomicBool>> {
@@ -208,7 +171,7 @@ fn signal_flag() -> std::io::Result<Arc<AtomicBool>> {
 /// What runs and what is on disk, so that all of it can be cleaned up.
 struct Demo {
     stop: Arc<AtomicBool>,
-    dir: Option<PathBuf>,
+    dir: Option<TempDir>,
     procs: Vec<Proc>,
 }
 
@@ -263,10 +226,16 @@ impl Demo {
             .and_then(|n| n.checked_add(MARGIN))
             .ok_or_else(|| failed("--size is too large"))?;
         let base = pick_base(needed)?;
-        let dir = create_fresh_dir(&base)?;
-        say(format_args!("working in {}", dir.display()));
-        self.dir = Some(dir.clone());
-        Ok(dir)
+        let dir = TempDir::create(&base, "sta-demo").map_err(|e| {
+            failed(format!(
+                "cannot create a fresh directory in {}: {e}",
+                base.display()
+            ))
+        })?;
+        let path = dir.path().to_path_buf();
+        say(format_args!("working in {}", path.display()));
+        self.dir = Some(dir);
+        Ok(path)
     }
 
     /// Writes one copy of the file per seeder, each in its own directory.
@@ -299,7 +268,7 @@ impl Demo {
         let addr = self.ready_addr(i, deadline)?;
         say(format_args!(
             "  tracker pid {} listening on {addr}",
-            self.procs[i].pid
+            self.procs[i].pid()
         ));
         Ok(addr)
     }
@@ -339,12 +308,12 @@ impl Demo {
         let p = &self.procs[i];
         say(format_args!(
             "  {} pid {} listening on {addr}, control socket {}",
-            p.name,
-            p.pid,
+            p.name(),
+            p.pid(),
             socket.display()
         ));
         Ok(Peer {
-            name: p.name.clone(),
+            name: p.name().to_owned(),
             addr,
             dir,
             client: Client::from_socket(socket),
@@ -356,7 +325,7 @@ impl Demo {
         text.parse().map_err(|_| {
             failed(format!(
                 "{} printed `listening on {text}`, which is not ADDR:PORT",
-                self.procs[i].name
+                self.procs[i].name()
             ))
         })
     }
@@ -364,26 +333,28 @@ impl Demo {
     /// The rest of the first stdout line of process `i` that starts with
     /// `prefix`.
     fn wait_line(&mut self, i: usize, prefix: &str, deadline: Instant) -> Step<String> {
-        loop {
+        let lines = self.procs[i].lines.clone();
+        let next = lines.wait_prefix(prefix, deadline, POLL, || {
             self.check_stop()?;
-            self.check_children()?;
-            if Instant::now() >= deadline {
-                return Err(failed(format!(
-                    "{} did not print `{prefix}...` within {} s{}",
-                    self.procs[i].name,
-                    STARTUP_TIMEOUT.as_secs(),
+            self.check_children()
+        })?;
+        match next {
+            Next::Line(rest) => Ok(rest),
+            Next::TimedOut => Err(failed(format!(
+                "{} did not print `{prefix}...` within {} s{}",
+                self.procs[i].name(),
+                STARTUP_TIMEOUT.as_secs(),
+                self.procs[i].log_tail()
+            ))),
+            Next::Closed => {
+                // It is exiting, most likely: say how it ended.
+                let _ = self.procs[i].guard.wait_exit(STOP_TIMEOUT);
+                self.check_children()?;
+                Err(failed(format!(
+                    "{} closed its stdout before printing `{prefix}...`{}",
+                    self.procs[i].name(),
                     self.procs[i].log_tail()
-                )));
-            }
-            match self.procs[i].lines.recv_timeout(POLL) {
-                Ok(line) => {
-                    if let Some(rest) = line.strip_prefix(prefix) {
-                        return Ok(rest.to_owned());
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                // Its stdout closed: check_children reports the exit.
-                Err(RecvTimeoutError::Disconnected) => thread::sleep(POLL),
+                )))
             }
         }
     }
@@ -391,11 +362,11 @@ impl Demo {
     /// Fails when a daemon exited: none should before the cleanup.
     fn check_children(&mut self) -> Step<()> {
         for p in &mut self.procs {
-            if let Some(status) = p.exit_status() {
+            if let Some(status) = p.guard.exit_status() {
                 return Err(failed(format!(
                     "{} (pid {}) exited unexpectedly ({status}){}",
-                    p.name,
-                    p.pid,
+                    p.name(),
+                    p.pid(),
                     p.log_tail()
                 )));
             }
@@ -405,24 +376,32 @@ impl Demo {
 
     /// Starts `program` with its stdout read by a thread and its stderr
     /// in `dir/NAME.log`; returns its index in `self.procs`.
+    ///
+    /// The child has stdin closed, none of the caller's `STA_*` settings,
+    /// a process group of its own (the demo, not the terminal's Ctrl-C,
+    /// decides when it stops), and is told to stop if the demo dies.
     fn spawn(&mut self, name: &str, program: &Path, args: &[OsString], dir: &Path) -> Step<usize> {
         let log = dir.join(format!("{name}.log"));
         let stderr = File::create(&log)
             .map_err(|e| failed(format!("cannot create {}: {e}", log.display())))?;
-        let mut child = demo_command(program, args)
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(stderr)
-            .spawn()
+            .process_group(0);
+        without_env_prefix(&mut cmd, "STA_");
+        die_with_parent(&mut cmd);
+        let mut guard = Guard::spawn(name, &mut cmd)
             .map_err(|e| failed(format!("cannot start {}: {e}", program.display())))?;
-        let pid = child.id();
-        let stdout = child.stdout.take();
-        self.procs.push(Proc {
-            name: name.to_owned(),
-            pid,
-            child,
-            exited: None,
-            log,
-            lines: read_lines(stdout)?,
-        });
+        let stdout = guard
+            .child_mut()
+            .stdout
+            .take()
+            .ok_or_else(|| failed("a child's stdout was not captured"))?;
+        let lines =
+            Lines::spawn(stdout).map_err(|e| failed(format!("cannot start a thread: {e}")))?;
+        self.procs.push(Proc { guard, log, lines });
         Ok(self.procs.len() - 1)
     }
 
@@ -594,9 +573,10 @@ impl Demo {
             ));
         }
         if let Some(dir) = self.dir.take() {
-            match std::fs::remove_dir_all(&dir) {
-                Ok(()) => say(format_args!("removed {}", dir.display())),
-                Err(e) => problems.push(format!("cannot remove {}: {e}", dir.display())),
+            let path = dir.path().to_path_buf();
+            match dir.remove() {
+                Ok(()) => say(format_args!("removed {}", path.display())),
+                Err(e) => problems.push(format!("cannot remove {}: {e}", path.display())),
             }
         }
         if problems.is_empty() {
@@ -610,15 +590,25 @@ impl Demo {
     /// for those still running.
     fn stop_processes(&mut self) -> Vec<String> {
         for p in self.procs.iter_mut().rev() {
-            p.terminate();
+            p.guard.terminate();
         }
         let deadline = Instant::now() + STOP_TIMEOUT;
-        let problems = self
-            .procs
-            .iter_mut()
-            .rev()
-            .filter_map(|p| p.reap(deadline).err())
-            .collect();
+        let mut problems = Vec::new();
+        for p in self.procs.iter_mut().rev() {
+            match p.guard.reap_by(deadline) {
+                Ok(Stopped::Exited(_)) => {}
+                Ok(Stopped::Killed(_)) => say(format_args!(
+                    "  {} (pid {}) ignored SIGTERM for {} s; killed it",
+                    p.name(),
+                    p.pid(),
+                    STOP_TIMEOUT.as_secs()
+                )),
+                Err(e) => {
+                    let (name, pid) = (p.name(), p.pid());
+                    problems.push(format!("cannot stop {name} (pid {pid}): {e}"));
+                }
+            }
+        }
         self.procs.clear();
         problems
     }
@@ -731,24 +721,13 @@ fn peer_table(got: &FileReport, seeders: &[Peer]) -> String {
 
 // ------------------------------------------------------- control requests
 
-/// What a request running on its own thread reports.
-enum Event {
-    Progress(Progress),
-    Done(Result<JsonValue, CallError>),
-}
-
 /// Sends `request` from a thread, so that the caller can keep watching
-/// the signal flag. The thread ends when the daemon answers or goes away.
+/// the signal flag; its events arrive on the receiver.
 fn call_in_background(client: &Client, request: ControlRequest) -> Step<Receiver<Event>> {
     let (tx, rx) = mpsc::channel();
-    let client = client.clone();
-    thread::Builder::new()
-        .name("demo-control".into())
-        .spawn(move || {
-            let result = client.call(&request, |p| {
-                let _ = tx.send(Event::Progress(p.clone()));
-            });
-            let _ = tx.send(Event::Done(result));
+    client
+        .call_on_thread(request, move |event| {
+            let _ = tx.send(event);
         })
         .map_err(|e| failed(format!("cannot start a thread: {e}")))?;
     Ok(rx)
@@ -758,119 +737,31 @@ fn call_in_background(client: &Client, request: ControlRequest) -> Step<Receiver
 
 /// A child daemon.
 struct Proc {
-    name: String,
-    pid: u32,
-    child: Child,
-    /// Set once the child has been reaped.
-    exited: Option<ExitStatus>,
+    guard: Guard,
     /// Its stderr.
     log: PathBuf,
     /// Its stdout, line by line.
-    lines: Receiver<String>,
+    lines: Lines,
 }
 
 impl Proc {
-    /// The exit status, once it has exited (reaping it).
-    fn exit_status(&mut self) -> Option<ExitStatus> {
-        if self.exited.is_none() {
-            self.exited = self.child.try_wait().ok().flatten();
-        }
-        self.exited
+    fn name(&self) -> &str {
+        self.guard.name()
     }
 
-    /// SIGTERM, unless it has exited: a child not yet reaped keeps its pid,
-    /// so the signal cannot reach another process.
-    fn terminate(&mut self) {
-        if self.exit_status().is_some() {
-            return;
-        }
-        if let Ok(pid) = libc::pid_t::try_from(self.pid) {
-            // SAFETY: kill(2) only sends a signal, to our own child.
-            unsafe { libc::kill(pid, libc::SIGTERM) };
-        }
-    }
-
-    /// Waits for it to exit until `deadline`, then kills it.
-    fn reap(&mut self, deadline: Instant) -> Result<(), String> {
-        while Instant::now() < deadline {
-            if self.exit_status().is_some() {
-                return Ok(());
-            }
-            thread::sleep(Duration::from_millis(10));
-        }
-        say(format_args!(
-            "  {} (pid {}) ignored SIGTERM for {} s; killing it",
-            self.name,
-            self.pid,
-            STOP_TIMEOUT.as_secs()
-        ));
-        let killed = self.child.kill().and_then(|()| self.child.wait());
-        match killed {
-            Ok(status) => {
-                self.exited = Some(status);
-                Ok(())
-            }
-            Err(e) => Err(format!("cannot stop {} (pid {}): {e}", self.name, self.pid)),
-        }
+    fn pid(&self) -> u32 {
+        self.guard.pid()
     }
 
     /// The end of its log, to explain a failure.
     fn log_tail(&self) -> String {
-        let text = std::fs::read(&self.log).unwrap_or_default();
-        let text = String::from_utf8_lossy(&text);
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = &lines[lines.len().saturating_sub(10)..];
+        let tail = last_lines(&self.log, 10);
         if tail.is_empty() {
             String::new()
         } else {
             format!("; its last log lines:\n  {}", tail.join("\n  "))
         }
     }
-}
-
-/// `program` with `args`, stdin closed, stdout piped, without the
-/// caller's `STA_*` settings, in its own process group (the demo, not the
-/// terminal's Ctrl-C, decides when it stops), and on Linux told to stop
-/// when the demo dies.
-fn demo_command(program: &Path, args: &[OsString]) -> Command {
-    let mut cmd = Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .process_group(0);
-    for (key, _) in std::env::vars_os() {
-        if key.as_bytes().starts_with(b"STA_") {
-            cmd.env_remove(key);
-        }
-    }
-    #[cfg(target_os = "linux")]
-    // SAFETY: the closure runs between fork and exec and only calls
-    // prctl(2), which is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
-            Ok(())
-        });
-    }
-    cmd
-}
-
-/// The lines of a child's stdout, read by a thread.
-fn read_lines(stdout: Option<std::process::ChildStdout>) -> Step<Receiver<String>> {
-    let stdout = stdout.ok_or_else(|| failed("a child's stdout was not captured"))?;
-    let (tx, rx) = mpsc::channel();
-    thread::Builder::new()
-        .name("demo-stdout".into())
-        .spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        })
-        .map_err(|e| failed(format!("cannot start a thread: {e}")))?;
-    Ok(rx)
 }
 
 /// `sta-trackerd` and `sta-peerd` next to the running `sta`. Under
@@ -953,80 +844,24 @@ fn pick_base(needed: u64) -> Step<PathBuf> {
     }
 }
 
-/// Bytes available to this user on the filesystem of `path`.
-fn free_bytes(path: &Path) -> Option<u64> {
-    let c_path = CString::new(path.as_os_str().as_bytes()).ok()?;
-    // SAFETY: statvfs is plain old data; all zeroes is a valid value.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: a valid NUL-terminated path and a valid out pointer.
-    let r = unsafe { libc::statvfs(c_path.as_ptr(), &mut st) };
-    #[allow(clippy::unnecessary_cast)] // the field types vary by platform
-    (r == 0).then(|| (st.f_bavail as u64).saturating_mul(st.f_frsize as u64))
-}
-
-/// A new directory `base/sta-demo-PID-N`, mode 0700.
-fn create_fresh_dir(base: &Path) -> Step<PathBuf> {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let mut last_error = None;
-    for attempt in 0..100u32 {
-        let name = format!(
-            "sta-demo-{}-{}",
-            std::process::id(),
-            nanos.wrapping_add(attempt)
-        );
-        let dir = base.join(name);
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last_error = Some(e),
-            Err(e) => return Err(failed(format!("cannot create {}: {e}", dir.display()))),
-        }
-    }
-    Err(failed(format!(
-        "cannot create a fresh directory in {}: {last_error:?}",
-        base.display()
-    )))
-}
-
-/// Writes the same `size` pseudo-random bytes (xorshift) to every path.
+/// Writes the same `size` pseudo-random bytes to every path.
 fn write_copies(paths: &[PathBuf], size: u64, stop: &AtomicBool) -> Step<()> {
-    let mut files: Vec<(File, &PathBuf)> = paths
+    let mut files: Vec<File> = paths
         .iter()
-        .map(|p| File::create_new(p).map(|f| (f, p)))
+        .map(File::create_new)
         .collect::<Result<_, _>>()
         .map_err(|e| failed(format!("cannot create {FILE_NAME}: {e}")))?;
-    let mut rng = Rng::from_entropy();
-    let mut buf = vec![0u8; CHUNK];
-    let mut left = size;
-    while left > 0 {
-        if stop.load(Ordering::SeqCst) {
-            return Err(Failure::Interrupted);
+    let mut rng = Prng::from_entropy();
+    write_random(&mut files, size, &mut rng, || stop.load(Ordering::SeqCst)).map_err(|e| match e {
+        WriteError::Stopped => Failure::Interrupted,
+        WriteError::Io { index, error } => {
+            failed(format!("cannot write {}: {error}", paths[index].display()))
         }
-        let n = usize::try_from(left).map_or(CHUNK, |l| l.min(CHUNK));
-        fill_random(&mut rng, &mut buf[..n]);
-        for (f, path) in &mut files {
-            f.write_all(&buf[..n])
-                .map_err(|e| failed(format!("cannot write {}: {e}", path.display())))?;
-        }
-        left -= n as u64;
-    }
-    Ok(())
-}
-
-fn fill_random(rng: &mut Rng, buf: &mut [u8]) {
-    let mut words = buf.chunks_exact_mut(8);
-    for w in &mut words {
-        w.copy_from_slice(&rng.next_u64().to_le_bytes());
-    }
-    let rest = words.into_remainder();
-    let last = rng.next_u64().to_le_bytes();
-    rest.copy_from_slice(&last[..rest.len()]);
+    })
 }
 
 /// The first offset where the files differ, or `None` when identical.
 fn compare_files(a: &Path, b: &Path, stop: &AtomicBool) -> Step<Option<u64>> {
-    use crate::cli::files::{CompareError, first_difference};
     first_difference(a, b, stop).map_err(|e| match e {
         CompareError::Interrupted => Failure::Interrupted,
         CompareError::Io(message) => failed(message),
@@ -1038,22 +873,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_parse() {
-        assert_eq!(parse_size("1048576"), Ok(1 << 20));
-        assert_eq!(parse_size("64M"), Ok(64 << 20));
-        assert_eq!(parse_size("64mib"), Ok(64 << 20));
-        assert_eq!(parse_size("512K"), Ok(512 << 10));
-        assert_eq!(parse_size("1G"), Ok(1 << 30));
-        for bad in ["", "M", "1.5G", "-1", "64MB", "1T", "64 M", "0", "0M"] {
-            assert!(parse_size(bad).is_err(), "{bad}");
-        }
-        assert!(parse_size("99999999999999999G").is_err());
-        assert_eq!(size_text(256 << 20), "256 MiB");
-        assert_eq!(size_text(1 << 30), "1 GiB");
-        assert_eq!(size_text(1000), "1000 bytes");
-    }
-
-    #[test]
     fn args_parse() {
         let args = |a: &[&str]| parse_args(a.iter().map(OsString::from).collect());
         assert_eq!(args(&[]), Ok(Some(DEFAULT_SIZE)));
@@ -1061,29 +880,5 @@ mod tests {
         assert_eq!(args(&["--help"]), Ok(None));
         assert!(args(&["--size", "x"]).is_err());
         assert!(args(&["extra"]).unwrap_err().contains("extra"));
-    }
-
-    #[test]
-    fn random_fill_covers_odd_lengths() {
-        let mut rng = Rng::new(7);
-        let mut buf = vec![0u8; 21];
-        fill_random(&mut rng, &mut buf);
-        assert!(buf[16..].iter().any(|&b| b != 0));
-    }
-
-    #[test]
-    fn files_compare() {
-        let dir = std::env::temp_dir().join(format!("sta-demo-unit-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let stop = AtomicBool::new(false);
-        let (a, b) = (dir.join("a"), dir.join("b"));
-        std::fs::write(&a, b"hello world").unwrap();
-        std::fs::write(&b, b"hello world").unwrap();
-        assert_eq!(compare_files(&a, &b, &stop).unwrap(), None);
-        std::fs::write(&b, b"hello World").unwrap();
-        assert_eq!(compare_files(&a, &b, &stop).unwrap(), Some(6));
-        std::fs::write(&b, b"hello").unwrap();
-        assert_eq!(compare_files(&a, &b, &stop).unwrap(), Some(5));
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
