@@ -158,10 +158,9 @@ fn hash_pieces(
     pieces: Range<u32>,
 ) -> io::Result<Vec<u8>> {
     let mut out = Vec::with_capacity(pieces.len() * 20);
+    let g = crate::meta::Geometry::new(piece_length, length);
     for piece in pieces {
-        let start = u64::from(piece) * u64::from(piece_length);
-        let size = length.saturating_sub(start).min(piece_length.into()) as u32;
-        out.extend_from_slice(&hash(file, start, size)?);
+        out.extend_from_slice(&hash(file, g.piece_offset(piece), g.piece_size(piece))?);
     }
     Ok(out)
 }

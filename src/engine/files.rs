@@ -49,7 +49,7 @@ impl<S: Storage> Engine<S> {
             .storage
             .open_shared(&path)
             .map_err(|e| (code::IO, e.to_string()))?;
-        let pieces = length.div_ceil(u64::from(piece_length));
+        let pieces = crate::meta::Geometry::new(piece_length, length).piece_count();
         if pieces > u64::from(crate::limits::MAX_PIECES) {
             let _ = self.storage.close(file, false);
             return Err((

@@ -7,7 +7,7 @@
 
 use super::action::LinkId;
 use crate::bitfield::Bitfield;
-use crate::limits::BLOCK_SIZE;
+use crate::meta::Geometry;
 use crate::rng::Rng;
 use crate::wire::peer::Block;
 use std::collections::{BTreeMap, HashMap};
@@ -16,7 +16,6 @@ use std::collections::{BTreeMap, HashMap};
 /// the `.part` file as they come) and who is fetching what.
 #[derive(Debug)]
 pub struct Partial {
-    size: u32,
     /// Peers each block is requested from (empty: not requested).
     requested: Vec<Vec<LinkId>>,
     received: Vec<bool>,
@@ -26,10 +25,9 @@ pub struct Partial {
 }
 
 impl Partial {
-    fn new(size: u32) -> Partial {
-        let blocks = size.div_ceil(BLOCK_SIZE) as usize;
+    fn new(blocks: u32) -> Partial {
+        let blocks = blocks as usize;
         Partial {
-            size,
             requested: vec![Vec::new(); blocks],
             received: vec![false; blocks],
             received_count: 0,
@@ -61,8 +59,7 @@ pub enum Received {
 }
 
 pub struct Picker {
-    piece_length: u32,
-    length: u64,
+    geometry: Geometry,
     /// Connected peers holding each piece.
     availability: Vec<u32>,
     partials: HashMap<u32, Partial>,
@@ -75,10 +72,10 @@ pub struct Picker {
 }
 
 impl Picker {
-    pub fn new(piece_length: u32, length: u64, pieces: u32) -> Picker {
+    pub fn new(geometry: Geometry) -> Picker {
+        let pieces = geometry.num_pieces();
         Picker {
-            piece_length,
-            length,
+            geometry,
             availability: vec![0; pieces as usize],
             partials: HashMap::new(),
             in_progress: Bitfield::new(pieces),
@@ -94,17 +91,6 @@ impl Picker {
 
     fn pieces(&self) -> u32 {
         self.availability.len() as u32
-    }
-
-    pub fn piece_size(&self, piece: u32) -> u32 {
-        let start = u64::from(piece) * u64::from(self.piece_length);
-        self.length
-            .saturating_sub(start)
-            .min(self.piece_length.into()) as u32
-    }
-
-    fn block_len(&self, piece: u32, block: u32) -> u32 {
-        (self.piece_size(piece) - block * BLOCK_SIZE).min(BLOCK_SIZE)
     }
 
     /// A peer's pieces became known (bitfield, have-all): count them.
@@ -159,7 +145,7 @@ impl Picker {
             let Some(p) = self.rarest_new(theirs, have, rng) else {
                 break;
             };
-            let part = Partial::new(self.piece_size(p));
+            let part = Partial::new(self.geometry.blocks_in(p));
             self.partials.insert(p, part);
             self.in_progress.set(p);
             self.take_blocks(peer, p, max, false, &mut out);
@@ -213,13 +199,16 @@ impl Picker {
             }
         }
         for b in chosen {
-            let length = self.block_len(piece, b);
+            let length = self.geometry.block_len(piece, b);
             if let Some(part) = self.partials.get_mut(&piece) {
                 part.requested[b as usize].push(peer);
             }
+            let Some(begin) = Geometry::block_begin(b) else {
+                continue;
+            };
             let block = Block {
                 index: piece,
-                begin: b * BLOCK_SIZE,
+                begin,
                 length,
             };
             self.by_peer.entry(peer).or_default().push(block);
@@ -269,14 +258,14 @@ impl Picker {
         let Some(part) = self.partials.get_mut(&piece) else {
             return Received::Unwanted;
         };
-        if !begin.is_multiple_of(BLOCK_SIZE) {
+        let Some(b) = Geometry::block_at(begin) else {
             return Received::Unwanted;
-        }
-        let b = (begin / BLOCK_SIZE) as usize;
+        };
+        let expected = self.geometry.block_len(piece, b) as usize;
+        let b = b as usize;
         if b >= part.received.len() || part.received[b] {
             return Received::Unwanted;
         }
-        let expected = (part.size - begin).min(BLOCK_SIZE) as usize;
         if len != expected || !part.requested[b].contains(&peer) {
             return Received::Unwanted;
         }
@@ -350,11 +339,11 @@ impl Picker {
     }
 
     fn release_block(&mut self, peer: LinkId, block: &Block) {
-        if let Some(part) = self.partials.get_mut(&block.index) {
-            let b = (block.begin / BLOCK_SIZE) as usize;
-            if let Some(asked) = part.requested.get_mut(b) {
-                asked.retain(|&c| c != peer);
-            }
+        if let Some(part) = self.partials.get_mut(&block.index)
+            && let Some(b) = Geometry::block_at(block.begin)
+            && let Some(asked) = part.requested.get_mut(b as usize)
+        {
+            asked.retain(|&c| c != peer);
         }
     }
 
@@ -385,11 +374,12 @@ impl Picker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::BLOCK_SIZE;
 
     const PL: u32 = 4 * BLOCK_SIZE;
 
     fn picker(pieces: u32) -> Picker {
-        Picker::new(PL, u64::from(pieces) * u64::from(PL) - 100, pieces)
+        Picker::new(Geometry::new(PL, u64::from(pieces) * u64::from(PL) - 100))
     }
 
     #[test]

@@ -92,10 +92,10 @@ impl MemStorage {
                 piece_length,
                 pieces,
             } => {
+                let g = crate::meta::Geometry::new(*piece_length, *length);
                 let hashes = pieces.clone().try_fold(Vec::new(), |mut out, p| {
-                    let at = u64::from(p) * u64::from(*piece_length);
-                    let len = length.saturating_sub(at).min(u64::from(*piece_length));
-                    out.extend_from_slice(&Sha1::digest(slice(*file, at, len)?));
+                    let bytes = slice(*file, g.piece_offset(p), u64::from(g.piece_size(p)))?;
+                    out.extend_from_slice(&Sha1::digest(bytes));
                     Ok(out)
                 });
                 JobDone::Hashed {

@@ -82,7 +82,7 @@ impl Torrent {
         out_dir: PathBuf,
         upload_slots: usize,
     ) -> Torrent {
-        let picker = Picker::new(info.piece_length, info.length, info.num_pieces());
+        let picker = Picker::new(info.geometry());
         Torrent {
             info,
             file,

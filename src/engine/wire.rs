@@ -302,8 +302,7 @@ impl<S: Storage> Engine<S> {
                 conn.last_progress = now;
                 // Straight from the input buffer to the file: the kernel's
                 // copy is the only one, and no piece is held in memory.
-                let offset = u64::from(index) * u64::from(t.info.piece_length) + u64::from(begin);
-                writes.block(hash, offset, block);
+                writes.block(hash, t.info.geometry().offset(index, begin), block);
                 conn.downloaded += u64::from(wanted.length);
                 t.downloaded += u64::from(wanted.length);
                 let by = t.unverified.entry(index).or_default();
@@ -378,7 +377,7 @@ impl<S: Storage> Engine<S> {
             piece,
             expected,
             file: t.file,
-            offset: u64::from(piece) * u64::from(t.info.piece_length),
+            offset: t.info.geometry().piece_offset(piece),
             length: t.info.piece_size(piece),
         };
         self.tags.insert(tag, *hash);
@@ -619,22 +618,25 @@ fn serve(
     t: &Torrent,
     block: Block,
 ) -> Result<Option<Action>, String> {
-    let valid = block.index < t.info.num_pieces()
-        && block.length > 0
-        && block.length <= MAX_REQUEST_LEN
-        && u64::from(block.begin) + u64::from(block.length)
-            <= u64::from(t.info.piece_size(block.index));
-    if !valid && !conn.fast {
+    let span = (block.length <= MAX_REQUEST_LEN)
+        .then(|| {
+            t.info
+                .geometry()
+                .span(block.index, block.begin, block.length)
+        })
+        .flatten();
+    if span.is_none() && !conn.fast {
         return Err(format!("invalid request {block:?}"));
     }
-    if valid && t.choker.is_unchoked(link) && t.have().get(block.index) {
-        let offset =
-            u64::from(block.index) * u64::from(t.info.piece_length) + u64::from(block.begin);
+    if let Some(span) = span
+        && t.choker.is_unchoked(link)
+        && t.have().get(block.index)
+    {
         return Ok(Some(Action::SendBlock {
             link,
             header: piece_header(block.index, block.begin, block.length),
             file: t.file,
-            offset,
+            offset: span.start,
             len: block.length,
         }));
     }
