@@ -1,0 +1,410 @@
+//! The simulated network. Each host has an access link: upload and
+//! download capacity in bytes per second and a one-way latency to the
+//! core (a path's one-way delay is the sum of both hosts' latencies), and
+//! a loss rate. Connections are TCP-like: messages arrive whole and in
+//! order, and a lost segment costs a retransmission timeout rather than
+//! data.
+//!
+//! A host's upload sends one message at a time, taking its connections
+//! with queued data in turn (round robin per message, as the kernel's fair
+//! queueing of many sockets roughly does), so one busy connection cannot
+//! starve the others. A message then travels the path and queues at the
+//! receiver's download, which takes arrivals first come, first served.
+//! Every message pays TCP/IP headers per segment, so figures compare with
+//! what a shaper such as `tc` counts on a real link.
+
+use super::clock::Agenda;
+use super::store::Body;
+use super::swarm::Ev;
+use crate::engine::{LinkId, Time};
+use crate::rng::Rng;
+use std::collections::VecDeque;
+use std::time::Duration;
+
+pub type HostId = usize;
+pub type ConnId = usize;
+
+/// A host's access link.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkSpec {
+    /// Upload capacity, bytes per second (bits / 8).
+    pub up: u64,
+    /// Download capacity, bytes per second; 0 for unlimited.
+    pub down: u64,
+    /// One-way delay from the host to the core.
+    pub latency: Duration,
+    /// Probability that a segment sent or received here is lost.
+    pub loss: f64,
+}
+
+/// Properties of TCP/IP the model charges for.
+#[derive(Debug, Clone)]
+pub struct NetParams {
+    /// Payload bytes per segment (Ethernet MTU 1500 - 20 IP - 32 TCP with
+    /// timestamps).
+    pub mss: u32,
+    /// Header bytes per segment counted against capacity: 52 for IP and
+    /// TCP with timestamps; 66 when the shaper also counts the 14-byte
+    /// Ethernet header (Linux `tc` on a veth does).
+    pub overhead: u32,
+    /// Linux's minimum retransmission timeout; a lost segment delays its
+    /// message by this plus one round trip.
+    pub rto_min: Duration,
+}
+
+impl Default for NetParams {
+    fn default() -> Self {
+        NetParams {
+            mss: 1448,
+            overhead: 52,
+            rto_min: Duration::from_millis(200),
+        }
+    }
+}
+
+/// What a message carries.
+#[derive(Debug)]
+pub enum Packet {
+    Data(Vec<u8>),
+    /// A piece message: `header`, then `len` bytes of `body`.
+    Block {
+        header: [u8; 13],
+        len: u32,
+        body: Body,
+    },
+    /// The sender closed the connection.
+    Fin,
+}
+
+#[derive(Debug)]
+pub struct Msg {
+    pub packet: Packet,
+    /// Bytes on the wire, headers included.
+    wire: u64,
+}
+
+impl Packet {
+    pub fn payload_len(&self) -> u64 {
+        match self {
+            Packet::Data(b) => b.len() as u64,
+            Packet::Block { len, .. } => 13 + u64::from(*len),
+            Packet::Fin => 0,
+        }
+    }
+}
+
+/// One side of a connection.
+#[derive(Debug)]
+pub struct End {
+    pub host: HostId,
+    /// The engine's name for the connection on this host.
+    pub link: LinkId,
+    /// False before the connection is accepted here and after this side
+    /// closed it or died: messages for it are dropped.
+    pub attached: bool,
+    /// This side sent its FIN: it sends nothing more.
+    fin: bool,
+    queue: VecDeque<Msg>,
+    in_ring: bool,
+    /// When the last message for this side is delivered, so that a
+    /// delayed retransmission holds back what follows (TCP's in-order
+    /// delivery).
+    last_delivery: Time,
+    /// Bytes received and not yet used by the engine.
+    pub inbuf: Vec<u8>,
+}
+
+impl End {
+    fn new(host: HostId, link: LinkId, attached: bool) -> End {
+        End {
+            host,
+            link,
+            attached,
+            fin: false,
+            queue: VecDeque::new(),
+            in_ring: false,
+            last_delivery: Time::ZERO,
+            inbuf: Vec::new(),
+        }
+    }
+}
+
+pub struct Conn {
+    /// Side 0 dialed, side 1 accepted.
+    pub ends: [End; 2],
+    /// The handshake is over (both sides know of it).
+    pub open: bool,
+}
+
+struct Port {
+    spec: LinkSpec,
+    /// Connections (and sides) with data queued, in turn order.
+    ring: VecDeque<(ConnId, usize)>,
+    busy: bool,
+    down_free: Time,
+    conns: Vec<ConnId>,
+    sent: u64,
+}
+
+pub struct Net {
+    pub params: NetParams,
+    ports: Vec<Port>,
+    pub conns: Vec<Conn>,
+    rng: Rng,
+}
+
+fn micros(bytes: u64, rate: u64) -> Duration {
+    match rate {
+        0 => Duration::ZERO,
+        r => {
+            Duration::from_micros(((u128::from(bytes) * 1_000_000).div_ceil(u128::from(r))) as u64)
+        }
+    }
+}
+
+impl Net {
+    pub fn new(params: NetParams, rng: Rng) -> Net {
+        Net {
+            params,
+            ports: Vec::new(),
+            conns: Vec::new(),
+            rng,
+        }
+    }
+
+    pub fn add_host(&mut self, spec: LinkSpec) -> HostId {
+        self.ports.push(Port {
+            spec,
+            ring: VecDeque::new(),
+            busy: false,
+            down_free: Time::ZERO,
+            conns: Vec::new(),
+            sent: 0,
+        });
+        self.ports.len() - 1
+    }
+
+    pub fn spec(&self, host: HostId) -> Option<&LinkSpec> {
+        self.ports.get(host).map(|p| &p.spec)
+    }
+
+    /// Payload bytes `host` has sent.
+    pub fn sent(&self, host: HostId) -> u64 {
+        self.ports.get(host).map_or(0, |p| p.sent)
+    }
+
+    fn one_way(&self, a: HostId, b: HostId) -> Duration {
+        let l = |h: HostId| self.ports.get(h).map_or(Duration::ZERO, |p| p.spec.latency);
+        l(a) + l(b)
+    }
+
+    /// Round trip between two hosts.
+    pub fn rtt(&self, a: HostId, b: HostId) -> Duration {
+        2 * self.one_way(a, b)
+    }
+
+    /// Opens a connection from `from` (its engine calls it `link`) to
+    /// `to`; both learn it after one round trip (SYN, SYN-ACK).
+    pub fn dial(&mut self, ag: &mut Agenda<Ev>, from: HostId, link: LinkId, to: HostId) -> ConnId {
+        let id = self.conns.len();
+        self.conns.push(Conn {
+            ends: [End::new(from, link, true), End::new(to, 0, false)],
+            open: false,
+        });
+        for h in [from, to] {
+            if let Some(p) = self.ports.get_mut(h) {
+                p.conns.push(id);
+            }
+        }
+        ag.at(ag.now() + self.rtt(from, to), Ev::Opened(id));
+        id
+    }
+
+    fn wire(&self, packet: &Packet) -> u64 {
+        let payload = packet.payload_len();
+        let segs = payload.div_ceil(u64::from(self.params.mss)).max(1);
+        payload + segs * u64::from(self.params.overhead)
+    }
+
+    /// Queues `packet` on side `side` of `conn`.
+    pub fn send(&mut self, ag: &mut Agenda<Ev>, conn: ConnId, side: usize, packet: Packet) {
+        let wire = self.wire(&packet);
+        let Some(end) = self.conns.get_mut(conn).map(|c| &mut c.ends[side]) else {
+            return;
+        };
+        if end.fin || !end.attached {
+            return;
+        }
+        if matches!(packet, Packet::Fin) {
+            end.fin = true;
+        }
+        end.queue.push_back(Msg { packet, wire });
+        let host = end.host;
+        if !end.in_ring {
+            end.in_ring = true;
+            if let Some(p) = self.ports.get_mut(host) {
+                p.ring.push_back((conn, side));
+            }
+        }
+        self.start(ag, host);
+    }
+
+    /// The message on `host`'s upload is out: start the next one.
+    pub fn uplink_free(&mut self, ag: &mut Agenda<Ev>, host: HostId) {
+        if let Some(p) = self.ports.get_mut(host) {
+            p.busy = false;
+        }
+        self.start(ag, host);
+    }
+
+    fn start(&mut self, ag: &mut Agenda<Ev>, host: HostId) {
+        let now = ag.now();
+        let Some(port) = self.ports.get_mut(host) else {
+            return;
+        };
+        if port.busy {
+            return;
+        }
+        while let Some((conn, side)) = port.ring.pop_front() {
+            let Some(c) = self.conns.get_mut(conn) else {
+                continue;
+            };
+            let [a, b] = &mut c.ends;
+            let (end, other) = if side == 0 { (a, b) } else { (b, a) };
+            let Some(msg) = end.queue.pop_front() else {
+                end.in_ring = false;
+                continue;
+            };
+            match end.queue.is_empty() {
+                true => end.in_ring = false,
+                false => port.ring.push_back((conn, side)),
+            }
+            let tx = micros(msg.wire, port.spec.up);
+            port.busy = true;
+            port.sent += msg.packet.payload_len();
+            ag.at(now + tx, Ev::UplinkFree(host));
+            if matches!(msg.packet, Packet::Fin) {
+                // The closer is told once what it queued before is out.
+                end.attached = false;
+                ag.at(now + tx, Ev::Closed(conn, side));
+            }
+            let to = other.host;
+            let arrive = now + tx + self.one_way(host, to);
+            let (down, loss) = self
+                .ports
+                .get(to)
+                .map_or((0, 0.0), |p| (p.spec.down, p.spec.loss));
+            let loss = loss + self.ports.get(host).map_or(0.0, |p| p.spec.loss);
+            let delay = self.loss_delay(msg.wire, loss, host, to);
+            if down == 0 {
+                self.deliver_at(ag, conn, 1 - side, arrive + delay, msg);
+            } else {
+                ag.at(arrive, Ev::Arrive(conn, 1 - side, msg, delay));
+            }
+            return;
+        }
+    }
+
+    /// The retransmission delay of a message of `wire` bytes, drawn per
+    /// segment with probability `p`.
+    fn loss_delay(&mut self, wire: u64, p: f64, a: HostId, b: HostId) -> Duration {
+        if p <= 0.0 {
+            return Duration::ZERO;
+        }
+        let segs = wire
+            .div_ceil(u64::from(self.params.mss + self.params.overhead))
+            .max(1);
+        let lost = 1.0 - (1.0 - p).powf(segs as f64);
+        let draw = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        match draw < lost {
+            true => self.params.rto_min + self.rtt(a, b),
+            false => Duration::ZERO,
+        }
+    }
+
+    /// A message reached `to`'s download link: it queues there behind
+    /// what arrived before.
+    pub fn arrive(
+        &mut self,
+        ag: &mut Agenda<Ev>,
+        conn: ConnId,
+        to: usize,
+        msg: Msg,
+        delay: Duration,
+    ) {
+        let now = ag.now();
+        let Some(host) = self.conns.get(conn).map(|c| c.ends[to].host) else {
+            return;
+        };
+        let Some(port) = self.ports.get_mut(host) else {
+            return;
+        };
+        let done = port.down_free.max(now) + micros(msg.wire, port.spec.down);
+        port.down_free = done;
+        self.deliver_at(ag, conn, to, done + delay, msg);
+    }
+
+    fn deliver_at(&mut self, ag: &mut Agenda<Ev>, conn: ConnId, to: usize, at: Time, msg: Msg) {
+        let Some(end) = self.conns.get_mut(conn).map(|c| &mut c.ends[to]) else {
+            return;
+        };
+        let at = at.max(end.last_delivery);
+        end.last_delivery = at;
+        ag.at(at, Ev::Deliver(conn, to, msg));
+    }
+
+    /// `host` is gone without a word: its connections are dropped, and
+    /// the other sides learn it after the path's delay (a reset).
+    pub fn kill(&mut self, ag: &mut Agenda<Ev>, host: HostId) {
+        let conns = self
+            .ports
+            .get_mut(host)
+            .map(|p| {
+                p.ring.clear();
+                p.busy = false;
+                std::mem::take(&mut p.conns)
+            })
+            .unwrap_or_default();
+        for id in conns {
+            for side in 0..2 {
+                let Some(c) = self.conns.get_mut(id) else {
+                    continue;
+                };
+                if c.ends[side].host != host {
+                    continue;
+                }
+                let end = &mut c.ends[side];
+                end.attached = false;
+                end.fin = true;
+                end.queue.clear();
+                end.in_ring = false;
+                end.inbuf = Vec::new();
+                let other = &c.ends[1 - side];
+                let (tell, peer) = (other.attached || !c.open, other.host);
+                if tell {
+                    let delay = self.one_way(host, peer);
+                    ag.at(ag.now() + delay, Ev::Closed(id, 1 - side));
+                }
+            }
+        }
+    }
+
+    /// Forgets the connections of `host` that are closed on both sides,
+    /// so a long run does not keep their buffers.
+    pub fn prune(&mut self, host: HostId) {
+        let Some(p) = self.ports.get_mut(host) else {
+            return;
+        };
+        let conns = &mut self.conns;
+        p.conns.retain(|&id| {
+            let Some(c) = conns.get_mut(id) else {
+                return false;
+            };
+            let dead = c.ends.iter().all(|e| !e.attached && e.queue.is_empty());
+            if dead {
+                c.ends.iter_mut().for_each(|e| e.inbuf = Vec::new());
+            }
+            !dead
+        });
+    }
+}
