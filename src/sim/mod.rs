@@ -16,6 +16,7 @@ pub mod clock;
 pub mod host;
 pub mod net;
 pub mod report;
+pub mod scenario;
 pub mod store;
 pub mod swarm;
 

@@ -103,7 +103,7 @@ pub struct End {
     /// closed it or died: messages for it are dropped.
     pub attached: bool,
     /// This side sent its FIN: it sends nothing more.
-    fin: bool,
+    pub fin: bool,
     queue: VecDeque<Msg>,
     in_ring: bool,
     /// When the last message for this side is delivered, so that a
