@@ -144,6 +144,7 @@ struct Port {
     down_free: Time,
     conns: Vec<ConnId>,
     sent: u64,
+    block_sent: u64,
 }
 
 pub struct Net {
@@ -180,6 +181,7 @@ impl Net {
             down_free: Time::ZERO,
             conns: Vec::new(),
             sent: 0,
+            block_sent: 0,
         });
         self.ports.len() - 1
     }
@@ -196,6 +198,12 @@ impl Net {
     fn one_way(&self, a: HostId, b: HostId) -> Duration {
         let l = |h: HostId| self.ports.get(h).map_or(Duration::ZERO, |p| p.spec.latency);
         l(a) + l(b)
+    }
+
+    /// Block payload bytes `host` has put on the wire (a peer's own count
+    /// includes blocks still queued in its socket buffers).
+    pub fn block_sent(&self, host: HostId) -> u64 {
+        self.ports.get(host).map_or(0, |p| p.block_sent)
     }
 
     /// Round trip between two hosts.
@@ -282,6 +290,9 @@ impl Net {
             let tx = micros(msg.wire, port.spec.up);
             port.busy = true;
             port.sent += msg.packet.payload_len();
+            if let Packet::Block { len, .. } = &msg.packet {
+                port.block_sent += u64::from(*len);
+            }
             ag.at(now + tx, Ev::UplinkFree(host));
             if matches!(msg.packet, Packet::Fin) {
                 // The closer is told once what it queued before is out.

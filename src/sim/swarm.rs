@@ -75,6 +75,8 @@ pub struct Sim<S: SimStorage> {
     honest: Vec<u8>,
     forged: Vec<u8>,
     frame: Vec<u8>,
+    /// Every dial between peers: when, from, to.
+    pub dials: Vec<(Time, HostId, HostId)>,
 }
 
 pub fn host_ip(h: HostId) -> Ipv4Addr {
@@ -111,6 +113,7 @@ impl<S: SimStorage> Sim<S> {
             honest: marker_frame(HONEST),
             forged: marker_frame(FORGED),
             frame: Vec::new(),
+            dials: Vec::new(),
         }
     }
 
@@ -217,6 +220,11 @@ impl<S: SimStorage> Sim<S> {
         host.links.clear();
         host.controls.clear();
         self.listeners.remove(&host.listen);
+    }
+
+    /// The tracker core, while it runs.
+    pub fn tracker(&self) -> Option<&Tracker> {
+        self.tracker.as_ref()
     }
 
     /// A new tracker process: the core's state starts empty.
@@ -345,6 +353,9 @@ impl<S: SimStorage> Sim<S> {
                     let epoch = host.epoch;
                     match self.listeners.get(&addr) {
                         Some(&to) => {
+                            if to != TRACKER {
+                                self.dials.push((now, h, to));
+                            }
                             let c = self.net.dial(&mut self.agenda, h, link, to);
                             host.links.insert(link, (c, 0));
                         }
