@@ -81,7 +81,13 @@ pub struct Msg {
     pub packet: Packet,
     /// Bytes on the wire, headers included.
     wire: u64,
+    /// Extra delay of a retransmission, drawn when it is sent.
+    delay: Duration,
 }
+
+/// A message in flight, by its place in [`Net`]'s table: events stay
+/// small, which keeps the agenda's heap cheap to reorder.
+pub type MsgId = u32;
 
 impl Packet {
     pub fn payload_len(&self) -> u64 {
@@ -152,6 +158,8 @@ pub struct Net {
     ports: Vec<Port>,
     pub conns: Vec<Conn>,
     rng: Rng,
+    in_flight: Vec<Option<Msg>>,
+    free: Vec<MsgId>,
 }
 
 fn micros(bytes: u64, rate: u64) -> Duration {
@@ -170,6 +178,8 @@ impl Net {
             ports: Vec::new(),
             conns: Vec::new(),
             rng,
+            in_flight: Vec::new(),
+            free: Vec::new(),
         }
     }
 
@@ -246,7 +256,11 @@ impl Net {
         if matches!(packet, Packet::Fin) {
             end.fin = true;
         }
-        end.queue.push_back(Msg { packet, wire });
+        end.queue.push_back(Msg {
+            packet,
+            wire,
+            delay: Duration::ZERO,
+        });
         let host = end.host;
         if !end.in_ring {
             end.in_ring = true;
@@ -279,7 +293,7 @@ impl Net {
             };
             let [a, b] = &mut c.ends;
             let (end, other) = if side == 0 { (a, b) } else { (b, a) };
-            let Some(msg) = end.queue.pop_front() else {
+            let Some(mut msg) = end.queue.pop_front() else {
                 end.in_ring = false;
                 continue;
             };
@@ -306,11 +320,14 @@ impl Net {
                 .get(to)
                 .map_or((0, 0.0), |p| (p.spec.down, p.spec.loss));
             let loss = loss + self.ports.get(host).map_or(0.0, |p| p.spec.loss);
-            let delay = self.loss_delay(msg.wire, loss, host, to);
+            msg.delay = self.loss_delay(msg.wire, loss, host, to);
             if down == 0 {
-                self.deliver_at(ag, conn, 1 - side, arrive + delay, msg);
+                let at = arrive + msg.delay;
+                let id = self.store(msg);
+                self.deliver_at(ag, conn, 1 - side, at, id);
             } else {
-                ag.at(arrive, Ev::Arrive(conn, 1 - side, msg, delay));
+                let id = self.store(msg);
+                ag.at(arrive, Ev::Arrive(conn, 1 - side, id));
             }
             return;
         }
@@ -333,29 +350,54 @@ impl Net {
         }
     }
 
+    fn store(&mut self, msg: Msg) -> MsgId {
+        match self.free.pop() {
+            Some(id) => {
+                if let Some(slot) = self.in_flight.get_mut(id as usize) {
+                    *slot = Some(msg);
+                }
+                id
+            }
+            None => {
+                self.in_flight.push(Some(msg));
+                (self.in_flight.len() - 1) as MsgId
+            }
+        }
+    }
+
+    /// Takes a delivered message out of the table.
+    pub fn take(&mut self, id: MsgId) -> Option<Msg> {
+        let msg = self.in_flight.get_mut(id as usize)?.take();
+        if msg.is_some() {
+            self.free.push(id);
+        }
+        msg
+    }
+
     /// A message reached `to`'s download link: it queues there behind
     /// what arrived before.
-    pub fn arrive(
-        &mut self,
-        ag: &mut Agenda<Ev>,
-        conn: ConnId,
-        to: usize,
-        msg: Msg,
-        delay: Duration,
-    ) {
+    pub fn arrive(&mut self, ag: &mut Agenda<Ev>, conn: ConnId, to: usize, id: MsgId) {
         let now = ag.now();
+        let Some((wire, delay)) = self
+            .in_flight
+            .get(id as usize)
+            .and_then(Option::as_ref)
+            .map(|m| (m.wire, m.delay))
+        else {
+            return;
+        };
         let Some(host) = self.conns.get(conn).map(|c| c.ends[to].host) else {
             return;
         };
         let Some(port) = self.ports.get_mut(host) else {
             return;
         };
-        let done = port.down_free.max(now) + micros(msg.wire, port.spec.down);
+        let done = port.down_free.max(now) + micros(wire, port.spec.down);
         port.down_free = done;
-        self.deliver_at(ag, conn, to, done + delay, msg);
+        self.deliver_at(ag, conn, to, done + delay, id);
     }
 
-    fn deliver_at(&mut self, ag: &mut Agenda<Ev>, conn: ConnId, to: usize, at: Time, msg: Msg) {
+    fn deliver_at(&mut self, ag: &mut Agenda<Ev>, conn: ConnId, to: usize, at: Time, msg: MsgId) {
         let Some(end) = self.conns.get_mut(conn).map(|c| &mut c.ends[to]) else {
             return;
         };

@@ -4,7 +4,7 @@
 
 use super::clock::Agenda;
 use super::host::{Host, Outcome};
-use super::net::{ConnId, HostId, LinkSpec, Msg, Net, NetParams, Packet};
+use super::net::{ConnId, HostId, LinkSpec, Msg, MsgId, Net, NetParams, Packet};
 use super::store::{Body, FORGED, HONEST, SimStorage};
 use crate::engine::{Action, Config, Engine, Job, JobDone, LinkId, Time};
 use crate::limits::MAX_REQUEST_LEN;
@@ -23,12 +23,12 @@ pub const TRACKER_PORT: u16 = 7000;
 
 pub enum Ev {
     UplinkFree(HostId),
-    Arrive(ConnId, usize, Msg, Duration),
-    Deliver(ConnId, usize, Msg),
+    Arrive(ConnId, usize, MsgId),
+    Deliver(ConnId, usize, MsgId),
     Opened(ConnId),
     Closed(ConnId, usize),
     Timeout(HostId, u32),
-    Job(HostId, u32, JobDone),
+    Job(HostId, u32, Box<JobDone>),
     /// A dial to nobody failed.
     Refused(HostId, u32, LinkId),
 }
@@ -267,8 +267,12 @@ impl<S: SimStorage> Sim<S> {
         let now = self.now();
         match ev {
             Ev::UplinkFree(h) => self.net.uplink_free(&mut self.agenda, h),
-            Ev::Arrive(c, to, msg, delay) => self.net.arrive(&mut self.agenda, c, to, msg, delay),
-            Ev::Deliver(c, to, msg) => self.deliver(c, to, msg),
+            Ev::Arrive(c, to, id) => self.net.arrive(&mut self.agenda, c, to, id),
+            Ev::Deliver(c, to, id) => {
+                if let Some(msg) = self.net.take(id) {
+                    self.deliver(c, to, msg);
+                }
+            }
             Ev::Opened(c) => self.opened(c),
             Ev::Closed(c, side) => self.closed(c, side),
             Ev::Timeout(h, epoch) => {
@@ -286,7 +290,7 @@ impl<S: SimStorage> Sim<S> {
                     && host.epoch == epoch
                     && let Some(e) = host.engine.as_mut()
                 {
-                    e.job_done(now, done);
+                    e.job_done(now, *done);
                     self.perform(h);
                 }
             }
@@ -390,7 +394,8 @@ impl<S: SimStorage> Sim<S> {
                     let rate = self.world.hash_rate.max(1);
                     let took = Duration::from_micros(bytes.saturating_mul(1_000_000) / rate);
                     host.hash_free = host.hash_free.max(now) + took;
-                    self.agenda.at(host.hash_free, Ev::Job(h, host.epoch, done));
+                    self.agenda
+                        .at(host.hash_free, Ev::Job(h, host.epoch, Box::new(done)));
                 }
                 Action::Stop => {}
             }
