@@ -347,3 +347,117 @@ fn peers_join_and_leave_while_the_swarm_runs() {
         assert!(file_of(&sim, l) == Some(&source), "host {l} differs");
     }
 }
+
+fn scenario(seed: u64, leechers: usize, size: u64) -> sta::sim::scenario::Scenario {
+    sta::sim::scenario::Scenario {
+        seed,
+        leechers,
+        seeders: 1,
+        size,
+        piece_length: 256 * 1024,
+        seed_up: 50 * MBIT,
+        classes: vec![10 * MBIT, 50 * MBIT, 100 * MBIT],
+        down: None,
+        latency: (Duration::from_millis(1), Duration::from_millis(50)),
+        loss: 0.001,
+        late: Some((3, Duration::from_secs(2))),
+        seed_leaves_after: None,
+        net: sta::sim::NetParams::default(),
+        max_peers: 50,
+        upload_slots: 4,
+        hash_rate: 1_000_000_000,
+        limit: Duration::from_secs(600),
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_run() {
+    use sta::sim::scenario::{report, run};
+    let sc = scenario(11, 12, 8 << 20);
+    let (a, b) = (run(&sc), run(&sc));
+    assert_eq!(report(&sc, &a, true), report(&sc, &b, true));
+    assert_eq!(a.events, b.events);
+    assert!(a.last.is_some(), "{}", report(&sc, &a, true));
+    let other = scenario(12, 12, 8 << 20);
+    let c = run(&other);
+    assert_ne!(report(&sc, &a, true), report(&other, &c, true));
+}
+
+#[test]
+fn nobody_beats_the_lower_bound() {
+    use sta::sim::scenario::run;
+    let mut sc = scenario(13, 10, 16 << 20);
+    sc.late = None;
+    sc.loss = 0.0;
+    let r = run(&sc);
+    let last = r.last.expect("all finish");
+    assert!(last >= r.bound, "last {last} under the bound {}", r.bound);
+    // The one seeder sends every piece at least once.
+    assert!(r.seed_upload >= 1.0, "seed upload {}", r.seed_upload);
+}
+
+#[test]
+fn one_transfer_takes_the_link_time_with_tcp_overhead() {
+    // One seeder, one leecher, 8 MiB over 10 Mbit/s: the payload plus 52
+    // header bytes per 1448 takes 8 MiB * 1500/1448 / 1.25 MB/s = 6.95 s.
+    let w = world(14, 256 * 1024);
+    let (mut sim, _, leeches) = swarm::<RefStorage>(w, 8 << 20, 1, 1, link(10, 1));
+    assert!(sim.run_until_settled(&leeches, secs(60)));
+    let h = &sim.hosts[leeches[0]];
+    let took = h.finish_time().expect("done").as_micros() - h.asked.expect("asked").as_micros();
+    let ideal = (8u64 << 20) as f64 * 1500.0 / 1448.0 / (10.0 * MBIT as f64);
+    let took = took as f64 / 1e6;
+    assert!(
+        took >= ideal && took < ideal * 1.05,
+        "took {took:.3} s, ideal {ideal:.3} s"
+    );
+}
+
+#[test]
+fn a_liar_is_banned_with_blocks_by_reference() {
+    let w = world(15, 64 * 1024);
+    let mut sim: Sim<RefStorage> = Sim::new(w, link(1000, 1));
+    let seed = sim.add_host(link(20, 2));
+    let liar = sim.add_host(link(100, 1));
+    sim.hosts[liar].liar = true;
+    for h in [seed, liar] {
+        let path = sim.create_file(h, NAME, 4 << 20, 7);
+        sim.start(h, &[path]).expect("starts");
+    }
+    sim.run_until(secs(1));
+    let leeches: Vec<HostId> = (0..4).map(|_| sim.add_host(link(20, 3))).collect();
+    for &l in &leeches {
+        sim.start(l, &[]).expect("starts");
+        sim.get(l, NAME);
+    }
+    assert!(sim.run_until_settled(&leeches, secs(120)));
+    assert_all_done(&sim, &leeches);
+    let liar_addr = sim.hosts[liar].listen;
+    let mut banned = 0;
+    for &l in &leeches {
+        let path = Sim::<RefStorage>::path(l, NAME);
+        let good = sim.hosts[l].storage().and_then(|s| s.good_blocks(&path));
+        assert_eq!(good, Some(256), "host {l}: not every block is good");
+        let e = sim.hosts[l].engine.as_ref().expect("runs");
+        banned += usize::from(e.is_banned(&liar_addr));
+    }
+    assert!(banned >= 1, "nobody banned the liar");
+}
+
+#[test]
+fn agrees_with_the_network_namespace_measurement() {
+    // 1 seed + 7 leechers, 64 MiB, 512 KiB pieces, 50 Mbit/s egress per
+    // host (tc on veth, so Ethernet headers count): the last leecher
+    // finished in 17.2 s on real namespaces.
+    use sta::sim::scenario::run;
+    let mut sc = scenario(1, 7, 64 << 20);
+    sc.piece_length = 512 * 1024;
+    sc.classes = vec![50 * MBIT];
+    sc.down = Some(0);
+    sc.latency = (Duration::from_micros(50), Duration::from_micros(50));
+    sc.loss = 0.0;
+    sc.late = None;
+    sc.net.overhead = 66;
+    let last = run(&sc).last.expect("all finish");
+    assert!((last - 17.2).abs() / 17.2 < 0.15, "last finish {last:.2} s");
+}
