@@ -6,7 +6,7 @@ use super::host::Outcome;
 use super::net::{HostId, LinkSpec, NetParams};
 use super::report::lower_bound;
 use super::store::RefStorage;
-use super::swarm::{Sim, World, host_ip};
+use super::swarm::{Sim, World, host_ip, mix_seed};
 use crate::engine::Time;
 use crate::rng::Rng;
 use std::fmt::Write;
@@ -85,7 +85,7 @@ pub fn run(sc: &Scenario) -> RunResult {
         hash_rate: sc.hash_rate,
         count_dups: false,
     };
-    let mut rng = Rng::new(sc.seed ^ 0x5eed);
+    let mut rng = Rng::new(mix_seed(sc.seed ^ 0x5eed));
     let tracker_link = LinkSpec {
         up: 125_000_000,
         down: 0,

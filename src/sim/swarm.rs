@@ -88,6 +88,15 @@ pub fn tracker_addr() -> SocketAddr {
     SocketAddr::new(IpAddr::V4(host_ip(TRACKER)), TRACKER_PORT)
 }
 
+/// Spreads a user's seed over all 64 bits: `Rng::new` sets the low bit,
+/// so seeds 2k and 2k + 1 would otherwise give the same run.
+pub fn mix_seed(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 fn marker_frame(fill: u8) -> Vec<u8> {
     vec![fill; 13 + MAX_REQUEST_LEN as usize]
 }
@@ -95,7 +104,7 @@ fn marker_frame(fill: u8) -> Vec<u8> {
 impl<S: SimStorage> Sim<S> {
     /// A world with a tracker at `tracker_addr()` on `tracker_link`.
     pub fn new(world: World, tracker_link: LinkSpec) -> Sim<S> {
-        let mut rng = Rng::new(world.seed);
+        let mut rng = Rng::new(mix_seed(world.seed));
         let mut net = Net::new(world.net.clone(), Rng::new(rng.next_u64()));
         net.add_host(tracker_link.clone());
         let tracker = Tracker::new(tracker::Config::default(), Rng::new(rng.next_u64()));
