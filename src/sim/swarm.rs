@@ -25,6 +25,8 @@ pub enum Ev {
     UplinkFree(HostId),
     Arrive(ConnId, usize, MsgId),
     Deliver(ConnId, usize, MsgId),
+    /// The head of a host's download queue is due.
+    Downlink(HostId),
     Opened(ConnId),
     Closed(ConnId, usize),
     Timeout(HostId, u32),
@@ -279,6 +281,13 @@ impl<S: SimStorage> Sim<S> {
             Ev::Arrive(c, to, id) => self.net.arrive(&mut self.agenda, c, to, id),
             Ev::Deliver(c, to, id) => {
                 if let Some(msg) = self.net.take(id) {
+                    self.deliver(c, to, msg);
+                }
+            }
+            Ev::Downlink(h) => {
+                if let Some((c, to, id)) = self.net.downlink(&mut self.agenda, h)
+                    && let Some(msg) = self.net.take(id)
+                {
                     self.deliver(c, to, msg);
                 }
             }
