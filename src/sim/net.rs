@@ -529,11 +529,7 @@ mod tests {
             match ev {
                 Ev::UplinkFree(h) => net.uplink_free(ag, h),
                 Ev::Arrive(c, to, id) => net.arrive(ag, c, to, id),
-                Ev::Deliver(c, _, id) => {
-                    if net.take(id).is_some() {
-                        got.push((ag.now(), c));
-                    }
-                }
+                Ev::Deliver(c, _, id) if net.take(id).is_some() => got.push((ag.now(), c)),
                 Ev::Downlink(h) => {
                     if let Some((c, _, id)) = net.downlink(ag, h)
                         && net.take(id).is_some()
