@@ -75,6 +75,10 @@ fn draw_latency(rng: &mut Rng, (lo, hi): (Duration, Duration)) -> Duration {
     lo + Duration::from_micros(rng.next_u64() % (span + 1))
 }
 
+/// A swarm in which no block moved for this long is stuck for good (its
+/// pieces are gone with a seed, say): the run ends there.
+pub const STALLED: Duration = Duration::from_secs(300);
+
 pub fn run(sc: &Scenario) -> RunResult {
     let world = World {
         seed: sc.seed,
@@ -137,6 +141,8 @@ pub fn run(sc: &Scenario) -> RunResult {
     let hosts: Vec<HostId> = leechers.iter().map(|&(h, _)| h).collect();
     let limit = Time::from_duration(t0 + sc.limit);
     let step = Duration::from_millis(20);
+    // Block bytes received by all leechers, and when that last changed.
+    let mut last_moved = (0u64, Time::ZERO);
     loop {
         let now = sim.now();
         while let Some(&(h, at)) = pending.last() {
@@ -148,10 +154,12 @@ pub fn run(sc: &Scenario) -> RunResult {
             sim.get(h, name);
         }
         for (i, &s) in seeds.iter().enumerate() {
-            let Some(e) = sim.hosts[s].engine.as_ref() else {
+            if sim.hosts[s].engine.is_none() {
                 continue;
-            };
-            seed_sent[i] = e.uploaded();
+            }
+            // What went on the wire: the engine counts blocks when it
+            // queues them, and a seed that leaves takes its queue along.
+            seed_sent[i] = sim.net.block_sent(s);
             if sc
                 .seed_leaves_after
                 .is_some_and(|x| seed_sent[i] as f64 >= x * f)
@@ -160,19 +168,23 @@ pub fn run(sc: &Scenario) -> RunResult {
                 seed_left[i] = Some(Duration::from_micros(now.as_micros()) - t0);
             }
         }
-        let settled = pending.is_empty()
-            && hosts
-                .iter()
-                .all(|&h| sim.hosts[h].outcome != Outcome::Running);
+        let moved: u64 = hosts.iter().map(|&h| sim.hosts[h].block_bytes).sum();
+        if moved != last_moved.0 {
+            last_moved = (moved, now);
+        }
+        let stalled = pending.is_empty() && now.since(last_moved.1) > STALLED;
+        let settled = stalled
+            || pending.is_empty()
+                && hosts
+                    .iter()
+                    .all(|&h| sim.hosts[h].outcome != Outcome::Running);
         if settled || now >= limit {
             break;
         }
         sim.run_until(now + step);
     }
     for (i, &s) in seeds.iter().enumerate() {
-        if let Some(e) = sim.hosts[s].engine.as_ref() {
-            seed_sent[i] = e.uploaded();
-        }
+        seed_sent[i] = sim.net.block_sent(s);
     }
     let seed_bytes: u64 = seed_sent.iter().sum();
     let peers: Vec<PeerResult> = leechers
