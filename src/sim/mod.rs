@@ -13,10 +13,12 @@
 //! - [`report`]: bounds and figures of a run.
 
 pub mod clock;
+pub mod conn;
 pub mod host;
 pub mod net;
 pub mod report;
 pub mod scenario;
+mod shell;
 pub mod store;
 pub mod swarm;
 
