@@ -63,6 +63,9 @@ pub struct RunResult {
     pub last: Option<f64>,
     pub events: u64,
     pub simulated: Duration,
+    /// Peer connections dialed, and distinct pairs of hosts among them.
+    pub dials: usize,
+    pub dialed_pairs: usize,
     /// When each seeder left, if it did.
     pub seed_left: Vec<Option<Duration>>,
 }
@@ -204,7 +207,18 @@ pub fn run(sc: &Scenario) -> RunResult {
         })
         .collect();
     let u_seed = (sc.seed_up * sc.seeders as u64) as f64;
-    let d_min = peers.iter().map(|p| p.spec.down).min().unwrap_or(0) as f64;
+    // Unlimited downloads (0) bound nothing.
+    let d_min = peers
+        .iter()
+        .map(|p| p.spec.down)
+        .filter(|&d| d > 0)
+        .min()
+        .unwrap_or(0) as f64;
+    let pairs: std::collections::HashSet<(HostId, HostId)> = sim
+        .dials
+        .iter()
+        .map(|&(_, a, b)| (a.min(b), a.max(b)))
+        .collect();
     let sum_up: f64 = peers.iter().map(|p| p.spec.up as f64).sum();
     let last = peers
         .iter()
@@ -215,6 +229,8 @@ pub fn run(sc: &Scenario) -> RunResult {
         seed_upload: seed_bytes as f64 / f,
         last,
         events: sim.agenda.handled,
+        dials: sim.dials.len(),
+        dialed_pairs: pairs.len(),
         simulated: Duration::from_micros(sim.now().as_micros()) - t0,
         peers,
         seed_left,
@@ -304,6 +320,11 @@ pub fn report(sc: &Scenario, r: &RunResult, per_peer: bool) -> String {
             let _ = writeln!(out, "seeder {i} left at {:.3} s", t.as_secs_f64());
         }
     }
+    let _ = writeln!(
+        out,
+        "peer dials: {} for {} pairs of hosts",
+        r.dials, r.dialed_pairs
+    );
     let _ = writeln!(
         out,
         "simulated {:.3} s, {} events",
