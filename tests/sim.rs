@@ -374,12 +374,12 @@ fn scenario(seed: u64, leechers: usize, size: u64) -> sta::sim::scenario::Scenar
 fn the_same_seed_gives_the_same_run() {
     use sta::sim::scenario::{report, run};
     let sc = scenario(11, 12, 8 << 20);
-    let (a, b) = (run(&sc), run(&sc));
+    let (a, b) = (run(&sc).expect("runs"), run(&sc).expect("runs"));
     assert_eq!(report(&sc, &a, true), report(&sc, &b, true));
     assert_eq!(a.events, b.events);
     assert!(a.last.is_some(), "{}", report(&sc, &a, true));
     let other = scenario(12, 12, 8 << 20);
-    let c = run(&other);
+    let c = run(&other).expect("runs");
     assert_ne!(report(&sc, &a, true), report(&other, &c, true));
 }
 
@@ -389,7 +389,7 @@ fn nobody_beats_the_lower_bound() {
     let mut sc = scenario(13, 10, 16 << 20);
     sc.late = None;
     sc.loss = 0.0;
-    let r = run(&sc);
+    let r = run(&sc).expect("runs");
     let last = r.last.expect("all finish");
     assert!(last >= r.bound, "last {last} under the bound {}", r.bound);
     // The one seeder sends every piece at least once.
@@ -458,6 +458,6 @@ fn agrees_with_the_network_namespace_measurement() {
     sc.loss = 0.0;
     sc.late = None;
     sc.net.overhead = 66;
-    let last = run(&sc).last.expect("all finish");
+    let last = run(&sc).expect("runs").last.expect("all finish");
     assert!((last - 17.2).abs() / 17.2 < 0.15, "last finish {last:.2} s");
 }

@@ -67,7 +67,13 @@ fn main() -> ExitCode {
         }
         Ok(Some((sc, per_peer))) => {
             let cpu0 = cpu_seconds();
-            let r = scenario::run(&sc);
+            let r = match scenario::run(&sc) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("sta-sim: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let cpu = cpu_seconds() - cpu0;
             print!("{}", scenario::report(&sc, &r, per_peer));
             eprintln!(

@@ -82,7 +82,7 @@ fn draw_latency(rng: &mut Rng, (lo, hi): (Duration, Duration)) -> Duration {
 /// pieces are gone with a seed, say): the run ends there.
 pub const STALLED: Duration = Duration::from_secs(300);
 
-pub fn run(sc: &Scenario) -> RunResult {
+pub fn run(sc: &Scenario) -> Result<RunResult, String> {
     let world = World {
         seed: sc.seed,
         net: sc.net.clone(),
@@ -107,18 +107,34 @@ pub fn run(sc: &Scenario) -> RunResult {
         latency: draw_latency(rng, sc.latency),
         loss: sc.loss,
     };
-    let seeds: Vec<HostId> = (0..sc.seeders)
-        .map(|_| {
-            let s = spec(&mut rng, sc.seed_up);
-            let h = sim.add_host(s);
-            let path = sim.create_file(h, name, sc.size, 1);
-            // A shared file exists; its start cannot fail but for a bug.
-            let _ = sim.start(h, &[path]);
-            h
+    let mut seeds = Vec::new();
+    for _ in 0..sc.seeders {
+        let s = spec(&mut rng, sc.seed_up);
+        let h = sim.add_host(s);
+        let path = sim.create_file(h, name, sc.size, 1);
+        sim.start(h, &[path])
+            .map_err(|e| format!("the seeder cannot share the file: {e}"))?;
+        seeds.push(h);
+    }
+    // Leechers ask once the seeders have hashed and announced the file,
+    // as users do; at 1 s at the earliest.
+    let shared = |sim: &Sim<RefStorage>| {
+        seeds.iter().all(|&h| {
+            sim.hosts[h]
+                .engine
+                .as_ref()
+                .is_some_and(|e| !e.status().files.is_empty())
         })
-        .collect();
-    // Leechers ask once the seeders have announced, as users do.
-    let t0 = Duration::from_secs(1);
+    };
+    sim.run_until(Time::from_duration(Duration::from_secs(1)));
+    while !shared(&sim) {
+        if sim.now() > Time::from_duration(sc.limit) {
+            return Err("the seeders did not finish sharing the file".into());
+        }
+        let next = sim.now() + Duration::from_millis(100);
+        sim.run_until(next);
+    }
+    let t0 = Duration::from_micros(sim.now().as_micros()) + Duration::from_millis(100);
     sim.run_until(Time::from_duration(t0));
     let late = sc.late.map_or(0, |(n, _)| n.min(sc.leechers));
     let mut leechers = Vec::new();
@@ -224,7 +240,7 @@ pub fn run(sc: &Scenario) -> RunResult {
         .iter()
         .map(|p| p.took.map(|t| (p.joined + t).as_secs_f64()))
         .try_fold(0.0f64, |m, t| t.map(|t| m.max(t)));
-    RunResult {
+    Ok(RunResult {
         bound: lower_bound(f, u_seed, d_min, peers.len(), sum_up),
         seed_upload: seed_bytes as f64 / f,
         last,
@@ -234,7 +250,7 @@ pub fn run(sc: &Scenario) -> RunResult {
         simulated: Duration::from_micros(sim.now().as_micros()) - t0,
         peers,
         seed_left,
-    }
+    })
 }
 
 fn rate_text(bytes_per_sec: u64) -> String {
