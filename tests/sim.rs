@@ -461,3 +461,51 @@ fn agrees_with_the_network_namespace_measurement() {
     let last = run(&sc).expect("runs").last.expect("all finish");
     assert!((last - 17.2).abs() / 17.2 < 0.15, "last finish {last:.2} s");
 }
+
+#[test]
+fn a_seed_leaving_after_twice_the_file_leaves_a_complete_swarm() {
+    use sta::sim::scenario::run;
+    let mut sc = scenario(16, 10, 8 << 20);
+    sc.loss = 0.0;
+    sc.seed_leaves_after = Some(2.0);
+    let r = run(&sc).expect("runs");
+    assert!(r.seed_left[0].is_some(), "the seed never left");
+    assert!(r.last.is_some(), "not every leecher finished");
+    // Checked every 20 ms: at 50 Mbit/s the seed overshoots by < 1/8 F.
+    assert!(
+        r.seed_upload >= 2.0 && r.seed_upload < 2.125,
+        "seed upload {}",
+        r.seed_upload
+    );
+}
+
+#[test]
+fn sta_sim_prints_the_same_report_for_the_same_seed() {
+    let run = |seed: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sta-sim"))
+            .args(["--peers", "4", "--size", "4M", "--piece-size", "256K"])
+            .args([
+                "--mix",
+                "10mbit,50mbit",
+                "--latency",
+                "1ms-20ms",
+                "--seed",
+                seed,
+            ])
+            .output()
+            .expect("sta-sim runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).expect("text")
+    };
+    let a = run("3");
+    assert!(a.contains("finished: 4 of 4"), "{a}");
+    assert!(
+        a.lines().filter(|l| l.starts_with("peer 10.")).count() == 4,
+        "{a}"
+    );
+    assert_eq!(a, run("3"));
+}
