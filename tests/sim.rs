@@ -171,6 +171,10 @@ fn end_game_asks_several_peers_for_the_last_blocks() {
     assert!(sim.run_until_settled(&leeches, secs(60)));
     assert_all_done(&sim, &leeches);
     let l = &sim.hosts[leeches[0]];
+    eprintln!(
+        "end-game: {} of {} block bytes duplicated",
+        l.dup_bytes, l.block_bytes
+    );
     // Duplicates are end-game's: the same block asked of two seeders.
     assert!(l.dup_bytes > 0, "no block was received twice");
     assert!(
@@ -275,6 +279,7 @@ fn a_restarted_leecher_fetches_only_what_it_lacked() {
     assert!(sim.run_until_settled(&leeches, secs(60)));
     assert_all_done(&sim, &leeches);
     let fetched = sim.hosts[l].block_bytes - before;
+    eprintln!("resume: kept {kept}, fetched {fetched} after restart");
     assert!(
         fetched <= size - kept,
         "fetched {fetched} after restart; lacked {}",
@@ -315,6 +320,7 @@ fn a_full_disk_fails_the_get_and_a_retry_keeps_verified_pieces() {
     assert!(sim.run_until_settled(&leeches, secs(60)));
     assert_all_done(&sim, &leeches);
     let fetched = downloaded(&sim) - before;
+    eprintln!("disk full: {line}\nkept {kept}, fetched {fetched} after the retry");
     assert!(
         fetched <= size - kept,
         "fetched {fetched}, lacked {}",
