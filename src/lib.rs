@@ -16,6 +16,7 @@ pub mod meta;
 pub mod peer;
 pub mod reactor;
 pub mod rng;
+pub mod sim;
 pub mod storage;
 pub mod tracker;
 pub mod wire;

@@ -23,6 +23,7 @@ pub mod action;
 pub mod choker;
 mod control;
 mod files;
+mod inspect;
 pub mod peer;
 mod pending_writes;
 pub mod picker;
