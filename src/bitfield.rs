@@ -106,6 +106,16 @@ impl Bitfield {
     }
 
     /// Indices of set bits, ascending.
+    /// True when some bit is set here and in neither `a` nor `b` (all
+    /// three of one length): a byte at a time, as spare bits are zero.
+    pub fn has_any_outside(&self, a: &Bitfield, b: &Bitfield) -> bool {
+        self.bytes
+            .iter()
+            .zip(&a.bytes)
+            .zip(&b.bytes)
+            .any(|((s, a), b)| s & !a & !b != 0)
+    }
+
     pub fn ones(&self) -> impl Iterator<Item = u32> + '_ {
         (0..self.len).filter(|&i| self.get(i))
     }
@@ -118,6 +128,18 @@ fn byte_len(len: u32) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn has_any_outside_looks_at_every_bit() {
+        let mut s = Bitfield::new(11);
+        let (mut a, b) = (Bitfield::new(11), Bitfield::new(11));
+        assert!(!s.has_any_outside(&a, &b));
+        s.set(10);
+        assert!(s.has_any_outside(&a, &b));
+        a.set(10);
+        assert!(!s.has_any_outside(&a, &b), "covered by a");
+        assert!(!Bitfield::full(11).has_any_outside(&Bitfield::full(11), &b));
+    }
 
     #[test]
     fn spare_bits_and_length_are_checked() {

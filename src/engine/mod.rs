@@ -278,16 +278,7 @@ impl<S: Storage> Engine<S> {
 
     /// Queues bytes on `link`, after what is already queued for it.
     fn send(&mut self, link: LinkId, fill: impl FnOnce(&mut Vec<u8>)) {
-        if let Some(Action::Send { link: l, bytes }) = self.actions.back_mut()
-            && *l == link
-        {
-            return fill(bytes);
-        }
-        let mut bytes = Vec::new();
-        fill(&mut bytes);
-        if !bytes.is_empty() {
-            self.actions.push_back(Action::Send { link, bytes });
-        }
+        queue_send(&mut self.actions, link, fill);
     }
 
     fn close(&mut self, link: LinkId) {
@@ -296,6 +287,21 @@ impl<S: Storage> Engine<S> {
 
     fn job(&mut self, job: Job) {
         self.actions.push_back(Action::Job(job));
+    }
+}
+
+/// Appends to the bytes queued for `link` when they are the last action
+/// (many small messages to one peer become one send), else queues more.
+fn queue_send(actions: &mut VecDeque<Action>, link: LinkId, fill: impl FnOnce(&mut Vec<u8>)) {
+    if let Some(Action::Send { link: l, bytes }) = actions.back_mut()
+        && *l == link
+    {
+        return fill(bytes);
+    }
+    let mut bytes = Vec::new();
+    fill(&mut bytes);
+    if !bytes.is_empty() {
+        actions.push_back(Action::Send { link, bytes });
     }
 }
 

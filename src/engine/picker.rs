@@ -10,7 +10,7 @@ use crate::bitfield::Bitfield;
 use crate::meta::Geometry;
 use crate::rng::Rng;
 use crate::wire::peer::Block;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// A piece being downloaded: which blocks arrived (they are written to
 /// the `.part` file as they come) and who is fetching what.
@@ -20,6 +20,9 @@ pub struct Partial {
     requested: Vec<Vec<LinkId>>,
     received: Vec<bool>,
     pub received_count: u32,
+    /// Blocks neither received nor requested from anyone: a piece with
+    /// none is skipped at once outside end-game.
+    unrequested: u32,
     /// Peers that sent blocks of this piece: the suspects if it fails.
     pub contributors: Vec<LinkId>,
 }
@@ -31,6 +34,7 @@ impl Partial {
             requested: vec![Vec::new(); blocks],
             received: vec![false; blocks],
             received_count: 0,
+            unrequested: blocks as u32,
             contributors: Vec::new(),
         }
     }
@@ -58,11 +62,66 @@ pub enum Received {
     Unwanted,
 }
 
+/// One peer asking for blocks of one piece, up to `max` in all.
+struct Ask<'g> {
+    geometry: &'g Geometry,
+    peer: LinkId,
+    piece: u32,
+    max: usize,
+    /// Blocks already requested elsewhere may be asked again (once).
+    endgame: bool,
+}
+
+impl<'g> Ask<'g> {
+    fn new(geometry: &'g Geometry, peer: LinkId, piece: u32, max: usize, endgame: bool) -> Self {
+        Ask {
+            geometry,
+            peer,
+            piece,
+            max,
+            endgame,
+        }
+    }
+
+    /// Marks the chosen blocks of `part` requested by the peer, and adds
+    /// them to what it owes and to `out`.
+    fn take(&self, part: &mut Partial, owed: &mut Vec<Block>, out: &mut Vec<Block>) {
+        for b in 0..part.blocks() {
+            if out.len() >= self.max {
+                break;
+            }
+            let i = b as usize;
+            let asked = &part.requested[i];
+            let free = match self.endgame {
+                true => !asked.contains(&self.peer) && asked.len() < 2,
+                false => asked.is_empty(),
+            };
+            let Some(begin) = Geometry::block_begin(b) else {
+                break;
+            };
+            if part.received[i] || !free {
+                continue;
+            }
+            if asked.is_empty() {
+                part.unrequested -= 1;
+            }
+            part.requested[i].push(self.peer);
+            let block = Block {
+                index: self.piece,
+                begin,
+                length: self.geometry.block_len(self.piece, b),
+            };
+            owed.push(block);
+            out.push(block);
+        }
+    }
+}
+
 pub struct Picker {
     geometry: Geometry,
     /// Connected peers holding each piece.
     availability: Vec<u32>,
-    partials: HashMap<u32, Partial>,
+    partials: BTreeMap<u32, Partial>,
     /// The keys of `partials`, for the scan of every piece in `rarest_new`.
     in_progress: Bitfield,
     /// Pieces complete in memory and handed to the hash pool.
@@ -77,7 +136,7 @@ impl Picker {
         Picker {
             geometry,
             availability: vec![0; pieces as usize],
-            partials: HashMap::new(),
+            partials: BTreeMap::new(),
             in_progress: Bitfield::new(pieces),
             verifying: Bitfield::new(pieces),
             by_peer: BTreeMap::new(),
@@ -122,7 +181,7 @@ impl Picker {
 
     /// Whether `theirs` has a piece we still need.
     pub fn interesting(&self, have: &Bitfield, theirs: &Bitfield) -> bool {
-        (0..self.pieces()).any(|p| theirs.get(p) && !have.get(p) && !self.verifying.get(p))
+        theirs.has_any_outside(have, &self.verifying)
     }
 
     /// Chooses up to `max` blocks to request from `peer`, which holds
@@ -136,84 +195,44 @@ impl Picker {
         rng: &mut Rng,
     ) -> Vec<Block> {
         let mut out = Vec::new();
+        let owed = self.by_peer.entry(peer).or_default();
         // 1. Blocks nobody has been asked for, in pieces already started.
-        for p in self.started(theirs) {
-            self.take_blocks(peer, p, max, false, &mut out);
+        for (&p, part) in self.partials.iter_mut() {
+            if out.len() >= max {
+                break;
+            }
+            if part.unrequested > 0 && theirs.get(p) {
+                let ask = Ask::new(&self.geometry, peer, p, max, false);
+                ask.take(part, owed, &mut out);
+            }
         }
         // 2. New pieces, rarest first.
         while out.len() < max {
             let Some(p) = self.rarest_new(theirs, have, rng) else {
                 break;
             };
-            let part = Partial::new(self.geometry.blocks_in(p));
-            self.partials.insert(p, part);
+            let part = self
+                .partials
+                .entry(p)
+                .or_insert_with(|| Partial::new(self.geometry.blocks_in(p)));
             self.in_progress.set(p);
-            self.take_blocks(peer, p, max, false, &mut out);
+            let owed = self.by_peer.entry(peer).or_default();
+            Ask::new(&self.geometry, peer, p, max, false).take(part, owed, &mut out);
         }
         // 3. End-game: every missing block is requested somewhere; ask
         //    this peer too for blocks it is not already fetching.
         if out.is_empty() {
-            for p in self.started(theirs) {
-                self.take_blocks(peer, p, max, true, &mut out);
+            let owed = self.by_peer.entry(peer).or_default();
+            for (&p, part) in self.partials.iter_mut() {
+                if out.len() < max && theirs.get(p) {
+                    Ask::new(&self.geometry, peer, p, max, true).take(part, owed, &mut out);
+                }
             }
+        }
+        if self.by_peer.get(&peer).is_some_and(Vec::is_empty) {
+            self.by_peer.remove(&peer);
         }
         out
-    }
-
-    /// Pieces in progress that `theirs` has, lowest first.
-    fn started(&self, theirs: &Bitfield) -> Vec<u32> {
-        let mut started: Vec<u32> = self
-            .partials
-            .keys()
-            .copied()
-            .filter(|&p| theirs.get(p))
-            .collect();
-        started.sort_unstable();
-        started
-    }
-
-    fn take_blocks(
-        &mut self,
-        peer: LinkId,
-        piece: u32,
-        max: usize,
-        endgame: bool,
-        out: &mut Vec<Block>,
-    ) {
-        let Some(part) = self.partials.get(&piece) else {
-            return;
-        };
-        let mut chosen = Vec::new();
-        for b in 0..part.blocks() {
-            if out.len() + chosen.len() >= max {
-                break;
-            }
-            let asked = &part.requested[b as usize];
-            let free = if endgame {
-                !asked.contains(&peer) && asked.len() < 2
-            } else {
-                asked.is_empty()
-            };
-            if !part.received[b as usize] && free {
-                chosen.push(b);
-            }
-        }
-        for b in chosen {
-            let length = self.geometry.block_len(piece, b);
-            if let Some(part) = self.partials.get_mut(&piece) {
-                part.requested[b as usize].push(peer);
-            }
-            let Some(begin) = Geometry::block_begin(b) else {
-                continue;
-            };
-            let block = Block {
-                index: piece,
-                begin,
-                length,
-            };
-            self.by_peer.entry(peer).or_default().push(block);
-            out.push(block);
-        }
     }
 
     fn rarest_new(&self, theirs: &Bitfield, have: &Bitfield, rng: &mut Rng) -> Option<u32> {
@@ -342,8 +361,12 @@ impl Picker {
         if let Some(part) = self.partials.get_mut(&block.index)
             && let Some(b) = Geometry::block_at(block.begin)
             && let Some(asked) = part.requested.get_mut(b as usize)
+            && asked.contains(&peer)
         {
             asked.retain(|&c| c != peer);
+            if asked.is_empty() && !part.received[b as usize] {
+                part.unrequested += 1;
+            }
         }
     }
 

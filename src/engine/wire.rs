@@ -9,11 +9,13 @@ use super::picker::Received;
 use super::storage::Storage;
 use super::time::Time;
 use super::torrent::{State, Torrent};
-use super::{CHOKE_ROUND, Dial, Engine};
+use super::{CHOKE_ROUND, Dial, Engine, queue_send};
 use crate::bitfield::Bitfield;
 use crate::limits::MAX_REQUEST_LEN;
+use crate::rng::Rng;
 use crate::wire::peer::{Block, Handshake, InfoHash, Message, piece_header};
 use log::{debug, info, warn};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -84,7 +86,9 @@ impl<S: Storage> Engine<S> {
         let (used, verdict) = self.peer_messages(now, link, &mut conn, input);
         match verdict {
             Ok(()) => {
-                self.fill_requests(now, link, &mut conn);
+                if let Some(t) = conn.info_hash.and_then(|h| self.torrents.get_mut(&h)) {
+                    fill_requests(now, link, &mut conn, t, &mut self.actions, &mut self.rng);
+                }
                 self.peers.insert(link, conn);
             }
             Err(why) => {
@@ -384,44 +388,6 @@ impl<S: Storage> Engine<S> {
         self.job(job);
     }
 
-    /// Keeps up to `MAX_IN_FLIGHT` blocks requested from an unchoking peer
-    /// that has pieces we need, and tells it whether we are interested.
-    fn fill_requests(&mut self, now: Time, link: LinkId, conn: &mut PeerConn) {
-        let (Some(hash), Some(theirs)) = (conn.info_hash, conn.theirs.as_ref()) else {
-            return;
-        };
-        let Some(t) = self.torrents.get_mut(&hash) else {
-            return;
-        };
-        let wants = t.fetching() && t.picker.interesting(t.have(), theirs);
-        let in_flight = t.picker.in_flight(link);
-        if wants != conn.am_interested && (wants || in_flight == 0) {
-            conn.am_interested = wants;
-            let msg = if wants {
-                Message::Interested
-            } else {
-                Message::NotInterested
-            };
-            self.send(link, |b| msg.encode(b));
-        }
-        let free = MAX_IN_FLIGHT.saturating_sub(in_flight);
-        if !wants || conn.peer_choking || free < REQUEST_BATCH {
-            return;
-        }
-        let Some(t) = self.torrents.get_mut(&hash) else {
-            return;
-        };
-        let blocks = t.pick(link, theirs, free, &mut self.rng);
-        if in_flight == 0 && !blocks.is_empty() {
-            conn.last_progress = now;
-        }
-        self.send(link, |buf| {
-            for b in &blocks {
-                Message::Request(*b).encode(buf);
-            }
-        });
-    }
-
     /// Ends a peer session on our side.
     pub(super) fn drop_peer(&mut self, link: LinkId, why: &str) {
         if let Some(conn) = self.peers.remove(&link) {
@@ -464,25 +430,35 @@ impl<S: Storage> Engine<S> {
     /// Timers of the peer wire: stalled peers, request top-ups, choke
     /// rotation, peer discovery.
     pub(super) fn peers_tick(&mut self, now: Time) {
-        let links: Vec<LinkId> = self.peers.keys().copied().collect();
-        for link in links {
-            let Some(mut conn) = self.peers.remove(&link) else {
-                continue;
-            };
-            let owes = conn
-                .info_hash
-                .and_then(|h| self.torrents.get(&h))
-                .is_some_and(|t| t.picker.in_flight(link) > 0);
-            if owes && now.since(conn.last_progress) > STALL_TIMEOUT {
+        let stalled: Vec<LinkId> = self
+            .peers
+            .iter()
+            .filter(|(link, conn)| {
+                let owes = conn
+                    .info_hash
+                    .and_then(|h| self.torrents.get(&h))
+                    .is_some_and(|t| t.picker.in_flight(**link) > 0);
+                owes && now.since(conn.last_progress) > STALL_TIMEOUT
+            })
+            .map(|(link, _)| *link)
+            .collect();
+        for link in stalled {
+            if let Some(conn) = self.peers.get(&link) {
                 warn!("peer {} stalled; dropping it", conn.addr());
-                self.forget_peer(link, conn);
-                self.close(link);
-                continue;
             }
-            if conn.handshaken {
-                self.fill_requests(now, link, &mut conn);
+            self.drop_peer(link, "stalled");
+        }
+        let Engine {
+            peers,
+            torrents,
+            actions,
+            rng,
+            ..
+        } = self;
+        for (&link, conn) in peers.iter_mut().filter(|(_, c)| c.handshaken) {
+            if let Some(t) = conn.info_hash.and_then(|h| torrents.get_mut(&h)) {
+                fill_requests(now, link, conn, t, actions, rng);
             }
-            self.peers.insert(link, conn);
         }
         self.fill_upload_slots(now);
         if now.since(self.last_choke_round) >= CHOKE_ROUND {
@@ -593,6 +569,44 @@ impl<S: Storage> Engine<S> {
             self.send(unchoked, |b| Message::Unchoke.encode(b));
         }
     }
+}
+
+/// Keeps up to `MAX_IN_FLIGHT` blocks requested from an unchoking peer
+/// that has pieces we need, and tells it whether we are interested.
+fn fill_requests(
+    now: Time,
+    link: LinkId,
+    conn: &mut PeerConn,
+    t: &mut Torrent,
+    actions: &mut VecDeque<Action>,
+    rng: &mut Rng,
+) {
+    let Some(theirs) = conn.theirs.as_ref() else {
+        return;
+    };
+    let wants = t.fetching() && t.picker.interesting(t.have(), theirs);
+    let in_flight = t.picker.in_flight(link);
+    if wants != conn.am_interested && (wants || in_flight == 0) {
+        conn.am_interested = wants;
+        let msg = match wants {
+            true => Message::Interested,
+            false => Message::NotInterested,
+        };
+        queue_send(actions, link, |b| msg.encode(b));
+    }
+    let free = MAX_IN_FLIGHT.saturating_sub(in_flight);
+    if !wants || conn.peer_choking || free < REQUEST_BATCH {
+        return;
+    }
+    let blocks = t.pick(link, theirs, free, rng);
+    if in_flight == 0 && !blocks.is_empty() {
+        conn.last_progress = now;
+    }
+    queue_send(actions, link, |buf| {
+        for b in &blocks {
+            Message::Request(*b).encode(buf);
+        }
+    });
 }
 
 /// Adopts a peer's full piece set (bitfield, have-all, have-none), which
