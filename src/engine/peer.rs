@@ -30,6 +30,10 @@ pub struct PeerConn {
     /// When a block last arrived, or when requests were last sent to an
     /// idle peer: requests outstanding far longer mean a stalled peer.
     pub last_progress: Time,
+    /// Whether the remote has pieces we need, as last computed, with what
+    /// it was computed from: (picker epoch, pieces we have, pieces it has).
+    /// Pieces only get added, so equal counts mean equal sets.
+    pub interest: Option<((u64, u32, u32), bool)>,
 }
 
 impl PeerConn {
@@ -48,6 +52,7 @@ impl PeerConn {
             downloaded: 0,
             uploaded: 0,
             last_progress: now,
+            interest: None,
         }
     }
 

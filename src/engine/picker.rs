@@ -128,6 +128,9 @@ pub struct Picker {
     verifying: Bitfield,
     /// The blocks requested from each peer and not yet received.
     by_peer: BTreeMap<LinkId, Vec<Block>>,
+    /// Bumped whenever `verifying` changes, so callers may remember
+    /// [`Picker::interesting`] until it does.
+    epoch: u64,
 }
 
 impl Picker {
@@ -140,7 +143,14 @@ impl Picker {
             in_progress: Bitfield::new(pieces),
             verifying: Bitfield::new(pieces),
             by_peer: BTreeMap::new(),
+            epoch: 0,
         }
+    }
+
+    /// Changes whenever the answer of [`Picker::interesting`] may change
+    /// for the same `have` and `theirs`.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// Blocks requested from `peer` and not yet received.
@@ -316,6 +326,7 @@ impl Picker {
             return None;
         }
         self.verifying.set(piece);
+        self.epoch += 1;
         self.in_progress.clear(piece);
         self.partials.remove(&piece)
     }
@@ -324,6 +335,7 @@ impl Picker {
     /// if it failed.
     pub fn verified(&mut self, piece: u32) {
         self.verifying.clear(piece);
+        self.epoch += 1;
     }
 
     /// Drops `block` from what `peer` owes us; false if it did not.

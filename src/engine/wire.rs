@@ -584,7 +584,16 @@ fn fill_requests(
     let Some(theirs) = conn.theirs.as_ref() else {
         return;
     };
-    let wants = t.fetching() && t.picker.interesting(t.have(), theirs);
+    let key = (t.picker.epoch(), t.have().count(), theirs.count());
+    let interesting = match conn.interest {
+        Some((k, v)) if k == key => v,
+        _ => {
+            let v = t.picker.interesting(t.have(), theirs);
+            conn.interest = Some((key, v));
+            v
+        }
+    };
+    let wants = t.fetching() && interesting;
     let in_flight = t.picker.in_flight(link);
     if wants != conn.am_interested && (wants || in_flight == 0) {
         conn.am_interested = wants;
