@@ -95,6 +95,8 @@ pub struct Engine<S: Storage> {
     tracker: TrackerClient,
     /// Connections asked for and not yet up.
     dials: BTreeMap<LinkId, Dial>,
+    /// Where peers listen, by peer id, as the tracker said.
+    listens: HashMap<PeerId, SocketAddr>,
     /// Peers being dialed or connected to, so none is dialed twice.
     dialing: HashSet<(InfoHash, SocketAddr)>,
     sharing: BTreeMap<u64, Sharing>,
@@ -128,6 +130,7 @@ impl<S: Storage> Engine<S> {
             tracker,
             dials: BTreeMap::new(),
             dialing: HashSet::new(),
+            listens: HashMap::new(),
             sharing: BTreeMap::new(),
             parked: Vec::new(),
             tags: HashMap::new(),

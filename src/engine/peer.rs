@@ -17,6 +17,8 @@ pub struct PeerConn {
     pub remote: SocketAddr,
     /// The address we dialed (the peer's listen address), if we dialed.
     pub dialed: Option<SocketAddr>,
+    /// Where a peer that dialed in listens, once learned from the tracker.
+    pub listen: Option<SocketAddr>,
     pub info_hash: Option<InfoHash>,
     pub peer_id: Option<PeerId>,
     pub handshaken: bool,
@@ -41,6 +43,7 @@ impl PeerConn {
         PeerConn {
             remote,
             dialed,
+            listen: None,
             info_hash: None,
             peer_id: None,
             handshaken: false,
@@ -56,9 +59,13 @@ impl PeerConn {
         }
     }
 
-    /// The address that identifies this peer for strikes and statistics.
+    /// The address that identifies this peer for strikes and statistics:
+    /// where it listens, when known (we dialed it, or the tracker told us
+    /// where a peer of its id and address listens), else its remote
+    /// address (for a peer that dialed in, a port that changes with each
+    /// connection).
     pub fn addr(&self) -> SocketAddr {
-        self.dialed.unwrap_or(self.remote)
+        self.dialed.or(self.listen).unwrap_or(self.remote)
     }
 
     pub fn has(&self, piece: u32) -> bool {

@@ -558,3 +558,47 @@ fn engine_modules_touch_no_socket_file_thread_or_clock() {
     }
     assert!(checked >= 10, "only {checked} engine files found");
 }
+
+#[test]
+fn a_peer_that_dialed_in_is_known_by_its_listen_address() {
+    use crate::wire::tracker::{PeerEntry, Pieces};
+    let (mut rig, _, _, info) = Rig::leecher(MemStorage::default());
+    let link = rig
+        .e
+        .peer_accepted(rig.now, "10.0.0.9:40000".parse().unwrap());
+    let mut hello = Vec::new();
+    Handshake::new(info.info_hash, [9; 20]).encode(&mut hello);
+    rig.input(link, &hello);
+    rig.settle();
+    rig.answer(Response::Announced {
+        info_hash: info.info_hash,
+    });
+    let peers = |ip: &str| Response::Peers {
+        info_hash: info.info_hash,
+        peers: vec![PeerEntry {
+            peer_id: [9; 20],
+            addr: ip.parse().unwrap(),
+            pieces: Pieces::All,
+        }],
+    };
+    rig.answer(peers(PEER));
+    let dials = rig
+        .settle()
+        .into_iter()
+        .filter(|a| matches!(a, Action::Dial { .. }))
+        .count();
+    assert_eq!(dials, 0, "already connected to 10.0.0.9:6881");
+    // The same id at another address is another peer: dialed.
+    rig.advance(Duration::from_secs(3));
+    let ask = rig.sent(rig.tracker);
+    assert!(matches!(
+        Request::decode(&ask),
+        Ok(Some((Request::GetPeers { .. }, _)))
+    ));
+    rig.answer(peers("10.0.0.8:6881"));
+    assert!(
+        rig.settle()
+            .iter()
+            .any(|a| matches!(a, Action::Dial { addr, .. } if addr.to_string() == "10.0.0.8:6881"))
+    );
+}

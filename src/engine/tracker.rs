@@ -217,6 +217,9 @@ impl<S: Storage> Engine<S> {
                 self.tracker_reset(now);
             }
             (Some(Pending::Peers(hash)), Response::Peers { peers, .. }) => {
+                for p in &peers {
+                    self.learn_listen(p.peer_id, p.addr);
+                }
                 let addrs: Vec<SocketAddr> = peers.iter().map(|p| p.addr).collect();
                 self.dial_peers(&hash, &addrs);
             }

@@ -13,7 +13,7 @@ use super::{CHOKE_ROUND, Dial, Engine, queue_send};
 use crate::bitfield::Bitfield;
 use crate::limits::MAX_REQUEST_LEN;
 use crate::rng::Rng;
-use crate::wire::peer::{Block, Handshake, InfoHash, Message, piece_header};
+use crate::wire::peer::{Block, Handshake, InfoHash, Message, PeerId, piece_header};
 use log::{debug, info, warn};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -28,6 +28,8 @@ const REQUEST_BATCH: usize = 16;
 /// How often to ask the tracker for more peers while downloading.
 const PEER_QUERY_FEW: Duration = Duration::from_secs(2);
 const PEER_QUERY_MANY: Duration = Duration::from_secs(15);
+/// Listen addresses remembered from the tracker's answers, at most.
+const MAX_KNOWN_LISTENS: usize = 10_000;
 /// BEP 3 peers drop a session silent for two minutes.
 const KEEPALIVE: Duration = Duration::from_secs(60);
 
@@ -62,6 +64,21 @@ impl<S: Storage> Engine<S> {
         for addr in targets {
             self.dialing.insert((*hash, addr));
             self.dial(addr, Dial::Peer(*hash, addr));
+        }
+    }
+
+    /// The tracker says the peer `id` listens at `addr`: a session that
+    /// dialed in from that address with that id is known by it from now
+    /// on (so it is not dialed again, and strikes stick to it).
+    pub(super) fn learn_listen(&mut self, id: PeerId, addr: SocketAddr) {
+        if self.listens.len() >= MAX_KNOWN_LISTENS && !self.listens.contains_key(&id) {
+            self.listens.clear(); // a bound, not a cache worth keeping whole
+        }
+        self.listens.insert(id, addr);
+        for p in self.peers.values_mut() {
+            if p.dialed.is_none() && p.peer_id == Some(id) && p.remote.ip() == addr.ip() {
+                p.listen = Some(addr);
+            }
         }
     }
 
@@ -171,6 +188,13 @@ impl<S: Storage> Engine<S> {
         };
         if matches!(t.state(), State::Checking { .. }) {
             return Err("file is being checked".into());
+        }
+        if conn.dialed.is_none() {
+            conn.listen = self
+                .listens
+                .get(&hs.peer_id)
+                .copied()
+                .filter(|a| a.ip() == conn.remote.ip());
         }
         if t.is_banned(&conn.addr()) {
             return Err("peer is banned for sending corrupt data".into());
