@@ -5,6 +5,7 @@
 //! channel, and the reactor is woken through its `mio::Waker`; hashing
 //! never runs on its thread.
 
+use crate::engine::Job as EngineJob;
 use crate::storage::Mapped;
 use log::warn;
 use mio::Waker;
@@ -16,32 +17,12 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-pub enum Job {
-    /// Make sure `length` bytes of disk are there for `file` ([`crate::storage::preallocate`]).
-    Allocate {
-        tag: u64,
-        file: Arc<File>,
-        length: u64,
-    },
-    /// Hash pieces `pieces` of `file` (`length` bytes, `piece_length` per
-    /// piece).
-    Hash {
-        tag: u64,
-        file: Arc<Mapped>,
-        length: u64,
-        piece_length: u32,
-        pieces: Range<u32>,
-    },
-    /// Check the `length` bytes of `file` at `offset` (a downloaded
-    /// piece) against `expected`.
-    Verify {
-        tag: u64,
-        piece: u32,
-        expected: [u8; 20],
-        file: Arc<Mapped>,
-        offset: u64,
-        length: u32,
-    },
+/// An engine job with the file it names, opened: its handle (for
+/// reserving space) and its mapping (for hashing).
+pub struct Job {
+    pub job: crate::engine::Job,
+    pub file: Arc<File>,
+    pub map: Arc<Mapped>,
 }
 
 /// What a finished job reports: the engine's own type, so results go
@@ -109,33 +90,34 @@ fn worker(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, waker: &Waker) {
         let Ok(job) = job else {
             return;
         };
+        let Job { job, file, map } = job;
         let result = match job {
-            Job::Allocate { tag, file, length } => Done::Allocated {
+            EngineJob::Allocate { tag, length, .. } => Done::Allocated {
                 tag,
                 result: crate::storage::preallocate(&file, length),
             },
-            Job::Hash {
+            EngineJob::Hash {
                 tag,
-                file,
                 length,
                 piece_length,
                 pieces,
+                ..
             } => Done::Hashed {
                 tag,
-                hashes: hash_pieces(&file, length, piece_length, pieces.clone()),
+                hashes: hash_pieces(&map, length, piece_length, pieces.clone()),
                 pieces,
             },
-            Job::Verify {
+            EngineJob::Verify {
                 tag,
                 piece,
                 expected,
-                file,
                 offset,
                 length,
+                ..
             } => Done::Verified {
                 tag,
                 piece,
-                result: hash(&file, offset, length).map(|h| h == expected),
+                result: hash(&map, offset, length).map(|h| h == expected),
             },
         };
         if done.send(result).is_err() {

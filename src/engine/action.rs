@@ -66,6 +66,15 @@ pub enum Job {
     },
 }
 
+impl Job {
+    /// The file the job reads or reserves.
+    pub fn file(&self) -> FileId {
+        match self {
+            Job::Allocate { file, .. } | Job::Hash { file, .. } | Job::Verify { file, .. } => *file,
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum JobDone {
     Allocated {

@@ -98,43 +98,8 @@ impl Daemon {
     }
 
     fn submit(&mut self, job: Job) {
-        let disk = self.engine.storage();
-        let job = match job {
-            Job::Allocate { tag, file, length } => disk
-                .handle(file)
-                .map(|file| hashpool::Job::Allocate { tag, file, length }),
-            Job::Hash {
-                tag,
-                file,
-                length,
-                piece_length,
-                pieces,
-            } => disk.mapped(file).map(|file| hashpool::Job::Hash {
-                tag,
-                file,
-                length,
-                piece_length,
-                pieces,
-            }),
-            Job::Verify {
-                tag,
-                piece,
-                expected,
-                file,
-                offset,
-                length,
-                ..
-            } => disk.mapped(file).map(|file| hashpool::Job::Verify {
-                tag,
-                piece,
-                expected,
-                file,
-                offset,
-                length,
-            }),
-        };
-        match job {
-            Some(job) => self.pool.submit(job),
+        match self.engine.storage().opened(job.file()) {
+            Some((file, map)) => self.pool.submit(hashpool::Job { job, file, map }),
             None => warn!("a job for a file no longer open was dropped"),
         }
     }

@@ -35,14 +35,9 @@ impl Disk {
         self.files.get(&file)?.slice(offset, len)
     }
 
-    /// The mapping of `file`, for hashing on the pool.
-    pub fn mapped(&self, file: FileId) -> Option<Arc<Mapped>> {
-        self.files.get(&file).map(Store::mapped)
-    }
-
-    /// The handle of `file`, for reserving its space on the pool.
-    pub fn handle(&self, file: FileId) -> Option<Arc<File>> {
-        self.files.get(&file).map(Store::file)
+    /// The handle and the mapping of `file`, for the hash pool.
+    pub fn opened(&self, file: FileId) -> Option<(Arc<File>, Arc<Mapped>)> {
+        self.files.get(&file).map(|s| (s.file(), s.mapped()))
     }
 }
 
