@@ -146,6 +146,38 @@ impl Drop for Guard {
 /// Removes from `cmd`'s environment every variable whose name starts with
 /// `prefix` (e.g. `STA_`), so that the caller's settings cannot change
 /// what the child does.
+/// Starts `program` as a daemon the caller watches: stdout read line by
+/// line, stderr into `log`, `stdin` as given, no `STA_*` variable of the
+/// caller's, a process group of its own (the caller, not the terminal's
+/// Ctrl-C, decides when it stops), and told to stop if the caller dies.
+pub fn spawn_watched(
+    name: &str,
+    program: &std::path::Path,
+    args: &[std::ffi::OsString],
+    stdin: std::process::Stdio,
+    log: &std::path::Path,
+) -> Result<(Guard, Lines), String> {
+    let stderr =
+        std::fs::File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    let mut cmd = Command::new(program);
+    cmd.args(args)
+        .stdin(stdin)
+        .stdout(std::process::Stdio::piped())
+        .stderr(stderr)
+        .process_group(0);
+    without_env_prefix(&mut cmd, "STA_");
+    die_with_parent(&mut cmd);
+    let mut guard = Guard::spawn(name, &mut cmd)
+        .map_err(|e| format!("cannot start {}: {e}", program.display()))?;
+    let stdout = guard
+        .child_mut()
+        .stdout
+        .take()
+        .ok_or("a child's stdout was not captured")?;
+    let lines = Lines::spawn(stdout).map_err(|e| format!("cannot start a thread: {e}"))?;
+    Ok((guard, lines))
+}
+
 pub fn without_env_prefix<'a>(cmd: &'a mut Command, prefix: &str) -> &'a mut Command {
     for (key, _) in std::env::vars_os() {
         if key.as_bytes().starts_with(prefix.as_bytes()) {

@@ -15,14 +15,13 @@ use crate::control::{CatalogEntry, ControlRequest, FileReport};
 use crate::json::JsonValue;
 use crate::meta::info::to_hex;
 use sta_kit::files::{CompareError, TempDir, first_difference, free_bytes, last_lines};
-use sta_kit::process::{Guard, Lines, Next, Stopped, die_with_parent, without_env_prefix};
+use sta_kit::process::{Guard, Lines, Next, Stopped, spawn_watched};
 use sta_kit::random::{Prng, WriteError, write_random};
 use std::ffi::OsString;
 use std::fmt::Display;
 use std::fs::File;
 use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
@@ -382,25 +381,8 @@ impl Demo {
     /// decides when it stops), and is told to stop if the demo dies.
     fn spawn(&mut self, name: &str, program: &Path, args: &[OsString], dir: &Path) -> Step<usize> {
         let log = dir.join(format!("{name}.log"));
-        let stderr = File::create(&log)
-            .map_err(|e| failed(format!("cannot create {}: {e}", log.display())))?;
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .process_group(0);
-        without_env_prefix(&mut cmd, "STA_");
-        die_with_parent(&mut cmd);
-        let mut guard = Guard::spawn(name, &mut cmd)
-            .map_err(|e| failed(format!("cannot start {}: {e}", program.display())))?;
-        let stdout = guard
-            .child_mut()
-            .stdout
-            .take()
-            .ok_or_else(|| failed("a child's stdout was not captured"))?;
-        let lines =
-            Lines::spawn(stdout).map_err(|e| failed(format!("cannot start a thread: {e}")))?;
+        let (guard, lines) =
+            spawn_watched(name, program, args, Stdio::null(), &log).map_err(failed)?;
         self.procs.push(Proc { guard, log, lines });
         Ok(self.procs.len() - 1)
     }

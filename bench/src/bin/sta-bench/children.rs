@@ -5,13 +5,11 @@
 use crate::harness::Bench;
 use crate::{POLL, STOP_TIMEOUT, Step, failed, say};
 use sta_kit::files::last_lines;
-use sta_kit::process::{Guard, Lines, Next, Stopped, die_with_parent, without_env_prefix};
+use sta_kit::process::{Guard, Lines, Next, Stopped, spawn_watched};
 use sta_kit::procfs::cpu_ticks;
 use std::ffi::OsString;
-use std::fs::File;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Instant;
 
 pub struct Proc {
@@ -51,24 +49,8 @@ impl Bench {
     /// harness dies without cleaning up.
     pub fn spawn(&mut self, name: &str, program: &Path, args: &[OsString]) -> Step<usize> {
         let log = self.work_dir()?.join(format!("{name}.log"));
-        let log_file = File::create(&log).map_err(|e| failed(format!("{}: {e}", log.display())))?;
-        let mut cmd = Command::new(program);
-        cmd.args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(log_file)
-            .process_group(0);
-        without_env_prefix(&mut cmd, "STA_");
-        die_with_parent(&mut cmd);
-        let mut guard = Guard::spawn(name, &mut cmd)
-            .map_err(|e| failed(format!("cannot start {}: {e}", program.display())))?;
-        let stdout = guard
-            .child_mut()
-            .stdout
-            .take()
-            .ok_or_else(|| failed("no stdout"))?;
-        let lines =
-            Lines::spawn(stdout).map_err(|e| failed(format!("cannot start a thread: {e}")))?;
+        let (guard, lines) =
+            spawn_watched(name, program, args, Stdio::piped(), &log).map_err(failed)?;
         self.procs.push(Some(Proc {
             guard,
             lines,
