@@ -121,7 +121,7 @@ impl<S: Storage> Engine<S> {
     pub(super) fn control_reply(&mut self, control: LinkId, line: String) {
         if let Some(c) = self.controls.remove(&control) {
             if let Some(t) = c.watching.and_then(|h| self.torrents.get_mut(&h)) {
-                t.watchers.retain(|&w| w != control);
+                t.unwatch(control);
             }
             self.send(control, |b| b.extend_from_slice(line.as_bytes()));
             self.close(control);
@@ -170,7 +170,7 @@ impl<S: Storage> Engine<S> {
         let mut named = self
             .torrents
             .iter()
-            .filter(|(_, t)| t.info.name == target && out_dir.is_none_or(|d| &t.out_dir == d));
+            .filter(|(_, t)| t.info.name == target && out_dir.is_none_or(|d| t.out_dir() == d));
         match (named.next(), named.next()) {
             (Some((hash, _)), None) => Some(*hash),
             _ => None,
@@ -295,7 +295,7 @@ impl<S: Storage> Engine<S> {
         let report = file_report(&t, self.storage.path(t.file));
         // A cancelled download must not come back at the next start.
         if t.state() != State::Seeding
-            && let Ok(p) = crate::storage::final_path(&t.out_dir, &t.info.name)
+            && let Ok(p) = crate::storage::final_path(t.out_dir(), &t.info.name)
         {
             self.storage.drop_resume(&p);
         }
@@ -318,7 +318,7 @@ impl<S: Storage> Engine<S> {
             return;
         };
         if let Some(c) = self.controls.get_mut(&control) {
-            t.watchers.push(control);
+            t.watch(control);
             c.watching = Some(hash);
         }
         self.notify_watchers(&hash);
@@ -336,7 +336,7 @@ impl<S: Storage> Engine<S> {
         } else {
             return;
         };
-        for control in std::mem::take(&mut t.watchers) {
+        for control in t.take_watchers() {
             self.control_reply(control, line.clone());
         }
     }
@@ -375,7 +375,7 @@ impl<S: Storage> Engine<S> {
         }) = self.controls.remove(&link)
             && let Some(t) = self.torrents.get_mut(&hash)
         {
-            t.watchers.retain(|&c| c != link);
+            t.unwatch(link);
         }
         for s in self.sharing.values_mut() {
             if s.control == Some(link) {
@@ -394,9 +394,8 @@ impl<S: Storage> Engine<S> {
     pub(super) fn control_tick(&mut self, now: Time) {
         let mut lines = Vec::new();
         for t in self.torrents.values_mut() {
-            let bytes = t.bytes_have();
-            t.rate.sample(now, bytes);
-            if t.watchers.is_empty() || t.state() == State::Seeding {
+            let bytes = t.sample_rate(now);
+            if t.watchers().is_empty() || t.state() == State::Seeding {
                 continue;
             }
             let have = t.have().count();
@@ -408,11 +407,11 @@ impl<S: Storage> Engine<S> {
                 pieces: t.info.num_pieces(),
                 bytes,
                 length: t.info.length,
-                rate: t.rate.rate(),
-                peers: t.peers.len() as u32,
+                rate: t.rate(),
+                peers: t.peers().len() as u32,
                 waiting: t.state() == State::Downloading && missing_somewhere == 0,
             };
-            lines.push((t.watchers.clone(), progress_line(&p)));
+            lines.push((t.watchers().to_vec(), progress_line(&p)));
         }
         for (watchers, line) in lines {
             for c in watchers {
@@ -440,12 +439,8 @@ impl<S: Storage> Engine<S> {
 
 fn file_report(t: &Torrent, path: PathBuf) -> FileReport {
     let mut from_peers: Vec<PeerBytes> = t
-        .from_peers
-        .iter()
-        .map(|(addr, bytes)| PeerBytes {
-            addr: *addr,
-            bytes: *bytes,
-        })
+        .from_peers()
+        .map(|(addr, bytes)| PeerBytes { addr, bytes })
         .collect();
     from_peers.sort_by_key(|p| p.addr);
     FileReport {
@@ -461,9 +456,9 @@ fn file_report(t: &Torrent, path: PathBuf) -> FileReport {
             State::Downloading => FileState::Downloading,
             State::Seeding => FileState::Seeding,
         },
-        uploaded: t.uploaded,
-        downloaded: t.downloaded,
-        peers: t.peers.len() as u32,
+        uploaded: t.uploaded(),
+        downloaded: t.downloaded(),
+        peers: t.peers().len() as u32,
         from_peers,
     }
 }

@@ -307,7 +307,7 @@ impl<S: Storage> Engine<S> {
             file: t.file,
             length: t.info.length,
         };
-        t.next_peer_query = now;
+        t.query_peers_now(now);
         self.tags.insert(tag, *hash);
         self.job(job);
         self.query_peers(hash, now);
@@ -368,19 +368,13 @@ impl<S: Storage> Engine<S> {
         let Some(t) = self.torrents.get_mut(&hash) else {
             return;
         };
-        t.picker.verified(piece);
-        let suspects = t.suspects.remove(&piece).unwrap_or_default();
-        let credit = t.unverified.remove(&piece).unwrap_or_default();
+        let suspects = t.piece_checked(piece, matches!(result, Ok(true)));
         match result {
             Ok(true) => {
-                t.piece_verified(piece);
-                for (addr, bytes) in credit {
-                    *t.from_peers.entry(addr).or_insert(0) += bytes;
-                }
                 // Peers that hold the piece already learn nothing from it
                 // (BEP 3 allows leaving it out): seeders never get haves.
                 let told: Vec<LinkId> = t
-                    .peers
+                    .peers()
                     .iter()
                     .copied()
                     .filter(|c| !self.peers.get(c).is_some_and(|p| p.has(piece)))
@@ -405,7 +399,7 @@ impl<S: Storage> Engine<S> {
                     if t.strike(addr) {
                         warn!("{}: dropping {addr}, which sent corrupt data", t.info.name);
                         culprits.extend(
-                            t.peers
+                            t.peers()
                                 .iter()
                                 .copied()
                                 .filter(|c| self.peers.get(c).is_some_and(|p| p.addr() == addr)),
@@ -434,12 +428,12 @@ impl<S: Storage> Engine<S> {
             return;
         }
         let name = t.info.name.clone();
-        match self.storage.finish(t.file, &t.out_dir, &name) {
+        match self.storage.finish(t.file, t.out_dir(), &name) {
             Ok(path) => {
                 info!("{name}: complete and verified: {}", path.display());
                 self.storage.drop_resume(&path);
                 t.published();
-                let peers = t.peers.clone();
+                let peers = t.peers().to_vec();
                 for c in peers {
                     self.send(c, |b| Message::NotInterested.encode(b));
                 }
@@ -465,7 +459,7 @@ impl<S: Storage> Engine<S> {
         code: Code,
         why: String,
     ) -> Option<Torrent> {
-        let peers = self.torrents.get(hash)?.peers.clone();
+        let peers = self.torrents.get(hash)?.peers().to_vec();
         for c in peers {
             self.drop_peer(c, "file removed");
         }

@@ -24,6 +24,6 @@ impl<S: Storage> Engine<S> {
 
     /// Block bytes served, over all files.
     pub fn uploaded(&self) -> u64 {
-        self.torrents.values().map(|t| t.uploaded).sum()
+        self.torrents.values().map(|t| t.uploaded()).sum()
     }
 }

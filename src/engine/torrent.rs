@@ -49,28 +49,28 @@ pub struct Torrent {
     /// reported to watchers, cleared by [`Torrent::retry`].
     failure: Option<(Code, String)>,
     /// Where the finished file lands.
-    pub out_dir: PathBuf,
+    out_dir: PathBuf,
     pub picker: Picker,
     pub choker: Choker,
     /// Peer sessions of this file that completed the handshake.
-    pub peers: Vec<LinkId>,
+    peers: Vec<LinkId>,
     /// Control sessions following a `get` of this file.
-    pub watchers: Vec<LinkId>,
-    pub uploaded: u64,
-    pub downloaded: u64,
+    watchers: Vec<LinkId>,
+    uploaded: u64,
+    downloaded: u64,
     /// Verified bytes received from each peer (by its listen address when
     /// known, else its remote address).
-    pub from_peers: HashMap<SocketAddr, u64>,
+    from_peers: HashMap<SocketAddr, u64>,
     /// Bytes of pieces not yet verified, by sender: moved to `from_peers`
     /// when the piece verifies, dropped when it fails.
-    pub unverified: HashMap<u32, HashMap<SocketAddr, u64>>,
+    unverified: HashMap<u32, HashMap<SocketAddr, u64>>,
     strikes: HashMap<SocketAddr, u32>,
     banned: HashSet<SocketAddr>,
-    pub next_peer_query: Time,
+    next_peer_query: Time,
     /// Verified bytes and when, sampled each tick, for the rate.
-    pub rate: RateMeter,
+    rate: RateMeter,
     /// For each piece being verified, who sent its blocks.
-    pub suspects: HashMap<u32, Vec<SocketAddr>>,
+    suspects: HashMap<u32, Vec<SocketAddr>>,
 }
 
 impl Torrent {
@@ -106,6 +106,10 @@ impl Torrent {
         }
     }
 
+    pub fn out_dir(&self) -> &std::path::Path {
+        &self.out_dir
+    }
+
     pub fn state(&self) -> State {
         self.state
     }
@@ -132,6 +136,130 @@ impl Torrent {
             .ones()
             .map(|p| u64::from(self.info.piece_size(p)))
             .sum()
+    }
+
+    // ---------------------------------------------------------- sessions
+
+    /// Sessions of this file that completed the handshake.
+    pub fn peers(&self) -> &[LinkId] {
+        &self.peers
+    }
+
+    pub fn peer_joined(&mut self, link: LinkId) {
+        self.peers.push(link);
+    }
+
+    /// A session ended: it no longer counts, and its slot and requests
+    /// are freed.
+    pub fn peer_left(&mut self, link: LinkId) {
+        self.peers.retain(|&c| c != link);
+        self.picker.release_all(link);
+        self.choker.release(link);
+    }
+
+    /// Gives free upload slots to the sessions that want one, in the order
+    /// they joined; returns those to unchoke.
+    pub fn fill_slots(&mut self, now: Time, wants: impl Fn(LinkId) -> bool) -> Vec<LinkId> {
+        let mut unchoke = Vec::new();
+        for &c in &self.peers {
+            if wants(c) && self.choker.offer(c, now) {
+                unchoke.push(c);
+            }
+        }
+        unchoke
+    }
+
+    /// Whether to ask the tracker for peers now; if so, when next: soon
+    /// while few peers are connected, rarely once there are enough.
+    pub fn peer_query_due(&mut self, now: Time, few: Duration, many: Duration) -> bool {
+        if !self.fetching() || now < self.next_peer_query {
+            return false;
+        }
+        self.next_peer_query = now + if self.peers.len() < 4 { few } else { many };
+        true
+    }
+
+    /// Ask the tracker for peers at the next chance.
+    pub fn query_peers_now(&mut self, now: Time) {
+        self.next_peer_query = now;
+    }
+
+    // ---------------------------------------------------------- watchers
+
+    /// Control sessions following a `get` of this file.
+    pub fn watchers(&self) -> &[LinkId] {
+        &self.watchers
+    }
+
+    pub fn watch(&mut self, control: LinkId) {
+        self.watchers.push(control);
+    }
+
+    pub fn unwatch(&mut self, control: LinkId) {
+        self.watchers.retain(|&c| c != control);
+    }
+
+    /// The watchers, to be answered once and forgotten.
+    pub fn take_watchers(&mut self) -> Vec<LinkId> {
+        std::mem::take(&mut self.watchers)
+    }
+
+    // ---------------------------------------------------------- traffic
+
+    pub fn uploaded(&self) -> u64 {
+        self.uploaded
+    }
+
+    pub fn downloaded(&self) -> u64 {
+        self.downloaded
+    }
+
+    /// A block was queued for a peer.
+    pub fn served(&mut self, len: u32) {
+        self.uploaded += u64::from(len);
+    }
+
+    /// A block of `piece` from `from` was accepted (not yet verified).
+    pub fn block_received(&mut self, piece: u32, from: SocketAddr, len: u32) {
+        self.downloaded += u64::from(len);
+        let by = self.unverified.entry(piece).or_default();
+        *by.entry(from).or_insert(0) += u64::from(len);
+    }
+
+    /// `piece` goes to verification; these sent its blocks.
+    pub fn verifying(&mut self, piece: u32, suspects: Vec<SocketAddr>) {
+        self.suspects.insert(piece, suspects);
+    }
+
+    /// `piece` was checked: its senders are credited if it matched, and
+    /// returned, as suspects, if it did not.
+    pub fn piece_checked(&mut self, piece: u32, matched: bool) -> Vec<SocketAddr> {
+        self.picker.verified(piece);
+        let suspects = self.suspects.remove(&piece).unwrap_or_default();
+        let credit = self.unverified.remove(&piece).unwrap_or_default();
+        if matched {
+            self.have.set(piece);
+            for (addr, bytes) in credit {
+                *self.from_peers.entry(addr).or_insert(0) += bytes;
+            }
+        }
+        suspects
+    }
+
+    /// Verified bytes received from each peer.
+    pub fn from_peers(&self) -> impl Iterator<Item = (SocketAddr, u64)> + '_ {
+        self.from_peers.iter().map(|(a, b)| (*a, *b))
+    }
+
+    /// Samples the verified bytes for the rate; returns them.
+    pub fn sample_rate(&mut self, now: Time) -> u64 {
+        let bytes = self.bytes_have();
+        self.rate.sample(now, bytes);
+        bytes
+    }
+
+    pub fn rate(&self) -> u64 {
+        self.rate.rate()
     }
 
     /// Chooses up to `max` blocks to request from `link`, which holds
@@ -163,11 +291,6 @@ impl Torrent {
         }
         self.state = State::Downloading;
         true
-    }
-
-    /// A downloaded piece matched its hash.
-    pub fn piece_verified(&mut self, piece: u32) {
-        self.have.set(piece);
     }
 
     /// Every piece verified and the file is under its final name.

@@ -208,7 +208,7 @@ impl<S: Storage> Engine<S> {
                 for h in hashes {
                     self.announce(now, &h);
                     if let Some(t) = self.torrents.get_mut(&h) {
-                        t.next_peer_query = now;
+                        t.query_peers_now(now);
                     }
                 }
             }

@@ -45,14 +45,14 @@ impl<S: Storage> Engine<S> {
         if !t.fetching() {
             return;
         }
-        let mut open = t.peers.len() + self.dialing.iter().filter(|(h, _)| h == hash).count();
+        let mut open = t.peers().len() + self.dialing.iter().filter(|(h, _)| h == hash).count();
         let mut targets = Vec::new();
         for &addr in addrs {
             if open >= self.config.max_peers {
                 break;
             }
             let connected = t
-                .peers
+                .peers()
                 .iter()
                 .any(|c| self.peers.get(c).is_some_and(|p| p.addr() == addr));
             if t.is_banned(&addr) || connected || self.dialing.contains(&(*hash, addr)) {
@@ -206,7 +206,7 @@ impl<S: Storage> Engine<S> {
             if p.dialed.is_some() { me } else { *their }
         };
         let mine = dialer(conn, &hs.peer_id);
-        let duplicate = t.peers.iter().copied().find(|c| {
+        let duplicate = t.peers().iter().copied().find(|c| {
             self.peers
                 .get(c)
                 .is_some_and(|p| p.peer_id == Some(hs.peer_id))
@@ -227,7 +227,7 @@ impl<S: Storage> Engine<S> {
         conn.fast = hs.supports_fast();
         conn.handshaken = true;
         conn.theirs = Some(Bitfield::new(t.info.num_pieces()));
-        t.peers.push(link);
+        t.peer_joined(link);
         info!("peer {} joined {}", conn.addr(), t.info.name);
         let (fast, have) = (conn.fast, t.have().clone());
         if incoming {
@@ -306,7 +306,7 @@ impl<S: Storage> Engine<S> {
                 let served = serve(link, conn, t, block)?;
                 if let Some(action) = served {
                     if let Action::SendBlock { len, .. } = &action {
-                        t.uploaded += u64::from(*len);
+                        t.served(*len);
                         conn.uploaded += u64::from(*len);
                     }
                     self.actions.push_back(action);
@@ -332,9 +332,7 @@ impl<S: Storage> Engine<S> {
                 // copy is the only one, and no piece is held in memory.
                 writes.block(hash, t.info.geometry().offset(index, begin), block);
                 conn.downloaded += u64::from(wanted.length);
-                t.downloaded += u64::from(wanted.length);
-                let by = t.unverified.entry(index).or_default();
-                *by.entry(conn.addr()).or_insert(0) += u64::from(wanted.length);
+                t.block_received(index, conn.addr(), wanted.length);
                 match received {
                     Received::StoredCancel { cancel } => self.cancel_elsewhere(&cancel, wanted),
                     Received::PieceComplete { cancel } => {
@@ -398,7 +396,7 @@ impl<S: Storage> Engine<S> {
                 false => self.peers.get(&c).map(PeerConn::addr),
             })
             .collect();
-        t.suspects.insert(piece, suspects);
+        t.verifying(piece, suspects);
         let job = super::Job::Verify {
             tag,
             torrent: *hash,
@@ -442,12 +440,10 @@ impl<S: Storage> Engine<S> {
         if !conn.handshaken {
             return;
         }
-        t.peers.retain(|&c| c != link);
         if let Some(theirs) = &conn.theirs {
             t.picker.remove_peer_pieces(theirs);
         }
-        t.picker.release_all(link);
-        t.choker.release(link);
+        t.peer_left(link);
         debug!("peer {} left {}", conn.addr(), t.info.name);
     }
 
@@ -517,11 +513,9 @@ impl<S: Storage> Engine<S> {
         let Some(t) = self.torrents.get_mut(hash) else {
             return;
         };
-        if !t.fetching() || now < t.next_peer_query || !self.tracker.connected() {
+        if !self.tracker.connected() || !t.peer_query_due(now, PEER_QUERY_FEW, PEER_QUERY_MANY) {
             return;
         }
-        let few = t.peers.len() < 4;
-        t.next_peer_query = now + if few { PEER_QUERY_FEW } else { PEER_QUERY_MANY };
         self.ask_peers(now, *hash);
     }
 
@@ -559,11 +553,8 @@ impl<S: Storage> Engine<S> {
     fn fill_upload_slots(&mut self, now: Time) {
         let mut unchoke = Vec::new();
         for t in self.torrents.values_mut() {
-            for &c in &t.peers {
-                if self.peers.get(&c).is_some_and(|p| p.peer_interested) && t.choker.offer(c, now) {
-                    unchoke.push(c);
-                }
-            }
+            let interested = |c: LinkId| self.peers.get(&c).is_some_and(|p| p.peer_interested);
+            unchoke.extend(t.fill_slots(now, interested));
         }
         for c in unchoke {
             self.send(c, |b| Message::Unchoke.encode(b));
@@ -576,7 +567,7 @@ impl<S: Storage> Engine<S> {
         let mut swaps = Vec::new();
         for t in self.torrents.values_mut() {
             let waiting: Vec<LinkId> = t
-                .peers
+                .peers()
                 .iter()
                 .copied()
                 .filter(|c| {
