@@ -7,6 +7,7 @@
 #   bench/netns.sh down --prefix P
 #   bench/netns.sh exec --prefix P HOST CMD...
 #   bench/netns.sh run N [--rate R] [--down-rate R] -- CMD...
+#   bench/netns.sh watch --prefix P PID [MAX_SECONDS]
 #
 # Layout, for a prefix P (default `sta-PID`, PID of this script):
 #
@@ -36,7 +37,11 @@
 # with STA_NETNS_PREFIX and STA_NETNS_HOSTS set, and tears everything down
 # when CMD ends, fails or on Ctrl-C. `down` stops the processes still
 # inside P's namespaces (by pid, from `ip netns pids`: only this harness
-# puts processes there) and deletes the namespaces.
+# puts processes there) and deletes the namespaces. `watch` runs `down`
+# once process PID has exited (or after MAX_SECONDS, default 3600): a
+# program that brings hosts up with `up` starts it, in a session of its
+# own, so that the hosts go even if the program is killed before it can
+# run `down` itself (tests/common/netns.rs does).
 set -euo pipefail
 
 SUBNET=10.77.0
@@ -55,7 +60,7 @@ die() {
 }
 
 usage() {
-    sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -277,6 +282,24 @@ run)
     wait "$child" || rc=$?
     exit $rc
     ;;
+watch)
+    need_tools
+    if [ "${1:-}" = --prefix ]; then
+        PREFIX=${2:?--prefix needs a value}
+        shift 2
+    fi
+    [ -n "$PREFIX" ] || die "watch needs --prefix P (or STA_NETNS_PREFIX)"
+    check_prefix "$PREFIX"
+    pid=${1:?watch needs the PID to watch}
+    max=${2:-3600}
+    [[ $pid =~ ^[0-9]+$ && $max =~ ^[0-9]+$ ]] || die "watch: PID and MAX_SECONDS are numbers"
+    # Polls 5 times a second, for at most MAX_SECONDS.
+    for ((i = 0; i < max * 5; i++)); do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.2
+    done
+    teardown "$PREFIX"
+    ;;
 -h | --help | help) usage ;;
-*) die "unknown command $cmd (up, down, exec, run)" ;;
+*) die "unknown command $cmd (up, down, exec, run, watch)" ;;
 esac

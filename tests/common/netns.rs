@@ -6,6 +6,7 @@
 use super::{Daemon, Peerd, STARTUP_TIMEOUT, wait_for};
 use sta_kit::process::{Captured, Guard};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -89,6 +90,9 @@ fn run_script(args: &[&str]) -> Result<String, String> {
 pub struct Hosts {
     prefix: String,
     pub count: usize,
+    /// `netns.sh watch`: removes the hosts if this process dies without
+    /// dropping them (Ctrl-C, SIGKILL, a panic that aborts).
+    watcher: Option<Guard>,
 }
 
 impl Hosts {
@@ -102,12 +106,35 @@ impl Hosts {
         );
         // Made before `up` runs, so that whatever `up` left is removed
         // even if it fails in a way its own trap misses.
-        let hosts = Hosts { prefix, count: n };
+        let mut hosts = Hosts {
+            prefix,
+            count: n,
+            watcher: None,
+        };
         let n_s = n.to_string();
         if let Err(e) = run_script(&["up", &n_s, "--rate", rate, "--prefix", &hosts.prefix]) {
             panic!("cannot make the emulated hosts: {e}");
         }
+        hosts.watcher = Some(hosts.watch());
         hosts
+    }
+
+    /// Starts `netns.sh watch` for this process, in a process group of
+    /// its own so that the terminal's Ctrl-C, which stops this test, does
+    /// not stop the watcher too.
+    fn watch(&self) -> Guard {
+        let mut cmd = Command::new("bash");
+        cmd.arg(script())
+            .args(["watch", "--prefix", &self.prefix])
+            .arg(std::process::id().to_string())
+            // A test never runs for an hour; a watcher never outlives that.
+            .arg("3600")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .process_group(0);
+        Guard::spawn("netns.sh watch", &mut cmd)
+            .unwrap_or_else(|e| panic!("cannot start netns.sh watch: {e}"))
     }
 
     pub fn namespace(&self, host: usize) -> String {
@@ -182,6 +209,10 @@ impl Drop for Hosts {
         // deletes the namespaces.
         if let Err(e) = run_script(&["down", "--prefix", &self.prefix]) {
             eprintln!("removing the emulated hosts {}: {e}", self.prefix);
+        }
+        // Nothing left to watch: the watcher is stopped by its pid.
+        if let Some(mut watcher) = self.watcher.take() {
+            let _ = watcher.stop(Duration::from_secs(5));
         }
     }
 }
