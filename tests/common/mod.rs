@@ -23,6 +23,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub mod netns;
+
 pub use sta_kit::random::random_bytes;
 
 /// How long a daemon may take to print its address.
