@@ -453,8 +453,12 @@ fn a_liar_is_banned_with_blocks_by_reference() {
 #[test]
 fn agrees_with_the_network_namespace_measurement() {
     // 1 seed + 7 leechers, 64 MiB, 512 KiB pieces, 50 Mbit/s egress per
-    // host (tc on veth, so Ethernet headers count): the last leecher
-    // finished in 17.2 s on real namespaces.
+    // host (tc on veth, so Ethernet headers count): on real namespaces the
+    // last leecher finished in 13.94, 15.07 and 14.56 s (median 14.56 s,
+    // 2026-12-01, engine with the end-game gate; before it 16.6-17.0 s,
+    // which the simulator matched too). An engine change that moves this
+    // figure needs a new measurement: `cargo test --release --test netns
+    // table_setup_a -- --ignored --nocapture`.
     use sta::sim::scenario::run;
     let mut sc = scenario(1, 7, 64 << 20);
     sc.piece_length = 512 * 1024;
@@ -465,7 +469,10 @@ fn agrees_with_the_network_namespace_measurement() {
     sc.late = None;
     sc.net.overhead = 66;
     let last = run(&sc).expect("runs").last.expect("all finish");
-    assert!((last - 17.2).abs() / 17.2 < 0.15, "last finish {last:.2} s");
+    assert!(
+        (last - 14.56).abs() / 14.56 < 0.15,
+        "last finish {last:.2} s"
+    );
 }
 
 #[test]

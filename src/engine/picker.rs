@@ -229,9 +229,11 @@ impl Picker {
             let owed = self.by_peer.entry(peer).or_default();
             Ask::new(&self.geometry, peer, p, max, false).take(part, owed, &mut out);
         }
-        // 3. End-game: every missing block is requested somewhere; ask
-        //    this peer too for blocks it is not already fetching.
-        if out.is_empty() {
+        // 3. End-game: every missing piece is started and every missing
+        //    block requested somewhere; ask this peer too for blocks it is
+        //    not already fetching. Not before: a peer that holds only
+        //    pieces others are fetching waits rather than duplicate them.
+        if out.is_empty() && self.endgame(have) {
             let owed = self.by_peer.entry(peer).or_default();
             for (&p, part) in self.partials.iter_mut() {
                 if out.len() < max && theirs.get(p) {
@@ -243,6 +245,12 @@ impl Picker {
             self.by_peer.remove(&peer);
         }
         out
+    }
+
+    /// No missing piece is left to start.
+    fn endgame(&self, have: &Bitfield) -> bool {
+        let busy = have.count() + self.verifying.count() + self.in_progress.count();
+        busy >= self.pieces()
     }
 
     fn rarest_new(&self, theirs: &Bitfield, have: &Bitfield, rng: &mut Rng) -> Option<u32> {
