@@ -521,45 +521,6 @@ fn a_resumed_download_fetches_only_what_is_missing() {
 }
 
 #[test]
-fn engine_modules_touch_no_socket_file_thread_or_clock() {
-    let forbidden = [
-        "mio",
-        "crate::reactor",
-        "std::fs",
-        "std::thread",
-        "std::net::Tcp",
-        "std::net::Udp",
-        "std::os",
-        "Instant",
-        "SystemTime",
-        "libc",
-        "memmap2",
-    ];
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/engine");
-    let mut checked = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.file_name().is_some_and(|n| n == "tests.rs") {
-            continue; // this test names them
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
-        for (n, line) in text.lines().enumerate() {
-            let code = line.split("//").next().unwrap_or("");
-            for word in forbidden {
-                assert!(
-                    !code.contains(word),
-                    "{}:{}: the engine must not use {word}: {line}",
-                    path.display(),
-                    n + 1
-                );
-            }
-        }
-        checked += 1;
-    }
-    assert!(checked >= 10, "only {checked} engine files found");
-}
-
-#[test]
 fn a_peer_that_dialed_in_is_known_by_its_listen_address() {
     use crate::wire::tracker::{PeerEntry, Pieces};
     let (mut rig, _, _, info) = Rig::leecher(MemStorage::default());

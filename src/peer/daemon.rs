@@ -90,7 +90,7 @@ impl Daemon {
             return;
         };
         match self.engine.storage().slice(file, offset, len) {
-            Some((shared, range)) => ctx.send_shared(id, header.to_vec(), shared, range),
+            Some((shared, range)) => ctx.send_shared(id, &header, shared, range),
             // The file shrank under us: the size check stops sharing it
             // soon; meanwhile this peer gets nothing it could misread.
             None => ctx.close(id),

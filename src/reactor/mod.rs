@@ -56,6 +56,9 @@ pub struct Flow {
     pub close: bool,
 }
 
+/// Longest header [`Ctx::send_shared`] keeps inline (a piece message's is 13).
+const HEAD_MAX: usize = 16;
+
 /// Requests a handler makes of the loop during a callback; the loop carries
 /// them out as soon as the callback returns.
 pub struct Ctx<S> {
@@ -64,9 +67,12 @@ pub struct Ctx<S> {
 
 enum Command<S> {
     Send(ConnId, Vec<u8>),
+    /// A short header kept inline (so a block costs no allocation), its
+    /// length, then shared bytes.
     SendShared(
         ConnId,
-        Vec<u8>,
+        [u8; HEAD_MAX],
+        u8,
         Arc<dyn SharedBytes>,
         std::ops::Range<usize>,
     ),
@@ -86,12 +92,23 @@ impl<S> Ctx<S> {
     pub fn send_shared(
         &mut self,
         id: ConnId,
-        head: Vec<u8>,
+        head: &[u8],
         shared: Arc<dyn SharedBytes>,
         range: std::ops::Range<usize>,
     ) {
+        let mut inline = [0; HEAD_MAX];
+        let len = match inline.get_mut(..head.len()) {
+            Some(dst) => {
+                dst.copy_from_slice(head);
+                head.len()
+            }
+            None => {
+                self.send(id, head.to_vec());
+                0
+            }
+        };
         self.commands
-            .push(Command::SendShared(id, head, shared, range));
+            .push(Command::SendShared(id, inline, len as u8, shared, range));
     }
 
     /// Opens a TCP connection to `addr` carrying `session`; the handler's
@@ -413,9 +430,9 @@ impl<H: Handler> Reactor<H> {
                             self.mark_dirty(id);
                         }
                     }
-                    Command::SendShared(id, head, shared, range) => {
+                    Command::SendShared(id, head, len, shared, range) => {
                         if let Some(conn) = self.conns.get_mut(id) {
-                            conn.out.push(&head);
+                            conn.out.push(&head[..usize::from(len)]);
                             conn.out.push_shared(shared, range);
                             self.mark_dirty(id);
                         }
