@@ -103,7 +103,7 @@ impl<'g> Ask<'g> {
                 continue;
             }
             if asked.is_empty() {
-                part.unrequested -= 1;
+                part.unrequested = part.unrequested.saturating_sub(1);
             }
             part.requested[i].push(self.peer);
             let block = Block {
