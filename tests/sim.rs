@@ -58,7 +58,7 @@ const NAME: &str = "data.bin";
 /// The bytes of NAME on `h`'s disk, finished.
 fn file_of(sim: &Sim<MemStorage>, h: HostId) -> Option<&Vec<u8>> {
     let s = sim.hosts[h].storage()?;
-    s.disk.get(&Sim::<MemStorage>::path(h, NAME))
+    s.fs.files.get(&Sim::<MemStorage>::path(h, NAME))
 }
 
 fn assert_all_done<S: SimStorage>(sim: &Sim<S>, hosts: &[HostId]) {

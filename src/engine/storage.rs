@@ -44,13 +44,57 @@ pub trait Storage {
     fn resumable(&mut self, dir: &Path) -> Vec<(PathBuf, io::Result<Vec<u8>>)>;
 }
 
+/// Small files and directories of a disk in memory: what the [`Storage`]
+/// calls for `.torrent` files, resume sidecars and output directories do
+/// on it, for [`MemStorage`] and the simulator's stores.
+#[derive(Debug, Default)]
+pub struct MemFiles {
+    pub files: BTreeMap<PathBuf, Vec<u8>>,
+    pub dirs: Vec<PathBuf>,
+}
+
+impl MemFiles {
+    pub fn exists(&self, path: &Path) -> bool {
+        self.files.contains_key(path) || self.dirs.iter().any(|d| d == path)
+    }
+
+    pub fn create_dir(&mut self, dir: &Path) {
+        if !self.dirs.iter().any(|d| d == dir) {
+            self.dirs.push(dir.to_owned());
+        }
+    }
+
+    pub fn read_small(&self, path: &Path, max: u64) -> io::Result<Vec<u8>> {
+        let b = self.files.get(path).ok_or(io::ErrorKind::NotFound)?;
+        match b.len() as u64 > max {
+            true => Err(io::Error::new(io::ErrorKind::InvalidData, "too large")),
+            false => Ok(b.clone()),
+        }
+    }
+
+    pub fn save_resume(&mut self, final_path: &Path, info: &[u8]) {
+        self.files.insert(info_path(final_path), info.to_vec());
+    }
+
+    pub fn drop_resume(&mut self, final_path: &Path) {
+        self.files.remove(&info_path(final_path));
+    }
+
+    pub fn resumable(&self, dir: &Path) -> Vec<(PathBuf, io::Result<Vec<u8>>)> {
+        let suffix = crate::storage::INFO_SUFFIX;
+        self.files
+            .iter()
+            .filter(|(p, _)| p.parent() == Some(dir) && p.to_string_lossy().ends_with(suffix))
+            .map(|(p, b)| (p.clone(), Ok(b.clone())))
+            .collect()
+    }
+}
+
 /// A disk in memory: files by path, for the engine's tests.
 #[derive(Debug, Default)]
 pub struct MemStorage {
-    /// Every file on the "disk", by path.
-    pub disk: BTreeMap<PathBuf, Vec<u8>>,
-    /// Directories that exist.
-    pub dirs: Vec<PathBuf>,
+    /// Every file on the "disk", by path, and the directories.
+    pub fs: MemFiles,
     open: BTreeMap<FileId, (PathBuf, u64)>,
     next_file: FileId,
     /// Writes fail with "no space" while set (a full disk).
@@ -65,7 +109,7 @@ impl MemStorage {
     }
 
     fn bytes(&self, file: FileId) -> Option<&Vec<u8>> {
-        self.disk.get(&self.open.get(&file)?.0)
+        self.fs.files.get(&self.open.get(&file)?.0)
     }
 
     /// Carries out a job the way the hash pool does, at once.
@@ -125,7 +169,8 @@ impl MemStorage {
 impl Storage for MemStorage {
     fn open_shared(&mut self, path: &Path) -> Result<(FileId, u64), StorageError> {
         let len = self
-            .disk
+            .fs
+            .files
             .get(path)
             .ok_or_else(|| StorageError::Io(path.to_owned(), io::ErrorKind::NotFound.into()))?
             .len() as u64;
@@ -143,11 +188,12 @@ impl Storage for MemStorage {
     ) -> Result<(FileId, bool), StorageError> {
         let path = part_path(&final_path(dir, name)?);
         let resumed = self
-            .disk
+            .fs
+            .files
             .get(&path)
             .is_some_and(|b| b.len() as u64 == length);
         if !resumed {
-            self.disk.insert(path.clone(), vec![0; length as usize]);
+            self.fs.files.insert(path.clone(), vec![0; length as usize]);
         }
         Ok((self.add(path, length), resumed))
     }
@@ -157,7 +203,7 @@ impl Storage for MemStorage {
             return Err(io::ErrorKind::StorageFull.into());
         }
         let path = &self.open.get(&file).ok_or(io::ErrorKind::NotFound)?.0;
-        let bytes = self.disk.get_mut(path).ok_or(io::ErrorKind::NotFound)?;
+        let bytes = self.fs.files.get_mut(path).ok_or(io::ErrorKind::NotFound)?;
         let mut at = offset as usize;
         for b in bufs.iter() {
             let dst = bytes
@@ -171,14 +217,14 @@ impl Storage for MemStorage {
 
     fn finish(&mut self, file: FileId, dir: &Path, name: &str) -> Result<PathBuf, StorageError> {
         let target = final_path(dir, name)?;
-        if self.disk.contains_key(&target) {
+        if self.fs.files.contains_key(&target) {
             return Err(StorageError::Exists(target));
         }
         let Some((path, _)) = self.open.get_mut(&file) else {
             return Err(StorageError::Io(target, io::ErrorKind::NotFound.into()));
         };
-        if let Some(bytes) = self.disk.remove(path) {
-            self.disk.insert(target.clone(), bytes);
+        if let Some(bytes) = self.fs.files.remove(path) {
+            self.fs.files.insert(target.clone(), bytes);
         }
         *path = target.clone();
         Ok(target)
@@ -200,45 +246,34 @@ impl Storage for MemStorage {
         if let Some((path, _)) = self.open.remove(&file)
             && delete
         {
-            self.disk.remove(&path);
+            self.fs.files.remove(&path);
         }
         Ok(())
     }
 
     fn exists(&self, path: &Path) -> bool {
-        self.disk.contains_key(path) || self.dirs.iter().any(|d| d == path)
+        self.fs.exists(path)
     }
 
     fn create_dir(&mut self, dir: &Path) -> io::Result<()> {
-        if !self.dirs.iter().any(|d| d == dir) {
-            self.dirs.push(dir.to_owned());
-        }
+        self.fs.create_dir(dir);
         Ok(())
     }
 
     fn read_small(&mut self, path: &Path, max: u64) -> io::Result<Vec<u8>> {
-        let b = self.disk.get(path).ok_or(io::ErrorKind::NotFound)?;
-        match b.len() as u64 > max {
-            true => Err(io::Error::new(io::ErrorKind::InvalidData, "too large")),
-            false => Ok(b.clone()),
-        }
+        self.fs.read_small(path, max)
     }
 
     fn save_resume(&mut self, final_path: &Path, info: &[u8]) -> io::Result<()> {
-        self.disk.insert(info_path(final_path), info.to_vec());
+        self.fs.save_resume(final_path, info);
         Ok(())
     }
 
     fn drop_resume(&mut self, final_path: &Path) {
-        self.disk.remove(&info_path(final_path));
+        self.fs.drop_resume(final_path);
     }
 
     fn resumable(&mut self, dir: &Path) -> Vec<(PathBuf, io::Result<Vec<u8>>)> {
-        let suffix = crate::storage::INFO_SUFFIX;
-        self.disk
-            .iter()
-            .filter(|(p, _)| p.parent() == Some(dir) && p.to_string_lossy().ends_with(suffix))
-            .map(|(p, b)| (p.clone(), Ok(b.clone())))
-            .collect()
+        self.fs.resumable(dir)
     }
 }

@@ -85,7 +85,7 @@ impl Rig {
     fn seeder() -> (Rig, Vec<u8>, Info) {
         let (bytes, info) = file(4);
         let mut disk = MemStorage::default();
-        disk.disk.insert("/data/f.bin".into(), bytes.clone());
+        disk.fs.files.insert("/data/f.bin".into(), bytes.clone());
         let mut rig = Rig::new(disk);
         let control = rig.e.control_opened(rig.now);
         rig.input(control, b"share /data/f.bin\n");
@@ -100,7 +100,7 @@ impl Rig {
         let (bytes, info) = file(4);
         let mut disk = disk;
         let torrent = crate::meta::torrent::Torrent::write(&info, "udp://x/announce");
-        disk.disk.insert("/t/f.torrent".into(), torrent);
+        disk.fs.files.insert("/t/f.torrent".into(), torrent);
         let mut rig = Rig::new(disk);
         let control = rig.e.control_opened(rig.now);
         rig.input(control, b"get-torrent /t/f.torrent\n");
@@ -366,13 +366,14 @@ fn a_leecher_requests_verifies_and_publishes() {
     let done = String::from_utf8(rig.sent(control)).unwrap();
     assert!(done.contains("\"event\":\"done\""), "{done}");
     assert_eq!(
-        rig.e.storage().disk.get(Path::new("/dl/f.bin")),
+        rig.e.storage().fs.files.get(Path::new("/dl/f.bin")),
         Some(&bytes)
     );
     assert!(
         !rig.e
             .storage()
-            .disk
+            .fs
+            .files
             .contains_key(Path::new("/dl/f.bin.part.info"))
     );
 }
@@ -443,7 +444,7 @@ fn after_a_full_disk_the_next_get_resumes_keeping_verified_pieces() {
     let done = String::from_utf8(rig.sent(control)).unwrap();
     assert!(done.contains("\"event\":\"done\""), "{done}");
     assert_eq!(
-        rig.e.storage().disk.get(Path::new("/dl/f.bin")),
+        rig.e.storage().fs.files.get(Path::new("/dl/f.bin")),
         Some(&bytes)
     );
 }
@@ -457,6 +458,7 @@ fn get_into_a_missing_directory_creates_it() {
     assert!(
         rig.e
             .storage()
+            .fs
             .dirs
             .iter()
             .any(|d| d == Path::new("/new/dir"))
@@ -472,7 +474,8 @@ fn get_into_a_missing_directory_creates_it() {
     assert!(
         rig.e
             .storage()
-            .disk
+            .fs
+            .files
             .contains_key(Path::new("/new/dir/f.bin.part"))
     );
 }
@@ -497,7 +500,13 @@ fn remove_stops_sharing_tells_the_tracker_and_may_delete() {
             info_hash: info.info_hash
         }
     );
-    assert!(!rig.e.storage().disk.contains_key(Path::new("/data/f.bin")));
+    assert!(
+        !rig.e
+            .storage()
+            .fs
+            .files
+            .contains_key(Path::new("/data/f.bin"))
+    );
     assert!(rig.e.status().files.is_empty());
     let control = rig.e.control_opened(rig.now);
     rig.input(control, b"remove f.bin\n");
@@ -511,8 +520,9 @@ fn a_resumed_download_fetches_only_what_is_missing() {
     let mut disk = MemStorage::default();
     let mut part = bytes.clone();
     part[(2 * PIECE) as usize..].fill(0); // pieces 2 and 3 never arrived
-    disk.disk.insert("/dl/f.bin.part".into(), part);
-    disk.disk
+    disk.fs.files.insert("/dl/f.bin.part".into(), part);
+    disk.fs
+        .files
         .insert("/dl/f.bin.part.info".into(), info.bencoded.clone());
     let rig = Rig::new(disk);
     let status = rig.e.status();

@@ -5,10 +5,11 @@
 //! few megabytes. A piece message of a `RefStorage` host carries a marker
 //! payload: all 0x00 for an honest block, all 0xFF for a forged one.
 
+use crate::engine::storage::MemFiles;
 use crate::engine::{FileId, Job, JobDone, MemStorage, Storage};
 use crate::limits::BLOCK_SIZE;
 use crate::rng::Rng;
-use crate::storage::{StorageError, final_path, info_path, part_path};
+use crate::storage::{StorageError, final_path, part_path};
 use std::collections::BTreeMap;
 use std::io::{self, IoSlice};
 use std::path::{Path, PathBuf};
@@ -45,7 +46,7 @@ impl SimStorage for MemStorage {
     }
 
     fn block(&self, file: FileId, offset: u64, len: u32, forge: bool) -> Option<Body> {
-        let bytes = self.disk.get(&self.path(file))?;
+        let bytes = self.fs.files.get(&self.path(file))?;
         let at = usize::try_from(offset).ok()?;
         let mut b = bytes.get(at..at.checked_add(len as usize)?)?.to_vec();
         if forge {
@@ -62,7 +63,7 @@ impl SimStorage for MemStorage {
             let n = word.len().min((length - bytes.len() as u64) as usize);
             bytes.extend_from_slice(&word[..n]);
         }
-        self.disk.insert(path.to_owned(), bytes);
+        self.fs.files.insert(path.to_owned(), bytes);
     }
 
     fn set_full(&mut self, full: bool) {
@@ -89,9 +90,8 @@ struct RefFile {
 #[derive(Debug, Default)]
 pub struct RefStorage {
     files: BTreeMap<PathBuf, RefFile>,
-    /// Small files: `.part.info` metadata.
-    small: BTreeMap<PathBuf, Vec<u8>>,
-    dirs: Vec<PathBuf>,
+    /// Small files (`.part.info` metadata) and directories.
+    small: MemFiles,
     open: BTreeMap<FileId, (PathBuf, u64)>,
     next_file: FileId,
     full: bool,
@@ -308,41 +308,28 @@ impl Storage for RefStorage {
     }
 
     fn exists(&self, path: &Path) -> bool {
-        self.files.contains_key(path)
-            || self.small.contains_key(path)
-            || self.dirs.iter().any(|d| d == path)
+        self.files.contains_key(path) || self.small.exists(path)
     }
 
     fn create_dir(&mut self, dir: &Path) -> io::Result<()> {
-        if !self.dirs.iter().any(|d| d == dir) {
-            self.dirs.push(dir.to_owned());
-        }
+        self.small.create_dir(dir);
         Ok(())
     }
 
     fn read_small(&mut self, path: &Path, max: u64) -> io::Result<Vec<u8>> {
-        let b = self.small.get(path).ok_or(io::ErrorKind::NotFound)?;
-        match b.len() as u64 > max {
-            true => Err(io::Error::new(io::ErrorKind::InvalidData, "too large")),
-            false => Ok(b.clone()),
-        }
+        self.small.read_small(path, max)
     }
 
     fn save_resume(&mut self, final_path: &Path, info: &[u8]) -> io::Result<()> {
-        self.small.insert(info_path(final_path), info.to_vec());
+        self.small.save_resume(final_path, info);
         Ok(())
     }
 
     fn drop_resume(&mut self, final_path: &Path) {
-        self.small.remove(&info_path(final_path));
+        self.small.drop_resume(final_path);
     }
 
     fn resumable(&mut self, dir: &Path) -> Vec<(PathBuf, io::Result<Vec<u8>>)> {
-        let suffix = crate::storage::INFO_SUFFIX;
-        self.small
-            .iter()
-            .filter(|(p, _)| p.parent() == Some(dir) && p.to_string_lossy().ends_with(suffix))
-            .map(|(p, b)| (p.clone(), Ok(b.clone())))
-            .collect()
+        self.small.resumable(dir)
     }
 }
