@@ -97,6 +97,18 @@ impl Drop for TempDir {
 
 /// The last `n` lines of the text file at `path` (a child's log, to
 /// explain its failure); none if it cannot be read.
+/// The last 10 lines of a child's log, as a message continues them when
+/// it explains a failure ("; its last log lines: ..."), each line after
+/// `indent`; empty when the log is.
+pub fn log_tail(path: &Path, indent: &str) -> String {
+    let tail = last_lines(path, 10);
+    if tail.is_empty() {
+        return String::new();
+    }
+    let sep = format!("\n{indent}");
+    format!("; its last log lines:{sep}{}", tail.join(&sep))
+}
+
 pub fn last_lines(path: &Path, n: usize) -> Vec<String> {
     let bytes = std::fs::read(path).unwrap_or_default();
     let text = String::from_utf8_lossy(&bytes);

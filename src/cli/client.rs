@@ -53,6 +53,19 @@ pub fn protocol_error(e: &str) -> CallError {
 }
 
 /// The `file` of a final reply (`share`, `get`).
+/// Seeders of `file` in a `list` reply (0 when it is not listed).
+pub fn seeders_listed(v: &JsonValue, file: &FileReport) -> u32 {
+    v.get("files")
+        .and_then(JsonValue::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| crate::control::CatalogEntry::from_json(e).ok())
+        .filter(|e| e.info_hash == file.info_hash)
+        .map(|e| e.seeders)
+        .max()
+        .unwrap_or(0)
+}
+
 pub fn file_of(v: &JsonValue) -> Result<FileReport, CallError> {
     let file = v
         .get("file")

@@ -8,13 +8,13 @@
 //!
 //! Phases go to stdout, the progress bar to stderr (as for `sta get`).
 
-use crate::cli::client::{CallError, Client, Event, file_of};
+use crate::cli::client::{CallError, Client, Event, file_of, seeders_listed};
 use crate::cli::format::{human_bytes, parse_size, size_text, table};
 use crate::cli::progress::ProgressView;
-use crate::control::{CatalogEntry, ControlRequest, FileReport};
+use crate::control::{ControlRequest, FileReport};
 use crate::json::JsonValue;
 use crate::meta::info::to_hex;
-use sta_kit::files::{CompareError, TempDir, first_difference, free_bytes, last_lines};
+use sta_kit::files::{CompareError, TempDir, first_difference, free_bytes};
 use sta_kit::process::{Guard, Lines, Next, Stopped, spawn_watched};
 use sta_kit::random::{Prng, WriteError, write_random};
 use std::ffi::OsString;
@@ -645,19 +645,6 @@ fn same_file(reports: Vec<FileReport>) -> Step<FileReport> {
     Ok(first)
 }
 
-/// Seeders of `file` in a `list` reply.
-fn seeders_listed(v: &JsonValue, file: &FileReport) -> u32 {
-    v.get("files")
-        .and_then(JsonValue::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|e| CatalogEntry::from_json(e).ok())
-        .filter(|e| e.info_hash == file.info_hash)
-        .map(|e| e.seeders)
-        .max()
-        .unwrap_or(0)
-}
-
 /// One row per seeder (even one that sent nothing), then any address the
 /// downloader got bytes from that is no seeder's listening address.
 fn peer_table(got: &FileReport, seeders: &[Peer]) -> String {
@@ -737,12 +724,7 @@ impl Proc {
 
     /// The end of its log, to explain a failure.
     fn log_tail(&self) -> String {
-        let tail = last_lines(&self.log, 10);
-        if tail.is_empty() {
-            String::new()
-        } else {
-            format!("; its last log lines:\n  {}", tail.join("\n  "))
-        }
+        sta_kit::files::log_tail(&self.log, "  ")
     }
 }
 

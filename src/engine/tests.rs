@@ -149,6 +149,15 @@ impl Rig {
         bytes
     }
 
+    /// `control` was told the download is done, and `/dl/f.bin` holds
+    /// exactly `bytes`.
+    fn assert_published(&mut self, control: LinkId, bytes: &[u8]) {
+        let done = String::from_utf8(self.sent(control)).unwrap();
+        assert!(done.contains("\"event\":\"done\""), "{done}");
+        let file = self.e.storage().fs.files.get(Path::new("/dl/f.bin"));
+        assert_eq!(file.map(Vec::as_slice), Some(bytes));
+    }
+
     fn answer(&mut self, resp: Response) {
         let mut buf = Vec::new();
         resp.encode(&mut buf);
@@ -183,6 +192,17 @@ fn decode(mut bytes: &[u8]) -> Vec<Message<'_>> {
     }
     assert!(bytes.is_empty(), "trailing bytes {bytes:?}");
     out
+}
+
+/// The blocks requested in `bytes` (messages as sent to a peer).
+fn requests(bytes: &[u8]) -> Vec<Block> {
+    decode(bytes)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Request(b) => Some(b),
+            _ => None,
+        })
+        .collect()
 }
 
 fn closes(actions: &[Action], link: LinkId) -> bool {
@@ -337,13 +357,7 @@ fn leecher_with_peer(disk: MemStorage) -> (Rig, LinkId, LinkId, Vec<u8>, Vec<Blo
     rig.input(link, &hello);
     let sent = rig.sent(link);
     let (_, n) = Handshake::decode(&sent).unwrap().unwrap();
-    let blocks = decode(&sent[n..])
-        .into_iter()
-        .filter_map(|m| match m {
-            Message::Request(b) => Some(b),
-            _ => None,
-        })
-        .collect();
+    let blocks = requests(&sent[n..]);
     (rig, control, link, bytes, blocks)
 }
 
@@ -363,12 +377,7 @@ fn a_leecher_requests_verifies_and_publishes() {
     for b in &blocks {
         rig.input(link, &piece_msg(&bytes, *b));
     }
-    let done = String::from_utf8(rig.sent(control)).unwrap();
-    assert!(done.contains("\"event\":\"done\""), "{done}");
-    assert_eq!(
-        rig.e.storage().fs.files.get(Path::new("/dl/f.bin")),
-        Some(&bytes)
-    );
+    rig.assert_published(control, &bytes);
     assert!(
         !rig.e
             .storage()
@@ -429,24 +438,13 @@ fn after_a_full_disk_the_next_get_resumes_keeping_verified_pieces() {
     rig.input(control, b"get f.bin\n");
     rig.advance(Duration::from_secs(1));
     let sent = rig.sent(link);
-    let again: Vec<Block> = decode(&sent)
-        .into_iter()
-        .filter_map(|m| match m {
-            Message::Request(b) => Some(b),
-            _ => None,
-        })
-        .collect();
+    let again = requests(&sent);
     assert!(!again.iter().any(|b| b.index == 0), "piece 0 is kept");
     assert!(again.contains(&b1), "the lost block is asked again");
     for b in &again {
         rig.input(link, &piece_msg(&bytes, *b));
     }
-    let done = String::from_utf8(rig.sent(control)).unwrap();
-    assert!(done.contains("\"event\":\"done\""), "{done}");
-    assert_eq!(
-        rig.e.storage().fs.files.get(Path::new("/dl/f.bin")),
-        Some(&bytes)
-    );
+    rig.assert_published(control, &bytes);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 
 use crate::harness::Bench;
 use crate::{POLL, STOP_TIMEOUT, Step, failed, say};
-use sta_kit::files::last_lines;
+use sta_kit::files::log_tail;
 use sta_kit::process::{Guard, Lines, Next, Stopped, spawn_watched};
 use sta_kit::procfs::cpu_ticks;
 use std::ffi::OsString;
@@ -30,12 +30,7 @@ impl Proc {
     }
 
     fn log_tail(&self) -> String {
-        let tail = last_lines(&self.log, 10);
-        if tail.is_empty() {
-            String::new()
-        } else {
-            format!("; its last log lines:\n    {}", tail.join("\n    "))
-        }
+        log_tail(&self.log, "    ")
     }
 }
 

@@ -4,8 +4,8 @@
 use crate::harness::{Bench, remove_dir};
 use crate::tables::Run;
 use crate::{POLL, STALL, STARTUP, Step, failed, say};
-use sta::cli::client::{Client, Event, file_of};
-use sta::control::{CatalogEntry, ControlRequest, FileReport, StatusReport};
+use sta::cli::client::{Client, Event, file_of, seeders_listed};
+use sta::control::{ControlRequest, FileReport, StatusReport};
 use sta::json::JsonValue;
 use sta::meta::info::to_hex;
 use std::ffi::{OsStr, OsString};
@@ -143,16 +143,7 @@ impl Bench {
         let deadline = Instant::now() + STARTUP;
         loop {
             let v = self.request(peer, ControlRequest::List, "list")?;
-            let seen = v
-                .get("files")
-                .and_then(JsonValue::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|e| CatalogEntry::from_json(e).ok())
-                .filter(|e| e.info_hash == file.info_hash)
-                .map(|e| e.seeders)
-                .max()
-                .unwrap_or(0);
+            let seen = seeders_listed(&v, file);
             if seen >= n {
                 return Ok(());
             }
