@@ -27,6 +27,7 @@ mod inspect;
 pub mod peer;
 mod pending_writes;
 pub mod picker;
+pub mod reveal;
 pub mod storage;
 pub mod time;
 pub mod torrent;

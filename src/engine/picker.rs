@@ -182,6 +182,11 @@ impl Picker {
         }
     }
 
+    /// Connected peers holding `piece`.
+    pub fn availability(&self, piece: u32) -> u32 {
+        self.availability.get(piece as usize).copied().unwrap_or(0)
+    }
+
     /// Pieces that no connected peer has and we still miss.
     pub fn unavailable(&self, have: &Bitfield) -> u32 {
         (0..self.pieces())

@@ -83,7 +83,11 @@ impl Rig {
 
     /// A seeder of `f.bin` (hashed and announced).
     fn seeder() -> (Rig, Vec<u8>, Info) {
-        let (bytes, info) = file(4);
+        Rig::seeder_of(4)
+    }
+
+    fn seeder_of(pieces: u32) -> (Rig, Vec<u8>, Info) {
+        let (bytes, info) = file(pieces);
         let mut disk = MemStorage::default();
         disk.fs.files.insert("/data/f.bin".into(), bytes.clone());
         let mut rig = Rig::new(disk);
@@ -237,7 +241,18 @@ fn a_seeder_answers_the_handshake_unchokes_and_serves_zero_copy() {
     let reply = rig.sent(link);
     let (hs, n) = Handshake::decode(&reply).unwrap().unwrap();
     assert_eq!(hs.info_hash, info.info_hash);
-    assert_eq!(decode(&reply[n..]), [Message::HaveAll]);
+    // A seed shows a few pieces at a time: here, with small pieces, all 4.
+    let mut told = decode(&reply[n..]);
+    assert_eq!(told.remove(0), Message::HaveNone);
+    let mut shown: Vec<u32> = told
+        .iter()
+        .map(|m| match m {
+            Message::Have(p) => *p,
+            other => panic!("expected haves, got {other:?}"),
+        })
+        .collect();
+    shown.sort();
+    assert_eq!(shown, [0, 1, 2, 3]);
 
     let req = Block {
         index: 3,
@@ -570,4 +585,49 @@ fn a_peer_that_dialed_in_is_known_by_its_listen_address() {
             .iter()
             .any(|a| matches!(a, Action::Dial { addr, .. } if addr.to_string() == "10.0.0.8:6881"))
     );
+}
+
+/// The pieces a seed announced in `reply` (after the handshake, if any).
+fn haves(reply: &[u8]) -> Vec<u32> {
+    let body = match Handshake::decode(reply) {
+        Ok(Some((_, n))) => &reply[n..],
+        _ => reply,
+    };
+    decode(body)
+        .into_iter()
+        .filter_map(|m| match m {
+            Message::Have(p) => Some(p),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_seed_shows_each_piece_to_one_peer_before_it_shows_any_to_two() {
+    // 160 pieces of 32 KiB: 64 shown to each peer at a time.
+    let (mut rig, _, info) = Rig::seeder_of(160);
+    let mut hello = |id: u8| {
+        let link = rig.e.peer_accepted(rig.now, format!("10.0.0.{id}:6881").parse().unwrap());
+        let mut bytes = Vec::new();
+        Handshake::new(info.info_hash, [id; 20]).encode(&mut bytes);
+        rig.input(link, &bytes);
+        (link, haves(&rig.sent(link)))
+    };
+    let (a, shown_a) = hello(21);
+    let (_, shown_b) = hello(22);
+    assert_eq!((shown_a.len(), shown_b.len()), (64, 64));
+    assert!(
+        shown_a.iter().all(|p| !shown_b.contains(p)),
+        "no piece shown to both while others were never shown"
+    );
+    // Asking for a shown piece makes room for one more.
+    let req = Block {
+        index: shown_a[0],
+        begin: 0,
+        length: 16384,
+    };
+    rig.input(a, &encode(&[Message::Interested, Message::Request(req)]));
+    let more = haves(&rig.sent(a));
+    assert_eq!(more.len(), 1);
+    assert!(!shown_a.contains(&more[0]) && !shown_b.contains(&more[0]));
 }

@@ -4,6 +4,7 @@
 
 use super::action::{FileId, LinkId};
 use super::choker::Choker;
+use super::reveal::Reveal;
 use super::picker::Picker;
 use super::time::Time;
 use crate::bitfield::Bitfield;
@@ -52,6 +53,7 @@ pub struct Torrent {
     out_dir: PathBuf,
     pub picker: Picker,
     pub choker: Choker,
+    pub reveal: Reveal,
     /// Peer sessions of this file that completed the handshake.
     peers: Vec<LinkId>,
     /// Control sessions following a `get` of this file.
@@ -83,6 +85,7 @@ impl Torrent {
         upload_slots: usize,
     ) -> Torrent {
         let picker = Picker::new(info.geometry());
+        let reveal = Reveal::new(&info.geometry());
         Torrent {
             info,
             file,
@@ -92,6 +95,7 @@ impl Torrent {
             out_dir,
             picker,
             choker: Choker::new(upload_slots),
+            reveal,
             peers: Vec::new(),
             watchers: Vec::new(),
             uploaded: 0,
@@ -155,6 +159,7 @@ impl Torrent {
         self.peers.retain(|&c| c != link);
         self.picker.release_all(link);
         self.choker.release(link);
+        self.reveal.leave(link);
     }
 
     /// Gives free upload slots to the sessions that want one, in the order

@@ -229,6 +229,11 @@ impl<S: Storage> Engine<S> {
         conn.theirs = Some(Bitfield::new(t.info.num_pieces()));
         t.peer_joined(link);
         info!("peer {} joined {}", conn.addr(), t.info.name);
+        // A seed shows each peer a few pieces at a time (see `reveal`).
+        let seeding = t.is_complete();
+        if seeding {
+            t.reveal.join(link);
+        }
         let (fast, have) = (conn.fast, t.have().clone());
         if incoming {
             self.send(link, |buf| Handshake::new(hs.info_hash, me).encode(buf));
@@ -236,12 +241,16 @@ impl<S: Storage> Engine<S> {
         self.send(link, |buf| {
             let msg = match (fast, have.count()) {
                 (true, 0) => Message::HaveNone,
-                (true, _) if have.is_complete() => Message::HaveAll,
+                (true, _) if seeding => Message::HaveNone,
+                (false, _) if seeding => return,
                 (false, 0) => return,
                 _ => Message::Bitfield(have.as_bytes()),
             };
             msg.encode(buf);
         });
+        if let Some(t) = self.torrents.get_mut(&hs.info_hash) {
+            reveal_more(link, conn, t, &mut self.actions, &mut self.rng);
+        }
         Ok(())
     }
 
@@ -293,16 +302,23 @@ impl<S: Storage> Engine<S> {
                 }
                 if theirs.set(piece) {
                     t.picker.add_have(piece);
+                    t.reveal.announced(link, piece);
+                    reveal_more(link, conn, t, &mut self.actions, &mut self.rng);
                 }
             }
             Message::Bitfield(bytes) => {
                 let bits =
                     Bitfield::from_bytes(bytes, t.info.num_pieces()).map_err(|e| e.to_string())?;
-                replace_pieces(conn, t, bits)?;
+                replace_pieces(link, conn, t, bits)?;
+                reveal_more(link, conn, t, &mut self.actions, &mut self.rng);
             }
-            Message::HaveAll => replace_pieces(conn, t, Bitfield::full(t.info.num_pieces()))?,
-            Message::HaveNone => replace_pieces(conn, t, Bitfield::new(t.info.num_pieces()))?,
+            Message::HaveAll => replace_pieces(link, conn, t, Bitfield::full(t.info.num_pieces()))?,
+            Message::HaveNone => replace_pieces(link, conn, t, Bitfield::new(t.info.num_pieces()))?,
             Message::Request(block) => {
+                if t.reveal.covers(link) {
+                    t.reveal.requested(link, block.index);
+                    reveal_more(link, conn, t, &mut self.actions, &mut self.rng);
+                }
                 let served = serve(link, conn, t, block)?;
                 if let Some(action) = served {
                     if let Action::SendBlock { len, .. } = &action {
@@ -635,7 +651,7 @@ fn fill_requests(
 
 /// Adopts a peer's full piece set (bitfield, have-all, have-none), which
 /// only makes sense before any have.
-fn replace_pieces(conn: &mut PeerConn, t: &mut Torrent, bits: Bitfield) -> Verdict {
+fn replace_pieces(link: LinkId, conn: &mut PeerConn, t: &mut Torrent, bits: Bitfield) -> Verdict {
     if let Some(old) = &conn.theirs {
         if old.count() > 0 {
             return Err("second piece set after haves".into());
@@ -643,8 +659,36 @@ fn replace_pieces(conn: &mut PeerConn, t: &mut Torrent, bits: Bitfield) -> Verdi
         t.picker.remove_peer_pieces(old);
     }
     t.picker.add_peer_pieces(&bits);
+    for p in bits.ones() {
+        t.reveal.announced(link, p);
+    }
     conn.theirs = Some(bits);
     Ok(())
+}
+
+/// Shows a peer of a seed more pieces once it runs short of pieces to ask
+/// for (see [`super::reveal`]).
+fn reveal_more(
+    link: LinkId,
+    conn: &PeerConn,
+    t: &mut Torrent,
+    actions: &mut VecDeque<Action>,
+    rng: &mut Rng,
+) {
+    let Some(theirs) = conn.theirs.as_ref() else {
+        return;
+    };
+    let picker = &t.picker;
+    let shown = t
+        .reveal
+        .top_up(link, theirs, |p| picker.availability(p), rng);
+    if !shown.is_empty() {
+        queue_send(actions, link, |b| {
+            for &p in &shown {
+                Message::Have(p).encode(b);
+            }
+        });
+    }
 }
 
 /// The answer to a request: the block (header, then the file's bytes,

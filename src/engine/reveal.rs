@@ -1,0 +1,231 @@
+//! What a seed shows each peer. A seed that announced every piece would
+//! let its leechers pick freely, and two of them often fetch the same piece
+//! from it at once (neither knows what the other started). Instead a seed
+//! tells each peer of a few pieces at a time (`have` messages after a
+//! `have none`, as BEP 16 super-seeding does): pieces it never showed
+//! anyone first, then those the fewest peers hold, and shows another as
+//! soon as the peer starts fetching one or gets it elsewhere. So each
+//! piece leaves the seed once before any leaves it twice, and the leechers
+//! pass them among themselves.
+//!
+//! Pure bookkeeping: no sockets, no files. The owner of "which pieces did
+//! we show whom".
+
+use super::action::LinkId;
+use crate::bitfield::Bitfield;
+use crate::meta::Geometry;
+use crate::rng::Rng;
+use std::collections::BTreeMap;
+
+/// Bytes a peer should be able to request from us before it hears of
+/// another piece: the requests it keeps in flight, with room to spare, so
+/// a fast peer never idles waiting for a `have`.
+const AHEAD_BYTES: u64 = 2 * 1024 * 1024;
+/// Pieces shown and not yet started, per peer, at least.
+const MIN_AHEAD: usize = 2;
+
+#[derive(Debug)]
+pub struct Reveal {
+    /// For each piece, the peers it was shown to that have not got it
+    /// elsewhere: the times it left (or will leave) this seed.
+    shown: Vec<u32>,
+    /// The sessions we reveal to, each with what it was shown.
+    peers: BTreeMap<LinkId, Shown>,
+    ahead: usize,
+}
+
+#[derive(Debug)]
+struct Shown {
+    /// Every piece shown to the peer.
+    all: Bitfield,
+    /// Shown and neither requested nor announced by the peer yet.
+    waiting: Vec<u32>,
+}
+
+impl Reveal {
+    pub fn new(geometry: &Geometry) -> Reveal {
+        let piece = u64::from(geometry.piece_length()).max(1);
+        let ahead = (AHEAD_BYTES.div_ceil(piece) as usize).max(MIN_AHEAD);
+        Reveal {
+            shown: vec![0; geometry.num_pieces() as usize],
+            peers: BTreeMap::new(),
+            ahead,
+        }
+    }
+
+    /// Whether `link` sees only what we show it (else it was told of
+    /// every piece we have).
+    pub fn covers(&self, link: LinkId) -> bool {
+        self.peers.contains_key(&link)
+    }
+
+    /// A session starts in which we seed: it will see only what we show.
+    pub fn join(&mut self, link: LinkId) {
+        let all = Bitfield::new(self.shown.len() as u32);
+        let waiting = Vec::new();
+        self.peers.insert(link, Shown { all, waiting });
+    }
+
+    /// The session ended: what it was shown and never started may go to
+    /// another peer first.
+    pub fn leave(&mut self, link: LinkId) {
+        if let Some(s) = self.peers.remove(&link) {
+            for p in s.waiting {
+                self.unshow(p);
+            }
+        }
+    }
+
+    /// The peer asked for a block of `piece`.
+    pub fn requested(&mut self, link: LinkId, piece: u32) {
+        if let Some(s) = self.peers.get_mut(&link) {
+            s.waiting.retain(|&p| p != piece);
+        }
+    }
+
+    /// The peer holds `piece` (a `have`, or its bitfield): if we showed it
+    /// and it never asked us, it did not come from here.
+    pub fn announced(&mut self, link: LinkId, piece: u32) {
+        let Some(s) = self.peers.get_mut(&link) else {
+            return;
+        };
+        let before = s.waiting.len();
+        s.waiting.retain(|&p| p != piece);
+        s.all.set(piece);
+        if s.waiting.len() < before {
+            self.unshow(piece);
+        }
+    }
+
+    fn unshow(&mut self, piece: u32) {
+        if let Some(n) = self.shown.get_mut(piece as usize) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
+    /// Chooses pieces to show `link` until it has enough waiting: those
+    /// shown to the fewest peers, then held by the fewest (`holders`),
+    /// at random among equals. Returns the pieces to announce to it.
+    pub fn top_up(
+        &mut self,
+        link: LinkId,
+        theirs: &Bitfield,
+        holders: impl Fn(u32) -> u32,
+        rng: &mut Rng,
+    ) -> Vec<u32> {
+        let mut out = Vec::new();
+        let Some(s) = self.peers.get_mut(&link) else {
+            return out;
+        };
+        while s.waiting.len() < self.ahead {
+            let mut best: Option<((u32, u32), u32)> = None;
+            let mut ties = 0usize;
+            for p in 0..self.shown.len() as u32 {
+                if s.all.get(p) || theirs.get(p) {
+                    continue;
+                }
+                let key = (self.shown[p as usize], holders(p));
+                match best {
+                    Some((k, _)) if key > k => {}
+                    Some((k, _)) if key == k => {
+                        ties += 1;
+                        if rng.below(ties) == 0 {
+                            best = Some((key, p));
+                        }
+                    }
+                    _ => {
+                        best = Some((key, p));
+                        ties = 1;
+                    }
+                }
+            }
+            let Some((_, p)) = best else {
+                break; // the peer was shown everything it lacks
+            };
+            s.all.set(p);
+            s.waiting.push(p);
+            self.shown[p as usize] += 1;
+            out.push(p);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::limits::BLOCK_SIZE;
+
+    fn reveal(pieces: u32) -> Reveal {
+        // Pieces of 1 MiB: two shown ahead.
+        let len = 64 * BLOCK_SIZE;
+        Reveal::new(&Geometry::new(len, u64::from(pieces) * u64::from(len)))
+    }
+
+    #[test]
+    fn each_piece_is_shown_once_before_any_twice() {
+        let mut r = reveal(6);
+        let none = Bitfield::new(6);
+        let mut rng = Rng::new(7);
+        let mut seen = Vec::new();
+        for link in 1..=3 {
+            r.join(link);
+            seen.extend(r.top_up(link, &none, |_| 0, &mut rng));
+        }
+        seen.sort();
+        assert_eq!(seen, vec![0, 1, 2, 3, 4, 5], "three peers, two each");
+        // A fourth peer gets pieces shown once, the one held by fewest.
+        r.join(4);
+        let holders = |p: u32| if p == 3 { 0 } else { 2 };
+        let shown = r.top_up(4, &none, holders, &mut rng);
+        assert_eq!(shown[0], 3);
+    }
+
+    #[test]
+    fn a_started_piece_makes_room_for_another() {
+        let mut r = reveal(8);
+        let none = Bitfield::new(8);
+        let mut rng = Rng::new(1);
+        r.join(1);
+        let first = r.top_up(1, &none, |_| 0, &mut rng);
+        assert_eq!(first.len(), 2);
+        assert!(r.top_up(1, &none, |_| 0, &mut rng).is_empty(), "enough ahead");
+        r.requested(1, first[0]);
+        let next = r.top_up(1, &none, |_| 0, &mut rng);
+        assert_eq!(next.len(), 1);
+        assert!(!first.contains(&next[0]), "never shown twice to one peer");
+    }
+
+    #[test]
+    fn pieces_got_elsewhere_or_left_behind_go_to_others_first() {
+        let mut r = reveal(3);
+        let none = Bitfield::new(3);
+        let mut rng = Rng::new(3);
+        r.join(1);
+        let a = r.top_up(1, &none, |_| 0, &mut rng);
+        // Peer 1 got a[0] from someone else: it never left us.
+        r.announced(1, a[0]);
+        r.join(2);
+        let b = r.top_up(2, &none, |_| 0, &mut rng);
+        assert!(b.contains(&a[0]) && !b.contains(&a[1]));
+        // Peer 2 leaves before asking: its pieces are unshown again.
+        r.leave(2);
+        r.join(3);
+        let mut c = r.top_up(3, &none, |_| 0, &mut rng);
+        c.sort();
+        let mut expect = b.clone();
+        expect.sort();
+        assert_eq!(c, expect);
+    }
+
+    #[test]
+    fn a_peer_holding_everything_is_shown_nothing() {
+        let mut r = reveal(3);
+        r.join(1);
+        assert!(
+            r.top_up(1, &Bitfield::full(3), |_| 0, &mut Rng::new(1))
+                .is_empty()
+        );
+        assert!(r.covers(1) && !r.covers(2));
+    }
+}
