@@ -3,6 +3,7 @@
 //! publishing the finished file, and removing it.
 
 use super::action::LinkId;
+use super::peer::PeerConn;
 use super::storage::Storage;
 use super::time::Time;
 use super::torrent::{State, Torrent};
@@ -371,13 +372,16 @@ impl<S: Storage> Engine<S> {
         let suspects = t.piece_checked(piece, matches!(result, Ok(true)));
         match result {
             Ok(true) => {
-                // Peers that hold the piece already learn nothing from it
-                // (BEP 3 allows leaving it out): seeders never get haves.
+                // Seeders learn nothing from a have (BEP 3 allows leaving
+                // it out). A peer that showed us only some pieces may be a
+                // seed showing a few at a time (see `reveal`): it is told
+                // even of a piece it showed us, as the piece may have come
+                // from another peer.
                 let told: Vec<LinkId> = t
                     .peers()
                     .iter()
                     .copied()
-                    .filter(|c| !self.peers.get(c).is_some_and(|p| p.has(piece)))
+                    .filter(|c| !self.peers.get(c).is_some_and(PeerConn::is_seed))
                     .collect();
                 for c in told {
                     self.send(c, |b| Message::Have(piece).encode(b));

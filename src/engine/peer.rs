@@ -68,7 +68,8 @@ impl PeerConn {
         self.dialed.or(self.listen).unwrap_or(self.remote)
     }
 
-    pub fn has(&self, piece: u32) -> bool {
-        self.theirs.as_ref().is_some_and(|b| b.get(piece))
+    /// The remote said it holds every piece.
+    pub fn is_seed(&self) -> bool {
+        self.theirs.as_ref().is_some_and(Bitfield::is_complete)
     }
 }

@@ -238,7 +238,8 @@ impl Picker {
         //    block requested somewhere; ask this peer too for blocks it is
         //    not already fetching. Not before: a peer that holds only
         //    pieces others are fetching waits rather than duplicate them.
-        if out.is_empty() && self.endgame(have) {
+        let idle = self.by_peer.get(&peer).is_none_or(Vec::is_empty);
+        if out.is_empty() && idle && self.endgame(have) {
             let owed = self.by_peer.entry(peer).or_default();
             for (&p, part) in self.partials.iter_mut() {
                 if out.len() < max && theirs.get(p) {

@@ -12,10 +12,12 @@
 //! we show whom".
 
 use super::action::LinkId;
+use super::time::Time;
 use crate::bitfield::Bitfield;
 use crate::meta::Geometry;
 use crate::rng::Rng;
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Bytes a peer should be able to request from us before it hears of
 /// another piece: the requests it keeps in flight, with room to spare, so
@@ -23,6 +25,15 @@ use std::collections::BTreeMap;
 const AHEAD_BYTES: u64 = 2 * 1024 * 1024;
 /// Pieces shown and not yet started, per peer, at least.
 const MIN_AHEAD: usize = 2;
+/// A piece shown once is shown again only to a peer that asked us for
+/// nothing for this long: it has nothing else to fetch from us, so our
+/// upload would be idle. Showing it sooner sends second copies while the
+/// first round is still going out, and delays it.
+const IDLE: Duration = Duration::from_secs(1);
+/// A piece shown this long ago and never asked for is taken as got
+/// elsewhere: some clients send no `have` to a peer that has the piece.
+/// It makes room for another, and may be shown to others first.
+const STALE: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub struct Reveal {
@@ -38,8 +49,12 @@ pub struct Reveal {
 struct Shown {
     /// Every piece shown to the peer.
     all: Bitfield,
-    /// Shown and neither requested nor announced by the peer yet.
-    waiting: Vec<u32>,
+    /// Shown and neither requested nor announced by the peer yet, with
+    /// when.
+    waiting: Vec<(u32, Time)>,
+    /// When the peer last asked us for a block (None: not yet, so it has
+    /// nothing else to fetch from us).
+    asked: Option<Time>,
 }
 
 impl Reveal {
@@ -63,23 +78,32 @@ impl Reveal {
     pub fn join(&mut self, link: LinkId) {
         let all = Bitfield::new(self.shown.len() as u32);
         let waiting = Vec::new();
-        self.peers.insert(link, Shown { all, waiting });
+        self.peers.insert(
+            link,
+            Shown {
+                all,
+                waiting,
+                asked: None,
+            },
+        );
     }
 
     /// The session ended: what it was shown and never started may go to
     /// another peer first.
     pub fn leave(&mut self, link: LinkId) {
         if let Some(s) = self.peers.remove(&link) {
-            for p in s.waiting {
-                self.unshow(p);
+            for (p, _) in s.waiting {
+                unshow(&mut self.shown, p);
             }
         }
     }
 
     /// The peer asked for a block of `piece`.
-    pub fn requested(&mut self, link: LinkId, piece: u32) {
+    pub fn requested(&mut self, link: LinkId, piece: u32, now: Time) {
         if let Some(s) = self.peers.get_mut(&link) {
-            s.waiting.retain(|&p| p != piece);
+            s.waiting.retain(|&(p, _)| p != piece);
+            s.all.set(piece);
+            s.asked = Some(now);
         }
     }
 
@@ -90,16 +114,10 @@ impl Reveal {
             return;
         };
         let before = s.waiting.len();
-        s.waiting.retain(|&p| p != piece);
+        s.waiting.retain(|&(p, _)| p != piece);
         s.all.set(piece);
         if s.waiting.len() < before {
-            self.unshow(piece);
-        }
-    }
-
-    fn unshow(&mut self, piece: u32) {
-        if let Some(n) = self.shown.get_mut(piece as usize) {
-            *n = n.saturating_sub(1);
+            unshow(&mut self.shown, piece);
         }
     }
 
@@ -111,12 +129,22 @@ impl Reveal {
         link: LinkId,
         theirs: &Bitfield,
         holders: impl Fn(u32) -> u32,
+        now: Time,
         rng: &mut Rng,
     ) -> Vec<u32> {
         let mut out = Vec::new();
         let Some(s) = self.peers.get_mut(&link) else {
             return out;
         };
+        let shown = &mut self.shown;
+        s.waiting.retain(|&(p, at)| {
+            let stale = now.since(at) >= STALE;
+            if stale {
+                unshow(shown, p);
+            }
+            !stale
+        });
+        let idle = s.waiting.is_empty() && s.asked.is_none_or(|t| now.since(t) >= IDLE);
         while s.waiting.len() < self.ahead {
             let mut best: Option<((u32, u32), u32)> = None;
             let mut ties = 0usize;
@@ -125,6 +153,9 @@ impl Reveal {
                     continue;
                 }
                 let key = (self.shown[p as usize], holders(p));
+                if key.0 > 0 && !idle {
+                    continue;
+                }
                 match best {
                     Some((k, _)) if key > k => {}
                     Some((k, _)) if key == k => {
@@ -143,11 +174,18 @@ impl Reveal {
                 break; // the peer was shown everything it lacks
             };
             s.all.set(p);
-            s.waiting.push(p);
+            s.waiting.push((p, now));
             self.shown[p as usize] += 1;
             out.push(p);
         }
         out
+    }
+}
+
+/// A piece shown to a peer did not leave us for it after all.
+fn unshow(shown: &mut [u32], piece: u32) {
+    if let Some(n) = shown.get_mut(piece as usize) {
+        *n = n.saturating_sub(1);
     }
 }
 
@@ -170,14 +208,14 @@ mod tests {
         let mut seen = Vec::new();
         for link in 1..=3 {
             r.join(link);
-            seen.extend(r.top_up(link, &none, |_| 0, &mut rng));
+            seen.extend(r.top_up(link, &none, |_| 0, Time::ZERO, &mut rng));
         }
         seen.sort();
         assert_eq!(seen, vec![0, 1, 2, 3, 4, 5], "three peers, two each");
         // A fourth peer gets pieces shown once, the one held by fewest.
         r.join(4);
         let holders = |p: u32| if p == 3 { 0 } else { 2 };
-        let shown = r.top_up(4, &none, holders, &mut rng);
+        let shown = r.top_up(4, &none, holders, Time::ZERO, &mut rng);
         assert_eq!(shown[0], 3);
     }
 
@@ -187,11 +225,14 @@ mod tests {
         let none = Bitfield::new(8);
         let mut rng = Rng::new(1);
         r.join(1);
-        let first = r.top_up(1, &none, |_| 0, &mut rng);
+        let first = r.top_up(1, &none, |_| 0, Time::ZERO, &mut rng);
         assert_eq!(first.len(), 2);
-        assert!(r.top_up(1, &none, |_| 0, &mut rng).is_empty(), "enough ahead");
-        r.requested(1, first[0]);
-        let next = r.top_up(1, &none, |_| 0, &mut rng);
+        assert!(
+            r.top_up(1, &none, |_| 0, Time::ZERO, &mut rng).is_empty(),
+            "enough ahead"
+        );
+        r.requested(1, first[0], Time::ZERO);
+        let next = r.top_up(1, &none, |_| 0, Time::ZERO, &mut rng);
         assert_eq!(next.len(), 1);
         assert!(!first.contains(&next[0]), "never shown twice to one peer");
     }
@@ -202,16 +243,16 @@ mod tests {
         let none = Bitfield::new(3);
         let mut rng = Rng::new(3);
         r.join(1);
-        let a = r.top_up(1, &none, |_| 0, &mut rng);
+        let a = r.top_up(1, &none, |_| 0, Time::ZERO, &mut rng);
         // Peer 1 got a[0] from someone else: it never left us.
         r.announced(1, a[0]);
         r.join(2);
-        let b = r.top_up(2, &none, |_| 0, &mut rng);
+        let b = r.top_up(2, &none, |_| 0, Time::ZERO, &mut rng);
         assert!(b.contains(&a[0]) && !b.contains(&a[1]));
         // Peer 2 leaves before asking: its pieces are unshown again.
         r.leave(2);
         r.join(3);
-        let mut c = r.top_up(3, &none, |_| 0, &mut rng);
+        let mut c = r.top_up(3, &none, |_| 0, Time::ZERO, &mut rng);
         c.sort();
         let mut expect = b.clone();
         expect.sort();
@@ -223,9 +264,49 @@ mod tests {
         let mut r = reveal(3);
         r.join(1);
         assert!(
-            r.top_up(1, &Bitfield::full(3), |_| 0, &mut Rng::new(1))
+            r.top_up(1, &Bitfield::full(3), |_| 0, Time::ZERO, &mut Rng::new(1))
                 .is_empty()
         );
         assert!(r.covers(1) && !r.covers(2));
+    }
+
+    fn at(ms: u64) -> Time {
+        Time::from_micros(ms * 1000)
+    }
+
+    #[test]
+    fn a_second_copy_goes_only_to_a_peer_that_asks_for_nothing_else() {
+        let mut r = reveal(2);
+        let none = Bitfield::new(2);
+        let mut rng = Rng::new(5);
+        r.join(1);
+        assert_eq!(r.top_up(1, &none, |_| 0, at(0), &mut rng).len(), 2);
+        r.join(2);
+        r.requested(2, 0, at(0)); // unasked: it heard of piece 0 elsewhere
+        assert!(
+            r.top_up(2, &none, |_| 0, at(500), &mut rng).is_empty(),
+            "both pieces went out once, and peer 2 is busy"
+        );
+        assert_eq!(r.top_up(2, &none, |_| 0, at(1500), &mut rng), [1]);
+    }
+
+    #[test]
+    fn a_piece_never_asked_for_is_taken_back_after_a_while() {
+        let mut r = reveal(3);
+        let none = Bitfield::new(3);
+        let mut rng = Rng::new(9);
+        r.join(1);
+        let first = r.top_up(1, &none, |_| 0, at(0), &mut rng);
+        r.requested(1, first[0], at(100));
+        let third = r.top_up(1, &none, |_| 0, at(100), &mut rng);
+        assert_eq!(third.len(), 1);
+        // Ten seconds on, first[1] and third[0] were never asked for by
+        // peer 1: peer 2, which asks for third[0] by itself, is shown
+        // first[1] as a piece that never left us.
+        r.join(2);
+        r.requested(2, third[0], at(10_500)); // busy: no second copies
+        r.top_up(1, &none, |_| 0, at(10_500), &mut rng);
+        let shown = r.top_up(2, &none, |_| 0, at(10_500), &mut rng);
+        assert_eq!(shown, [first[1]]);
     }
 }

@@ -607,7 +607,9 @@ fn a_seed_shows_each_piece_to_one_peer_before_it_shows_any_to_two() {
     // 160 pieces of 32 KiB: 64 shown to each peer at a time.
     let (mut rig, _, info) = Rig::seeder_of(160);
     let mut hello = |id: u8| {
-        let link = rig.e.peer_accepted(rig.now, format!("10.0.0.{id}:6881").parse().unwrap());
+        let link = rig
+            .e
+            .peer_accepted(rig.now, format!("10.0.0.{id}:6881").parse().unwrap());
         let mut bytes = Vec::new();
         Handshake::new(info.info_hash, [id; 20]).encode(&mut bytes);
         rig.input(link, &bytes);
@@ -630,4 +632,26 @@ fn a_seed_shows_each_piece_to_one_peer_before_it_shows_any_to_two() {
     let more = haves(&rig.sent(a));
     assert_eq!(more.len(), 1);
     assert!(!shown_a.contains(&more[0]) && !shown_b.contains(&more[0]));
+}
+
+#[test]
+fn a_choke_from_a_fast_peer_keeps_its_requests_until_it_answers_them() {
+    // BEP 6: the peer answers each request (block or reject) even across
+    // a choke; asking another peer meanwhile would fetch blocks twice.
+    let (mut rig, control, link, bytes, blocks) = leecher_with_peer(MemStorage::default());
+    rig.input(link, &encode(&[Message::Choke, Message::Unchoke]));
+    assert!(
+        requests(&rig.sent(link)).is_empty(),
+        "nothing asked again after choke and unchoke"
+    );
+    // Served after all, but for the last block, which is rejected: that
+    // one is asked again.
+    let (last, served) = blocks.split_last().unwrap();
+    for b in served {
+        rig.input(link, &piece_msg(&bytes, *b));
+    }
+    rig.input(link, &encode(&[Message::Reject(*last)]));
+    assert_eq!(requests(&rig.sent(link)), [*last]);
+    rig.input(link, &piece_msg(&bytes, *last));
+    rig.assert_published(control, &bytes);
 }

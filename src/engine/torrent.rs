@@ -4,8 +4,8 @@
 
 use super::action::{FileId, LinkId};
 use super::choker::Choker;
-use super::reveal::Reveal;
 use super::picker::Picker;
+use super::reveal::Reveal;
 use super::time::Time;
 use crate::bitfield::Bitfield;
 use crate::control::Code;

@@ -130,7 +130,7 @@ impl<S: Storage> Engine<S> {
                 Ok(None) => return (0, Ok(())),
                 Ok(Some((hs, n))) => {
                     used = n;
-                    if let Err(why) = self.on_handshake(link, conn, hs) {
+                    if let Err(why) = self.on_handshake(now, link, conn, hs) {
                         return (used, Err(why));
                     }
                 }
@@ -176,7 +176,13 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    fn on_handshake(&mut self, link: LinkId, conn: &mut PeerConn, hs: Handshake) -> Verdict {
+    fn on_handshake(
+        &mut self,
+        now: Time,
+        link: LinkId,
+        conn: &mut PeerConn,
+        hs: Handshake,
+    ) -> Verdict {
         if conn.info_hash.is_some_and(|h| h != hs.info_hash) {
             return Err("answered with another info hash".into());
         }
@@ -249,7 +255,7 @@ impl<S: Storage> Engine<S> {
             msg.encode(buf);
         });
         if let Some(t) = self.torrents.get_mut(&hs.info_hash) {
-            reveal_more(link, conn, t, &mut self.actions, &mut self.rng);
+            reveal_more(now, link, conn, t, &mut self.actions, &mut self.rng);
         }
         Ok(())
     }
@@ -277,7 +283,13 @@ impl<S: Storage> Engine<S> {
             Message::Cancel(_) => {} // blocks are queued at once; nothing to withdraw
             Message::Choke => {
                 conn.peer_choking = true;
-                t.picker.release_all(link);
+                // BEP 6: a peer with the fast extension answers every
+                // request, with the block or a reject, also across a choke
+                // (its unchoke may follow at once, and it serves what it
+                // gets after); without it a choke drops them all.
+                if !conn.fast {
+                    t.picker.release_all(link);
+                }
             }
             Message::Unchoke => {
                 conn.peer_choking = false;
@@ -303,21 +315,21 @@ impl<S: Storage> Engine<S> {
                 if theirs.set(piece) {
                     t.picker.add_have(piece);
                     t.reveal.announced(link, piece);
-                    reveal_more(link, conn, t, &mut self.actions, &mut self.rng);
+                    reveal_more(now, link, conn, t, &mut self.actions, &mut self.rng);
                 }
             }
             Message::Bitfield(bytes) => {
                 let bits =
                     Bitfield::from_bytes(bytes, t.info.num_pieces()).map_err(|e| e.to_string())?;
                 replace_pieces(link, conn, t, bits)?;
-                reveal_more(link, conn, t, &mut self.actions, &mut self.rng);
+                reveal_more(now, link, conn, t, &mut self.actions, &mut self.rng);
             }
             Message::HaveAll => replace_pieces(link, conn, t, Bitfield::full(t.info.num_pieces()))?,
             Message::HaveNone => replace_pieces(link, conn, t, Bitfield::new(t.info.num_pieces()))?,
             Message::Request(block) => {
                 if t.reveal.covers(link) {
-                    t.reveal.requested(link, block.index);
-                    reveal_more(link, conn, t, &mut self.actions, &mut self.rng);
+                    t.reveal.requested(link, block.index, now);
+                    reveal_more(now, link, conn, t, &mut self.actions, &mut self.rng);
                 }
                 let served = serve(link, conn, t, block)?;
                 if let Some(action) = served {
@@ -494,6 +506,7 @@ impl<S: Storage> Engine<S> {
         for (&link, conn) in peers.iter_mut().filter(|(_, c)| c.handshaken) {
             if let Some(t) = conn.info_hash.and_then(|h| torrents.get_mut(&h)) {
                 fill_requests(now, link, conn, t, actions, rng);
+                reveal_more(now, link, conn, t, actions, rng);
             }
         }
         self.fill_upload_slots(now);
@@ -669,6 +682,7 @@ fn replace_pieces(link: LinkId, conn: &mut PeerConn, t: &mut Torrent, bits: Bitf
 /// Shows a peer of a seed more pieces once it runs short of pieces to ask
 /// for (see [`super::reveal`]).
 fn reveal_more(
+    now: Time,
     link: LinkId,
     conn: &PeerConn,
     t: &mut Torrent,
@@ -681,7 +695,7 @@ fn reveal_more(
     let picker = &t.picker;
     let shown = t
         .reveal
-        .top_up(link, theirs, |p| picker.availability(p), rng);
+        .top_up(link, theirs, |p| picker.availability(p), now, rng);
     if !shown.is_empty() {
         queue_send(actions, link, |b| {
             for &p in &shown {
