@@ -25,6 +25,7 @@ SWARM:
                            than at the start
     --seed-leaves-after X  each seeder leaves once it uploaded X times the
                            file (checked every 20 ms of simulated time)
+    --free-riders N        N of the leechers never upload (no upload slot)
     --max-peers N          peers per file and engine [default: 50]
     --upload-slots N       peers served at once per file [default: 4]
 
@@ -172,6 +173,7 @@ fn parse() -> Result<Option<(Scenario, bool)>, String> {
         loss,
         late,
         seed_leaves_after: opt(&mut args, "--seed-leaves-after", number)?,
+        free_riders: opt(&mut args, "--free-riders", number)?.unwrap_or(0),
         net: NetParams {
             overhead: opt(&mut args, "--overhead", number)?.unwrap_or(52),
             ..NetParams::default()

@@ -1,18 +1,61 @@
 //! Who we upload to, per file: at most `slots` interested peers are
-//! unchoked at once; a free slot goes to the next peer that asks, and
-//! every choke round the peer unchoked longest yields its slot to one that
-//! waits, so every peer gets a turn. The choker is the only owner of
-//! "do we choke this peer".
+//! unchoked at once. A free slot goes to the next peer that asks; every
+//! choke round the slots are dealt again:
+//!
+//! - while downloading, by tit-for-tat: the peers that sent us the most
+//!   over the last round keep or get a slot, but one slot is optimistic,
+//!   given to a choked peer at random and kept for three rounds, so new
+//!   peers get a chance to show what they send, and peers that never send
+//!   get only that;
+//! - while seeding, nobody sends us anything: the peers that got the
+//!   least from us get the slots, so every peer gets its turn.
+//!
+//! The choker is the only owner of "do we choke this peer"; the scores
+//! come from the caller.
 
 use super::action::LinkId;
 use super::time::Time;
+use crate::rng::Rng;
 use std::collections::BTreeMap;
+
+/// Rounds an optimistic unchoke lasts (at 10 s a round: 30 s).
+pub const OPTIMISTIC_ROUNDS: u32 = 3;
+/// A slot given between rounds is held this long at least, time for the
+/// peer to show what it sends.
+pub const MIN_HOLD: std::time::Duration = std::time::Duration::from_secs(5);
 
 #[derive(Debug)]
 pub struct Choker {
     slots: usize,
     /// Unchoked peers, with when each was unchoked.
     unchoked: BTreeMap<LinkId, Time>,
+    /// The optimistic unchoke, and the rounds it has left.
+    optimistic: Option<(LinkId, u32)>,
+}
+
+/// An interested peer and what it is worth to us this round: bytes it
+/// sent us (downloading) or, negated, bytes we sent it (seeding). Higher
+/// is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Candidate {
+    pub link: LinkId,
+    pub score: i64,
+}
+
+/// How the slots are dealt this round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Downloading: best senders, plus one optimistic slot.
+    TitForTat,
+    /// Seeding: best scores only (the least served), no optimistic slot.
+    Seeding,
+}
+
+/// What a round changed: peers to choke and to unchoke.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub choke: Vec<LinkId>,
+    pub unchoke: Vec<LinkId>,
 }
 
 impl Choker {
@@ -20,6 +63,7 @@ impl Choker {
         Choker {
             slots,
             unchoked: BTreeMap::new(),
+            optimistic: None,
         }
     }
 
@@ -40,22 +84,148 @@ impl Choker {
         true
     }
 
+    /// Between rounds: gives free slots to the best waiting peers of
+    /// `candidates` (every interested peer, with its score). Under
+    /// tit-for-tat, a peer that sent us nothing at all gives up a slot it
+    /// has held for [`MIN_HOLD`] to a waiting peer that sends (the
+    /// optimistic slot excepted), so a free rider that took a free slot
+    /// keeps it only while nobody better wants it.
+    pub fn fill(
+        &mut self,
+        candidates: &[Candidate],
+        rule: Rule,
+        now: Time,
+        rng: &mut Rng,
+    ) -> Changes {
+        let mut waiting: Vec<Candidate> = candidates
+            .iter()
+            .filter(|c| !self.is_unchoked(c.link))
+            .copied()
+            .collect();
+        rank(&mut waiting, rng);
+        let mut changes = Changes::default();
+        for c in waiting {
+            if self.offer(c.link, now) {
+                changes.unchoke.push(c.link);
+                continue;
+            }
+            if rule != Rule::TitForTat || c.score <= 0 {
+                break;
+            }
+            let optimistic = self.optimistic.map(|(o, _)| o);
+            let idle = candidates.iter().find(|u| {
+                u.score <= 0
+                    && Some(u.link) != optimistic
+                    && self
+                        .unchoked
+                        .get(&u.link)
+                        .is_some_and(|&t| now.since(t) >= MIN_HOLD)
+            });
+            let Some(idle) = idle.map(|u| u.link) else {
+                break;
+            };
+            self.unchoked.remove(&idle);
+            self.unchoked.insert(c.link, now);
+            changes.choke.push(idle);
+            changes.unchoke.push(c.link);
+        }
+        changes
+    }
+
     /// The peer lost interest or left: true when it held a slot (so a
     /// choke is due, if it is still connected).
     pub fn release(&mut self, link: LinkId) -> bool {
+        if self.optimistic.is_some_and(|(o, _)| o == link) {
+            self.optimistic = None;
+        }
         self.unchoked.remove(&link).is_some()
     }
 
-    /// A choke round: when `waiting` (interested and choked, in order)
-    /// is not empty and every slot is taken, the peer unchoked longest
-    /// gives its slot to the first waiting one. Returns (choked, unchoked).
-    pub fn rotate(&mut self, waiting: &[LinkId], now: Time) -> Option<(LinkId, LinkId)> {
-        let next = *waiting.first()?;
-        let (&longest, _) = self.unchoked.iter().min_by_key(|(_, t)| **t)?;
-        self.unchoked.remove(&longest);
-        self.unchoked.insert(next, now);
-        Some((longest, next))
+    /// A choke round over the interested peers `candidates`: deals the
+    /// slots again by `rule` and returns what changed.
+    pub fn round(
+        &mut self,
+        candidates: &[Candidate],
+        rule: Rule,
+        now: Time,
+        rng: &mut Rng,
+    ) -> Changes {
+        let mut ranked = candidates.to_vec();
+        rank(&mut ranked, rng);
+        let optimistic = match rule {
+            Rule::TitForTat if self.slots > 1 => self.keep_or_pick_optimistic(&ranked, rng),
+            _ => None,
+        };
+        self.optimistic = optimistic.map(|o| (o, self.rounds_left(o)));
+        let regular = self.slots - usize::from(optimistic.is_some());
+        let mut chosen: Vec<LinkId> = ranked
+            .iter()
+            .map(|c| c.link)
+            .filter(|&l| Some(l) != optimistic)
+            .take(regular)
+            .collect();
+        chosen.extend(optimistic);
+        let mut changes = Changes::default();
+        for (&link, _) in self.unchoked.iter() {
+            if !chosen.contains(&link) {
+                changes.choke.push(link);
+            }
+        }
+        for &link in &changes.choke {
+            self.unchoked.remove(&link);
+        }
+        for link in chosen {
+            if let std::collections::btree_map::Entry::Vacant(e) = self.unchoked.entry(link) {
+                e.insert(now);
+                changes.unchoke.push(link);
+            }
+        }
+        changes
     }
+
+    /// The optimistic unchoke for this round: the current one while it
+    /// has rounds left and is still interested, else a choked candidate
+    /// at random (none if every candidate fits in the regular slots).
+    fn keep_or_pick_optimistic(&self, ranked: &[Candidate], rng: &mut Rng) -> Option<LinkId> {
+        if let Some((o, left)) = self.optimistic
+            && left > 0
+            && ranked.iter().any(|c| c.link == o)
+        {
+            return Some(o);
+        }
+        // Peers the regular slots would not take.
+        let rest = ranked.get(self.slots - 1..).unwrap_or_default();
+        let pool: Vec<LinkId> = rest
+            .iter()
+            .map(|c| c.link)
+            .filter(|l| !self.unchoked.contains_key(l))
+            .collect();
+        let pool = match pool.is_empty() {
+            true => rest.iter().map(|c| c.link).collect(),
+            false => pool,
+        };
+        match pool.len() {
+            0 => None,
+            n => Some(pool[rng.below(n)]),
+        }
+    }
+
+    /// Rounds left to `link` as the optimistic unchoke after this one.
+    fn rounds_left(&self, link: LinkId) -> u32 {
+        match self.optimistic {
+            Some((o, left)) if o == link && left > 0 => left - 1,
+            _ => OPTIMISTIC_ROUNDS - 1,
+        }
+    }
+}
+
+/// Best score first; equal scores in random order, so that none is
+/// served first for being first to connect.
+fn rank(candidates: &mut [Candidate], rng: &mut Rng) {
+    for i in (1..candidates.len()).rev() {
+        candidates.swap(i, rng.below(i + 1));
+    }
+    candidates.sort_by_key(|c| std::cmp::Reverse(c.score));
 }
 
 #[cfg(test)]
@@ -66,26 +236,92 @@ mod tests {
         Time::from_micros(s * 1_000_000)
     }
 
-    #[test]
-    fn slots_are_limited_and_freed() {
-        let mut c = Choker::new(2);
-        assert!(c.offer(1, at(0)));
-        assert!(c.offer(2, at(0)));
-        assert!(!c.offer(3, at(0)), "no third slot");
-        assert!(c.release(1));
-        assert!(!c.release(1), "released once");
-        assert!(c.offer(3, at(1)));
-        assert_eq!(c.unchoked(), 2);
+    fn c(link: LinkId, score: i64) -> Candidate {
+        Candidate { link, score }
     }
 
     #[test]
-    fn rotation_replaces_the_longest_unchoked() {
-        let mut c = Choker::new(2);
-        c.offer(1, at(5));
-        c.offer(2, at(3));
-        assert_eq!(c.rotate(&[], at(10)), None);
-        assert_eq!(c.rotate(&[7, 8], at(10)), Some((2, 7)));
-        assert!(c.is_unchoked(7) && !c.is_unchoked(2));
-        assert_eq!(c.rotate(&[8], at(20)), Some((1, 8)));
+    fn slots_are_limited_and_freed() {
+        let mut ch = Choker::new(2);
+        assert!(ch.offer(1, at(0)));
+        assert!(ch.offer(2, at(0)));
+        assert!(!ch.offer(3, at(0)), "no third slot");
+        assert!(ch.release(1));
+        assert!(!ch.release(1), "released once");
+        assert!(ch.offer(3, at(1)));
+        assert_eq!(ch.unchoked(), 2);
+    }
+
+    #[test]
+    fn tit_for_tat_keeps_the_best_senders_and_one_optimistic_slot() {
+        let mut ch = Choker::new(3);
+        let mut rng = Rng::new(4);
+        for l in 1..=3 {
+            ch.offer(l, at(0));
+        }
+        // 4 and 5 sent the most; 1..3 little; 6 nothing.
+        let peers = [c(1, 10), c(2, 5), c(3, 1), c(4, 900), c(5, 800), c(6, 0)];
+        let changes = ch.round(&peers, Rule::TitForTat, at(10), &mut rng);
+        assert!(ch.is_unchoked(4) && ch.is_unchoked(5));
+        assert_eq!(ch.unchoked(), 3);
+        let (opt, _) = ch.optimistic.unwrap();
+        assert!(
+            ![4, 5].contains(&opt),
+            "optimistic slot beyond the best two"
+        );
+        assert_eq!(changes.unchoke.len() + 3 - changes.choke.len(), 3);
+        // The optimistic peer keeps its slot for three rounds, whatever it sends.
+        for round in 2..=OPTIMISTIC_ROUNDS {
+            ch.round(&peers, Rule::TitForTat, at(10 * u64::from(round)), &mut rng);
+            assert!(ch.is_unchoked(opt), "round {round}");
+        }
+    }
+
+    #[test]
+    fn a_peer_that_never_sends_gets_only_optimistic_turns() {
+        let mut ch = Choker::new(2);
+        let mut rng = Rng::new(11);
+        // 1..=4 send; 9 never does.
+        let peers = [c(1, 50), c(2, 40), c(3, 30), c(4, 20), c(9, 0)];
+        let mut rounds_unchoked = 0;
+        for r in 0..30 {
+            ch.round(&peers, Rule::TitForTat, at(10 * r), &mut rng);
+            assert!(ch.is_unchoked(1), "the best sender always keeps its slot");
+            rounds_unchoked += u32::from(ch.is_unchoked(9));
+        }
+        assert!(
+            rounds_unchoked < 20,
+            "unchoked {rounds_unchoked} of 30 rounds"
+        );
+    }
+
+    #[test]
+    fn a_seed_serves_the_least_served_first_and_every_peer_gets_a_turn() {
+        let mut ch = Choker::new(2);
+        let mut rng = Rng::new(2);
+        let mut got = [0i64; 5];
+        let mut turns = [0u32; 5];
+        for r in 0..10 {
+            let peers: Vec<Candidate> = (0..5).map(|l| c(l as LinkId, -got[l])).collect();
+            ch.round(&peers, Rule::Seeding, at(10 * r), &mut rng);
+            assert_eq!(ch.optimistic, None);
+            for l in 0..5 {
+                if ch.is_unchoked(l as LinkId) {
+                    got[l] += 100;
+                    turns[l] += 1;
+                }
+            }
+        }
+        assert_eq!(turns, [4; 5], "served in turn: {turns:?}");
+    }
+
+    #[test]
+    fn a_round_chokes_peers_no_longer_candidates() {
+        let mut ch = Choker::new(4);
+        let mut rng = Rng::new(1);
+        ch.offer(7, at(0));
+        let changes = ch.round(&[c(1, 3)], Rule::TitForTat, at(10), &mut rng);
+        assert_eq!(changes.choke, [7]);
+        assert_eq!(changes.unchoke, [1]);
     }
 }

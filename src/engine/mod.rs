@@ -64,7 +64,7 @@ pub struct Config {
 
 /// How often the engine wants [`Engine::handle_timeout`].
 pub const TICK: Duration = Duration::from_millis(250);
-/// How often unchoked slots rotate among interested peers.
+/// How often upload slots are dealt again (see `choker`).
 pub const CHOKE_ROUND: Duration = Duration::from_secs(10);
 
 /// A `share` whose pieces are being hashed.

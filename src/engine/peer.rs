@@ -28,6 +28,9 @@ pub struct PeerConn {
     pub peer_choking: bool,
     pub peer_interested: bool,
     pub downloaded: u64,
+    /// `downloaded` at the last choke round: what it sent us since is
+    /// its tit-for-tat score.
+    pub downloaded_at_round: u64,
     pub uploaded: u64,
     /// When a block last arrived, or when requests were last sent to an
     /// idle peer: requests outstanding far longer mean a stalled peer.
@@ -53,6 +56,7 @@ impl PeerConn {
             peer_choking: true,
             peer_interested: false,
             downloaded: 0,
+            downloaded_at_round: 0,
             uploaded: 0,
             last_progress: now,
             interest: None,

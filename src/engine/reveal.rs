@@ -42,6 +42,8 @@ pub struct Reveal {
     shown: Vec<u32>,
     /// The sessions we reveal to, each with what it was shown.
     peers: BTreeMap<LinkId, Shown>,
+    /// Who first asked us for each piece.
+    first: Vec<Option<LinkId>>,
     ahead: usize,
 }
 
@@ -55,6 +57,9 @@ struct Shown {
     /// When the peer last asked us for a block (None: not yet, so it has
     /// nothing else to fetch from us).
     asked: Option<Time>,
+    /// Haves from other peers for pieces this one got first from us: how
+    /// well it passes on what we send it.
+    spread: u64,
 }
 
 impl Reveal {
@@ -64,6 +69,7 @@ impl Reveal {
         Reveal {
             shown: vec![0; geometry.num_pieces() as usize],
             peers: BTreeMap::new(),
+            first: vec![None; geometry.num_pieces() as usize],
             ahead,
         }
     }
@@ -76,16 +82,13 @@ impl Reveal {
 
     /// A session starts in which we seed: it will see only what we show.
     pub fn join(&mut self, link: LinkId) {
-        let all = Bitfield::new(self.shown.len() as u32);
-        let waiting = Vec::new();
-        self.peers.insert(
-            link,
-            Shown {
-                all,
-                waiting,
-                asked: None,
-            },
-        );
+        let shown = Shown {
+            all: Bitfield::new(self.shown.len() as u32),
+            waiting: Vec::new(),
+            asked: None,
+            spread: 0,
+        };
+        self.peers.insert(link, shown);
     }
 
     /// The session ended: what it was shown and never started may go to
@@ -98,8 +101,19 @@ impl Reveal {
         }
     }
 
+    /// How many haves other peers sent for pieces `link` got first from
+    /// us (the choker's measure of a peer worth seeding).
+    pub fn spread(&self, link: LinkId) -> u64 {
+        self.peers.get(&link).map_or(0, |s| s.spread)
+    }
+
     /// The peer asked for a block of `piece`.
     pub fn requested(&mut self, link: LinkId, piece: u32, now: Time) {
+        if let Some(first) = self.first.get_mut(piece as usize)
+            && first.is_none()
+        {
+            *first = Some(link);
+        }
         if let Some(s) = self.peers.get_mut(&link) {
             s.waiting.retain(|&(p, _)| p != piece);
             s.all.set(piece);
@@ -110,6 +124,12 @@ impl Reveal {
     /// The peer holds `piece` (a `have`, or its bitfield): if we showed it
     /// and it never asked us, it did not come from here.
     pub fn announced(&mut self, link: LinkId, piece: u32) {
+        if let Some(&Some(first)) = self.first.get(piece as usize)
+            && first != link
+            && let Some(f) = self.peers.get_mut(&first)
+        {
+            f.spread += 1;
+        }
         let Some(s) = self.peers.get_mut(&link) else {
             return;
         };
@@ -308,5 +328,19 @@ mod tests {
         r.top_up(1, &none, |_| 0, at(10_500), &mut rng);
         let shown = r.top_up(2, &none, |_| 0, at(10_500), &mut rng);
         assert_eq!(shown, [first[1]]);
+    }
+
+    #[test]
+    fn a_peer_that_passes_pieces_on_is_credited() {
+        let mut r = reveal(4);
+        let none = Bitfield::new(4);
+        let mut rng = Rng::new(1);
+        r.join(1);
+        r.join(2);
+        let shown = r.top_up(1, &none, |_| 0, at(0), &mut rng);
+        r.requested(1, shown[0], at(0));
+        r.announced(2, shown[0]); // 2 got it, from 1 or its relays
+        r.announced(1, shown[0]); // 1's own have is no spread
+        assert_eq!((r.spread(1), r.spread(2)), (1, 0));
     }
 }

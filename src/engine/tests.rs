@@ -281,7 +281,7 @@ fn a_seeder_answers_the_handshake_unchokes_and_serves_zero_copy() {
 }
 
 #[test]
-fn upload_slots_are_limited_and_rotate_every_choke_round() {
+fn upload_slots_are_limited_and_a_seed_deals_them_to_the_least_served() {
     let (mut rig, _, info) = Rig::seeder();
     let peers: Vec<LinkId> = (1..=3).map(|i| rig.incoming_peer(&info, i)).collect();
     rig.settle();
@@ -308,6 +308,10 @@ fn upload_slots_are_limited_and_rotate_every_choke_round() {
         rig.sent(peers[2]).as_slice(),
         [_, _, _, _, 16, ..]
     ));
+    // Peer 0 gets a block; 1 and 2 get nothing: at the round the seed
+    // deals its two slots to the least served.
+    rig.input(peers[0], &encode(&[req]));
+    rig.settle();
     rig.advance(CHOKE_ROUND);
     let actions = rig.settle();
     let msgs = |link| {
@@ -323,7 +327,7 @@ fn upload_slots_are_limited_and_rotate_every_choke_round() {
     assert_eq!(
         msgs(peers[0]),
         [Message::Choke],
-        "the longest unchoked yields"
+        "the most served yields its slot"
     );
     assert_eq!(msgs(peers[2]), [Message::Unchoke]);
 }

@@ -162,18 +162,6 @@ impl Torrent {
         self.reveal.leave(link);
     }
 
-    /// Gives free upload slots to the sessions that want one, in the order
-    /// they joined; returns those to unchoke.
-    pub fn fill_slots(&mut self, now: Time, wants: impl Fn(LinkId) -> bool) -> Vec<LinkId> {
-        let mut unchoke = Vec::new();
-        for &c in &self.peers {
-            if wants(c) && self.choker.offer(c, now) {
-                unchoke.push(c);
-            }
-        }
-        unchoke
-    }
-
     /// Whether to ask the tracker for peers now; if so, when next: soon
     /// while few peers are connected, rarely once there are enough.
     pub fn peer_query_due(&mut self, now: Time, few: Duration, many: Duration) -> bool {

@@ -3,6 +3,7 @@
 //! handled its state is out of `Engine::peers` and put back after.
 
 use super::action::{Action, LinkId};
+use super::choker::{Candidate, Changes, Rule};
 use super::peer::{MAX_IN_FLIGHT, PeerConn};
 use super::pending_writes::PendingWrites;
 use super::picker::Received;
@@ -15,7 +16,7 @@ use crate::limits::MAX_REQUEST_LEN;
 use crate::rng::Rng;
 use crate::wire::peer::{Block, Handshake, InfoHash, Message, PeerId, piece_header};
 use log::{debug, info, warn};
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -512,7 +513,7 @@ impl<S: Storage> Engine<S> {
         self.fill_upload_slots(now);
         if now.since(self.last_choke_round) >= CHOKE_ROUND {
             self.last_choke_round = now;
-            self.rotate_unchoked(now);
+            self.choke_round(now);
             self.check_files(now);
         }
         if now.since(self.last_keepalive) >= KEEPALIVE {
@@ -578,41 +579,76 @@ impl<S: Storage> Engine<S> {
     }
 
     /// Gives free upload slots (freed by a peer that left or lost interest)
-    /// to interested peers waiting for one.
+    /// to the best of the interested peers waiting for one.
     fn fill_upload_slots(&mut self, now: Time) {
-        let mut unchoke = Vec::new();
+        let mut changes = Vec::new();
         for t in self.torrents.values_mut() {
-            let interested = |c: LinkId| self.peers.get(&c).is_some_and(|p| p.peer_interested);
-            unchoke.extend(t.fill_slots(now, interested));
+            let candidates = choke_candidates(t, &self.peers);
+            let rule = choke_rule(t);
+            changes.push(t.choker.fill(&candidates, rule, now, &mut self.rng));
         }
-        for c in unchoke {
-            self.send(c, |b| Message::Unchoke.encode(b));
-        }
+        self.apply_chokes(changes);
     }
 
-    /// When interested peers wait for a slot, the peer unchoked longest
-    /// gives its slot to one of them, so every peer gets a turn.
-    fn rotate_unchoked(&mut self, now: Time) {
-        let mut swaps = Vec::new();
-        for t in self.torrents.values_mut() {
-            let waiting: Vec<LinkId> = t
-                .peers()
-                .iter()
-                .copied()
-                .filter(|c| {
-                    self.peers.get(c).is_some_and(|p| p.peer_interested)
-                        && !t.choker.is_unchoked(*c)
-                })
-                .collect();
-            if let Some(swap) = t.choker.rotate(&waiting, now) {
-                swaps.push(swap);
+    /// Deals every file's upload slots again (see [`super::choker`]), then
+    /// starts a new round of tit-for-tat scores.
+    fn choke_round(&mut self, now: Time) {
+        let Engine {
+            torrents,
+            peers,
+            rng,
+            ..
+        } = self;
+        let mut changes = Vec::new();
+        for t in torrents.values_mut() {
+            let candidates = choke_candidates(t, peers);
+            changes.push(t.choker.round(&candidates, choke_rule(t), now, rng));
+            for link in t.peers() {
+                if let Some(p) = peers.get_mut(link) {
+                    p.downloaded_at_round = p.downloaded;
+                }
             }
         }
-        for (choked, unchoked) in swaps {
-            self.send(choked, |b| Message::Choke.encode(b));
-            self.send(unchoked, |b| Message::Unchoke.encode(b));
+        self.apply_chokes(changes);
+    }
+
+    fn apply_chokes(&mut self, changes: Vec<Changes>) {
+        for c in changes {
+            for link in c.choke {
+                self.send(link, |b| Message::Choke.encode(b));
+            }
+            for link in c.unchoke {
+                self.send(link, |b| Message::Unchoke.encode(b));
+            }
         }
     }
+}
+
+fn choke_rule(t: &Torrent) -> Rule {
+    match t.is_complete() {
+        true => Rule::Seeding,
+        false => Rule::TitForTat,
+    }
+}
+
+/// The interested peers of `t`, each with its score for the choker: what
+/// it sent us this round while we download; while we seed, the pieces it
+/// passed on against the bytes it got from us, so a peer that keeps what
+/// we send falls behind.
+fn choke_candidates(t: &Torrent, peers: &BTreeMap<LinkId, PeerConn>) -> Vec<Candidate> {
+    let rule = choke_rule(t);
+    let piece = i64::from(t.info.piece_length);
+    t.peers()
+        .iter()
+        .filter_map(|&link| {
+            let p = peers.get(&link).filter(|p| p.peer_interested)?;
+            let score = match rule {
+                Rule::TitForTat => (p.downloaded - p.downloaded_at_round + p.downloaded / 2) as i64,
+                Rule::Seeding => t.reveal.spread(link) as i64 * piece - p.uploaded as i64,
+            };
+            Some(Candidate { link, score })
+        })
+        .collect()
 }
 
 /// Keeps up to `MAX_IN_FLIGHT` blocks requested from an unchoking peer

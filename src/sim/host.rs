@@ -27,6 +27,9 @@ pub struct Host<S: SimStorage> {
     pub parked: Option<S>,
     /// Sends corrupt blocks: every block it serves is forged.
     pub liar: bool,
+    /// Never uploads (its engine has no upload slot): for the choker's
+    /// tests.
+    pub free_rider: bool,
     /// Bumped at every restart: events for an earlier engine are stale.
     pub epoch: u32,
     /// The connection and side of each engine link.
@@ -57,6 +60,7 @@ impl<S: SimStorage> Host<S> {
             engine: None,
             parked: Some(S::default()),
             liar: false,
+            free_rider: false,
             epoch: 0,
             links: HashMap::new(),
             controls: HashSet::new(),

@@ -34,6 +34,8 @@ pub struct Scenario {
     pub late: Option<(usize, Duration)>,
     /// Seeders leave once they uploaded this many times the file.
     pub seed_leaves_after: Option<f64>,
+    /// This many of the leechers (the first ones) never upload.
+    pub free_riders: usize,
     pub net: NetParams,
     pub max_peers: usize,
     pub upload_slots: usize,
@@ -50,6 +52,7 @@ pub struct PeerResult {
     pub joined: Duration,
     /// Time from joining to done; `None` if it never finished.
     pub took: Option<Duration>,
+    pub free_rider: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -144,6 +147,9 @@ pub fn run(sc: &Scenario) -> Result<RunResult, String> {
             n => sc.classes[rng.below(n)],
         };
         let h = sim.add_host(spec(&mut rng, up));
+        if let Some(host) = sim.hosts.get_mut(h) {
+            host.free_rider = i < sc.free_riders;
+        }
         let joins = match (i >= sc.leechers - late, sc.late) {
             (true, Some((_, at))) => t0 + at,
             _ => t0,
@@ -219,6 +225,7 @@ pub fn run(sc: &Scenario) -> Result<RunResult, String> {
                 spec: host.spec.clone(),
                 joined: joined - t0,
                 took,
+                free_rider: host.free_rider,
             }
         })
         .collect();
@@ -251,6 +258,21 @@ pub fn run(sc: &Scenario) -> Result<RunResult, String> {
         peers,
         seed_left,
     })
+}
+
+impl RunResult {
+    /// The median time to finish of the free riders (`riders`) or of the
+    /// other leechers; `None` if none of them finished.
+    pub fn median_took(&self, riders: bool) -> Option<f64> {
+        let mut t: Vec<f64> = self
+            .peers
+            .iter()
+            .filter(|p| p.free_rider == riders)
+            .filter_map(|p| p.took.map(|t| t.as_secs_f64()))
+            .collect();
+        t.sort_by(f64::total_cmp);
+        t.get(t.len() / 2).copied()
+    }
 }
 
 fn rate_text(bytes_per_sec: u64) -> String {
@@ -293,14 +315,22 @@ pub fn report(sc: &Scenario, r: &RunResult, per_peer: bool) -> String {
             };
             let _ = writeln!(
                 out,
-                "peer {:<13} up {:>10} down {:>10} latency {:>6.1} ms joined {:6.2} s  {took}",
+                "peer {:<13} up {:>10} down {:>10} latency {:>6.1} ms joined {:6.2} s  {took}{}",
                 host_ip(p.host).to_string(),
                 rate_text(p.spec.up),
                 rate_text(p.spec.down),
                 p.spec.latency.as_secs_f64() * 1e3,
                 p.joined.as_secs_f64(),
+                if p.free_rider { "  (free rider)" } else { "" },
             );
         }
+    }
+    if let (Some(honest), Some(riders)) = (r.median_took(false), r.median_took(true)) {
+        let _ = writeln!(
+            out,
+            "free riders: median {riders:.3} s against {honest:.3} s for the others ({:.2} x)",
+            riders / honest
+        );
     }
     let mut took: Vec<f64> = r
         .peers

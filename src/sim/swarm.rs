@@ -159,14 +159,18 @@ impl<S: SimStorage> Sim<S> {
     /// Starts (or restarts) `h`'s engine on its disk, sharing `shares`.
     pub fn start(&mut self, h: HostId, shares: &[PathBuf]) -> Result<(), String> {
         let now = self.now();
+        let host = self.hosts.get(h).ok_or("no such host")?;
         let config = Config {
             tracker: tracker_addr(),
             listen_port: PEER_PORT,
-            listen: self.hosts.get(h).ok_or("no such host")?.listen,
+            listen: host.listen,
             dir: Self::dir(h),
             piece_length: self.world.piece_length,
             max_peers: self.world.max_peers,
-            upload_slots: self.world.upload_slots,
+            upload_slots: match host.free_rider {
+                true => 0,
+                false => self.world.upload_slots,
+            },
         };
         let rng = Rng::new(self.rng.next_u64());
         let host = self.hosts.get_mut(h).ok_or("no such host")?;
