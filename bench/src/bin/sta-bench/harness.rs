@@ -147,7 +147,7 @@ impl Bench {
         }
     }
 
-    fn find_binaries(&mut self) -> Step<()> {
+    pub fn find_binaries(&mut self) -> Step<()> {
         let exe =
             std::env::current_exe().map_err(|e| failed(format!("where is sta-bench? {e}")))?;
         for (name, slot) in [
@@ -172,7 +172,7 @@ impl Bench {
         Ok(())
     }
 
-    fn make_work_dir(&mut self) -> Step<PathBuf> {
+    pub fn make_work_dir(&mut self) -> Step<PathBuf> {
         let need = if self.opts.share || self.opts.transfer {
             2 * self.opts.size + MARGIN
         } else {
@@ -244,6 +244,39 @@ impl Bench {
                 source.display()
             ))),
         }
+    }
+}
+
+impl Bench {
+    /// Like [`Bench::verify`], but a copy that differs (or is missing) is
+    /// compared again, `tries` times in all, `pause` apart: a client that
+    /// writes through a disk thread (libtorrent) may still be writing
+    /// when it says it is done.
+    pub fn verify_retrying(
+        &self,
+        source: &Path,
+        copy: &Path,
+        tries: usize,
+        pause: std::time::Duration,
+    ) -> Step<()> {
+        let mut last = String::new();
+        for attempt in 1..=tries.max(1) {
+            match compare_files(source, copy, &self.stop) {
+                Ok(None) => return Ok(()),
+                Ok(Some(at)) => last = format!("differs from the source at byte {at}"),
+                Err(Failure::Interrupted) => return Err(Failure::Interrupted),
+                Err(Failure::Failed(m)) => last = m,
+            }
+            if attempt < tries {
+                thread::sleep(pause);
+                self.check_stop()?;
+            }
+        }
+        Err(failed(format!(
+            "{}: {last} ({tries} comparisons, {:.1} s apart): the download did not verify",
+            copy.display(),
+            pause.as_secs_f64()
+        )))
     }
 }
 
