@@ -35,6 +35,11 @@ const DEADLINE_FACTOR: f64 = 6.0;
 const SEED_POLL: Duration = Duration::from_millis(50);
 /// How often the race loop looks at its children and their lines.
 pub const RACE_POLL: Duration = Duration::from_millis(10);
+/// No leecher verified a byte for this long: the run has failed, without
+/// waiting for the deadline (e.g. the seed left before every piece was
+/// in the swarm, scenario d). Both sides report progress several times a
+/// second.
+const STALL_LIMIT: Duration = Duration::from_secs(15);
 
 /// Which implementation a run uses.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -195,8 +200,13 @@ pub struct Race {
     pub t0: Instant,
     deadline: Instant,
     limit: Duration,
+    late_by: Duration,
     late_at: Option<Instant>,
     pub done: Vec<Option<f64>>,
+    /// Each leecher's verified bytes, as last reported.
+    bytes: Vec<u64>,
+    /// When a leecher last reported more bytes.
+    moved: Instant,
 }
 
 impl Race {
@@ -204,12 +214,34 @@ impl Race {
     pub fn start(setup: &Setup, size: u64) -> Race {
         let t0 = Instant::now();
         let limit = setup.deadline(size);
+        let late = setup.late > 0;
         Race {
             t0,
             deadline: t0 + limit,
             limit,
-            late_at: (setup.late > 0).then(|| t0 + setup.late_by),
+            late_by: if late { setup.late_by } else { Duration::ZERO },
+            late_at: late.then(|| t0 + setup.late_by),
             done: vec![None; setup.leechers()],
+            bytes: vec![0; setup.leechers()],
+            moved: t0,
+        }
+    }
+
+    /// Leecher `k` reports `bytes` verified.
+    pub fn progress(&mut self, k: usize, bytes: u64) {
+        if let Some(b) = self.bytes.get_mut(k)
+            && bytes > *b
+        {
+            *b = bytes;
+            self.moved = Instant::now();
+        }
+    }
+
+    /// Leecher `k` is done: `at` seconds after t0.
+    pub fn finish(&mut self, k: usize, at: f64) {
+        if let Some(d) = self.done.get_mut(k) {
+            *d = Some(at);
+            self.moved = Instant::now();
         }
     }
 
@@ -228,22 +260,39 @@ impl Race {
         self.done.iter().all(Option::is_some)
     }
 
+    /// Past the deadline, or stalled: the run has failed.
     pub fn overdue(&self) -> bool {
-        Instant::now() >= self.deadline
+        let now = Instant::now();
+        now >= self.deadline || now.duration_since(self.moved) >= STALL_LIMIT
     }
 
-    /// The failure of a missed deadline; `state[k]` says where unfinished
-    /// leecher `k` is.
+    /// The failure of a missed deadline or a stall; `state[k]` says where
+    /// unfinished leecher `k` is.
     pub fn missed(&self, state: &[String]) -> Failure {
         let left: Vec<String> = (0..self.done.len())
             .filter(|&k| self.done[k].is_none())
             .map(|k| format!("h{} {}", k + 2, state.get(k).map_or("", String::as_str)))
             .collect();
+        let late = if self.late_by.is_zero() {
+            String::new()
+        } else {
+            format!(" + the {:.0} s late start", self.late_by.as_secs_f64())
+        };
+        let why = if Instant::now() >= self.deadline {
+            format!(
+                "not done within {:.1} s ({DEADLINE_FACTOR} x F/u{late})",
+                self.limit.as_secs_f64()
+            )
+        } else {
+            format!(
+                "not done, and no leecher verified a byte for {} s (at {:.1} s)",
+                STALL_LIMIT.as_secs(),
+                self.t0.elapsed().as_secs_f64()
+            )
+        };
         failed(format!(
-            "{} leecher(s) not done within {:.1} s ({DEADLINE_FACTOR} x F/u, plus the late \
-             start if any): {}",
+            "{} leecher(s) {why}: {}",
             left.len(),
-            self.limit.as_secs_f64(),
             left.join(", ")
         ))
     }
@@ -324,7 +373,7 @@ impl Bench {
         say(runs_table(&records, opts, ctx.size));
         let failures: Vec<String> = records.iter().filter_map(|r| r.failure_line()).collect();
         for f in &failures {
-            say(f);
+            say(format_args!("FAILED: {f}"));
         }
         self.problems.extend(failures);
         Ok(())

@@ -160,8 +160,9 @@ impl Bench {
             }
             for (k, l) in leechers.iter_mut().enumerate() {
                 if let Some(t) = self.read_leecher(l)? {
-                    race.done[k] = Some(t - mono0);
+                    race.finish(k, t - mono0);
                 }
+                race.progress(k, l.progress);
             }
             if !race.finished() && race.overdue() {
                 let state: Vec<String> = leechers

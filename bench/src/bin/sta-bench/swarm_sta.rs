@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 /// A `get`'s events: (leecher index, when the event came, the event).
-type Got = (usize, Instant, Event);
+type Stamped = (usize, Instant, Event);
 
 impl Bench {
     /// One STA run: tracker, seed (shares the source), leechers ready and
@@ -98,7 +98,13 @@ impl Bench {
     }
 
     /// Sends `get` to leecher `k`; its events arrive on `tx`, stamped.
-    fn send_get(&self, peers: &[StaPeer], k: usize, target: &str, tx: &Sender<Got>) -> Step<()> {
+    fn send_get(
+        &self,
+        peers: &[StaPeer],
+        k: usize,
+        target: &str,
+        tx: &Sender<Stamped>,
+    ) -> Step<()> {
         let peer = peers
             .get(k)
             .ok_or_else(|| failed("internal: no such leecher"))?;
@@ -145,9 +151,13 @@ impl Bench {
             {
                 self.maybe_stop_seed(seed, report, l, race.t0)?;
             }
-            if let Some((k, path, at)) = next_done(&rx)? {
-                race.done[k] = Some(at.duration_since(race.t0).as_secs_f64());
-                paths[k] = Some(path);
+            match next_event(&rx)? {
+                Some(Got::Progress(k, bytes)) => race.progress(k, bytes),
+                Some(Got::Done(k, path, at)) => {
+                    race.finish(k, at.duration_since(race.t0).as_secs_f64());
+                    paths[k] = Some(path);
+                }
+                None => {}
             }
             if !race.finished() && race.overdue() {
                 let have = self.pieces_of(peers, report);
@@ -209,15 +219,24 @@ impl Bench {
     }
 }
 
-/// A `done` from `rx`, waiting at most one poll: (leecher, its file, when).
-fn next_done(rx: &Receiver<Got>) -> Step<Option<(usize, PathBuf, Instant)>> {
+/// What a leecher's `get` said.
+enum Got {
+    /// Leecher, verified bytes.
+    Progress(usize, u64),
+    /// Leecher, its file, when the reply came.
+    Done(usize, PathBuf, Instant),
+}
+
+/// The next event from `rx`, waiting at most one poll.
+fn next_event(rx: &Receiver<Stamped>) -> Step<Option<Got>> {
     match rx.recv_timeout(RACE_POLL) {
         Ok((k, at, Event::Done(r))) => {
             let v = r.map_err(|e| failed(format!("leecher h{}: get failed: {e}", k + 2)))?;
             let f = file_of(&v).map_err(|e| failed(format!("leecher h{}: get: {e}", k + 2)))?;
-            Ok(Some((k, f.path, at)))
+            Ok(Some(Got::Done(k, f.path, at)))
         }
-        Ok((_, _, Event::Progress(_))) | Err(RecvTimeoutError::Timeout) => Ok(None),
+        Ok((k, _, Event::Progress(p))) => Ok(Some(Got::Progress(k, p.bytes))),
+        Err(RecvTimeoutError::Timeout) => Ok(None),
         // The sender lives in the race: it cannot be gone.
         Err(RecvTimeoutError::Disconnected) => Err(failed("internal: the gets' channel closed")),
     }

@@ -16,10 +16,11 @@ pub struct Record {
 }
 
 impl Record {
+    /// "(d) run 2 STA: why", for a failed run.
     pub fn failure_line(&self) -> Option<String> {
         let why = self.outcome.as_ref().err()?;
         Some(format!(
-            "FAILED: ({}) run {} {}: {why}",
+            "({}) run {} {}: {why}",
             self.letter,
             self.run,
             self.imp.name()
