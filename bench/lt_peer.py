@@ -34,11 +34,12 @@ are told of it). The line `status` on stdin prints `uploaded BYTES` at once
 the alert loop).
 
 `leech` connects straight to each --peer (and to the tracker's peers),
-prints `progress BYTES` (verified bytes) once a second, and `finished
-SECONDS MONOTONIC` (SECONDS since the script started; MONOTONIC is
-CLOCK_MONOTONIC, the clock of the harness's Instant, so it can time the
-finish without the delay of reading the line) once every piece is
-downloaded and verified (torrent_finished_alert or is_seeding). It then
+prints `progress BYTES PIECES` (bytes done, pieces verified) once a
+second, and `finished SECONDS MONOTONIC` (SECONDS since the script
+started; MONOTONIC is CLOCK_MONOTONIC, the clock of the harness's Instant,
+so it can time the finish without the delay of reading the line) once
+every piece is downloaded and verified (torrent_finished_alert or
+is_seeding). It then
 flushes the file (save_resume_data with flush_disk_cache, until its alert)
 and prints `flushed`, and keeps seeding until stdin closes. With --wait-go
 it prints `listening on ADDR` and adds the torrent only when the line `go`
@@ -278,7 +279,8 @@ def leech(args):
     while not finished:
         now = time.monotonic()
         if now >= next_report:
-            say(f"progress {handle.status().total_wanted_done}")
+            st = handle.status()
+            say(f"progress {st.total_wanted_done} {st.num_pieces}")
             next_report = now + 1
         if now > deadline:
             st = handle.status()

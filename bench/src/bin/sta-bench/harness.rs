@@ -111,22 +111,8 @@ impl Bench {
     }
 
     fn header(&self) {
-        let date = Command::new("date")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .unwrap_or_default();
-        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let model = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
-            .map_or("unknown", |(_, m)| m.trim());
-        let cores = thread::available_parallelism().map_or(0, |n| n.get());
         say("sta-bench transfer: STA vs libtorrent");
-        say(format_args!("date:    {}", date.trim()));
-        say(format_args!("kernel:  {}", kernel.trim()));
-        say(format_args!("cpu:     {model}, {cores} cores"));
+        machine_lines();
         say(format_args!("load:    {}", loadavg()));
         say(format_args!(
             "work:    size {}, {} pieces of 512 KiB, {} round(s); scale {} x {}, {} round(s)",
@@ -278,6 +264,26 @@ impl Bench {
             pause.as_secs_f64()
         )))
     }
+}
+
+/// The date, the kernel, the CPU model and core count (the load average
+/// comes after, from the caller).
+pub fn machine_lines() {
+    let date = Command::new("date")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
+        .map_or("unknown", |(_, m)| m.trim());
+    let cores = thread::available_parallelism().map_or(0, |n| n.get());
+    say(format_args!("date:    {}", date.trim()));
+    say(format_args!("kernel:  {}", kernel.trim()));
+    say(format_args!("cpu:     {model}, {cores} cores"));
 }
 
 impl Drop for Bench {

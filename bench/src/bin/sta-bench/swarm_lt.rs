@@ -26,8 +26,9 @@ const VERIFY_PAUSE: Duration = Duration::from_millis(500);
 struct LtLeecher {
     id: usize,
     save: PathBuf,
-    /// Its last `progress` (verified bytes).
+    /// Its last `progress`: bytes done, pieces verified.
     progress: u64,
+    pieces: u64,
     flushed: bool,
 }
 
@@ -127,6 +128,7 @@ impl Bench {
             id,
             save,
             progress: 0,
+            pieces: 0,
             flushed: false,
         })
     }
@@ -165,9 +167,10 @@ impl Bench {
                 race.progress(k, l.progress);
             }
             if !race.finished() && race.overdue() {
+                let total = ctx.size.div_ceil(u64::from(crate::PIECE_SIZE));
                 let state: Vec<String> = leechers
                     .iter()
-                    .map(|l| format!("{:.1} MiB verified", l.progress as f64 / 1048576.0))
+                    .map(|l| format!("{}/{total} pieces", l.pieces))
                     .collect();
                 return Err(race.missed(&state));
             }
@@ -186,7 +189,9 @@ impl Bench {
         let mut finished = None;
         while let Some(line) = self.try_line(l.id)? {
             if let Some(rest) = line.strip_prefix("progress ") {
-                l.progress = rest.trim().parse().unwrap_or(l.progress);
+                let mut words = rest.split_whitespace().map(|w| w.parse().ok());
+                l.progress = words.next().flatten().unwrap_or(l.progress);
+                l.pieces = words.next().flatten().unwrap_or(l.pieces);
             } else if let Some(rest) = line.strip_prefix("finished ") {
                 let mono = rest.split_whitespace().nth(1).and_then(|w| w.parse().ok());
                 finished = Some(mono.ok_or_else(|| {
