@@ -53,12 +53,16 @@ is gone) ends the process at once.
 """
 
 import argparse
+import faulthandler
 import os
 import sys
 import threading
 import time
 
 STARTED = time.monotonic()
+# A crash inside libtorrent (SIGSEGV, SIGBUS) prints the Python stack of
+# every thread on stderr, which the harness shows, instead of nothing.
+faulthandler.enable()
 
 import libtorrent as lt  # noqa: E402  (the import is part of the timed start)
 
