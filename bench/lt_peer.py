@@ -1,10 +1,11 @@
 #!/usr/bin/python3
-"""libtorrent side of the transfer benchmark (driven by `sta-bench transfer`).
+"""libtorrent side of the transfer and swarm benchmarks (driven by `sta-bench`).
 
-    lt_peer.py make  --file PATH --piece-size N --out TORRENT
-    lt_peer.py seed  --torrent TORRENT --save DIR
+    lt_peer.py make  --file PATH --piece-size N --out TORRENT [--announce URL]
+    lt_peer.py seed  --torrent TORRENT --save DIR [--listen IP:PORT]
     lt_peer.py leech --torrent TORRENT --save DIR --peer 127.0.0.1:PORT [...]
     lt_peer.py leech --torrent TORRENT --save DIR --reannounce SECS
+    lt_peer.py leech --torrent TORRENT --save DIR --listen IP:PORT --wait-go
 
 Without --peer, the peers come from the trackers of the .torrent (its
 announce URL, e.g. sta-trackerd's udp://HOST:PORT/announce). With
@@ -15,31 +16,53 @@ joined since.
 `make` hashes the file into a v1-only .torrent (the info dict STA builds for
 the same file, name and piece size, so the same info hash) and prints
 `hashed SECONDS INFOHASH VERSION`, SECONDS timed inside this script
-(create_torrent + set_piece_hashes + generate + write).
+(create_torrent + set_piece_hashes + generate + write). --announce puts a
+tracker URL in it (e.g. udp://10.77.0.10:6969/announce, sta-trackerd).
+
+--listen IP:PORT (seed and leech) listens there instead of 127.0.0.1:0,
+for one peer per emulated host (bench/netns.sh); it also leaves
+`allow_multiple_connections_per_ip` and `ssrf_mitigation` at libtorrent's
+defaults, which only the loopback runs need changed.
 
 `seed` checks the file against the torrent (libtorrent hashes it: the seeder
-is "already hashed" once this ends), prints `listening on PORT`, then
+is "already hashed" once this ends), prints `listening on ADDR`, then
 `seeding` once every piece is checked, and serves until its stdin closes.
-The line `status` on stdin prints `uploaded BYTES`.
+If the torrent has a tracker, it then announces and prints `announced
+PEERS` once the tracker answered (so that leechers started after that line
+are told of it). The line `status` on stdin prints `uploaded BYTES` at once
+(answered by the thread that reads stdin, so the answer does not wait for
+the alert loop).
 
-`leech` connects straight to each --peer, prints `progress BYTES` (verified
-bytes) once a second, and `finished SECONDS` (since the script started) once
+`leech` connects straight to each --peer (and to the tracker's peers),
+prints `progress BYTES PIECES` (bytes done, pieces verified) once a
+second, and `finished SECONDS MONOTONIC` (SECONDS since the script
+started; MONOTONIC is CLOCK_MONOTONIC, the clock of the harness's Instant,
+so it can time the finish without the delay of reading the line) once
 every piece is downloaded and verified (torrent_finished_alert or
-is_seeding), then waits for stdin to close.
+is_seeding). It then
+flushes the file (save_resume_data with flush_disk_cache, until its alert)
+and prints `flushed`, and keeps seeding until stdin closes. With --wait-go
+it prints `listening on ADDR` and adds the torrent only when the line `go`
+comes on stdin, so a harness can start many leechers and then tell them
+all to download at once.
 
-Every session: TCP only on 127.0.0.1 (uTP off), no encryption, no DHT, LSD,
-UPnP or NAT-PMP, several connections per IP allowed; libtorrent defaults
-otherwise. Every wait is bounded by --timeout; stdin closing (the harness
+Every session: TCP only (uTP off), no encryption, no DHT, LSD, UPnP or
+NAT-PMP; on 127.0.0.1, several connections per IP allowed and no SSRF
+mitigation; libtorrent defaults otherwise. Every wait is bounded by --timeout; stdin closing (the harness
 is gone) ends the process at once.
 """
 
 import argparse
+import faulthandler
 import os
 import sys
 import threading
 import time
 
 STARTED = time.monotonic()
+# A crash inside libtorrent (SIGSEGV, SIGBUS) prints the Python stack of
+# every thread on stderr, which the harness shows, instead of nothing.
+faulthandler.enable()
 
 import libtorrent as lt  # noqa: E402  (the import is part of the timed start)
 
@@ -53,14 +76,17 @@ def fail(message):
     sys.exit(1)
 
 
-def watch_stdin(lines):
-    """Reads stdin on a thread; `closed` is set at EOF."""
+def watch_stdin(lines, answer=None):
+    """Reads stdin on a thread; `closed` is set at EOF. A line that
+    `answer(line)` handles (returns True for) is not queued."""
     closed = threading.Event()
 
     def run():
         try:
             for line in sys.stdin:
-                lines.append(line.strip())
+                line = line.strip()
+                if answer is None or not answer(line):
+                    lines.append(line)
         finally:
             closed.set()
 
@@ -68,10 +94,10 @@ def watch_stdin(lines):
     return closed
 
 
-def session():
+def session(listen=None):
     cat = lt.alert.category_t
     settings = {
-        "listen_interfaces": "127.0.0.1:0",
+        "listen_interfaces": listen or "127.0.0.1:0",
         "enable_outgoing_utp": False,
         "enable_incoming_utp": False,
         "enable_outgoing_tcp": True,
@@ -82,12 +108,20 @@ def session():
         "enable_lsd": False,
         "enable_upnp": False,
         "enable_natpmp": False,
-        "allow_multiple_connections_per_ip": True,
-        # Trackers on 127.0.0.1 (sta-trackerd in the tests) are fine.
-        "ssrf_mitigation": False,
-        "alert_mask": int(cat.status_notification | cat.error_notification),
+        "alert_mask": int(
+            cat.status_notification | cat.error_notification | cat.tracker_notification
+        ),
     }
+    if listen is None:
+        # All peers share 127.0.0.1 there, and trackers on 127.0.0.1
+        # (sta-trackerd in the tests) are fine.
+        settings["allow_multiple_connections_per_ip"] = True
+        settings["ssrf_mitigation"] = False
     return lt.session(settings)
+
+
+def listen_host(listen):
+    return listen.rsplit(":", 1)[0] if listen else "127.0.0.1"
 
 
 def add(ses, torrent, save):
@@ -133,6 +167,8 @@ def make(args):
     fs = lt.file_storage()
     lt.add_files(fs, args.file)
     ct = lt.create_torrent(fs, args.piece_size, flags=lt.create_torrent.v1_only)
+    if args.announce:
+        ct.add_tracker(args.announce)
     lt.set_piece_hashes(ct, os.path.dirname(os.path.abspath(args.file)))
     data = lt.bencode(ct.generate())
     with open(args.out, "wb") as f:
@@ -142,14 +178,37 @@ def make(args):
     say(f"hashed {secs:.6f} {ih} {lt.__version__}")
 
 
+def wait_announced(ses, handle, deadline, closed):
+    """Announces now and waits for the tracker's answer: the peers it gave."""
+    handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
+    while time.monotonic() < deadline and not closed.is_set():
+        ses.wait_for_alert(50)
+        for a in ses.pop_alerts():
+            if isinstance(a, lt.tracker_reply_alert):
+                return a.num_peers
+            if isinstance(a, lt.tracker_error_alert):
+                fail(f"tracker error: {a.message()}")
+            check_errors([a])
+    fail("the tracker did not answer the seeder's announce in time")
+
+
 def seed(args):
     lines = []
-    closed = watch_stdin(lines)
+    handle = None
+
+    def answer(line):
+        # Answered here, not in the alert loop: no added delay.
+        if line == "status" and handle is not None:
+            say(f"uploaded {handle.status().total_payload_upload}")
+            return True
+        return False
+
+    closed = watch_stdin(lines, answer)
     deadline = time.monotonic() + args.timeout
-    ses = session()
+    ses = session(args.listen)
     handle = add(ses, args.torrent, args.save)
     again = Reannouncer(handle, args.reannounce)
-    say(f"listening on 127.0.0.1:{wait_listening(ses, deadline)}")
+    say(f"listening on {listen_host(args.listen)}:{wait_listening(ses, deadline)}")
     while not handle.status().is_seeding:
         if time.monotonic() > deadline:
             fail("the seeder did not finish checking its file in time")
@@ -158,22 +217,63 @@ def seed(args):
         ses.wait_for_alert(50)
         check_errors(ses.pop_alerts())
     say("seeding")
-    handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
+    if handle.trackers():
+        say(f"announced {wait_announced(ses, handle, deadline, closed)}")
+    else:
+        handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
     while not closed.is_set():
         again.tick()
-        while lines:
-            if lines.pop(0) == "status":
-                say(f"uploaded {handle.status().total_payload_upload}")
+        lines.clear()
         ses.wait_for_alert(100)
         check_errors(ses.pop_alerts())
 
 
+def wait_go(ses, go, closed, deadline):
+    """Until the line `go` (True), or stdin closed or the deadline (False)."""
+    while time.monotonic() < deadline and not closed.is_set():
+        if go.wait(0.5):
+            return True
+        ses.pop_alerts()
+    return False
+
+
+def flush(ses, handle, deadline):
+    """Waits until libtorrent's disk thread has written the file out."""
+    handle.save_resume_data(lt.save_resume_flags_t.flush_disk_cache)
+    while time.monotonic() < deadline:
+        ses.wait_for_alert(50)
+        for a in ses.pop_alerts():
+            if isinstance(a, lt.save_resume_data_alert):
+                return
+            if isinstance(a, lt.save_resume_data_failed_alert):
+                fail(f"flushing the download failed: {a.message()}")
+    fail("the download was not flushed in time")
+
+
 def leech(args):
     lines = []
-    closed = watch_stdin(lines)
+    go = threading.Event()
+
+    def answer(line):
+        if line == "go":
+            go.set()
+            return True
+        return False
+
+    closed = watch_stdin(lines, answer)
     deadline = STARTED + args.timeout
-    ses = session()
-    handle = add(ses, args.torrent, args.save)
+    ses = session(args.listen)
+    if args.wait_go:
+        info = lt.torrent_info(args.torrent)
+        say(f"listening on {listen_host(args.listen)}:{wait_listening(ses, deadline)}")
+        if not wait_go(ses, go, closed, deadline):
+            return
+        params = lt.add_torrent_params()
+        params.ti = info
+        params.save_path = args.save
+        handle = ses.add_torrent(params)
+    else:
+        handle = add(ses, args.torrent, args.save)
     for peer in args.peer:
         host, port = peer.rsplit(":", 1)
         handle.connect_peer((host, int(port)))
@@ -183,7 +283,8 @@ def leech(args):
     while not finished:
         now = time.monotonic()
         if now >= next_report:
-            say(f"progress {handle.status().total_wanted_done}")
+            st = handle.status()
+            say(f"progress {st.total_wanted_done} {st.num_pieces}")
             next_report = now + 1
         if now > deadline:
             st = handle.status()
@@ -196,7 +297,10 @@ def leech(args):
         check_errors(alerts)
         finished = any(isinstance(a, lt.torrent_finished_alert) for a in alerts)
         finished = finished or handle.status().is_seeding
-    say(f"finished {time.monotonic() - STARTED:.6f}")
+    now = time.monotonic()
+    say(f"finished {now - STARTED:.6f} {now:.6f}")
+    flush(ses, handle, now + args.timeout)
+    say("flushed")
     # Now a seeder: keep serving (and announcing) until stdin closes.
     end = time.monotonic() + args.timeout
     while not closed.is_set() and time.monotonic() < end:
@@ -212,17 +316,21 @@ def main():
     m.add_argument("--file", required=True)
     m.add_argument("--piece-size", type=int, default=524288)
     m.add_argument("--out", required=True)
+    m.add_argument("--announce", default="")
     s = sub.add_parser("seed")
     s.add_argument("--torrent", required=True)
     s.add_argument("--save", required=True)
     s.add_argument("--timeout", type=float, default=600)
     s.add_argument("--reannounce", type=float, default=0)
+    s.add_argument("--listen", default=None)
     lch = sub.add_parser("leech")
     lch.add_argument("--torrent", required=True)
     lch.add_argument("--save", required=True)
     lch.add_argument("--peer", action="append", default=[])
     lch.add_argument("--timeout", type=float, default=600)
     lch.add_argument("--reannounce", type=float, default=0)
+    lch.add_argument("--listen", default=None)
+    lch.add_argument("--wait-go", action="store_true")
     args = p.parse_args()
     {"make": make, "seed": seed, "leech": leech}[args.mode](args)
 

@@ -3,10 +3,10 @@
 # host's egress shaped with tbf, so a swarm runs as on N real machines with
 # an upload link of a known rate (bench/README.md, tests/netns.rs).
 #
-#   bench/netns.sh up N [--rate 50mbit] [--down-rate R] [--prefix P]
+#   bench/netns.sh up N [--rate 50mbit] [--rates R1,..,RN] [--down-rate R] [--prefix P]
 #   bench/netns.sh down --prefix P
 #   bench/netns.sh exec --prefix P HOST CMD...
-#   bench/netns.sh run N [--rate R] [--down-rate R] -- CMD...
+#   bench/netns.sh run N [--rate R] [--rates R1,..,RN] [--down-rate R] -- CMD...
 #   bench/netns.sh watch --prefix P PID [MAX_SECONDS]
 #
 # Layout, for a prefix P (default `sta-PID`, PID of this script):
@@ -15,8 +15,10 @@
 #                 per host (named after the host)
 #   P-h0          the tracker's host, 10.77.0.10, NOT shaped
 #   P-h1..P-hN    the peers' hosts, 10.77.0.(10+i), egress of their `eth0`
-#                 shaped to --rate; with --down-rate, the bridge side's
-#                 egress towards the host is shaped too (its download cap)
+#                 shaped to --rate (or host i to the i-th rate of --rates,
+#                 for links of mixed speeds); with --down-rate, the bridge
+#                 side's egress towards the host is shaped too (its
+#                 download cap)
 #
 # Every link, address and route lives in these namespaces: the root
 # namespace gets nothing (veths are created inside P-br and their other
@@ -140,16 +142,18 @@ teardown() {
     done
 }
 
-# Parses N and the shaping flags of `up` and `run` into N RATE DOWN_RATE
-# PREFIX; the rest (after `--`) into REST.
+# Parses N and the shaping flags of `up` and `run` into N RATE RATES
+# DOWN_RATE PREFIX; the rest (after `--`) into REST.
 parse_up() {
     N=""
     RATE=50mbit
+    RATES=""
     DOWN_RATE=""
     REST=()
     while [ $# -gt 0 ]; do
         case $1 in
         --rate) RATE=${2:?--rate needs a value}; shift 2 ;;
+        --rates) RATES=${2:?--rates needs a value}; shift 2 ;;
         --down-rate) DOWN_RATE=${2:?--down-rate needs a value}; shift 2 ;;
         --prefix) PREFIX=${2:?--prefix needs a value}; shift 2 ;;
         --) shift; REST=("$@"); break ;;
@@ -163,19 +167,40 @@ parse_up() {
     done
     [[ $N =~ ^[0-9]+$ ]] && [ "$N" -ge 1 ] && [ "$N" -le $MAX_HOSTS ] ||
         die "N must be 1..$MAX_HOSTS (peer hosts; the tracker's host comes on top)"
+    if [ -n "$RATES" ]; then
+        local count
+        count=$(tr ',' '\n' <<<"$RATES" | wc -l)
+        [ "$count" -eq "$N" ] || die "--rates lists $count rates for $N hosts"
+    fi
+}
+
+# Host i's upload rate (1..N): the i-th of --rates if given, else --rate.
+host_rate() {
+    local i=$1 rates=$2 rate=$3
+    if [ -n "$rates" ]; then
+        cut -d, -f"$i" <<<"$rates"
+    else
+        echo "$rate"
+    fi
 }
 
 up() {
-    local p=$1 n=$2 rate=$3 down=$4
-    local bits burst dbits dburst i ns addr
-    bits=$(rate_bits "$rate")
-    burst=$(tbf_burst "$bits")
+    local p=$1 n=$2 rate=$3 down=$4 rates=$5
+    local bits dbits dburst i ns addr total=0
+    # Every rate is checked before anything is made.
+    local -a rate_of burst_of
+    for ((i = 1; i <= n; i++)); do
+        rate_of[i]=$(host_rate "$i" "$rates" "$rate")
+        bits=$(rate_bits "${rate_of[i]}")
+        burst_of[i]=$(tbf_burst "$bits")
+        total=$((total + bits))
+    done
     if [ -n "$down" ]; then
         dbits=$(rate_bits "$down")
         dburst=$(tbf_burst "$dbits")
     fi
-    if [ $((n * bits)) -gt $CPU_BUDGET_BITS ]; then
-        echo "netns.sh: warning: $n x $rate exceeds about 400 Mbit/s: on 2 cores the run measures the CPU" >&2
+    if [ $total -gt $CPU_BUDGET_BITS ]; then
+        echo "netns.sh: warning: $((total / 1000000)) Mbit/s in all exceeds about 400 Mbit/s: on 2 cores the run measures the CPU" >&2
     fi
     [ -z "$(our_namespaces "$p")" ] || die "namespaces with prefix $p exist already (netns.sh down --prefix $p)"
 
@@ -199,7 +224,7 @@ up() {
         ip -n "$ns" addr add "$addr/24" dev eth0
         ip -n "$ns" link set eth0 up
         if [ "$i" -gt 0 ]; then
-            tc -n "$ns" qdisc add dev eth0 root tbf rate "$rate" burst "$burst" latency $TBF_LATENCY
+            tc -n "$ns" qdisc add dev eth0 root tbf rate "${rate_of[i]}" burst "${burst_of[i]}" latency $TBF_LATENCY
             if [ -n "$down" ]; then
                 tc -n "$p-br" qdisc add dev "h$i" root tbf rate "$down" burst "$dburst" latency $TBF_LATENCY
             fi
@@ -209,7 +234,7 @@ up() {
     echo "prefix $p"
     echo "$p-h0 $SUBNET.$BASE tracker (not shaped)"
     for ((i = 1; i <= n; i++)); do
-        echo "$p-h$i $SUBNET.$((BASE + i)) up $rate${down:+ down $down}"
+        echo "$p-h$i $SUBNET.$((BASE + i)) up ${rate_of[i]}${down:+ down $down}"
     done
 }
 
@@ -225,7 +250,7 @@ up)
     [ ${#REST[@]} -eq 0 ] || die "up takes no command"
     PREFIX=${PREFIX:-sta-$$}
     check_prefix "$PREFIX"
-    up "$PREFIX" "$N" "$RATE" "$DOWN_RATE"
+    up "$PREFIX" "$N" "$RATE" "$DOWN_RATE" "$RATES"
     ;;
 down)
     need_tools
@@ -259,7 +284,7 @@ run)
     [ ${#REST[@]} -gt 0 ] || die "run needs -- CMD..."
     PREFIX=${PREFIX:-sta-$$}
     check_prefix "$PREFIX"
-    up "$PREFIX" "$N" "$RATE" "$DOWN_RATE" >&2
+    up "$PREFIX" "$N" "$RATE" "$DOWN_RATE" "$RATES" >&2
     child=""
     # On Ctrl-C or exit: stop CMD (our child, by pid), then the namespaces.
     stop_all() {

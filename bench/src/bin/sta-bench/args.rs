@@ -8,15 +8,20 @@ sta-bench: benchmarks of STA on this machine.
 
 USAGE:
     sta-bench transfer [OPTIONS]
+    sta-bench swarm [OPTIONS]
 
-STA against libtorrent (python3-libtorrent, driven by bench/lt_peer.py) on
-the same file, in the same run: hashing a file to share it, 1 seeder -> 1
-leecher and 3 seeders -> 1 leecher (alternating STA and libtorrent, medians
-of the rounds), then one STA seeder serving many STA leechers at once.
-Files live under --dir (default /dev/shm), traffic on 127.0.0.1.
-sta-peerd and sta-trackerd must be next to sta-bench (cargo build --release).
+transfer: STA against libtorrent (python3-libtorrent, driven by
+bench/lt_peer.py) on the same file, in the same run: hashing a file to share
+it, 1 seeder -> 1 leecher and 3 seeders -> 1 leecher (alternating STA and
+libtorrent, medians of the rounds), then one STA seeder serving many STA
+leechers at once. Files live under --dir (default /dev/shm), traffic on
+127.0.0.1. sta-peerd and sta-trackerd must be next to sta-bench (cargo
+build --release).
 
-OPTIONS:
+swarm: STA and libtorrent swarms on emulated hosts (network namespaces);
+`sta-bench swarm --help` has its options.
+
+OPTIONS (transfer):
     --size SIZE            file for share and transfer [default: 1G]
     --rounds N             rounds of share and transfer [default: 3]
     --scale-size SIZE      file for the scale phase [default: 256M]
@@ -34,7 +39,41 @@ verify, a process died, nothing moved for 3 minutes), 2 wrong usage,
 130 interrupted.
 ";
 
-/// What the command line asks for.
+pub const SWARM_HELP: &str = "\
+sta-bench swarm: a swarm on emulated hosts (bench/netns.sh), STA and
+libtorrent alternated (STA, libtorrent, STA, ...), medians of the runs.
+
+USAGE:
+    sta-bench swarm [OPTIONS]
+
+Every run brings up fresh network namespaces (hosts h1..hN, egress shaped
+with tbf; the tracker, sta-trackerd, on the unshaped h0), starts one seed
+on h1 and a leecher on each other host, tells the leechers to download at
+once, and times the last leecher from then. Needs root, iproute2 and
+python3-libtorrent (bench/lt_peer.py). Scenarios:
+
+    a  1 seed + 7 leechers, every host 50 Mbit/s up
+    b  1 seed + 5 leechers, mixed links: h1..h3 (the seed and 2 leechers)
+       100 Mbit/s, h4..h6 20 Mbit/s (6 hosts, not 8: 360 Mbit/s in all
+       stays within what 2 cores shape faithfully, about 400)
+    c  as (a), but 3 of the 7 leechers (h6..h8) told to download 5 s late
+    d  as (a), but the seed is stopped once it has uploaded 1.0 x F
+
+OPTIONS:
+    --runs N               runs of each implementation per scenario [default: 3]
+    --scenarios LIST       comma-separated: a, b, c, d [default: a,b,c,d]
+    --size SIZE            the file [default: 64M]
+    --dir DIR              where the work directory goes [default: /dev/shm]
+    --python PATH          python with libtorrent [default: /usr/bin/python3]
+    --lt-script PATH       [default: bench/lt_peer.py of this source tree]
+    -h, --help             print this help
+
+Exit status: 0 every run succeeded, 1 a run FAILED (the tables say which
+and why) or the benchmark could not run, 2 wrong usage, 130 interrupted.
+";
+
+/// The options of `sta-bench transfer` (and, for `swarm`, the common ones:
+/// `base`, `python`, `script`).
 pub struct Opts {
     pub size: u64,
     pub rounds: usize,
@@ -49,22 +88,53 @@ pub struct Opts {
     pub script: PathBuf,
 }
 
-pub fn parse_args() -> Result<Option<Opts>, String> {
-    let mut args = pico_args::Arguments::from_env();
-    if args.contains(["-h", "--help"]) {
-        return Ok(None);
-    }
-    let e = |e: pico_args::Error| match e {
+/// The options of `sta-bench swarm`.
+pub struct SwarmOpts {
+    pub runs: usize,
+    /// Scenario letters, in the order given, each once.
+    pub scenarios: Vec<char>,
+    pub size: u64,
+}
+
+/// What the command line asks for.
+pub enum Command {
+    /// `--help`: print this text.
+    Help(&'static str),
+    Transfer(Opts),
+    /// The swarm benchmark; `Opts` holds the options common to both.
+    Swarm(Opts, SwarmOpts),
+}
+
+fn arg_error(e: pico_args::Error) -> String {
+    match e {
         pico_args::Error::Utf8ArgumentParsingFailed { cause, .. } => cause,
         e => e.to_string(),
-    };
-    match args.subcommand().map_err(e)?.as_deref() {
-        Some("transfer") => {}
-        Some(other) => return Err(format!("unknown benchmark '{other}' (there is `transfer`)")),
-        None => return Err("which benchmark? `sta-bench transfer`".into()),
     }
+}
+
+pub fn parse_args() -> Result<Command, String> {
+    let mut args = pico_args::Arguments::from_env();
     if args.contains(["-h", "--help"]) {
-        return Ok(None);
+        return Ok(Command::Help(HELP));
+    }
+    let e = arg_error;
+    let swarm = match args.subcommand().map_err(e)?.as_deref() {
+        Some("transfer") => false,
+        Some("swarm") => true,
+        Some(other) => {
+            return Err(format!(
+                "unknown benchmark '{other}' (there are `transfer` and `swarm`)"
+            ));
+        }
+        None => return Err("which benchmark? `sta-bench transfer` or `sta-bench swarm`".into()),
+    };
+    if args.contains(["-h", "--help"]) {
+        return Ok(Command::Help(if swarm { SWARM_HELP } else { HELP }));
+    }
+    if swarm {
+        let s = parse_swarm(&mut args)?;
+        let o = parse_common(args)?;
+        return Ok(Command::Swarm(o, s));
     }
     let size = args.opt_value_from_fn("--size", parse_size).map_err(e)?;
     let scale_size = args
@@ -83,6 +153,65 @@ pub fn parse_args() -> Result<Option<Opts>, String> {
         .opt_value_from_str("--phases")
         .map_err(e)?
         .unwrap_or_else(|| "share,transfer,scale".into());
+    if rounds == 0 || scale_leechers == 0 || scale_rounds == 0 {
+        return Err("--rounds, --scale-leechers and --scale-rounds must be at least 1".into());
+    }
+    let mut o = parse_common(args)?;
+    o.size = size.unwrap_or(1 << 30);
+    o.rounds = rounds;
+    o.scale_size = scale_size.unwrap_or(256 << 20);
+    o.scale_leechers = scale_leechers;
+    o.scale_rounds = scale_rounds;
+    for p in phases.split(',') {
+        match p {
+            "share" => o.share = true,
+            "transfer" => o.transfer = true,
+            "scale" => o.scale = true,
+            _ => return Err(format!("unknown phase '{p}' (share, transfer, scale)")),
+        }
+    }
+    Ok(Command::Transfer(o))
+}
+
+fn parse_swarm(args: &mut pico_args::Arguments) -> Result<SwarmOpts, String> {
+    let e = arg_error;
+    let size = args.opt_value_from_fn("--size", parse_size).map_err(e)?;
+    let runs: usize = args.opt_value_from_str("--runs").map_err(e)?.unwrap_or(3);
+    let list: String = args
+        .opt_value_from_str("--scenarios")
+        .map_err(e)?
+        .unwrap_or_else(|| "a,b,c,d".into());
+    if runs == 0 {
+        return Err("--runs must be at least 1".into());
+    }
+    let mut scenarios = Vec::new();
+    for name in list.split(',') {
+        let letter = match name.trim() {
+            "a" => 'a',
+            "b" => 'b',
+            "c" => 'c',
+            "d" => 'd',
+            other => return Err(format!("unknown scenario '{other}' (a, b, c, d)")),
+        };
+        if !scenarios.contains(&letter) {
+            scenarios.push(letter);
+        }
+    }
+    let size = size.unwrap_or(64 << 20);
+    if size < 1 << 20 {
+        return Err("--size must be at least 1M".into());
+    }
+    Ok(SwarmOpts {
+        runs,
+        scenarios,
+        size,
+    })
+}
+
+/// `--dir`, `--python`, `--lt-script`; then nothing may be left. The
+/// transfer fields get their defaults with every phase off.
+fn parse_common(mut args: pico_args::Arguments) -> Result<Opts, String> {
+    let e = arg_error;
     let base: PathBuf = args
         .opt_value_from_os_str("--dir", |s| Ok::<_, String>(PathBuf::from(s)))
         .map_err(e)?
@@ -98,29 +227,17 @@ pub fn parse_args() -> Result<Option<Opts>, String> {
     if let Some(extra) = args.finish().first() {
         return Err(format!("unexpected argument '{}'", extra.to_string_lossy()));
     }
-    if rounds == 0 || scale_leechers == 0 || scale_rounds == 0 {
-        return Err("--rounds, --scale-leechers and --scale-rounds must be at least 1".into());
-    }
-    let mut o = Opts {
-        size: size.unwrap_or(1 << 30),
-        rounds,
-        scale_size: scale_size.unwrap_or(256 << 20),
-        scale_leechers,
-        scale_rounds,
+    Ok(Opts {
+        size: 1 << 30,
+        rounds: 3,
+        scale_size: 256 << 20,
+        scale_leechers: 50,
+        scale_rounds: 3,
         share: false,
         transfer: false,
         scale: false,
         base,
         python,
         script,
-    };
-    for p in phases.split(',') {
-        match p {
-            "share" => o.share = true,
-            "transfer" => o.transfer = true,
-            "scale" => o.scale = true,
-            _ => return Err(format!("unknown phase '{p}' (share, transfer, scale)")),
-        }
-    }
-    Ok(Some(o))
+    })
 }

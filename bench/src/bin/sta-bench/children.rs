@@ -8,6 +8,7 @@ use sta_kit::files::log_tail;
 use sta_kit::process::{Guard, Lines, Next, Stopped, spawn_watched};
 use sta_kit::procfs::cpu_ticks;
 use std::ffi::OsString;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
@@ -111,6 +112,39 @@ impl Bench {
                 )))
             }
         }
+    }
+
+    /// A line process `id` has printed, if any, without waiting.
+    pub fn try_line(&mut self, id: usize) -> Step<Option<String>> {
+        let p = self.proc(id)?;
+        match p.lines.next_by(Instant::now()) {
+            Next::Line(line) => Ok(Some(line)),
+            Next::TimedOut => Ok(None),
+            Next::Closed => Err(failed(format!(
+                "{} (pid {}) closed its stdout{}",
+                p.name(),
+                p.pid(),
+                p.log_tail()
+            ))),
+        }
+    }
+
+    /// Writes `text` and a newline to the stdin of process `id`.
+    pub fn send_line(&mut self, id: usize, text: &str) -> Step<()> {
+        let Some(Some(p)) = self.procs.get_mut(id) else {
+            return Err(failed("internal: process already stopped"));
+        };
+        let (name, pid) = (p.name().to_owned(), p.pid());
+        let stdin = p
+            .guard
+            .child_mut()
+            .stdin
+            .as_mut()
+            .ok_or_else(|| failed(format!("{name}: its stdin is not a pipe")))?;
+        stdin
+            .write_all(format!("{text}\n").as_bytes())
+            .and_then(|()| stdin.flush())
+            .map_err(|e| failed(format!("cannot write to {name} (pid {pid}): {e}")))
     }
 
     pub fn wait_line(&mut self, id: usize, prefix: &str, deadline: Instant) -> Step<String> {

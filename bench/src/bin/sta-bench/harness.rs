@@ -111,22 +111,8 @@ impl Bench {
     }
 
     fn header(&self) {
-        let date = Command::new("date")
-            .output()
-            .ok()
-            .and_then(|o| String::from_utf8(o.stdout).ok())
-            .unwrap_or_default();
-        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let model = cpuinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
-            .map_or("unknown", |(_, m)| m.trim());
-        let cores = thread::available_parallelism().map_or(0, |n| n.get());
         say("sta-bench transfer: STA vs libtorrent");
-        say(format_args!("date:    {}", date.trim()));
-        say(format_args!("kernel:  {}", kernel.trim()));
-        say(format_args!("cpu:     {model}, {cores} cores"));
+        machine_lines();
         say(format_args!("load:    {}", loadavg()));
         say(format_args!(
             "work:    size {}, {} pieces of 512 KiB, {} round(s); scale {} x {}, {} round(s)",
@@ -147,7 +133,7 @@ impl Bench {
         }
     }
 
-    fn find_binaries(&mut self) -> Step<()> {
+    pub fn find_binaries(&mut self) -> Step<()> {
         let exe =
             std::env::current_exe().map_err(|e| failed(format!("where is sta-bench? {e}")))?;
         for (name, slot) in [
@@ -172,7 +158,7 @@ impl Bench {
         Ok(())
     }
 
-    fn make_work_dir(&mut self) -> Step<PathBuf> {
+    pub fn make_work_dir(&mut self) -> Step<PathBuf> {
         let need = if self.opts.share || self.opts.transfer {
             2 * self.opts.size + MARGIN
         } else {
@@ -245,6 +231,59 @@ impl Bench {
             ))),
         }
     }
+}
+
+impl Bench {
+    /// Like [`Bench::verify`], but a copy that differs (or is missing) is
+    /// compared again, `tries` times in all, `pause` apart: a client that
+    /// writes through a disk thread (libtorrent) may still be writing
+    /// when it says it is done.
+    pub fn verify_retrying(
+        &self,
+        source: &Path,
+        copy: &Path,
+        tries: usize,
+        pause: std::time::Duration,
+    ) -> Step<()> {
+        let mut last = String::new();
+        for attempt in 1..=tries.max(1) {
+            match compare_files(source, copy, &self.stop) {
+                Ok(None) => return Ok(()),
+                Ok(Some(at)) => last = format!("differs from the source at byte {at}"),
+                Err(Failure::Interrupted) => return Err(Failure::Interrupted),
+                Err(Failure::Failed(m)) => last = m,
+            }
+            if attempt < tries {
+                thread::sleep(pause);
+                self.check_stop()?;
+            }
+        }
+        Err(failed(format!(
+            "{}: {last} ({tries} comparisons, {:.1} s apart): the download did not verify",
+            copy.display(),
+            pause.as_secs_f64()
+        )))
+    }
+}
+
+/// The date, the kernel, the CPU model and core count (the load average
+/// comes after, from the caller).
+pub fn machine_lines() {
+    let date = Command::new("date")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .unwrap_or_default();
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name")?.split_once(':'))
+        .map_or("unknown", |(_, m)| m.trim());
+    let cores = thread::available_parallelism().map_or(0, |n| n.get());
+    say(format_args!("date:    {}", date.trim()));
+    say(format_args!("kernel:  {}", kernel.trim()));
+    say(format_args!("cpu:     {model}, {cores} cores"));
 }
 
 impl Drop for Bench {

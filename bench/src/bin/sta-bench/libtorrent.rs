@@ -15,27 +15,34 @@ pub struct LtSeeder {
 }
 
 impl Bench {
-    fn python_args(&self, mode: &str, rest: &[&OsStr]) -> Vec<OsString> {
+    pub fn python_args(&self, mode: &str, rest: &[&OsStr]) -> Vec<OsString> {
         let mut a = vec![self.opts.script.clone().into_os_string(), mode.into()];
         a.extend(rest.iter().map(|s| s.to_os_string()));
         a
     }
 
     /// `lt_peer.py make`: seconds (timed in the script), info hash, version.
-    pub fn lt_make(&mut self, file: &Path, torrent: &Path) -> Step<(f64, String, String)> {
+    /// `announce`: a tracker URL to put in the .torrent.
+    pub fn lt_make(
+        &mut self,
+        file: &Path,
+        torrent: &Path,
+        announce: Option<&str>,
+    ) -> Step<(f64, String, String)> {
         let _ = std::fs::remove_file(torrent);
         let piece = PIECE_SIZE.to_string();
-        let args = self.python_args(
-            "make",
-            &[
-                "--file".as_ref(),
-                file.as_os_str(),
-                "--piece-size".as_ref(),
-                piece.as_ref(),
-                "--out".as_ref(),
-                torrent.as_os_str(),
-            ],
-        );
+        let mut rest: Vec<&OsStr> = vec![
+            "--file".as_ref(),
+            file.as_os_str(),
+            "--piece-size".as_ref(),
+            piece.as_ref(),
+            "--out".as_ref(),
+            torrent.as_os_str(),
+        ];
+        if let Some(url) = announce {
+            rest.extend([OsStr::new("--announce"), OsStr::new(url)]);
+        }
+        let args = self.python_args("make", &rest);
         let python = self.opts.python.clone();
         let id = self.spawn("lt-make", &python, &args)?;
         if let Some(Some(p)) = self.procs.get_mut(id) {

@@ -1,5 +1,6 @@
 //! `sta-bench transfer`: STA against libtorrent on the same work, in the
-//! same run, on one machine. Every file is under /dev/shm, every byte goes
+//! same run, on one machine; `sta-bench swarm`: STA and libtorrent swarms
+//! on emulated hosts (`swarm.rs`). Every file is under /dev/shm, every byte goes
 //! through 127.0.0.1, every process is a child stopped by its pid at the
 //! end (also on error or Ctrl-C), and every wait is bounded.
 //!
@@ -15,10 +16,15 @@
 mod args;
 mod children;
 mod harness;
+mod hosts;
 mod libtorrent;
 mod phases;
 mod scale;
 mod sta_peers;
+mod swarm;
+mod swarm_lt;
+mod swarm_sta;
+mod swarm_table;
 mod tables;
 
 use harness::Bench;
@@ -44,10 +50,11 @@ const GIB: f64 = (1u64 << 30) as f64;
 const MARGIN: u64 = 512 << 20;
 
 fn main() -> ExitCode {
-    let opts = match args::parse_args() {
-        Ok(Some(o)) => o,
-        Ok(None) => {
-            print!("{}", args::HELP);
+    let (opts, swarm) = match args::parse_args() {
+        Ok(args::Command::Transfer(o)) => (o, None),
+        Ok(args::Command::Swarm(o, s)) => (o, Some(s)),
+        Ok(args::Command::Help(text)) => {
+            print!("{text}");
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -67,7 +74,10 @@ fn main() -> ExitCode {
         }
     }
     let mut bench = Bench::new(opts, stop);
-    let outcome = bench.run();
+    let outcome = match &swarm {
+        Some(s) => bench.swarm(s),
+        None => bench.run(),
+    };
     let cleaned = bench.cleanup();
     if let Err(e) = &cleaned {
         eprintln!("sta-bench: {e}");

@@ -33,7 +33,7 @@ impl Bench {
             let sta = t.elapsed().as_secs_f64();
             self.stop_step(&[peer.id])?;
             remove_dir(&peer.dir)?;
-            let (lt, hash, version) = self.lt_make(file, torrent)?;
+            let (lt, hash, version) = self.lt_make(file, torrent, None)?;
             say(format_args!(
                 "  round {r}: STA {sta:.3} s, libtorrent {version} {lt:.3} s"
             ));
