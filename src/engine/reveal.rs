@@ -27,13 +27,16 @@ const AHEAD_BYTES: u64 = 2 * 1024 * 1024;
 const MIN_AHEAD: usize = 2;
 /// A piece shown once is shown again only to a peer that asked us for
 /// nothing for this long: it has nothing else to fetch from us, so our
-/// upload would be idle. Showing it sooner sends second copies while the
-/// first round is still going out, and delays it.
-const IDLE: Duration = Duration::from_secs(1);
+/// upload would be idle. Sooner, second copies go out while first copies
+/// still wait in the sockets' queues (seconds at tens of Mbit/s), and a
+/// seed leaving after 1.02 x F leaves an incomplete swarm (simulated: at
+/// 1 s, 1.05 x F is needed; at 3 s, 1.02 x F, and setup (a) finishes in
+/// 1.18 x F/u with the seed sending 1.000 x F).
+const IDLE: Duration = Duration::from_secs(3);
 /// A piece shown this long ago and never asked for is taken as got
 /// elsewhere: some clients send no `have` to a peer that has the piece.
 /// It makes room for another, and may be shown to others first.
-const STALE: Duration = Duration::from_secs(10);
+const STALE: Duration = Duration::from_secs(30);
 
 #[derive(Debug)]
 pub struct Reveal {
@@ -304,10 +307,10 @@ mod tests {
         r.join(2);
         r.requested(2, 0, at(0)); // unasked: it heard of piece 0 elsewhere
         assert!(
-            r.top_up(2, &none, |_| 0, at(500), &mut rng).is_empty(),
+            r.top_up(2, &none, |_| 0, at(2500), &mut rng).is_empty(),
             "both pieces went out once, and peer 2 is busy"
         );
-        assert_eq!(r.top_up(2, &none, |_| 0, at(1500), &mut rng), [1]);
+        assert_eq!(r.top_up(2, &none, |_| 0, at(3500), &mut rng), [1]);
     }
 
     #[test]
@@ -320,13 +323,13 @@ mod tests {
         r.requested(1, first[0], at(100));
         let third = r.top_up(1, &none, |_| 0, at(100), &mut rng);
         assert_eq!(third.len(), 1);
-        // Ten seconds on, first[1] and third[0] were never asked for by
+        // Thirty seconds on, first[1] and third[0] were never asked for by
         // peer 1: peer 2, which asks for third[0] by itself, is shown
         // first[1] as a piece that never left us.
         r.join(2);
-        r.requested(2, third[0], at(10_500)); // busy: no second copies
-        r.top_up(1, &none, |_| 0, at(10_500), &mut rng);
-        let shown = r.top_up(2, &none, |_| 0, at(10_500), &mut rng);
+        r.requested(2, third[0], at(30_500)); // busy: no second copies
+        r.top_up(1, &none, |_| 0, at(30_500), &mut rng);
+        let shown = r.top_up(2, &none, |_| 0, at(30_500), &mut rng);
         assert_eq!(shown, [first[1]]);
     }
 
