@@ -232,6 +232,7 @@ impl Bench {
         self.stop_step(&[seeder.id])?;
         remove_dir(&seeder.dir)?;
         std::fs::remove_file(&file).map_err(|e| failed(format!("rm: {e}")))?;
+        let total = size * leechers as u64;
         let scale = Scale {
             size,
             leechers,
@@ -251,9 +252,11 @@ impl Bench {
             received,
         };
         say(format_args!(
-            "  round {round}: aggregate {:.1} MB/s, {:.1}% of 1 -> 1",
+            "  round {round}: aggregate {:.1} MB/s, {:.1}% of 1 -> 1; leechers' CPU {:.3} s per GiB received ({:.0}% system)",
             scale.aggregate() / 1e6,
-            scale.ratio() * 100.0
+            scale.ratio() * 100.0,
+            scale.leechers_cpu / (total as f64 / GIB),
+            scale.leechers_sys * 100.0 / scale.leechers_cpu.max(1e-9)
         ));
         Ok(Some(scale))
     }
