@@ -18,7 +18,7 @@ pub use signals::Signals;
 use log::{debug, info, warn};
 use mio::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use readbuf::ReadBuf;
+use readbuf::{Leftover, Scratch};
 use slab::Slab;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -45,6 +45,9 @@ pub struct Limits {
     pub write_high_water: usize,
     /// How often the handler's `tick` runs (and idle sessions are sought).
     pub tick: Duration,
+    /// Longest that output queued with [`Ctx::send_later`] waits for the
+    /// connection to send something else.
+    pub send_later: Duration,
 }
 
 /// What the handler wants after seeing a connection's input.
@@ -67,6 +70,7 @@ pub struct Ctx<S> {
 
 enum Command<S> {
     Send(ConnId, Vec<u8>),
+    SendLater(ConnId, Vec<u8>),
     /// A short header kept inline (so a block costs no allocation), its
     /// length, then shared bytes.
     SendShared(
@@ -85,6 +89,14 @@ impl<S> Ctx<S> {
     /// Queues `bytes` on connection `id` (ignored if it has closed).
     pub fn send(&mut self, id: ConnId, bytes: Vec<u8>) {
         self.commands.push(Command::Send(id, bytes));
+    }
+
+    /// Queues `bytes` on connection `id`, in order with everything else,
+    /// but sends them only with the connection's next other output or
+    /// within [`Limits::send_later`]: a small message nothing waits on
+    /// then shares a packet (and a wakeup of the peer) with others.
+    pub fn send_later(&mut self, id: ConnId, bytes: Vec<u8>) {
+        self.commands.push(Command::SendLater(id, bytes));
     }
 
     /// Queues `head`, then `range` of `shared` without copying it (a
@@ -257,7 +269,8 @@ impl Write for Stream {
 struct Conn<S> {
     stream: Stream,
     session: S,
-    input: ReadBuf,
+    /// Input not consumed yet (see `readbuf`).
+    input: Leftover,
     out: OutQueue,
     last_active: Instant,
     /// Close as soon as `out` is flushed.
@@ -288,6 +301,12 @@ pub struct Reactor<H: Handler> {
     stopping: bool,
     /// Connections with output queued by `Ctx::send` this iteration.
     dirty: Vec<ConnId>,
+    /// Connections holding output of `Ctx::send_later`, and when the
+    /// first of it is due.
+    later: Vec<ConnId>,
+    later_due: Option<Instant>,
+    /// The read buffer of every connection (see `readbuf`).
+    scratch: Scratch,
     /// Datagram buffers, in and out (allocated with the first UDP socket).
     udp_in: Vec<u8>,
     udp_out: Vec<u8>,
@@ -295,6 +314,7 @@ pub struct Reactor<H: Handler> {
 
 impl<H: Handler> Reactor<H> {
     pub fn new(limits: Limits) -> io::Result<Self> {
+        let max_read = limits.max_read_buffer;
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         Ok(Reactor {
@@ -309,6 +329,9 @@ impl<H: Handler> Reactor<H> {
             },
             stopping: false,
             dirty: Vec::new(),
+            later: Vec::new(),
+            later_due: None,
+            scratch: Scratch::new(max_read),
             udp_in: Vec::new(),
             udp_out: Vec::new(),
         })
@@ -372,7 +395,8 @@ impl<H: Handler> Reactor<H> {
         let mut next_tick = Instant::now() + self.limits.tick;
         self.apply(handler);
         while !self.stopping {
-            let timeout = next_tick.saturating_duration_since(Instant::now());
+            let wake_at = self.later_due.map_or(next_tick, |d| d.min(next_tick));
+            let timeout = wake_at.saturating_duration_since(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -403,6 +427,9 @@ impl<H: Handler> Reactor<H> {
                 }
             }
             let now = Instant::now();
+            if self.later_due.is_some_and(|d| now >= d) {
+                self.flush_later(handler);
+            }
             if now >= next_tick {
                 self.close_idle(handler, now);
                 handler.tick(&mut self.ctx, now);
@@ -428,6 +455,14 @@ impl<H: Handler> Reactor<H> {
                         if let Some(conn) = self.conns.get_mut(id) {
                             conn.out.push(&bytes);
                             self.mark_dirty(id);
+                        }
+                    }
+                    Command::SendLater(id, bytes) => {
+                        if let Some(conn) = self.conns.get_mut(id) {
+                            conn.out.push(&bytes);
+                            self.later.push(id);
+                            let due = Instant::now() + self.limits.send_later;
+                            self.later_due.get_or_insert(due);
                         }
                     }
                     Command::SendShared(id, head, len, shared, range) => {
@@ -470,6 +505,20 @@ impl<H: Handler> Reactor<H> {
             }
             self.apply(handler);
         }
+    }
+
+    /// Sends what `Ctx::send_later` queued (what other output has not
+    /// taken along already).
+    fn flush_later(&mut self, handler: &mut H) {
+        self.later_due = None;
+        let mut ids = std::mem::take(&mut self.later);
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            // A stale id (closed, maybe reused) only gets an early flush.
+            self.after_io(handler, id);
+        }
+        self.apply(handler);
     }
 
     fn dial(&mut self, handler: &mut H, addr: SocketAddr, session: H::Session) {
@@ -596,7 +645,7 @@ impl<H: Handler> Reactor<H> {
         entry.insert(Conn {
             stream,
             session,
-            input: ReadBuf::default(),
+            input: Leftover::default(),
             out,
             last_active: Instant::now(),
             closing: false,
@@ -615,7 +664,8 @@ impl<H: Handler> Reactor<H> {
         if conn.paused || conn.closing || conn.connecting {
             return;
         }
-        match read_and_handle(conn, handler, &mut self.ctx, id, &self.limits) {
+        let buf = self.scratch.bytes();
+        match read_and_handle(conn, handler, &mut self.ctx, id, &self.limits, buf) {
             Ok(()) => self.after_io(handler, id),
             Err(e) => {
                 debug!("connection {id}: {e}");
@@ -740,28 +790,52 @@ fn widen_backlog(listener: &TcpListener) {
 }
 
 /// Reads until the socket would block, handing complete input to the
-/// handler as it arrives. Stops early when output backs up.
+/// handler as it arrives. Stops early when output backs up. Reads go to
+/// `buf`, the loop's shared buffer, after the connection's leftover input;
+/// what is not consumed goes back to the connection.
 fn read_and_handle<H: Handler>(
     conn: &mut Conn<H::Session>,
     handler: &mut H,
     ctx: &mut Ctx<H::Session>,
     id: ConnId,
     limits: &Limits,
+    buf: &mut [u8],
+) -> io::Result<()> {
+    let Some(mut have) = conn.input.take_into(buf) else {
+        return Err(io::Error::other("leftover input beyond the read buffer"));
+    };
+    let result = read_into(conn, handler, ctx, id, limits, buf, &mut have);
+    conn.input.keep(buf.get(..have).unwrap_or_default());
+    result
+}
+
+/// [`read_and_handle`] once the leftover is in place: `buf[..*have]` holds
+/// the unconsumed input, before and after.
+fn read_into<H: Handler>(
+    conn: &mut Conn<H::Session>,
+    handler: &mut H,
+    ctx: &mut Ctx<H::Session>,
+    id: ConnId,
+    limits: &Limits,
+    buf: &mut [u8],
+    have: &mut usize,
 ) -> io::Result<()> {
     // Input left unprocessed when backpressure paused us comes first: the
     // socket may have nothing new to say.
-    if !conn.input.data().is_empty() && !process(conn, handler, ctx, id, limits) {
+    if *have > 0 && !process(conn, handler, ctx, id, limits, buf, have) {
         return Ok(());
     }
     loop {
-        let Some(spare) = conn.input.spare(limits.max_read_buffer) else {
+        // At most one read's worth at a time, so that the part of the
+        // buffer in use stays small enough to stay cached.
+        let end = (*have + limits.read_buffer.max(1)).min(buf.len());
+        let Some(spare) = buf.get_mut(*have..end).filter(|s| !s.is_empty()) else {
             // The handler's decoder refuses frames beyond the limit, so a
             // full buffer means it is not consuming: a protocol bug.
             return Err(io::Error::other("read buffer full"));
         };
-        let room = spare.len();
         let n = match conn.stream.read(spare) {
-            Ok(0) if conn.input.data().is_empty() && conn.out.is_empty() => {
+            Ok(0) if *have == 0 && conn.out.is_empty() => {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
             // The peer half-closed after its last request: answer, then close.
@@ -774,40 +848,44 @@ fn read_and_handle<H: Handler>(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        conn.input.filled(n);
-        if n == room {
-            conn.input.busy(limits.read_buffer);
-        }
+        *have += n;
         conn.last_active = Instant::now();
-        if !process(conn, handler, ctx, id, limits) {
+        if !process(conn, handler, ctx, id, limits, buf, have) {
             return Ok(());
         }
     }
 }
 
-/// Hands buffered input to the handler until it stops consuming. Returns
-/// false when reading must stop: the connection is closing or its output
-/// backs up.
+/// Hands `buf[..*have]` to the handler until it stops consuming, then
+/// moves the unconsumed rest to the front of `buf`. Returns false when
+/// reading must stop: the connection is closing or its output backs up.
 fn process<H: Handler>(
     conn: &mut Conn<H::Session>,
     handler: &mut H,
     ctx: &mut Ctx<H::Session>,
     id: ConnId,
     limits: &Limits,
+    buf: &mut [u8],
+    have: &mut usize,
 ) -> bool {
-    loop {
-        let flow = handler.data(ctx, id, &mut conn.session, conn.input.data(), &mut conn.out);
-        conn.input.consume(flow.used);
+    let mut used = 0;
+    let go_on = loop {
+        let input = buf.get(used..*have).unwrap_or_default();
+        let flow = handler.data(ctx, id, &mut conn.session, input, &mut conn.out);
+        used += flow.used.min(input.len());
         if flow.close {
             conn.closing = true;
-            return false;
+            break false;
         }
         if conn.out.len() > limits.write_high_water {
             conn.paused = true;
-            return false;
+            break false;
         }
-        if flow.used == 0 || conn.input.data().is_empty() {
-            return true;
+        if flow.used == 0 || used == *have {
+            break true;
         }
-    }
+    };
+    buf.copy_within(used..*have, 0);
+    *have -= used;
+    go_on
 }
