@@ -18,7 +18,7 @@ pub use signals::Signals;
 use log::{debug, info, warn};
 use mio::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use readbuf::{Leftover, Scratch};
+use readbuf::ReadBuf;
 use slab::Slab;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -269,8 +269,7 @@ impl Write for Stream {
 struct Conn<S> {
     stream: Stream,
     session: S,
-    /// Input not consumed yet (see `readbuf`).
-    input: Leftover,
+    input: ReadBuf,
     out: OutQueue,
     last_active: Instant,
     /// Close as soon as `out` is flushed.
@@ -283,6 +282,12 @@ struct Conn<S> {
     /// Output was queued by `Ctx::send` and awaits the end-of-iteration
     /// flush.
     dirty: bool,
+    /// All of `out` came from `Ctx::send_later` (`later_len` bytes; more
+    /// means a handler wrote to `out` itself): it waits for other output
+    /// or the `send_later` delay, whatever events the connection sees
+    /// meanwhile.
+    later_only: bool,
+    later_len: usize,
 }
 
 /// Tokens at or above this value belong to listeners and the signal pipe.
@@ -305,8 +310,6 @@ pub struct Reactor<H: Handler> {
     /// first of it is due.
     later: Vec<ConnId>,
     later_due: Option<Instant>,
-    /// The read buffer of every connection (see `readbuf`).
-    scratch: Scratch,
     /// Datagram buffers, in and out (allocated with the first UDP socket).
     udp_in: Vec<u8>,
     udp_out: Vec<u8>,
@@ -314,7 +317,6 @@ pub struct Reactor<H: Handler> {
 
 impl<H: Handler> Reactor<H> {
     pub fn new(limits: Limits) -> io::Result<Self> {
-        let max_read = limits.max_read_buffer;
         let poll = Poll::new()?;
         let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         Ok(Reactor {
@@ -331,7 +333,6 @@ impl<H: Handler> Reactor<H> {
             dirty: Vec::new(),
             later: Vec::new(),
             later_due: None,
-            scratch: Scratch::new(max_read),
             udp_in: Vec::new(),
             udp_out: Vec::new(),
         })
@@ -453,13 +454,16 @@ impl<H: Handler> Reactor<H> {
                     // piece) cost one write, not one each.
                     Command::Send(id, bytes) => {
                         if let Some(conn) = self.conns.get_mut(id) {
+                            conn.later_only = false;
                             conn.out.push(&bytes);
                             self.mark_dirty(id);
                         }
                     }
                     Command::SendLater(id, bytes) => {
                         if let Some(conn) = self.conns.get_mut(id) {
+                            conn.later_only |= conn.out.is_empty();
                             conn.out.push(&bytes);
+                            conn.later_len = conn.out.len();
                             self.later.push(id);
                             let due = Instant::now() + self.limits.send_later;
                             self.later_due.get_or_insert(due);
@@ -467,6 +471,7 @@ impl<H: Handler> Reactor<H> {
                     }
                     Command::SendShared(id, head, len, shared, range) => {
                         if let Some(conn) = self.conns.get_mut(id) {
+                            conn.later_only = false;
                             conn.out.push(&head[..usize::from(len)]);
                             conn.out.push_shared(shared, range);
                             self.mark_dirty(id);
@@ -516,6 +521,9 @@ impl<H: Handler> Reactor<H> {
         ids.dedup();
         for id in ids {
             // A stale id (closed, maybe reused) only gets an early flush.
+            if let Some(conn) = self.conns.get_mut(id) {
+                conn.later_only = false;
+            }
             self.after_io(handler, id);
         }
         self.apply(handler);
@@ -645,7 +653,7 @@ impl<H: Handler> Reactor<H> {
         entry.insert(Conn {
             stream,
             session,
-            input: Leftover::default(),
+            input: ReadBuf::default(),
             out,
             last_active: Instant::now(),
             closing: false,
@@ -653,6 +661,8 @@ impl<H: Handler> Reactor<H> {
             writable: false,
             connecting,
             dirty: false,
+            later_only: false,
+            later_len: 0,
         });
         Some(id)
     }
@@ -664,8 +674,7 @@ impl<H: Handler> Reactor<H> {
         if conn.paused || conn.closing || conn.connecting {
             return;
         }
-        let buf = self.scratch.bytes();
-        match read_and_handle(conn, handler, &mut self.ctx, id, &self.limits, buf) {
+        match read_and_handle(conn, handler, &mut self.ctx, id, &self.limits) {
             Ok(()) => self.after_io(handler, id),
             Err(e) => {
                 debug!("connection {id}: {e}");
@@ -707,7 +716,8 @@ impl<H: Handler> Reactor<H> {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
-        if conn.writable && !conn.out.is_empty() {
+        let may_wait = conn.later_only && conn.out.len() == conn.later_len && !conn.closing;
+        if conn.writable && !conn.out.is_empty() && !may_wait {
             match conn.out.flush(&mut conn.stream) {
                 Ok(done) => conn.writable = done,
                 Err(e) => {
@@ -790,52 +800,28 @@ fn widen_backlog(listener: &TcpListener) {
 }
 
 /// Reads until the socket would block, handing complete input to the
-/// handler as it arrives. Stops early when output backs up. Reads go to
-/// `buf`, the loop's shared buffer, after the connection's leftover input;
-/// what is not consumed goes back to the connection.
+/// handler as it arrives. Stops early when output backs up.
 fn read_and_handle<H: Handler>(
     conn: &mut Conn<H::Session>,
     handler: &mut H,
     ctx: &mut Ctx<H::Session>,
     id: ConnId,
     limits: &Limits,
-    buf: &mut [u8],
-) -> io::Result<()> {
-    let Some(mut have) = conn.input.take_into(buf) else {
-        return Err(io::Error::other("leftover input beyond the read buffer"));
-    };
-    let result = read_into(conn, handler, ctx, id, limits, buf, &mut have);
-    conn.input.keep(buf.get(..have).unwrap_or_default());
-    result
-}
-
-/// [`read_and_handle`] once the leftover is in place: `buf[..*have]` holds
-/// the unconsumed input, before and after.
-fn read_into<H: Handler>(
-    conn: &mut Conn<H::Session>,
-    handler: &mut H,
-    ctx: &mut Ctx<H::Session>,
-    id: ConnId,
-    limits: &Limits,
-    buf: &mut [u8],
-    have: &mut usize,
 ) -> io::Result<()> {
     // Input left unprocessed when backpressure paused us comes first: the
     // socket may have nothing new to say.
-    if *have > 0 && !process(conn, handler, ctx, id, limits, buf, have) {
+    if !conn.input.data().is_empty() && !process(conn, handler, ctx, id, limits) {
         return Ok(());
     }
     loop {
-        // At most one read's worth at a time, so that the part of the
-        // buffer in use stays small enough to stay cached.
-        let end = (*have + limits.read_buffer.max(1)).min(buf.len());
-        let Some(spare) = buf.get_mut(*have..end).filter(|s| !s.is_empty()) else {
+        let Some(spare) = conn.input.spare(limits.max_read_buffer) else {
             // The handler's decoder refuses frames beyond the limit, so a
             // full buffer means it is not consuming: a protocol bug.
             return Err(io::Error::other("read buffer full"));
         };
+        let room = spare.len();
         let n = match conn.stream.read(spare) {
-            Ok(0) if *have == 0 && conn.out.is_empty() => {
+            Ok(0) if conn.input.data().is_empty() && conn.out.is_empty() => {
                 return Err(io::ErrorKind::UnexpectedEof.into());
             }
             // The peer half-closed after its last request: answer, then close.
@@ -848,44 +834,131 @@ fn read_into<H: Handler>(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
-        *have += n;
+        conn.input.filled(n);
+        if n == room {
+            conn.input.busy(limits.read_buffer);
+        }
         conn.last_active = Instant::now();
-        if !process(conn, handler, ctx, id, limits, buf, have) {
+        if !process(conn, handler, ctx, id, limits) {
             return Ok(());
         }
     }
 }
 
-/// Hands `buf[..*have]` to the handler until it stops consuming, then
-/// moves the unconsumed rest to the front of `buf`. Returns false when
-/// reading must stop: the connection is closing or its output backs up.
+/// Hands buffered input to the handler until it stops consuming. Returns
+/// false when reading must stop: the connection is closing or its output
+/// backs up.
 fn process<H: Handler>(
     conn: &mut Conn<H::Session>,
     handler: &mut H,
     ctx: &mut Ctx<H::Session>,
     id: ConnId,
     limits: &Limits,
-    buf: &mut [u8],
-    have: &mut usize,
 ) -> bool {
-    let mut used = 0;
-    let go_on = loop {
-        let input = buf.get(used..*have).unwrap_or_default();
-        let flow = handler.data(ctx, id, &mut conn.session, input, &mut conn.out);
-        used += flow.used.min(input.len());
+    loop {
+        let flow = handler.data(ctx, id, &mut conn.session, conn.input.data(), &mut conn.out);
+        conn.input.consume(flow.used);
         if flow.close {
             conn.closing = true;
-            break false;
+            return false;
         }
         if conn.out.len() > limits.write_high_water {
             conn.paused = true;
-            break false;
+            return false;
         }
-        if flow.used == 0 || used == *have {
-            break true;
+        if flow.used == 0 || conn.input.data().is_empty() {
+            return true;
         }
-    };
-    buf.copy_within(used..*have, 0);
-    *have -= used;
-    go_on
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpStream as StdStream;
+
+    /// Queues `later` with `send_later` on every accepted connection;
+    /// answers `go` with `now`, and stops the loop on `stop`.
+    struct Later;
+
+    impl Handler for Later {
+        type Session = ();
+
+        fn open(
+            &mut self,
+            ctx: &mut Ctx<()>,
+            id: ConnId,
+            _listener: usize,
+            _peer: Option<SocketAddr>,
+            _out: &mut OutQueue,
+        ) -> Option<()> {
+            ctx.send_later(id, b"later".to_vec());
+            Some(())
+        }
+
+        fn data(
+            &mut self,
+            ctx: &mut Ctx<()>,
+            id: ConnId,
+            _session: &mut (),
+            input: &[u8],
+            _out: &mut OutQueue,
+        ) -> Flow {
+            if input.starts_with(b"go") {
+                ctx.send(id, b"now".to_vec());
+            }
+            if input.starts_with(b"stop") {
+                ctx.stop();
+            }
+            Flow {
+                used: input.len(),
+                close: false,
+            }
+        }
+
+        fn close(&mut self, _ctx: &mut Ctx<()>, _id: ConnId, _session: ()) {}
+    }
+
+    fn read_exactly(s: &mut StdStream, n: usize) -> Vec<u8> {
+        let mut got = vec![0; n];
+        s.read_exact(&mut got).unwrap();
+        got
+    }
+
+    #[test]
+    fn output_sent_later_waits_for_company_or_its_delay() {
+        let delay = Duration::from_secs(2);
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut reactor = Reactor::<Later>::new(Limits {
+            max_connections: 16,
+            idle_timeout: Duration::from_secs(60),
+            read_buffer: 4096,
+            max_read_buffer: 8192,
+            write_high_water: 1 << 20,
+            tick: Duration::from_millis(50),
+            send_later: delay,
+        })
+        .unwrap();
+        reactor.listen(Listener::Tcp(listener)).unwrap();
+        let thread = std::thread::spawn(move || reactor.run(&mut Later));
+        let timeout = Some(Duration::from_secs(30));
+
+        // Alone, it goes once the delay has passed (never before).
+        let t0 = Instant::now();
+        let mut alone = StdStream::connect(addr).unwrap();
+        alone.set_read_timeout(timeout).unwrap();
+        // Other output takes it along, in order, long before the delay.
+        let mut company = StdStream::connect(addr).unwrap();
+        company.set_read_timeout(timeout).unwrap();
+        company.write_all(b"go").unwrap();
+        assert_eq!(read_exactly(&mut company, 8), b"laternow");
+        assert!(t0.elapsed() < delay, "taken along by `now`");
+        assert_eq!(read_exactly(&mut alone, 5), b"later");
+        assert!(t0.elapsed() >= delay, "sent after its delay");
+
+        company.write_all(b"stop").unwrap();
+        thread.join().unwrap().unwrap();
+    }
 }

@@ -1,62 +1,67 @@
-//! Input buffers. Every connection of a loop reads into one shared
-//! [`Scratch`] buffer and is handled from there; a connection keeps only
-//! what the handler did not consume (at most a partial frame, or more
-//! while backpressure pauses it) in its own [`Leftover`], moved to the
-//! front of the scratch buffer before its next read.
-//!
-//! Why one buffer: with a buffer per connection, a peer with dozens of
-//! busy connections (fifty daemons on one machine, each trading with the
-//! others) spreads its reads over megabytes that no cache holds, and
-//! every `recv` copies into cold memory. One buffer per loop stays in the
-//! CPU's cache, and a quiet connection holds no large buffer at all. The
-//! price is copying each read's partial frame out and back (a small,
-//! cache-hot part of a large read).
+//! A connection's unprocessed input. The buffer is zero-filled once when it
+//! grows, never per read, and consumed frames are dropped by moving two
+//! indices; the remainder (at most a partial frame) is moved to the front
+//! when less than a quarter of the buffer is left to read into, so that
+//! reads stay large.
 
-/// The loop's read buffer, zero-filled once.
-pub struct Scratch {
-    buf: Vec<u8>,
-}
+const INITIAL: usize = 4 * 1024;
 
-impl Scratch {
-    /// A buffer able to hold `max` bytes: the longest unprocessed input a
-    /// connection may have plus one read.
-    pub fn new(max: usize) -> Scratch {
-        Scratch { buf: vec![0; max] }
-    }
-
-    pub fn bytes(&mut self) -> &mut [u8] {
-        &mut self.buf
-    }
-}
-
-/// Input a connection has not consumed yet, kept between reads.
 #[derive(Default)]
-pub struct Leftover {
-    bytes: Vec<u8>,
+pub struct ReadBuf {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
 }
 
-/// Capacity a connection may keep between reads; more (after a long
-/// backpressure pause, say) is given back once the input is consumed.
-const KEEP: usize = 64 * 1024;
-
-impl Leftover {
-    /// Moves the kept bytes to the front of `to`; returns how many. `None`
-    /// if `to` is too short (cannot happen when `to` is the scratch buffer
-    /// and [`Leftover::keep`] was given slices of it).
-    pub fn take_into(&mut self, to: &mut [u8]) -> Option<usize> {
-        let n = self.bytes.len();
-        to.get_mut(..n)?.copy_from_slice(&self.bytes);
-        self.bytes.clear();
-        Some(n)
+impl ReadBuf {
+    pub fn data(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
     }
 
-    /// Keeps `rest` (the unconsumed end of the input) for the next read.
-    pub fn keep(&mut self, rest: &[u8]) {
-        self.bytes.clear();
-        if rest.is_empty() && self.bytes.capacity() > KEEP {
-            self.bytes = Vec::new();
+    pub fn consume(&mut self, n: usize) {
+        self.start = (self.start + n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
         }
-        self.bytes.extend_from_slice(rest);
+    }
+
+    /// Room to read into, making more when less than a quarter of the
+    /// buffer is left: by moving the remainder to the front, or by growing
+    /// the buffer (doubling, up to `max`). `None` when `max` unprocessed
+    /// bytes are already held.
+    pub fn spare(&mut self, max: usize) -> Option<&mut [u8]> {
+        if self.buf.len() - self.end <= self.buf.len() / 4 {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            } else if self.buf.len() < max {
+                self.double(max);
+            } else if self.end == self.buf.len() {
+                return None;
+            }
+        }
+        Some(&mut self.buf[self.end..])
+    }
+
+    /// A read filled all the room there was, so more is probably waiting:
+    /// doubles the buffer, up to `to` bytes, for larger reads. Connections
+    /// that carry little keep a small buffer.
+    pub fn busy(&mut self, to: usize) {
+        if self.buf.len() < to {
+            self.double(to);
+        }
+    }
+
+    fn double(&mut self, max: usize) {
+        let grown = (self.buf.len() * 2).clamp(INITIAL.min(max), max);
+        self.buf.resize(grown, 0);
+    }
+
+    /// Records `n` bytes written into the slice `spare` returned.
+    pub fn filled(&mut self, n: usize) {
+        self.end = (self.end + n).min(self.buf.len());
     }
 }
 
@@ -65,25 +70,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn leftover_goes_to_the_front_of_the_next_read() {
-        let mut scratch = Scratch::new(16);
-        let mut left = Leftover::default();
-        left.keep(b"abc");
-        let buf = scratch.bytes();
-        buf[..3].copy_from_slice(b"xyz");
-        assert_eq!(left.take_into(buf), Some(3));
-        assert_eq!(&buf[..3], b"abc");
-        assert_eq!(left.take_into(buf), Some(0));
+    fn grows_when_full_up_to_max() {
+        let mut b = ReadBuf::default();
+        assert_eq!(b.spare(10_000).map(|s| s.len()), Some(INITIAL));
+        b.filled(INITIAL);
+        assert_eq!(b.spare(10_000).map(|s| s.len()), Some(INITIAL));
+        b.filled(INITIAL);
+        assert_eq!(b.spare(10_000).map(|s| s.len()), Some(10_000 - 2 * INITIAL));
+        b.filled(10_000);
+        assert!(b.spare(10_000).is_none(), "max unprocessed bytes held");
+        b.consume(9_990);
+        assert_eq!(b.data().len(), 10);
     }
 
     #[test]
-    fn a_large_leftover_gives_its_memory_back_once_consumed() {
-        let mut left = Leftover::default();
-        left.keep(&vec![1; 4 * KEEP]);
-        left.keep(&[]);
-        assert!(left.bytes.capacity() <= KEEP);
-        let mut short = [0u8; 2];
-        left.keep(b"abc");
-        assert_eq!(left.take_into(&mut short), None, "does not fit");
+    fn busy_connections_get_larger_reads() {
+        let mut b = ReadBuf::default();
+        let n = b.spare(1 << 20).map_or(0, |s| s.len());
+        b.filled(n);
+        b.consume(n);
+        b.busy(64 * 1024);
+        assert_eq!(b.spare(1 << 20).map(|s| s.len()), Some(2 * INITIAL));
+        for _ in 0..10 {
+            b.busy(64 * 1024);
+        }
+        assert_eq!(b.spare(1 << 20).map(|s| s.len()), Some(64 * 1024));
+    }
+
+    #[test]
+    fn moves_the_remainder_to_the_front_when_room_runs_low() {
+        let mut b = ReadBuf::default();
+        let room = b.spare(1 << 20).unwrap();
+        let n = room.len();
+        room[n - 1] = 9;
+        b.filled(n);
+        b.consume(n - 1);
+        // Nothing left to read into: the one unprocessed byte moves to
+        // the front rather than the buffer growing.
+        assert_eq!(b.spare(1 << 20).map(|s| s.len()), Some(n - 1));
+        assert_eq!(b.data(), &[9]);
     }
 }
