@@ -64,6 +64,8 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
         max_read_buffer: MAX_TRACKER_FRAME as usize + 4 + 64 * 1024,
         write_high_water: 4 * 1024 * 1024,
         tick: Duration::from_secs(1),
+        // The tracker sends nothing later (Ctx::send_later).
+        send_later: Duration::from_millis(100),
     };
     let listener =
         TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;

@@ -19,6 +19,12 @@ pub type FileId = u64;
 pub enum Action {
     /// Queue `bytes` on `link`.
     Send { link: LinkId, bytes: Vec<u8> },
+    /// Queue `bytes` on `link`, in order with the rest, but without hurry:
+    /// the shell may hold them until the link sends something else or a
+    /// short delay passes, so that news no reply waits on (a have per
+    /// verified piece, to every peer) shares packets instead of costing a
+    /// packet and a wakeup of the peer each.
+    SendLater { link: LinkId, bytes: Vec<u8> },
     /// Queue `header` on `link`, then `len` bytes of `file` at `offset`
     /// (a piece message: the shell sends the mapped bytes, no copy).
     SendBlock {

@@ -2,7 +2,7 @@
 //! download (fresh or resumed), verifying pieces as they complete,
 //! publishing the finished file, and removing it.
 
-use super::action::LinkId;
+use super::action::{Action, LinkId};
 use super::peer::PeerConn;
 use super::storage::Storage;
 use super::time::Time;
@@ -383,8 +383,12 @@ impl<S: Storage> Engine<S> {
                     .copied()
                     .filter(|c| !self.peers.get(c).is_some_and(PeerConn::is_seed))
                     .collect();
-                for c in told {
-                    self.send(c, |b| Message::Have(piece).encode(b));
+                // Nothing waits on a have: it may share a packet with
+                // what the peer gets next (Action::SendLater).
+                for link in told {
+                    let mut bytes = Vec::with_capacity(9);
+                    Message::Have(piece).encode(&mut bytes);
+                    self.actions.push_back(Action::SendLater { link, bytes });
                 }
                 let req = Request::Have {
                     info_hash: hash,

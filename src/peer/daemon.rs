@@ -58,6 +58,11 @@ impl Daemon {
                         ctx.send(id, bytes);
                     }
                 }
+                Action::SendLater { link, bytes } => {
+                    if let Some(&id) = self.conns.get(&link) {
+                        ctx.send_later(id, bytes);
+                    }
+                }
                 Action::SendBlock {
                     link,
                     header,

@@ -45,6 +45,9 @@ pub struct Limits {
     pub write_high_water: usize,
     /// How often the handler's `tick` runs (and idle sessions are sought).
     pub tick: Duration,
+    /// Longest that output queued with [`Ctx::send_later`] waits for the
+    /// connection to send something else.
+    pub send_later: Duration,
 }
 
 /// What the handler wants after seeing a connection's input.
@@ -67,6 +70,7 @@ pub struct Ctx<S> {
 
 enum Command<S> {
     Send(ConnId, Vec<u8>),
+    SendLater(ConnId, Vec<u8>),
     /// A short header kept inline (so a block costs no allocation), its
     /// length, then shared bytes.
     SendShared(
@@ -85,6 +89,14 @@ impl<S> Ctx<S> {
     /// Queues `bytes` on connection `id` (ignored if it has closed).
     pub fn send(&mut self, id: ConnId, bytes: Vec<u8>) {
         self.commands.push(Command::Send(id, bytes));
+    }
+
+    /// Queues `bytes` on connection `id`, in order with everything else,
+    /// but sends them only with the connection's next other output or
+    /// within [`Limits::send_later`]: a small message nothing waits on
+    /// then shares a packet (and a wakeup of the peer) with others.
+    pub fn send_later(&mut self, id: ConnId, bytes: Vec<u8>) {
+        self.commands.push(Command::SendLater(id, bytes));
     }
 
     /// Queues `head`, then `range` of `shared` without copying it (a
@@ -270,6 +282,12 @@ struct Conn<S> {
     /// Output was queued by `Ctx::send` and awaits the end-of-iteration
     /// flush.
     dirty: bool,
+    /// All of `out` came from `Ctx::send_later` (`later_len` bytes; more
+    /// means a handler wrote to `out` itself): it waits for other output
+    /// or the `send_later` delay, whatever events the connection sees
+    /// meanwhile.
+    later_only: bool,
+    later_len: usize,
 }
 
 /// Tokens at or above this value belong to listeners and the signal pipe.
@@ -288,6 +306,10 @@ pub struct Reactor<H: Handler> {
     stopping: bool,
     /// Connections with output queued by `Ctx::send` this iteration.
     dirty: Vec<ConnId>,
+    /// Connections holding output of `Ctx::send_later`, and when the
+    /// first of it is due.
+    later: Vec<ConnId>,
+    later_due: Option<Instant>,
     /// Datagram buffers, in and out (allocated with the first UDP socket).
     udp_in: Vec<u8>,
     udp_out: Vec<u8>,
@@ -309,6 +331,8 @@ impl<H: Handler> Reactor<H> {
             },
             stopping: false,
             dirty: Vec::new(),
+            later: Vec::new(),
+            later_due: None,
             udp_in: Vec::new(),
             udp_out: Vec::new(),
         })
@@ -372,7 +396,8 @@ impl<H: Handler> Reactor<H> {
         let mut next_tick = Instant::now() + self.limits.tick;
         self.apply(handler);
         while !self.stopping {
-            let timeout = next_tick.saturating_duration_since(Instant::now());
+            let wake_at = self.later_due.map_or(next_tick, |d| d.min(next_tick));
+            let timeout = wake_at.saturating_duration_since(Instant::now());
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -403,6 +428,9 @@ impl<H: Handler> Reactor<H> {
                 }
             }
             let now = Instant::now();
+            if self.later_due.is_some_and(|d| now >= d) {
+                self.flush_later(handler);
+            }
             if now >= next_tick {
                 self.close_idle(handler, now);
                 handler.tick(&mut self.ctx, now);
@@ -426,12 +454,24 @@ impl<H: Handler> Reactor<H> {
                     // piece) cost one write, not one each.
                     Command::Send(id, bytes) => {
                         if let Some(conn) = self.conns.get_mut(id) {
+                            conn.later_only = false;
                             conn.out.push(&bytes);
                             self.mark_dirty(id);
                         }
                     }
+                    Command::SendLater(id, bytes) => {
+                        if let Some(conn) = self.conns.get_mut(id) {
+                            conn.later_only |= conn.out.is_empty();
+                            conn.out.push(&bytes);
+                            conn.later_len = conn.out.len();
+                            self.later.push(id);
+                            let due = Instant::now() + self.limits.send_later;
+                            self.later_due.get_or_insert(due);
+                        }
+                    }
                     Command::SendShared(id, head, len, shared, range) => {
                         if let Some(conn) = self.conns.get_mut(id) {
+                            conn.later_only = false;
                             conn.out.push(&head[..usize::from(len)]);
                             conn.out.push_shared(shared, range);
                             self.mark_dirty(id);
@@ -470,6 +510,23 @@ impl<H: Handler> Reactor<H> {
             }
             self.apply(handler);
         }
+    }
+
+    /// Sends what `Ctx::send_later` queued (what other output has not
+    /// taken along already).
+    fn flush_later(&mut self, handler: &mut H) {
+        self.later_due = None;
+        let mut ids = std::mem::take(&mut self.later);
+        ids.sort_unstable();
+        ids.dedup();
+        for id in ids {
+            // A stale id (closed, maybe reused) only gets an early flush.
+            if let Some(conn) = self.conns.get_mut(id) {
+                conn.later_only = false;
+            }
+            self.after_io(handler, id);
+        }
+        self.apply(handler);
     }
 
     fn dial(&mut self, handler: &mut H, addr: SocketAddr, session: H::Session) {
@@ -604,6 +661,8 @@ impl<H: Handler> Reactor<H> {
             writable: false,
             connecting,
             dirty: false,
+            later_only: false,
+            later_len: 0,
         });
         Some(id)
     }
@@ -657,7 +716,8 @@ impl<H: Handler> Reactor<H> {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
-        if conn.writable && !conn.out.is_empty() {
+        let may_wait = conn.later_only && conn.out.len() == conn.later_len && !conn.closing;
+        if conn.writable && !conn.out.is_empty() && !may_wait {
             match conn.out.flush(&mut conn.stream) {
                 Ok(done) => conn.writable = done,
                 Err(e) => {
@@ -809,5 +869,96 @@ fn process<H: Handler>(
         if flow.used == 0 || conn.input.data().is_empty() {
             return true;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpStream as StdStream;
+
+    /// Queues `later` with `send_later` on every accepted connection;
+    /// answers `go` with `now`, and stops the loop on `stop`.
+    struct Later;
+
+    impl Handler for Later {
+        type Session = ();
+
+        fn open(
+            &mut self,
+            ctx: &mut Ctx<()>,
+            id: ConnId,
+            _listener: usize,
+            _peer: Option<SocketAddr>,
+            _out: &mut OutQueue,
+        ) -> Option<()> {
+            ctx.send_later(id, b"later".to_vec());
+            Some(())
+        }
+
+        fn data(
+            &mut self,
+            ctx: &mut Ctx<()>,
+            id: ConnId,
+            _session: &mut (),
+            input: &[u8],
+            _out: &mut OutQueue,
+        ) -> Flow {
+            if input.starts_with(b"go") {
+                ctx.send(id, b"now".to_vec());
+            }
+            if input.starts_with(b"stop") {
+                ctx.stop();
+            }
+            Flow {
+                used: input.len(),
+                close: false,
+            }
+        }
+
+        fn close(&mut self, _ctx: &mut Ctx<()>, _id: ConnId, _session: ()) {}
+    }
+
+    fn read_exactly(s: &mut StdStream, n: usize) -> Vec<u8> {
+        let mut got = vec![0; n];
+        s.read_exact(&mut got).unwrap();
+        got
+    }
+
+    #[test]
+    fn output_sent_later_waits_for_company_or_its_delay() {
+        let delay = Duration::from_secs(2);
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut reactor = Reactor::<Later>::new(Limits {
+            max_connections: 16,
+            idle_timeout: Duration::from_secs(60),
+            read_buffer: 4096,
+            max_read_buffer: 8192,
+            write_high_water: 1 << 20,
+            tick: Duration::from_millis(50),
+            send_later: delay,
+        })
+        .unwrap();
+        reactor.listen(Listener::Tcp(listener)).unwrap();
+        let thread = std::thread::spawn(move || reactor.run(&mut Later));
+        let timeout = Some(Duration::from_secs(30));
+
+        // Alone, it goes once the delay has passed (never before).
+        let t0 = Instant::now();
+        let mut alone = StdStream::connect(addr).unwrap();
+        alone.set_read_timeout(timeout).unwrap();
+        // Other output takes it along, in order, long before the delay.
+        let mut company = StdStream::connect(addr).unwrap();
+        company.set_read_timeout(timeout).unwrap();
+        company.write_all(b"go").unwrap();
+        assert_eq!(read_exactly(&mut company, 8), b"laternow");
+        assert!(t0.elapsed() < delay, "taken along by `now`");
+        assert_eq!(read_exactly(&mut alone, 5), b"later");
+        assert!(t0.elapsed() >= delay, "sent after its delay");
+
+        company.write_all(b"stop").unwrap();
+        thread.join().unwrap().unwrap();
     }
 }

@@ -33,7 +33,9 @@ impl<S: SimStorage> Sim<S> {
                 return;
             };
             match action {
-                Action::Send { link, bytes } => {
+                // The simulated network has no per-packet cost: what may
+                // wait is sent at once.
+                Action::Send { link, bytes } | Action::SendLater { link, bytes } => {
                     if host.controls.contains(&link) {
                         host.control_output(now, &bytes);
                     } else if let Some(&(c, side)) = host.links.get(&link) {

@@ -70,6 +70,9 @@ impl Bench {
                 continue;
             }
             if let Some(st) = p.guard.exit_status() {
+                // Reported once: the round that saw it fails; later rounds
+                // fail on their own if they needed it.
+                p.may_exit = true;
                 return Err(failed(format!(
                     "{} (pid {}) exited unexpectedly ({st}){}",
                     p.name(),

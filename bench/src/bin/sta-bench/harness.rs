@@ -4,7 +4,7 @@
 
 use crate::args::Opts;
 use crate::children::Proc;
-use crate::tables::{Run, scale_table, share_table, transfer_table};
+use crate::tables::{Round, scale_table, share_table, transfer_table};
 use crate::{FILE_NAME, Failure, MARGIN, PIECE_SIZE, Step, failed, say};
 use sta::cli::format::{human_bytes, size_text};
 use sta::meta::Geometry;
@@ -38,6 +38,15 @@ pub struct Bench {
     pub serial: usize,
     /// What is wrong but did not stop the run; it still exits 1.
     pub problems: Vec<String>,
+    /// Every directory `fresh_dir` made, in order (see [`Mark`]).
+    pub dirs: Vec<PathBuf>,
+}
+
+/// What existed when a round began: the processes and directories it
+/// adds come after these counts, so a failed round can be undone.
+pub struct Mark {
+    procs: usize,
+    dirs: usize,
 }
 
 impl Bench {
@@ -54,6 +63,7 @@ impl Bench {
             ticks: ticks_per_second(),
             serial: 0,
             problems: Vec::new(),
+            dirs: Vec::new(),
         }
     }
 
@@ -65,7 +75,7 @@ impl Bench {
         let src = work.join("src");
         mkdir(&src)?;
         let mut shares: Vec<(f64, f64)> = Vec::new();
-        let mut transfers: Vec<(&str, Vec<Run>, Vec<Run>)> = Vec::new();
+        let mut transfers: Vec<(&str, Vec<Round>, Vec<Round>)> = Vec::new();
         let mut scale = None;
         self.start_tracker()?;
         if self.opts.share || self.opts.transfer {
@@ -104,8 +114,8 @@ impl Bench {
         for (label, sta, lt) in &transfers {
             say(transfer_table(label, self.opts.size, sta, lt));
         }
-        if let Some((s, ratios)) = &scale {
-            say(scale_table(s, ratios));
+        if let Some(rounds) = &scale {
+            say(scale_table(rounds));
         }
         Ok(())
     }
@@ -198,7 +208,58 @@ impl Bench {
         self.serial += 1;
         let dir = self.work_dir()?.join(format!("{name}-{}", self.serial));
         mkdir(&dir)?;
+        self.dirs.push(dir.clone());
         Ok(dir)
+    }
+
+    pub fn mark(&self) -> Mark {
+        Mark {
+            procs: self.procs.len(),
+            dirs: self.dirs.len(),
+        }
+    }
+
+    /// Runs one round of a phase. A failure (a copy that differs, a
+    /// download that stalls, a process that died) ends only that round:
+    /// what the round started is stopped and what it made is removed, the
+    /// failure is kept among the run's problems (exit status 1), and its
+    /// reason is returned for the round's line and table row, so that the
+    /// other rounds and their figures still come. An interruption ends the
+    /// run.
+    pub fn round<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut Bench) -> Step<T>,
+    ) -> Step<Result<T, String>> {
+        let mark = self.mark();
+        match f(self) {
+            Ok(v) => Ok(Ok(v)),
+            Err(Failure::Interrupted) => Err(Failure::Interrupted),
+            Err(Failure::Failed(reason)) => {
+                self.problems.push(format!("{what}: {reason}"));
+                self.undo(mark);
+                self.check_stop()?;
+                Ok(Err(reason))
+            }
+        }
+    }
+
+    /// Stops the processes started and removes the directories made since
+    /// `mark` (those still there); trouble doing so is another problem.
+    fn undo(&mut self, mark: Mark) {
+        let ids: Vec<usize> = (mark.procs..self.procs.len())
+            .filter(|&i| self.procs[i].is_some())
+            .collect();
+        if let Err(Failure::Failed(e)) = self.stop_step(&ids) {
+            self.problems.push(e);
+        }
+        for dir in self.dirs.split_off(mark.dirs.min(self.dirs.len())) {
+            if dir.exists()
+                && let Err(Failure::Failed(e)) = remove_dir(&dir)
+            {
+                self.problems.push(e);
+            }
+        }
     }
 
     pub fn generate(&self, path: &Path, size: u64) -> Step<()> {
@@ -225,7 +286,7 @@ impl Bench {
         match compare_files(source, copy, &self.stop)? {
             None => Ok(()),
             Some(at) => Err(failed(format!(
-                "{} differs from {} at byte {at}: the download did not verify",
+                "the copy differs from the source at byte {at} ({} against {})",
                 copy.display(),
                 source.display()
             ))),

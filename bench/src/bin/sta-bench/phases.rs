@@ -3,7 +3,7 @@
 use crate::harness::{Bench, remove_dir};
 use crate::libtorrent::LtSeeder;
 use crate::sta_peers::StaPeer;
-use crate::tables::{Run, run_line};
+use crate::tables::{Round, round_line};
 use crate::{Step, failed, say};
 use sta::cli::format::size_text;
 use sta::control::FileReport;
@@ -52,7 +52,7 @@ impl Bench {
         file: &Path,
         torrent: &Path,
         sta_file: &FileReport,
-    ) -> Step<Vec<(&'static str, Vec<Run>, Vec<Run>)>> {
+    ) -> Step<Vec<(&'static str, Vec<Round>, Vec<Round>)>> {
         let size = self.opts.size;
         let save = file.parent().unwrap_or(Path::new("/")).to_path_buf();
         let mut results = Vec::new();
@@ -78,16 +78,18 @@ impl Bench {
             let ids: Vec<usize> = sta_seeders.iter().map(|s| s.id).collect();
             let (mut sta, mut lt) = (Vec::new(), Vec::new());
             for r in 1..=self.opts.rounds {
-                let s = self.sta_run(&ids, sta_file, file)?;
+                let what = format!("transfer {label} round {r} STA");
+                let s = self.round(&what, |b| b.sta_run(&ids, sta_file, file))?;
                 say(format_args!(
                     "  round {r} STA:        {}",
-                    run_line(&s, size)
+                    round_line(&s, size)
                 ));
                 sta.push(s);
-                let l = self.lt_run(&lt_seeders, torrent, file)?;
+                let what = format!("transfer {label} round {r} libtorrent");
+                let l = self.round(&what, |b| b.lt_run(&lt_seeders, torrent, file))?;
                 say(format_args!(
                     "  round {r} libtorrent: {}",
-                    run_line(&l, size)
+                    round_line(&l, size)
                 ));
                 lt.push(l);
             }

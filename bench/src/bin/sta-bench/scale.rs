@@ -36,6 +36,16 @@ pub struct Scale {
     pub received: u64,
 }
 
+/// Every round of the scale phase.
+pub struct ScaleRounds {
+    /// The round with the median ratio; `None` if every round failed.
+    pub pick: Option<Scale>,
+    /// The ratios of the rounds that worked, sorted.
+    pub ratios: Vec<f64>,
+    /// The rounds that failed (numbered from 1), with why.
+    pub failed: Vec<(usize, String)>,
+}
+
 impl Scale {
     /// Bytes per second received by all the leechers together.
     pub fn aggregate(&self) -> f64 {
@@ -67,26 +77,42 @@ impl Bench {
     }
 
     /// Runs the scale phase `--scale-rounds` times; returns the round with
-    /// the median aggregate / 1->1 ratio, and every round's ratio. Each
-    /// round is one figure of a noisy machine, hence rounds and a median.
-    pub fn scale_rounds(&mut self, src: &Path) -> Step<Option<(Scale, Vec<f64>)>> {
+    /// the median aggregate / 1->1 ratio (`None` if every round failed),
+    /// every good round's ratio, and the failed rounds with their reasons;
+    /// `None` when there is no room for the phase. Each round is one
+    /// figure of a noisy machine, hence rounds and a median.
+    pub fn scale_rounds(&mut self, src: &Path) -> Step<Option<ScaleRounds>> {
         let mut rounds = Vec::new();
+        let mut failed = Vec::new();
         for round in 1..=self.opts.scale_rounds {
-            let Some(s) = self.scale_phase(src, round)? else {
-                return Ok(None);
-            };
-            rounds.push(s);
+            let what = format!("scale round {round}");
+            match self.round(&what, |b| b.scale_phase(src, round))? {
+                Ok(Some(s)) => rounds.push(s),
+                Ok(None) => return Ok(None),
+                Err(reason) => {
+                    say(format_args!("  round {round}: FAILED: {reason}"));
+                    // The next round generates the file afresh.
+                    let file = src.join(SCALE_NAME);
+                    if file.exists()
+                        && let Err(e) = std::fs::remove_file(&file)
+                    {
+                        self.problems.push(format!("rm {}: {e}", file.display()));
+                    }
+                    failed.push((round, reason));
+                }
+            }
         }
         let mut ratios: Vec<f64> = rounds.iter().map(Scale::ratio).collect();
         let mid = median(ratios.clone());
         ratios.sort_by(f64::total_cmp);
-        let Some(pick) = rounds
+        let pick = rounds
             .into_iter()
-            .min_by(|a, b| (a.ratio() - mid).abs().total_cmp(&(b.ratio() - mid).abs()))
-        else {
-            return Ok(None);
-        };
-        Ok(Some((pick, ratios)))
+            .min_by(|a, b| (a.ratio() - mid).abs().total_cmp(&(b.ratio() - mid).abs()));
+        Ok(Some(ScaleRounds {
+            pick,
+            ratios,
+            failed,
+        }))
     }
 
     fn scale_phase(&mut self, src: &Path, round: usize) -> Step<Option<Scale>> {
@@ -206,6 +232,7 @@ impl Bench {
         self.stop_step(&[seeder.id])?;
         remove_dir(&seeder.dir)?;
         std::fs::remove_file(&file).map_err(|e| failed(format!("rm: {e}")))?;
+        let total = size * leechers as u64;
         let scale = Scale {
             size,
             leechers,
@@ -225,9 +252,11 @@ impl Bench {
             received,
         };
         say(format_args!(
-            "  round {round}: aggregate {:.1} MB/s, {:.1}% of 1 -> 1",
+            "  round {round}: aggregate {:.1} MB/s, {:.1}% of 1 -> 1; leechers' CPU {:.3} s per GiB received ({:.0}% system)",
             scale.aggregate() / 1e6,
-            scale.ratio() * 100.0
+            scale.ratio() * 100.0,
+            scale.leechers_cpu / (total as f64 / GIB),
+            scale.leechers_sys * 100.0 / scale.leechers_cpu.max(1e-9)
         ));
         Ok(Some(scale))
     }

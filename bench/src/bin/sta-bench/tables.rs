@@ -1,7 +1,7 @@
 //! The figures of each run, and the tables printed from them.
 
 use crate::GIB;
-use crate::scale::Scale;
+use crate::scale::ScaleRounds;
 use sta::cli::format::{human_bytes, size_text, table};
 
 /// One timed download.
@@ -25,6 +25,9 @@ pub fn median(mut v: Vec<f64>) -> f64 {
         (v[m - 1] + v[m]) / 2.0
     }
 }
+/// A round's download, or why it failed.
+pub type Round = Result<Run, String>;
+
 pub fn run_line(r: &Run, size: u64) -> String {
     let gib = size as f64 / GIB;
     format!(
@@ -36,9 +39,41 @@ pub fn run_line(r: &Run, size: u64) -> String {
     )
 }
 
-/// WALL s, MB/s, leecher and seeders CPU s/GiB: medians of the rounds.
-fn medians(runs: &[Run], size: u64) -> [f64; 4] {
+pub fn round_line(r: &Round, size: u64) -> String {
+    match r {
+        Ok(run) => run_line(run, size),
+        Err(reason) => format!("FAILED: {reason}"),
+    }
+}
+
+/// The first line of a failure's reason, cut to fit a table cell (the
+/// round's own line above the tables has all of it).
+pub fn short_reason(reason: &str) -> String {
+    const MAX: usize = 100;
+    let line = reason.lines().next().unwrap_or("").trim();
+    match line.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("{}...", &line[..cut]),
+        None => line.to_owned(),
+    }
+}
+
+/// `FAILED round N: reason` for each failed round, `;`-separated; empty
+/// when every round worked.
+fn failures(rounds: &[Round]) -> String {
+    rounds
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| r.as_ref().err().map(|e| (i + 1, e)))
+        .map(|(n, e)| format!("FAILED round {n}: {}", short_reason(e)))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// WALL s, MB/s, leecher and seeders CPU s/GiB: medians of the rounds that
+/// worked (`NaN` when none did).
+fn medians(rounds: &[Round], size: u64) -> [f64; 4] {
     let gib = size as f64 / GIB;
+    let runs: Vec<&Run> = rounds.iter().filter_map(|r| r.as_ref().ok()).collect();
     [
         median(runs.iter().map(|r| r.wall).collect()),
         median(runs.iter().map(|r| size as f64 / r.wall / 1e6).collect()),
@@ -47,13 +82,24 @@ fn medians(runs: &[Run], size: u64) -> [f64; 4] {
     ]
 }
 
-pub fn transfer_table(label: &str, size: u64, sta: &[Run], lt: &[Run]) -> String {
+/// A figure, or `-` for none (every round failed).
+fn figure(x: f64, prec: usize) -> String {
+    if x.is_nan() {
+        "-".into()
+    } else {
+        format!("{x:.prec$}")
+    }
+}
+
+pub fn transfer_table(label: &str, size: u64, sta: &[Round], lt: &[Round]) -> String {
     let (s, l) = (medians(sta, size), medians(lt, size));
-    let row = |test: &str, imp: &str, v: [f64; 4], prec: [usize; 4]| {
+    let row = |test: &str, imp: &str, v: [f64; 4], prec: [usize; 4], note: String| {
         let mut r = vec![test.to_owned(), imp.to_owned()];
-        r.extend(v.iter().zip(prec).map(|(x, p)| format!("{x:.p$}")));
+        r.extend(v.iter().zip(prec).map(|(x, p)| figure(*x, p)));
+        r.push(note);
         r
     };
+    let ok = |rounds: &[Round]| rounds.iter().filter(|r| r.is_ok()).count();
     let ratio = [0, 1, 2, 3].map(|i| s[i] / l[i]);
     let text = table(
         &[
@@ -63,18 +109,26 @@ pub fn transfer_table(label: &str, size: u64, sta: &[Run], lt: &[Run]) -> String
             "MB/s",
             "LEECHER CPU s/GiB",
             "SEEDERS CPU s/GiB",
+            "NOTE",
         ],
-        &[false, false, true, true, true, true],
+        &[false, false, true, true, true, true, false],
         vec![
-            row(label, "STA", s, [3, 1, 3, 3]),
-            row(label, "libtorrent", l, [3, 1, 3, 3]),
-            row(label, "STA/lt", ratio, [2, 2, 2, 2]),
+            row(label, "STA", s, [3, 1, 3, 3], failures(sta)),
+            row(label, "libtorrent", l, [3, 1, 3, 3], failures(lt)),
+            row(label, "STA/lt", ratio, [2, 2, 2, 2], String::new()),
         ],
     );
+    let counted = match (ok(sta), ok(lt)) {
+        (a, b) if a == sta.len() && b == lt.len() => format!("medians of {} round(s)", sta.len()),
+        (a, b) => format!(
+            "medians of the rounds that worked: STA {a} of {}, libtorrent {b} of {}",
+            sta.len(),
+            lt.len()
+        ),
+    };
     format!(
-        "transfer {label}: {} file, 512 KiB pieces, medians of {} round(s)\n{text}",
-        size_text(size),
-        sta.len()
+        "transfer {label}: {} file, 512 KiB pieces, {counted}\n{text}",
+        size_text(size)
     )
 }
 
@@ -106,7 +160,20 @@ pub fn share_table(size: u64, shares: &[(f64, f64)]) -> String {
     )
 }
 
-pub fn scale_table(s: &Scale, ratios: &[f64]) -> String {
+pub fn scale_table(all: &ScaleRounds) -> String {
+    let failed: Vec<String> = all
+        .failed
+        .iter()
+        .map(|(n, e)| format!("FAILED round {n}: {}", short_reason(e)))
+        .collect();
+    let Some(s) = &all.pick else {
+        return format!(
+            "scale: every one of {} round(s) failed\n{}\n",
+            all.failed.len(),
+            failed.join("\n")
+        );
+    };
+    let ratios = &all.ratios;
     let total = s.size * s.leechers as u64;
     let gib = |b: u64| b as f64 / GIB;
     let ref_rate = s.size as f64 / s.ref_wall / 1e6;
@@ -141,6 +208,13 @@ pub fn scale_table(s: &Scale, ratios: &[f64]) -> String {
                 .map(|r| pct(r * 100.0))
                 .collect::<Vec<_>>()
                 .join(" "),
+        ),
+        (
+            "rounds that failed (not in the figures)".into(),
+            match failed.is_empty() {
+                true => "none".into(),
+                false => failed.join("; "),
+            },
         ),
         (
             "leecher finish times min / median / max".into(),
@@ -208,10 +282,14 @@ pub fn scale_table(s: &Scale, ratios: &[f64]) -> String {
         rows.into_iter().map(|(a, b)| vec![a, b]).collect(),
     );
     format!(
-        "scale: 1 STA seeder, {} STA leechers at once, {} file; the round with the median ratio of {}\n{text}",
+        "scale: 1 STA seeder, {} STA leechers at once, {} file; the round with the median ratio of {}{}\n{text}",
         s.leechers,
         size_text(s.size),
-        ratios.len()
+        ratios.len(),
+        match all.failed.len() {
+            0 => String::new(),
+            n => format!(" ({n} more failed)"),
+        }
     )
 }
 
@@ -228,5 +306,40 @@ mod tests {
         assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
         assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
         assert!(median(vec![]).is_nan());
+    }
+
+    #[test]
+    fn a_failed_round_is_named_in_its_row_and_left_out_of_the_medians() {
+        let run = |wall| {
+            Ok(Run {
+                wall,
+                leech_cpu: 1.0,
+                seed_cpu: 1.0,
+            })
+        };
+        let sta = vec![run(1.0), run(2.0), run(3.0)];
+        let lt = vec![
+            run(4.0),
+            Err("the copy differs from the source at byte 7\n    log".into()),
+            run(6.0),
+        ];
+        let t = transfer_table("1->1", 1 << 30, &sta, &lt);
+        assert!(t.contains("libtorrent 2 of 3"), "{t}");
+        let row = t
+            .lines()
+            .find(|l| l.starts_with("1->1  libtorrent"))
+            .unwrap();
+        assert!(row.contains("5.000"), "median of 4 and 6: {row}");
+        assert!(
+            row.ends_with("FAILED round 2: the copy differs from the source at byte 7"),
+            "{row}"
+        );
+        let none = vec![Err::<Run, String>("x".into())];
+        let t = transfer_table("1->1", 1 << 30, &sta, &none);
+        assert!(
+            t.lines()
+                .any(|l| l.contains(" libtorrent ") && l.contains(" - ")),
+            "{t}"
+        );
     }
 }
