@@ -27,12 +27,15 @@ const AHEAD_BYTES: u64 = 2 * 1024 * 1024;
 const MIN_AHEAD: usize = 2;
 /// A piece shown once is shown again only to a peer that asked us for
 /// nothing for this long: it has nothing else to fetch from us, so our
-/// upload would be idle. Sooner, second copies go out while first copies
-/// still wait in the sockets' queues (seconds at tens of Mbit/s), and a
-/// seed leaving after 1.02 x F leaves an incomplete swarm (simulated: at
-/// 1 s, 1.05 x F is needed; at 3 s, 1.02 x F, and setup (a) finishes in
-/// 1.18 x F/u with the seed sending 1.000 x F).
-const IDLE: Duration = Duration::from_secs(3);
+/// upload would go idle. Sooner, second copies go out while first copies
+/// still wait in the sockets' queues; later, a seed faster than its
+/// leechers idles while they lack pieces. Simulated (1 seed + 7 at 50
+/// Mbit/s; 1 + 5 with the seed and 2 leechers at 100, 3 at 20): at 0 s the
+/// seed sends 1.10-1.13 x F in the first and the second takes 2.0-2.1 x
+/// F/u; at 0.6 s, 1.09-1.10 x F and 2.2-2.3 x F/u, and a seed leaving
+/// after 1.05 x F leaves a complete swarm; at 3 s, 1.000 x F and 2.8 x
+/// F/u.
+const IDLE: Duration = Duration::from_millis(600);
 /// A piece shown this long ago and never asked for is taken as got
 /// elsewhere: some clients send no `have` to a peer that has the piece.
 /// It makes room for another, and may be shown to others first.
@@ -307,10 +310,10 @@ mod tests {
         r.join(2);
         r.requested(2, 0, at(0)); // unasked: it heard of piece 0 elsewhere
         assert!(
-            r.top_up(2, &none, |_| 0, at(2500), &mut rng).is_empty(),
+            r.top_up(2, &none, |_| 0, at(400), &mut rng).is_empty(),
             "both pieces went out once, and peer 2 is busy"
         );
-        assert_eq!(r.top_up(2, &none, |_| 0, at(3500), &mut rng), [1]);
+        assert_eq!(r.top_up(2, &none, |_| 0, at(700), &mut rng), [1]);
     }
 
     #[test]
