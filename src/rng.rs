@@ -37,3 +37,69 @@ impl Rng {
         (((self.next_u64() >> 32) * n as u64) >> 32) as usize
     }
 }
+
+/// The item of least key among those offered, at random among equal keys
+/// (reservoir sampling: each of n equals is kept with probability 1/n),
+/// without collecting them.
+pub struct RandomMin<K, T> {
+    best: Option<(K, T)>,
+    ties: usize,
+}
+
+impl<K: Ord, T> RandomMin<K, T> {
+    pub fn new() -> Self {
+        RandomMin {
+            best: None,
+            ties: 0,
+        }
+    }
+
+    pub fn offer(&mut self, key: K, item: T, rng: &mut Rng) {
+        match &self.best {
+            Some((k, _)) if key > *k => {}
+            Some((k, _)) if key == *k => {
+                self.ties += 1;
+                if rng.below(self.ties) == 0 {
+                    self.best = Some((key, item));
+                }
+            }
+            _ => {
+                self.best = Some((key, item));
+                self.ties = 1;
+            }
+        }
+    }
+
+    pub fn take(self) -> Option<T> {
+        self.best.map(|(_, item)| item)
+    }
+}
+
+impl<K: Ord, T> Default for RandomMin<K, T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_min_keeps_the_least_and_picks_equals_evenly() {
+        let mut rng = Rng::new(3);
+        let mut counts = [0u32; 3];
+        for _ in 0..3000 {
+            let mut m = RandomMin::new();
+            for (key, item) in [(2, 9), (1, 0), (1, 1), (5, 7), (1, 2)] {
+                m.offer(key, item, &mut rng);
+            }
+            counts[m.take().unwrap()] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
+        assert_eq!(RandomMin::<u32, u32>::new().take(), None);
+    }
+}

@@ -8,7 +8,7 @@
 use super::action::LinkId;
 use crate::bitfield::Bitfield;
 use crate::meta::Geometry;
-use crate::rng::Rng;
+use crate::rng::{RandomMin, Rng};
 use crate::wire::peer::Block;
 use std::collections::BTreeMap;
 
@@ -260,29 +260,15 @@ impl Picker {
     }
 
     fn rarest_new(&self, theirs: &Bitfield, have: &Bitfield, rng: &mut Rng) -> Option<u32> {
-        let mut best: Option<(u32, u32)> = None; // (availability, piece)
-        let mut ties = 0usize;
+        // Random among equally rare pieces.
+        let mut best = RandomMin::new();
         for p in 0..self.pieces() {
             if !theirs.get(p) || have.get(p) || self.verifying.get(p) || self.in_progress.get(p) {
                 continue;
             }
-            let a = self.availability[p as usize];
-            match best {
-                Some((ba, _)) if a > ba => {}
-                Some((ba, _)) if a == ba => {
-                    // Reservoir choice among equally rare pieces.
-                    ties += 1;
-                    if rng.below(ties) == 0 {
-                        best = Some((a, p));
-                    }
-                }
-                _ => {
-                    best = Some((a, p));
-                    ties = 1;
-                }
-            }
+            best.offer(self.availability[p as usize], p, rng);
         }
-        best.map(|(_, p)| p)
+        best.take()
     }
 
     /// Records a block of `len` bytes received from `peer`. Anything but

@@ -15,7 +15,7 @@ use super::action::LinkId;
 use super::time::Time;
 use crate::bitfield::Bitfield;
 use crate::meta::Geometry;
-use crate::rng::Rng;
+use crate::rng::{RandomMin, Rng};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -172,31 +172,17 @@ impl Reveal {
         });
         let idle = s.waiting.is_empty() && s.asked.is_none_or(|t| now.since(t) >= IDLE);
         while s.waiting.len() < self.ahead {
-            let mut best: Option<((u32, u32), u32)> = None;
-            let mut ties = 0usize;
+            let mut best = RandomMin::new();
             for p in 0..self.shown.len() as u32 {
                 if s.all.get(p) || theirs.get(p) {
                     continue;
                 }
                 let key = (self.shown[p as usize], holders(p));
-                if key.0 > 0 && !idle {
-                    continue;
-                }
-                match best {
-                    Some((k, _)) if key > k => {}
-                    Some((k, _)) if key == k => {
-                        ties += 1;
-                        if rng.below(ties) == 0 {
-                            best = Some((key, p));
-                        }
-                    }
-                    _ => {
-                        best = Some((key, p));
-                        ties = 1;
-                    }
+                if key.0 == 0 || idle {
+                    best.offer(key, p, rng);
                 }
             }
-            let Some((_, p)) = best else {
+            let Some(p) = best.take() else {
                 break; // the peer was shown everything it lacks
             };
             s.all.set(p);
