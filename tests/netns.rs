@@ -8,7 +8,7 @@
 //! is about F/u when leechers relay everything) and the seed's upload over
 //! F (1.0 when every byte leaves the seed once and the leechers pass it
 //! on). The issue "Swarm efficiency on real (emulated) hosts" targets at
-//! most 1.3 x F, and the test fails above it (measured 1.09-1.13 x F on
+//! most 1.3 x F, and the test fails above it (measured 1.09-1.16 x F on
 //! 2026-12-01, last leecher 1.21-1.27 x F/u).
 //!
 //! Needs root and iproute2 (`ip netns`, `tc`); without them it fails,
