@@ -65,6 +65,9 @@ struct Shown {
     /// When the peer last asked us for a block (None: not yet, so it has
     /// nothing else to fetch from us).
     asked: Option<Time>,
+    /// Pieces taken back as stale: shown again once the peer has nothing
+    /// else to fetch from us, in case it never got them after all.
+    stale: Vec<u32>,
     /// Haves from other peers for pieces this one got first from us: how
     /// well it passes on what we send it.
     spread: u64,
@@ -94,6 +97,7 @@ impl Reveal {
             all: Bitfield::new(self.shown.len() as u32),
             waiting: Vec::new(),
             asked: None,
+            stale: Vec::new(),
             spread: 0,
         };
         self.peers.insert(link, shown);
@@ -164,13 +168,14 @@ impl Reveal {
         let Some(s) = self.peers.get_mut(&link) else {
             return out;
         };
-        let shown = &mut self.shown;
+        let (shown, stale) = (&mut self.shown, &mut s.stale);
         s.waiting.retain(|&(p, at)| {
-            let stale = now.since(at) >= STALE;
-            if stale {
+            let old = now.since(at) >= STALE;
+            if old {
                 unshow(shown, p);
+                stale.push(p);
             }
-            !stale
+            !old
         });
         let idle = s.waiting.is_empty() && s.asked.is_none_or(|t| now.since(t) >= IDLE);
         while s.waiting.len() < self.ahead {
@@ -185,7 +190,15 @@ impl Reveal {
                 }
             }
             let Some(p) = best.take() else {
-                break; // the peer was shown everything it lacks
+                // Shown everything it lacks; pieces taken back as stale
+                // come again once nothing else is left for it.
+                if idle && out.is_empty() && !s.stale.is_empty() {
+                    for p in s.stale.drain(..) {
+                        s.all.clear(p);
+                    }
+                    continue;
+                }
+                break;
             };
             s.all.set(p);
             s.waiting.push((p, now));
@@ -323,6 +336,7 @@ mod tests {
         // first[1] as a piece that never left us.
         r.join(2);
         r.requested(2, third[0], at(30_500)); // busy: no second copies
+        r.requested(1, first[0], at(30_500)); // busy too: nothing back yet
         r.top_up(1, &none, |_| 0, at(30_500), &mut rng);
         let shown = r.top_up(2, &none, |_| 0, at(30_500), &mut rng);
         assert_eq!(shown, [first[1]]);
@@ -340,5 +354,19 @@ mod tests {
         r.announced(2, shown[0]); // 2 got it, from 1 or its relays
         r.announced(1, shown[0]); // 1's own have is no spread
         assert_eq!((r.spread(1), r.spread(2)), (1, 0));
+    }
+
+    #[test]
+    fn a_piece_taken_back_is_shown_again_once_the_peer_has_nothing_else() {
+        // The only leecher, choked for a while: it must still get every piece.
+        let mut r = reveal(2);
+        let none = Bitfield::new(2);
+        let mut rng = Rng::new(2);
+        r.join(1);
+        assert_eq!(r.top_up(1, &none, |_| 0, at(0), &mut rng).len(), 2);
+        r.requested(1, 0, at(31_000));
+        // Piece 1 went stale at 30 s; peer 1 is busy with piece 0.
+        assert!(r.top_up(1, &none, |_| 0, at(31_000), &mut rng).is_empty());
+        assert_eq!(r.top_up(1, &none, |_| 0, at(32_500), &mut rng), [1]);
     }
 }
