@@ -119,18 +119,23 @@ impl Reveal {
         self.peers.get(&link).map_or(0, |s| s.spread)
     }
 
-    /// The peer asked for a block of `piece`.
-    pub fn requested(&mut self, link: LinkId, piece: u32, now: Time) {
+    /// The peer asked for a block of `piece`: true when that made room for
+    /// another piece to show it (so only then is a search worth it; this
+    /// runs for every block served).
+    pub fn requested(&mut self, link: LinkId, piece: u32, now: Time) -> bool {
         if let Some(first) = self.first.get_mut(piece as usize)
             && first.is_none()
         {
             *first = Some(link);
         }
-        if let Some(s) = self.peers.get_mut(&link) {
-            s.waiting.retain(|&(p, _)| p != piece);
-            s.all.set(piece);
-            s.asked = Some(now);
-        }
+        let Some(s) = self.peers.get_mut(&link) else {
+            return false;
+        };
+        let before = s.waiting.len();
+        s.waiting.retain(|&(p, _)| p != piece);
+        s.all.set(piece);
+        s.asked = Some(now);
+        s.waiting.len() < before
     }
 
     /// The peer holds `piece` (a `have`, or its bitfield): if we showed it

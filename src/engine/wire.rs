@@ -328,8 +328,7 @@ impl<S: Storage> Engine<S> {
             Message::HaveAll => replace_pieces(link, conn, t, Bitfield::full(t.info.num_pieces()))?,
             Message::HaveNone => replace_pieces(link, conn, t, Bitfield::new(t.info.num_pieces()))?,
             Message::Request(block) => {
-                if t.reveal.covers(link) {
-                    t.reveal.requested(link, block.index, now);
+                if t.reveal.requested(link, block.index, now) {
                     reveal_more(now, link, conn, t, &mut self.actions, &mut self.rng);
                 }
                 let served = serve(link, conn, t, block)?;
