@@ -170,6 +170,35 @@ class Reannouncer:
             self.next = time.monotonic() + self.every
 
 
+def report_stall(handle):
+    """On stderr: each peer as libtorrent sees it, for a download that
+    stopped moving (the harness shows stderr when a wait fails)."""
+    st = handle.status()
+    lines = [f"stalled at {st.total_wanted_done} bytes, {st.num_pieces} pieces, state {st.state}"]
+    for p in handle.get_peer_info():
+        f = p.flags
+        flags = "".join(
+            c
+            for c, bit in (
+                ("i", lt.peer_info.interesting),
+                ("c", lt.peer_info.choked),
+                ("I", lt.peer_info.remote_interested),
+                ("C", lt.peer_info.remote_choked),
+                ("s", lt.peer_info.seed),
+                ("e", lt.peer_info.endgame_mode),
+                ("n", lt.peer_info.snubbed),
+            )
+            if f & bit
+        )
+        held = sum(1 for b in p.pieces if b)
+        lines.append(
+            f"  peer {p.ip[0]}:{p.ip[1]} {p.client!r} flags={flags} holds={held} "
+            f"queue={p.download_queue_length} down={p.total_download} up={p.total_upload} "
+            f"last_request={p.last_request} last_active={p.last_active}"
+        )
+    print("\n".join(lines), file=sys.stderr, flush=True)
+
+
 def check_errors(alerts):
     for a in alerts:
         if isinstance(a, (lt.torrent_error_alert, lt.file_error_alert)):
@@ -297,12 +326,20 @@ def leech(args):
     again = Reannouncer(handle, args.reannounce)
     finished = False
     next_report = time.monotonic() + 1
+    # A download that stops moving for STALL s gets its peers described on
+    # stderr, every STALL s while it stays stuck.
+    last_done, moved_at, stall = -1, time.monotonic(), 5.0
     while not finished:
         now = time.monotonic()
         if now >= next_report:
             st = handle.status()
             say(f"progress {st.total_wanted_done} {st.num_pieces}")
             next_report = now + 1
+            if st.total_wanted_done != last_done:
+                last_done, moved_at = st.total_wanted_done, now
+            elif now - moved_at >= stall:
+                report_stall(handle)
+                moved_at = now
         if now > deadline:
             st = handle.status()
             fail(f"download not finished in {args.timeout} s ({st.num_pieces} pieces)")

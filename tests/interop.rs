@@ -118,15 +118,22 @@ impl Proc {
     /// `timeout` or if the process ends first.
     fn wait_line(&mut self, prefix: &str, timeout: Duration) -> String {
         let deadline = Instant::now() + timeout;
+        // The last lines seen (lt_peer.py's progress), for the message.
+        let mut seen = std::collections::VecDeque::new();
         loop {
             match self.lines.next_by(deadline) {
                 Next::Line(line) if line.starts_with(prefix) => return line,
-                Next::Line(_) => {}
+                Next::Line(line) => {
+                    if seen.len() == 5 {
+                        seen.pop_front();
+                    }
+                    seen.push_back(line);
+                }
                 other => {
                     let exit = self.guard.exit_status();
                     panic!(
                         "{} printed no `{prefix}` within {timeout:?} ({other:?}); exit: \
-                         {exit:?}; stderr:\n{}",
+                         {exit:?}; last lines: {seen:?}; stderr:\n{}",
                         self.guard.name(),
                         self.stderr()
                     )
