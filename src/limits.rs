@@ -30,6 +30,17 @@ pub const MAX_PIECES: u32 = 262_144;
 /// Longest file name, in bytes of UTF-8.
 pub const MAX_NAME_LEN: usize = 255;
 
+/// Most files in a multi-file torrent (pad files included).
+pub const MAX_FILES: u32 = 1_000_000;
+
+/// Most components in the path of a file of a multi-file torrent.
+pub const MAX_PATH_DEPTH: usize = 64;
+
+/// Longest path of a file of a multi-file torrent, in bytes of UTF-8 with
+/// its components joined by `/` (the torrent's name and the output
+/// directory not counted; Linux's PATH_MAX is 4096).
+pub const MAX_PATH_LEN: usize = 3072;
+
 /// Deepest nesting the bencode decoder follows before refusing input.
 pub const MAX_BENCODE_DEPTH: usize = 32;
 

@@ -724,7 +724,7 @@ fn table() -> Vec<(&'static str, Expect)> {
             "info-too-many-pieces",
             Info(Err(InfoError::TooManyPieces(262_145))),
         ),
-        ("info-multi-file", Info(Err(InfoError::MultiFile))),
+        ("info-empty-files", Info(Err(InfoError::NoFiles))),
         (
             "info-missing-pieces",
             Info(Err(InfoError::Missing("pieces"))),
@@ -1134,6 +1134,9 @@ fn limits_in_crate() -> BTreeMap<String, u64> {
         ("DEFAULT_PIECE_LENGTH", u64::from(DEFAULT_PIECE_LENGTH)),
         ("MAX_PIECES", u64::from(MAX_PIECES)),
         ("MAX_NAME_LEN", MAX_NAME_LEN as u64),
+        ("MAX_FILES", u64::from(MAX_FILES)),
+        ("MAX_PATH_DEPTH", MAX_PATH_DEPTH as u64),
+        ("MAX_PATH_LEN", MAX_PATH_LEN as u64),
         ("MAX_BENCODE_DEPTH", MAX_BENCODE_DEPTH as u64),
         ("MAX_FILTER_LEN", MAX_FILTER_LEN as u64),
         ("MAX_LIST_PAGE", u64::from(MAX_LIST_PAGE)),

@@ -1059,16 +1059,18 @@ fn too_many_pieces() {
 #[test]
 fn multi_file_and_missing_keys() {
     let files = Value::List(vec![Value::Dict(vec![
-        (b"length", Value::Int(1)),
+        (b"length", Value::Int(1000)),
         (b"path", Value::List(vec![Value::Bytes(b"a")])),
     ])]);
     let bytes = info_with(|e| {
         e.retain(|(k, _)| *k != b"length");
         e.push((b"files", files.clone()));
     });
-    assert_eq!(info_err(&bytes), InfoError::MultiFile);
+    let tree = Info::from_bencoded(&bytes).expect("a tree of one file");
+    assert!(tree.is_multi());
+    assert_eq!(tree.files()[0].path, ["a"]);
     let bytes = info_with(|e| e.push((b"files", files.clone())));
-    assert_eq!(info_err(&bytes), InfoError::MultiFile);
+    assert_eq!(info_err(&bytes), InfoError::LengthAndFiles);
 
     for key in [&b"length"[..], b"name", b"piece length", b"pieces"] {
         let want = InfoError::Missing(std::str::from_utf8(key).unwrap().to_owned().leak());

@@ -1,13 +1,17 @@
-//! The BEP 3 single-file info dict: `length`, `name`, `piece length`,
-//! `pieces`. Its SHA1 is the info hash, STA's file id everywhere.
+//! The BEP 3 info dict: `name`, `piece length`, `pieces`, and either
+//! `length` (one file) or `files` (a tree: each file's `length` and
+//! `path`, BEP 47 pad files marked by `attr` `p`). Its SHA1 is the info
+//! hash, STA's file id everywhere.
 //!
 //! `Info` keeps the exact bencoded bytes it was read from, so keys we do not
 //! use (`private`, `md5sum`, ...) still count in the hash, as they do for
 //! every BitTorrent client.
 
 use super::bencode::{self, BencodeError, Value};
+use super::files::FileEntry;
 use super::geometry::Geometry;
-use crate::limits::{MAX_NAME_LEN, MAX_PIECE_LENGTH, MAX_PIECES, MIN_PIECE_LENGTH};
+use super::paths::{PathError, check_path, check_tree};
+use crate::limits::{MAX_FILES, MAX_NAME_LEN, MAX_PIECE_LENGTH, MAX_PIECES, MIN_PIECE_LENGTH};
 use sha1::{Digest, Sha1};
 use std::ops::Range;
 
@@ -16,6 +20,7 @@ pub use crate::wire::InfoHash;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Info {
     pub name: String,
+    /// Bytes of the whole torrent (every file, pad files included).
     pub length: u64,
     pub piece_length: u32,
     /// Where in `bencoded` the concatenated 20-byte piece hashes are (kept
@@ -24,6 +29,11 @@ pub struct Info {
     /// The bencoded dict exactly as hashed.
     pub bencoded: Vec<u8>,
     pub info_hash: InfoHash,
+    /// The files in offset order; one with an empty path for a single
+    /// file.
+    files: Vec<FileEntry>,
+    /// True for a `files` dict (a directory), even of one file.
+    multi: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,8 +42,18 @@ pub enum InfoError {
     NotADict,
     /// A required key is absent or has the wrong type.
     Missing(&'static str),
-    /// A `files` key: multi-file torrents are not supported.
-    MultiFile,
+    /// Both `length` and `files`: neither one file nor a tree.
+    LengthAndFiles,
+    /// A `files` list with no file in it.
+    NoFiles,
+    TooManyFiles(usize),
+    /// Entry `index` of `files` is malformed.
+    BadFile {
+        index: usize,
+        error: FileError,
+    },
+    /// The paths of `files` break a rule.
+    BadPath(PathError),
     BadName(NameError),
     /// `length` is zero, negative, or beyond what `MAX_PIECES` allows.
     BadLength(i64),
@@ -55,7 +75,15 @@ impl std::fmt::Display for InfoError {
             InfoError::Bencode(e) => write!(f, "info dict: {e}"),
             InfoError::NotADict => write!(f, "info is not a bencoded dict"),
             InfoError::Missing(key) => write!(f, "info dict lacks a valid '{key}'"),
-            InfoError::MultiFile => write!(f, "multi-file torrents are not supported"),
+            InfoError::LengthAndFiles => {
+                write!(f, "info dict has both 'length' and 'files'")
+            }
+            InfoError::NoFiles => write!(f, "info dict has an empty 'files' list"),
+            InfoError::TooManyFiles(n) => {
+                write!(f, "{n} files exceed the limit of {MAX_FILES}")
+            }
+            InfoError::BadFile { index, error } => write!(f, "file {index} of 'files': {error}"),
+            InfoError::BadPath(e) => write!(f, "file path: {e}"),
             InfoError::BadName(e) => write!(f, "file name: {e}"),
             InfoError::BadLength(n) => write!(f, "file length {n} is not allowed"),
             InfoError::PieceLengthNotPowerOfTwo(n) => {
@@ -80,6 +108,31 @@ impl std::fmt::Display for InfoError {
 
 impl std::error::Error for InfoError {}
 
+/// What is wrong with one entry of a `files` list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileError {
+    NotADict,
+    Missing(&'static str),
+    BadLength(i64),
+    NotUtf8,
+    /// BEP 47 `attr` `l`: STA never creates symlinks from metadata.
+    Symlink,
+    Path(PathError),
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FileError::NotADict => write!(f, "not a dict"),
+            FileError::Missing(key) => write!(f, "lacks a valid '{key}'"),
+            FileError::BadLength(n) => write!(f, "length {n} is not allowed"),
+            FileError::NotUtf8 => write!(f, "a path component is not valid UTF-8"),
+            FileError::Symlink => write!(f, "a symlink (attr 'l'); STA does not create symlinks"),
+            FileError::Path(e) => write!(f, "{e}"),
+        }
+    }
+}
+
 impl From<BencodeError> for InfoError {
     fn from(e: BencodeError) -> Self {
         InfoError::Bencode(e)
@@ -97,6 +150,33 @@ impl Info {
         check_name(name).map_err(InfoError::BadName)?;
         let dict = Value::Dict(vec![
             (b"length", Value::Int(length_as_i64(length)?)),
+            (b"name", Value::Bytes(name.as_bytes())),
+            (b"piece length", Value::Int(piece_length.into())),
+            (b"pieces", Value::Bytes(&pieces)),
+        ]);
+        Info::from_bencoded(&dict.to_bytes())
+    }
+
+    /// Builds the info dict of a tree named `name` from its files (paths
+    /// under `name`, in the order given) and piece hashes. No pad files:
+    /// pieces span file boundaries.
+    pub fn new_tree(
+        name: &str,
+        files: &[(Vec<String>, u64)],
+        piece_length: u32,
+        pieces: Vec<u8>,
+    ) -> Result<Info, InfoError> {
+        check_name(name).map_err(InfoError::BadName)?;
+        let mut list = Vec::with_capacity(files.len());
+        for (path, length) in files {
+            let path = path.iter().map(|c| Value::Bytes(c.as_bytes())).collect();
+            list.push(Value::Dict(vec![
+                (b"length", Value::Int(length_as_i64(*length)?)),
+                (b"path", Value::List(path)),
+            ]));
+        }
+        let dict = Value::Dict(vec![
+            (b"files", Value::List(list)),
             (b"name", Value::Bytes(name.as_bytes())),
             (b"piece length", Value::Int(piece_length.into())),
             (b"pieces", Value::Bytes(&pieces)),
@@ -124,9 +204,6 @@ impl Info {
         if !matches!(dict, Value::Dict(_)) {
             return Err(InfoError::NotADict);
         }
-        if dict.get(b"files").is_some() {
-            return Err(InfoError::MultiFile);
-        }
         let name_bytes = dict
             .get(b"name")
             .and_then(Value::as_bytes)
@@ -134,10 +211,30 @@ impl Info {
         let name =
             std::str::from_utf8(name_bytes).map_err(|_| InfoError::BadName(NameError::NotUtf8))?;
         check_name(name).map_err(InfoError::BadName)?;
-        let length = dict
-            .get(b"length")
-            .and_then(Value::as_int)
-            .ok_or(InfoError::Missing("length"))?;
+        let (files, multi) = match (dict.get(b"length"), dict.get(b"files")) {
+            (Some(_), Some(_)) => return Err(InfoError::LengthAndFiles),
+            (_, Some(list)) => (parse_files(list)?, true),
+            (length, None) => {
+                let length = length
+                    .and_then(Value::as_int)
+                    .ok_or(InfoError::Missing("length"))?;
+                if length <= 0 {
+                    return Err(InfoError::BadLength(length));
+                }
+                let file = FileEntry {
+                    path: Vec::new(),
+                    length: length as u64,
+                    offset: 0,
+                    pad: false,
+                };
+                (vec![file], false)
+            }
+        };
+        let length = files.last().map_or(0, |f| f.offset + f.length);
+        if length == 0 {
+            return Err(InfoError::BadLength(0));
+        }
+        let length = length_as_i64(length)?;
         let piece_length = dict
             .get(b"piece length")
             .and_then(Value::as_int)
@@ -147,9 +244,6 @@ impl Info {
             .and_then(Value::as_bytes)
             .ok_or(InfoError::Missing("pieces"))?;
         let piece_length = check_piece_length(piece_length)?;
-        if length <= 0 {
-            return Err(InfoError::BadLength(length));
-        }
         let expected = Geometry::new(piece_length, length as u64).piece_count();
         if expected > MAX_PIECES.into() {
             return Err(InfoError::TooManyPieces(expected));
@@ -172,7 +266,25 @@ impl Info {
             pieces,
             info_hash: Sha1::digest(&bencoded).into(),
             bencoded,
+            files,
+            multi,
         })
+    }
+
+    /// The files in offset order (one, with an empty path, for a single
+    /// file), pad files included.
+    pub fn files(&self) -> &[FileEntry] {
+        &self.files
+    }
+
+    /// True for a tree (a `files` list), even one of a single file.
+    pub fn is_multi(&self) -> bool {
+        self.multi
+    }
+
+    /// Files a user sees: pad files not counted.
+    pub fn file_count(&self) -> usize {
+        self.files.iter().filter(|f| !f.pad).count()
     }
 
     /// Concatenated 20-byte SHA1 hashes, one per piece.
@@ -199,6 +311,68 @@ impl Info {
     pub fn piece_size(&self, index: u32) -> u32 {
         self.geometry().piece_size(index)
     }
+}
+
+/// The entries of a `files` list, their paths checked one by one and
+/// against each other, laid end to end.
+fn parse_files(list: &Value<'_>) -> Result<Vec<FileEntry>, InfoError> {
+    let Value::List(list) = list else {
+        return Err(InfoError::Missing("files"));
+    };
+    if list.is_empty() {
+        return Err(InfoError::NoFiles);
+    }
+    if list.len() > MAX_FILES as usize {
+        return Err(InfoError::TooManyFiles(list.len()));
+    }
+    let mut files = Vec::with_capacity(list.len());
+    let mut offset = 0u64;
+    for (index, v) in list.iter().enumerate() {
+        let bad = |error| InfoError::BadFile { index, error };
+        let file = parse_file(v, offset).map_err(bad)?;
+        offset = offset
+            .checked_add(file.length)
+            .filter(|&n| i64::try_from(n).is_ok())
+            .ok_or(InfoError::BadLength(i64::MAX))?;
+        files.push(file);
+    }
+    // Pad files never reach the disk; libtorrent names many of them alike.
+    check_tree(files.iter().filter(|f| !f.pad).map(|f| f.path.as_slice()))
+        .map_err(InfoError::BadPath)?;
+    Ok(files)
+}
+
+fn parse_file(v: &Value<'_>, offset: u64) -> Result<FileEntry, FileError> {
+    if !matches!(v, Value::Dict(_)) {
+        return Err(FileError::NotADict);
+    }
+    let length = v
+        .get(b"length")
+        .and_then(Value::as_int)
+        .ok_or(FileError::Missing("length"))?;
+    if length < 0 {
+        return Err(FileError::BadLength(length));
+    }
+    let Some(Value::List(parts)) = v.get(b"path") else {
+        return Err(FileError::Missing("path"));
+    };
+    let mut path = Vec::with_capacity(parts.len().min(crate::limits::MAX_PATH_DEPTH + 1));
+    for part in parts {
+        let bytes = part.as_bytes().ok_or(FileError::Missing("path"))?;
+        let s = std::str::from_utf8(bytes).map_err(|_| FileError::NotUtf8)?;
+        path.push(s.to_owned());
+    }
+    let attr = v.get(b"attr").and_then(Value::as_bytes).unwrap_or(b"");
+    if attr.contains(&b'l') {
+        return Err(FileError::Symlink);
+    }
+    check_path(&path).map_err(FileError::Path)?;
+    Ok(FileEntry {
+        path,
+        length: length as u64,
+        offset,
+        pad: attr.contains(&b'p'),
+    })
 }
 
 fn length_as_i64(length: u64) -> Result<i64, InfoError> {

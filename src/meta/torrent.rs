@@ -6,7 +6,7 @@
 //! hash every BitTorrent client computes.
 
 use super::bencode::{self, Value};
-use super::info::{Info, InfoError};
+use super::info::Info;
 use std::fmt;
 
 /// Longest `.torrent` file read: the largest info dict (`MAX_PIECES`
@@ -57,19 +57,11 @@ impl Torrent {
         }
         if info.get(b"pieces").is_none() && info.get(b"meta version").is_some() {
             return Err(TorrentError(
-                "this is a BitTorrent v2-only torrent; STA reads v1 (or hybrid) single-file \
-                 torrents"
-                    .into(),
+                "this is a BitTorrent v2-only torrent; STA reads v1 (or hybrid) torrents".into(),
             ));
         }
-        let info = Info::from_bencoded(&info.to_bytes()).map_err(|e| match e {
-            InfoError::MultiFile => TorrentError(
-                "this is a multi-file torrent (the info dict has 'files'); STA shares single \
-                 files only"
-                    .into(),
-            ),
-            e => TorrentError(format!("unusable info dict: {e}")),
-        })?;
+        let info = Info::from_bencoded(&info.to_bytes())
+            .map_err(|e| TorrentError(format!("unusable info dict: {e}")))?;
         let url = |v: &Value<'_>| {
             v.as_bytes()
                 .and_then(|b| std::str::from_utf8(b).ok())
@@ -176,8 +168,11 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_use() {
         let multi = b"d4:infod5:filesld6:lengthi1e4:pathl1:aeee4:name1:d12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaaee";
-        let e = Torrent::read(multi).unwrap_err();
-        assert!(e.0.contains("multi-file"), "{e}");
+        let t = Torrent::read(multi).unwrap();
+        assert!(t.info.is_multi());
+        let hostile = b"d4:infod5:filesld6:lengthi1e4:pathl2:..1:aeee4:name1:d12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaaee";
+        let e = Torrent::read(hostile).unwrap_err();
+        assert!(e.0.contains("'.' and '..'"), "{e}");
         let v2 =
             b"d4:infod9:file treede6:lengthi1e12:meta versioni2e4:name1:a12:piece lengthi16384eee";
         assert!(Torrent::read(v2).unwrap_err().0.contains("v2-only"));
