@@ -508,17 +508,39 @@ impl Content {
         Ok(target)
     }
 
-    /// Removes the download's files from disk (a `.part` file or tree, and
-    /// its side file).
+    /// Removes the share's files from disk (a `.part` file or tree, and
+    /// its side file; or a shared file or tree). Of a tree, only the
+    /// files it lists go, then the directories they leave empty: anything
+    /// else put there since stays.
     pub fn delete(&self) -> io::Result<()> {
         let root = self.path();
         if let Some((p, _)) = &self.aside {
             let _ = std::fs::remove_file(p);
         }
-        match self.tree {
-            true => std::fs::remove_dir_all(root),
-            false => std::fs::remove_file(root),
+        if !self.tree {
+            return std::fs::remove_file(root);
         }
+        let mut dirs = std::collections::BTreeSet::new();
+        for (i, s) in self.slots.iter().enumerate() {
+            if s.backing != Backing::File {
+                continue;
+            }
+            let path = self.slot_path(&root, i);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            let mut dir = path.parent();
+            while let Some(d) = dir.filter(|d| d.starts_with(&root)) {
+                dirs.insert(d.to_owned());
+                dir = d.parent();
+            }
+        }
+        // Deepest first; a directory still holding something stays.
+        for d in dirs.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+        Ok(())
     }
 }
 
