@@ -1675,3 +1675,89 @@ fn the_longest_deepest_paths_parse_quickly() {
         assert!(took.as_millis() < 1000, "{n} deep files took {took:?}");
     }
 }
+
+/// Every path of 1 to 3 components drawn from tricky pieces: whatever is
+/// accepted lands strictly inside `<out>/<name>`, one plain component per
+/// element, and every way out is refused.
+#[test]
+fn no_accepted_path_leaves_the_output_dir() {
+    use std::path::{Component, Path};
+    let pieces = [
+        "..",
+        ".",
+        "",
+        "/",
+        "\\",
+        "a",
+        "a/..",
+        "/..",
+        "..\\",
+        "\0",
+        "...",
+        "~",
+        "C:",
+        "a/",
+        "/a",
+        ". ",
+        " ..",
+        "%2e%2e",
+        "\u{2215}",
+        "\u{ff0e}\u{ff0e}",
+        "\n..",
+    ];
+    let mut paths: Vec<Vec<&str>> = pieces.iter().map(|p| vec![*p]).collect();
+    for depth in 2..=3 {
+        let shorter: Vec<Vec<&str>> = paths
+            .iter()
+            .filter(|p| p.len() == depth - 1)
+            .cloned()
+            .collect();
+        for p in shorter {
+            for c in pieces {
+                let mut q = p.clone();
+                q.push(c);
+                paths.push(q);
+            }
+        }
+    }
+    let top = Path::new("/srv/out").join("dir");
+    let (mut accepted, mut refused) = (0, 0);
+    for path in &paths {
+        let Ok(info) = Info::from_bencoded(&tree(vec![file(1, path)])) else {
+            refused += 1;
+            continue;
+        };
+        accepted += 1;
+        let got = &info.files()[0].path;
+        assert_eq!(got, path);
+        let mut at = top.clone();
+        for c in got {
+            let parts: Vec<Component<'_>> = Path::new(c).components().collect();
+            assert_eq!(parts, [Component::Normal(c.as_ref())], "{path:?}");
+            at.push(c);
+        }
+        assert!(at.starts_with(&top), "{path:?} -> {}", at.display());
+        let below: Vec<Component<'_>> = at.strip_prefix(&top).unwrap().components().collect();
+        assert_eq!(below.len(), path.len(), "{path:?}");
+        assert!(
+            below.iter().all(|c| matches!(c, Component::Normal(_))),
+            "{path:?}"
+        );
+    }
+    // The plain ones get through; everything with "..", ".", an empty
+    // component, a separator or a control character does not.
+    let plain = [
+        "a",
+        "...",
+        "~",
+        "C:",
+        ". ",
+        " ..",
+        "%2e%2e",
+        "\u{2215}",
+        "\u{ff0e}\u{ff0e}",
+    ];
+    let expected: usize = (1..=3).map(|d| plain.len().pow(d)).sum();
+    assert_eq!(accepted, expected);
+    assert_eq!(accepted + refused, paths.len());
+}
