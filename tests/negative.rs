@@ -1761,3 +1761,27 @@ fn no_accepted_path_leaves_the_output_dir() {
     assert_eq!(accepted, expected);
     assert_eq!(accepted + refused, paths.len());
 }
+
+#[test]
+fn unknown_keys_of_a_file_are_kept_and_hashed() {
+    let plain = tree_ok(&after_a(file(5, &["b"])));
+    let Value::Dict(mut entries) = file(5, &["b"]) else {
+        unreachable!()
+    };
+    entries.insert(
+        1,
+        (b"md5sum", Value::Bytes(b"00000000000000000000000000000000")),
+    );
+    // `path.utf-8` is not read instead of `path`: a bad `path` stays bad.
+    entries.push((b"path.utf-8", Value::List(vec![Value::Bytes(b"c")])));
+    let bytes = after_a(Value::Dict(entries.clone()));
+    let extra = tree_ok(&bytes);
+    assert_eq!(extra.bencoded, bytes);
+    assert_ne!(extra.info_hash, plain.info_hash);
+    assert_eq!(extra.files(), plain.files());
+    entries[2].1 = Value::List(vec![Value::Bytes(b"..")]);
+    assert_eq!(
+        info_err(&after_a(Value::Dict(entries))),
+        bad_component("..", NameError::DotName)
+    );
+}
