@@ -95,6 +95,9 @@ mod resume {
     }
 }
 
+#[cfg(test)]
+pub(super) use resume::decode as resume_decode;
+
 /// Pieces per hash job: small enough to spread over every pool thread.
 const PIECES_PER_JOB: u32 = 64;
 
