@@ -197,3 +197,60 @@ fn list_and_ls_show_files_and_directories() {
     let ls = other.sta(&["ls", "photos"]);
     assert_eq!(ls.code, Some(1), "{ls:?}");
 }
+
+/// A directory shared with `sta share DIR`: listed with its files by
+/// another daemon, from the tracker, and by its own.
+#[test]
+fn a_shared_directory_is_listed_with_its_files() {
+    let t = tracker(&[]);
+    let tmp = TempDir::new("list-dir");
+    let album = tmp.subdir("src").join("album");
+    std::fs::create_dir_all(album.join("disc 2")).unwrap();
+    std::fs::write(album.join("cover.jpg"), random_bytes(70_000, 1)).unwrap();
+    std::fs::write(
+        album.join("disc 2").join("track.flac"),
+        random_bytes(300_000, 2),
+    )
+    .unwrap();
+    std::fs::write(album.join("empty.txt"), b"").unwrap();
+    let seeder = spawn_peerd(t.addr, &tmp.subdir("s"), &[]);
+    let shared = seeder.sta(&[std::ffi::OsStr::new("share"), album.as_os_str()]);
+    assert_eq!(shared.code, Some(0), "{shared:?}");
+    let hash = to_hex(&seeder.wait_seeding("album", SEED_TIMEOUT).info_hash);
+    wait_catalog(t.addr, "album", 1, 1, SEED_TIMEOUT);
+    let other = spawn_peerd(t.addr, &tmp.subdir("o"), &[]);
+
+    let entries = catalog(&other);
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let e = &entries[0];
+    assert_eq!(
+        (e.name.as_str(), e.file_count, e.is_dir()),
+        ("album", 3, true)
+    );
+    assert_eq!(e.length, 370_000);
+    let run = other.sta(&["list"]).ok();
+    let row = run.stdout.lines().nth(1).expect("a row");
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cells[..4], ["album/", "370.0", "kB", "3"], "{run:?}");
+
+    let files = [
+        ("cover.jpg", 70_000),
+        ("disc 2/track.flac", 300_000),
+        ("empty.txt", 0),
+    ];
+    let want = (
+        "album".to_owned(),
+        true,
+        370_000,
+        files.map(|(p, n)| (p.to_owned(), n)).to_vec(),
+    );
+    assert_eq!(ls_json(&other, "album"), want);
+    assert_eq!(ls_json(&seeder, &hash), want);
+    let run = other.sta(&["ls", "album"]).ok();
+    assert_eq!(
+        run.stdout,
+        format!(
+            " 70.0 kB  cover.jpg\n300.0 kB  disc 2/track.flac\n     0 B  empty.txt\n370.0 kB  total: 3 files in album/, info hash {hash}\n"
+        )
+    );
+}
