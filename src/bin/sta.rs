@@ -112,10 +112,11 @@ get by info hash. Either way the peers come from sta-peerd's tracker.
 const HELP_TORRENT: &str = "\
 sta torrent NAME|INFOHASH|FILE -o OUT.torrent [--tracker-url URL] [--piece-size N]
 
-Writes a single-file BitTorrent v1 .torrent, for BitTorrent clients
-(libtorrent, Transmission, aria2...). An existing local FILE is hashed
-here, with pieces of --piece-size; otherwise sta-peerd gives the info dict
-of the file named NAME or INFOHASH (its own, or the tracker's).
+Writes a BitTorrent v1 .torrent (of one file, or of a directory as a
+multi-file torrent), for BitTorrent clients (libtorrent, Transmission,
+aria2...). An existing local FILE or directory is hashed here, with pieces
+of --piece-size; otherwise sta-peerd gives the info dict of the share named
+NAME or INFOHASH (its own, or the tracker's).
 
     -o, --out OUT.torrent   where to write it
     --tracker-url URL       the announce URL [default: udp://HOST:PORT/announce,
@@ -576,7 +577,7 @@ fn make_torrent(
     piece: u32,
 ) -> Result<ExitCode, Fail> {
     let local = std::path::Path::new(target);
-    let info = if local.is_file() {
+    let info = if local.is_file() || local.is_dir() {
         torrent::hash_file(local, piece).map_err(Fail::Failed)?
     } else {
         let v = daemon.call(
