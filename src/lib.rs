@@ -14,6 +14,7 @@ pub mod json;
 pub mod limits;
 pub mod meta;
 pub mod peer;
+pub mod ratelimit;
 pub mod reactor;
 pub mod rng;
 pub mod sim;
