@@ -216,10 +216,16 @@ pub enum ControlRequest {
     Status,
     /// `stop`: answer `{"ok":true}`, then exit.
     Stop,
+    /// `limits [upload RATE] [download RATE]`: set the rate limits given
+    /// (bytes per second, 0 for none), answer all of them.
+    Limits {
+        upload: Option<u64>,
+        download: Option<u64>,
+    },
 }
 
 const USAGE: &str = "requests are `share PATH`, `list`, `get NAME_OR_INFOHASH [OUTDIR]`, \
-     `meta NAME_OR_INFOHASH`, `get-torrent PATH [OUTDIR]`, `remove NAME_OR_INFOHASH [delete]`, `status` and `stop`";
+     `meta NAME_OR_INFOHASH`, `get-torrent PATH [OUTDIR]`, `remove NAME_OR_INFOHASH [delete]`, `status`, `stop` and `limits [upload RATE] [download RATE]`";
 
 impl ControlRequest {
     /// Parses a request line, with or without its `\n` (a `\r` before it is
@@ -320,6 +326,7 @@ impl ControlRequest {
                 arity(0, 0, "stop")?;
                 Ok(ControlRequest::Stop)
             }
+            "limits" => limits_args(args),
             _ => {
                 let shown: String = command.chars().take(32).collect();
                 Err(ControlError::bad_request(format!(
@@ -366,10 +373,42 @@ impl ControlRequest {
             }
             ControlRequest::Status => "status".to_owned(),
             ControlRequest::Stop => "stop".to_owned(),
+            ControlRequest::Limits { upload, download } => {
+                let mut s = "limits".to_owned();
+                for (word, rate) in [("upload", upload), ("download", download)] {
+                    if let Some(rate) = rate {
+                        s.push_str(&format!(" {word} {rate}"));
+                    }
+                }
+                s
+            }
         };
         line.push('\n');
         line
     }
+}
+
+/// `[upload RATE] [download RATE]`, in this order, after `limits`.
+fn limits_args(args: &[&str]) -> Result<ControlRequest, ControlError> {
+    let usage = || {
+        ControlError::bad_request(
+            "usage: `limits [upload RATE] [download RATE]`, RATE in bytes per second \
+             (0 for no limit)",
+        )
+    };
+    let mut upload = None;
+    let mut download = None;
+    let mut words = args.iter();
+    while let Some(&word) = words.next() {
+        let rate = words.next().ok_or_else(usage)?;
+        let rate = crate::ratelimit::parse_rate(rate).map_err(ControlError::bad_request)?;
+        match word {
+            "upload" if upload.is_none() && download.is_none() => upload = Some(rate),
+            "download" if download.is_none() => download = Some(rate),
+            _ => return Err(usage()),
+        }
+    }
+    Ok(ControlRequest::Limits { upload, download })
 }
 
 /// The info hash a `get` target names, if it is exactly 40 hex digits
@@ -678,6 +717,26 @@ pub fn info_of_meta(v: &JsonValue) -> Result<crate::meta::Info, String> {
 
 fn hex_bytes(s: &str) -> Option<Vec<u8>> {
     crate::wire::text::from_hex(s)
+}
+
+/// Answer to `limits`:
+/// `{"ok":true,"limits":{"upload":N,"download":N}}` plus `\n`, in bytes
+/// per second, 0 for no limit.
+pub fn limits_line(upload: u64, download: u64) -> String {
+    line(obj([
+        ("ok", true.into()),
+        (
+            "limits",
+            obj([("upload", upload.into()), ("download", download.into())]),
+        ),
+    ]))
+}
+
+/// Reads the answer to `limits`: (upload, download).
+pub fn limits_of(v: &JsonValue) -> Result<(u64, u64), String> {
+    let limits = Fields(v, "limits").field("limits")?;
+    let f = Fields(limits, "limits");
+    Ok((f.u64("upload")?, f.u64("download")?))
 }
 
 /// Answer to `status`, plus `\n`.
@@ -1091,6 +1150,47 @@ mod tests {
         }
         assert_eq!(parse(b"remove a now").unwrap_err().code, code::BAD_REQUEST);
         assert_eq!(parse(b"remove").unwrap_err().code, code::BAD_REQUEST);
+    }
+
+    #[test]
+    fn limits_parse_with_units_and_answer_both() {
+        let parse = |l: &[u8]| ControlRequest::parse(l);
+        let limits = |upload, download| ControlRequest::Limits { upload, download };
+        assert_eq!(parse(b"limits\n"), Ok(limits(None, None)));
+        assert_eq!(
+            parse(b"limits upload 20M"),
+            Ok(limits(Some(20_000_000), None))
+        );
+        assert_eq!(parse(b"limits download 0"), Ok(limits(None, Some(0))));
+        assert_eq!(
+            parse(b"limits upload 1Mi download 1500000"),
+            Ok(limits(Some(1 << 20), Some(1_500_000)))
+        );
+        for req in [
+            limits(None, None),
+            limits(Some(5), Some(0)),
+            limits(None, Some(7)),
+        ] {
+            assert_eq!(parse(req.to_line().as_bytes()), Ok(req));
+        }
+        for bad in [
+            &b"limits upload"[..],
+            b"limits upload x",
+            b"limits download 1 upload 2",
+            b"limits upload 1 upload 2",
+            b"limits sideways 1",
+        ] {
+            assert_eq!(parse(bad).unwrap_err().code, code::BAD_REQUEST);
+        }
+        let line = limits_line(20_000_000, 0);
+        assert_eq!(
+            line,
+            "{\"ok\":true,\"limits\":{\"upload\":20000000,\"download\":0}}\n"
+        );
+        let Ok(Reply::Ok(v)) = Reply::parse(line.trim_end()) else {
+            panic!("{line}");
+        };
+        assert_eq!(limits_of(&v), Ok((20_000_000, 0)));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use sta::hashpool::HashPool;
 use sta::limits::MAX_PEER_FRAME;
 use sta::meta::info::check_piece_length;
 use sta::peer::{Config, Daemon};
+use sta::ratelimit::Rate;
 use sta::reactor::{Limits, Listener, Reactor};
 use sta::rng::Rng;
 use std::io::Write;
@@ -24,7 +25,8 @@ USAGE:
 
 const TRAILER: &str = "\
 Prints `listening on ADDR` and `control on PATH` once ready; exits 0 on
-SIGINT, SIGTERM or `sta stop`.
+SIGINT, SIGTERM or `sta stop`. Rate limits count every byte of the peer
+connections (not the tracker session, not `sta`'s), all of them together.
 ";
 
 fn main() -> ExitCode {
@@ -53,6 +55,8 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
         .map_err(|e| ConfigError(format!("--piece-size: {e}")))?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let hash_threads: usize = s.opt(&peerd::HASH_THREADS)?.unwrap_or(cores);
+    let upload: Rate = s.get(&peerd::MAX_UPLOAD_RATE)?;
+    let download: Rate = s.get(&peerd::MAX_DOWNLOAD_RATE)?;
 
     let peer_listener =
         TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -91,6 +95,7 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     };
     let pool = HashPool::new(hash_threads, reactor.waker())?;
     let mut daemon = Daemon::new(config, pool, Rng::from_entropy());
+    daemon.set_rates(reactor.ctx(), upload.0, download.0);
     let shared = absolute(&shares)?;
     daemon.start(reactor.ctx(), &shared)?;
     println!("listening on {bound}");

@@ -13,7 +13,8 @@ use std::time::Duration;
 
 const ABOUT: &str = "\
 sta-trackerd: the STA tracker, a live catalog of shared files and of which
-peer holds which pieces. It never carries file data.
+peer holds which pieces. It never carries file data, so it has no rate
+limits: those are sta-peerd's (--max-upload-rate, --max-download-rate).
 
 USAGE:
     sta-trackerd [OPTIONS]

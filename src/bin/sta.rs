@@ -42,6 +42,8 @@ COMMANDS:
                                  stop sharing or fetching a file
     status [--json]              what this sta-peerd holds and does
     stop                         stop sta-peerd
+    limits [--upload RATE] [--download RATE]
+                                 show or change the rate limits
     demo [--size SIZE]           run a tracker and 4 peers on this machine
                                  and show a download (see demo --help)
 
@@ -150,6 +152,21 @@ sta stop
 Asks sta-peerd to exit. Its shared files stop being served.
 ";
 
+const HELP_LIMITS: &str = "\
+sta limits [--upload RATE] [--download RATE] [--json]
+
+Shows sta-peerd's rate limits, after changing those given: the bytes per
+second (bytes, not bits) it sends to and receives from all peers together.
+They start as its --max-upload-rate and --max-download-rate, and a change
+lasts until it stops. RATE is bytes per second, not bits: 50M, 1.5G, 800k
+(k, M, G = 10^3, 10^6, 10^9), 2Mi (Ki, Mi, Gi = 2^10, 2^20, 2^30) or plain
+bytes, optionally followed by B or /s; 0 means unlimited.
+
+    --upload RATE     the new upload limit
+    --download RATE   the new download limit
+    --json            print {\"upload\":N,\"download\":N} in bytes per second, 0 for none
+";
+
 fn main() -> ExitCode {
     let raw: Vec<OsString> = std::env::args_os().skip(1).collect();
     match run(raw) {
@@ -219,6 +236,7 @@ fn run(raw: Vec<OsString>) -> Result<ExitCode, Fail> {
             "remove" => HELP_REMOVE,
             "status" => HELP_STATUS,
             "stop" => HELP_STOP,
+            "limits" => HELP_LIMITS,
             "demo" => sta::cli::demo::HELP,
             _ => return Err(usage(format!("unknown command '{command}'"))),
         };
@@ -288,6 +306,18 @@ fn run(raw: Vec<OsString>) -> Result<ExitCode, Fail> {
         "stop" => {
             let [] = free_args(args, "stop")?;
             stop(&daemon)
+        }
+        "limits" => {
+            let rate = |s: &str| sta::ratelimit::parse_rate(s);
+            let upload: Option<u64> = args
+                .opt_value_from_fn("--upload", rate)
+                .map_err(arg_error)?;
+            let download: Option<u64> = args
+                .opt_value_from_fn("--download", rate)
+                .map_err(arg_error)?;
+            let json = args.contains("--json");
+            let [] = free_args(args, "limits [--upload RATE] [--download RATE] [--json]")?;
+            limits(&daemon, upload, download, json)
         }
         _ => Err(usage(format!("unknown command '{command}'"))),
     }
@@ -680,6 +710,25 @@ fn stop(daemon: &Client) -> Result<ExitCode, Fail> {
     out(&format!(
         "sta-peerd at {} is stopping\n",
         daemon.socket().display()
+    ))
+}
+
+fn limits(
+    daemon: &Client,
+    upload: Option<u64>,
+    download: Option<u64>,
+    json: bool,
+) -> Result<ExitCode, Fail> {
+    let v = daemon.call(&ControlRequest::Limits { upload, download }, |_| {})?;
+    let (up, down) = sta::control::limits_of(&v).map_err(|e| protocol_error(&e))?;
+    if json {
+        return out(&format!("{{\"upload\":{up},\"download\":{down}}}\n"));
+    }
+    use sta::ratelimit::format_rate;
+    out(&format!(
+        "upload    {}\ndownload  {}\n",
+        format_rate(up),
+        format_rate(down)
     ))
 }
 

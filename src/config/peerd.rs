@@ -16,6 +16,8 @@ pub const SPEC: Spec = Spec {
         MAX_PEERS,
         UPLOAD_SLOTS,
         HASH_THREADS,
+        MAX_UPLOAD_RATE,
+        MAX_DOWNLOAD_RATE,
         LOG_LEVEL,
         SHARE,
         CONFIG,
@@ -60,6 +62,18 @@ pub const HASH_THREADS: Setting = Setting::new(
     "N",
     Unset::Computed("number of cores"),
     "SHA1 threads",
+);
+pub const MAX_UPLOAD_RATE: Setting = Setting::new(
+    "--max-upload-rate",
+    "RATE",
+    Unset::Value("0"),
+    "upload limit in bytes per second, not bits, to all peers together: 50M, 1.5G, 800k (k, M, G = 10^3, 10^6, 10^9; Ki, Mi, Gi = 2^10, 2^20, 2^30) or plain bytes; 0 = unlimited; `sta limits` changes it",
+);
+pub const MAX_DOWNLOAD_RATE: Setting = Setting::new(
+    "--max-download-rate",
+    "RATE",
+    Unset::Value("0"),
+    "download limit in bytes per second, not bits, from all peers together, written as for --max-upload-rate",
 );
 pub const SHARE: Setting = Setting::new(
     "--share",

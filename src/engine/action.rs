@@ -42,6 +42,9 @@ pub enum Action {
     Close { link: LinkId },
     /// Run `job` off the event loop; answer with `Engine::job_done`.
     Job(Job),
+    /// Limit the bytes sent to and received from peers, all links
+    /// together, to these many per second (0: no limit), from now on.
+    SetRates { upload: u64, download: u64 },
     /// The daemon was asked to stop.
     Stop,
 }

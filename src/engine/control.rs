@@ -11,8 +11,8 @@ use super::{Action, Engine};
 use crate::control::Code;
 use crate::control::{
     CatalogEntry, ControlError, ControlRequest, FileReport, FileState, PeerBytes, Progress,
-    StatusReport, code, done_line, info_hash_target, list_line, meta_line, next_line, ok_line,
-    progress_line, shared_line, status_line,
+    StatusReport, code, done_line, info_hash_target, limits_line, list_line, meta_line, next_line,
+    ok_line, progress_line, shared_line, status_line,
 };
 use crate::limits::MAX_LIST_PAGE;
 use crate::wire::peer::InfoHash;
@@ -92,6 +92,14 @@ impl<S: Storage> Engine<S> {
             ControlRequest::Stop => {
                 self.actions.push_back(Action::Stop);
                 return Some(ok_line());
+            }
+            ControlRequest::Limits { upload, download } => {
+                let (up, down) = self.rates();
+                if upload.is_some() || download.is_some() {
+                    self.set_rates(upload.unwrap_or(up), download.unwrap_or(down));
+                }
+                let (up, down) = self.rates();
+                return Some(limits_line(up, down));
             }
         };
         result

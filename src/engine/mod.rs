@@ -113,6 +113,8 @@ pub struct Engine<S: Storage> {
     last_keepalive: Time,
     next_tick: Time,
     actions: VecDeque<Action>,
+    /// The rate limits in force (bytes per second up, down; 0: none).
+    rates: (u64, u64),
 }
 
 impl<S: Storage> Engine<S> {
@@ -143,6 +145,7 @@ impl<S: Storage> Engine<S> {
             last_keepalive: now,
             next_tick: now + TICK,
             actions: VecDeque::new(),
+            rates: (0, 0),
         }
     }
 
@@ -156,6 +159,26 @@ impl<S: Storage> Engine<S> {
 
     pub fn peer_id(&self) -> &PeerId {
         &self.peer_id
+    }
+
+    /// Sets the rate limits (bytes per second to and from peers, 0 for
+    /// none), as at start or by a `limits` request: the caller is asked to
+    /// enforce them with [`Action::SetRates`].
+    pub fn set_rates(&mut self, upload: u64, download: u64) {
+        self.rates = (upload, download);
+        self.actions
+            .push_back(Action::SetRates { upload, download });
+    }
+
+    /// The rate limits in force: (upload, download).
+    pub fn rates(&self) -> (u64, u64) {
+        self.rates
+    }
+
+    /// Whether `link` is (or is being dialed as) a peer connection: what
+    /// the rate limits apply to, not the tracker or control sessions.
+    pub fn is_peer_link(&self, link: LinkId) -> bool {
+        self.peers.contains_key(&link) || matches!(self.dials.get(&link), Some(Dial::Peer(..)))
     }
 
     /// The next action to carry out, in order.

@@ -49,6 +49,13 @@ impl Daemon {
         started
     }
 
+    /// Sets the rate limits of peer connections (bytes per second up and
+    /// down, 0 for none); `sta limits` changes them later.
+    pub fn set_rates(&mut self, ctx: &mut Ctx<LinkId>, upload: u64, download: u64) {
+        self.engine.set_rates(upload, download);
+        self.perform(ctx);
+    }
+
     /// Carries out everything the engine asked for.
     fn perform(&mut self, ctx: &mut Ctx<LinkId>) {
         while let Some(action) = self.engine.poll_action() {
@@ -77,6 +84,7 @@ impl Daemon {
                     }
                 }
                 Action::Job(job) => self.submit(job),
+                Action::SetRates { upload, download } => ctx.set_rates(upload, download),
                 Action::Stop => ctx.stop(),
             }
         }
@@ -164,6 +172,11 @@ impl Handler for Daemon {
         let used = self.engine.link_input(now, *link, input);
         self.perform(ctx);
         Flow { used, close: false }
+    }
+
+    /// Peer connections only: not `sta`'s, not the tracker session.
+    fn rate_limited(&self, link: &LinkId) -> bool {
+        self.engine.is_peer_link(*link)
     }
 
     fn idle(&mut self, _id: ConnId, link: &mut LinkId, _out: &mut OutQueue) -> bool {

@@ -7,12 +7,17 @@
 //! water mark is not read from until it drains (backpressure instead of
 //! unbounded memory). Idle connections are found by a scan every tick, so
 //! there is no timer or thread per connection.
+//!
+//! Connections the handler calls [`Handler::rate_limited`] share two
+//! token buckets ([`Reactor::set_rates`]), one for the bytes written to
+//! them and one for the bytes read: see `throttle`.
 
 mod outqueue;
 mod readbuf;
 mod signals;
+mod throttle;
 
-pub use outqueue::{OutQueue, SharedBytes};
+pub use outqueue::{Flushed, OutQueue, SharedBytes};
 pub use signals::Signals;
 
 use log::{debug, info, warn};
@@ -24,6 +29,7 @@ use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use throttle::Throttle;
 
 /// Identifies a connection for as long as it is open. Tokens are reused
 /// after close, so handlers must forget an id once `close` is called.
@@ -82,6 +88,10 @@ enum Command<S> {
     ),
     Dial(SocketAddr, S),
     Close(ConnId),
+    SetRates {
+        upload: u64,
+        download: u64,
+    },
     Stop,
 }
 
@@ -132,6 +142,12 @@ impl<S> Ctx<S> {
     /// Closes connection `id` once its queued output is flushed.
     pub fn close(&mut self, id: ConnId) {
         self.commands.push(Command::Close(id));
+    }
+
+    /// Sets the limits of [`Reactor::set_rates`] (bytes per second, 0 for
+    /// none) from now on.
+    pub fn set_rates(&mut self, upload: u64, download: u64) {
+        self.commands.push(Command::SetRates { upload, download });
     }
 
     /// Ends the loop after this callback, closing every connection.
@@ -194,6 +210,13 @@ pub trait Handler {
 
     /// Called every `Limits::tick`, for timers of the handler's own.
     fn tick(&mut self, _ctx: &mut Ctx<Self::Session>, _now: Instant) {}
+
+    /// Whether the connection carrying `session` counts against the rate
+    /// limits ([`Reactor::set_rates`]); asked once, when it is registered
+    /// (after [`Handler::open`], or when a dial starts).
+    fn rate_limited(&self, _session: &Self::Session) -> bool {
+        false
+    }
 
     /// The loop's [`Waker`] was woken by another thread.
     fn wake(&mut self, _ctx: &mut Ctx<Self::Session>) {}
@@ -288,6 +311,11 @@ struct Conn<S> {
     /// meanwhile.
     later_only: bool,
     later_len: usize,
+    /// Counts against the rate limits.
+    limited: bool,
+    /// Waits in the queue of `Reactor::upload` / `Reactor::download`.
+    up_queued: bool,
+    down_queued: bool,
 }
 
 /// Tokens at or above this value belong to listeners and the signal pipe.
@@ -313,6 +341,10 @@ pub struct Reactor<H: Handler> {
     /// Datagram buffers, in and out (allocated with the first UDP socket).
     udp_in: Vec<u8>,
     udp_out: Vec<u8>,
+    /// Rate limits of the connections that are `limited`: bytes written,
+    /// bytes read.
+    upload: Throttle,
+    download: Throttle,
 }
 
 impl<H: Handler> Reactor<H> {
@@ -335,7 +367,19 @@ impl<H: Handler> Reactor<H> {
             later_due: None,
             udp_in: Vec::new(),
             udp_out: Vec::new(),
+            upload: Throttle::default(),
+            download: Throttle::default(),
         })
+    }
+
+    /// Limits the bytes written to and read from the connections the
+    /// handler calls [`Handler::rate_limited`], together, to `upload` and
+    /// `download` bytes per second (0: no limit), from now on. With no
+    /// limit the loop reads and writes as if there were none to check.
+    pub fn set_rates(&mut self, upload: u64, download: u64) {
+        let now = Instant::now();
+        self.upload.set_rate(now, upload);
+        self.download.set_rate(now, download);
     }
 
     /// Adds a listener; its index is the `listener` number handlers see.
@@ -396,8 +440,12 @@ impl<H: Handler> Reactor<H> {
         let mut next_tick = Instant::now() + self.limits.tick;
         self.apply(handler);
         while !self.stopping {
-            let wake_at = self.later_due.map_or(next_tick, |d| d.min(next_tick));
-            let timeout = wake_at.saturating_duration_since(Instant::now());
+            let mut wake_at = self.later_due.map_or(next_tick, |d| d.min(next_tick));
+            let now = Instant::now();
+            for due in [self.upload.due(now), self.download.due(now)] {
+                wake_at = due.map_or(wake_at, |d| d.min(wake_at));
+            }
+            let timeout = wake_at.saturating_duration_since(now);
             if let Err(e) = self.poll.poll(&mut events, Some(timeout)) {
                 if e.kind() == io::ErrorKind::Interrupted {
                     continue;
@@ -438,6 +486,10 @@ impl<H: Handler> Reactor<H> {
                 next_tick = now + self.limits.tick;
             }
             self.flush_dirty(handler);
+            if !self.upload.is_idle() || !self.download.is_idle() {
+                self.serve_throttled(handler);
+                self.flush_dirty(handler);
+            }
         }
         self.shutdown(handler);
         Ok(())
@@ -484,6 +536,7 @@ impl<H: Handler> Reactor<H> {
                         }
                     }
                     Command::Dial(addr, session) => self.dial(handler, addr, session),
+                    Command::SetRates { upload, download } => self.set_rates(upload, download),
                     Command::Stop => self.stopping = true,
                 }
             }
@@ -638,6 +691,7 @@ impl<H: Handler> Reactor<H> {
         out: OutQueue,
         connecting: bool,
     ) -> Option<ConnId> {
+        let limited = handler.rate_limited(&session);
         let entry = self.conns.vacant_entry();
         let id = entry.key();
         let interest = Interest::READABLE | Interest::WRITABLE;
@@ -663,6 +717,9 @@ impl<H: Handler> Reactor<H> {
             dirty: false,
             later_only: false,
             later_len: 0,
+            limited,
+            up_queued: false,
+            down_queued: false,
         });
         Some(id)
     }
@@ -674,8 +731,16 @@ impl<H: Handler> Reactor<H> {
         if conn.paused || conn.closing || conn.connecting {
             return;
         }
-        match read_and_handle(conn, handler, &mut self.ctx, id, &self.limits) {
-            Ok(()) => self.after_io(handler, id),
+        if conn.limited && self.download.is_limited() {
+            // Read when the bucket allows, in turn with the others.
+            if !conn.down_queued {
+                conn.down_queued = true;
+                self.download.queue.push_back(id);
+            }
+            return;
+        }
+        match read_and_handle(conn, handler, &mut self.ctx, id, &self.limits, usize::MAX) {
+            Ok(_) => self.after_io(handler, id),
             Err(e) => {
                 debug!("connection {id}: {e}");
                 self.drop_conn(handler, id);
@@ -718,14 +783,31 @@ impl<H: Handler> Reactor<H> {
         };
         let may_wait = conn.later_only && conn.out.len() == conn.later_len && !conn.closing;
         if conn.writable && !conn.out.is_empty() && !may_wait {
-            match conn.out.flush(&mut conn.stream) {
-                Ok(done) => conn.writable = done,
-                Err(e) => {
-                    debug!("connection {id}: write failed: {e}");
-                    return self.drop_conn(handler, id);
+            if conn.limited && self.upload.is_limited() {
+                // Write when the bucket allows, in turn with the others.
+                if !conn.up_queued {
+                    conn.up_queued = true;
+                    self.upload.queue.push_back(id);
+                }
+            } else {
+                match conn.out.flush(&mut conn.stream) {
+                    Ok(done) => conn.writable = done,
+                    Err(e) => {
+                        debug!("connection {id}: write failed: {e}");
+                        return self.drop_conn(handler, id);
+                    }
                 }
             }
         }
+        self.after_flush(handler, id);
+    }
+
+    /// The part of [`Reactor::after_io`] that follows a write: closing,
+    /// and backpressure.
+    fn after_flush(&mut self, handler: &mut H, id: ConnId) {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return;
+        };
         if conn.closing {
             if conn.out.is_empty() && !conn.connecting {
                 self.drop_conn(handler, id);
@@ -739,6 +821,106 @@ impl<H: Handler> Reactor<H> {
             self.on_readable(handler, id);
         } else {
             conn.paused = full;
+        }
+    }
+
+    /// Gives the connections waiting for the rate limits their turns.
+    fn serve_throttled(&mut self, handler: &mut H) {
+        self.serve_writers(handler);
+        self.serve_readers(handler);
+    }
+
+    /// One round of the upload queue: each connection in it writes its
+    /// share of the credit, and queues again if it has more to write.
+    fn serve_writers(&mut self, handler: &mut H) {
+        let now = Instant::now();
+        let mut turns = self.upload.queue.len();
+        while turns > 0 {
+            turns -= 1;
+            let Some(id) = self.upload.queue.pop_front() else {
+                break;
+            };
+            let Some(conn) = self.conns.get_mut(id) else {
+                continue;
+            };
+            conn.up_queued = false;
+            if !self.upload.is_limited() {
+                self.after_io(handler, id);
+                continue;
+            }
+            let Some(share) = self.upload.share(now, turns + 1) else {
+                // Not enough credit: first in line next time.
+                conn.up_queued = true;
+                self.upload.queue.push_front(id);
+                break;
+            };
+            let may_wait = conn.later_only && conn.out.len() == conn.later_len && !conn.closing;
+            if conn.writable && !conn.out.is_empty() && !may_wait {
+                match conn.out.flush_up_to(&mut conn.stream, share) {
+                    Ok((n, end)) => {
+                        self.upload.spend(n);
+                        match end {
+                            Flushed::Empty => {}
+                            Flushed::WouldBlock => conn.writable = false,
+                            Flushed::Budget => {
+                                conn.up_queued = true;
+                                self.upload.queue.push_back(id);
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        debug!("connection {id}: write failed: {e}");
+                        self.drop_conn(handler, id);
+                        continue;
+                    }
+                }
+            }
+            self.after_flush(handler, id);
+        }
+        self.apply(handler);
+    }
+
+    /// One round of the download queue: each connection in it reads its
+    /// share of the credit, and queues again if the socket may hold more.
+    fn serve_readers(&mut self, handler: &mut H) {
+        let now = Instant::now();
+        let mut turns = self.download.queue.len();
+        while turns > 0 {
+            turns -= 1;
+            let Some(id) = self.download.queue.pop_front() else {
+                break;
+            };
+            let Some(conn) = self.conns.get_mut(id) else {
+                continue;
+            };
+            conn.down_queued = false;
+            if !self.download.is_limited() {
+                self.on_readable(handler, id);
+                continue;
+            }
+            if conn.paused || conn.closing || conn.connecting {
+                continue; // queued again when it may read
+            }
+            let Some(share) = self.download.share(now, turns + 1) else {
+                conn.down_queued = true;
+                self.download.queue.push_front(id);
+                break;
+            };
+            match read_and_handle(conn, handler, &mut self.ctx, id, &self.limits, share) {
+                Ok((end, n)) => {
+                    self.download.spend(n);
+                    if end == ReadEnd::Budget {
+                        conn.down_queued = true;
+                        self.download.queue.push_back(id);
+                    }
+                    self.after_io(handler, id);
+                }
+                Err(e) => {
+                    debug!("connection {id}: {e}");
+                    self.drop_conn(handler, id);
+                }
+            }
+            self.apply(handler);
         }
     }
 
@@ -765,6 +947,13 @@ impl<H: Handler> Reactor<H> {
 
     fn drop_conn(&mut self, handler: &mut H, id: ConnId) {
         if let Some(mut conn) = self.conns.try_remove(id) {
+            // Ids are reused: a new connection must not inherit a turn.
+            if conn.up_queued {
+                self.upload.forget(id);
+            }
+            if conn.down_queued {
+                self.download.forget(id);
+            }
             let _ = self.poll.registry().deregister(conn.stream.source());
             handler.close(&mut self.ctx, id, conn.session);
         }
@@ -799,27 +988,46 @@ fn widen_backlog(listener: &TcpListener) {
     }
 }
 
-/// Reads until the socket would block, handing complete input to the
-/// handler as it arrives. Stops early when output backs up.
+/// Where [`read_and_handle`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadEnd {
+    /// The socket has nothing more for now; readable readiness will tell.
+    WouldBlock,
+    /// The handler stopped it: the connection closes, or its output backs
+    /// up (reading resumes as it drains).
+    Stopped,
+    /// The budget is spent; the socket may hold more.
+    Budget,
+}
+
+/// Reads until the socket would block or `budget` bytes are read (the
+/// count is taken off it), handing complete input to the handler as it
+/// arrives. Stops early when output backs up.
 fn read_and_handle<H: Handler>(
     conn: &mut Conn<H::Session>,
     handler: &mut H,
     ctx: &mut Ctx<H::Session>,
     id: ConnId,
     limits: &Limits,
-) -> io::Result<()> {
+    mut budget: usize,
+) -> io::Result<(ReadEnd, usize)> {
+    let start = budget;
     // Input left unprocessed when backpressure paused us comes first: the
     // socket may have nothing new to say.
     if !conn.input.data().is_empty() && !process(conn, handler, ctx, id, limits) {
-        return Ok(());
+        return Ok((ReadEnd::Stopped, 0));
     }
     loop {
+        if budget == 0 {
+            return Ok((ReadEnd::Budget, start));
+        }
         let Some(spare) = conn.input.spare(limits.max_read_buffer) else {
             // The handler's decoder refuses frames beyond the limit, so a
             // full buffer means it is not consuming: a protocol bug.
             return Err(io::Error::other("read buffer full"));
         };
         let room = spare.len();
+        let spare = &mut spare[..room.min(budget)];
         let n = match conn.stream.read(spare) {
             Ok(0) if conn.input.data().is_empty() && conn.out.is_empty() => {
                 return Err(io::ErrorKind::UnexpectedEof.into());
@@ -827,20 +1035,23 @@ fn read_and_handle<H: Handler>(
             // The peer half-closed after its last request: answer, then close.
             Ok(0) => {
                 conn.closing = true;
-                return Ok(());
+                return Ok((ReadEnd::Stopped, start - budget));
             }
             Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return Ok((ReadEnd::WouldBlock, start - budget));
+            }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         };
+        budget -= n;
         conn.input.filled(n);
         if n == room {
             conn.input.busy(limits.read_buffer);
         }
         conn.last_active = Instant::now();
         if !process(conn, handler, ctx, id, limits) {
-            return Ok(());
+            return Ok((ReadEnd::Stopped, start - budget));
         }
     }
 }

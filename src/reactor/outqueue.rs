@@ -29,6 +29,17 @@ impl Chunk {
 /// Most slices handed to one `write_vectored` (Linux's IOV_MAX is 1024).
 const MAX_IOVECS: usize = 64;
 
+/// Why [`OutQueue::flush_up_to`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flushed {
+    /// Everything queued is written.
+    Empty,
+    /// The socket takes no more for now; writable readiness will tell.
+    WouldBlock,
+    /// The budget is spent and output is left.
+    Budget,
+}
+
 #[derive(Default)]
 pub struct OutQueue {
     chunks: VecDeque<Chunk>,
@@ -72,23 +83,50 @@ impl OutQueue {
     /// Writes as much as the socket takes. Returns `Ok(true)` once the queue
     /// is empty, `Ok(false)` if the socket would block first.
     pub fn flush(&mut self, w: &mut impl Write) -> io::Result<bool> {
+        self.flush_up_to(w, usize::MAX)
+            .map(|(_, end)| end == Flushed::Empty)
+    }
+
+    /// Writes at most `budget` bytes, as many as the socket takes. Returns
+    /// the bytes written and why it stopped.
+    pub fn flush_up_to(
+        &mut self,
+        w: &mut impl Write,
+        budget: usize,
+    ) -> io::Result<(usize, Flushed)> {
+        let mut total = 0;
         while self.len > 0 {
+            let mut left = budget - total;
+            if left == 0 {
+                return Ok((total, Flushed::Budget));
+            }
             let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
             let mut n = 0;
             for (i, chunk) in self.chunks.iter().take(MAX_IOVECS).enumerate() {
                 let s = chunk.as_slice();
-                slices[i] = IoSlice::new(if i == 0 { &s[self.front_written..] } else { s });
+                let s = if i == 0 { &s[self.front_written..] } else { s };
+                let s = &s[..s.len().min(left)];
+                left -= s.len();
+                slices[i] = IoSlice::new(s);
                 n = i + 1;
+                if left == 0 {
+                    break;
+                }
             }
             match w.write_vectored(&slices[..n]) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(written) => self.consume(written),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
+                Ok(written) => {
+                    total += written;
+                    self.consume(written);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Ok((total, Flushed::WouldBlock));
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        Ok(true)
+        Ok((total, Flushed::Empty))
     }
 
     fn consume(&mut self, mut written: usize) {
@@ -111,6 +149,65 @@ impl OutQueue {
         if self.len == 0 {
             self.chunks.clear();
             self.front_written = 0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Takes at most `room` bytes per call, then would block.
+    struct Sink {
+        got: Vec<u8>,
+        room: usize,
+    }
+
+    impl Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            if self.room == 0 {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            let n = buf.len().min(self.room);
+            self.room -= n;
+            self.got.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_budget_caps_what_is_written_and_keeps_the_rest_in_order() {
+        let mut q = OutQueue::default();
+        q.push(b"hello ");
+        q.push_shared(Arc::new(Bytes(b"big world".to_vec())), 4..9);
+        q.push(b"!");
+        let mut sink = Sink {
+            got: Vec::new(),
+            room: 100,
+        };
+        assert_eq!(q.flush_up_to(&mut sink, 8).unwrap(), (8, Flushed::Budget));
+        assert_eq!(sink.got, b"hello wo");
+        assert_eq!(q.len(), 4);
+        sink.room = 2;
+        assert_eq!(
+            q.flush_up_to(&mut sink, 100).unwrap(),
+            (2, Flushed::WouldBlock)
+        );
+        sink.room = 100;
+        assert_eq!(q.flush_up_to(&mut sink, 100).unwrap(), (2, Flushed::Empty));
+        assert_eq!(sink.got, b"hello world!");
+        assert!(q.is_empty());
+        assert_eq!(q.flush_up_to(&mut sink, 0).unwrap(), (0, Flushed::Empty));
+    }
+
+    struct Bytes(Vec<u8>);
+
+    impl SharedBytes for Bytes {
+        fn bytes(&self) -> &[u8] {
+            &self.0
         }
     }
 }

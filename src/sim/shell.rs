@@ -105,7 +105,8 @@ impl<S: SimStorage> Sim<S> {
                     self.agenda
                         .at(host.hash_free, Ev::Job(h, host.epoch, Box::new(done)));
                 }
-                Action::Stop => {}
+                // The simulated network has capacities of its own.
+                Action::Stop | Action::SetRates { .. } => {}
             }
         }
     }
