@@ -138,8 +138,22 @@ fn unknown_names_are_refused() {
     assert!(
         stderr(&o).ends_with(
             ": line 1: unknown setting 'share' (known: tracker, listen, dir, control, \
-             piece-size, max-peers, upload-slots, hash-threads, log-level)\n"
+             piece-size, max-peers, upload-slots, hash-threads, max-upload-rate, \
+             max-download-rate, log-level)\n"
         ),
+        "{}",
+        stderr(&o)
+    );
+    // Rates are bytes per second; a unit of bits is refused, from any source.
+    let o = run(
+        &peerd::SPEC,
+        &[],
+        &[("STA_PEERD_MAX_UPLOAD_RATE", "10Mbit")],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("max-upload-rate = \"10Mbit\" (from the environment)")
+            && stderr(&o).contains("bytes per second (not bits)"),
         "{}",
         stderr(&o)
     );
