@@ -236,7 +236,7 @@ pub fn format_rate(rate: u64) -> String {
         ("kB/s", 1_000),
     ] {
         if rate >= size {
-            return if rate % size == 0 {
+            return if rate.is_multiple_of(size) {
                 format!("{} {unit}", rate / size)
             } else {
                 format!("{:.2} {unit} ({rate} B/s)", rate as f64 / size as f64)
