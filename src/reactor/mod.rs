@@ -1137,6 +1137,151 @@ mod tests {
         got
     }
 
+    /// Sends `SIZE` bytes to each of the first `senders` connections and
+    /// closes them; stops the loop once `expect` bytes came in on all
+    /// connections together (with `expect` 0, at the first byte).
+    struct Bulk {
+        expect: usize,
+        got: usize,
+        /// Connections still to send `SIZE` bytes to, when sending.
+        senders: usize,
+    }
+
+    const SIZE: usize = 2_000_000;
+
+    impl Handler for Bulk {
+        type Session = ();
+
+        fn open(
+            &mut self,
+            ctx: &mut Ctx<()>,
+            id: ConnId,
+            _listener: usize,
+            _peer: Option<SocketAddr>,
+            _out: &mut OutQueue,
+        ) -> Option<()> {
+            if self.senders > 0 {
+                self.senders -= 1;
+                ctx.send(id, vec![7; SIZE]);
+                ctx.close(id);
+            }
+            Some(())
+        }
+
+        fn data(
+            &mut self,
+            ctx: &mut Ctx<()>,
+            _id: ConnId,
+            _session: &mut (),
+            input: &[u8],
+            _out: &mut OutQueue,
+        ) -> Flow {
+            self.got += input.len();
+            // Sending (expect 0), any input means stop.
+            if self.got >= self.expect {
+                ctx.stop();
+            }
+            Flow {
+                used: input.len(),
+                close: false,
+            }
+        }
+
+        fn rate_limited(&self, _session: &()) -> bool {
+            true
+        }
+
+        fn close(&mut self, _ctx: &mut Ctx<()>, _id: ConnId, _session: ()) {}
+    }
+
+    fn bulk_reactor(upload: u64, download: u64) -> (Reactor<Bulk>, SocketAddr) {
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut reactor = Reactor::<Bulk>::new(Limits {
+            max_connections: 16,
+            idle_timeout: Duration::from_secs(60),
+            read_buffer: 64 * 1024,
+            max_read_buffer: 128 * 1024,
+            write_high_water: 8 << 20,
+            tick: Duration::from_millis(250),
+            send_later: Duration::from_millis(25),
+        })
+        .unwrap();
+        reactor.listen(Listener::Tcp(listener)).unwrap();
+        reactor.set_rates(upload, download);
+        (reactor, addr)
+    }
+
+    /// Two connections share the upload limit: neither finishes before the
+    /// limit allows, and they take turns, so they finish close together.
+    #[test]
+    fn limited_connections_share_the_upload_rate_in_turn() {
+        let rate = 8_000_000;
+        let (mut reactor, addr) = bulk_reactor(rate, 0);
+        let mut bulk = Bulk {
+            expect: 0,
+            got: 0,
+            senders: 2,
+        };
+        let server = std::thread::spawn(move || reactor.run(&mut bulk));
+        let t0 = Instant::now();
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let mut s = StdStream::connect(addr).unwrap();
+                std::thread::spawn(move || {
+                    let mut got = Vec::new();
+                    s.read_to_end(&mut got).unwrap();
+                    (got.len(), t0.elapsed())
+                })
+            })
+            .collect();
+        let done: Vec<(usize, Duration)> = readers.into_iter().map(|r| r.join().unwrap()).collect();
+        let total = 2 * SIZE;
+        let least = Duration::from_secs_f64(total as f64 / rate as f64 * 0.9);
+        for (n, at) in &done {
+            assert_eq!(*n, SIZE);
+            // Each had its share of the rate all along: the first done
+            // was not served alone.
+            assert!(*at >= least * 9 / 10, "{done:?}: before {least:?}");
+        }
+        let mut stop = StdStream::connect(addr).unwrap();
+        stop.write_all(b"x").unwrap();
+        server.join().unwrap().unwrap();
+    }
+
+    /// The download limit: input is read no faster than it allows, the
+    /// senders held back by TCP.
+    #[test]
+    fn limited_connections_are_read_at_the_download_rate() {
+        let rate = 8_000_000;
+        let (mut reactor, addr) = bulk_reactor(0, rate);
+        let total = 2 * SIZE;
+        let mut bulk = Bulk {
+            expect: total,
+            got: 0,
+            senders: 0,
+        };
+        let t0 = Instant::now();
+        let server = std::thread::spawn(move || {
+            reactor.run(&mut bulk).unwrap();
+            t0.elapsed()
+        });
+        let writers: Vec<_> = (0..2)
+            .map(|_| {
+                let mut s = StdStream::connect(addr).unwrap();
+                std::thread::spawn(move || {
+                    let _ = s.write_all(&vec![1; SIZE]);
+                    // Keep the connection until the server has read it all.
+                    let _ = s.read(&mut [0; 1]);
+                })
+            })
+            .collect();
+        let took = server.join().unwrap();
+        let least = Duration::from_secs_f64(total as f64 / rate as f64 * 0.9);
+        assert!(took >= least, "{total} bytes read in {took:?}");
+        drop(writers);
+    }
+
     #[test]
     fn output_sent_later_waits_for_company_or_its_delay() {
         let delay = Duration::from_secs(2);
