@@ -8,8 +8,7 @@ use crate::engine::{ApiReply, Engine, Metrics, Storage, Time};
 use crate::http::auth::{self, Auth};
 use crate::http::prometheus::{Exposition, Kind};
 use crate::http::response::PROMETHEUS;
-use crate::http::{Method, Request, Response};
-use crate::meta::info::from_hex;
+use crate::http::{Method, Request, Response, hash_under, method_not_allowed, not_found};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -47,34 +46,20 @@ pub fn respond<S: Storage>(
             }
             action(engine, now, path, &req.body)
         }
-        _ => match path.strip_prefix("/api/v1/files/") {
+        _ => match hash_under(path, "/api/v1/files/") {
             Some(_) if !read => method_not_allowed("GET, HEAD"),
-            Some(hex) => match from_hex(hex) {
+            Some(Err(r)) => r,
+            Some(Ok(hash)) => match engine.api_file(&hash) {
+                Some(detail) => Response::json(200, &detail),
                 None => Response::error(
-                    400,
-                    "bad_request",
-                    "expected /api/v1/files/ and 40 hex digits",
+                    404,
+                    "not_found",
+                    "this daemon neither shares nor fetches that file",
                 ),
-                Some(hash) => match engine.api_file(&hash) {
-                    Some(detail) => Response::json(200, &detail),
-                    None => Response::error(
-                        404,
-                        "not_found",
-                        "this daemon neither shares nor fetches that file",
-                    ),
-                },
             },
             None => not_found(),
         },
     }
-}
-
-pub fn not_found() -> Response {
-    Response::error(404, "not_found", "no such path; see spec/http.md")
-}
-
-pub fn method_not_allowed(allow: &'static str) -> Response {
-    Response::error(405, "method_not_allowed", &format!("use {allow}")).with_header("Allow", allow)
 }
 
 /// The refusal of a write request, or `None` when its token is right.
