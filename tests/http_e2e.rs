@@ -561,3 +561,38 @@ fn refusals_and_tokens() {
     });
     tracker.assert_running();
 }
+
+/// The request examples of spec/http.md (`text http-request NAME`, lines
+/// sent with CRLF up to the blank line, then the body as written) parse
+/// whole, with the body their Content-Length gives.
+#[test]
+fn spec_examples_parse() {
+    let spec = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/spec/http.md"))
+        .expect("spec/http.md");
+    let mut found = 0;
+    let mut lines = spec.lines();
+    while let Some(line) = lines.next() {
+        let Some(name) = line.strip_prefix("```text http-request ") else {
+            continue;
+        };
+        let block: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| !l.starts_with("```"))
+            .collect();
+        let blank = block
+            .iter()
+            .position(|l| l.is_empty())
+            .unwrap_or(block.len());
+        let mut raw: String = block[..blank].iter().map(|l| format!("{l}\r\n")).collect();
+        raw.push_str("\r\n");
+        let body = block.get(blank + 1..).unwrap_or(&[]).join("\n");
+        raw.push_str(&body);
+        let (req, used) = sta::http::parse(raw.as_bytes())
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .unwrap_or_else(|| panic!("{name}: incomplete"));
+        assert_eq!(used, raw.len(), "{name}");
+        assert_eq!(req.body, body.as_bytes(), "{name}");
+        found += 1;
+    }
+    assert!(found >= 2, "only {found} examples in spec/http.md");
+}

@@ -262,3 +262,108 @@ fn catalog_entry(e: &FileEntry) -> CatalogEntry {
         seeders: e.seeders,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::meta::Info;
+    use crate::rng::Rng;
+    use crate::tracker::Config;
+    use crate::wire::tracker::{Pieces, Request as StaRequest};
+
+    /// A tracker where session 1 holds pieces 0 and 2 of a 3-piece file
+    /// and session 2 all of it; one request is malformed.
+    fn tracker() -> (Tracker, Info) {
+        let mut t = Tracker::new(Config::default(), Rng::new(1));
+        let info = Info::new("a \"b\"", 3 * 16384, 16384, vec![7; 60]).unwrap();
+        for (conn, pieces) in [(1, Pieces::Bitfield(vec![0b1010_0000])), (2, Pieces::All)] {
+            t.connect(conn, [10, 0, 0, conn as u8].into());
+            let mut out = Vec::new();
+            let hello = StaRequest::Hello {
+                version: 1,
+                peer_id: [conn as u8; 20],
+                listen_port: 6000 + conn as u16,
+            };
+            t.handle(conn, hello, &mut out);
+            let announce = StaRequest::Announce {
+                info: info.bencoded.clone(),
+                pieces,
+            };
+            t.handle(conn, announce, &mut out);
+            t.stats.observe("sta", 0.000_03);
+        }
+        t.stats.request("sta", "malformed");
+        t.stats.error("sta", 6);
+        (t, info)
+    }
+
+    fn ask(t: &Tracker, raw: &str) -> Response {
+        let (req, _) = crate::http::parse(raw.as_bytes()).unwrap().unwrap();
+        t.api_respond(&req)
+    }
+
+    #[test]
+    fn catalog_swarm_and_routes() {
+        let (t, info) = tracker();
+        let c = t.api_catalog("").unwrap();
+        assert_eq!((c.total, c.files.len()), (1, 1));
+        assert_eq!((c.files[0].peers, c.files[0].seeders), (2, 1));
+        assert!(t.api_catalog("offset=1").unwrap().files.is_empty());
+        assert!(t.api_catalog("limit=-1").is_err());
+        let s = t.api_swarm(&info.info_hash).unwrap();
+        assert_eq!(s.availability, vec![2, 1, 2]);
+        let by_addr: Vec<(&str, &str, bool)> = s
+            .holders
+            .iter()
+            .map(|h| (h.addr.as_str(), h.pieces.as_str(), h.seeder))
+            .collect();
+        assert!(
+            by_addr.contains(&("10.0.0.1:6001", "a0", false)),
+            "{by_addr:?}"
+        );
+        assert!(
+            by_addr.contains(&("10.0.0.2:6002", "e0", true)),
+            "{by_addr:?}"
+        );
+        assert!(t.api_swarm(&[0; 20]).is_none());
+        let status = t.api_status();
+        assert_eq!((status.sessions, status.files, status.entries), (2, 1, 2));
+
+        assert_eq!(
+            ask(&t, "GET /api/v1/catalog?limit=5 HTTP/1.1\r\n\r\n").status,
+            200
+        );
+        assert_eq!(
+            ask(&t, "GET /api/v1/swarms/00 HTTP/1.1\r\n\r\n").status,
+            400
+        );
+        assert_eq!(
+            ask(&t, "DELETE /api/v1/status HTTP/1.1\r\n\r\n").status,
+            405
+        );
+        assert_eq!(ask(&t, "DELETE /nope HTTP/1.1\r\n\r\n").status, 404);
+        assert_eq!(ask(&t, "GET /api/v1/files/x HTTP/1.1\r\n\r\n").status, 404);
+    }
+
+    #[test]
+    fn metrics_render_the_core_counters() {
+        let (t, _) = tracker();
+        let text = t.render_metrics();
+        for line in [
+            "sta_tracker_sessions 2",
+            "sta_tracker_catalog_files 1",
+            "sta_tracker_catalog_entries 2",
+            "sta_tracker_requests_total{protocol=\"sta\",kind=\"hello\"} 2",
+            "sta_tracker_requests_total{protocol=\"sta\",kind=\"announce\"} 2",
+            "sta_tracker_requests_total{protocol=\"sta\",kind=\"malformed\"} 1",
+            "sta_tracker_errors_total{protocol=\"sta\",code=\"6\"} 1",
+            "sta_tracker_request_duration_seconds_bucket{protocol=\"sta\",le=\"0.000025\"} 0",
+            "sta_tracker_request_duration_seconds_bucket{protocol=\"sta\",le=\"0.00005\"} 2",
+            "sta_tracker_request_duration_seconds_count{protocol=\"sta\"} 2",
+            "sta_tracker_request_duration_seconds_count{protocol=\"udp\"} 0",
+            "# TYPE sta_tracker_request_duration_seconds histogram",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");
+        }
+    }
+}
