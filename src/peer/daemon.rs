@@ -38,6 +38,10 @@ pub struct Daemon {
     epoch: Instant,
     /// The API token that write requests must carry, if any.
     api_token: Option<String>,
+    /// HTTP requests waiting for the engine's answer: the engine link of
+    /// the request, the HTTP connection to answer on, and whether it was a
+    /// HEAD request.
+    deferred: HashMap<LinkId, (ConnId, bool)>,
 }
 
 impl Daemon {
@@ -48,6 +52,7 @@ impl Daemon {
             conns: HashMap::new(),
             epoch: Instant::now(),
             api_token: None,
+            deferred: HashMap::new(),
         }
     }
 
@@ -56,10 +61,12 @@ impl Daemon {
         self.api_token = token;
     }
 
-    /// Answers the HTTP request at the start of `input`, once whole.
+    /// Answers the HTTP request at the start of `input`, once whole, or
+    /// registers it as waiting for the engine (`/api/v1/catalog`).
     fn http(
         &mut self,
         ctx: &mut Ctx<Conn>,
+        id: ConnId,
         exchange: &mut crate::http::Exchange,
         input: &[u8],
         out: &mut OutQueue,
@@ -69,11 +76,23 @@ impl Daemon {
             hash_queue: self.pool.queued(),
         };
         let (engine, token) = (&mut self.engine, self.api_token.as_deref());
-        let step = exchange.input(input, |req| http::respond(engine, now, req, token, gauges));
+        let mut waiting = None;
+        let step = exchange.input(input, |req| {
+            match http::respond(engine, now, req, token, gauges) {
+                http::Answer::Now(response) => Some(response),
+                http::Answer::Later(link) => {
+                    waiting = Some((link, req.method == crate::http::Method::Head));
+                    None
+                }
+            }
+        });
+        if let Some((link, head_only)) = waiting {
+            self.deferred.insert(link, (id, head_only));
+        }
         if let Some(reply) = &step.reply {
             out.push(reply);
-            self.perform(ctx);
         }
+        self.perform(ctx);
         Flow {
             used: step.used,
             close: step.close,
@@ -99,6 +118,8 @@ impl Daemon {
                 Action::Send { link, bytes } => {
                     if let Some(&id) = self.conns.get(&link) {
                         ctx.send(id, bytes);
+                    } else if let Some(&(id, head_only)) = self.deferred.get(&link) {
+                        ctx.send(id, http::deferred_reply(&bytes).encode(head_only));
                     }
                 }
                 Action::SendLater { link, bytes } => {
@@ -115,6 +136,9 @@ impl Daemon {
                 } => self.send_block(ctx, link, header, file, offset, len),
                 Action::Dial { link, addr } => ctx.dial(addr, Conn::Link(link)),
                 Action::Close { link } => {
+                    if let Some((id, _)) = self.deferred.remove(&link) {
+                        ctx.close(id);
+                    }
                     if let Some(&id) = self.conns.get(&link) {
                         ctx.close(id);
                     }
@@ -196,14 +220,14 @@ impl Handler for Daemon {
     fn data(
         &mut self,
         ctx: &mut Ctx<Conn>,
-        _id: ConnId,
+        id: ConnId,
         conn: &mut Conn,
         input: &[u8],
         out: &mut OutQueue,
     ) -> Flow {
         let link = match conn {
             Conn::Link(link) => link,
-            Conn::Http(exchange) => return self.http(ctx, exchange, input, out),
+            Conn::Http(exchange) => return self.http(ctx, id, exchange, input, out),
         };
         let now = self.now();
         let used = self.engine.link_input(now, *link, input);
@@ -218,13 +242,28 @@ impl Handler for Daemon {
         }
     }
 
-    fn close(&mut self, ctx: &mut Ctx<Conn>, _id: ConnId, conn: Conn) {
-        let Conn::Link(link) = conn else {
-            return;
-        };
-        self.conns.remove(&link);
+    fn close(&mut self, ctx: &mut Ctx<Conn>, id: ConnId, conn: Conn) {
         let now = self.now();
-        self.engine.link_closed(now, link);
+        match conn {
+            Conn::Link(link) => {
+                self.conns.remove(&link);
+                self.engine.link_closed(now, link);
+            }
+            // The client left before its answer: the engine forgets the
+            // request.
+            Conn::Http(_) => {
+                let gone: Vec<LinkId> = self
+                    .deferred
+                    .iter()
+                    .filter(|&(_, &(c, _))| c == id)
+                    .map(|(&l, _)| l)
+                    .collect();
+                for link in gone {
+                    self.deferred.remove(&link);
+                    self.engine.link_closed(now, link);
+                }
+            }
+        }
         self.perform(ctx);
     }
 

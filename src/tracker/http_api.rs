@@ -40,7 +40,7 @@ impl Tracker {
         input: &[u8],
         out: &mut OutQueue,
     ) -> Flow {
-        let step = exchange.input(input, |req| self.api_respond(req));
+        let step = exchange.input(input, |req| Some(self.api_respond(req)));
         if let Some(reply) = &step.reply {
             out.push(reply);
         }
