@@ -335,10 +335,10 @@ impl Tracker {
 
     /// Answers one request, appending the response to `out`.
     pub fn handle(&mut self, conn: ConnId, req: Request, out: &mut Vec<u8>) -> Next {
+        self.stats.sta_request(Some(&req));
         if matches!(req, Request::KeepAlive) {
             return Next::Continue;
         }
-        self.stats.request("sta", req.kind());
         let result = self.dispatch(conn, req, out);
         match result {
             Ok(()) => Next::Continue,

@@ -219,6 +219,15 @@ impl Tracker {
             Kind::Counter,
             "Requests answered, by protocol (sta, udp, http) and kind.",
         );
+        for (kind, n) in super::stats::STA_KINDS.iter().zip(&s.sta) {
+            if *n > 0 {
+                e.sample(
+                    "sta_tracker_requests_total",
+                    &[("protocol", "sta"), ("kind", kind)],
+                    *n,
+                );
+            }
+        }
         for ((protocol, kind), n) in &s.requests {
             e.sample(
                 "sta_tracker_requests_total",
@@ -292,7 +301,7 @@ mod tests {
             t.handle(conn, announce, &mut out);
             t.stats.observe("sta", 0.000_03);
         }
-        t.stats.request("sta", "malformed");
+        t.stats.sta_request(None);
         t.stats.error("sta", 6);
         (t, info)
     }

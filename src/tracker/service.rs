@@ -86,7 +86,7 @@ impl Handler for Tracker {
                     }
                     Err(e) => {
                         debug!("session {id}: {e}");
-                        self.stats.request("sta", "malformed");
+                        self.stats.sta_request(None);
                         self.stats.error("sta", e.code.0);
                         e.to_response().encode(buf);
                         match e.used {
