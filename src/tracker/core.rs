@@ -84,6 +84,9 @@ pub struct Tracker {
     epoch: Option<Instant>,
     /// The reactor listener whose connections speak HTTP, if any.
     pub http_listener: Option<usize>,
+    /// What SIGHUP runs: the shell's re-reading of its configuration (the
+    /// core reads no files).
+    pub on_reload: Option<Box<dyn FnMut()>>,
     /// Source address of each open HTTP connection.
     pub(super) http_peers: HashMap<ConnId, IpAddr, ConnHash>,
     /// Scratch for BitTorrent announce replies.
@@ -139,6 +142,7 @@ impl Tracker {
             cid_key: RandomState::new(),
             epoch: None,
             http_listener: None,
+            on_reload: None,
             http_peers: HashMap::default(),
             bt_peers: Vec::new(),
         }
