@@ -8,6 +8,7 @@
 //! unbounded memory). Idle connections are found by a scan every tick, so
 //! there is no timer or thread per connection.
 
+pub mod bind;
 mod outqueue;
 mod readbuf;
 mod signals;
