@@ -164,6 +164,8 @@ fn progress(bytes: u64, waiting: bool) -> String {
         rate: if waiting { 0 } else { 123_400_000 },
         peers: 3,
         waiting,
+        files: 1,
+        files_done: 0,
     })
 }
 

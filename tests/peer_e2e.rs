@@ -37,6 +37,7 @@ fn get_line(name: &str, dir: &Path) -> String {
     ControlRequest::Get {
         target: name.into(),
         out_dir: Some(dir.to_owned()),
+        only: Vec::new(),
     }
     .to_line()
 }

@@ -76,18 +76,22 @@ holding some of it, seeders (peers holding all of it) and info hash.
 ";
 
 const HELP_GET: &str = "\
-sta get NAME|INFOHASH|FILE.torrent|MAGNET [--out DIR]
+sta get NAME|INFOHASH|FILE.torrent|MAGNET [--out DIR] [--only GLOB]...
 
-Downloads a file from every peer that has pieces of it, verifying each
-piece, and prints its path when done. Give the info hash (40 hex digits,
+Downloads a file, or a directory shared as one (`sta share DIR`), from
+every peer that has pieces of it, verifying each piece, and prints its
+path when done. Nothing appears under that path until it is complete. Give the info hash (40 hex digits,
 see `sta list`) when several files share a name. Progress goes to stderr.
 Interrupting `sta get` does not stop the download; see `sta status`.
 
-An existing FILE.torrent (single-file, BitTorrent v1 or hybrid) gives the
-file's metadata itself; a magnet link (magnet:?xt=urn:btih:HASH...) is a
+An existing FILE.torrent (BitTorrent v1 or hybrid, one file or many) gives
+the metadata itself; a magnet link (magnet:?xt=urn:btih:HASH...) is a
 get by info hash. Either way the peers come from sta-peerd's tracker.
 
-    --out DIR   where to put the file [default: the daemon's directory]
+    --out DIR     where to put the file [default: the daemon's directory]
+    --only GLOB   of a directory, fetch only the files whose path (under the
+                  directory, components joined by /) matches GLOB: `*` and
+                  `?` stop at /, `**` crosses it; repeatable. See `sta ls`.
 ";
 
 const HELP_TORRENT: &str = "\
@@ -223,8 +227,12 @@ fn run(raw: Vec<OsString>) -> Result<ExitCode, Fail> {
             let out: Option<PathBuf> = args
                 .opt_value_from_os_str("--out", to_path)
                 .map_err(arg_error)?;
-            let [target] = free_args(args, "get NAME|INFOHASH|FILE.torrent|MAGNET [--out DIR]")?;
-            get(&daemon, &target, out)
+            let only: Vec<String> = args.values_from_str("--only").map_err(arg_error)?;
+            let [target] = free_args(
+                args,
+                "get NAME|INFOHASH|FILE.torrent|MAGNET [--out DIR] [--only GLOB]...",
+            )?;
+            get(&daemon, &target, out, only)
         }
         "torrent" => {
             let out: Option<PathBuf> = args
@@ -436,7 +444,12 @@ fn list(daemon: &Client, json: bool) -> Result<ExitCode, Fail> {
     ))
 }
 
-fn get(daemon: &Client, target: &str, out_dir: Option<PathBuf>) -> Result<ExitCode, Fail> {
+fn get(
+    daemon: &Client,
+    target: &str,
+    out_dir: Option<PathBuf>,
+    only: Vec<String>,
+) -> Result<ExitCode, Fail> {
     let out_dir = match out_dir {
         None => None,
         Some(dir) => Some(std::path::absolute(&dir).map_err(|e| {
@@ -452,6 +465,7 @@ fn get(daemon: &Client, target: &str, out_dir: Option<PathBuf>) -> Result<ExitCo
         ControlRequest::Get {
             target: to_hex(&m.info_hash),
             out_dir,
+            only,
         }
     } else if is_torrent_file(target) {
         let path = std::fs::canonicalize(target)
@@ -462,11 +476,13 @@ fn get(daemon: &Client, target: &str, out_dir: Option<PathBuf>) -> Result<ExitCo
         ControlRequest::GetTorrent {
             torrent: path,
             out_dir,
+            only,
         }
     } else {
         ControlRequest::Get {
             target: target.to_owned(),
             out_dir,
+            only,
         }
     };
     let started = Instant::now();
