@@ -18,13 +18,15 @@ use common::*;
 use sta::meta::Info;
 use sta::meta::bencode::Value;
 use sta::meta::torrent::Torrent;
-use sta::wire::tracker::{Pieces, Request, Response};
+use sta::wire::tracker::{ErrorCode, Pieces, Request, Response};
 use sta_kit::process::{Captured, Guard, Lines, Next};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ffi::OsStr;
-use std::net::SocketAddr;
+use std::io::ErrorKind;
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -807,33 +809,51 @@ fn snapshot(root: &Path, except: &str) -> BTreeMap<String, Kind> {
         .collect()
 }
 
-/// (6) A .torrent (or a catalog entry) whose paths climb out with `..` or
-/// hide a separator in a component is refused with a clear error, and
-/// nothing is written, inside or outside the output directory.
+/// The hostile trees of test 6: (name, files, what the error must quote).
+fn hostile_cases() -> Vec<(&'static str, Files<'static>, &'static str)> {
+    const OK: &[&str] = &["ok.bin"];
+    vec![
+        ("hostile1", vec![(&["..", "evil.bin"], 10), (OK, 5)], ".."),
+        (
+            "hostile2",
+            vec![(OK, 5), (&["sub", "..", "..", "..", "evil.bin"], 20_000)],
+            "..",
+        ),
+        (
+            "hostile3",
+            vec![(&["../../evil.bin"], 100), (OK, 5)],
+            "evil.bin",
+        ),
+        ("hostile4", vec![(&["/tmp/evil.bin"], 100)], "evil.bin"),
+        ("..", vec![(&["evil.bin"], 100), (OK, 5)], ".."),
+    ]
+}
+
+/// Panics if anything under `tmp` (but the daemon's dir `peer`) changed
+/// since `before`, or if a file named `*evil*` is in the daemon's dir.
+fn assert_nothing_written(what: &str, tmp: &Path, before: &BTreeMap<String, Kind>, peer: &Path) {
+    // A daemon that went on writing after refusing would show here.
+    thread::sleep(Duration::from_millis(300));
+    let after = snapshot(tmp, "peer");
+    assert_eq!(*before, after, "{what} wrote files");
+    let evil: Vec<String> = list_tree(peer)
+        .into_keys()
+        .filter(|p| p.contains("evil"))
+        .collect();
+    assert!(evil.is_empty(), "{what}: {evil:?} in the daemon's dir");
+}
+
+/// (6) A .torrent whose paths climb out with `..` or hide a separator in a
+/// component is refused with a clear error, and nothing is written, inside
+/// or outside the output directory; the tracker refuses the same info
+/// dict when a hostile peer announces it.
 #[test]
 fn a_torrent_with_hostile_paths_is_refused_and_writes_nothing() {
     let tmp = TempDir::in_shm("dirs-hostile");
     let t = tracker(&[]);
     let peer = spawn_peerd(t.addr, &tmp.subdir("peer"), &[]);
     let announce = format!("udp://{}/announce", t.addr);
-    let ok: &[&str] = &["ok.bin"];
-    let cases: Vec<(&str, Files, &str)> = vec![
-        // (name, files, what the error must quote)
-        ("hostile1", vec![(&["..", "evil.bin"], 10), (ok, 5)], ".."),
-        (
-            "hostile2",
-            vec![(ok, 5), (&["sub", "..", "..", "..", "evil.bin"], 20_000)],
-            "..",
-        ),
-        (
-            "hostile3",
-            vec![(&["../../evil.bin"], 100), (ok, 5)],
-            "evil.bin",
-        ),
-        ("hostile4", vec![(&["/tmp/evil.bin"], 100)], "evil.bin"),
-        ("..", vec![(&["evil.bin"], 100), (ok, 5)], ".."),
-    ];
-    for (i, (name, files, quoted)) in cases.iter().enumerate() {
+    for (i, (name, files, quoted)) in hostile_cases().iter().enumerate() {
         let (bytes, info) = hand_made_torrent(name, files, &announce);
         let file = tmp.path().join(format!("hostile{i}.torrent"));
         std::fs::write(&file, &bytes).unwrap();
@@ -852,45 +872,159 @@ fn a_torrent_with_hostile_paths_is_refused_and_writes_nothing() {
             run.stderr.contains(quoted),
             "case {i} ({name}): the error does not quote {quoted:?}: {run:?}"
         );
-        // The catalog route: the same info dict announced to the tracker
-        // by a hostile peer, then fetched by info hash. The tracker may
-        // refuse it; if it lists it, sta-peerd must refuse it.
-        let hash = sha1(&info);
+        // The catalog route: a hostile peer announces the same info dict.
         let mut c = Client::connect(t.addr);
         c.hello(peer_id(7_000 + i as u64), 1);
-        let listed = match c.call(&Request::Announce {
+        c.send(&Request::Announce {
             info,
             pieces: Pieces::All,
-        }) {
-            Response::Announced { .. } => true,
-            Response::Error { .. } => false,
-            other => panic!("case {i}: the tracker answered {other:?}"),
-        };
-        if listed {
-            let run = peer.sta(&[
-                OsStr::new("get"),
-                OsStr::new(&hex(&hash)),
-                OsStr::new("--out"),
-                out.as_os_str(),
-            ]);
-            assert_ne!(
-                run.code,
-                Some(0),
-                "case {i} ({name}) by info hash was accepted: {run:?}"
-            );
-        }
-        thread::sleep(Duration::from_millis(300));
-        let after = snapshot(tmp.path(), "peer");
-        assert_eq!(before, after, "case {i} ({name}) wrote files");
-        let evil: Vec<String> = list_tree(&peer.dir)
-            .into_keys()
-            .filter(|p| p.contains("evil"))
-            .collect();
-        assert!(evil.is_empty(), "case {i}: {evil:?} in the daemon's dir");
+        });
+        let message = c.expect_error(ErrorCode::INVALID_METADATA);
+        assert!(message.contains(quoted), "case {i}: {message:?}");
+        assert_nothing_written(
+            &format!("case {i} ({name})"),
+            tmp.path(),
+            &before,
+            &peer.dir,
+        );
         assert!(
             peer.file(name).is_none(),
             "case {i}: sta-peerd holds {name}"
         );
+    }
+}
+
+/// A stand-in for sta-trackerd that answers every GetMeta with one info
+/// dict whatever it is asked (by name or hash), and everything else as a
+/// tracker with no peers would: a hostile or broken tracker, to check
+/// that sta-peerd checks metadata itself. Stopped when dropped.
+struct FakeTracker {
+    addr: SocketAddr,
+    stop: Arc<AtomicBool>,
+    accept: Option<thread::JoinHandle<()>>,
+}
+
+impl FakeTracker {
+    fn start(info: Vec<u8>) -> FakeTracker {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let accept = thread::spawn(move || {
+            let mut sessions = Vec::new();
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let (info, flag) = (info.clone(), flag.clone());
+                        sessions.push(thread::spawn(move || fake_session(stream, &info, &flag)));
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(10)),
+                }
+            }
+            for s in sessions {
+                let _ = s.join();
+            }
+        });
+        FakeTracker {
+            addr,
+            stop,
+            accept: Some(accept),
+        }
+    }
+}
+
+impl Drop for FakeTracker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.accept.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// One session of [`FakeTracker`], until EOF, an error or `stop`.
+fn fake_session(mut stream: TcpStream, info: &[u8], stop: &AtomicBool) {
+    use std::io::{Read, Write};
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let mut buf = Vec::new();
+    while !stop.load(Ordering::Relaxed) {
+        let mut chunk = [0u8; 64 * 1024];
+        match stream.read(&mut chunk) {
+            Ok(0) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(_) => return,
+        }
+        while let Ok(Some((req, used))) = Request::decode(&buf) {
+            buf.drain(..used);
+            let answer = match req {
+                Request::KeepAlive => continue,
+                Request::Hello { .. } => Response::Welcome {
+                    version: 1,
+                    idle_timeout_secs: 60,
+                },
+                Request::Announce { info, .. } => Response::Announced {
+                    info_hash: sha1(&info),
+                },
+                Request::GetMeta(_) => Response::Meta {
+                    info: info.to_vec(),
+                },
+                Request::GetPeers { info_hash, .. } => Response::Peers {
+                    info_hash,
+                    peers: Vec::new(),
+                },
+                Request::List { .. } => Response::ListPage {
+                    total: 1,
+                    entries: Vec::new(),
+                },
+                Request::Have { .. } | Request::Leave { .. } => Response::Ack,
+            };
+            let mut out = Vec::new();
+            answer.encode(&mut out);
+            if stream.write_all(&out).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// (6b) The same hostile info dicts coming from the tracker (a hostile or
+/// broken one) for `sta get NAME`, `sta get INFOHASH` and a magnet link:
+/// sta-peerd refuses them itself and writes nothing.
+#[test]
+fn hostile_metadata_from_a_tracker_is_refused_and_writes_nothing() {
+    let tmp = TempDir::in_shm("dirs-hostile-tracker");
+    for (i, (name, files, quoted)) in hostile_cases().iter().enumerate() {
+        let (_, info) = hand_made_torrent(name, files, "udp://127.0.0.1:1/announce");
+        let hash = hex(&sha1(&info));
+        let fake = FakeTracker::start(info);
+        let dir = tmp.path().join("peer");
+        let peer = spawn_peerd(fake.addr, &tmp.subdir("peer"), &[]);
+        let magnet = format!("magnet:?xt=urn:btih:{hash}");
+        for target in ["hostile", hash.as_str(), magnet.as_str()] {
+            let out = tmp.path().join(format!("case{i}/a/b/c/out"));
+            std::fs::create_dir_all(&out).unwrap();
+            let before = snapshot(tmp.path(), "peer");
+            let run = peer.sta(&[
+                OsStr::new("get"),
+                OsStr::new(target),
+                OsStr::new("--out"),
+                out.as_os_str(),
+            ]);
+            let what = format!("case {i} ({name}) as {target}");
+            assert_ne!(run.code, Some(0), "{what} was accepted: {run:?}");
+            assert!(
+                run.stderr.contains(quoted),
+                "{what}: the error does not quote {quoted:?}: {run:?}"
+            );
+            assert_nothing_written(&what, tmp.path(), &before, &dir);
+        }
+        drop(peer);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
