@@ -658,9 +658,26 @@ const LT_TREE: &[(&str, usize)] = &[
     ("z.bin", 70_000),
 ];
 
+/// What [`sta_gets_a_libtorrent_tree`] leaves running. Fields drop in
+/// order: the processes, then the files.
+struct LtTree {
+    /// The libtorrent seeder.
+    seeder: Option<Proc>,
+    /// The sta-peerd that downloaded the tree (and seeds it now).
+    leecher: Peerd,
+    _tracker: Daemon,
+    name: String,
+    torrent: PathBuf,
+    /// libtorrent's copy, the source.
+    src: PathBuf,
+    /// libtorrent's view of the .torrent's files.
+    files: Vec<LtFile>,
+    tmp: TempDir,
+}
+
 /// (4) sta-peerd downloads a multi-file torrent made and seeded by
-/// libtorrent; returns libtorrent's view of the .torrent's files.
-fn sta_gets_a_libtorrent_tree(tag: &str, hybrid: bool) -> Vec<LtFile> {
+/// libtorrent.
+fn sta_gets_a_libtorrent_tree(tag: &str, hybrid: bool) -> LtTree {
     need_libtorrent();
     let tmp = TempDir::in_shm(tag);
     let t = bt_tracker();
@@ -706,15 +723,24 @@ fn sta_gets_a_libtorrent_tree(tag: &str, hybrid: bool) -> Vec<LtFile> {
     let f = leecher.file(&name).expect("the leecher lists the tree");
     assert_eq!(hex(&f.info_hash), v1, "the v1 info hash");
     assert!(lt.guard.exit_status().is_none(), "{}", lt.stderr());
-    files
+    LtTree {
+        seeder: Some(lt),
+        leecher,
+        _tracker: t,
+        name,
+        torrent,
+        src,
+        files,
+        tmp,
+    }
 }
 
 /// (4a) A v1-only multi-file torrent made by libtorrent (whose files are in
 /// the order libtorrent listed them, not sorted).
 #[test]
 fn sta_gets_a_v1_tree_made_and_seeded_by_libtorrent() {
-    let files = sta_gets_a_libtorrent_tree("dirs-lt-v1", false);
-    assert!(files.iter().all(|f| !f.pad), "v1-only with pad files");
+    let got = sta_gets_a_libtorrent_tree("dirs-lt-v1", false);
+    assert!(got.files.iter().all(|f| !f.pad), "v1-only with pad files");
 }
 
 /// (4b) A hybrid v1+v2 torrent made by libtorrent: every file starts on a
@@ -722,7 +748,8 @@ fn sta_gets_a_v1_tree_made_and_seeded_by_libtorrent() {
 /// libtorrent's own reading of the .torrent), and none reaches the disk.
 #[test]
 fn sta_gets_a_hybrid_tree_with_pad_files_made_by_libtorrent() {
-    let files = sta_gets_a_libtorrent_tree("dirs-lt-hybrid", true);
+    let got = sta_gets_a_libtorrent_tree("dirs-lt-hybrid", true);
+    let files = &got.files;
     let pads = files.iter().filter(|f| f.pad).count();
     assert!(
         pads >= 3,
@@ -735,6 +762,23 @@ fn sta_gets_a_hybrid_tree_with_pad_files_made_by_libtorrent() {
             "{f:?} is not piece-aligned in a hybrid torrent"
         );
     }
+}
+
+/// (4c) The hybrid tree with pad files, once sta-peerd has it, goes on to
+/// a libtorrent leecher from sta-peerd alone (the libtorrent seeder
+/// stopped): sta-peerd serves the pieces that hold pad bytes (zeros it
+/// never wrote) and they verify.
+#[test]
+fn sta_peerd_seeds_a_hybrid_tree_with_pad_files_to_libtorrent() {
+    let mut got = sta_gets_a_libtorrent_tree("dirs-lt-reseed", true);
+    drop(got.seeder.take());
+    let save = got.tmp.subdir("lt2");
+    let mut lt = Proc::lt("leech", &got.torrent, &save);
+    lt.wait_line("finished", CLIENT_TIMEOUT);
+    assert_same_tree(&got.src, &save.join(&got.name));
+    let data: u64 = got.files.iter().filter(|f| !f.pad).map(|f| f.size).sum();
+    let up = got.leecher.file(&got.name).unwrap().uploaded;
+    assert!(up >= data, "sta-peerd uploaded {up} bytes of {data}");
 }
 
 /// (5) A symlink anywhere in a tree makes `sta share` fail, naming it.
