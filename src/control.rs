@@ -551,6 +551,9 @@ pub struct CatalogEntry {
     pub piece_length: u32,
     pub peers: u32,
     pub seeders: u32,
+    /// Files a download creates (pad files not counted): 1 for a single
+    /// file. JSON `file_count`; a daemon that does not send it means 1.
+    pub file_count: u32,
     /// This daemon holds (or is fetching) the file.
     pub local: bool,
 }
@@ -800,6 +803,7 @@ impl CatalogEntry {
             ("piece_length", self.piece_length.into()),
             ("peers", self.peers.into()),
             ("seeders", self.seeders.into()),
+            ("file_count", self.file_count.into()),
             ("local", self.local.into()),
         ])
     }
@@ -813,8 +817,17 @@ impl CatalogEntry {
             piece_length: f.u32("piece_length")?,
             peers: f.u32("peers")?,
             seeders: f.u32("seeders")?,
+            file_count: match v.get("file_count") {
+                None => 1,
+                Some(_) => f.u32("file_count")?,
+            },
             local: f.bool("local")?,
         })
+    }
+
+    /// A directory: more than one file (spec/tracker.md, ListPage).
+    pub fn is_dir(&self) -> bool {
+        self.file_count > 1
     }
 
     /// Number of pieces, `ceil(length / piece_length)`.
@@ -1239,9 +1252,11 @@ mod tests {
             piece_length: 524_288,
             peers: 3,
             seeders: 1,
+            file_count: 3,
             local: true,
         };
         assert_eq!(entry.pieces(), 3);
+        assert!(entry.is_dir());
         let Ok(Reply::Ok(v)) = Reply::parse(list_line(&[entry.clone(), entry.clone()]).trim_end())
         else {
             panic!("list reply");
@@ -1249,6 +1264,10 @@ mod tests {
         let files = v.get("files").and_then(JsonValue::as_array).unwrap();
         assert_eq!(files.len(), 2);
         assert_eq!(CatalogEntry::from_json(&files[1]), Ok(entry));
+        // A daemon from before `file_count`: one file.
+        let old = r#"{"name":"a","info_hash":"0101010101010101010101010101010101010101","length":1,"piece_length":16384,"peers":1,"seeders":1,"local":false}"#;
+        let old = CatalogEntry::from_json(&json::parse(old).unwrap()).unwrap();
+        assert_eq!((old.file_count, old.is_dir()), (1, false));
 
         let p = Progress {
             info_hash: [2; 20],

@@ -203,6 +203,9 @@ const HELLO_HASH: &str = "40df99cba56286d8a877cbeeb80ad1ae5816e2ac";
 const EXACT_HASH: &str = "7fe0207f8afe9c3434460fb5f9e70794b47db130";
 const RAGGED_HASH: &str = "a145e709d0b1422ea9d9916b123137db1a0bd6f6";
 const ONE_PIECE_HASH: &str = "c4cb89b1c43d9c648b32e9a3d723e6e2b194189b";
+/// tracker.md's directory `photos` (3 files); src/tracker/core_tests.rs
+/// checks that its info dict has this hash.
+const PHOTOS_HASH: &str = "078989fc626fc79a112f6cd82f611dfcbf7f954d";
 
 fn h(hex: &str) -> [u8; 20] {
     info::from_hex(hex).expect("40 hex digits")
@@ -411,6 +414,7 @@ fn table() -> Vec<(&'static str, Expect)> {
                         piece_length: 32768,
                         peers: 3,
                         seeders: 1,
+                        files: 1,
                         name: "exact.bin".into(),
                     },
                     ListEntry {
@@ -419,9 +423,25 @@ fn table() -> Vec<(&'static str, Expect)> {
                         piece_length: 16384,
                         peers: 1,
                         seeders: 1,
+                        files: 1,
                         name: "hello world.txt".into(),
                     },
                 ],
+            }),
+        ),
+        (
+            "list-page-directory",
+            TrackerResponse(Response::ListPage {
+                total: 1,
+                entries: vec![ListEntry {
+                    info_hash: h(PHOTOS_HASH),
+                    length: 6000,
+                    piece_length: 16384,
+                    peers: 2,
+                    seeders: 1,
+                    files: 3,
+                    name: "photos".into(),
+                }],
             }),
         ),
         (

@@ -143,6 +143,7 @@ fn sample_responses() -> Vec<Response> {
                 piece_length: 1 << 19,
                 peers: 3,
                 seeders: 1,
+                files: 1,
                 name: "a.bin".into(),
             }],
         },

@@ -372,6 +372,7 @@ impl<S: Storage> Engine<S> {
                 piece_length: e.piece_length,
                 peers: e.peers,
                 seeders: e.seeders,
+                file_count: e.files,
             })
             .collect();
         self.control_reply(control, list_line(&entries));
