@@ -1194,3 +1194,55 @@ fn large_tree(tag: &str, from_torrent: bool) {
         most[1]
     );
 }
+
+/// The `diff -r` helper sees every kind of difference (the other tests
+/// are only as strict as it is); an empty directory only in the source
+/// is the one difference it lets pass.
+#[test]
+fn the_tree_diff_sees_every_difference() {
+    let tmp = TempDir::in_shm("dirs-diff");
+    let files: &[(&str, usize)] = &[("a.bin", 100), ("d/b.bin", 2000), ("d/e/empty", 0)];
+    let want = tmp.subdir("want");
+    write_tree(&want, files, 5);
+    std::fs::create_dir_all(want.join("only-empty-dirs/here")).unwrap();
+    type Change = fn(&Path);
+    let changes: &[(&str, Change)] = &[
+        ("a byte", |p| {
+            let mut b = std::fs::read(p.join("d/b.bin")).unwrap();
+            b[1999] ^= 1;
+            std::fs::write(p.join("d/b.bin"), b).unwrap();
+        }),
+        ("a length", |p| {
+            std::fs::write(p.join("a.bin"), random_bytes(101, 5000)).unwrap()
+        }),
+        ("a missing empty file", |p| {
+            std::fs::remove_file(p.join("d/e/empty")).unwrap()
+        }),
+        ("an extra file", |p| {
+            std::fs::write(p.join("d/new"), b"").unwrap()
+        }),
+        ("an extra empty directory", |p| {
+            std::fs::create_dir(p.join("d/e/new")).unwrap()
+        }),
+        ("a file that is a directory", |p| {
+            std::fs::remove_file(p.join("d/e/empty")).unwrap();
+            std::fs::create_dir(p.join("d/e/empty")).unwrap();
+        }),
+        ("a file that is a symlink", |p| {
+            std::fs::remove_file(p.join("a.bin")).unwrap();
+            std::os::unix::fs::symlink("d/b.bin", p.join("a.bin")).unwrap();
+        }),
+    ];
+    let fresh = |i: usize| {
+        let got = tmp.subdir(&format!("got{i}"));
+        write_tree(&got, files, 5);
+        got
+    };
+    assert_same_tree(&want, &fresh(99));
+    for (i, (what, change)) in changes.iter().enumerate() {
+        let got = fresh(i);
+        change(&got);
+        let caught = std::panic::catch_unwind(|| assert_same_tree(&want, &got));
+        assert!(caught.is_err(), "the diff missed {what}");
+    }
+}
