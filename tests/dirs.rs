@@ -612,6 +612,25 @@ fn get_only_writes_the_files_that_match() {
     // that share pieces with selected ones (spec/control.md), which the
     // daemon keeps to seed those pieces.
     assert_eq!(names_in(&out), ["tree-o", "tree-o.part.aside"]);
+
+    // Globs that match no file: refused (spec/control.md), nothing made.
+    // Another daemon: this one holds the tree already, and answers a get
+    // of it with the copy it has.
+    let other = spawn_peerd(t.addr, &tmp.subdir("other"), &[]);
+    let out2 = tmp.subdir("out2");
+    let run = other.sta(&[
+        OsStr::new("get"),
+        OsStr::new(&hash),
+        OsStr::new("--out"),
+        out2.as_os_str(),
+        OsStr::new("--only"),
+        OsStr::new("keep/*.txt"),
+        OsStr::new("--only"),
+        OsStr::new("nothing/**"),
+    ]);
+    assert_ne!(run.code, Some(0), "globs matching nothing: {run:?}");
+    assert!(run.stderr.contains("nothing/**"), "{run:?}");
+    assert!(names_in(&out2).is_empty(), "{:?}", names_in(&out2));
 }
 
 /// (3) libtorrent downloads a tree from sta-peerd, through the tracker,
@@ -1132,6 +1151,8 @@ fn large_tree(tag: &str, from_torrent: bool) {
     let pids = [seeder.pid(), leecher.pid()];
     let most = [AtomicUsize::new(0), AtomicUsize::new(0)];
     let done = AtomicBool::new(false);
+    // Files under `dest` when the sampler first saw it (MAX: not seen).
+    let seen_with = AtomicUsize::new(usize::MAX);
     let out = tmp.subdir("out");
     let dest = out.join("many");
     let long = Duration::from_secs(180);
@@ -1140,6 +1161,15 @@ fn large_tree(tag: &str, from_torrent: bool) {
             while !done.load(Ordering::Relaxed) {
                 for (pid, most) in pids.iter().zip(&most) {
                     most.fetch_max(open_fds(*pid), Ordering::Relaxed);
+                }
+                // The tree appears under its name only when complete: the
+                // first time it is seen, it holds every file.
+                if seen_with.load(Ordering::Relaxed) == usize::MAX && dest.exists() {
+                    let files = list_tree(&dest)
+                        .values()
+                        .filter(|k| **k != Kind::Dir)
+                        .count();
+                    seen_with.store(files, Ordering::Relaxed);
                 }
                 thread::sleep(Duration::from_millis(20));
             }
@@ -1187,6 +1217,13 @@ fn large_tree(tag: &str, from_torrent: bool) {
         most[1]
     );
     assert!(most[0] > 0 && most[1] > 0, "no fd count was taken");
+    let seen_with = seen_with.into_inner();
+    assert!(
+        seen_with == usize::MAX || seen_with == DIRS * FILES_PER_DIR,
+        "{} appeared with {seen_with} files of {}",
+        dest.display(),
+        DIRS * FILES_PER_DIR
+    );
     assert!(
         most[0] <= MAX_FDS && most[1] <= MAX_FDS,
         "open descriptors: seeder {}, leecher {} (at most {MAX_FDS})",
