@@ -1208,16 +1208,21 @@ fn large_tree(tag: &str, from_torrent: bool) {
         .count();
     assert_eq!(files, DIRS * FILES_PER_DIR);
     let most = most.map(|m| m.into_inner());
+    let seen_with = seen_with.into_inner();
     eprintln!(
         "{tag}: {} files ({total} bytes): made in {made:.2?}, shared in {shared_in:.2?}, \
-         fetched in {fetched_in:.2?}, compared in {:.2?}; most fds: seeder {}, leecher {}",
+         fetched in {fetched_in:.2?}, compared in {:.2?}; most fds: seeder {}, leecher {}; \
+         under its name before `get` returned: {}",
         DIRS * FILES_PER_DIR,
         t2.elapsed(),
         most[0],
-        most[1]
+        most[1],
+        match seen_with {
+            usize::MAX => "not seen".to_string(),
+            n => format!("seen with {n} files"),
+        }
     );
     assert!(most[0] > 0 && most[1] > 0, "no fd count was taken");
-    let seen_with = seen_with.into_inner();
     assert!(
         seen_with == usize::MAX || seen_with == DIRS * FILES_PER_DIR,
         "{} appeared with {seen_with} files of {}",
