@@ -1106,8 +1106,11 @@ fn open_fds(pid: u32) -> usize {
 }
 
 /// The large tree: DIRS directories of FILES_PER_DIR files of 0 to 64
-/// bytes. Measured here (release, 2 cores, tmpfs): see the message the
-/// test prints.
+/// bytes (3.19 MB; an info dict of ~3.5 MB). Measured on the 2-core dev
+/// machine, release, tmpfs, fetched from the .torrent: made in ~1 s,
+/// shared in 1.6-7 s, fetched in 7-22 s (the spread is the load of other
+/// builds), compared in ~2 s; at most 79 fds in the seeder, 82 in the
+/// leecher. Well under a minute, so the full 100,000 stay.
 const DIRS: usize = 100;
 const FILES_PER_DIR: usize = 1000;
 /// What a daemon may hold open while it shares or fetches the tree.
