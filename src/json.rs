@@ -30,7 +30,7 @@ pub fn to_string<T: Serialize + ?Sized>(value: &T) -> String {
     // Writing to a Vec cannot fail, and every type written here has
     // string keys; a failure would be a bug, shown rather than hidden.
     if let Err(e) = value.serialize(&mut ser) {
-        return format!("{{\"error\":{:?}}}", e.to_string());
+        return format!("{{\"error\":{}}}", escape(&e.to_string()));
     }
     // serde_json writes UTF-8 only.
     String::from_utf8(out).unwrap_or_default()
