@@ -519,15 +519,6 @@ impl FileState {
             FileState::Checking => "checking",
         }
     }
-
-    pub fn from_name(s: &str) -> Option<FileState> {
-        match s {
-            "seeding" => Some(FileState::Seeding),
-            "downloading" => Some(FileState::Downloading),
-            "checking" => Some(FileState::Checking),
-            _ => None,
-        }
-    }
 }
 
 /// Bytes received from one peer.
