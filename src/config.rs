@@ -24,6 +24,17 @@ pub const CONFIG: Setting = Setting::new(
 )
 .flag_only();
 
+/// The IPv6 twin of `--listen` (see [`v6_twin`]).
+pub const LISTEN_V6: Setting = Setting::new(
+    "--listen-v6",
+    "ADDR:PORT",
+    Unset::Computed(
+        "`[::]` on the port of --listen when --listen is `0.0.0.0` (a failed bind of \
+         that default only logs a warning), else off",
+    ),
+    "also listen here, a second socket, IPv6 only (the tracker: TCP, and UDP if on), or `off`",
+);
+
 /// The levels [`init_logging`] takes.
 pub const LOG_LEVEL: Setting = Setting::new(
     "--log-level",

@@ -2,7 +2,7 @@
 //! variables, config file keys and README.md's table come from here.
 
 use super::setting::{Setting, Spec, Unset};
-pub use super::{CONFIG, LOG_LEVEL};
+pub use super::{CONFIG, LISTEN_V6, LOG_LEVEL};
 
 pub const SPEC: Spec = Spec {
     program: "sta-peerd",
@@ -36,15 +36,6 @@ pub const LISTEN: Setting = Setting::new(
     "ADDR:PORT",
     Unset::Value("0.0.0.0:6881"),
     "address for peer connections",
-);
-pub const LISTEN_V6: Setting = Setting::new(
-    "--listen-v6",
-    "ADDR:PORT",
-    Unset::Computed(
-        "`[::]` on the port of --listen when --listen is `0.0.0.0` (a failed bind of \
-         that default only logs a warning), else off",
-    ),
-    "IPv6 address for peer connections (a second socket, IPv6 only), or `off`",
 );
 pub const DIR: Setting = Setting::new("--dir", "DIR", Unset::Value("."), "where downloads land");
 pub const CONTROL: Setting = Setting::new(

@@ -2,7 +2,7 @@
 //! variables, config file keys and README.md's table come from here.
 
 use super::setting::{Setting, Spec, Unset};
-pub use super::{CONFIG, LOG_LEVEL};
+pub use super::{CONFIG, LISTEN_V6, LOG_LEVEL};
 
 pub const SPEC: Spec = Spec {
     program: "sta-trackerd",
@@ -61,16 +61,6 @@ pub const MAX_FILES: Setting = Setting::new(
     "N",
     Unset::Value("1000000"),
     "files in the catalog",
-);
-pub const LISTEN_V6: Setting = Setting::new(
-    "--listen-v6",
-    "ADDR:PORT",
-    Unset::Computed(
-        "`[::]` on the port of --listen when --listen is `0.0.0.0` (a failed bind of \
-         that default only logs a warning), else off",
-    ),
-    "IPv6 address for sessions and, on the same port, BitTorrent UDP (a second socket \
-     pair, IPv6 only), or `off`",
 );
 pub const UDP_LISTEN: Setting = Setting::new(
     "--udp-listen",
