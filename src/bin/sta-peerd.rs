@@ -1,13 +1,13 @@
 //! `sta-peerd`: the STA peer daemon.
 
 use mio::net::{TcpListener, UnixListener};
-use sta::config::{ConfigError, Settings, init_logging, peerd};
+use sta::config::{ConfigError, OptAddr, Settings, init_logging, peerd};
 use sta::hashpool::HashPool;
-use sta::limits::MAX_PEER_FRAME;
+use sta::limits::{MAX_PEER_FRAME, MAX_TRACKER_FRAME};
 use sta::meta::info::check_piece_length;
 use sta::peer::{Config, Daemon};
 use sta::ratelimit::Rate;
-use sta::reactor::{Limits, Listener, Reactor};
+use sta::reactor::{Limits, Listener, Reactor, bind};
 use sta::rng::Rng;
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -24,9 +24,11 @@ USAGE:
 ";
 
 const TRAILER: &str = "\
-Prints `listening on ADDR` and `control on PATH` once ready; exits 0 on
-SIGINT, SIGTERM or `sta stop`. Rate limits count every byte of the peer
-connections (not the tracker session, not `sta`'s), all of them together.
+Prints `listening on ADDR` and `control on PATH` once ready (then `http
+listening on ADDR` with --http); exits 0 on SIGINT, SIGTERM or `sta stop`;
+SIGHUP reloads the config file (see README). Rate limits count every byte
+of the peer connections (not the tracker session, not `sta`'s, not HTTP),
+all of them together.
 ";
 
 fn main() -> ExitCode {
@@ -58,9 +60,24 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     let upload: Rate = s.get(&peerd::MAX_UPLOAD_RATE)?;
     let download: Rate = s.get(&peerd::MAX_DOWNLOAD_RATE)?;
 
+    let http_listen: Option<SocketAddr> = s.get::<sta::http::Listen>(&peerd::HTTP)?.0;
+    let api_token =
+        sta::config::load_api_token(s.opt(&peerd::API_TOKEN_FILE)?, "STA_PEERD_API_TOKEN")?;
     let peer_listener =
         TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let bound = peer_listener.local_addr()?;
+    let v6_setting: Option<Option<SocketAddr>> = s.opt::<OptAddr>(&peerd::LISTEN_V6)?.map(|o| o.0);
+    let peer_listener_v6 = match sta::config::v6_twin(v6_setting, bound) {
+        None => None,
+        Some((addr, default)) => match bind::tcp_listener(addr) {
+            Ok(l) => Some(l),
+            Err(e) if default => {
+                log::warn!("no IPv6 peer listener: cannot bind {addr}: {e}");
+                None
+            }
+            Err(e) => return Err(format!("cannot listen on {addr}: {e}").into()),
+        },
+    };
     let control_listener = bind_control(&control)?;
     let limits = Limits {
         max_connections: 4096,
@@ -68,7 +85,13 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
         // Blocks come 16 KiB at a time and many at once: up to 256 KiB
         // per read.
         read_buffer: 256 * 1024,
-        max_read_buffer: MAX_PEER_FRAME as usize + 4 + 1024 * 1024,
+        // The tracker session's frames reach MAX_TRACKER_FRAME (the info
+        // dict of a tree of 100,000 files is 3.5 MB; a 1 MiB cap dropped
+        // the session on its Meta answer). Peer and control connections
+        // never hold that much: their decoders refuse frames past
+        // MAX_PEER_FRAME and MAX_CONTROL_LINE, and all input is consumed
+        // frame by frame.
+        max_read_buffer: (MAX_PEER_FRAME.max(MAX_TRACKER_FRAME)) as usize + 4 + 1024 * 1024,
         write_high_water: 8 * 1024 * 1024,
         tick: Duration::from_millis(250),
         // Haves to peers we are not trading with at the moment wait this
@@ -83,6 +106,20 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     let mut reactor = Reactor::new(limits)?;
     reactor.listen(Listener::Tcp(peer_listener))?;
     reactor.listen(Listener::Unix(control_listener))?;
+    let mut v6_line = None;
+    if let Some(l) = peer_listener_v6 {
+        v6_line = Some(format!("listening on {} (IPv6)", l.local_addr()?));
+        let index = reactor.listen(Listener::Tcp(l))?;
+        debug_assert_eq!(index, sta::peer::PEER_LISTENER_V6);
+    }
+    let mut http_line = None;
+    let mut http_index = None;
+    if let Some(addr) = http_listen {
+        let l =
+            TcpListener::bind(addr).map_err(|e| format!("cannot listen on http {addr}: {e}"))?;
+        http_line = Some(format!("http listening on {}", l.local_addr()?));
+        http_index = Some(reactor.listen(Listener::Tcp(l))?);
+    }
     reactor.stop_on_signals()?;
     let config = Config {
         tracker,
@@ -96,12 +133,23 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     let pool = HashPool::new(hash_threads, reactor.waker())?;
     let mut daemon = Daemon::new(config, pool, Rng::from_entropy());
     daemon.set_rates(reactor.ctx(), upload.0, download.0);
+    if let Some(index) = http_index {
+        daemon.serve_http(index, api_token);
+    }
+    daemon.reload_with(s);
     let shared = absolute(&shares)?;
     daemon.start(reactor.ctx(), &shared)?;
     println!("listening on {bound}");
     println!("control on {}", control.display());
+    if let Some(line) = &http_line {
+        println!("{line}");
+        log::info!("sta-peerd {line}");
+    }
     std::io::stdout().flush()?;
     log::info!("sta-peerd listening on {bound}, tracker {tracker}");
+    if let Some(line) = v6_line {
+        log::info!("sta-peerd {line}");
+    }
     let result = reactor.run(&mut daemon);
     let _ = std::fs::remove_file(&control);
     result?;

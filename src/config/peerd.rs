@@ -2,7 +2,7 @@
 //! variables, config file keys and README.md's table come from here.
 
 use super::setting::{Setting, Spec, Unset};
-pub use super::{CONFIG, LOG_LEVEL};
+pub use super::{CONFIG, LISTEN_V6, LOG_LEVEL};
 
 pub const SPEC: Spec = Spec {
     program: "sta-peerd",
@@ -10,6 +10,7 @@ pub const SPEC: Spec = Spec {
     settings: &[
         TRACKER,
         LISTEN,
+        LISTEN_V6,
         DIR,
         CONTROL,
         PIECE_SIZE,
@@ -19,6 +20,8 @@ pub const SPEC: Spec = Spec {
         MAX_UPLOAD_RATE,
         MAX_DOWNLOAD_RATE,
         LOG_LEVEL,
+        HTTP,
+        API_TOKEN_FILE,
         SHARE,
         CONFIG,
     ],
@@ -74,6 +77,18 @@ pub const MAX_DOWNLOAD_RATE: Setting = Setting::new(
     "RATE",
     Unset::Value("0"),
     "download limit in bytes per second, not bits, from all peers together, written as for --max-upload-rate",
+);
+pub const HTTP: Setting = Setting::new(
+    "--http",
+    "ADDR:PORT",
+    Unset::Value("off"),
+    "serve /metrics and the /api/v1 JSON API over HTTP (a bare PORT means 127.0.0.1:PORT), or `off`",
+);
+pub const API_TOKEN_FILE: Setting = Setting::new(
+    "--api-token-file",
+    "PATH",
+    Unset::Nothing,
+    "file whose first line is the token the API's write requests must carry (or set STA_PEERD_API_TOKEN)",
 );
 pub const SHARE: Setting = Setting::new(
     "--share",

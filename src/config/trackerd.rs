@@ -2,7 +2,7 @@
 //! variables, config file keys and README.md's table come from here.
 
 use super::setting::{Setting, Spec, Unset};
-pub use super::{CONFIG, LOG_LEVEL};
+pub use super::{CONFIG, LISTEN_V6, LOG_LEVEL};
 
 pub const SPEC: Spec = Spec {
     program: "sta-trackerd",
@@ -15,10 +15,13 @@ pub const SPEC: Spec = Spec {
         MAX_FILES_PER_PEER,
         MAX_PEERS_PER_ANSWER,
         MAX_FILES,
+        LISTEN_V6,
         UDP_LISTEN,
         HTTP_LISTEN,
         ANNOUNCE_INTERVAL,
         MAX_BT_PEERS,
+        HTTP,
+        API_TOKEN_FILE,
         CONFIG,
     ],
 };
@@ -86,6 +89,19 @@ pub const MAX_BT_PEERS: Setting = Setting::new(
     "N",
     Unset::Value("1000000"),
     "BitTorrent peers across all files",
+);
+
+pub const HTTP: Setting = Setting::new(
+    "--http",
+    "ADDR:PORT",
+    Unset::Value("off"),
+    "serve /metrics and the /api/v1 JSON API over HTTP (a bare PORT means 127.0.0.1:PORT), or `off`",
+);
+pub const API_TOKEN_FILE: Setting = Setting::new(
+    "--api-token-file",
+    "PATH",
+    Unset::Nothing,
+    "file whose first line is the API token (or set STA_TRACKERD_API_TOKEN); the tracker's API has no write request yet",
 );
 
 #[cfg(test)]

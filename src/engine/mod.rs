@@ -20,6 +20,7 @@
 //! network and clock.
 
 pub mod action;
+mod api;
 pub mod choker;
 mod control;
 mod files;
@@ -28,6 +29,7 @@ pub mod peer;
 mod pending_writes;
 pub mod picker;
 pub mod reveal;
+pub mod stats;
 pub mod storage;
 pub mod time;
 pub mod torrent;
@@ -35,6 +37,8 @@ mod tracker;
 mod wire;
 
 pub use action::{Action, FileId, Job, JobDone, LinkId};
+pub use control::ApiReply;
+pub use stats::Metrics;
 pub use storage::{MemStorage, Storage};
 pub use time::Time;
 
@@ -115,6 +119,7 @@ pub struct Engine<S: Storage> {
     actions: VecDeque<Action>,
     /// The rate limits in force (bytes per second up, down; 0: none).
     rates: (u64, u64),
+    stats: stats::Stats,
 }
 
 impl<S: Storage> Engine<S> {
@@ -146,6 +151,19 @@ impl<S: Storage> Engine<S> {
             next_tick: now + TICK,
             actions: VecDeque::new(),
             rates: (0, 0),
+            stats: stats::Stats::default(),
+        }
+    }
+
+    /// Settings a reloaded configuration may change while running: upload
+    /// slots per file (for every file now), peers per file and the piece
+    /// size of files shared from now on.
+    pub fn retune(&mut self, upload_slots: usize, max_peers: usize, piece_length: u32) {
+        self.config.upload_slots = upload_slots;
+        self.config.max_peers = max_peers;
+        self.config.piece_length = piece_length;
+        for t in self.torrents.values_mut() {
+            t.choker.set_slots(upload_slots);
         }
     }
 
@@ -286,6 +304,7 @@ impl<S: Storage> Engine<S> {
         self.tracker_tick(now, false);
         self.peers_tick(now);
         self.control_tick(now);
+        self.sample_meters(now);
     }
 
     fn new_link(&mut self) -> LinkId {
@@ -334,5 +353,7 @@ fn queue_send(actions: &mut VecDeque<Action>, link: LinkId, fill: impl FnOnce(&m
     }
 }
 
+#[cfg(test)]
+mod api_tests;
 #[cfg(test)]
 mod tests;

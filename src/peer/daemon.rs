@@ -4,11 +4,14 @@
 //! blocks), dials, closes and hash-pool jobs.
 
 use super::disk::Disk;
+use super::http;
+use crate::config::{Settings, peerd};
 use crate::engine::{Action, Config, Engine, Job, LinkId, Time};
 use crate::hashpool::{self, HashPool};
+use crate::ratelimit::Rate;
 use crate::reactor::{ConnId, Ctx, Flow, Handler, OutQueue};
 use crate::rng::Rng;
-use log::warn;
+use log::{info, warn};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,6 +20,16 @@ use std::time::Instant;
 /// Listener numbers, in the order `sta-peerd` registers them.
 pub const PEER_LISTENER: usize = 0;
 pub const CONTROL_LISTENER: usize = 1;
+/// The IPv6 twin of the peer listener, when there is one.
+pub const PEER_LISTENER_V6: usize = 2;
+
+/// What a reactor connection carries: an engine link, or one HTTP
+/// request (answered by the shell from the engine's views).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conn {
+    Link(LinkId),
+    Http(crate::http::Exchange),
+}
 
 pub struct Daemon {
     engine: Engine<Disk>,
@@ -25,6 +38,16 @@ pub struct Daemon {
     conns: HashMap<LinkId, ConnId>,
     /// The engine's time zero.
     epoch: Instant,
+    /// The `--http` listener's number, when there is one.
+    http_listener: Option<usize>,
+    /// The API token that write requests must carry, if any.
+    api_token: Option<String>,
+    /// HTTP requests waiting for the engine's answer: the engine link of
+    /// the request, the HTTP connection to answer on, and whether it was a
+    /// HEAD request.
+    deferred: HashMap<LinkId, (ConnId, bool)>,
+    /// The settings it started with, for a reload on SIGHUP.
+    settings: Option<Settings>,
 }
 
 impl Daemon {
@@ -34,7 +57,112 @@ impl Daemon {
             pool,
             conns: HashMap::new(),
             epoch: Instant::now(),
+            http_listener: None,
+            api_token: None,
+            settings: None,
+            deferred: HashMap::new(),
         }
+    }
+
+    /// Serves HTTP on listener number `listener`; write requests of the
+    /// API must carry `token`.
+    pub fn serve_http(&mut self, listener: usize, token: Option<String>) {
+        self.http_listener = Some(listener);
+        self.api_token = token;
+    }
+
+    /// Answers the HTTP request at the start of `input`, once whole, or
+    /// registers it as waiting for the engine (`/api/v1/catalog`).
+    fn http(
+        &mut self,
+        ctx: &mut Ctx<Conn>,
+        id: ConnId,
+        exchange: &mut crate::http::Exchange,
+        input: &[u8],
+        out: &mut OutQueue,
+    ) -> Flow {
+        let now = self.now();
+        let gauges = http::ShellGauges {
+            hash_queue: self.pool.queued(),
+        };
+        let (engine, token) = (&mut self.engine, self.api_token.as_deref());
+        let mut waiting = None;
+        let step = exchange.input(input, |req| {
+            match http::respond(engine, now, req, token, gauges) {
+                http::Answer::Now(response) => Some(response),
+                http::Answer::Later(link) => {
+                    waiting = Some((link, req.method == crate::http::Method::Head));
+                    None
+                }
+            }
+        });
+        if let Some((link, head_only)) = waiting {
+            self.deferred.insert(link, (id, head_only));
+        }
+        if let Some(reply) = &step.reply {
+            out.push(reply);
+        }
+        self.perform(ctx);
+        Flow {
+            used: step.used,
+            close: step.close,
+        }
+    }
+
+    /// Keeps the settings the daemon was started with: SIGHUP reads them
+    /// again and applies what can change while running.
+    pub fn reload_with(&mut self, settings: Settings) {
+        self.settings = Some(settings);
+    }
+
+    /// Re-reads the configuration: log level, upload slots, peers per file
+    /// and the piece size of new shares change now; anything else changed
+    /// is named as needing a restart, and nothing changes if the new
+    /// configuration is invalid.
+    fn reload_settings(&mut self) -> Result<(), String> {
+        let Some(old) = &self.settings else {
+            return Ok(());
+        };
+        let new = old.reload(&peerd::SPEC).map_err(|e| e.to_string())?;
+        let changed = old.changed(&new);
+        let level: String = new.get(&peerd::LOG_LEVEL).map_err(|e| e.to_string())?;
+        let slots: usize = new.get(&peerd::UPLOAD_SLOTS).map_err(|e| e.to_string())?;
+        let peers: usize = new.get(&peerd::MAX_PEERS).map_err(|e| e.to_string())?;
+        let piece = crate::meta::info::check_piece_length(
+            new.get(&peerd::PIECE_SIZE).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| format!("piece-size: {e}"))?;
+        let upload: Rate = new
+            .get(&peerd::MAX_UPLOAD_RATE)
+            .map_err(|e| e.to_string())?;
+        let download: Rate = new
+            .get(&peerd::MAX_DOWNLOAD_RATE)
+            .map_err(|e| e.to_string())?;
+        crate::config::set_log_level(&level).map_err(|e| e.to_string())?;
+        self.engine.retune(slots, peers, piece);
+        // A rate the file changed replaces the one in force (set by
+        // `sta limits`, maybe); one it did not change stays as it is.
+        let (mut up, mut down) = self.engine.rates();
+        if changed.contains(&peerd::MAX_UPLOAD_RATE.name()) {
+            up = upload.0;
+        }
+        if changed.contains(&peerd::MAX_DOWNLOAD_RATE.name()) {
+            down = download.0;
+        }
+        if (up, down) != self.engine.rates() {
+            self.engine.set_rates(up, down);
+        }
+        for name in changed {
+            match RELOADABLE.contains(&name) {
+                true => info!(
+                    "reload: {name} is now {}",
+                    new.raw(name).unwrap_or("its default")
+                ),
+                false => warn!("reload: {name} changed, but takes effect only after a restart"),
+            }
+        }
+        self.settings = Some(new);
+        Ok(())
     }
 
     fn now(&self) -> Time {
@@ -42,7 +170,7 @@ impl Daemon {
     }
 
     /// Shares `paths`, resumes unfinished downloads and dials the tracker.
-    pub fn start(&mut self, ctx: &mut Ctx<LinkId>, paths: &[PathBuf]) -> Result<(), String> {
+    pub fn start(&mut self, ctx: &mut Ctx<Conn>, paths: &[PathBuf]) -> Result<(), String> {
         let now = self.now();
         let started = self.engine.start(now, paths);
         self.perform(ctx);
@@ -51,18 +179,20 @@ impl Daemon {
 
     /// Sets the rate limits of peer connections (bytes per second up and
     /// down, 0 for none); `sta limits` changes them later.
-    pub fn set_rates(&mut self, ctx: &mut Ctx<LinkId>, upload: u64, download: u64) {
+    pub fn set_rates(&mut self, ctx: &mut Ctx<Conn>, upload: u64, download: u64) {
         self.engine.set_rates(upload, download);
         self.perform(ctx);
     }
 
     /// Carries out everything the engine asked for.
-    fn perform(&mut self, ctx: &mut Ctx<LinkId>) {
+    fn perform(&mut self, ctx: &mut Ctx<Conn>) {
         while let Some(action) = self.engine.poll_action() {
             match action {
                 Action::Send { link, bytes } => {
                     if let Some(&id) = self.conns.get(&link) {
                         ctx.send(id, bytes);
+                    } else if let Some(&(id, head_only)) = self.deferred.get(&link) {
+                        ctx.send(id, http::deferred_reply(&bytes).encode(head_only));
                     }
                 }
                 Action::SendLater { link, bytes } => {
@@ -77,8 +207,11 @@ impl Daemon {
                     offset,
                     len,
                 } => self.send_block(ctx, link, header, file, offset, len),
-                Action::Dial { link, addr } => ctx.dial(addr, link),
+                Action::Dial { link, addr } => ctx.dial(addr, Conn::Link(link)),
                 Action::Close { link } => {
+                    if let Some((id, _)) = self.deferred.remove(&link) {
+                        ctx.close(id);
+                    }
                     if let Some(&id) = self.conns.get(&link) {
                         ctx.close(id);
                     }
@@ -92,7 +225,7 @@ impl Daemon {
 
     fn send_block(
         &self,
-        ctx: &mut Ctx<LinkId>,
+        ctx: &mut Ctx<Conn>,
         link: LinkId,
         header: [u8; 13],
         file: u64,
@@ -125,35 +258,52 @@ impl Daemon {
     }
 }
 
+/// The settings a SIGHUP applies to a running sta-peerd.
+const RELOADABLE: [&str; 6] = [
+    "log-level",
+    "upload-slots",
+    "max-peers",
+    "piece-size",
+    "max-upload-rate",
+    "max-download-rate",
+];
+
 impl Handler for Daemon {
-    type Session = LinkId;
+    type Session = Conn;
+
+    fn reload(&mut self, ctx: &mut Ctx<Conn>) {
+        if let Err(e) = self.reload_settings() {
+            warn!("reload: {e}; keeping the configuration in use");
+        }
+        self.perform(ctx);
+    }
 
     fn open(
         &mut self,
-        ctx: &mut Ctx<LinkId>,
+        ctx: &mut Ctx<Conn>,
         id: ConnId,
         listener: usize,
         peer: Option<SocketAddr>,
         _out: &mut OutQueue,
-    ) -> Option<LinkId> {
+    ) -> Option<Conn> {
         let now = self.now();
         let link = match listener {
-            PEER_LISTENER => self.engine.peer_accepted(now, peer?),
+            // First: without an IPv6 listener, it has the number the
+            // IPv6 one would have.
+            l if Some(l) == self.http_listener => return Some(Conn::Http(Default::default())),
+            PEER_LISTENER | PEER_LISTENER_V6 => self.engine.peer_accepted(now, peer?),
             CONTROL_LISTENER => self.engine.control_opened(now),
             _ => return None,
         };
         self.conns.insert(link, id);
         self.perform(ctx);
-        Some(link)
+        Some(Conn::Link(link))
     }
 
-    fn dialed(
-        &mut self,
-        ctx: &mut Ctx<LinkId>,
-        id: ConnId,
-        link: &mut LinkId,
-        _out: &mut OutQueue,
-    ) {
+    fn dialed(&mut self, ctx: &mut Ctx<Conn>, id: ConnId, conn: &mut Conn, _out: &mut OutQueue) {
+        let Conn::Link(link) = conn else {
+            return;
+        };
         self.conns.insert(*link, id);
         let now = self.now();
         self.engine.link_opened(now, *link);
@@ -162,41 +312,70 @@ impl Handler for Daemon {
 
     fn data(
         &mut self,
-        ctx: &mut Ctx<LinkId>,
-        _id: ConnId,
-        link: &mut LinkId,
+        ctx: &mut Ctx<Conn>,
+        id: ConnId,
+        conn: &mut Conn,
         input: &[u8],
-        _out: &mut OutQueue,
+        out: &mut OutQueue,
     ) -> Flow {
+        let link = match conn {
+            Conn::Link(link) => link,
+            Conn::Http(exchange) => return self.http(ctx, id, exchange, input, out),
+        };
         let now = self.now();
         let used = self.engine.link_input(now, *link, input);
         self.perform(ctx);
         Flow { used, close: false }
     }
 
-    /// Peer connections only: not `sta`'s, not the tracker session.
-    fn rate_limited(&self, link: &LinkId) -> bool {
-        self.engine.is_peer_link(*link)
+    /// Peer connections only: not `sta`'s, not the tracker session, not
+    /// HTTP.
+    fn rate_limited(&self, conn: &Conn) -> bool {
+        match conn {
+            Conn::Link(link) => self.engine.is_peer_link(*link),
+            Conn::Http(_) => false,
+        }
     }
 
-    fn idle(&mut self, _id: ConnId, link: &mut LinkId, _out: &mut OutQueue) -> bool {
-        self.engine.may_close_idle(*link)
+    fn idle(&mut self, _id: ConnId, conn: &mut Conn, _out: &mut OutQueue) -> bool {
+        match conn {
+            Conn::Link(link) => self.engine.may_close_idle(*link),
+            Conn::Http(_) => true,
+        }
     }
 
-    fn close(&mut self, ctx: &mut Ctx<LinkId>, _id: ConnId, link: LinkId) {
-        self.conns.remove(&link);
+    fn close(&mut self, ctx: &mut Ctx<Conn>, id: ConnId, conn: Conn) {
         let now = self.now();
-        self.engine.link_closed(now, link);
+        match conn {
+            Conn::Link(link) => {
+                self.conns.remove(&link);
+                self.engine.link_closed(now, link);
+            }
+            // The client left before its answer: the engine forgets the
+            // request.
+            Conn::Http(_) => {
+                let gone: Vec<LinkId> = self
+                    .deferred
+                    .iter()
+                    .filter(|&(_, &(c, _))| c == id)
+                    .map(|(&l, _)| l)
+                    .collect();
+                for link in gone {
+                    self.deferred.remove(&link);
+                    self.engine.link_closed(now, link);
+                }
+            }
+        }
         self.perform(ctx);
     }
 
-    fn tick(&mut self, ctx: &mut Ctx<LinkId>, _now: Instant) {
+    fn tick(&mut self, ctx: &mut Ctx<Conn>, _now: Instant) {
         let now = self.now();
         self.engine.handle_timeout(now);
         self.perform(ctx);
     }
 
-    fn wake(&mut self, ctx: &mut Ctx<LinkId>) {
+    fn wake(&mut self, ctx: &mut Ctx<Conn>) {
         while let Some(done) = self.pool.try_recv() {
             let now = self.now();
             self.engine.job_done(now, done);
