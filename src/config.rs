@@ -169,6 +169,27 @@ fn parse_file(text: &str, names: &[&'static str]) -> Result<Vec<(&'static str, S
     Ok(out)
 }
 
+/// The API token: the first line of `file` when given, else the value of
+/// the environment variable `env_var`, else none (write requests are then
+/// refused with 403).
+pub fn load_api_token(
+    file: Option<std::path::PathBuf>,
+    env_var: &str,
+) -> Result<Option<String>, ConfigError> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError(format!("api-token-file {}: {e}", path.display())))?;
+        return crate::http::auth::token_from_file_text(&text)
+            .map(Some)
+            .map_err(|e| ConfigError(format!("api-token-file {}: {e}", path.display())));
+    }
+    match std::env::var(env_var) {
+        Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().to_owned())),
+        Ok(_) => Err(ConfigError(format!("{env_var} is set but empty"))),
+        Err(_) => Ok(None),
+    }
+}
+
 /// Sets up logging to stderr at `level` (error, warn, info, debug, trace).
 pub fn init_logging(level: &str) -> Result<(), ConfigError> {
     let filter: log::LevelFilter = level.parse().map_err(|_| {

@@ -23,7 +23,8 @@ USAGE:
 ";
 
 const TRAILER: &str = "\
-Prints `listening on ADDR` and `control on PATH` once ready; exits 0 on
+Prints `listening on ADDR` and `control on PATH` once ready (then `http
+listening on ADDR` with --http); exits 0 on
 SIGINT, SIGTERM or `sta stop`.
 ";
 
@@ -54,6 +55,9 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let hash_threads: usize = s.opt(&peerd::HASH_THREADS)?.unwrap_or(cores);
 
+    let http_listen: Option<SocketAddr> = s.get::<sta::http::Listen>(&peerd::HTTP)?.0;
+    let api_token =
+        sta::config::load_api_token(s.opt(&peerd::API_TOKEN_FILE)?, "STA_PEERD_API_TOKEN")?;
     let peer_listener =
         TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let bound = peer_listener.local_addr()?;
@@ -85,6 +89,14 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     let mut reactor = Reactor::new(limits)?;
     reactor.listen(Listener::Tcp(peer_listener))?;
     reactor.listen(Listener::Unix(control_listener))?;
+    let mut http_line = None;
+    if let Some(addr) = http_listen {
+        let l =
+            TcpListener::bind(addr).map_err(|e| format!("cannot listen on http {addr}: {e}"))?;
+        http_line = Some(format!("http listening on {}", l.local_addr()?));
+        let index = reactor.listen(Listener::Tcp(l))?;
+        debug_assert_eq!(index, sta::peer::daemon::HTTP_LISTENER);
+    }
     reactor.stop_on_signals()?;
     let config = Config {
         tracker,
@@ -97,10 +109,15 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     };
     let pool = HashPool::new(hash_threads, reactor.waker())?;
     let mut daemon = Daemon::new(config, pool, Rng::from_entropy());
+    daemon.set_api_token(api_token);
     let shared = absolute(&shares)?;
     daemon.start(reactor.ctx(), &shared)?;
     println!("listening on {bound}");
     println!("control on {}", control.display());
+    if let Some(line) = &http_line {
+        println!("{line}");
+        log::info!("sta-peerd {line}");
+    }
     std::io::stdout().flush()?;
     log::info!("sta-peerd listening on {bound}, tracker {tracker}");
     let result = reactor.run(&mut daemon);

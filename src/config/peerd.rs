@@ -17,6 +17,8 @@ pub const SPEC: Spec = Spec {
         UPLOAD_SLOTS,
         HASH_THREADS,
         LOG_LEVEL,
+        HTTP,
+        API_TOKEN_FILE,
         SHARE,
         CONFIG,
     ],
@@ -60,6 +62,18 @@ pub const HASH_THREADS: Setting = Setting::new(
     "N",
     Unset::Computed("number of cores"),
     "SHA1 threads",
+);
+pub const HTTP: Setting = Setting::new(
+    "--http",
+    "ADDR:PORT",
+    Unset::Value("off"),
+    "serve /metrics and the /api/v1 JSON API over HTTP (a bare PORT means 127.0.0.1:PORT), or `off`",
+);
+pub const API_TOKEN_FILE: Setting = Setting::new(
+    "--api-token-file",
+    "PATH",
+    Unset::Nothing,
+    "file whose first line is the token the API's write requests must carry (or set STA_PEERD_API_TOKEN)",
 );
 pub const SHARE: Setting = Setting::new(
     "--share",

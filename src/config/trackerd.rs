@@ -19,6 +19,8 @@ pub const SPEC: Spec = Spec {
         HTTP_LISTEN,
         ANNOUNCE_INTERVAL,
         MAX_BT_PEERS,
+        HTTP,
+        API_TOKEN_FILE,
         CONFIG,
     ],
 };
@@ -86,6 +88,19 @@ pub const MAX_BT_PEERS: Setting = Setting::new(
     "N",
     Unset::Value("1000000"),
     "BitTorrent peers across all files",
+);
+
+pub const HTTP: Setting = Setting::new(
+    "--http",
+    "ADDR:PORT",
+    Unset::Value("off"),
+    "serve /metrics and the /api/v1 JSON API over HTTP (a bare PORT means 127.0.0.1:PORT), or `off`",
+);
+pub const API_TOKEN_FILE: Setting = Setting::new(
+    "--api-token-file",
+    "PATH",
+    Unset::Nothing,
+    "file whose first line is the API token (or set STA_TRACKERD_API_TOKEN); the tracker's API has no write request yet",
 );
 
 #[cfg(test)]

@@ -21,6 +21,17 @@ use std::path::PathBuf;
 
 type Refusal = (Code, String);
 
+/// What an API write request came to at once.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiReply {
+    /// The control protocol's final reply (`{"ok":true,...}`).
+    Done(serde_json::Value),
+    Failed {
+        code: Code,
+        message: String,
+    },
+}
+
 /// A control session: whether its one request arrived, and the download
 /// it follows, if any.
 #[derive(Debug, Default)]
@@ -97,6 +108,32 @@ impl<S: Storage> Engine<S> {
         result
             .err()
             .map(|(code, message)| ControlError::new(code, message).to_line())
+    }
+
+    /// A write request of the HTTP API (share, get, remove), carried out
+    /// as a control request whose session has no connection: its final
+    /// reply, when it comes later (a share hashed, a download done), goes
+    /// nowhere. Returns the reply if it is known at once, else `None`
+    /// (accepted, under way).
+    pub fn api_request(&mut self, now: Time, req: ControlRequest) -> Option<ApiReply> {
+        let link = self.control_opened(now);
+        if let Some(c) = self.controls.get_mut(&link) {
+            c.requested = true;
+        }
+        let line = self.control_request(now, link, req)?;
+        self.control_reply(link, line.clone());
+        let value: serde_json::Value = serde_json::from_str(line.trim_end()).ok()?;
+        Some(match value.get("error") {
+            Some(e) => ApiReply::Failed {
+                code: Code::parse(e.get("code").and_then(|c| c.as_str()).unwrap_or("")),
+                message: e
+                    .get("message")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or("")
+                    .to_owned(),
+            },
+            None => ApiReply::Done(value),
+        })
     }
 
     /// A `meta` this daemon answers itself needs no tracker.

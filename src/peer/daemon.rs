@@ -4,6 +4,7 @@
 //! blocks), dials, closes and hash-pool jobs.
 
 use super::disk::Disk;
+use super::http;
 use crate::engine::{Action, Config, Engine, Job, LinkId, Time};
 use crate::hashpool::{self, HashPool};
 use crate::reactor::{ConnId, Ctx, Flow, Handler, OutQueue};
@@ -17,6 +18,16 @@ use std::time::Instant;
 /// Listener numbers, in the order `sta-peerd` registers them.
 pub const PEER_LISTENER: usize = 0;
 pub const CONTROL_LISTENER: usize = 1;
+/// The `--http` listener, when there is one.
+pub const HTTP_LISTENER: usize = 2;
+
+/// What a reactor connection carries: an engine link, or one HTTP
+/// request (answered by the shell from the engine's views).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conn {
+    Link(LinkId),
+    Http,
+}
 
 pub struct Daemon {
     engine: Engine<Disk>,
@@ -25,6 +36,8 @@ pub struct Daemon {
     conns: HashMap<LinkId, ConnId>,
     /// The engine's time zero.
     epoch: Instant,
+    /// The API token that write requests must carry, if any.
+    api_token: Option<String>,
 }
 
 impl Daemon {
@@ -34,6 +47,45 @@ impl Daemon {
             pool,
             conns: HashMap::new(),
             epoch: Instant::now(),
+            api_token: None,
+        }
+    }
+
+    /// Write requests of the HTTP API must carry `token`.
+    pub fn set_api_token(&mut self, token: Option<String>) {
+        self.api_token = token;
+    }
+
+    /// Answers the HTTP request at the start of `input`, once whole.
+    fn http(&mut self, ctx: &mut Ctx<Conn>, input: &[u8], out: &mut OutQueue) -> Flow {
+        let (response, head_only) = match crate::http::parse(input) {
+            Ok(None) => {
+                return Flow {
+                    used: 0,
+                    close: false,
+                };
+            }
+            Ok(Some((req, _))) => {
+                let gauges = http::ShellGauges {
+                    hash_queue: self.pool.queued(),
+                };
+                let now = self.now();
+                let r = http::respond(
+                    &mut self.engine,
+                    now,
+                    &req,
+                    self.api_token.as_deref(),
+                    gauges,
+                );
+                (r, req.method == crate::http::Method::Head)
+            }
+            Err(e) => (crate::http::Response::text(e.status, e.message), false),
+        };
+        out.push(&response.encode(head_only));
+        self.perform(ctx);
+        Flow {
+            used: input.len(),
+            close: true,
         }
     }
 
@@ -42,7 +94,7 @@ impl Daemon {
     }
 
     /// Shares `paths`, resumes unfinished downloads and dials the tracker.
-    pub fn start(&mut self, ctx: &mut Ctx<LinkId>, paths: &[PathBuf]) -> Result<(), String> {
+    pub fn start(&mut self, ctx: &mut Ctx<Conn>, paths: &[PathBuf]) -> Result<(), String> {
         let now = self.now();
         let started = self.engine.start(now, paths);
         self.perform(ctx);
@@ -50,7 +102,7 @@ impl Daemon {
     }
 
     /// Carries out everything the engine asked for.
-    fn perform(&mut self, ctx: &mut Ctx<LinkId>) {
+    fn perform(&mut self, ctx: &mut Ctx<Conn>) {
         while let Some(action) = self.engine.poll_action() {
             match action {
                 Action::Send { link, bytes } => {
@@ -70,7 +122,7 @@ impl Daemon {
                     offset,
                     len,
                 } => self.send_block(ctx, link, header, file, offset, len),
-                Action::Dial { link, addr } => ctx.dial(addr, link),
+                Action::Dial { link, addr } => ctx.dial(addr, Conn::Link(link)),
                 Action::Close { link } => {
                     if let Some(&id) = self.conns.get(&link) {
                         ctx.close(id);
@@ -84,7 +136,7 @@ impl Daemon {
 
     fn send_block(
         &self,
-        ctx: &mut Ctx<LinkId>,
+        ctx: &mut Ctx<Conn>,
         link: LinkId,
         header: [u8; 13],
         file: u64,
@@ -118,34 +170,32 @@ impl Daemon {
 }
 
 impl Handler for Daemon {
-    type Session = LinkId;
+    type Session = Conn;
 
     fn open(
         &mut self,
-        ctx: &mut Ctx<LinkId>,
+        ctx: &mut Ctx<Conn>,
         id: ConnId,
         listener: usize,
         peer: Option<SocketAddr>,
         _out: &mut OutQueue,
-    ) -> Option<LinkId> {
+    ) -> Option<Conn> {
         let now = self.now();
         let link = match listener {
             PEER_LISTENER => self.engine.peer_accepted(now, peer?),
             CONTROL_LISTENER => self.engine.control_opened(now),
+            HTTP_LISTENER => return Some(Conn::Http),
             _ => return None,
         };
         self.conns.insert(link, id);
         self.perform(ctx);
-        Some(link)
+        Some(Conn::Link(link))
     }
 
-    fn dialed(
-        &mut self,
-        ctx: &mut Ctx<LinkId>,
-        id: ConnId,
-        link: &mut LinkId,
-        _out: &mut OutQueue,
-    ) {
+    fn dialed(&mut self, ctx: &mut Ctx<Conn>, id: ConnId, conn: &mut Conn, _out: &mut OutQueue) {
+        let Conn::Link(link) = conn else {
+            return;
+        };
         self.conns.insert(*link, id);
         let now = self.now();
         self.engine.link_opened(now, *link);
@@ -154,36 +204,45 @@ impl Handler for Daemon {
 
     fn data(
         &mut self,
-        ctx: &mut Ctx<LinkId>,
+        ctx: &mut Ctx<Conn>,
         _id: ConnId,
-        link: &mut LinkId,
+        conn: &mut Conn,
         input: &[u8],
-        _out: &mut OutQueue,
+        out: &mut OutQueue,
     ) -> Flow {
+        let Conn::Link(link) = conn else {
+            return self.http(ctx, input, out);
+        };
         let now = self.now();
         let used = self.engine.link_input(now, *link, input);
         self.perform(ctx);
         Flow { used, close: false }
     }
 
-    fn idle(&mut self, _id: ConnId, link: &mut LinkId, _out: &mut OutQueue) -> bool {
-        self.engine.may_close_idle(*link)
+    fn idle(&mut self, _id: ConnId, conn: &mut Conn, _out: &mut OutQueue) -> bool {
+        match conn {
+            Conn::Link(link) => self.engine.may_close_idle(*link),
+            Conn::Http => true,
+        }
     }
 
-    fn close(&mut self, ctx: &mut Ctx<LinkId>, _id: ConnId, link: LinkId) {
+    fn close(&mut self, ctx: &mut Ctx<Conn>, _id: ConnId, conn: Conn) {
+        let Conn::Link(link) = conn else {
+            return;
+        };
         self.conns.remove(&link);
         let now = self.now();
         self.engine.link_closed(now, link);
         self.perform(ctx);
     }
 
-    fn tick(&mut self, ctx: &mut Ctx<LinkId>, _now: Instant) {
+    fn tick(&mut self, ctx: &mut Ctx<Conn>, _now: Instant) {
         let now = self.now();
         self.engine.handle_timeout(now);
         self.perform(ctx);
     }
 
-    fn wake(&mut self, ctx: &mut Ctx<LinkId>) {
+    fn wake(&mut self, ctx: &mut Ctx<Conn>) {
         while let Some(done) = self.pool.try_recv() {
             let now = self.now();
             self.engine.job_done(now, done);

@@ -5,6 +5,7 @@
 
 pub mod daemon;
 pub mod disk;
+pub mod http;
 
 pub use crate::engine::Config;
-pub use daemon::Daemon;
+pub use daemon::{Conn, Daemon};
