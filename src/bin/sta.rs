@@ -42,8 +42,10 @@ COMMANDS:
                                  stop sharing or fetching a file
     status [--json]              what this sta-peerd holds and does
     stop                         stop sta-peerd
-    demo [--size SIZE]           run a tracker and 4 peers on this machine
-                                 and show a download (see demo --help)
+    demo [--size SIZE] [--http PORT]
+                                 run a tracker and 4 peers on this machine
+                                 and show a download, with --http in a
+                                 browser too (see demo --help)
 
 OPTIONS:
     --control PATH   the daemon's control socket

@@ -31,7 +31,8 @@ pub fn respond<S: Storage>(
     let path = req.path.as_str();
     let read = matches!(req.method, Method::Get | Method::Head);
     match path {
-        "/metrics" | "/api/v1/status" if !read => method_not_allowed("GET, HEAD"),
+        "/" | "/metrics" | "/api/v1/status" if !read => method_not_allowed("GET, HEAD"),
+        "/" => crate::http::status_page::response(),
         "/metrics" => Response::new(
             200,
             PROMETHEUS,
