@@ -117,6 +117,7 @@ pub struct TrackerStatus {
     pub sessions: usize,
     pub files: usize,
     pub entries: usize,
+    pub bittorrent_peers: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -130,6 +131,9 @@ pub struct TrackerDaemon {
 /// `GET /api/v1/catalog` of `sta-trackerd`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Catalog {
+    /// Files in the catalog (the page may hold fewer).
+    pub total: usize,
+    pub offset: usize,
     pub files: Vec<CatalogEntry>,
 }
 
@@ -148,7 +152,9 @@ pub struct CatalogEntry {
 /// `GET /api/v1/swarms/INFOHASH` of `sta-trackerd`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Swarm {
-    pub file: CatalogEntry,
+    pub info_hash: String,
+    /// `null` for a hash only BitTorrent clients announced (no metadata).
+    pub file: Option<CatalogEntry>,
     pub holders: Vec<Holder>,
     /// How many holders hold each piece.
     pub availability: Vec<u32>,
@@ -156,6 +162,9 @@ pub struct Swarm {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Holder {
+    /// `sta` (a session of the STA protocol) or `bittorrent` (UDP or HTTP
+    /// announces, whose pieces the tracker does not know).
+    pub kind: &'static str,
     pub addr: String,
     pub peer_id: String,
     pub client: Option<String>,

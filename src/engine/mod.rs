@@ -319,4 +319,6 @@ fn queue_send(actions: &mut VecDeque<Action>, link: LinkId, fill: impl FnOnce(&m
 }
 
 #[cfg(test)]
+mod api_tests;
+#[cfg(test)]
 mod tests;

@@ -9,7 +9,6 @@ use super::storage::Storage;
 use super::time::Time;
 use super::torrent::RateMeter;
 use crate::wire::peer::InfoHash;
-use crate::wire::tracker::Request;
 use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Default)]
@@ -60,20 +59,6 @@ pub struct Metrics {
     pub tracker_requests: BTreeMap<&'static str, u64>,
     pub tracker_errors: BTreeMap<u16, u64>,
     pub uptime_secs: f64,
-}
-
-/// The kind of a tracker request, as metrics label it.
-pub fn request_kind(req: &Request) -> &'static str {
-    match req {
-        Request::KeepAlive => "keepalive",
-        Request::Hello { .. } => "hello",
-        Request::Announce { .. } => "announce",
-        Request::Have { .. } => "have",
-        Request::List { .. } => "list",
-        Request::GetMeta(_) => "get_meta",
-        Request::GetPeers { .. } => "get_peers",
-        Request::Leave { .. } => "leave",
-    }
 }
 
 impl<S: Storage> Engine<S> {

@@ -110,11 +110,7 @@ impl<S: Storage> Engine<S> {
             return false;
         };
         self.send(link, |buf| req.encode(buf));
-        *self
-            .stats
-            .tracker_requests
-            .entry(super::stats::request_kind(req))
-            .or_default() += 1;
+        *self.stats.tracker_requests.entry(req.kind()).or_default() += 1;
         if !matches!(req, Request::KeepAlive) {
             self.tracker.pending.push_back(why);
         }

@@ -26,7 +26,7 @@ pub const HTTP_LISTENER: usize = 2;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Conn {
     Link(LinkId),
-    Http,
+    Http(crate::http::Exchange),
 }
 
 pub struct Daemon {
@@ -57,35 +57,26 @@ impl Daemon {
     }
 
     /// Answers the HTTP request at the start of `input`, once whole.
-    fn http(&mut self, ctx: &mut Ctx<Conn>, input: &[u8], out: &mut OutQueue) -> Flow {
-        let (response, head_only) = match crate::http::parse(input) {
-            Ok(None) => {
-                return Flow {
-                    used: 0,
-                    close: false,
-                };
-            }
-            Ok(Some((req, _))) => {
-                let gauges = http::ShellGauges {
-                    hash_queue: self.pool.queued(),
-                };
-                let now = self.now();
-                let r = http::respond(
-                    &mut self.engine,
-                    now,
-                    &req,
-                    self.api_token.as_deref(),
-                    gauges,
-                );
-                (r, req.method == crate::http::Method::Head)
-            }
-            Err(e) => (crate::http::Response::text(e.status, e.message), false),
+    fn http(
+        &mut self,
+        ctx: &mut Ctx<Conn>,
+        exchange: &mut crate::http::Exchange,
+        input: &[u8],
+        out: &mut OutQueue,
+    ) -> Flow {
+        let now = self.now();
+        let gauges = http::ShellGauges {
+            hash_queue: self.pool.queued(),
         };
-        out.push(&response.encode(head_only));
-        self.perform(ctx);
+        let (engine, token) = (&mut self.engine, self.api_token.as_deref());
+        let step = exchange.input(input, |req| http::respond(engine, now, req, token, gauges));
+        if let Some(reply) = &step.reply {
+            out.push(reply);
+            self.perform(ctx);
+        }
         Flow {
-            used: input.len(),
-            close: true,
+            used: step.used,
+            close: step.close,
         }
     }
 
@@ -184,7 +175,7 @@ impl Handler for Daemon {
         let link = match listener {
             PEER_LISTENER => self.engine.peer_accepted(now, peer?),
             CONTROL_LISTENER => self.engine.control_opened(now),
-            HTTP_LISTENER => return Some(Conn::Http),
+            HTTP_LISTENER => return Some(Conn::Http(Default::default())),
             _ => return None,
         };
         self.conns.insert(link, id);
@@ -210,8 +201,9 @@ impl Handler for Daemon {
         input: &[u8],
         out: &mut OutQueue,
     ) -> Flow {
-        let Conn::Link(link) = conn else {
-            return self.http(ctx, input, out);
+        let link = match conn {
+            Conn::Link(link) => link,
+            Conn::Http(exchange) => return self.http(ctx, exchange, input, out),
         };
         let now = self.now();
         let used = self.engine.link_input(now, *link, input);
@@ -222,7 +214,7 @@ impl Handler for Daemon {
     fn idle(&mut self, _id: ConnId, conn: &mut Conn, _out: &mut OutQueue) -> bool {
         match conn {
             Conn::Link(link) => self.engine.may_close_idle(*link),
-            Conn::Http => true,
+            Conn::Http(_) => true,
         }
     }
 

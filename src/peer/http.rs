@@ -8,8 +8,7 @@ use crate::engine::{ApiReply, Engine, Metrics, Storage, Time};
 use crate::http::auth::{self, Auth};
 use crate::http::prometheus::{Exposition, Kind};
 use crate::http::response::PROMETHEUS;
-use crate::http::{Method, Request, Response};
-use crate::meta::info::from_hex;
+use crate::http::{Method, Request, Response, hash_under, method_not_allowed, not_found};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -48,34 +47,20 @@ pub fn respond<S: Storage>(
             }
             action(engine, now, path, &req.body)
         }
-        _ => match path.strip_prefix("/api/v1/files/") {
+        _ => match hash_under(path, "/api/v1/files/") {
             Some(_) if !read => method_not_allowed("GET, HEAD"),
-            Some(hex) => match from_hex(hex) {
+            Some(Err(r)) => r,
+            Some(Ok(hash)) => match engine.api_file(&hash) {
+                Some(detail) => Response::json(200, &detail),
                 None => Response::error(
-                    400,
-                    "bad_request",
-                    "expected /api/v1/files/ and 40 hex digits",
+                    404,
+                    "not_found",
+                    "this daemon neither shares nor fetches that file",
                 ),
-                Some(hash) => match engine.api_file(&hash) {
-                    Some(detail) => Response::json(200, &detail),
-                    None => Response::error(
-                        404,
-                        "not_found",
-                        "this daemon neither shares nor fetches that file",
-                    ),
-                },
             },
             None => not_found(),
         },
     }
-}
-
-pub fn not_found() -> Response {
-    Response::error(404, "not_found", "no such path; see spec/http.md")
-}
-
-pub fn method_not_allowed(allow: &'static str) -> Response {
-    Response::error(405, "method_not_allowed", &format!("use {allow}")).with_header("Allow", allow)
 }
 
 /// The refusal of a write request, or `None` when its token is right.
@@ -307,4 +292,124 @@ pub fn render_metrics(m: &Metrics, gauges: ShellGauges) -> String {
         m.uptime_secs,
     );
     e.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{Config, MemStorage};
+
+    fn engine() -> Engine<MemStorage> {
+        let config = Config {
+            tracker: "10.0.0.1:6969".parse().unwrap(),
+            listen_port: 6881,
+            listen: "10.0.0.2:6881".parse().unwrap(),
+            dir: "/dl".into(),
+            piece_length: 32 * 1024,
+            max_peers: 50,
+            upload_slots: 2,
+        };
+        Engine::new(
+            config,
+            MemStorage::default(),
+            crate::rng::Rng::new(1),
+            Time::ZERO,
+        )
+    }
+
+    fn ask(e: &mut Engine<MemStorage>, raw: &str, token: Option<&str>) -> Response {
+        let (req, _) = crate::http::parse(raw.as_bytes()).unwrap().unwrap();
+        respond(e, Time::ZERO, &req, token, ShellGauges { hash_queue: 3 })
+    }
+
+    #[test]
+    fn routes_methods_and_tokens() {
+        let mut e = engine();
+        let r = ask(&mut e, "GET /metrics HTTP/1.1\r\n\r\n", None);
+        assert_eq!((r.status, r.content_type), (200, PROMETHEUS));
+        let text = String::from_utf8(r.body).unwrap();
+        assert!(text.contains("\nsta_peer_hash_queue_jobs 3\n"), "{text}");
+        let r = ask(&mut e, "GET /api/v1/status HTTP/1.1\r\n\r\n", None);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(v["daemon"]["program"], "sta-peerd");
+        assert_eq!(v["tracker"]["connected"], false);
+        let statuses = [
+            (
+                "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+                None,
+                405,
+            ),
+            ("GET /api/v1/share HTTP/1.1\r\n\r\n", Some("t"), 405),
+            ("GET /api/v1/files/zz HTTP/1.1\r\n\r\n", None, 400),
+            (
+                "GET /api/v1/files/0000000000000000000000000000000000000000 HTTP/1.1\r\n\r\n",
+                None,
+                404,
+            ),
+            ("GET /api/v2/status HTTP/1.1\r\n\r\n", None, 404),
+            (
+                "POST /api/v1/share HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
+                None,
+                403,
+            ),
+            (
+                "POST /api/v1/share HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}",
+                Some("t"),
+                401,
+            ),
+            (
+                "POST /api/v1/share HTTP/1.1\r\nAuthorization: Bearer t\r\nContent-Length: 2\r\n\r\n{}",
+                Some("t"),
+                400,
+            ),
+            (
+                "POST /api/v1/remove HTTP/1.1\r\nAuthorization: Bearer t\r\nContent-Length: 16\r\n\r\n{\"target\":\"f.b\"}",
+                Some("t"),
+                404,
+            ),
+            (
+                "POST /api/v1/get HTTP/1.1\r\nAuthorization: Bearer t\r\nContent-Length: 16\r\n\r\n{\"target\":\"f.b\"}",
+                Some("t"),
+                503,
+            ),
+        ];
+        for (raw, token, status) in statuses {
+            let r = ask(&mut e, raw, token);
+            assert_eq!(
+                r.status,
+                status,
+                "{raw}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+            let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+            assert!(v["error"]["code"].is_string(), "{v}");
+        }
+    }
+
+    #[test]
+    fn file_names_are_escaped_in_labels() {
+        let mut m = engine().metrics(Time::ZERO);
+        m.by_file.push(crate::engine::stats::FileTraffic {
+            info_hash: [0xab; 20],
+            name: "a \"b\"\\\nc".into(),
+            uploaded: 5,
+            downloaded: 7,
+        });
+        let text = render_metrics(&m, ShellGauges::default());
+        let label = format!(
+            "{{info_hash=\"{}\",name=\"a \\\"b\\\"\\\\\\nc\"}}",
+            "ab".repeat(20)
+        );
+        assert!(
+            text.contains(&format!("sta_peer_file_uploaded_bytes_total{label} 5\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("sta_peer_file_downloaded_bytes_total{label} 7\n")),
+            "{text}"
+        );
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert!(line.starts_with("sta_peer_"), "{line}");
+        }
+    }
 }

@@ -55,6 +55,11 @@ impl Holder {
     pub fn is_seeder(&self) -> bool {
         self.seeder
     }
+
+    /// Pieces it holds.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
 }
 
 #[derive(Debug)]

@@ -88,6 +88,10 @@ pub struct Tracker {
     pub(super) http_peers: HashMap<ConnId, IpAddr, ConnHash>,
     /// Scratch for BitTorrent announce replies.
     pub(super) bt_peers: Vec<SocketAddr>,
+    /// Requests, errors and latencies, for `/metrics`.
+    pub stats: super::stats::Stats,
+    /// The `--http` monitoring listener and its settings, if on.
+    pub api: Option<super::http_api::ApiConfig>,
 }
 
 /// A BitTorrent announce, from UDP or HTTP.
@@ -141,6 +145,8 @@ impl Tracker {
             http_listener: None,
             http_peers: HashMap::default(),
             bt_peers: Vec::new(),
+            stats: Default::default(),
+            api: None,
         }
     }
 
@@ -301,6 +307,11 @@ impl Tracker {
         self.peers.len()
     }
 
+    /// The peer id and listen address session `conn` gave in its hello.
+    pub fn identity(&self, conn: ConnId) -> Option<(PeerId, SocketAddr)> {
+        self.peers.get(&conn).and_then(|p| p.identity)
+    }
+
     /// A session opened from `remote`.
     pub fn connect(&mut self, conn: ConnId, remote: IpAddr) {
         self.peers.insert(
@@ -327,10 +338,12 @@ impl Tracker {
         if matches!(req, Request::KeepAlive) {
             return Next::Continue;
         }
+        self.stats.request("sta", req.kind());
         let result = self.dispatch(conn, req, out);
         match result {
             Ok(()) => Next::Continue,
             Err((code, message)) => {
+                self.stats.error("sta", code.0);
                 Response::Error { code, message }.encode(out);
                 if code == ErrorCode::UNSUPPORTED_VERSION {
                     Next::Close
