@@ -4,13 +4,17 @@
 //! the JSON API: the file, its progress, its peers, where its bytes came
 //! from. Two loads at two moments of the download must show two progress
 //! values, the second higher; a screenshot of the page is kept as
-//! `target/status-page.png`.
+//! `target/status-page.png` (and of the tracker's, below, as
+//! `target/status-page-tracker.png`).
 //!
 //! A download on loopback takes a second, less than one Chromium run, so
 //! the test holds the two seeders still (SIGSTOP) while Chromium reads the
 //! page and lets them run (SIGCONT) for a few milliseconds between loads:
 //! each load sees a known, unfinished moment of the download. The pauses
 //! stay far below the engine's stall timeout (30 s).
+//!
+//! Then the tracker's page (`sta-trackerd --http`) must show the file in
+//! its catalog with every holder.
 //!
 //! Needs `chromium` (`apt-get install chromium`); fails without it.
 
@@ -40,7 +44,8 @@ const GET_TIMEOUT: Duration = Duration::from_secs(120);
 fn status_page_shows_a_download_progressing() {
     let started = Instant::now();
     let browser = chromium();
-    let t = tracker(&[]);
+    let mut t = tracker(&["--http", "127.0.0.1:0"]);
+    let tracker_page = format!("http://{}/", prefixed_addr(&mut t, "api listening on "));
     let tmp = TempDir::in_shm("status-page");
     let src = tmp.subdir("src").join(FILE);
     write_random_file(&src, SIZE, 16);
@@ -98,10 +103,6 @@ fn status_page_shows_a_download_progressing() {
     }
     assert!(dom1.contains(FILE), "the file's name is missing:\n{dom1}");
     assert!(
-        dom1.contains("data-state=\"live\""),
-        "the page never reached the API:\n{dom1}"
-    );
-    assert!(
         dom1.contains("class=\"source\""),
         "no source of verified bytes:\n{dom1}"
     );
@@ -123,6 +124,28 @@ fn status_page_shows_a_download_progressing() {
     let reply = follow_get(&mut control, Instant::now() + GET_TIMEOUT);
     assert!(matches!(reply, Reply::Ok(_)), "get: {reply:?}");
     assert_same_file(&src, &out.join(FILE));
+
+    // The tracker's page: its catalog, and the file's holders (the
+    // leecher, done, is one of them now).
+    let catalog = dump_dom(&browser, &profile, &tracker_page);
+    let tracker_shot = screenshot.with_file_name("status-page-tracker.png");
+    take_screenshot(&browser, &profile, &tracker_page, &tracker_shot);
+    let row = format!(
+        "class=\"file\" tabindex=\"0\" aria-selected=\"true\" data-info-hash=\"{info_hash}\""
+    );
+    assert!(
+        catalog.contains(&row),
+        "the tracker's page lacks the file:\n{catalog}"
+    );
+    for addr in [s1.listen, s2.listen, leecher.listen] {
+        let row = format!("class=\"peer\" data-addr=\"{addr}\"");
+        assert!(
+            catalog.contains(&row),
+            "the tracker's page lacks holder {addr}:\n{catalog}"
+        );
+    }
+    assert!(catalog.contains("STA tracker"), "{catalog}");
+
     let size = std::fs::metadata(&screenshot).map_or(0, |m| m.len());
     assert!(size > 10_000, "{} has {size} bytes", screenshot.display());
     eprintln!(
@@ -216,18 +239,23 @@ fn follow_get(c: &mut ControlConn, deadline: Instant) -> Reply {
 
 /// The `http listening on ADDR` line sta-peerd prints after its others.
 fn http_addr(p: &mut Peerd) -> SocketAddr {
-    let line = p
-        .daemon
-        .next_stdout_line(STARTUP_TIMEOUT)
-        .unwrap_or_else(|| {
-            panic!(
-                "sta-peerd printed no `http listening on` line; stderr:\n{}",
-                p.log()
-            )
-        });
-    line.strip_prefix("http listening on ")
-        .and_then(|a| a.trim().parse().ok())
-        .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+    prefixed_addr(&mut p.daemon, "http listening on ")
+}
+
+/// The address on the first stdout line that starts with `prefix`
+/// (lines before it skipped).
+fn prefixed_addr(d: &mut Daemon, prefix: &str) -> SocketAddr {
+    loop {
+        let line = d
+            .next_stdout_line(STARTUP_TIMEOUT)
+            .unwrap_or_else(|| panic!("no `{prefix}ADDR` line; stderr:\n{}", d.log()));
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return rest
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("unexpected line {line:?}"));
+        }
+    }
 }
 
 /// One GET, `Connection: close`: the head and the body.
@@ -338,6 +366,10 @@ fn dump_dom(browser: &Path, profile: &Path, url: &str) -> String {
     assert!(
         dom.contains("<title>STA status</title>"),
         "not the status page:\n{dom}"
+    );
+    assert!(
+        dom.contains("data-state=\"live\""),
+        "the page never reached the API:\n{dom}"
     );
     dom
 }

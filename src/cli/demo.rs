@@ -1000,10 +1000,7 @@ mod tests {
         let http = args(&["--http", "8080"]).unwrap().unwrap().http;
         assert_eq!(http, Some(SocketAddr::from(([127, 0, 0, 1], 8080))));
         let http = args(&["--http", "0.0.0.0:0"]).unwrap().unwrap().http;
-        assert_eq!(
-            http.map(page_url),
-            Some("http://127.0.0.1:0/".to_owned())
-        );
+        assert_eq!(http.map(page_url), Some("http://127.0.0.1:0/".to_owned()));
         assert!(args(&["--http", "x"]).unwrap_err().contains("--http"));
     }
 }

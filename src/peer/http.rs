@@ -1,5 +1,6 @@
-//! `sta-peerd`'s HTTP listener (`--http`): `/metrics` rendered from the
-//! engine's counters, the `/api/v1/` read views, and the write actions
+//! `sta-peerd`'s HTTP listener (`--http`): the status page at `/`
+//! (`http::status_page`), `/metrics` rendered from the engine's counters,
+//! the `/api/v1/` read views, and the write actions
 //! (share, get, remove) handed to the engine as control requests once
 //! their bearer token checks out. See spec/http.md.
 
