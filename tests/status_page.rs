@@ -207,7 +207,7 @@ impl Hold {
                 Instant::now() < deadline,
                 "the download made no progress in 60 s"
             );
-            slice = (slice * 2).min(Duration::from_millis(200));
+            slice = (slice * 2).min(Duration::from_millis(50));
         }
     }
 }
