@@ -105,3 +105,30 @@ fn api_requests_share_and_remove_as_control_requests_do() {
         })
     ));
 }
+
+#[test]
+fn rates_come_from_sampled_counters() {
+    let (mut rig, _, link, bytes, blocks) = leecher_with_peer(MemStorage::default());
+    let (first, rest) = blocks.split_at(blocks.len() / 2);
+    for b in first {
+        rig.input(link, &piece_msg(&bytes, *b));
+    }
+    rig.settle();
+    rig.advance(Duration::from_secs(1));
+    for b in rest {
+        rig.input(link, &piece_msg(&bytes, *b));
+    }
+    rig.settle();
+    rig.advance(Duration::from_millis(1500));
+    let hash = rig.e.metrics(rig.now).by_file[0].info_hash;
+    let d = rig.e.api_file(&hash).unwrap();
+    let received: u64 = rest.iter().map(|b| u64::from(b.length)).sum();
+    let p = &d.peers[0];
+    assert_eq!(p.rate_up, 0);
+    assert!(
+        p.rate_down > 0 && p.rate_down <= received,
+        "{} of {received}",
+        p.rate_down
+    );
+    assert!(d.file.traffic.rate_down > 0);
+}
