@@ -399,6 +399,18 @@ fn monitoring_and_api_end_to_end() {
     assert_eq!(entry["length"], length);
     assert_eq!(entry["peers"], 2);
     assert_eq!(entry["files"], 1);
+    // The same catalog through B, which asks the tracker.
+    let through_b = get_json(b_http, "/api/v1/catalog");
+    let e = &through_b["files"][0];
+    assert_eq!(
+        (e["info_hash"].as_str(), e["local"].as_bool()),
+        (Some(hash.as_str()), Some(true))
+    );
+    assert_eq!(
+        (e["peers"].as_u64(), e["pieces"].as_u64()),
+        (Some(2), Some(pieces))
+    );
+    assert_eq!(through_b["total"], 1);
     let swarm = get_json(tracker_http, &format!("/api/v1/swarms/{hash}"));
     let addrs: BTreeSet<&str> = swarm["holders"]
         .as_array()

@@ -1,9 +1,9 @@
 //! `sta-trackerd`: the STA tracker daemon.
 
 use mio::net::{TcpListener, UdpSocket};
-use sta::config::{ConfigError, Settings, init_logging, trackerd};
+use sta::config::{ConfigError, OptAddr, Settings, init_logging, trackerd};
 use sta::limits::MAX_TRACKER_FRAME;
-use sta::reactor::{Limits, Listener, Reactor};
+use sta::reactor::{Limits, Listener, Reactor, bind};
 use sta::rng::Rng;
 use sta::tracker::http_api::ApiConfig;
 use sta::tracker::{Config, Tracker};
@@ -23,7 +23,8 @@ USAGE:
 const TRAILER: &str = "\
 Prints `listening on ADDR` once ready (then `udp listening on ADDR` and
 `http listening on ADDR` for the BitTorrent listeners that are on, and
-`api listening on ADDR` with --http); exits 0 on SIGINT or SIGTERM.
+`api listening on ADDR` with --http); exits 0 on SIGINT or SIGTERM; SIGHUP
+reloads the config file (see README).
 ";
 
 fn main() -> ExitCode {
@@ -31,7 +32,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
-    let s = Settings::load(args, &trackerd::SPEC)?;
+    let mut s = Settings::load(args, &trackerd::SPEC)?;
     init_logging(&s.get::<String>(&trackerd::LOG_LEVEL)?)?;
     let listen: SocketAddr = s.get(&trackerd::LISTEN)?;
     let idle_secs: u32 = s.get(&trackerd::IDLE_TIMEOUT)?;
@@ -55,8 +56,9 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
         return Err(ConfigError("announce-interval must be at least 1".into()).into());
     }
     // None: the default (the bound TCP address); Some(None): off.
-    let udp_listen: Option<Option<SocketAddr>> = s.opt::<Opt>(&trackerd::UDP_LISTEN)?.map(|o| o.0);
-    let http_listen: Option<SocketAddr> = s.get::<Opt>(&trackerd::HTTP_LISTEN)?.0;
+    let udp_listen: Option<Option<SocketAddr>> =
+        s.opt::<OptAddr>(&trackerd::UDP_LISTEN)?.map(|o| o.0);
+    let http_listen: Option<SocketAddr> = s.get::<OptAddr>(&trackerd::HTTP_LISTEN)?.0;
     let api_listen: Option<SocketAddr> = s.get::<sta::http::Listen>(&trackerd::HTTP)?.0;
     let api_token =
         sta::config::load_api_token(s.opt(&trackerd::API_TOKEN_FILE)?, "STA_TRACKERD_API_TOKEN")?;
@@ -91,9 +93,34 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
             }
         },
     };
+    let udp_on = udp_socket.is_some();
     if let Some(socket) = udp_socket {
         extra.push(format!("udp listening on {}", socket.local_addr()?));
         reactor.listen(Listener::Udp(socket))?;
+    }
+    // The IPv6 twins: sessions, and BitTorrent UDP when it is on.
+    let v6_setting: Option<Option<SocketAddr>> =
+        s.opt::<OptAddr>(&trackerd::LISTEN_V6)?.map(|o| o.0);
+    if let Some((addr, default)) = sta::config::v6_twin(v6_setting, bound) {
+        match bind::tcp_listener(addr) {
+            Ok(l) => {
+                log::info!("sta-trackerd listening on {} (IPv6)", l.local_addr()?);
+                reactor.listen(Listener::Tcp(l))?;
+                if udp_on {
+                    match bind::udp_socket(addr) {
+                        Ok(u) => {
+                            log::info!("sta-trackerd udp listening on {} (IPv6)", u.local_addr()?);
+                            reactor.listen(Listener::Udp(u))?;
+                        }
+                        Err(e) => log::warn!(
+                            "no IPv6 BitTorrent UDP tracker: cannot bind udp {addr}: {e}"
+                        ),
+                    }
+                }
+            }
+            Err(e) if default => log::warn!("no IPv6 listener: cannot bind {addr}: {e}"),
+            Err(e) => return Err(format!("cannot listen on {addr}: {e}").into()),
+        }
     }
     let mut http_listener = None;
     if let Some(addr) = http_listen {
@@ -118,6 +145,7 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
     let mut tracker = Tracker::new(config, Rng::from_entropy());
     tracker.http_listener = http_listener;
     tracker.api = api;
+    tracker.on_reload = Some(Box::new(move || reload(&mut s)));
     println!("listening on {bound}");
     for line in &extra {
         println!("{line}");
@@ -130,15 +158,29 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// An address setting that may be off (`off` or empty).
-struct Opt(Option<SocketAddr>);
-
-impl std::str::FromStr for Opt {
-    type Err = std::net::AddrParseError;
-    fn from_str(s: &str) -> Result<Opt, Self::Err> {
-        match s {
-            "" | "off" => Ok(Opt(None)),
-            _ => s.parse().map(|a| Opt(Some(a))),
+/// SIGHUP: the log level changes now; any other changed setting is named
+/// as needing a restart. An invalid configuration changes nothing.
+fn reload(s: &mut Settings) {
+    let applied = s.reload(&trackerd::SPEC).and_then(|new| {
+        let level: String = new.get(&trackerd::LOG_LEVEL)?;
+        sta::config::set_log_level(&level)?;
+        Ok(new)
+    });
+    match applied {
+        Ok(new) => {
+            for name in s.changed(&new) {
+                match name {
+                    "log-level" => log::info!(
+                        "reload: log-level is now {}",
+                        new.raw(name).unwrap_or("info")
+                    ),
+                    _ => {
+                        log::warn!("reload: {name} changed, but takes effect only after a restart")
+                    }
+                }
+            }
+            *s = new;
         }
+        Err(e) => log::warn!("reload: {e}; keeping the configuration in use"),
     }
 }

@@ -46,8 +46,14 @@ pub struct Step {
 
 impl Exchange {
     /// Takes the bytes received so far (all of them not yet consumed);
-    /// `answer` is called once, with the whole request.
-    pub fn input(&mut self, input: &[u8], answer: impl FnOnce(&Request) -> Response) -> Step {
+    /// `answer` is called once, with the whole request. It may return
+    /// `None` when the answer comes later: the caller then sends it (and
+    /// closes) itself, while what the client still sends is drained.
+    pub fn input(
+        &mut self,
+        input: &[u8],
+        answer: impl FnOnce(&Request) -> Option<Response>,
+    ) -> Step {
         if let Some(drained) = &mut self.drained {
             *drained = drained.saturating_add(input.len());
             return Step {
@@ -68,9 +74,16 @@ impl Exchange {
                 let head_only = req.method == Method::Head;
                 (answer(&req), head_only, input.len() - used, false)
             }
-            Err(e) => (Response::text(e.status, e.message), false, 0, true),
+            Err(e) => (Some(Response::text(e.status, e.message)), false, 0, true),
         };
         self.drained = Some(rest);
+        let Some(response) = response else {
+            return Step {
+                used: input.len(),
+                close: false,
+                reply: None,
+            };
+        };
         Step {
             used: input.len(),
             // With nothing left unread, close at once; after a refusal
@@ -148,7 +161,7 @@ mod tests {
         let mut x = Exchange::default();
         let req = b"GET /a HTTP/1.1\r\n\r\n";
         assert_eq!(x.input(&req[..5], |_| unreachable!()).used, 0);
-        let step = x.input(req, |r| Response::text(200, &r.path));
+        let step = x.input(req, |r| Some(Response::text(200, &r.path)));
         assert_eq!((step.used, step.close), (req.len(), true));
         assert!(step.reply.unwrap().ends_with(b"\r\n\r\n/a\n"));
 

@@ -5,11 +5,12 @@
 
 use super::disk::Disk;
 use super::http;
+use crate::config::{Settings, peerd};
 use crate::engine::{Action, Config, Engine, Job, LinkId, Time};
 use crate::hashpool::{self, HashPool};
 use crate::reactor::{ConnId, Ctx, Flow, Handler, OutQueue};
 use crate::rng::Rng;
-use log::warn;
+use log::{info, warn};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,8 +19,8 @@ use std::time::Instant;
 /// Listener numbers, in the order `sta-peerd` registers them.
 pub const PEER_LISTENER: usize = 0;
 pub const CONTROL_LISTENER: usize = 1;
-/// The `--http` listener, when there is one.
-pub const HTTP_LISTENER: usize = 2;
+/// The IPv6 twin of the peer listener, when there is one.
+pub const PEER_LISTENER_V6: usize = 2;
 
 /// What a reactor connection carries: an engine link, or one HTTP
 /// request (answered by the shell from the engine's views).
@@ -36,8 +37,16 @@ pub struct Daemon {
     conns: HashMap<LinkId, ConnId>,
     /// The engine's time zero.
     epoch: Instant,
+    /// The `--http` listener's number, when there is one.
+    http_listener: Option<usize>,
     /// The API token that write requests must carry, if any.
     api_token: Option<String>,
+    /// HTTP requests waiting for the engine's answer: the engine link of
+    /// the request, the HTTP connection to answer on, and whether it was a
+    /// HEAD request.
+    deferred: HashMap<LinkId, (ConnId, bool)>,
+    /// The settings it started with, for a reload on SIGHUP.
+    settings: Option<Settings>,
 }
 
 impl Daemon {
@@ -47,19 +56,26 @@ impl Daemon {
             pool,
             conns: HashMap::new(),
             epoch: Instant::now(),
+            http_listener: None,
             api_token: None,
+            settings: None,
+            deferred: HashMap::new(),
         }
     }
 
-    /// Write requests of the HTTP API must carry `token`.
-    pub fn set_api_token(&mut self, token: Option<String>) {
+    /// Serves HTTP on listener number `listener`; write requests of the
+    /// API must carry `token`.
+    pub fn serve_http(&mut self, listener: usize, token: Option<String>) {
+        self.http_listener = Some(listener);
         self.api_token = token;
     }
 
-    /// Answers the HTTP request at the start of `input`, once whole.
+    /// Answers the HTTP request at the start of `input`, once whole, or
+    /// registers it as waiting for the engine (`/api/v1/catalog`).
     fn http(
         &mut self,
         ctx: &mut Ctx<Conn>,
+        id: ConnId,
         exchange: &mut crate::http::Exchange,
         input: &[u8],
         out: &mut OutQueue,
@@ -69,15 +85,65 @@ impl Daemon {
             hash_queue: self.pool.queued(),
         };
         let (engine, token) = (&mut self.engine, self.api_token.as_deref());
-        let step = exchange.input(input, |req| http::respond(engine, now, req, token, gauges));
+        let mut waiting = None;
+        let step = exchange.input(input, |req| {
+            match http::respond(engine, now, req, token, gauges) {
+                http::Answer::Now(response) => Some(response),
+                http::Answer::Later(link) => {
+                    waiting = Some((link, req.method == crate::http::Method::Head));
+                    None
+                }
+            }
+        });
+        if let Some((link, head_only)) = waiting {
+            self.deferred.insert(link, (id, head_only));
+        }
         if let Some(reply) = &step.reply {
             out.push(reply);
-            self.perform(ctx);
         }
+        self.perform(ctx);
         Flow {
             used: step.used,
             close: step.close,
         }
+    }
+
+    /// Keeps the settings the daemon was started with: SIGHUP reads them
+    /// again and applies what can change while running.
+    pub fn reload_with(&mut self, settings: Settings) {
+        self.settings = Some(settings);
+    }
+
+    /// Re-reads the configuration: log level, upload slots, peers per file
+    /// and the piece size of new shares change now; anything else changed
+    /// is named as needing a restart, and nothing changes if the new
+    /// configuration is invalid.
+    fn reload_settings(&mut self) -> Result<(), String> {
+        let Some(old) = &self.settings else {
+            return Ok(());
+        };
+        let new = old.reload(&peerd::SPEC).map_err(|e| e.to_string())?;
+        let changed = old.changed(&new);
+        let level: String = new.get(&peerd::LOG_LEVEL).map_err(|e| e.to_string())?;
+        let slots: usize = new.get(&peerd::UPLOAD_SLOTS).map_err(|e| e.to_string())?;
+        let peers: usize = new.get(&peerd::MAX_PEERS).map_err(|e| e.to_string())?;
+        let piece = crate::meta::info::check_piece_length(
+            new.get(&peerd::PIECE_SIZE).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| format!("piece-size: {e}"))?;
+        crate::config::set_log_level(&level).map_err(|e| e.to_string())?;
+        self.engine.retune(slots, peers, piece);
+        for name in changed {
+            match RELOADABLE.contains(&name) {
+                true => info!(
+                    "reload: {name} is now {}",
+                    new.raw(name).unwrap_or("its default")
+                ),
+                false => warn!("reload: {name} changed, but takes effect only after a restart"),
+            }
+        }
+        self.settings = Some(new);
+        Ok(())
     }
 
     fn now(&self) -> Time {
@@ -99,6 +165,8 @@ impl Daemon {
                 Action::Send { link, bytes } => {
                     if let Some(&id) = self.conns.get(&link) {
                         ctx.send(id, bytes);
+                    } else if let Some(&(id, head_only)) = self.deferred.get(&link) {
+                        ctx.send(id, http::deferred_reply(&bytes).encode(head_only));
                     }
                 }
                 Action::SendLater { link, bytes } => {
@@ -115,6 +183,9 @@ impl Daemon {
                 } => self.send_block(ctx, link, header, file, offset, len),
                 Action::Dial { link, addr } => ctx.dial(addr, Conn::Link(link)),
                 Action::Close { link } => {
+                    if let Some((id, _)) = self.deferred.remove(&link) {
+                        ctx.close(id);
+                    }
                     if let Some(&id) = self.conns.get(&link) {
                         ctx.close(id);
                     }
@@ -160,8 +231,17 @@ impl Daemon {
     }
 }
 
+/// The settings a SIGHUP applies to a running sta-peerd.
+const RELOADABLE: [&str; 4] = ["log-level", "upload-slots", "max-peers", "piece-size"];
+
 impl Handler for Daemon {
     type Session = Conn;
+
+    fn reload(&mut self, _ctx: &mut Ctx<Conn>) {
+        if let Err(e) = self.reload_settings() {
+            warn!("reload: {e}; keeping the configuration in use");
+        }
+    }
 
     fn open(
         &mut self,
@@ -173,9 +253,11 @@ impl Handler for Daemon {
     ) -> Option<Conn> {
         let now = self.now();
         let link = match listener {
-            PEER_LISTENER => self.engine.peer_accepted(now, peer?),
+            // First: without an IPv6 listener, it has the number the
+            // IPv6 one would have.
+            l if Some(l) == self.http_listener => return Some(Conn::Http(Default::default())),
+            PEER_LISTENER | PEER_LISTENER_V6 => self.engine.peer_accepted(now, peer?),
             CONTROL_LISTENER => self.engine.control_opened(now),
-            HTTP_LISTENER => return Some(Conn::Http(Default::default())),
             _ => return None,
         };
         self.conns.insert(link, id);
@@ -196,14 +278,14 @@ impl Handler for Daemon {
     fn data(
         &mut self,
         ctx: &mut Ctx<Conn>,
-        _id: ConnId,
+        id: ConnId,
         conn: &mut Conn,
         input: &[u8],
         out: &mut OutQueue,
     ) -> Flow {
         let link = match conn {
             Conn::Link(link) => link,
-            Conn::Http(exchange) => return self.http(ctx, exchange, input, out),
+            Conn::Http(exchange) => return self.http(ctx, id, exchange, input, out),
         };
         let now = self.now();
         let used = self.engine.link_input(now, *link, input);
@@ -218,13 +300,28 @@ impl Handler for Daemon {
         }
     }
 
-    fn close(&mut self, ctx: &mut Ctx<Conn>, _id: ConnId, conn: Conn) {
-        let Conn::Link(link) = conn else {
-            return;
-        };
-        self.conns.remove(&link);
+    fn close(&mut self, ctx: &mut Ctx<Conn>, id: ConnId, conn: Conn) {
         let now = self.now();
-        self.engine.link_closed(now, link);
+        match conn {
+            Conn::Link(link) => {
+                self.conns.remove(&link);
+                self.engine.link_closed(now, link);
+            }
+            // The client left before its answer: the engine forgets the
+            // request.
+            Conn::Http(_) => {
+                let gone: Vec<LinkId> = self
+                    .deferred
+                    .iter()
+                    .filter(|&(_, &(c, _))| c == id)
+                    .map(|(&l, _)| l)
+                    .collect();
+                for link in gone {
+                    self.deferred.remove(&link);
+                    self.engine.link_closed(now, link);
+                }
+            }
+        }
         self.perform(ctx);
     }
 

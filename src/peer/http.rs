@@ -5,7 +5,7 @@
 //! their bearer token checks out. See spec/http.md.
 
 use crate::control::{Code, ControlRequest};
-use crate::engine::{ApiReply, Engine, Metrics, Storage, Time};
+use crate::engine::{ApiReply, Engine, LinkId, Metrics, Storage, Time};
 use crate::http::auth::{self, Auth};
 use crate::http::prometheus::{Exposition, Kind};
 use crate::http::response::PROMETHEUS;
@@ -20,8 +20,80 @@ pub struct ShellGauges {
     pub hash_queue: usize,
 }
 
+/// What [`respond`] came to.
+#[derive(Debug)]
+pub enum Answer {
+    Now(Response),
+    /// The engine answers later, with a control reply line on this link
+    /// (then closed): turn it into the response with [`deferred_reply`].
+    Later(LinkId),
+}
+
 /// Answers one request; `token` is the configured API token, if any.
 pub fn respond<S: Storage>(
+    engine: &mut Engine<S>,
+    now: Time,
+    req: &Request,
+    token: Option<&str>,
+    gauges: ShellGauges,
+) -> Answer {
+    if req.path == "/api/v1/catalog" {
+        if !matches!(req.method, Method::Get | Method::Head) {
+            return Answer::Now(method_not_allowed("GET, HEAD"));
+        }
+        return match engine.api_deferred(now, ControlRequest::List) {
+            Ok(link) => Answer::Later(link),
+            Err(reply) => Answer::Now(catalog_reply(reply)),
+        };
+    }
+    Answer::Now(respond_now(engine, now, req, token, gauges))
+}
+
+/// The response to `/api/v1/catalog` from the control reply line of
+/// `list` (spec/control.md): the tracker's catalog, each entry marked
+/// `local` when this daemon holds it.
+pub fn deferred_reply(line: &[u8]) -> Response {
+    catalog_reply(ApiReply::parse(&String::from_utf8_lossy(line)))
+}
+
+fn catalog_reply(reply: ApiReply) -> Response {
+    match reply {
+        ApiReply::Failed { code, message } => {
+            Response::error(status_of(code), code.as_str(), &message)
+        }
+        ApiReply::Done(v) => {
+            let empty = Vec::new();
+            let entries = v.get("files").and_then(|f| f.as_array()).unwrap_or(&empty);
+            let files: Vec<serde_json::Value> = entries
+                .iter()
+                .map(|e| {
+                    let n = |k: &str| e.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+                    let pieces = match n("piece_length") {
+                        0 => 0,
+                        p => n("length").div_ceil(p),
+                    };
+                    serde_json::json!({
+                        "info_hash": e.get("info_hash"),
+                        "name": e.get("name"),
+                        "length": n("length"),
+                        "piece_length": n("piece_length"),
+                        "pieces": pieces,
+                        "files": e.get("file_count").and_then(|x| x.as_u64()).unwrap_or(1),
+                        "peers": n("peers"),
+                        "seeders": n("seeders"),
+                        "local": e.get("local").and_then(|x| x.as_bool()).unwrap_or(false),
+                    })
+                })
+                .collect();
+            Response::json(
+                200,
+                &serde_json::json!({ "total": files.len(), "files": files }),
+            )
+        }
+    }
+}
+
+fn respond_now<S: Storage>(
     engine: &mut Engine<S>,
     now: Time,
     req: &Request,
@@ -320,7 +392,10 @@ mod tests {
 
     fn ask(e: &mut Engine<MemStorage>, raw: &str, token: Option<&str>) -> Response {
         let (req, _) = crate::http::parse(raw.as_bytes()).unwrap().unwrap();
-        respond(e, Time::ZERO, &req, token, ShellGauges { hash_queue: 3 })
+        match respond(e, Time::ZERO, &req, token, ShellGauges { hash_queue: 3 }) {
+            Answer::Now(r) => r,
+            Answer::Later(link) => panic!("deferred on {link}"),
+        }
     }
 
     #[test]
@@ -385,6 +460,31 @@ mod tests {
             let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
             assert!(v["error"]["code"].is_string(), "{v}");
         }
+    }
+
+    #[test]
+    fn the_catalog_comes_from_the_list_reply() {
+        let line = br#"{"ok":true,"files":[{"name":"d","info_hash":"ab","length":100,"piece_length":32,"peers":2,"seeders":1,"file_count":3,"local":true}]}"#;
+        let r = deferred_reply(line);
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"total": 1, "files": [{"info_hash": "ab", "name": "d", "length": 100,
+                "piece_length": 32, "pieces": 4, "files": 3, "peers": 2, "seeders": 1, "local": true}]})
+        );
+        let r = deferred_reply(
+            br#"{"ok":false,"error":{"code":"tracker_unreachable","message":"down"}}"#,
+        );
+        assert_eq!(r.status, 503);
+        let mut e = engine();
+        let (req, _) = crate::http::parse(b"GET /api/v1/catalog HTTP/1.1\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        let answer = respond(&mut e, Time::ZERO, &req, None, ShellGauges::default());
+        assert!(
+            matches!(answer, Answer::Now(r) if r.status == 503),
+            "no tracker session"
+        );
     }
 
     #[test]

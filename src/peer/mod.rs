@@ -8,4 +8,4 @@ pub mod disk;
 pub mod http;
 
 pub use crate::engine::Config;
-pub use daemon::{Conn, Daemon};
+pub use daemon::{Conn, Daemon, PEER_LISTENER_V6};

@@ -49,6 +49,9 @@ pub struct Holder {
     /// Accepts peer connections (Hello `listen_port` != 0): only such
     /// holders are given out by get-peers.
     reachable: bool,
+    /// Its session came over IPv6: its address is of no use to an IPv4
+    /// asker.
+    ipv6: bool,
 }
 
 impl Holder {
@@ -60,6 +63,13 @@ impl Holder {
     pub fn count(&self) -> u32 {
         self.count
     }
+}
+
+/// Who asks for peers: never given itself, nor (over IPv4) IPv6 peers.
+#[derive(Debug, Clone, Copy)]
+pub struct Asker {
+    pub conn: ConnId,
+    pub v4_only: bool,
 }
 
 #[derive(Debug)]
@@ -195,18 +205,18 @@ impl Catalog {
     /// Returns true if the session did not hold the file before.
     pub fn announce(&mut self, conn: ConnId, info: Info, holding: Holding) -> bool {
         let hash = info.info_hash;
-        self.hold(conn, hash, holding, true, || Arc::new(info))
+        self.hold(conn, hash, holding, (true, false), || Arc::new(info))
     }
 
     /// [`Catalog::announce`] for the file `hash`, whose metadata `info`
     /// is asked for only if the catalog does not know the file yet.
-    /// `reachable`: the session accepts peer connections.
+    /// `reach`: the session accepts peer connections, and came over IPv6.
     pub fn hold(
         &mut self,
         conn: ConnId,
         hash: InfoHash,
         holding: Holding,
-        reachable: bool,
+        (reachable, ipv6): (bool, bool),
         info: impl FnOnce() -> Arc<Info>,
     ) -> bool {
         let keys = *self.files.hasher();
@@ -237,6 +247,7 @@ impl Catalog {
                     count: 0,
                     seeder: false,
                     reachable,
+                    ipv6,
                 });
                 entry.bits.resize(entry.bits.len() + entry.stride, 0);
                 entry.set_holding(i, &holding);
@@ -317,7 +328,7 @@ impl Catalog {
     pub fn sample(
         &self,
         entry: &FileEntry,
-        asking: ConnId,
+        asker: Asker,
         piece: Option<u32>,
         max: usize,
         rng: &mut Rng,
@@ -326,7 +337,11 @@ impl Catalog {
         picked.clear();
         let mut seen = 0usize;
         for (i, h) in entry.holders.iter().enumerate() {
-            if h.conn == asking || !h.reachable || piece.is_some_and(|p| !entry.has(i, p)) {
+            if h.conn == asker.conn
+                || !h.reachable
+                || (asker.v4_only && h.ipv6)
+                || piece.is_some_and(|p| !entry.has(i, p))
+            {
                 continue;
             }
             seen += 1;
@@ -431,6 +446,11 @@ impl BuildHasher for KeyedHash {
 mod tests {
     use super::*;
 
+    const ASKER: Asker = Asker {
+        conn: 0,
+        v4_only: false,
+    };
+
     fn info(name: &str, pieces: u32) -> Info {
         let piece_length = 16 * 1024;
         let length = u64::from(pieces) * u64::from(piece_length);
@@ -472,13 +492,13 @@ mod tests {
         let entry = c.get(&h).unwrap();
         let mut rng = Rng::new(7);
         let mut picked = Vec::new();
-        c.sample(entry, 0, Some(0), 50, &mut rng, &mut picked);
+        c.sample(entry, ASKER, Some(0), 50, &mut rng, &mut picked);
         // Conns 8, 16, ..., 96 hold piece 0; conn 0 is asking.
         assert_eq!(picked.len(), 12);
         assert!(picked.iter().all(|&i| entry.holders[i].conn % 8 == 0));
         let mut firsts = BTreeSet::new();
         for _ in 0..20 {
-            c.sample(entry, 0, None, 10, &mut rng, &mut picked);
+            c.sample(entry, ASKER, None, 10, &mut rng, &mut picked);
             assert_eq!(picked.len(), 10);
             firsts.insert(picked[0]);
         }

@@ -41,7 +41,7 @@ impl Tracker {
         input: &[u8],
         out: &mut OutQueue,
     ) -> Flow {
-        let step = exchange.input(input, |req| self.api_respond(req));
+        let step = exchange.input(input, |req| Some(self.api_respond(req)));
         if let Some(reply) = &step.reply {
             out.push(reply);
         }
@@ -221,6 +221,15 @@ impl Tracker {
             Kind::Counter,
             "Requests answered, by protocol (sta, udp, http) and kind.",
         );
+        for (kind, n) in super::stats::STA_KINDS.iter().zip(&s.sta) {
+            if *n > 0 {
+                e.sample(
+                    "sta_tracker_requests_total",
+                    &[("protocol", "sta"), ("kind", kind)],
+                    *n,
+                );
+            }
+        }
         for ((protocol, kind), n) in &s.requests {
             e.sample(
                 "sta_tracker_requests_total",
@@ -294,7 +303,7 @@ mod tests {
             t.handle(conn, announce, &mut out);
             t.stats.observe("sta", 0.000_03);
         }
-        t.stats.request("sta", "malformed");
+        t.stats.sta_request(None);
         t.stats.error("sta", 6);
         (t, info)
     }

@@ -33,6 +33,12 @@ const OUTPUT_BATCH: usize = 1024 * 1024;
 impl Handler for Tracker {
     type Session = Proto;
 
+    fn reload(&mut self, _ctx: &mut Ctx<Proto>) {
+        if let Some(f) = self.on_reload.as_mut() {
+            f();
+        }
+    }
+
     fn open(
         &mut self,
         _ctx: &mut Ctx<Proto>,
@@ -86,7 +92,7 @@ impl Handler for Tracker {
                     }
                     Err(e) => {
                         debug!("session {id}: {e}");
-                        self.stats.request("sta", "malformed");
+                        self.stats.sta_request(None);
                         self.stats.error("sta", e.code.0);
                         e.to_response().encode(buf);
                         match e.used {
