@@ -102,6 +102,12 @@ fn status_page_shows_a_download_progressing() {
         );
     }
     assert!(dom1.contains(FILE), "the file's name is missing:\n{dom1}");
+    let entry =
+        format!("class=\"catalog-entry\" data-info-hash=\"{info_hash}\" data-local=\"true\"");
+    assert!(
+        dom1.contains(&entry),
+        "the tracker's catalog is missing:\n{dom1}"
+    );
     assert!(
         dom1.contains("class=\"source\""),
         "no source of verified bytes:\n{dom1}"
