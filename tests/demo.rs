@@ -1,7 +1,8 @@
 //! `sta demo` for real: a tracker and four peer daemons as child processes,
 //! a generated file shared by three and downloaded by the fourth. Checks
 //! what it prints, and that it leaves no process and no file behind, also
-//! when interrupted midway.
+//! when interrupted midway; with `--http`, that the downloader's status
+//! page is up before the download and the swarm after it, until SIGINT.
 
 use sta_kit::process::{Captured, Guard, Lines, Next, exists};
 use std::path::PathBuf;
@@ -23,8 +24,13 @@ struct Demo {
 
 impl Demo {
     fn start(size: &str) -> Demo {
+        Demo::start_with(&["--size", size])
+    }
+
+    fn start_with(args: &[&str]) -> Demo {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_sta"));
-        cmd.args(["demo", "--size", size])
+        cmd.arg("demo")
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -35,6 +41,21 @@ impl Demo {
             lines: Lines::spawn(stdout.expect("stdout")).expect("a stdout thread"),
             stderr: Captured::spawn(stderr.expect("stderr")).expect("a stderr thread"),
             guard,
+        }
+    }
+
+    /// The rest of the next stdout line starting with `prefix` (lines
+    /// before it go to `seen`); panics if stdout closes first.
+    fn wait_prefix(&self, prefix: &str, deadline: Instant, seen: &mut Vec<String>) -> String {
+        loop {
+            let line = self
+                .next_line(deadline)
+                .unwrap_or_else(|| panic!("the demo ended before `{prefix}`:\n{seen:?}"));
+            let rest = line.strip_prefix(prefix).map(str::to_owned);
+            seen.push(line);
+            if let Some(rest) = rest {
+                return rest;
+            }
         }
     }
 
@@ -151,6 +172,57 @@ fn interrupted_demo_stops_its_children_and_removes_its_files() {
     let pids = announced_pids(&out);
     assert_eq!(pids.len(), 5, "{out}");
     for (name, pid) in pids {
+        assert!(!exists(pid), "{name} (pid {pid}) still runs");
+    }
+    let dir = announced_dir(&out);
+    assert!(!dir.exists(), "{} was left behind", dir.display());
+}
+
+/// One `GET path` on `url`'s address: (status line, body).
+fn http_get(url: &str, path: &str) -> (String, String) {
+    use std::io::{Read, Write};
+    let addr = url
+        .strip_prefix("http://")
+        .and_then(|a| a.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("not an http://ADDR/ URL: {url:?}"));
+    let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{addr}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head and a body");
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
+}
+
+#[test]
+fn demo_with_http_serves_the_page_and_runs_until_interrupted() {
+    let mut demo = Demo::start_with(&["--size", "8M", "--http", "0"]);
+    let deadline = Instant::now() + DEMO_TIMEOUT;
+    let mut seen = Vec::new();
+    let url = demo.wait_prefix("status page: open ", deadline, &mut seen);
+    let url = url
+        .strip_suffix(" in a browser")
+        .unwrap_or_else(|| panic!("{url:?}"))
+        .to_owned();
+    // Before the download (the demo waits, stdin is no terminal).
+    let (status, page) = http_get(&url, "/");
+    assert_eq!(status, "HTTP/1.1 200 OK", "{page}");
+    assert!(page.contains("<title>STA status</title>"), "{page}");
+
+    demo.wait_prefix("the swarm keeps running", deadline, &mut seen);
+    let (status, json) = http_get(&url, "/api/v1/status");
+    assert_eq!(status, "HTTP/1.1 200 OK", "{json}");
+    assert!(json.contains("\"name\":\"demo.bin\""), "{json}");
+    assert!(json.contains("\"state\":\"seeding\""), "{json}");
+
+    assert!(demo.guard.signal(libc::SIGINT), "the demo is gone");
+    let (status, out, err) = demo.finish(EXIT_TIMEOUT, seen);
+    assert!(status.success(), "{status}\n{out}\n{err}");
+    assert!(out.contains("verified: identical"), "{out}");
+    for (name, pid) in announced_pids(&out) {
         assert!(!exists(pid), "{name} (pid {pid}) still runs");
     }
     let dir = announced_dir(&out);

@@ -44,8 +44,10 @@ COMMANDS:
     stop                         stop sta-peerd
     limits [--upload RATE] [--download RATE]
                                  show or change the rate limits
-    demo [--size SIZE]           run a tracker and 4 peers on this machine
-                                 and show a download (see demo --help)
+    demo [--size SIZE] [--http PORT]
+                                 run a tracker and 4 peers on this machine
+                                 and show a download, with --http in a
+                                 browser too (see demo --help)
 
 OPTIONS:
     --control PATH   the daemon's control socket

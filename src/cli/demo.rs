@@ -6,6 +6,11 @@
 //! byte, the rate and the bytes per seeder are printed, and every process
 //! and file is cleaned up, also on SIGINT, SIGTERM or SIGHUP.
 //!
+//! With `--http PORT` the downloader also serves its status page there;
+//! the demo prints its URL, waits for Enter (or a few seconds) before the
+//! download, and keeps the swarm running after it until interrupted, so
+//! that the page can be watched.
+//!
 //! Phases go to stdout, the progress bar to stderr (as for `sta get`).
 
 use crate::cli::client::{CallError, Client, Event, file_of, seeders_listed};
@@ -31,7 +36,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub const HELP: &str = "\
-sta demo [--size SIZE]
+sta demo [--size SIZE] [--http PORT]
 
 Shows STA at work on this machine, with nothing to set up. Starts a
 sta-trackerd and four sta-peerd daemons as real processes on 127.0.0.1
@@ -48,10 +53,16 @@ The temporary directory needs room for four copies of the file.
 
     --size SIZE   size of demo.bin: bytes, or a number with K, M or G
                   (powers of 1024), e.g. 64M, 1G [default: 256M]
+    --http PORT   the downloader serves its status page and JSON API on
+                  http://127.0.0.1:PORT/ (or ADDR:PORT; 0: a free port);
+                  the demo prints the URL, starts the download when you
+                  press Enter (after 5 s without a terminal) and keeps the
+                  swarm running afterwards until Ctrl-C
     -h, --help    print this help
 
-Exit status: 0 the download was verified, 1 something failed (the message
-says what), 2 wrong usage, 130 interrupted.
+Exit status: 0 the download was verified (with --http: and the demo was
+then stopped with Ctrl-C), 1 something failed (the message says what), 2
+wrong usage, 130 interrupted before the end.
 ";
 
 const FILE_NAME: &str = "demo.bin";
@@ -67,11 +78,22 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 const POLL: Duration = Duration::from_millis(100);
 /// Room kept free beyond the four copies.
 const MARGIN: u64 = 64 << 20;
+/// With `--http` and no terminal, how long the demo waits before the
+/// download, for a browser to open the page.
+const HTTP_START_DELAY: Duration = Duration::from_secs(5);
+
+/// What the command line asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Options {
+    size: u64,
+    /// `--http`: where the downloader serves its status page.
+    http: Option<SocketAddr>,
+}
 
 /// Runs `sta demo` with the words after `demo`.
 pub fn run(args: Vec<OsString>) -> ExitCode {
-    let size = match parse_args(args) {
-        Ok(Some(size)) => size,
+    let options = match parse_args(args) {
+        Ok(Some(options)) => options,
         Ok(None) => {
             print!("{HELP}");
             return ExitCode::SUCCESS;
@@ -89,7 +111,7 @@ pub fn run(args: Vec<OsString>) -> ExitCode {
         }
     };
     let mut demo = Demo::new(stop);
-    let outcome = demo.run(size);
+    let outcome = demo.run(options);
     if matches!(outcome, Err(Failure::Interrupted)) {
         eprintln!("sta demo: interrupted; stopping every process and removing the files");
     }
@@ -136,22 +158,31 @@ fn say(text: impl Display) {
 
 // ------------------------------------------------------------- arguments
 
-/// The file size, or `None` for `--help`.
-fn parse_args(args: Vec<OsString>) -> Result<Option<u64>, String> {
+/// The options, or `None` for `--help`.
+fn parse_args(args: Vec<OsString>) -> Result<Option<Options>, String> {
     let mut args = pico_args::Arguments::from_vec(args);
     if args.contains(["-h", "--help"]) {
         return Ok(None);
     }
+    let cause = |e| match e {
+        pico_args::Error::Utf8ArgumentParsingFailed { cause, .. } => cause,
+        e => e.to_string(),
+    };
     let size = args
         .opt_value_from_fn("--size", parse_size)
-        .map_err(|e| match e {
-            pico_args::Error::Utf8ArgumentParsingFailed { cause, .. } => cause,
-            e => e.to_string(),
-        })?;
+        .map_err(cause)?;
+    let http = args
+        .opt_value_from_fn("--http", |s: &str| {
+            crate::http::parse_listen(s).map_err(|e| format!("--http: {e}"))
+        })
+        .map_err(cause)?;
     if let Some(extra) = args.finish().first() {
         return Err(format!("unexpected argument '{}'", extra.to_string_lossy()));
     }
-    Ok(Some(size.unwrap_or(DEFAULT_SIZE)))
+    Ok(Some(Options {
+        size: size.unwrap_or(DEFAULT_SIZE),
+        http,
+    }))
 }
 
 /// A flag raised by SIGINT, SIGTERM or SIGHUP, which then no longer end
@@ -180,6 +211,8 @@ struct Peer {
     addr: SocketAddr,
     dir: PathBuf,
     client: Client,
+    /// The URL of its status page, with `--http`.
+    page: Option<String>,
 }
 
 impl Demo {
@@ -191,23 +224,79 @@ impl Demo {
         }
     }
 
-    fn run(&mut self, size: u64) -> Step<()> {
+    fn run(&mut self, options: Options) -> Step<()> {
+        let size = options.size;
         let (tracker_bin, peerd_bin) = find_binaries()?;
         let dir = self.make_dir(size)?;
         let names = peer_names();
         let files = self.generate(&dir, &names[..SEEDERS], size)?;
         let tracker = self.start_tracker(&tracker_bin, &dir)?;
-        let mut seeders = self.start_peers(&peerd_bin, &dir, tracker, &names)?;
+        let mut seeders = self.start_peers(&peerd_bin, &dir, tracker, &names, options.http)?;
         let downloader = seeders
             .pop()
             .ok_or_else(|| failed("no downloader was started"))?;
         let shared = self.share(&seeders, &files, size)?;
         self.wait_for_seeders(&downloader, &shared)?;
+        if let Some(url) = &downloader.page {
+            self.wait_for_viewer(url)?;
+        }
         let got = self.download(&downloader, &shared, size)?;
         self.verify(&shared.path, &got.path)?;
         say("bytes per peer:");
         say(peer_table(&got, &seeders));
+        if let Some(url) = &downloader.page {
+            self.keep_running(url)?;
+        }
         Ok(())
+    }
+
+    /// Says where the status page is, then waits for Enter on a terminal
+    /// (a few seconds otherwise) so that it can be opened before the
+    /// download.
+    fn wait_for_viewer(&mut self, url: &str) -> Step<()> {
+        say(format_args!("status page: open {url} in a browser"));
+        let deadline = if std::io::stdin().is_terminal() {
+            say("  press Enter to start the download");
+            None
+        } else {
+            say(format_args!(
+                "  the download starts in {} s",
+                HTTP_START_DELAY.as_secs()
+            ));
+            Some(Instant::now() + HTTP_START_DELAY)
+        };
+        let enter = deadline.is_none().then(stdin_line);
+        loop {
+            self.check_stop()?;
+            self.check_children()?;
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(());
+            }
+            if let Some(rx) = &enter {
+                match rx.recv_timeout(POLL) {
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                    Err(RecvTimeoutError::Timeout) => {}
+                }
+            } else {
+                thread::sleep(POLL);
+            }
+        }
+    }
+
+    /// After the download, with `--http`: the swarm keeps running (the
+    /// downloader now seeds too) until Ctrl-C, which ends the demo
+    /// normally.
+    fn keep_running(&mut self, url: &str) -> Step<()> {
+        say(format_args!(
+            "the swarm keeps running for the status page at {url}; press Ctrl-C to stop it"
+        ));
+        loop {
+            self.check_children()?;
+            if self.stop.load(Ordering::SeqCst) {
+                return Ok(());
+            }
+            thread::sleep(POLL);
+        }
     }
 
     fn check_stop(&self) -> Step<()> {
@@ -272,38 +361,57 @@ impl Demo {
         Ok(addr)
     }
 
-    /// Starts every peer at once, then waits for each to be ready.
+    /// Starts every peer at once, then waits for each to be ready. The
+    /// last one (the downloader) gets `--http` when `http` is set.
     fn start_peers(
         &mut self,
         program: &Path,
         dir: &Path,
         tracker: SocketAddr,
         names: &[String],
+        http: Option<SocketAddr>,
     ) -> Step<Vec<Peer>> {
         say(format_args!(
             "starting {} peers: {SEEDERS} seeders and 1 downloader...",
             names.len()
         ));
         let mut started = Vec::new();
-        for name in names {
+        for (n, name) in names.iter().enumerate() {
             let peer_dir = dir.join(name);
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .create(&peer_dir)
                 .map_err(|e| failed(format!("cannot create {}: {e}", peer_dir.display())))?;
-            let args = peer_args(tracker, &peer_dir);
-            started.push((self.spawn(name, program, &args, dir)?, peer_dir));
+            let http = http.filter(|_| n + 1 == names.len());
+            let args = peer_args(tracker, &peer_dir, http);
+            started.push((
+                self.spawn(name, program, &args, dir)?,
+                peer_dir,
+                http.is_some(),
+            ));
         }
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         started
             .into_iter()
-            .map(|(i, peer_dir)| self.peer_ready(i, peer_dir, deadline))
+            .map(|(i, peer_dir, http)| self.peer_ready(i, peer_dir, http, deadline))
             .collect()
     }
 
-    fn peer_ready(&mut self, i: usize, dir: PathBuf, deadline: Instant) -> Step<Peer> {
+    fn peer_ready(&mut self, i: usize, dir: PathBuf, http: bool, deadline: Instant) -> Step<Peer> {
         let addr = self.ready_addr(i, deadline)?;
         let socket = PathBuf::from(self.wait_line(i, "control on ", deadline)?);
+        let page = if http {
+            let text = self.wait_line(i, "http listening on ", deadline)?;
+            let at: SocketAddr = text.parse().map_err(|_| {
+                failed(format!(
+                    "{} printed `http listening on {text}`, which is not ADDR:PORT",
+                    self.procs[i].name()
+                ))
+            })?;
+            Some(page_url(at))
+        } else {
+            None
+        };
         let p = &self.procs[i];
         say(format_args!(
             "  {} pid {} listening on {addr}, control socket {}",
@@ -311,11 +419,18 @@ impl Demo {
             p.pid(),
             socket.display()
         ));
+        if let Some(url) = &page {
+            say(format_args!(
+                "  {} serves its status page at {url}",
+                p.name()
+            ));
+        }
         Ok(Peer {
             name: p.name().to_owned(),
             addr,
             dir,
             client: Client::from_socket(socket),
+            page,
         })
     }
 
@@ -605,14 +720,50 @@ fn peer_names() -> Vec<String> {
     names
 }
 
-fn peer_args(tracker: SocketAddr, dir: &Path) -> Vec<OsString> {
+fn peer_args(tracker: SocketAddr, dir: &Path, http: Option<SocketAddr>) -> Vec<OsString> {
     let mut args: Vec<OsString> = ["--tracker", &tracker.to_string()]
         .into_iter()
         .chain(["--listen", "127.0.0.1:0", "--log-level", "warn", "--dir"])
         .map(OsString::from)
         .collect();
     args.push(dir.as_os_str().to_owned());
+    if let Some(addr) = http {
+        args.push("--http".into());
+        args.push(addr.to_string().into());
+    }
     args
+}
+
+/// `http://ADDR/`, with a loopback name for an unspecified address (the
+/// page is reachable there too).
+fn page_url(addr: SocketAddr) -> String {
+    let shown = match addr {
+        SocketAddr::V4(a) if a.ip().is_unspecified() => {
+            SocketAddr::from(([127, 0, 0, 1], a.port()))
+        }
+        SocketAddr::V6(a) if a.ip().is_unspecified() => {
+            SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, a.port()))
+        }
+        a => a,
+    };
+    format!("http://{shown}/")
+}
+
+/// One line read from stdin on a thread of its own: the receiver gets
+/// `()` then (or is disconnected at EOF or on an error).
+fn stdin_line() -> Receiver<()> {
+    let (tx, rx) = mpsc::channel();
+    let spawned = thread::Builder::new()
+        .name("demo-stdin".into())
+        .spawn(move || {
+            let mut line = String::new();
+            if std::io::stdin().read_line(&mut line).is_ok_and(|n| n > 0) {
+                let _ = tx.send(());
+            }
+        });
+    // Without the thread the receiver is disconnected: the demo goes on.
+    drop(spawned);
+    rx
 }
 
 /// Time allowed for hashing or downloading `size` bytes: generous, so that
@@ -835,10 +986,16 @@ mod tests {
     #[test]
     fn args_parse() {
         let args = |a: &[&str]| parse_args(a.iter().map(OsString::from).collect());
-        assert_eq!(args(&[]), Ok(Some(DEFAULT_SIZE)));
-        assert_eq!(args(&["--size", "8M"]), Ok(Some(8 << 20)));
+        let size = |size| Ok(Some(Options { size, http: None }));
+        assert_eq!(args(&[]), size(DEFAULT_SIZE));
+        assert_eq!(args(&["--size", "8M"]), size(8 << 20));
         assert_eq!(args(&["--help"]), Ok(None));
         assert!(args(&["--size", "x"]).is_err());
         assert!(args(&["extra"]).unwrap_err().contains("extra"));
+        let http = args(&["--http", "8080"]).unwrap().unwrap().http;
+        assert_eq!(http, Some(SocketAddr::from(([127, 0, 0, 1], 8080))));
+        let http = args(&["--http", "0.0.0.0:0"]).unwrap().unwrap().http;
+        assert_eq!(http.map(page_url), Some("http://127.0.0.1:0/".to_owned()));
+        assert!(args(&["--http", "x"]).unwrap_err().contains("--http"));
     }
 }

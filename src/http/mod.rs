@@ -4,14 +4,16 @@
 //! [`response::Response`] builds the bytes of the answer. One request per
 //! connection: every response says `Connection: close`.
 //!
-//! [`prometheus`] renders metrics in the Prometheus text format and
-//! [`auth`] checks bearer tokens. What a path means belongs to each
+//! [`prometheus`] renders metrics in the Prometheus text format,
+//! [`auth`] checks bearer tokens, and [`status_page`] is the page served
+//! at `/`. What a path means belongs to each
 //! daemon's router (`peer::http`, `tracker::http_api`).
 
 pub mod auth;
 pub mod prometheus;
 pub mod request;
 pub mod response;
+pub mod status_page;
 
 pub use request::{HttpError, MAX_BODY, MAX_HEAD, Method, Request, parse};
 pub use response::Response;

@@ -1,5 +1,6 @@
-//! `sta-peerd`'s HTTP listener (`--http`): `/metrics` rendered from the
-//! engine's counters, the `/api/v1/` read views, and the write actions
+//! `sta-peerd`'s HTTP listener (`--http`): the status page at `/`
+//! (`http::status_page`), `/metrics` rendered from the engine's counters,
+//! the `/api/v1/` read views, and the write actions
 //! (share, get, remove) handed to the engine as control requests once
 //! their bearer token checks out. See spec/http.md.
 
@@ -102,7 +103,8 @@ fn respond_now<S: Storage>(
     let path = req.path.as_str();
     let read = matches!(req.method, Method::Get | Method::Head);
     match path {
-        "/metrics" | "/api/v1/status" if !read => method_not_allowed("GET, HEAD"),
+        "/" | "/metrics" | "/api/v1/status" if !read => method_not_allowed("GET, HEAD"),
+        "/" => crate::http::status_page::response(),
         "/metrics" => Response::new(
             200,
             PROMETHEUS,

@@ -1,5 +1,6 @@
 //! `sta-trackerd`'s monitoring listener (`--http`): `/metrics` from the
-//! core's counters and the `/api/v1/` views of the catalog and swarms.
+//! core's counters, the `/api/v1/` views of the catalog and swarms, and
+//! the status page at `/` (`http::status_page`).
 //! Read-only: the tracker has no write request. See spec/http.md.
 
 use super::Tracker;
@@ -62,6 +63,7 @@ impl Tracker {
 
     fn route(&self, req: &Request) -> Option<Response> {
         Some(match req.path.as_str() {
+            "/" => crate::http::status_page::response(),
             "/metrics" => Response::new(200, PROMETHEUS, self.render_metrics().into_bytes()),
             "/api/v1/status" => Response::json(200, &self.api_status()),
             "/api/v1/catalog" => match self.api_catalog(&req.query) {
