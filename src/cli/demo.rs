@@ -57,7 +57,9 @@ The temporary directory needs room for four copies of the file.
                   http://127.0.0.1:PORT/ (or ADDR:PORT; 0: a free port);
                   the demo prints the URL, starts the download when you
                   press Enter (after 5 s without a terminal) and keeps the
-                  swarm running afterwards until Ctrl-C
+                  swarm running afterwards until Ctrl-C; each seeder then
+                  uploads at most 8 MB/s, so that the download can be
+                  watched (256 MiB: about 11 s)
     -h, --help    print this help
 
 Exit status: 0 the download was verified (with --http: and the demo was
@@ -81,6 +83,10 @@ const MARGIN: u64 = 64 << 20;
 /// With `--http` and no terminal, how long the demo waits before the
 /// download, for a browser to open the page.
 const HTTP_START_DELAY: Duration = Duration::from_secs(5);
+/// With `--http`, each seeder's `--max-upload-rate` (bytes per second):
+/// 256 MiB from three of them then take about 11 s, long enough to watch
+/// the pieces arrive on the page (without a limit, loopback takes 1 s).
+const WATCHED_SEEDER_RATE: u64 = 8_000_000;
 
 /// What the command line asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -238,6 +244,12 @@ impl Demo {
         let shared = self.share(&seeders, &files, size)?;
         self.wait_for_seeders(&downloader, &shared)?;
         if let Some(url) = &downloader.page {
+            let rate = WATCHED_SEEDER_RATE * SEEDERS as u64;
+            say(format_args!(
+                "  each seeder uploads at most {}/s (--max-upload-rate), so the download lasts about {} s",
+                human_bytes(WATCHED_SEEDER_RATE),
+                (size / rate).max(1)
+            ));
             self.wait_for_viewer(url)?;
         }
         let got = self.download(&downloader, &shared, size)?;
@@ -382,8 +394,13 @@ impl Demo {
                 .recursive(true)
                 .create(&peer_dir)
                 .map_err(|e| failed(format!("cannot create {}: {e}", peer_dir.display())))?;
-            let http = http.filter(|_| n + 1 == names.len());
-            let args = peer_args(tracker, &peer_dir, http);
+            let downloader = n + 1 == names.len();
+            let mut args = peer_args(tracker, &peer_dir, http.filter(|_| downloader));
+            if http.is_some() && !downloader {
+                args.push("--max-upload-rate".into());
+                args.push(WATCHED_SEEDER_RATE.to_string().into());
+            }
+            let http = http.filter(|_| downloader);
             started.push((
                 self.spawn(name, program, &args, dir)?,
                 peer_dir,
