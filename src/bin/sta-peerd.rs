@@ -118,7 +118,7 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
         let l =
             TcpListener::bind(addr).map_err(|e| format!("cannot listen on http {addr}: {e}"))?;
         http_line = Some(format!("http listening on {}", l.local_addr()?));
-        http_index = Some(reactor.listen(Listener::Tcp(l))?);
+        http_index = Some((reactor.listen(Listener::Tcp(l))?, addr.ip().is_loopback()));
     }
     reactor.stop_on_signals()?;
     let config = Config {
@@ -133,8 +133,8 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     let pool = HashPool::new(hash_threads, reactor.waker())?;
     let mut daemon = Daemon::new(config, pool, Rng::from_entropy());
     daemon.set_rates(reactor.ctx(), upload.0, download.0);
-    if let Some(index) = http_index {
-        daemon.serve_http(index, api_token);
+    if let Some((index, loopback)) = http_index {
+        daemon.serve_http(index, api_token, loopback);
     }
     daemon.reload_with(s);
     let shared = absolute(&shares)?;

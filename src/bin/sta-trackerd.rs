@@ -140,6 +140,7 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
             token: api_token,
             started: Instant::now(),
             listen: bound,
+            loopback: addr.ip().is_loopback(),
         });
     }
     reactor.stop_on_signals()?;

@@ -52,7 +52,20 @@ pub struct Reveal {
     peers: BTreeMap<LinkId, Shown>,
     /// Who first asked us for each piece.
     first: Vec<Option<LinkId>>,
+    /// Pieces some peer asked us for (the `Some`s of `first`).
+    served: usize,
     ahead: usize,
+}
+
+/// What the seed knows of a peer when it tops up what it shows it.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer {
+    /// It told us it wants something we have.
+    pub interested: bool,
+    /// We let it ask (unchoked).
+    pub unchoked: bool,
+    /// No other peer of the file is interested in us.
+    pub alone: bool,
 }
 
 #[derive(Debug)]
@@ -81,6 +94,7 @@ impl Reveal {
             shown: vec![0; geometry.num_pieces() as usize],
             peers: BTreeMap::new(),
             first: vec![None; geometry.num_pieces() as usize],
+            served: 0,
             ahead,
         }
     }
@@ -127,6 +141,7 @@ impl Reveal {
             && first.is_none()
         {
             *first = Some(link);
+            self.served += 1;
         }
         let Some(s) = self.peers.get_mut(&link) else {
             return false;
@@ -162,24 +177,29 @@ impl Reveal {
     /// shown to the fewest peers, then held by the fewest (`holders`),
     /// at random among equals. Returns the pieces to announce to it.
     ///
-    /// `could_ask`: we unchoke the peer, or it is not interested. Pieces
-    /// it could have asked for during [`IDLE`] and did not are pieces it
-    /// does not want (a `get --only` of part of a tree): they stop counting
-    /// as waiting, so it is shown others instead of stalling until
-    /// [`STALE`]. It knows we have them; they are not shown again.
+    /// Rationing pays only while peers can pass pieces among themselves,
+    /// so a peer is shown everything it lacks at once when it is `alone`
+    /// and every piece already left us once (a seed serving leechers one
+    /// after another), or when it could ask (`unchoked`, or not
+    /// `interested`) for [`IDLE`] and wanted none of what it was shown
+    /// (a `get --only` of part of a tree, which picks its own pieces).
+    /// An unchoked peer that is interested yet left its shown pieces alone
+    /// gets them counted as not waiting, and is shown others.
     pub fn top_up(
         &mut self,
         link: LinkId,
         theirs: &Bitfield,
         holders: impl Fn(u32) -> u32,
-        could_ask: bool,
+        peer: Peer,
         now: Time,
         rng: &mut Rng,
     ) -> Vec<u32> {
         let mut out = Vec::new();
+        let everything_left = self.served == self.first.len();
         let Some(s) = self.peers.get_mut(&link) else {
             return out;
         };
+        let could_ask = peer.unchoked || !peer.interested;
         let declined = could_ask
             && s.asked.is_none_or(|t| now.since(t) >= IDLE)
             && !s.waiting.is_empty()
@@ -188,6 +208,15 @@ impl Reveal {
             for (p, _) in s.waiting.drain(..) {
                 unshow(&mut self.shown, p);
             }
+        }
+        if (peer.alone && everything_left) || (declined && !peer.interested) {
+            for p in 0..self.shown.len() as u32 {
+                if !s.all.get(p) && !theirs.get(p) {
+                    s.all.set(p);
+                    out.push(p);
+                }
+            }
+            return out;
         }
         let (shown, stale) = (&mut self.shown, &mut s.stale);
         s.waiting.retain(|&(p, at)| {
@@ -242,6 +271,18 @@ mod tests {
     use super::*;
     use crate::limits::BLOCK_SIZE;
 
+    /// An interested peer among others: unchoked, or not.
+    const OPEN: Peer = Peer {
+        interested: true,
+        unchoked: true,
+        alone: false,
+    };
+    const BUSY: Peer = Peer {
+        interested: true,
+        unchoked: false,
+        alone: false,
+    };
+
     fn reveal(pieces: u32) -> Reveal {
         // Pieces of 1 MiB: two shown ahead.
         let len = 64 * BLOCK_SIZE;
@@ -256,7 +297,7 @@ mod tests {
         let mut seen = Vec::new();
         for link in 1..=3 {
             r.join(link);
-            let shown = r.top_up(link, &none, |_| 0, false, Time::ZERO, &mut rng);
+            let shown = r.top_up(link, &none, |_| 0, BUSY, Time::ZERO, &mut rng);
             for &p in &shown {
                 r.requested(link, p, Time::ZERO);
             }
@@ -267,7 +308,7 @@ mod tests {
         // A fourth peer gets pieces shown once, the one held by fewest.
         r.join(4);
         let holders = |p: u32| if p == 3 { 0 } else { 2 };
-        let shown = r.top_up(4, &none, holders, false, Time::ZERO, &mut rng);
+        let shown = r.top_up(4, &none, holders, BUSY, Time::ZERO, &mut rng);
         assert_eq!(shown[0], 3);
     }
 
@@ -277,15 +318,15 @@ mod tests {
         let none = Bitfield::new(8);
         let mut rng = Rng::new(1);
         r.join(1);
-        let first = r.top_up(1, &none, |_| 0, false, Time::ZERO, &mut rng);
+        let first = r.top_up(1, &none, |_| 0, BUSY, Time::ZERO, &mut rng);
         assert_eq!(first.len(), 2);
         assert!(
-            r.top_up(1, &none, |_| 0, false, Time::ZERO, &mut rng)
+            r.top_up(1, &none, |_| 0, BUSY, Time::ZERO, &mut rng)
                 .is_empty(),
             "enough ahead"
         );
         r.requested(1, first[0], Time::ZERO);
-        let next = r.top_up(1, &none, |_| 0, false, Time::ZERO, &mut rng);
+        let next = r.top_up(1, &none, |_| 0, BUSY, Time::ZERO, &mut rng);
         assert_eq!(next.len(), 1);
         assert!(!first.contains(&next[0]), "never shown twice to one peer");
     }
@@ -296,16 +337,16 @@ mod tests {
         let none = Bitfield::new(3);
         let mut rng = Rng::new(3);
         r.join(1);
-        let a = r.top_up(1, &none, |_| 0, false, Time::ZERO, &mut rng);
+        let a = r.top_up(1, &none, |_| 0, BUSY, Time::ZERO, &mut rng);
         // Peer 1 got a[0] from someone else: it never left us.
         r.announced(1, a[0]);
         r.join(2);
-        let b = r.top_up(2, &none, |_| 0, false, Time::ZERO, &mut rng);
+        let b = r.top_up(2, &none, |_| 0, BUSY, Time::ZERO, &mut rng);
         assert!(b.contains(&a[0]) && !b.contains(&a[1]));
         // Peer 2 leaves before asking: its pieces are unshown again.
         r.leave(2);
         r.join(3);
-        let mut c = r.top_up(3, &none, |_| 0, false, Time::ZERO, &mut rng);
+        let mut c = r.top_up(3, &none, |_| 0, BUSY, Time::ZERO, &mut rng);
         c.sort();
         let mut expect = b.clone();
         expect.sort();
@@ -321,7 +362,7 @@ mod tests {
                 1,
                 &Bitfield::full(3),
                 |_| 0,
-                false,
+                BUSY,
                 Time::ZERO,
                 &mut Rng::new(1)
             )
@@ -340,15 +381,15 @@ mod tests {
         let none = Bitfield::new(2);
         let mut rng = Rng::new(5);
         r.join(1);
-        assert_eq!(r.top_up(1, &none, |_| 0, false, at(0), &mut rng).len(), 2);
+        assert_eq!(r.top_up(1, &none, |_| 0, BUSY, at(0), &mut rng).len(), 2);
         r.join(2);
         r.requested(2, 0, at(0)); // unasked: it heard of piece 0 elsewhere
         assert!(
-            r.top_up(2, &none, |_| 0, false, at(700), &mut rng)
+            r.top_up(2, &none, |_| 0, BUSY, at(700), &mut rng)
                 .is_empty(),
             "both pieces went out once, and peer 2 asked 0.7 s ago: busy"
         );
-        assert_eq!(r.top_up(2, &none, |_| 0, false, at(1100), &mut rng), [1]);
+        assert_eq!(r.top_up(2, &none, |_| 0, BUSY, at(1100), &mut rng), [1]);
     }
 
     #[test]
@@ -357,9 +398,9 @@ mod tests {
         let none = Bitfield::new(3);
         let mut rng = Rng::new(9);
         r.join(1);
-        let first = r.top_up(1, &none, |_| 0, false, at(0), &mut rng);
+        let first = r.top_up(1, &none, |_| 0, BUSY, at(0), &mut rng);
         r.requested(1, first[0], at(100));
-        let third = r.top_up(1, &none, |_| 0, false, at(100), &mut rng);
+        let third = r.top_up(1, &none, |_| 0, BUSY, at(100), &mut rng);
         assert_eq!(third.len(), 1);
         // Thirty seconds on, first[1] and third[0] were never asked for by
         // peer 1: peer 2, which asks for third[0] by itself, is shown
@@ -367,8 +408,8 @@ mod tests {
         r.join(2);
         r.requested(2, third[0], at(30_500)); // busy: no second copies
         r.requested(1, first[0], at(30_500)); // busy too: nothing back yet
-        r.top_up(1, &none, |_| 0, false, at(30_500), &mut rng);
-        let shown = r.top_up(2, &none, |_| 0, false, at(30_500), &mut rng);
+        r.top_up(1, &none, |_| 0, BUSY, at(30_500), &mut rng);
+        let shown = r.top_up(2, &none, |_| 0, BUSY, at(30_500), &mut rng);
         assert_eq!(shown, [first[1]]);
     }
 
@@ -379,23 +420,63 @@ mod tests {
         let none = Bitfield::new(6);
         let mut rng = Rng::new(4);
         r.join(1);
-        let first = r.top_up(1, &none, |_| 0, true, at(0), &mut rng);
+        let first = r.top_up(1, &none, |_| 0, OPEN, at(0), &mut rng);
         assert_eq!(first.len(), 2);
         assert!(
-            r.top_up(1, &none, |_| 0, false, at(1500), &mut rng)
+            r.top_up(1, &none, |_| 0, BUSY, at(1500), &mut rng)
                 .is_empty(),
             "choked and interested: it could not ask, so they still wait"
         );
-        let next = r.top_up(1, &none, |_| 0, true, at(1500), &mut rng);
+        let next = r.top_up(1, &none, |_| 0, OPEN, at(1500), &mut rng);
         assert_eq!(next.len(), 2, "unchoked, it asked for neither in 1 s");
         assert!(next.iter().all(|p| !first.contains(p)), "never shown twice");
         // The declined pieces count as never sent: others get them first.
         r.join(2);
-        let other = r.top_up(2, &none, |_| 0, true, at(1500), &mut rng);
+        let other = r.top_up(2, &none, |_| 0, OPEN, at(1500), &mut rng);
         assert!(
             other.iter().all(|p| !next.contains(p)),
             "{other:?} vs {next:?}"
         );
+    }
+
+    #[test]
+    fn a_peer_alone_after_every_piece_left_once_is_shown_everything() {
+        let mut r = reveal(6);
+        let none = Bitfield::new(6);
+        let mut rng = Rng::new(2);
+        let alone = Peer {
+            alone: true,
+            ..OPEN
+        };
+        r.join(1);
+        assert_eq!(
+            r.top_up(1, &none, |_| 0, alone, at(0), &mut rng).len(),
+            2,
+            "the first leecher is rationed: no piece left us yet"
+        );
+        for p in 0..6 {
+            r.requested(1, p, at(0));
+        }
+        r.join(2);
+        let mut all = r.top_up(2, &none, |_| 1, alone, at(10), &mut rng);
+        all.sort();
+        assert_eq!(all, [0, 1, 2, 3, 4, 5], "the next one, alone, sees all");
+    }
+
+    #[test]
+    fn a_peer_that_wants_none_of_what_it_was_shown_is_shown_everything() {
+        let mut r = reveal(6);
+        let none = Bitfield::new(6);
+        let mut rng = Rng::new(8);
+        let uninterested = Peer {
+            interested: false,
+            ..BUSY
+        };
+        r.join(1);
+        let first = r.top_up(1, &none, |_| 0, uninterested, at(0), &mut rng);
+        assert_eq!(first.len(), 2);
+        let rest = r.top_up(1, &none, |_| 0, uninterested, at(1100), &mut rng);
+        assert_eq!(rest.len(), 4, "the other four, at once: it picks its own");
     }
 
     #[test]
@@ -405,7 +486,7 @@ mod tests {
         let mut rng = Rng::new(1);
         r.join(1);
         r.join(2);
-        let shown = r.top_up(1, &none, |_| 0, false, at(0), &mut rng);
+        let shown = r.top_up(1, &none, |_| 0, BUSY, at(0), &mut rng);
         r.requested(1, shown[0], at(0));
         r.announced(2, shown[0]); // 2 got it, from 1 or its relays
         r.announced(1, shown[0]); // 1's own have is no spread
@@ -419,13 +500,13 @@ mod tests {
         let none = Bitfield::new(2);
         let mut rng = Rng::new(2);
         r.join(1);
-        assert_eq!(r.top_up(1, &none, |_| 0, false, at(0), &mut rng).len(), 2);
+        assert_eq!(r.top_up(1, &none, |_| 0, BUSY, at(0), &mut rng).len(), 2);
         r.requested(1, 0, at(31_000));
         // Piece 1 went stale at 30 s; peer 1 is busy with piece 0.
         assert!(
-            r.top_up(1, &none, |_| 0, false, at(31_000), &mut rng)
+            r.top_up(1, &none, |_| 0, BUSY, at(31_000), &mut rng)
                 .is_empty()
         );
-        assert_eq!(r.top_up(1, &none, |_| 0, false, at(32_500), &mut rng), [1]);
+        assert_eq!(r.top_up(1, &none, |_| 0, BUSY, at(32_500), &mut rng), [1]);
     }
 }

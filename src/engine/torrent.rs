@@ -64,6 +64,8 @@ pub struct Torrent {
     pub reveal: Reveal,
     /// Peer sessions of this file that completed the handshake.
     peers: Vec<LinkId>,
+    /// Sessions that told us they are interested.
+    interested: HashSet<LinkId>,
     /// Control sessions following a `get` of this file.
     watchers: Vec<LinkId>,
     uploaded: u64,
@@ -108,6 +110,7 @@ impl Torrent {
             choker: Choker::new(upload_slots),
             reveal,
             peers: Vec::new(),
+            interested: HashSet::new(),
             watchers: Vec::new(),
             uploaded: 0,
             downloaded: 0,
@@ -229,9 +232,23 @@ impl Torrent {
     /// are freed.
     pub fn peer_left(&mut self, link: LinkId) {
         self.peers.retain(|&c| c != link);
+        self.interested.remove(&link);
         self.picker.release_all(link);
         self.choker.release(link);
         self.reveal.leave(link);
+    }
+
+    /// The peer said it is interested in us, or no longer.
+    pub fn peer_interest(&mut self, link: LinkId, interested: bool) {
+        match interested {
+            true => self.interested.insert(link),
+            false => self.interested.remove(&link),
+        };
+    }
+
+    /// Some session other than `link` is interested in us.
+    pub fn others_interested(&self, link: LinkId) -> bool {
+        self.interested.iter().any(|&l| l != link)
     }
 
     /// Whether to ask the tracker for peers now; if so, when next: soon

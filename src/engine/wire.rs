@@ -298,12 +298,14 @@ impl<S: Storage> Engine<S> {
             }
             Message::Interested => {
                 conn.peer_interested = true;
+                t.peer_interest(link, true);
                 if t.choker.offer(link, now) {
                     self.send(link, |b| Message::Unchoke.encode(b));
                 }
             }
             Message::NotInterested => {
                 conn.peer_interested = false;
+                t.peer_interest(link, false);
                 if t.choker.release(link) {
                     self.send(link, |b| Message::Choke.encode(b));
                 }
@@ -728,15 +730,14 @@ fn reveal_more(
         return;
     };
     let picker = &t.picker;
-    let could_ask = !conn.peer_interested || t.choker.is_unchoked(link);
-    let shown = t.reveal.top_up(
-        link,
-        theirs,
-        |p| picker.availability(p),
-        could_ask,
-        now,
-        rng,
-    );
+    let peer = super::reveal::Peer {
+        interested: conn.peer_interested,
+        unchoked: t.choker.is_unchoked(link),
+        alone: !t.others_interested(link),
+    };
+    let shown = t
+        .reveal
+        .top_up(link, theirs, |p| picker.availability(p), peer, now, rng);
     if !shown.is_empty() {
         queue_send(actions, link, |b| {
             for &p in &shown {

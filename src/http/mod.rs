@@ -31,6 +31,9 @@ pub const MAX_DRAIN: usize = 256 * 1024;
 pub struct Exchange {
     /// Bytes dropped since the answer; `None` before it.
     drained: Option<usize>,
+    /// Refuse a `Host` that is a name other than `localhost` (see
+    /// [`Exchange::on_loopback`]).
+    local_hosts_only: bool,
 }
 
 /// What to do after [`Exchange::input`].
@@ -45,6 +48,18 @@ pub struct Step {
 }
 
 impl Exchange {
+    /// A connection to a listener bound to `loopback` or not. On loopback,
+    /// a request whose `Host` is a name other than `localhost` is refused
+    /// (421): it comes from a browser page whose DNS name was rebound to
+    /// 127.0.0.1 to read the API from another site. Users of a loopback
+    /// listener write 127.0.0.1, [::1] or localhost in the URL.
+    pub fn on_loopback(loopback: bool) -> Exchange {
+        Exchange {
+            drained: None,
+            local_hosts_only: loopback,
+        }
+    }
+
     /// Takes the bytes received so far (all of them not yet consumed);
     /// `answer` is called once, with the whole request. It may return
     /// `None` when the answer comes later: the caller then sends it (and
@@ -72,7 +87,16 @@ impl Exchange {
             }
             Ok(Some((req, used))) => {
                 let head_only = req.method == Method::Head;
-                (answer(&req), head_only, input.len() - used, false)
+                let response = match self.local_hosts_only && !local_host(req.header("host")) {
+                    true => Some(Response::error(
+                        421,
+                        "misdirected_request",
+                        "this listener is on loopback: use 127.0.0.1, [::1] or localhost in \
+                         the URL (another host name is refused, against DNS rebinding)",
+                    )),
+                    false => answer(&req),
+                };
+                (response, head_only, input.len() - used, false)
             }
             Err(e) => (Some(Response::text(e.status, e.message)), false, 0, true),
         };
@@ -92,6 +116,19 @@ impl Exchange {
             reply: Some(response.encode(head_only)),
         }
     }
+}
+
+/// A `Host` header naming this machine: an IP address or `localhost`,
+/// with or without a port (or none at all, as HTTP/1.0 allows).
+fn local_host(host: Option<&str>) -> bool {
+    let Some(host) = host else {
+        return true;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost") || name.parse::<std::net::IpAddr>().is_ok()
 }
 
 /// The answer to a path no route knows.
@@ -154,6 +191,31 @@ impl std::str::FromStr for Listen {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_loopback_listener_refuses_host_names_but_localhost() {
+        let get = |host: &str| format!("GET /metrics HTTP/1.1\r\nHost: {host}\r\n\r\n");
+        for (host, ok) in [
+            ("127.0.0.1:9100", true),
+            ("[::1]:9100", true),
+            ("localhost:9100", true),
+            ("LOCALHOST", true),
+            ("evil.example:9100", false),
+            ("127.0.0.1.nip.io", false),
+        ] {
+            let mut x = Exchange::on_loopback(true);
+            let step = x.input(get(host).as_bytes(), |_| Some(not_found()));
+            let reply = String::from_utf8(step.reply.unwrap()).unwrap();
+            assert_eq!(reply.starts_with("HTTP/1.1 421"), !ok, "{host}: {reply}");
+            let mut open = Exchange::on_loopback(false);
+            let step = open.input(get(host).as_bytes(), |_| Some(not_found()));
+            assert!(
+                String::from_utf8(step.reply.unwrap())
+                    .unwrap()
+                    .starts_with("HTTP/1.1 404")
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -42,6 +42,8 @@ pub struct Daemon {
     http_listener: Option<usize>,
     /// The API token that write requests must carry, if any.
     api_token: Option<String>,
+    /// The `--http` listener is on loopback.
+    http_loopback: bool,
     /// HTTP requests waiting for the engine's answer: the engine link of
     /// the request, the HTTP connection to answer on, and whether it was a
     /// HEAD request.
@@ -59,6 +61,7 @@ impl Daemon {
             epoch: Instant::now(),
             http_listener: None,
             api_token: None,
+            http_loopback: false,
             settings: None,
             deferred: HashMap::new(),
         }
@@ -66,9 +69,12 @@ impl Daemon {
 
     /// Serves HTTP on listener number `listener`; write requests of the
     /// API must carry `token`.
-    pub fn serve_http(&mut self, listener: usize, token: Option<String>) {
+    /// `loopback`: the listener is on a loopback address, where Host
+    /// names are refused (see [`crate::http::Exchange::on_loopback`]).
+    pub fn serve_http(&mut self, listener: usize, token: Option<String>, loopback: bool) {
         self.http_listener = Some(listener);
         self.api_token = token;
+        self.http_loopback = loopback;
     }
 
     /// Answers the HTTP request at the start of `input`, once whole, or
@@ -290,7 +296,11 @@ impl Handler for Daemon {
         let link = match listener {
             // First: without an IPv6 listener, it has the number the
             // IPv6 one would have.
-            l if Some(l) == self.http_listener => return Some(Conn::Http(Default::default())),
+            l if Some(l) == self.http_listener => {
+                return Some(Conn::Http(crate::http::Exchange::on_loopback(
+                    self.http_loopback,
+                )));
+            }
             PEER_LISTENER | PEER_LISTENER_V6 => self.engine.peer_accepted(now, peer?),
             CONTROL_LISTENER => self.engine.control_opened(now),
             _ => return None,

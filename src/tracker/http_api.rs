@@ -31,6 +31,9 @@ pub struct ApiConfig {
     pub started: Instant,
     /// The STA listener's address, for the status.
     pub listen: SocketAddr,
+    /// The API listener is on loopback (Host names refused: see
+    /// [`crate::http::Exchange::on_loopback`]).
+    pub loopback: bool,
 }
 
 impl Tracker {

@@ -48,8 +48,8 @@ impl Handler for Tracker {
         _out: &mut OutQueue,
     ) -> Option<Proto> {
         let ip = peer.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
-        if self.api.as_ref().is_some_and(|a| a.listener == listener) {
-            return Some(Proto::Api(Default::default()));
+        if let Some(api) = self.api.as_ref().filter(|a| a.listener == listener) {
+            return Some(Proto::Api(crate::http::Exchange::on_loopback(api.loopback)));
         }
         if self.http_listener == Some(listener) {
             self.http_peers.insert(id, ip);
