@@ -6,23 +6,21 @@
 //! never runs on its thread.
 
 use crate::engine::Job as EngineJob;
-use crate::storage::Mapped;
+use crate::storage::Content;
 use log::warn;
 use mio::Waker;
 use sha1::{Digest, Sha1};
-use std::fs::File;
 use std::io;
 use std::ops::Range;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-/// An engine job with the file it names, opened: its handle (for
-/// reserving space) and its mapping (for hashing).
+/// An engine job with the share it names, opened (one file or a tree,
+/// read through its mappings).
 pub struct Job {
     pub job: crate::engine::Job,
-    pub file: Arc<File>,
-    pub map: Arc<Mapped>,
+    pub content: Arc<Content>,
 }
 
 /// What a finished job reports: the engine's own type, so results go
@@ -90,11 +88,12 @@ fn worker(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, waker: &Waker) {
         let Ok(job) = job else {
             return;
         };
-        let Job { job, file, map } = job;
+        let Job { job, content } = job;
+        let map = &*content;
         let result = match job {
-            EngineJob::Allocate { tag, length, .. } => Done::Allocated {
+            EngineJob::Allocate { tag, .. } => Done::Allocated {
                 tag,
-                result: crate::storage::preallocate(&file, length),
+                result: content.allocate(),
             },
             EngineJob::Hash {
                 tag,
@@ -104,7 +103,7 @@ fn worker(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, waker: &Waker) {
                 ..
             } => Done::Hashed {
                 tag,
-                hashes: hash_pieces(&map, length, piece_length, pieces.clone()),
+                hashes: hash_pieces(map, length, piece_length, pieces.clone()),
                 pieces,
             },
             EngineJob::Verify {
@@ -117,7 +116,7 @@ fn worker(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, waker: &Waker) {
             } => Done::Verified {
                 tag,
                 piece,
-                result: hash(&map, offset, length).map(|h| h == expected),
+                result: hash(map, offset, length).map(|h| h == expected),
             },
         };
         if done.send(result).is_err() {
@@ -129,12 +128,14 @@ fn worker(jobs: &Mutex<Receiver<Job>>, done: &Sender<Done>, waker: &Waker) {
 
 /// SHA1 of `length` bytes of `file` at `offset`, read from its mapping:
 /// no copy, and a file shrinking meanwhile is an error, not a crash.
-fn hash(file: &Mapped, offset: u64, length: u32) -> io::Result<[u8; 20]> {
-    file.read(offset, length, |bytes| Sha1::digest(bytes).into())
+fn hash(content: &Content, offset: u64, length: u32) -> io::Result<[u8; 20]> {
+    let mut h = Sha1::new();
+    content.read(offset, length.into(), |bytes| h.update(bytes))?;
+    Ok(h.finalize().into())
 }
 
 fn hash_pieces(
-    file: &Mapped,
+    file: &Content,
     length: u64,
     piece_length: u32,
     pieces: Range<u32>,

@@ -50,6 +50,7 @@ impl<S: Storage> Engine<S> {
             .storage
             .open_shared(&path)
             .map_err(|e| (code::IO, e.to_string()))?;
+        let tree = self.storage.tree(file);
         let pieces = crate::meta::Geometry::new(piece_length, length).piece_count();
         if pieces > u64::from(crate::limits::MAX_PIECES) {
             let _ = self.storage.close(file, false);
@@ -72,16 +73,24 @@ impl<S: Storage> Engine<S> {
                 pieces: start..(start + PIECES_PER_JOB).min(pieces),
             });
         }
-        info!(
-            "hashing {} ({length} bytes, {pieces} pieces)",
-            path.display()
-        );
+        match &tree {
+            Some(files) => info!(
+                "hashing {} ({} files, {length} bytes, {pieces} pieces)",
+                path.display(),
+                files.len()
+            ),
+            None => info!(
+                "hashing {} ({length} bytes, {pieces} pieces)",
+                path.display()
+            ),
+        }
         self.sharing.insert(
             tag,
             Sharing {
                 path,
                 file: Some(file),
                 length,
+                tree,
                 hashes: vec![0; pieces as usize * 20],
                 left: pieces.div_ceil(PIECES_PER_JOB),
                 failed: None,
@@ -176,12 +185,12 @@ impl<S: Storage> Engine<S> {
             .and_then(|n| n.to_str())
             .ok_or("no file name")?
             .to_owned();
-        let info = Info::new(
-            &name,
-            s.length,
-            self.config.piece_length,
-            std::mem::take(&mut s.hashes),
-        )
+        let hashes = std::mem::take(&mut s.hashes);
+        let piece_length = self.config.piece_length;
+        let info = match s.tree.take() {
+            Some(files) => Info::new_tree(&name, &files, piece_length, hashes),
+            None => Info::new(&name, s.length, piece_length, hashes),
+        }
         .map_err(|e| e.to_string())?;
         let hash = info.info_hash;
         if self.torrents.contains_key(&hash) {
@@ -236,7 +245,7 @@ impl<S: Storage> Engine<S> {
         }
         let (file, resumed) = self
             .storage
-            .open_part(&out_dir, &info.name, info.length)
+            .open_part(&out_dir, &info, None)
             .map_err(|e| (code::IO, e.to_string()))?;
         if let Err(e) = self.storage.save_resume(&final_path, &info.bencoded) {
             warn!(

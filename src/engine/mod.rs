@@ -72,6 +72,8 @@ struct Sharing {
     path: PathBuf,
     file: Option<FileId>,
     length: u64,
+    /// A directory's files (path under it, length), in torrent order.
+    tree: Option<Vec<(Vec<String>, u64)>>,
     hashes: Vec<u8>,
     left: u32,
     failed: Option<String>,

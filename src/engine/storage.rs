@@ -13,13 +13,18 @@ use std::path::{Path, PathBuf};
 pub trait Storage {
     /// Opens an existing file to share it; returns it and its length.
     fn open_shared(&mut self, path: &Path) -> Result<(FileId, u64), StorageError>;
-    /// Opens `dir/NAME.part` for a download of `length` bytes, creating
-    /// it if needed; true when an earlier `.part` of that size was found.
+    /// The files found when a directory was opened by `open_shared`
+    /// (path under it, length, in torrent order); `None` for a file.
+    fn tree(&mut self, file: FileId) -> Option<Vec<(Vec<String>, u64)>>;
+    /// Opens `dir/NAME.part` (a file, or a directory for a tree) for the
+    /// download of `info`, creating it if needed; `wanted` says which of
+    /// `info.files()` to write (all when `None`). True when an earlier
+    /// `.part` was found.
     fn open_part(
         &mut self,
         dir: &Path,
-        name: &str,
-        length: u64,
+        info: &crate::meta::Info,
+        wanted: Option<&[bool]>,
     ) -> Result<(FileId, bool), StorageError>;
     /// Writes `bufs`, consecutive in the file, at `offset`.
     fn write(&mut self, file: FileId, offset: u64, bufs: &mut [IoSlice<'_>]) -> io::Result<()>;
@@ -180,13 +185,20 @@ impl Storage for MemStorage {
         Ok((self.add(path.to_owned(), len), len))
     }
 
+    fn tree(&mut self, _file: FileId) -> Option<Vec<(Vec<String>, u64)>> {
+        None
+    }
+
+    /// A tree is kept as one concatenated file here: the engine sees only
+    /// offsets.
     fn open_part(
         &mut self,
         dir: &Path,
-        name: &str,
-        length: u64,
+        info: &crate::meta::Info,
+        _wanted: Option<&[bool]>,
     ) -> Result<(FileId, bool), StorageError> {
-        let path = part_path(&final_path(dir, name)?);
+        let length = info.length;
+        let path = part_path(&final_path(dir, &info.name)?);
         let resumed = self
             .fs
             .files

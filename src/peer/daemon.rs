@@ -94,8 +94,15 @@ impl Daemon {
         let Some(&id) = self.conns.get(&link) else {
             return;
         };
-        match self.engine.storage().slice(file, offset, len) {
-            Some((shared, range)) => ctx.send_shared(id, &header, shared, range),
+        match self.engine.storage().slices(file, offset, len) {
+            // A block that spans files goes out as one run per file.
+            Some(runs) => {
+                let mut head: &[u8] = &header;
+                for (shared, range) in runs {
+                    ctx.send_shared(id, head, shared, range);
+                    head = &[];
+                }
+            }
             // The file shrank under us: the size check stops sharing it
             // soon; meanwhile this peer gets nothing it could misread.
             None => ctx.close(id),
@@ -104,7 +111,7 @@ impl Daemon {
 
     fn submit(&mut self, job: Job) {
         match self.engine.storage().opened(job.file()) {
-            Some((file, map)) => self.pool.submit(hashpool::Job { job, file, map }),
+            Some(content) => self.pool.submit(hashpool::Job { job, content }),
             None => warn!("a job for a file no longer open was dropped"),
         }
     }

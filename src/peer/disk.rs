@@ -1,43 +1,41 @@
-//! The engine's [`Storage`] on real files: memory-mapped [`Store`]s, read
-//! by the hash pool and sent to sockets without copying.
+//! The engine's [`Storage`] on real files: memory-mapped [`Content`]s
+//! (one file or a tree), read by the hash pool and sent to sockets
+//! without copying.
 
 use crate::engine::{FileId, Storage};
-use crate::reactor::SharedBytes;
-use crate::storage::{INFO_SUFFIX, Mapped, StorageError, Store, info_path};
+use crate::meta::Info;
+use crate::storage::content::{Listing, Run};
+use crate::storage::{Content, INFO_SUFFIX, StorageError, info_path};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, IoSlice, Read};
-use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Default)]
 pub struct Disk {
-    files: HashMap<FileId, Store>,
+    files: HashMap<FileId, Arc<Content>>,
+    /// What `open_shared` found in a directory, until the engine asks.
+    listings: HashMap<FileId, Listing>,
     next: FileId,
 }
 
 impl Disk {
-    fn add(&mut self, store: Store) -> FileId {
+    fn add(&mut self, content: Content) -> FileId {
         self.next += 1;
-        self.files.insert(self.next, store);
+        self.files.insert(self.next, Arc::new(content));
         self.next
     }
 
-    /// The mapped bytes of `file` at `offset..offset+len`, to queue on a
-    /// socket without copying.
-    pub fn slice(
-        &self,
-        file: FileId,
-        offset: u64,
-        len: u32,
-    ) -> Option<(Arc<dyn SharedBytes>, Range<usize>)> {
-        self.files.get(&file)?.slice(offset, len)
+    /// The bytes of `file` at `offset..offset+len`, as slices to queue on
+    /// a socket without copying (several when they span files).
+    pub fn slices(&self, file: FileId, offset: u64, len: u32) -> Option<Vec<Run>> {
+        self.files.get(&file)?.slices(offset, len)
     }
 
-    /// The handle and the mapping of `file`, for the hash pool.
-    pub fn opened(&self, file: FileId) -> Option<(Arc<File>, Arc<Mapped>)> {
-        self.files.get(&file).map(|s| (s.file(), s.mapped()))
+    /// The open share, for the hash pool.
+    pub fn opened(&self, file: FileId) -> Option<Arc<Content>> {
+        self.files.get(&file).cloned()
     }
 }
 
@@ -47,49 +45,52 @@ fn gone() -> io::Error {
 
 impl Storage for Disk {
     fn open_shared(&mut self, path: &Path) -> Result<(FileId, u64), StorageError> {
-        let store = Store::open_shared(path)?;
-        let len = store.length();
-        Ok((self.add(store), len))
+        let (content, listing) = Content::open_shared(path)?;
+        let len = content.length();
+        let id = self.add(content);
+        if let Some(listing) = listing {
+            self.listings.insert(id, listing);
+        }
+        Ok((id, len))
+    }
+
+    fn tree(&mut self, file: FileId) -> Option<Listing> {
+        self.listings.remove(&file)
     }
 
     fn open_part(
         &mut self,
         dir: &Path,
-        name: &str,
-        length: u64,
+        info: &Info,
+        wanted: Option<&[bool]>,
     ) -> Result<(FileId, bool), StorageError> {
-        let (store, resumed) = Store::open_part(dir, name, length)?;
-        Ok((self.add(store), resumed))
+        let (content, resumed) = Content::open_part(dir, info, wanted)?;
+        Ok((self.add(content), resumed))
     }
 
     fn write(&mut self, file: FileId, offset: u64, bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
-        self.files
-            .get(&file)
-            .ok_or_else(gone)?
-            .write_vectored_at(bufs, offset)
+        self.files.get(&file).ok_or_else(gone)?.write(offset, bufs)
     }
 
     fn finish(&mut self, file: FileId, dir: &Path, name: &str) -> Result<PathBuf, StorageError> {
-        match self.files.get_mut(&file) {
-            Some(store) => store.finish(dir, name),
+        match self.files.get(&file) {
+            Some(content) => content.finish(dir, name),
             None => Err(StorageError::Io(dir.join(name), gone())),
         }
     }
 
     fn path(&self, file: FileId) -> PathBuf {
-        self.files
-            .get(&file)
-            .map(|s| s.path().to_owned())
-            .unwrap_or_default()
+        self.files.get(&file).map(|s| s.path()).unwrap_or_default()
     }
 
     fn size_intact(&self, file: FileId) -> bool {
-        self.files.get(&file).is_some_and(Store::size_intact)
+        self.files.get(&file).is_some_and(|c| c.size_intact())
     }
 
     fn close(&mut self, file: FileId, delete: bool) -> io::Result<()> {
+        self.listings.remove(&file);
         match self.files.remove(&file) {
-            Some(store) if delete => std::fs::remove_file(store.path()),
+            Some(content) if delete => content.delete(),
             _ => Ok(()),
         }
     }

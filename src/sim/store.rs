@@ -232,13 +232,18 @@ impl Storage for RefStorage {
         Ok((self.add(path.to_owned(), len), len))
     }
 
+    fn tree(&mut self, _file: FileId) -> Option<Vec<(Vec<String>, u64)>> {
+        None
+    }
+
     fn open_part(
         &mut self,
         dir: &Path,
-        name: &str,
-        length: u64,
+        info: &crate::meta::Info,
+        _wanted: Option<&[bool]>,
     ) -> Result<(FileId, bool), StorageError> {
-        let path = part_path(&final_path(dir, name)?);
+        let length = info.length;
+        let path = part_path(&final_path(dir, &info.name)?);
         let resumed = self.files.get(&path).is_some_and(|f| f.length == length);
         if !resumed {
             let n = length.div_ceil(u64::from(BLOCK_SIZE)) as usize;

@@ -1,6 +1,7 @@
-//! Files on disk. A shared file is opened read-only and memory-mapped; a
-//! download goes to `NAME.part`, its space checked or reserved up front,
-//! and becomes `NAME` only once every piece has verified.
+//! Files on disk. A share (a file, or a tree of them: see [`content`]) is
+//! opened read-only and memory-mapped; a download goes to `NAME.part` (a
+//! file, or a directory for a tree), its space checked or reserved up
+//! front, and becomes `NAME` only once every piece has verified.
 //!
 //! Mapped bytes go to the kernel (`write_vectored` of a piece straight
 //! from the map), which answers with EFAULT rather than SIGBUS if another
@@ -9,17 +10,17 @@
 //! blocks are written with `pwritev`. A periodic size check stops serving a
 //! file that changed under us.
 
+pub mod content;
 pub mod guarded;
+
+pub use content::Content;
 
 use crate::meta::info::{NameError, check_name};
 use crate::reactor::SharedBytes;
 use memmap2::Mmap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{self, IoSlice};
-use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 pub const PART_SUFFIX: &str = ".part";
 /// Suffix of the metadata kept beside a `.part` so a download can resume.
@@ -32,6 +33,10 @@ pub enum StorageError {
     Exists(PathBuf),
     NotAFile(PathBuf),
     Empty(PathBuf),
+    /// A symlink inside a shared tree: never followed.
+    Symlink(PathBuf),
+    /// A file of a shared tree whose path cannot go in a torrent.
+    BadPath(PathBuf, String),
     Io(PathBuf, io::Error),
 }
 
@@ -46,7 +51,18 @@ impl std::fmt::Display for StorageError {
                 "{} already exists and is a different file; move it away or choose another --out directory",
                 p.display()
             ),
-            StorageError::NotAFile(p) => write!(f, "{} is not a regular file", p.display()),
+            StorageError::NotAFile(p) => {
+                write!(f, "{} is not a regular file or directory", p.display())
+            }
+            StorageError::Symlink(p) => write!(
+                f,
+                "{} is a symlink; STA does not follow symlinks in a shared tree: remove it \
+                 or replace it with a copy",
+                p.display()
+            ),
+            StorageError::BadPath(p, why) => {
+                write!(f, "{} cannot be shared: {why}", p.display())
+            }
             StorageError::Empty(p) => {
                 write!(f, "{} is empty; there is nothing to share", p.display())
             }
@@ -65,183 +81,110 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StorageError + '_ {
 /// the hash pool.
 pub struct Mapped(Mmap);
 
-impl Mapped {
-    /// Runs `f` on the `len` mapped bytes at `offset`; `Err` if they are
-    /// outside the file or vanished from it while `f` ran.
-    pub fn read<R>(&self, offset: u64, len: u32, f: impl FnOnce(&[u8]) -> R) -> io::Result<R> {
-        let range = usize::try_from(offset)
-            .ok()
-            .and_then(|start| Some(start..start.checked_add(len as usize)?))
-            .filter(|r| r.end <= self.0.len())
-            .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "range outside the file"))?;
-        guarded::read(&self.0[range], f)
-    }
-}
-
 impl SharedBytes for Mapped {
     fn bytes(&self) -> &[u8] {
         &self.0
     }
 }
 
-/// One file's bytes on disk, shared or being downloaded.
-pub struct Store {
-    path: PathBuf,
-    file: Arc<File>,
-    map: Arc<Mapped>,
-    length: u64,
+/// Writes `bufs`, consecutive in `file` from `offset`, with as few
+/// `pwritev` calls as the kernel allows.
+pub fn pwritev_all(file: &File, mut bufs: &mut [IoSlice<'_>], mut offset: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    while !bufs.is_empty() {
+        let at = libc::off_t::try_from(offset)
+            .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+        let count = bufs.len().min(1024) as libc::c_int;
+        // SAFETY: IoSlice is ABI-compatible with iovec, and `bufs` holds
+        // `count` valid slices that outlive the call.
+        let n = unsafe {
+            libc::pwritev(
+                file.as_raw_fd(),
+                bufs.as_ptr().cast::<libc::iovec>(),
+                count,
+                at,
+            )
+        };
+        match n {
+            0 => return Err(io::ErrorKind::WriteZero.into()),
+            n if n < 0 => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            n => {
+                offset += n as u64;
+                IoSlice::advance_slices(&mut bufs, n as usize);
+            }
+        }
+    }
+    Ok(())
 }
 
-impl Store {
-    /// Opens an existing file to share it.
-    pub fn open_shared(path: &Path) -> Result<Store, StorageError> {
-        let file = File::open(path).map_err(io_err(path))?;
-        let meta = file.metadata().map_err(io_err(path))?;
-        if !meta.is_file() {
-            return Err(StorageError::NotAFile(path.to_owned()));
-        }
-        if meta.len() == 0 {
-            return Err(StorageError::Empty(path.to_owned()));
-        }
-        Store::map(path, file, meta.len())
+/// Flushes a finished download: the file itself, or (a tree, whose files
+/// may be many) the whole filesystem it is on, in one call.
+fn sync_all_of(file: &File, tree: bool) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    if !tree {
+        return file.sync_all();
     }
-
-    /// Opens `dir/NAME.part` for a download of `length` bytes, creating it
-    /// (sparse: [`preallocate`] it off the event loop) if needed. Returns
-    /// the store and whether a previous `.part` of the right size was
-    /// found (resume).
-    pub fn open_part(dir: &Path, name: &str, length: u64) -> Result<(Store, bool), StorageError> {
-        let final_path = final_path(dir, name)?;
-        let path = part_path(&final_path);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io_err(&path))?;
-        let existing = file.metadata().map_err(io_err(&path))?.len();
-        let resumed = existing == length;
-        if !resumed {
-            file.set_len(0).map_err(io_err(&path))?;
-            file.set_len(length).map_err(io_err(&path))?;
-        }
-        Ok((Store::map(&path, file, length)?, resumed))
+    // SAFETY: syncfs only reads the descriptor, which `file` owns.
+    match unsafe { libc::syncfs(file.as_raw_fd()) } {
+        0 => Ok(()),
+        _ => Err(io::Error::last_os_error()),
     }
+}
 
-    fn map(path: &Path, file: File, length: u64) -> Result<Store, StorageError> {
-        // SAFETY: our code reads the mapping only through `guarded::read`,
-        // which survives the file shrinking (see the module comment).
-        let map = unsafe { Mmap::map(&file) }.map_err(io_err(path))?;
-        Ok(Store {
-            path: path.to_owned(),
-            file: Arc::new(file),
-            map: Arc::new(Mapped(map)),
-            length,
-        })
+/// Renames `from` to `to` (a file or a directory) unless `to` exists.
+fn rename_no_replace(from: &Path, to: &Path) -> Result<(), StorageError> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let c = |p: &Path| {
+        CString::new(p.as_os_str().as_bytes())
+            .map_err(|_| StorageError::Io(p.to_owned(), io::ErrorKind::InvalidInput.into()))
+    };
+    let (cf, ct) = (c(from)?, c(to)?);
+    // SAFETY: both are NUL-terminated paths that outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            cf.as_ptr(),
+            libc::AT_FDCWD,
+            ct.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
     }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    pub fn length(&self) -> u64 {
-        self.length
-    }
-
-    /// The mapped bytes, for hashing on the hash pool.
-    pub fn mapped(&self) -> Arc<Mapped> {
-        self.map.clone()
-    }
-
-    /// The file handle, for `fallocate` on the hash pool.
-    pub fn file(&self) -> Arc<File> {
-        self.file.clone()
-    }
-
-    /// The mapped bytes at `offset..offset+len`, to queue on a socket
-    /// without copying. `None` if the range is outside the file.
-    pub fn slice(&self, offset: u64, len: u32) -> Option<(Arc<dyn SharedBytes>, Range<usize>)> {
-        let end = offset.checked_add(u64::from(len))?;
-        if end > self.length || end > self.map.0.len() as u64 {
-            return None;
-        }
-        let shared: Arc<dyn SharedBytes> = self.map.clone();
-        Some((shared, offset as usize..end as usize))
-    }
-
-    /// True while the file on disk still has the length we mapped.
-    pub fn size_intact(&self) -> bool {
-        self.file.metadata().is_ok_and(|m| m.len() == self.length)
-    }
-
-    /// Writes received blocks, consecutive in the file from `offset`, to a
-    /// `.part` file with as few `pwritev` calls as the kernel allows.
-    pub fn write_vectored_at(
-        &self,
-        mut bufs: &mut [IoSlice<'_>],
-        mut offset: u64,
-    ) -> io::Result<()> {
-        use std::os::fd::AsRawFd;
-        while !bufs.is_empty() {
-            let at = libc::off_t::try_from(offset)
-                .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-            let count = bufs.len().min(1024) as libc::c_int;
-            // SAFETY: IoSlice is ABI-compatible with iovec, and `bufs`
-            // holds `count` valid slices that outlive the call.
-            let n = unsafe {
-                libc::pwritev(
-                    self.file.as_raw_fd(),
-                    bufs.as_ptr().cast::<libc::iovec>(),
-                    count,
-                    at,
-                )
-            };
-            match n {
-                0 => return Err(io::ErrorKind::WriteZero.into()),
-                n if n < 0 => {
-                    let e = io::Error::last_os_error();
-                    if e.kind() != io::ErrorKind::Interrupted {
-                        return Err(e);
-                    }
-                }
-                n => {
-                    offset += n as u64;
-                    IoSlice::advance_slices(&mut bufs, n as usize);
-                }
+    let e = io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EEXIST) | Some(libc::ENOTEMPTY) => Err(StorageError::Exists(to.to_owned())),
+        // A filesystem without RENAME_NOREPLACE: check, then rename.
+        Some(libc::EINVAL) | Some(libc::ENOSYS) => {
+            if std::fs::symlink_metadata(to).is_ok() {
+                return Err(StorageError::Exists(to.to_owned()));
             }
+            std::fs::rename(from, to).map_err(io_err(from))
         }
-        Ok(())
+        _ => Err(StorageError::Io(from.to_owned(), e)),
     }
+}
 
-    /// Reads `buf.len()` bytes at `offset` (for serving when no map).
-    pub fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        self.file.read_exact_at(buf, offset)
-    }
-
-    /// Publishes a completed download: flushes it, then gives `NAME.part`
-    /// its final name without ever replacing an existing file.
-    pub fn finish(&mut self, dir: &Path, name: &str) -> Result<PathBuf, StorageError> {
-        let target = final_path(dir, name)?;
-        self.file.sync_all().map_err(io_err(&self.path))?;
-        // A hard link fails if the target exists, where rename would
-        // silently replace it.
-        match std::fs::hard_link(&self.path, &target) {
-            Ok(()) => {
-                std::fs::remove_file(&self.path).map_err(io_err(&self.path))?;
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                return Err(StorageError::Exists(target));
-            }
-            Err(_) => {
-                if target.exists() {
-                    return Err(StorageError::Exists(target));
-                }
-                std::fs::rename(&self.path, &target).map_err(io_err(&self.path))?;
-            }
-        }
-        self.path = target.clone();
-        Ok(target)
+/// Fails when the filesystem holding `dir` has less than `length` bytes
+/// free (for a tree, whose files are reserved by creating them sparse).
+fn check_free_space(dir: &Path, length: u64) -> io::Result<()> {
+    let fs = fs_stats(&File::open(dir)?).ok_or_else(io::Error::last_os_error)?;
+    let free = fs
+        .f_bavail
+        .saturating_mul(u64::try_from(fs.f_bsize).unwrap_or(0));
+    match free >= length {
+        true => Ok(()),
+        false => Err(io::Error::new(
+            io::ErrorKind::StorageFull,
+            format!("{length} bytes needed, {free} free"),
+        )),
     }
 }
 
@@ -322,6 +265,8 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::meta::Info;
+    use std::fs::OpenOptions;
 
     fn temp_dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("sta-storage-{tag}-{}", std::process::id()));
@@ -341,20 +286,108 @@ mod tests {
             .unwrap()
     }
 
+    fn single(name: &str, length: u64) -> Info {
+        let pieces = crate::meta::Geometry::new(16384, length).piece_count() as usize;
+        Info::new(name, length, 16384, vec![0; pieces * 20]).unwrap()
+    }
+
+    fn tree(name: &str, files: &[(&[&str], u64)]) -> Info {
+        let files: Vec<(Vec<String>, u64)> = files
+            .iter()
+            .map(|(p, l)| (p.iter().map(|c| c.to_string()).collect(), *l))
+            .collect();
+        let total: u64 = files.iter().map(|f| f.1).sum();
+        let pieces = crate::meta::Geometry::new(16384, total).piece_count() as usize;
+        Info::new_tree(name, &files, 16384, vec![0; pieces * 20]).unwrap()
+    }
+
     #[test]
     fn vectored_writes_land_at_their_offset() {
         let dir = temp_dir("pwritev");
-        let (store, resumed) = Store::open_part(&dir, "v.bin", 3000).unwrap();
+        let (store, resumed) = Content::open_part(&dir, &single("v.bin", 3000), None).unwrap();
         assert!(!resumed);
         let blocks: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i + 1; 600]).collect();
-        let mut bufs: Vec<IoSlice> = blocks.iter().map(|b| IoSlice::new(b)).collect();
-        store.write_vectored_at(&mut bufs, 1000).unwrap();
+        let bufs: Vec<IoSlice> = blocks.iter().map(|b| IoSlice::new(b)).collect();
+        store.write(1000, &bufs).unwrap();
         let got = std::fs::read(store.path()).unwrap();
         let mut want = vec![0u8; 3000];
         for (i, b) in blocks.iter().enumerate() {
             want[1000 + i * 600..1600 + i * 600].copy_from_slice(b);
         }
         assert_eq!(got, want);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_tree_splits_writes_reads_and_slices_at_file_boundaries() {
+        let dir = temp_dir("tree");
+        let info = tree(
+            "t",
+            &[
+                (&["a"], 10),
+                (&["d", "empty"], 0),
+                (&["d", "b"], 5),
+                (&["c"], 20),
+            ],
+        );
+        let (store, resumed) = Content::open_part(&dir, &info, None).unwrap();
+        assert!(!resumed);
+        let bytes: Vec<u8> = (0..35u8).collect();
+        let (x, y) = bytes.split_at(12);
+        store.write(0, &[IoSlice::new(x), IoSlice::new(y)]).unwrap();
+        let mut read = Vec::new();
+        store.read(8, 20, |b| read.extend_from_slice(b)).unwrap();
+        assert_eq!(read, &bytes[8..28]);
+        let slices = store.slices(8, 20).unwrap();
+        assert_eq!(slices.len(), 3);
+        let joined: Vec<u8> = slices
+            .iter()
+            .flat_map(|(s, r)| s.bytes()[r.clone()].to_vec())
+            .collect();
+        assert_eq!(joined, &bytes[8..28]);
+        assert!(store.slices(30, 10).is_none());
+        let path = store.finish(&dir, "t").unwrap();
+        assert_eq!(std::fs::read(path.join("a")).unwrap(), &bytes[..10]);
+        assert_eq!(std::fs::read(path.join("d/b")).unwrap(), &bytes[10..15]);
+        assert_eq!(std::fs::read(path.join("d/empty")).unwrap(), b"");
+        assert_eq!(std::fs::read(path.join("c")).unwrap(), &bytes[15..]);
+        assert!(!dir.join("t.part").exists());
+        // Shared again, the tree lists the same files in the same order.
+        let (shared, listing) = Content::open_shared(&path).unwrap();
+        let listing = listing.unwrap();
+        let names: Vec<String> = listing.iter().map(|(p, _)| p.join("/")).collect();
+        assert_eq!(names, ["a", "c", "d/b", "d/empty"]);
+        assert_eq!(shared.length(), 35);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unselected_files_are_never_written() {
+        let dir = temp_dir("aside");
+        let info = tree("t", &[(&["a"], 10), (&["b"], 10)]);
+        let (store, _) = Content::open_part(&dir, &info, Some(&[true, false])).unwrap();
+        let bytes = [7u8; 20];
+        store.write(0, &[IoSlice::new(&bytes)]).unwrap();
+        let mut read = Vec::new();
+        store.read(0, 20, |b| read.extend_from_slice(b)).unwrap();
+        assert_eq!(read, bytes);
+        let path = store.finish(&dir, "t").unwrap();
+        assert_eq!(std::fs::read(path.join("a")).unwrap(), [7u8; 10]);
+        assert!(!path.join("b").exists());
+        store.delete().ok();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn symlinks_in_a_shared_tree_are_refused_by_name() {
+        let dir = temp_dir("symlink");
+        std::fs::create_dir_all(dir.join("t/sub")).unwrap();
+        std::fs::write(dir.join("t/sub/f"), b"x").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("t/sub/link")).unwrap();
+        match Content::open_shared(&dir.join("t")) {
+            Err(StorageError::Symlink(p)) => assert!(p.ends_with("sub/link"), "{p:?}"),
+            other => panic!("{:?}", other.map(|_| ())),
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -392,10 +425,11 @@ mod tests {
     #[test]
     fn part_file_is_published_without_overwriting() {
         let dir = temp_dir("publish");
-        let (mut store, resumed) = Store::open_part(&dir, "f.bin", 10).unwrap();
+        let info = single("f.bin", 10);
+        let (store, resumed) = Content::open_part(&dir, &info, None).unwrap();
         assert!(!resumed);
-        store.file().write_all_at(b"0123456789", 0).unwrap();
-        let (_, resumed) = Store::open_part(&dir, "f.bin", 10).unwrap();
+        store.write(0, &[IoSlice::new(b"0123456789")]).unwrap();
+        let (_, resumed) = Content::open_part(&dir, &info, None).unwrap();
         assert!(resumed);
         std::fs::write(dir.join("f.bin"), b"other").unwrap();
         assert!(matches!(
@@ -414,16 +448,21 @@ mod tests {
         let dir = temp_dir("names");
         for bad in ["../x", "a/b", "..", ""] {
             assert!(matches!(
-                Store::open_part(&dir, bad, 1),
+                final_path(&dir, bad),
                 Err(StorageError::BadName(..))
             ));
         }
-        let (store, _) = Store::open_part(&dir, "g", 100).unwrap();
-        assert!(store.slice(90, 10).is_some());
-        assert!(store.slice(95, 10).is_none());
-        assert!(store.slice(u64::MAX, 10).is_none());
+        let (store, _) = Content::open_part(&dir, &single("g", 100), None).unwrap();
+        assert!(store.slices(90, 10).is_some());
+        assert!(store.slices(95, 10).is_none());
+        assert!(store.slices(u64::MAX, 10).is_none());
         assert!(store.size_intact());
-        store.file().set_len(50).unwrap();
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join("g.part"))
+            .unwrap()
+            .set_len(50)
+            .unwrap();
         assert!(!store.size_intact());
         std::fs::remove_dir_all(&dir).unwrap();
     }

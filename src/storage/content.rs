@@ -1,0 +1,639 @@
+//! The bytes of one share on disk, one file or a tree of them, seen as
+//! their concatenation (what pieces are cut from). A range of it is split
+//! into segments, each in one file; pad files (BEP 47) read as zeros and
+//! are never written; files left out of a download (`--only`) keep the
+//! bytes of the pieces they share with wanted files in a sparse side file
+//! (`NAME.part.aside`), so nothing is ever written into an unselected
+//! file.
+//!
+//! Files of a tree are opened when first touched and kept in a small LRU
+//! of handles and maps ([`MAX_OPEN`]): a tree of 100,000 files costs its
+//! metadata, not 100,000 descriptors. The LRU is behind a mutex because
+//! the hash pool reads through it too; the lock is held only to find or
+//! open a file, never while bytes are read or written.
+
+use super::{Mapped, StorageError, guarded, io_err, preallocate, pwritev_all};
+use crate::reactor::SharedBytes;
+use crate::storage::{final_path, part_path};
+use memmap2::Mmap;
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, IoSlice};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// Files of a tree kept open at once (each a descriptor and a map).
+pub const MAX_OPEN: usize = 64;
+
+/// Suffix of the side file of a partial (`--only`) download.
+pub const ASIDE_SUFFIX: &str = ".part.aside";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backing {
+    /// Its own file on disk.
+    File,
+    /// Zeros (a pad file).
+    Pad,
+    /// Not wanted: its bytes, if any, go to the side file.
+    Aside,
+}
+
+#[derive(Debug)]
+struct Slot {
+    /// Under the root; empty for a single file (the root itself).
+    rel: PathBuf,
+    offset: u64,
+    length: u64,
+    backing: Backing,
+}
+
+struct Open {
+    file: Arc<File>,
+    map: Option<Arc<Mapped>>,
+    used: u64,
+}
+
+struct Handles {
+    /// The file, or the tree's directory, as it is named now.
+    root: PathBuf,
+    open: HashMap<usize, Open>,
+    clock: u64,
+}
+
+pub struct Content {
+    slots: Vec<Slot>,
+    length: u64,
+    writable: bool,
+    tree: bool,
+    aside: Option<(PathBuf, Arc<File>)>,
+    handles: Mutex<Handles>,
+}
+
+/// A shared tree as found on disk: each file's path under the root and
+/// its length, in the order the info dict lists them.
+pub type Listing = Vec<(Vec<String>, u64)>;
+
+/// A run of bytes to queue on a socket: what it lies in, and where.
+pub type Run = (Arc<dyn SharedBytes>, Range<usize>);
+
+/// Zeros for pad files, shareable with output queues.
+struct Zeros;
+
+static ZEROS: [u8; crate::limits::MAX_REQUEST_LEN as usize] =
+    [0; crate::limits::MAX_REQUEST_LEN as usize];
+
+impl SharedBytes for Zeros {
+    fn bytes(&self) -> &[u8] {
+        &ZEROS
+    }
+}
+
+/// One piece of a range: which slot, and where in it.
+struct Segment {
+    slot: usize,
+    /// Offset within the slot's file.
+    at: u64,
+    len: u64,
+}
+
+impl Content {
+    /// A file or a directory, to share: read-only, every file wanted.
+    pub fn open_shared(path: &Path) -> Result<(Content, Option<Listing>), StorageError> {
+        let meta = std::fs::symlink_metadata(path).map_err(io_err(path))?;
+        if meta.is_dir() {
+            let listing = list_tree(path)?;
+            let files: Vec<(PathBuf, u64, Backing)> = listing
+                .iter()
+                .map(|(p, len)| (p.iter().collect(), *len, Backing::File))
+                .collect();
+            let content = Content::new(path, files, false, true, None);
+            if content.length == 0 {
+                return Err(StorageError::Empty(path.to_owned()));
+            }
+            return Ok((content, Some(listing)));
+        }
+        let file = File::open(path).map_err(io_err(path))?;
+        let meta = file.metadata().map_err(io_err(path))?;
+        if !meta.is_file() {
+            return Err(StorageError::NotAFile(path.to_owned()));
+        }
+        if meta.len() == 0 {
+            return Err(StorageError::Empty(path.to_owned()));
+        }
+        let single = vec![(PathBuf::new(), meta.len(), Backing::File)];
+        let content = Content::new(path, single, false, false, None);
+        content.keep_open(0, file)?;
+        Ok((content, None))
+    }
+
+    /// Opens the download of `info` in `dir`: `NAME.part` for one file,
+    /// the directory `NAME.part/` for a tree (its files created as they
+    /// are first touched, or by [`Content::allocate`]). `wanted` says, per
+    /// entry of `info.files()`, which files to write (all when `None`).
+    /// True when an earlier download was found (resume).
+    pub fn open_part(
+        dir: &Path,
+        info: &crate::meta::Info,
+        wanted: Option<&[bool]>,
+    ) -> Result<(Content, bool), StorageError> {
+        let final_path = final_path(dir, &info.name)?;
+        let part = part_path(&final_path);
+        if !info.is_multi() {
+            let file = open_rw(&part)?;
+            let existing = file.metadata().map_err(io_err(&part))?.len();
+            let resumed = existing == info.length;
+            if !resumed {
+                file.set_len(0).map_err(io_err(&part))?;
+                file.set_len(info.length).map_err(io_err(&part))?;
+            }
+            let single = vec![(PathBuf::new(), info.length, Backing::File)];
+            let content = Content::new(&part, single, true, false, None);
+            content.keep_open(0, file)?;
+            return Ok((content, resumed));
+        }
+        let resumed = part.is_dir();
+        std::fs::create_dir_all(&part).map_err(io_err(&part))?;
+        let files: Vec<(PathBuf, u64, Backing)> = info
+            .files()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                let backing = match (f.pad, wanted.is_none_or(|w| w.get(i) == Some(&true))) {
+                    (true, _) => Backing::Pad,
+                    (false, true) => Backing::File,
+                    (false, false) => Backing::Aside,
+                };
+                (f.path.iter().collect(), f.length, backing)
+            })
+            .collect();
+        let aside = match files.iter().any(|f| f.2 == Backing::Aside) {
+            true => {
+                let mut p = final_path.as_os_str().to_owned();
+                p.push(ASIDE_SUFFIX);
+                let p = PathBuf::from(p);
+                let file = open_rw(&p)?;
+                if file.metadata().map_err(io_err(&p))?.len() != info.length {
+                    file.set_len(info.length).map_err(io_err(&p))?;
+                }
+                Some((p, Arc::new(file)))
+            }
+            false => None,
+        };
+        Ok((Content::new(&part, files, true, true, aside), resumed))
+    }
+
+    fn new(
+        root: &Path,
+        files: Vec<(PathBuf, u64, Backing)>,
+        writable: bool,
+        tree: bool,
+        aside: Option<(PathBuf, Arc<File>)>,
+    ) -> Content {
+        let mut offset = 0;
+        let slots = files
+            .into_iter()
+            .map(|(rel, length, backing)| {
+                let s = Slot {
+                    rel,
+                    offset,
+                    length,
+                    backing,
+                };
+                offset += length;
+                s
+            })
+            .collect();
+        Content {
+            slots,
+            length: offset,
+            writable,
+            tree,
+            aside,
+            handles: Mutex::new(Handles {
+                root: root.to_owned(),
+                open: HashMap::new(),
+                clock: 0,
+            }),
+        }
+    }
+
+    pub fn length(&self) -> u64 {
+        self.length
+    }
+
+    pub fn is_tree(&self) -> bool {
+        self.tree
+    }
+
+    /// Where the share is now (the file, or the tree's directory).
+    pub fn path(&self) -> PathBuf {
+        self.lock().root.clone()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Handles> {
+        // A thread that panicked while holding the lock left the map of
+        // open files consistent (every change is one insert or remove).
+        self.handles.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn keep_open(&self, slot: usize, file: File) -> Result<(), StorageError> {
+        let mut h = self.lock();
+        let root = h.root.clone();
+        let map = map_file(&file).map_err(io_err(&root))?;
+        h.open.insert(
+            slot,
+            Open {
+                file: Arc::new(file),
+                map: Some(map),
+                used: 0,
+            },
+        );
+        Ok(())
+    }
+
+    /// The segments of `offset..offset+len`; `None` past the end.
+    fn segments(&self, offset: u64, len: u64) -> Option<Vec<Segment>> {
+        let end = offset.checked_add(len)?;
+        if end > self.length {
+            return None;
+        }
+        let first = self
+            .slots
+            .partition_point(|s| s.offset + s.length <= offset);
+        let mut out = Vec::new();
+        for (i, s) in self.slots.iter().enumerate().skip(first) {
+            if s.offset >= end {
+                break;
+            }
+            let start = s.offset.max(offset);
+            let stop = (s.offset + s.length).min(end);
+            if start < stop {
+                out.push(Segment {
+                    slot: i,
+                    at: start - s.offset,
+                    len: stop - start,
+                });
+            }
+        }
+        Some(out)
+    }
+
+    /// The open handle (and map, if the file is not empty) of `slot`,
+    /// opening it (creating it, for a download) if needed.
+    fn handle(&self, slot: usize) -> io::Result<(Arc<File>, Option<Arc<Mapped>>)> {
+        let mut h = self.lock();
+        h.clock += 1;
+        let now = h.clock;
+        if let Some(o) = h.open.get_mut(&slot) {
+            o.used = now;
+            return Ok((o.file.clone(), o.map.clone()));
+        }
+        let s = &self.slots[slot];
+        let path = self.slot_path(&h.root, slot);
+        let file = match self.writable {
+            true => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let f = open_rw(&path).map_err(|e| io::Error::other(e.to_string()))?;
+                if f.metadata()?.len() != s.length {
+                    f.set_len(s.length)?;
+                }
+                f
+            }
+            false => {
+                let f = File::open(&path)?;
+                if f.metadata()?.len() != s.length {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("{} changed size since it was shared", path.display()),
+                    ));
+                }
+                f
+            }
+        };
+        let map = match s.length {
+            0 => None,
+            _ => Some(map_file(&file)?),
+        };
+        if h.open.len() >= MAX_OPEN
+            && let Some(&oldest) = h.open.iter().min_by_key(|(_, o)| o.used).map(|(k, _)| k)
+        {
+            h.open.remove(&oldest);
+        }
+        let file = Arc::new(file);
+        h.open.insert(
+            slot,
+            Open {
+                file: file.clone(),
+                map: map.clone(),
+                used: now,
+            },
+        );
+        Ok((file, map))
+    }
+
+    fn slot_path(&self, root: &Path, slot: usize) -> PathBuf {
+        let rel = &self.slots[slot].rel;
+        match rel.as_os_str().is_empty() {
+            true => root.to_owned(),
+            false => root.join(rel),
+        }
+    }
+
+    /// Runs `f` on each run of the `len` bytes at `offset`, in order (for
+    /// hashing). A file shrinking meanwhile is an error, not a crash.
+    pub fn read(&self, offset: u64, len: u64, mut f: impl FnMut(&[u8])) -> io::Result<()> {
+        let segs = self.segments(offset, len).ok_or_else(outside)?;
+        for seg in segs {
+            let slot = &self.slots[seg.slot];
+            match slot.backing {
+                Backing::Pad => {
+                    let mut left = seg.len as usize;
+                    while left > 0 {
+                        let n = left.min(ZEROS.len());
+                        f(&ZEROS[..n]);
+                        left -= n;
+                    }
+                }
+                Backing::Aside => {
+                    let file = self.aside_file()?;
+                    let mut buf = vec![0u8; seg.len as usize];
+                    std::os::unix::fs::FileExt::read_exact_at(
+                        &**file,
+                        &mut buf,
+                        slot.offset + seg.at,
+                    )?;
+                    f(&buf);
+                }
+                Backing::File => {
+                    let (_, map) = self.handle(seg.slot)?;
+                    let map = map.ok_or_else(outside)?;
+                    map.read_range(seg.at, seg.len, &mut f)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn aside_file(&self) -> io::Result<&Arc<File>> {
+        self.aside
+            .as_ref()
+            .map(|(_, f)| f)
+            .ok_or_else(|| io::Error::other("no side file for unselected files"))
+    }
+
+    /// The bytes at `offset..offset+len`, as mapped slices to queue on a
+    /// socket without copying (a copy for bytes kept aside). `None` if the
+    /// range is outside the share or a file cannot be read.
+    pub fn slices(&self, offset: u64, len: u32) -> Option<Vec<Run>> {
+        let segs = self.segments(offset, u64::from(len))?;
+        let mut out = Vec::with_capacity(segs.len());
+        for seg in segs {
+            let slot = &self.slots[seg.slot];
+            let n = seg.len as usize;
+            let shared: Run = match slot.backing {
+                Backing::Pad => (Arc::new(Zeros), 0..n),
+                Backing::Aside => {
+                    let mut buf = vec![0u8; n];
+                    let file = self.aside_file().ok()?;
+                    std::os::unix::fs::FileExt::read_exact_at(
+                        &**file,
+                        &mut buf,
+                        slot.offset + seg.at,
+                    )
+                    .ok()?;
+                    (Arc::new(Owned(buf)), 0..n)
+                }
+                Backing::File => {
+                    let (_, map) = self.handle(seg.slot).ok()?;
+                    let map = map?;
+                    let start = usize::try_from(seg.at).ok()?;
+                    if start + n > map.0.len() {
+                        return None;
+                    }
+                    (map, start..start + n)
+                }
+            };
+            out.push(shared);
+        }
+        Some(out)
+    }
+
+    /// Writes received blocks, consecutive from `offset`, each run to the
+    /// file that holds it.
+    pub fn write(&self, offset: u64, bufs: &[IoSlice<'_>]) -> io::Result<()> {
+        let total: u64 = bufs.iter().map(|b| b.len() as u64).sum();
+        let segs = self.segments(offset, total).ok_or_else(outside)?;
+        let mut cursor = Cursor {
+            bufs,
+            index: 0,
+            at: 0,
+        };
+        for seg in segs {
+            let slot = &self.slots[seg.slot];
+            let mut run = cursor.take(seg.len as usize);
+            match slot.backing {
+                Backing::Pad => {}
+                Backing::Aside => pwritev_all(self.aside_file()?, &mut run, slot.offset + seg.at)?,
+                Backing::File => {
+                    let (file, _) = self.handle(seg.slot)?;
+                    pwritev_all(&file, &mut run, seg.at)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// True while the files opened so far still have their lengths (a
+    /// file of a tree is checked again each time it is opened).
+    pub fn size_intact(&self) -> bool {
+        let h = self.lock();
+        h.open.iter().all(|(&i, o)| {
+            o.file
+                .metadata()
+                .is_ok_and(|m| m.len() == self.slots[i].length)
+        })
+    }
+
+    /// Makes sure the download's space is there (runs on the hash pool):
+    /// every wanted file of a tree is created at its length.
+    pub fn allocate(&self) -> io::Result<()> {
+        if !self.tree {
+            let (file, _) = self.handle(0)?;
+            return preallocate(&file, self.length);
+        }
+        let wanted: u64 = self
+            .slots
+            .iter()
+            .filter(|s| s.backing == Backing::File)
+            .map(|s| s.length)
+            .sum();
+        let root = self.path();
+        super::check_free_space(&root, wanted)?;
+        for (i, s) in self.slots.iter().enumerate() {
+            if s.backing != Backing::File {
+                continue;
+            }
+            let path = self.slot_path(&root, i);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            let f = open_rw(&path).map_err(|e| io::Error::other(e.to_string()))?;
+            if f.metadata()?.len() != s.length {
+                f.set_len(s.length)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes a complete download: flushed, then `NAME.part` (a file
+    /// or a directory) renamed to `NAME`, never replacing anything there.
+    pub fn finish(&self, dir: &Path, name: &str) -> Result<PathBuf, StorageError> {
+        let target = final_path(dir, name)?;
+        let from = self.path();
+        if self.tree {
+            // Wanted files never touched (empty ones) must exist too.
+            for (i, s) in self.slots.iter().enumerate() {
+                if s.backing == Backing::File {
+                    self.handle(i).map_err(io_err(&from))?;
+                }
+            }
+        }
+        let sync = File::open(&from).map_err(io_err(&from))?;
+        super::sync_all_of(&sync, self.tree).map_err(io_err(&from))?;
+        super::rename_no_replace(&from, &target)?;
+        self.lock().root = target.clone();
+        Ok(target)
+    }
+
+    /// Removes the download's files from disk (a `.part` file or tree, and
+    /// its side file).
+    pub fn delete(&self) -> io::Result<()> {
+        let root = self.path();
+        if let Some((p, _)) = &self.aside {
+            let _ = std::fs::remove_file(p);
+        }
+        match self.tree {
+            true => std::fs::remove_dir_all(root),
+            false => std::fs::remove_file(root),
+        }
+    }
+}
+
+/// A copy of bytes, shareable with output queues.
+struct Owned(Vec<u8>);
+
+impl SharedBytes for Owned {
+    fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Walks `bufs` byte by byte count, handing out the slices of each run.
+struct Cursor<'a, 'b> {
+    bufs: &'a [IoSlice<'b>],
+    index: usize,
+    at: usize,
+}
+
+impl<'a> Cursor<'a, '_> {
+    fn take(&mut self, mut n: usize) -> Vec<IoSlice<'a>> {
+        let mut out = Vec::new();
+        while n > 0 && self.index < self.bufs.len() {
+            let buf: &'a [u8] = &self.bufs[self.index];
+            let k = (buf.len() - self.at).min(n);
+            out.push(IoSlice::new(&buf[self.at..self.at + k]));
+            n -= k;
+            self.at += k;
+            if self.at == buf.len() {
+                self.index += 1;
+                self.at = 0;
+            }
+        }
+        out
+    }
+}
+
+fn outside() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, "range outside the share")
+}
+
+fn open_rw(path: &Path) -> Result<File, StorageError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(io_err(path))
+}
+
+fn map_file(file: &File) -> io::Result<Arc<Mapped>> {
+    // SAFETY: our code reads the mapping only through `guarded::read`,
+    // which survives the file shrinking (see the module comment of
+    // `storage`).
+    let map = unsafe { Mmap::map(file) }?;
+    Ok(Arc::new(Mapped(map)))
+}
+
+impl Mapped {
+    /// Runs `f` on `len` mapped bytes at `offset`, guarded (SIGBUS-safe).
+    fn read_range(&self, offset: u64, len: u64, f: &mut impl FnMut(&[u8])) -> io::Result<()> {
+        let range = usize::try_from(offset)
+            .ok()
+            .zip(usize::try_from(len).ok())
+            .and_then(|(s, n)| Some(s..s.checked_add(n)?))
+            .filter(|r| r.end <= self.0.len())
+            .ok_or_else(outside)?;
+        guarded::read(&self.0[range], |b| f(b))
+    }
+}
+
+/// The files under `root`, sorted by path (component by component, in
+/// byte order), each path checked as a torrent path; symlinks and special
+/// files refused by name; empty directories skipped (BitTorrent cannot
+/// carry them).
+pub fn list_tree(root: &Path) -> Result<Listing, StorageError> {
+    let mut out = Vec::new();
+    let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(root.to_owned(), Vec::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(io_err(&dir))?;
+        for entry in entries {
+            let entry = entry.map_err(io_err(&dir))?;
+            let path = entry.path();
+            let kind = entry.file_type().map_err(io_err(&path))?;
+            let name = entry.file_name().into_string().map_err(|_| {
+                StorageError::BadPath(path.clone(), "the name is not valid UTF-8".into())
+            })?;
+            let mut components = prefix.clone();
+            components.push(name);
+            if kind.is_symlink() {
+                return Err(StorageError::Symlink(path));
+            }
+            crate::meta::paths::check_path(&components)
+                .map_err(|e| StorageError::BadPath(path.clone(), e.to_string()))?;
+            if kind.is_dir() {
+                stack.push((path, components));
+            } else if kind.is_file() {
+                let len = entry.metadata().map_err(io_err(&path))?.len();
+                out.push((components, len));
+            } else {
+                return Err(StorageError::NotAFile(path));
+            }
+        }
+    }
+    out.sort();
+    if out.len() > crate::limits::MAX_FILES as usize {
+        return Err(StorageError::BadPath(
+            root.to_owned(),
+            format!(
+                "{} files exceed the limit of {}",
+                out.len(),
+                crate::limits::MAX_FILES
+            ),
+        ));
+    }
+    Ok(out)
+}
