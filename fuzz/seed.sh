@@ -9,20 +9,23 @@
 #     Valid frames of a protocol are also written back to back as one seed
 #     (seed-all-spec-blocks), to drive the decode loops past one frame.
 #       bencode*, info-dict* -> bencode
+#       info-dict*           -> info_tree too, behind a 00 byte (the
+#                               target's mode for raw info dicts)
 #       bt-udp* (info string `bt-hex`, which tests/conformance.rs skips)
 #                            -> bt_udp
 #     and text blocks `text bt-http NAME` (one HTTP request head, lines
 #     ending in CRLF) -> bt_http.
 #     Inside a block, whitespace is ignored and `#` starts a comment.
 #   - tests/data/*.torrent and the info dicts of tests/data/info_hashes.json,
-#     for bencode.
+#     for bencode (the info dicts for info_tree too).
+#   - a few inputs of info_tree's structured mode (first byte odd).
 # Seeds are named seed-*; inputs the fuzzer found are left alone.
 # Needs only bash, awk, sed and grep (no python, no xxd).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 corpus=fuzz/corpus
-targets=(tracker_request tracker_response peer_wire bencode bt_udp bt_http)
+targets=(tracker_request tracker_response peer_wire bencode bt_udp bt_http info_tree)
 for t in "${targets[@]}"; do mkdir -p "$corpus/$t"; done
 
 # A BEP 3 handshake with the Fast bit, all-zero hash and id.
@@ -76,6 +79,7 @@ for md in spec/*.md; do
             stream[$target]=${stream[$target]:-}$hex
         fi
         write "$target" "$seed" "$hex"
+        if [[ $kind == info-dict* ]]; then write info_tree "$seed" "00$hex"; fi
     done < <(awk '
         function flush() { print kind, name, hex; inblock = 0 }
         # A fence of 4+ backticks quotes an example of the syntax: skip it.
@@ -133,9 +137,17 @@ if [[ -f tests/data/info_hashes.json ]]; then
     while read -r hex; do
         n=$((n + 1))
         write bencode "info-dict-$n" "$hex"
+        write info_tree "info-dict-$n" "00$hex"
     done < <(grep -o '"info_dict_bencoded_hex": *"[0-9a-fA-F]*"' tests/data/info_hashes.json |
         sed 's/.*"\([0-9a-fA-F]*\)"$/\1/')
 fi
+
+# info_tree's structured mode (first byte odd): a count byte, then per
+# file a flags byte (length kind, attr, depth), a u16le length and its
+# components (a byte each: an index into the target's list of pieces).
+write info_tree structured-two-dirs 010143030000014305000100
+write info_tree structured-pad 0102230500002bfb3f1123050001
+write info_tree structured-deep 0100e3010004$(printf '00%.0s' {1..64})
 
 for t in "${targets[@]}"; do
     echo "seed.sh: $t: ${count[$t]:-0} seeds"

@@ -193,6 +193,9 @@ pub enum ControlRequest {
     Get {
         target: String,
         out_dir: Option<PathBuf>,
+        /// Globs over the paths of a tree's files: fetch only the files
+        /// one matches (all files when empty).
+        only: Vec<String>,
     },
     /// `meta TARGET`: the bencoded info dict of a file, by info hash or
     /// name: from this daemon if it holds the file, else from the tracker.
@@ -203,6 +206,7 @@ pub enum ControlRequest {
     GetTorrent {
         torrent: PathBuf,
         out_dir: Option<PathBuf>,
+        only: Vec<String>,
     },
     /// `remove TARGET [delete]`: stop sharing or fetching a file held by
     /// this daemon (by info hash or name); with `delete`, delete its bytes
@@ -265,13 +269,15 @@ impl ControlRequest {
                 Ok(ControlRequest::List)
             }
             "get" => {
-                arity(1, 2, "get NAME_OR_INFOHASH [OUTDIR]")?;
+                let usage = "get NAME_OR_INFOHASH [OUTDIR] [only GLOB]...";
+                arity(1, usize::MAX, usage)?;
                 let target = name_arg(args[0])?;
-                let out_dir = match args.get(1) {
-                    Some(dir) => Some(absolute_path(dir, "get NAME_OR_INFOHASH [OUTDIR]")?),
-                    None => None,
-                };
-                Ok(ControlRequest::Get { target, out_dir })
+                let (out_dir, only) = get_options(&args[1..], usage)?;
+                Ok(ControlRequest::Get {
+                    target,
+                    out_dir,
+                    only,
+                })
             }
             "meta" => {
                 arity(1, 1, "meta NAME_OR_INFOHASH")?;
@@ -280,15 +286,13 @@ impl ControlRequest {
                 })
             }
             "get-torrent" => {
-                let usage = "get-torrent PATH [OUTDIR]";
-                arity(1, 2, usage)?;
-                let out_dir = match args.get(1) {
-                    Some(dir) => Some(absolute_path(dir, usage)?),
-                    None => None,
-                };
+                let usage = "get-torrent PATH [OUTDIR] [only GLOB]...";
+                arity(1, usize::MAX, usage)?;
+                let (out_dir, only) = get_options(&args[1..], usage)?;
                 Ok(ControlRequest::GetTorrent {
                     torrent: absolute_path(args[0], usage)?,
                     out_dir,
+                    only,
                 })
             }
             "remove" => {
@@ -332,23 +336,25 @@ impl ControlRequest {
         let mut line = match self {
             ControlRequest::Share(path) => format!("share {}", encode_path(path)),
             ControlRequest::List => "list".to_owned(),
-            ControlRequest::Get { target, out_dir } => {
+            ControlRequest::Get {
+                target,
+                out_dir,
+                only,
+            } => {
                 let mut s = format!("get {}", percent_encode(target.as_bytes()));
-                if let Some(dir) = out_dir {
-                    s.push(' ');
-                    s.push_str(&encode_path(dir));
-                }
+                push_get_options(&mut s, out_dir, only);
                 s
             }
             ControlRequest::Meta { target } => {
                 format!("meta {}", percent_encode(target.as_bytes()))
             }
-            ControlRequest::GetTorrent { torrent, out_dir } => {
+            ControlRequest::GetTorrent {
+                torrent,
+                out_dir,
+                only,
+            } => {
                 let mut s = format!("get-torrent {}", encode_path(torrent));
-                if let Some(dir) = out_dir {
-                    s.push(' ');
-                    s.push_str(&encode_path(dir));
-                }
+                push_get_options(&mut s, out_dir, only);
                 s
             }
             ControlRequest::Remove { target, delete } => {
@@ -373,6 +379,43 @@ pub fn info_hash_target(target: &str) -> Option<InfoHash> {
 }
 
 /// A `get` or `meta` target: percent-decoded, UTF-8.
+/// `[OUTDIR] [only GLOB]...` after the target of `get` and `get-torrent`.
+fn get_options(args: &[&str], usage: &str) -> Result<(Option<PathBuf>, Vec<String>), ControlError> {
+    let mut out_dir = None;
+    let mut only = Vec::new();
+    let mut rest = args.iter();
+    if let Some(first) = args.first()
+        && *first != "only"
+    {
+        out_dir = Some(absolute_path(first, usage)?);
+        rest.next();
+    }
+    while let Some(word) = rest.next() {
+        let glob = match (*word, rest.next()) {
+            ("only", Some(glob)) => name_arg(glob)?,
+            _ => return Err(ControlError::bad_request(format!("usage: {usage}"))),
+        };
+        if glob.is_empty() {
+            return Err(ControlError::bad_request(
+                "an empty `only` glob matches nothing",
+            ));
+        }
+        only.push(glob);
+    }
+    Ok((out_dir, only))
+}
+
+fn push_get_options(s: &mut String, out_dir: &Option<PathBuf>, only: &[String]) {
+    if let Some(dir) = out_dir {
+        s.push(' ');
+        s.push_str(&encode_path(dir));
+    }
+    for glob in only {
+        s.push_str(" only ");
+        s.push_str(&percent_encode(glob.as_bytes()));
+    }
+}
+
 fn name_arg(word: &str) -> Result<String, ControlError> {
     String::from_utf8(percent_decode(word)?)
         .map_err(|_| ControlError::bad_request("the file name is not valid UTF-8 once decoded"))
@@ -508,6 +551,9 @@ pub struct CatalogEntry {
     pub piece_length: u32,
     pub peers: u32,
     pub seeders: u32,
+    /// Files a download creates (pad files not counted): 1 for a single
+    /// file. JSON `file_count`; a daemon that does not send it means 1.
+    pub file_count: u32,
     /// This daemon holds (or is fetching) the file.
     pub local: bool,
 }
@@ -527,6 +573,9 @@ pub struct Progress {
     pub peers: u32,
     /// No connected peer has a piece we miss.
     pub waiting: bool,
+    /// Wanted files (pad files not counted), and of those, complete ones.
+    pub files: u32,
+    pub files_done: u32,
 }
 
 /// The answer to `status`.
@@ -754,6 +803,7 @@ impl CatalogEntry {
             ("piece_length", self.piece_length.into()),
             ("peers", self.peers.into()),
             ("seeders", self.seeders.into()),
+            ("file_count", self.file_count.into()),
             ("local", self.local.into()),
         ])
     }
@@ -767,8 +817,17 @@ impl CatalogEntry {
             piece_length: f.u32("piece_length")?,
             peers: f.u32("peers")?,
             seeders: f.u32("seeders")?,
+            file_count: match v.get("file_count") {
+                None => 1,
+                Some(_) => f.u32("file_count")?,
+            },
             local: f.bool("local")?,
         })
+    }
+
+    /// A directory: more than one file (spec/tracker.md, ListPage).
+    pub fn is_dir(&self) -> bool {
+        self.file_count > 1
     }
 
     /// Number of pieces, `ceil(length / piece_length)`.
@@ -793,6 +852,8 @@ impl Progress {
             ("rate", self.rate.into()),
             ("peers", self.peers.into()),
             ("waiting", self.waiting.into()),
+            ("files", self.files.into()),
+            ("files_done", self.files_done.into()),
         ])
     }
 
@@ -814,6 +875,8 @@ impl Progress {
                 .ok_or_else(|| f.bad("rate", "a number of bytes per second"))?,
             peers: f.u32("peers")?,
             waiting: f.bool("waiting")?,
+            files: f.u32("files")?,
+            files_done: f.u32("files_done")?,
         })
     }
 }
@@ -900,10 +963,12 @@ mod tests {
         round_trip(ControlRequest::Get {
             target: "café ☃.tar".into(),
             out_dir: None,
+            only: Vec::new(),
         });
         round_trip(ControlRequest::Get {
             target: "0123456789abcdef0123456789ABCDEF01234567".into(),
             out_dir: Some("/srv/out dir".into()),
+            only: Vec::new(),
         });
         round_trip(ControlRequest::Meta {
             target: "café ☃.tar".into(),
@@ -911,14 +976,27 @@ mod tests {
         round_trip(ControlRequest::GetTorrent {
             torrent: "/tmp/a b.torrent".into(),
             out_dir: None,
+            only: Vec::new(),
         });
         round_trip(ControlRequest::GetTorrent {
             torrent: "/tmp/x.torrent".into(),
             out_dir: Some("/srv/out dir".into()),
+            only: Vec::new(),
+        });
+        round_trip(ControlRequest::Get {
+            target: "tree".into(),
+            out_dir: None,
+            only: vec!["sub dir/*.bin".into(), "**/日本".into()],
+        });
+        round_trip(ControlRequest::GetTorrent {
+            torrent: "/tmp/x.torrent".into(),
+            out_dir: Some("/o".into()),
+            only: vec!["a".into()],
         });
         round_trip(ControlRequest::Get {
             target: "%%%".into(),
             out_dir: Some("/".into()),
+            only: Vec::new(),
         });
     }
 
@@ -931,7 +1009,8 @@ mod tests {
         assert_eq!(
             ControlRequest::Get {
                 target: "50%.bin".into(),
-                out_dir: Some("/out".into())
+                out_dir: Some("/out".into()),
+                only: Vec::new(),
             }
             .to_line(),
             "get 50%25.bin /out\n"
@@ -940,7 +1019,8 @@ mod tests {
             parse("get caf%c3%a9 /x%2Fy\r\n"),
             Ok(ControlRequest::Get {
                 target: "café".into(),
-                out_dir: Some("/x/y".into())
+                out_dir: Some("/x/y".into()),
+                only: Vec::new(),
             })
         );
         // Raw UTF-8 is as good as its encoding.
@@ -1172,9 +1252,11 @@ mod tests {
             piece_length: 524_288,
             peers: 3,
             seeders: 1,
+            file_count: 3,
             local: true,
         };
         assert_eq!(entry.pieces(), 3);
+        assert!(entry.is_dir());
         let Ok(Reply::Ok(v)) = Reply::parse(list_line(&[entry.clone(), entry.clone()]).trim_end())
         else {
             panic!("list reply");
@@ -1182,6 +1264,10 @@ mod tests {
         let files = v.get("files").and_then(JsonValue::as_array).unwrap();
         assert_eq!(files.len(), 2);
         assert_eq!(CatalogEntry::from_json(&files[1]), Ok(entry));
+        // A daemon from before `file_count`: one file.
+        let old = r#"{"name":"a","info_hash":"0101010101010101010101010101010101010101","length":1,"piece_length":16384,"peers":1,"seeders":1,"local":false}"#;
+        let old = CatalogEntry::from_json(&json::parse(old).unwrap()).unwrap();
+        assert_eq!((old.file_count, old.is_dir()), (1, false));
 
         let p = Progress {
             info_hash: [2; 20],
@@ -1193,6 +1279,8 @@ mod tests {
             rate: 123_456_789,
             peers: 3,
             waiting: false,
+            files: 12,
+            files_done: 5,
         };
         let line = progress_line(&p);
         assert!(line.starts_with(r#"{"event":"progress","info_hash":"0202"#));
@@ -1240,7 +1328,7 @@ mod tests {
             FileReport::from_json(&v),
             Err("file: missing \"have\"".into())
         );
-        let wrong = r#"{"event":"progress","info_hash":"xyz","name":"b","have":1,"pieces":4,"bytes":0,"length":1,"rate":0,"peers":0,"waiting":true}"#;
+        let wrong = r#"{"event":"progress","info_hash":"xyz","name":"b","have":1,"pieces":4,"bytes":0,"length":1,"rate":0,"peers":0,"waiting":true,"files":1,"files_done":0}"#;
         assert!(Reply::parse(wrong).unwrap_err().contains("info_hash"));
         let frac = wrong
             .replace("\"xyz\"", &format!("\"{}\"", "0".repeat(40)))

@@ -5,6 +5,8 @@ use sta::control::{
     self, CatalogEntry, ControlError, FileReport, FileState, PeerBytes, Progress, StatusReport,
 };
 use sta::json::{self, JsonValue};
+use sta::meta::Info;
+use sta::meta::info::to_hex;
 use sta_kit::files::TempDir;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixListener;
@@ -164,13 +166,16 @@ fn progress(bytes: u64, waiting: bool) -> String {
         rate: if waiting { 0 } else { 123_400_000 },
         peers: 3,
         waiting,
+        files: 1,
+        files_done: 0,
     })
 }
 
 const LIST_REPLY: &str = concat!(
     r#"{"ok":true,"files":["#,
     r#"{"name":"ubuntu-24.04.iso","info_hash":"0123456789abcdef0123456789abcdef01234567","length":6114656256,"piece_length":524288,"peers":12,"seeders":4,"local":true},"#,
-    r#"{"name":"a\u001b[31m.bin","info_hash":"ffffffffffffffffffffffffffffffffffffffff","length":1000,"piece_length":16384,"peers":1,"seeders":1,"local":false}"#,
+    r#"{"name":"a\u001b[31m.bin","info_hash":"ffffffffffffffffffffffffffffffffffffffff","length":1000,"piece_length":16384,"peers":1,"seeders":1,"file_count":1,"local":false},"#,
+    r#"{"name":"photos","info_hash":"078989fc626fc79a112f6cd82f611dfcbf7f954d","length":6000,"piece_length":16384,"peers":2,"seeders":1,"file_count":3,"local":false}"#,
     "]}\n"
 );
 
@@ -181,9 +186,17 @@ fn list_prints_a_table() {
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines.len(), 3, "{out}");
+    assert_eq!(lines.len(), 4, "{out}");
     assert!(lines[0].starts_with("NAME"), "{out}");
-    for col in ["SIZE", "PIECES", "PEERS", "SEEDERS", "INFO HASH", "MAGNET"] {
+    for col in [
+        "SIZE",
+        "FILES",
+        "PIECES",
+        "PEERS",
+        "SEEDERS",
+        "INFO HASH",
+        "MAGNET",
+    ] {
         assert!(lines[0].contains(col), "{out}");
     }
     let row: Vec<&str> = lines[1].split_whitespace().collect();
@@ -193,6 +206,7 @@ fn list_prints_a_table() {
             "ubuntu-24.04.iso",
             "6.1",
             "GB",
+            "1",
             "11663",
             "12",
             "4",
@@ -203,6 +217,11 @@ fn list_prints_a_table() {
     // A hostile name cannot put escape sequences on the terminal.
     assert!(lines[2].starts_with("a?[31m.bin"), "{out}");
     assert!(!out.contains('\u{1b}'));
+    // A directory: its name ends with `/`, FILES is its file count; an
+    // entry without file_count (an older daemon) is one file.
+    let row: Vec<&str> = lines[3].split_whitespace().collect();
+    assert_eq!(row[..6], ["photos/", "6.0", "kB", "3", "1", "2"], "{out}");
+    assert_eq!(lines[1].split_whitespace().nth(3), Some("1"), "{out}");
     assert_eq!(fake.request(), "list\n");
 }
 
@@ -215,10 +234,14 @@ fn list_json_prints_the_array() {
     assert_eq!(out.lines().count(), 1);
     let v = json::parse(out.trim_end()).expect("stdout is JSON");
     let files = v.as_array().expect("an array");
-    assert_eq!(files.len(), 2);
+    assert_eq!(files.len(), 3);
     let first = CatalogEntry::from_json(&files[0]).expect("catalog entry");
     assert_eq!(first.name, "ubuntu-24.04.iso");
     assert_eq!(first.length, 6_114_656_256);
+    assert_eq!(
+        files[2].get("file_count").and_then(JsonValue::as_u64),
+        Some(3)
+    );
     assert_eq!(
         files[1].get("name").and_then(JsonValue::as_str),
         Some("a\u{1b}[31m.bin")
@@ -236,6 +259,102 @@ fn list_of_nothing_says_so() {
     let o = sta(&fake, &["list"]);
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).contains("sta share FILE"), "{}", stdout(&o));
+    fake.request();
+}
+
+/// The `meta` answer for `info`, as the daemon sends it.
+fn meta_reply(info: &Info) -> String {
+    control::meta_line(info)
+}
+
+fn photos() -> Info {
+    let files = [
+        (vec!["a.jpg".to_owned()], 1000),
+        (vec!["b.jpg".to_owned()], 2000),
+        (vec!["sub".to_owned(), "c.jpg".to_owned()], 3000),
+    ];
+    Info::new_tree("photos", &files, 16384, vec![0; 20]).expect("a tree")
+}
+
+#[test]
+fn ls_lists_a_directory_through_meta() {
+    let info = photos();
+    let fake = Fake::now(&[meta_reply(&info)]);
+    let o = sta(&fake, &["ls", "photos"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let hash = to_hex(&info.info_hash);
+    assert_eq!(
+        stdout(&o),
+        format!(
+            "1.0 kB  a.jpg\n2.0 kB  b.jpg\n3.0 kB  sub/c.jpg\n6.0 kB  total: 3 files in photos/, info hash {hash}\n"
+        )
+    );
+    assert_eq!(fake.request(), "meta photos\n");
+
+    let fake = Fake::now(&[meta_reply(&info)]);
+    let o = sta(&fake, &["ls", &hash, "--json"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let v = json::parse(out.trim_end()).expect("stdout is JSON");
+    assert_eq!(v.get("name").and_then(JsonValue::as_str), Some("photos"));
+    assert_eq!(v.get("info_hash").and_then(JsonValue::as_str), Some(&*hash));
+    assert_eq!(v.get("length").and_then(JsonValue::as_u64), Some(6000));
+    assert_eq!(v.get("directory").and_then(JsonValue::as_bool), Some(true));
+    let files: Vec<(String, u64)> = v
+        .get("files")
+        .and_then(JsonValue::as_array)
+        .expect("files")
+        .iter()
+        .map(|f| {
+            let path = f.get("path").and_then(JsonValue::as_str).expect("path");
+            let length = f.get("length").and_then(JsonValue::as_u64).expect("length");
+            (path.to_owned(), length)
+        })
+        .collect();
+    let want = [("a.jpg", 1000), ("b.jpg", 2000), ("sub/c.jpg", 3000)];
+    assert_eq!(files, want.map(|(p, n)| (p.to_owned(), n)));
+    assert_eq!(fake.request(), format!("meta {hash}\n"));
+}
+
+#[test]
+fn ls_of_a_single_file_shows_its_name() {
+    let info = Info::new("hello world.txt", 23, 16384, vec![0; 20]).unwrap();
+    let fake = Fake::now(&[meta_reply(&info)]);
+    let o = sta(&fake, &["ls", "hello world.txt"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let out = stdout(&o);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert_eq!(lines[0], "23 B  hello world.txt");
+    assert!(
+        lines[1].starts_with("23 B  total: 1 file in hello world.txt,"),
+        "{out}"
+    );
+    assert_eq!(fake.request(), "meta hello%20world.txt\n");
+}
+
+#[test]
+fn ls_errors_exit_1_with_the_message() {
+    let message = "'dup.bin' names 2 files: 0101010101010101010101010101010101010101, 0202020202020202020202020202020202020202; ask by info hash";
+    let fake = Fake::now(&[ControlError::new(control::code::AMBIGUOUS, message).to_line()]);
+    let o = sta(&fake, &["ls", "dup.bin"]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(stdout(&o), "");
+    assert!(
+        stderr(&o).ends_with(&format!("sta: {message}\n")),
+        "{}",
+        stderr(&o)
+    );
+    fake.request();
+
+    // An info dict that does not match its info hash is refused.
+    let mut reply = meta_reply(&photos());
+    reply = reply.replace(&to_hex(&photos().info_hash), &"00".repeat(20));
+    let fake = Fake::now(&[reply]);
+    let o = sta(&fake, &["ls", "photos"]);
+    assert_eq!(code(&o), 1);
+    assert!(stderr(&o).contains("info hash"), "{}", stderr(&o));
     fake.request();
 }
 
@@ -450,6 +569,9 @@ fn usage_errors_exit_2_and_help_exits_0() {
         &["list", "--bogus"],
         &["get"],
         &["get", "a", "b"],
+        &["ls"],
+        &["ls", "a", "b"],
+        &["ls", "a", "--long"],
         &["share"],
         &["torrent", "x"],
         &["torrent", "-o", "x.torrent"],
@@ -467,6 +589,9 @@ fn usage_errors_exit_2_and_help_exits_0() {
     let o = sta_in(dir.path(), &["get", "--help"], &[]);
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).starts_with("sta get NAME|INFOHASH|FILE.torrent|MAGNET [--out DIR]"));
+    let o = sta_in(dir.path(), &["ls", "--help"], &[]);
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).starts_with("sta ls NAME|INFOHASH [--json]"));
     let o = sta_in(dir.path(), &["torrent", "--help"], &[]);
     assert_eq!(code(&o), 0);
     assert!(stdout(&o).starts_with("sta torrent NAME|INFOHASH|FILE -o OUT.torrent"));

@@ -9,8 +9,9 @@
 
 use sta::limits;
 use sta::meta::bencode::{self, BencodeError, Value};
-use sta::meta::info::{self, NameError};
-use sta::meta::{Info, InfoError};
+use sta::meta::info::{self, FileError, NameError};
+use sta::meta::paths::PathError;
+use sta::meta::{FileEntry, Info, InfoError};
 use sta::wire::FrameTooLarge;
 use sta::wire::peer::{self, Block, Handshake, Message, PeerError};
 use sta::wire::tracker::{ErrorCode, ListEntry, Lookup, PeerEntry, Pieces, Request, Response};
@@ -176,7 +177,12 @@ struct InfoOk {
     piece_length: u32,
     num_pieces: u32,
     info_hash: &'static str,
+    /// A tree's files, in list order: (path, length, offset, pad). `None`
+    /// for one file.
+    tree: Option<Vec<TreeFile>>,
 }
+
+type TreeFile = (&'static [&'static str], u64, u64, bool);
 
 impl Expect {
     fn kind(&self) -> &'static str {
@@ -197,6 +203,9 @@ const HELLO_HASH: &str = "40df99cba56286d8a877cbeeb80ad1ae5816e2ac";
 const EXACT_HASH: &str = "7fe0207f8afe9c3434460fb5f9e70794b47db130";
 const RAGGED_HASH: &str = "a145e709d0b1422ea9d9916b123137db1a0bd6f6";
 const ONE_PIECE_HASH: &str = "c4cb89b1c43d9c648b32e9a3d723e6e2b194189b";
+/// tracker.md's directory `photos` (3 files); src/tracker/core_tests.rs
+/// checks that its info dict has this hash.
+const PHOTOS_HASH: &str = "078989fc626fc79a112f6cd82f611dfcbf7f954d";
 
 fn h(hex: &str) -> [u8; 20] {
     info::from_hex(hex).expect("40 hex digits")
@@ -250,6 +259,25 @@ fn info_ok(
         piece_length,
         num_pieces,
         info_hash,
+        tree: None,
+    }))
+}
+
+/// A valid tree of piece length 16 KiB.
+fn tree_ok(
+    name: &'static str,
+    length: u64,
+    num_pieces: u32,
+    info_hash: &'static str,
+    files: &[TreeFile],
+) -> Expect {
+    Expect::Info(Ok(InfoOk {
+        name,
+        length,
+        piece_length: 16384,
+        num_pieces,
+        info_hash,
+        tree: Some(files.to_vec()),
     }))
 }
 
@@ -266,6 +294,13 @@ fn table() -> Vec<(&'static str, Expect)> {
     };
     let bad_len = |id, len| PeerError(self::PeerError::BadLength { id, len });
     let bad_name = |e| Info(Err(InfoError::BadName(e)));
+    let bad_file = |index, error| Info(Err(InfoError::BadFile { index, error }));
+    let bad_component = |c: &str, e| {
+        Info(Err(InfoError::BadFile {
+            index: 1,
+            error: FileError::Path(PathError::Component(c.to_owned(), e)),
+        }))
+    };
     vec![
         // framing.md
         ("keep-alive", TrackerRequest(Request::KeepAlive)),
@@ -379,6 +414,7 @@ fn table() -> Vec<(&'static str, Expect)> {
                         piece_length: 32768,
                         peers: 3,
                         seeders: 1,
+                        files: 1,
                         name: "exact.bin".into(),
                     },
                     ListEntry {
@@ -387,9 +423,25 @@ fn table() -> Vec<(&'static str, Expect)> {
                         piece_length: 16384,
                         peers: 1,
                         seeders: 1,
+                        files: 1,
                         name: "hello world.txt".into(),
                     },
                 ],
+            }),
+        ),
+        (
+            "list-page-directory",
+            TrackerResponse(Response::ListPage {
+                total: 1,
+                entries: vec![ListEntry {
+                    info_hash: h(PHOTOS_HASH),
+                    length: 6000,
+                    piece_length: 16384,
+                    peers: 2,
+                    seeders: 1,
+                    files: 3,
+                    name: "photos".into(),
+                }],
             }),
         ),
         (
@@ -725,6 +777,112 @@ fn table() -> Vec<(&'static str, Expect)> {
             Info(Err(InfoError::TooManyPieces(262_145))),
         ),
         ("info-empty-files", Info(Err(InfoError::NoFiles))),
+        // metadata.md: trees
+        (
+            "info-tree-two-files",
+            tree_ok(
+                "dir",
+                8,
+                1,
+                "3b4c6a546b79632708803ecf98263ec97dc93a23",
+                &[(&["a.txt"], 3, 0, false), (&["sub", "b.bin"], 5, 3, false)],
+            ),
+        ),
+        (
+            "info-tree-empty-file",
+            tree_ok(
+                "dir",
+                1,
+                1,
+                "76fb98f52246cba096c589aa32c9698516f2d2e9",
+                &[
+                    (&["empty"], 0, 0, false),
+                    (&["données", "日本.txt"], 1, 0, false),
+                ],
+            ),
+        ),
+        (
+            "info-tree-pad",
+            tree_ok(
+                "dir",
+                32771,
+                3,
+                "6d7636ab64cbab11a2bcb49bfa636d4dd12a1230",
+                &[
+                    (&["a"], 5, 0, false),
+                    (&[".pad", "16379"], 16379, 5, true),
+                    (&["b"], 5, 16384, false),
+                    (&[".pad", "16379"], 16379, 16389, true),
+                    (&["c"], 3, 32768, false),
+                ],
+            ),
+        ),
+        ("info-tree-dot-dot", bad_component("..", NameError::DotName)),
+        ("info-tree-dot", bad_component(".", NameError::DotName)),
+        (
+            "info-tree-absolute",
+            bad_component("/etc", NameError::Separator),
+        ),
+        (
+            "info-tree-slash",
+            bad_component("sub/b.bin", NameError::Separator),
+        ),
+        (
+            "info-tree-backslash",
+            bad_component("..\\b.bin", NameError::Separator),
+        ),
+        (
+            "info-tree-empty-component",
+            bad_component("", NameError::Empty),
+        ),
+        (
+            "info-tree-empty-path",
+            bad_file(1, FileError::Path(PathError::Empty)),
+        ),
+        (
+            "info-tree-control",
+            bad_component("b\nc", NameError::ControlCharacter),
+        ),
+        ("info-tree-not-utf8", bad_file(1, FileError::NotUtf8)),
+        (
+            "info-tree-too-deep",
+            bad_file(1, FileError::Path(PathError::TooDeep(65))),
+        ),
+        (
+            "info-tree-duplicate",
+            Info(Err(InfoError::BadPath(PathError::Duplicate(
+                "sub/b.bin".into(),
+            )))),
+        ),
+        (
+            "info-tree-file-is-directory",
+            Info(Err(InfoError::BadPath(PathError::FileIsDirectory(
+                "a.txt".into(),
+            )))),
+        ),
+        ("info-tree-symlink", bad_file(1, FileError::Symlink)),
+        (
+            "info-tree-negative-length",
+            bad_file(1, FileError::BadLength(-5)),
+        ),
+        (
+            "info-tree-length-as-string",
+            bad_file(1, FileError::Missing("length")),
+        ),
+        ("info-tree-entry-not-dict", bad_file(1, FileError::NotADict)),
+        (
+            "info-tree-path-as-string",
+            bad_file(1, FileError::Missing("path")),
+        ),
+        ("info-tree-all-empty", Info(Err(InfoError::BadLength(0)))),
+        (
+            "info-tree-files-not-list",
+            Info(Err(InfoError::Missing("files"))),
+        ),
+        (
+            "info-tree-length-and-files",
+            Info(Err(InfoError::LengthAndFiles)),
+        ),
         (
             "info-missing-pieces",
             Info(Err(InfoError::Missing("pieces"))),
@@ -898,12 +1056,23 @@ fn check(ex: &Example, want: &Expect) -> Result<(), String> {
                 want.info_hash,
             )?;
             same_bytes("kept bytes", &got.bencoded, b)?;
-            // Without extra keys, building the dict from its fields must
-            // give back the same bytes (and so the same hash).
             let keys = match bencode::decode(b) {
                 Ok(Value::Dict(entries)) => entries.len(),
                 _ => 0,
             };
+            if let Some(tree) = &want.tree {
+                return check_tree(&got, tree, keys, b);
+            }
+            same("is_multi", got.is_multi(), false)?;
+            let one = FileEntry {
+                path: Vec::new(),
+                length: want.length,
+                offset: 0,
+                pad: false,
+            };
+            same("files", got.files(), &[one][..])?;
+            // Without extra keys, building the dict from its fields must
+            // give back the same bytes (and so the same hash).
             if keys == 4 {
                 let built = Info::new(
                     &got.name,
@@ -917,6 +1086,31 @@ fn check(ex: &Example, want: &Expect) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// A valid tree: its files as listed, and, with the four keys and no pad
+/// file (so no `attr`), `Info::new_tree` builds the same bytes.
+fn check_tree(got: &Info, want: &[TreeFile], keys: usize, b: &[u8]) -> Result<(), String> {
+    same("is_multi", got.is_multi(), true)?;
+    let files: Vec<FileEntry> = want
+        .iter()
+        .map(|&(path, length, offset, pad)| FileEntry {
+            path: path.iter().map(|c| c.to_string()).collect(),
+            length,
+            offset,
+            pad,
+        })
+        .collect();
+    same("files", got.files(), &files[..])?;
+    let real = want.iter().filter(|f| !f.3).count();
+    same("file_count", got.file_count(), real)?;
+    if keys == 4 && real == want.len() {
+        let list: Vec<(Vec<String>, u64)> = files.into_iter().map(|f| (f.path, f.length)).collect();
+        let built = Info::new_tree(&got.name, &list, got.piece_length, got.pieces().to_vec())
+            .map_err(|e| format!("Info::new_tree refused: {e:?}"))?;
+        same_bytes("Info::new_tree", &built.bencoded, b)?;
+    }
+    Ok(())
 }
 
 #[test]

@@ -2,11 +2,13 @@
 //! its own specific error, never a panic, never a huge allocation.
 
 use sta::limits::{
-    MAX_BENCODE_DEPTH, MAX_ERROR_MESSAGE, MAX_FILTER_LEN, MAX_NAME_LEN, MAX_PEER_FRAME,
-    MAX_PIECE_LENGTH, MAX_PIECES, MAX_TRACKER_FRAME, MIN_PIECE_LENGTH,
+    MAX_BENCODE_DEPTH, MAX_ERROR_MESSAGE, MAX_FILES, MAX_FILTER_LEN, MAX_NAME_LEN, MAX_PATH_DEPTH,
+    MAX_PATH_LEN, MAX_PEER_FRAME, MAX_PIECE_LENGTH, MAX_PIECES, MAX_TRACKER_FRAME,
+    MIN_PIECE_LENGTH,
 };
 use sta::meta::bencode::{self, BencodeError, Value};
-use sta::meta::info::NameError;
+use sta::meta::info::{FileError, NameError};
+use sta::meta::paths::PathError;
 use sta::meta::{Info, InfoError};
 use sta::wire::FrameTooLarge;
 use sta::wire::peer::{self, Block, Handshake, Message, PeerError};
@@ -141,6 +143,7 @@ fn sample_responses() -> Vec<Response> {
                 piece_length: 1 << 19,
                 peers: 3,
                 seeders: 1,
+                files: 1,
                 name: "a.bin".into(),
             }],
         },
@@ -1112,4 +1115,674 @@ fn info_that_is_not_a_dict_or_not_bencode() {
         info_err(unsorted),
         InfoError::Bencode(BencodeError::UnsortedKey { .. })
     ));
+}
+
+// ----------------------------------------------------------------- trees
+
+/// One entry of `files`.
+fn file(length: i64, path: &[&str]) -> Value<'static> {
+    let path = path
+        .iter()
+        .map(|c| Value::Bytes(c.as_bytes().to_vec().leak()))
+        .collect();
+    Value::Dict(vec![
+        (b"length", Value::Int(length)),
+        (b"path", Value::List(path)),
+    ])
+}
+
+/// `file` with a BEP 47 `attr`.
+fn file_attr(attr: &'static str, length: i64, path: &[&str]) -> Value<'static> {
+    let Value::Dict(mut entries) = file(length, path) else {
+        unreachable!()
+    };
+    entries.insert(0, (b"attr", Value::Bytes(attr.as_bytes())));
+    Value::Dict(entries)
+}
+
+/// An info dict of the tree `dir` holding `files`, with as many (zero)
+/// piece hashes of 16 KiB pieces as their lengths need.
+fn tree(files: Vec<Value<'static>>) -> Vec<u8> {
+    let total: i64 = files
+        .iter()
+        .filter_map(|f| f.get(b"length").and_then(Value::as_int))
+        .filter(|&n| n > 0)
+        .fold(0i64, i64::saturating_add);
+    let pieces = (total as u64)
+        .div_ceil(MIN_PIECE_LENGTH.into())
+        .min(1 << 20) as usize;
+    dict(vec![
+        (b"files", Value::List(files)),
+        (b"name", Value::Bytes(b"dir")),
+        (b"piece length", Value::Int(MIN_PIECE_LENGTH.into())),
+        (b"pieces", Value::Bytes(vec![0; pieces * 20].leak())),
+    ])
+}
+
+/// `tree` of a plain first file `a.txt`, then `second`.
+fn after_a(second: Value<'static>) -> Vec<u8> {
+    tree(vec![file(3, &["a.txt"]), second])
+}
+
+fn tree_ok(bytes: &[u8]) -> Info {
+    match Info::from_bencoded(bytes) {
+        Ok(info) => info,
+        Err(e) => panic!("refused: {e}"),
+    }
+}
+
+fn bad_file(index: usize, error: FileError) -> InfoError {
+    InfoError::BadFile { index, error }
+}
+
+fn bad_component(c: &str, e: NameError) -> InfoError {
+    bad_file(1, FileError::Path(PathError::Component(c.to_owned(), e)))
+}
+
+#[test]
+fn tree_components_must_be_plain_names() {
+    let long = "x".repeat(MAX_NAME_LEN + 1);
+    let cases: &[(&[&str], InfoError)] = &[
+        (&[".."], bad_component("..", NameError::DotName)),
+        (
+            &["..", "etc", "passwd"],
+            bad_component("..", NameError::DotName),
+        ),
+        (
+            &["a", "..", "..", "b"],
+            bad_component("..", NameError::DotName),
+        ),
+        (&["a", ".."], bad_component("..", NameError::DotName)),
+        (&["."], bad_component(".", NameError::DotName)),
+        (&["a", ".", "b"], bad_component(".", NameError::DotName)),
+        (
+            &["/etc", "passwd"],
+            bad_component("/etc", NameError::Separator),
+        ),
+        (&["/"], bad_component("/", NameError::Separator)),
+        (&["a/b"], bad_component("a/b", NameError::Separator)),
+        (
+            &["a/../../b"],
+            bad_component("a/../../b", NameError::Separator),
+        ),
+        (&["a", "b/"], bad_component("b/", NameError::Separator)),
+        (&["..\\x"], bad_component("..\\x", NameError::Separator)),
+        (&["C:\\x"], bad_component("C:\\x", NameError::Separator)),
+        (
+            &["\\\\server"],
+            bad_component("\\\\server", NameError::Separator),
+        ),
+        (&[""], bad_component("", NameError::Empty)),
+        (&["", "a"], bad_component("", NameError::Empty)),
+        (&["a", "", "b"], bad_component("", NameError::Empty)),
+        (&["a", ""], bad_component("", NameError::Empty)),
+        (&["a\0"], bad_component("a\0", NameError::ControlCharacter)),
+        (
+            &["a\nb"],
+            bad_component("a\nb", NameError::ControlCharacter),
+        ),
+        (
+            &["tab\t"],
+            bad_component("tab\t", NameError::ControlCharacter),
+        ),
+        (
+            &["esc\u{1b}[2J"],
+            bad_component("esc\u{1b}[2J", NameError::ControlCharacter),
+        ),
+        (
+            &["del\u{7f}"],
+            bad_component("del\u{7f}", NameError::ControlCharacter),
+        ),
+        (
+            &["c1\u{85}"],
+            bad_component("c1\u{85}", NameError::ControlCharacter),
+        ),
+        (
+            &["ok", &long],
+            bad_component(&long, NameError::TooLong(MAX_NAME_LEN + 1)),
+        ),
+        (&[], bad_file(1, FileError::Path(PathError::Empty))),
+    ];
+    for (path, want) in cases {
+        assert_eq!(&info_err(&after_a(file(5, path))), want, "{path:?}");
+        // As the first file too, with the index it has there.
+        let first = info_err(&tree(vec![file(5, path), file(3, &["a.txt"])]));
+        let InfoError::BadFile { index: 0, error } = first else {
+            panic!("{path:?}: {first:?}");
+        };
+        assert_eq!(&bad_file(1, error), want, "{path:?} first");
+    }
+    // Names that only look odd are fine.
+    for path in [
+        &["..."][..],
+        &[".hidden", "a..b"],
+        &["..a", "b.."],
+        &["~", "$HOME"],
+        &["C:"],
+        &["con", "nul.txt"],
+        &["space ", " lead"],
+        &["données", "日本語.bin"],
+    ] {
+        tree_ok(&after_a(file(5, path)));
+    }
+    // A component of 255 bytes is the longest.
+    let at_limit = "é".repeat(MAX_NAME_LEN / 2) + "x";
+    tree_ok(&after_a(file(5, &[&at_limit])));
+}
+
+#[test]
+fn tree_components_must_be_utf8_byte_strings() {
+    for bad in [
+        &b"\xff"[..],
+        b"caf\xe9",
+        b"\xc3",
+        b"\xed\xa0\x80",
+        b"\xc0\xaf",
+    ] {
+        let entry = Value::Dict(vec![
+            (b"length", Value::Int(5)),
+            (
+                b"path",
+                Value::List(vec![Value::Bytes(b"ok"), Value::Bytes(bad)]),
+            ),
+        ]);
+        assert_eq!(info_err(&after_a(entry)), bad_file(1, FileError::NotUtf8));
+    }
+    // Not UTF-8 is found before a path rule: "..", then an invalid byte.
+    let entry = Value::Dict(vec![
+        (b"length", Value::Int(5)),
+        (
+            b"path",
+            Value::List(vec![Value::Bytes(b".."), Value::Bytes(b"\xff")]),
+        ),
+    ]);
+    assert_eq!(info_err(&after_a(entry)), bad_file(1, FileError::NotUtf8));
+    // A component that is not a byte string, a path that is not a list.
+    for path in [
+        Value::List(vec![Value::Bytes(b"a"), Value::Int(1)]),
+        Value::List(vec![Value::List(vec![Value::Bytes(b"a")])]),
+        Value::Bytes(b"a/b"),
+        Value::Int(0),
+    ] {
+        let entry = Value::Dict(vec![(b"length", Value::Int(5)), (b"path", path.clone())]);
+        assert_eq!(
+            info_err(&after_a(entry)),
+            bad_file(1, FileError::Missing("path")),
+            "{path:?}"
+        );
+    }
+    let entry = Value::Dict(vec![(b"length", Value::Int(5))]);
+    assert_eq!(
+        info_err(&after_a(entry)),
+        bad_file(1, FileError::Missing("path"))
+    );
+}
+
+#[test]
+fn tree_depth_and_length_limits() {
+    let deep = vec!["d"; MAX_PATH_DEPTH];
+    let info = tree_ok(&after_a(file(5, &deep)));
+    assert_eq!(info.files()[1].path.len(), MAX_PATH_DEPTH);
+    let deeper = vec!["d"; MAX_PATH_DEPTH + 1];
+    assert_eq!(
+        info_err(&after_a(file(5, &deeper))),
+        bad_file(1, FileError::Path(PathError::TooDeep(MAX_PATH_DEPTH + 1)))
+    );
+    // Far deeper than the limit: refused by count, before any component.
+    let very = vec![".."; 10_000];
+    assert_eq!(
+        info_err(&after_a(file(5, &very))),
+        bad_file(1, FileError::Path(PathError::TooDeep(10_000)))
+    );
+    // MAX_PATH_LEN bytes joined by '/' is the longest: 11 components of
+    // 255 bytes, one of 254, one of 1, and 12 slashes.
+    let mut path: Vec<String> = vec!["x".repeat(MAX_NAME_LEN); 11];
+    path.push("x".repeat(MAX_NAME_LEN - 1));
+    path.push("y".into());
+    let refs: Vec<&str> = path.iter().map(String::as_str).collect();
+    assert_eq!(refs.join("/").len(), MAX_PATH_LEN);
+    tree_ok(&after_a(file(5, &refs)));
+    path[12].push('z');
+    let refs: Vec<&str> = path.iter().map(String::as_str).collect();
+    assert_eq!(
+        info_err(&after_a(file(5, &refs))),
+        bad_file(1, FileError::Path(PathError::TooLong(MAX_PATH_LEN + 1)))
+    );
+}
+
+#[test]
+fn tree_collisions_are_refused() {
+    let dup = |p: &str| InfoError::BadPath(PathError::Duplicate(p.into()));
+    let dir = |p: &str| InfoError::BadPath(PathError::FileIsDirectory(p.into()));
+    let cases: Vec<(Vec<Value<'static>>, InfoError)> = vec![
+        (vec![file(1, &["a"]), file(1, &["a"])], dup("a")),
+        (
+            vec![file(1, &["x", "a"]), file(1, &["y"]), file(1, &["x", "a"])],
+            dup("x/a"),
+        ),
+        // Empty files collide too.
+        (vec![file(0, &["e"]), file(1, &["e"])], dup("e")),
+        (vec![file(1, &["a"]), file(1, &["a", "b"])], dir("a")),
+        (vec![file(1, &["a", "b"]), file(1, &["a"])], dir("a")),
+        (
+            vec![file(1, &["a", "b", "c"]), file(1, &["a", "b"])],
+            dir("a/b"),
+        ),
+        (
+            vec![file(1, &["a", "b"]), file(1, &["a", "b", "c", "d"])],
+            dir("a/b"),
+        ),
+        // A pad file is no excuse for a real file to collide.
+        (
+            vec![
+                file(1, &["a"]),
+                file_attr("p", 1, &[".pad", "1"]),
+                file(1, &["a"]),
+            ],
+            dup("a"),
+        ),
+    ];
+    for (files, want) in cases {
+        let what = format!("{files:?}");
+        assert_eq!(info_err(&tree(files)), want, "{what}");
+    }
+    // Not collisions: same name in two directories, a name that is a
+    // prefix of another's but not a whole component, byte-distinct
+    // spellings (no Unicode normalisation, no case folding).
+    for files in [
+        vec![file(1, &["x", "a"]), file(1, &["y", "a"])],
+        vec![
+            file(1, &["a"]),
+            file(1, &["ab", "c"]),
+            file(1, &["a.d", "e"]),
+        ],
+        vec![
+            file(1, &["a", "b"]),
+            file(1, &["a", "c"]),
+            file(1, &["a", "d", "e"]),
+        ],
+        vec![file(1, &["caf\u{e9}"]), file(1, &["cafe\u{301}"])],
+        vec![file(1, &["A"]), file(1, &["a"])],
+    ] {
+        let info = tree_ok(&tree(files.clone()));
+        assert_eq!(info.file_count(), files.len());
+    }
+}
+
+#[test]
+fn pad_files_are_exempt_from_collisions_only() {
+    // libtorrent names pad files by their length, so they repeat; a pad
+    // file may also share a path with a real file or its directory.
+    let info = tree_ok(&tree(vec![
+        file(1, &["a"]),
+        file_attr("p", 16383, &[".pad", "16383"]),
+        file(1, &["b"]),
+        file_attr("p", 16383, &[".pad", "16383"]),
+        file_attr("p", 1, &["a"]),
+        file_attr("p", 1, &["b", "c"]),
+        file(1, &[".pad"]),
+    ]));
+    assert_eq!(info.files().len(), 7);
+    assert_eq!(info.file_count(), 3);
+    let pads: Vec<bool> = info.files().iter().map(|f| f.pad).collect();
+    assert_eq!(pads, [false, true, false, true, true, true, false]);
+    assert_eq!(info.files()[2].offset, 16384);
+    // Their paths still obey the component rules.
+    assert_eq!(
+        info_err(&after_a(file_attr("p", 1, &["..", "x"]))),
+        bad_component("..", NameError::DotName)
+    );
+    assert_eq!(
+        info_err(&after_a(file_attr("p", 1, &[]))),
+        bad_file(1, FileError::Path(PathError::Empty))
+    );
+}
+
+#[test]
+fn symlinks_are_refused_other_attrs_ignored() {
+    for attr in ["l", "lx", "xl", "pl", "hlx"] {
+        assert_eq!(
+            info_err(&after_a(file_attr(attr, 0, &["link"]))),
+            bad_file(1, FileError::Symlink),
+            "attr {attr}"
+        );
+    }
+    // Refused whatever the path: the symlink is found before the path rules.
+    assert_eq!(
+        info_err(&after_a(file_attr("l", 0, &[".."]))),
+        bad_file(1, FileError::Symlink)
+    );
+    for attr in ["", "x", "h", "xh", "?"] {
+        let info = tree_ok(&after_a(file_attr(attr, 5, &["f"])));
+        assert!(!info.files()[1].pad, "attr {attr:?}");
+    }
+    // An attr that is not a byte string is ignored.
+    let Value::Dict(mut entries) = file(5, &["f"]) else {
+        unreachable!()
+    };
+    entries.insert(0, (b"attr", Value::Int(1)));
+    tree_ok(&after_a(Value::Dict(entries)));
+}
+
+#[test]
+fn tree_lengths() {
+    for n in [-1, -5, i64::MIN] {
+        assert_eq!(
+            info_err(&after_a(file(n, &["b"]))),
+            bad_file(1, FileError::BadLength(n))
+        );
+    }
+    let entry = Value::Dict(vec![
+        (b"length", Value::Bytes(b"5")),
+        (b"path", Value::List(vec![Value::Bytes(b"b")])),
+    ]);
+    assert_eq!(
+        info_err(&after_a(entry)),
+        bad_file(1, FileError::Missing("length"))
+    );
+    // Only empty files: nothing to download.
+    assert_eq!(
+        info_err(&tree(vec![file(0, &["a"]), file(0, &["b"])])),
+        InfoError::BadLength(0)
+    );
+    // A sum beyond i64, found when it happens (before file 2 is read).
+    assert_eq!(
+        info_err(&tree(vec![
+            file(i64::MAX, &["a"]),
+            file(1, &["b"]),
+            Value::Int(0),
+        ])),
+        InfoError::BadLength(i64::MAX)
+    );
+    // i64::MAX in all is within range but far beyond MAX_PIECES.
+    assert!(matches!(
+        info_err(&tree(vec![file(i64::MAX - 1, &["a"]), file(1, &["b"])])),
+        InfoError::TooManyPieces(_)
+    ));
+    // Offsets run on through empty files.
+    let info = tree_ok(&tree(vec![
+        file(10, &["a"]),
+        file(0, &["b"]),
+        file(0, &["c"]),
+        file(7, &["d"]),
+    ]));
+    let at: Vec<(u64, u64)> = info.files().iter().map(|f| (f.offset, f.length)).collect();
+    assert_eq!(at, [(0, 10), (10, 0), (10, 0), (10, 7)]);
+    assert_eq!(info.length, 17);
+}
+
+#[test]
+fn tree_shape_errors() {
+    let files = vec![file(3, &["a.txt"])];
+    let both = info_with(|e| e.push((b"files", Value::List(files.clone()))));
+    assert_eq!(info_err(&both), InfoError::LengthAndFiles);
+    // Both, whatever their types.
+    let both = info_with(|e| {
+        set(e, b"length", Value::Bytes(b"x"));
+        e.push((b"files", Value::Int(1)));
+    });
+    assert_eq!(info_err(&both), InfoError::LengthAndFiles);
+    for not_a_list in [Value::Int(1), Value::Bytes(b"a"), Value::Dict(Vec::new())] {
+        let bytes = info_with(|e| {
+            e.retain(|(k, _)| *k != b"length");
+            e.push((b"files", not_a_list));
+        });
+        assert_eq!(info_err(&bytes), InfoError::Missing("files"));
+    }
+    assert_eq!(info_err(&tree(Vec::new())), InfoError::NoFiles);
+    for entry in [Value::Int(1), Value::Bytes(b"a"), Value::List(Vec::new())] {
+        assert_eq!(
+            info_err(&after_a(entry.clone())),
+            bad_file(1, FileError::NotADict),
+            "{entry:?}"
+        );
+    }
+    assert_eq!(
+        info_err(&tree(vec![Value::Dict(Vec::new())])),
+        bad_file(0, FileError::Missing("length"))
+    );
+    // The first bad entry is the one reported.
+    assert_eq!(
+        info_err(&tree(vec![
+            file(1, &["ok"]),
+            file(1, &[".."]),
+            file(-1, &["x"])
+        ])),
+        bad_component("..", NameError::DotName)
+    );
+    // Entry errors come before collisions, whatever their order.
+    assert_eq!(
+        info_err(&tree(vec![
+            file(1, &["a"]),
+            file(1, &["a"]),
+            file(-1, &["x"])
+        ])),
+        bad_file(2, FileError::BadLength(-1))
+    );
+    // A tree's name obeys the name rules, and is checked first.
+    let bytes = dict(vec![
+        (b"files", Value::List(vec![file(1, &[".."])])),
+        (b"name", Value::Bytes(b"..")),
+        (b"piece length", Value::Int(MIN_PIECE_LENGTH.into())),
+        (b"pieces", Value::Bytes(&HASH)),
+    ]);
+    assert_eq!(info_err(&bytes), InfoError::BadName(NameError::DotName));
+}
+
+/// `n` entries `de` (empty dicts) as the whole `files` list, written
+/// directly: reading any of them would fail.
+fn empty_entries(n: usize) -> Vec<u8> {
+    let mut out = b"d5:filesl".to_vec();
+    for _ in 0..n {
+        out.extend_from_slice(b"de");
+    }
+    out.extend_from_slice(b"e4:name3:dir12:piece lengthi16384e6:pieces20:");
+    out.extend_from_slice(&HASH);
+    out.push(b'e');
+    out
+}
+
+#[test]
+fn too_many_files_are_refused_by_count() {
+    let max = MAX_FILES as usize;
+    // One entry too many: refused before any entry is read (each of them
+    // would be refused for its missing length).
+    assert_eq!(
+        info_err(&empty_entries(max + 1)),
+        InfoError::TooManyFiles(max + 1)
+    );
+    // MAX_FILES entries pass the count and are read.
+    assert_eq!(
+        info_err(&empty_entries(max)),
+        bad_file(0, FileError::Missing("length"))
+    );
+}
+
+/// A bencoded tree of `n` one-byte files, `d<i % 100>/<i % 7>/f<i>`,
+/// written directly.
+fn many_files(n: usize) -> Vec<u8> {
+    let mut out = b"d5:filesl".to_vec();
+    for i in 0..n {
+        let (d, e, f) = (
+            format!("d{}", i % 100),
+            format!("{}", i % 7),
+            format!("f{i}"),
+        );
+        out.extend_from_slice(
+            format!(
+                "d6:lengthi1e4:pathl{}:{d}{}:{e}{}:{f}ee",
+                d.len(),
+                e.len(),
+                f.len()
+            )
+            .as_bytes(),
+        );
+    }
+    let pieces = n.div_ceil(MIN_PIECE_LENGTH as usize);
+    out.extend_from_slice(
+        format!("e4:name3:dir12:piece lengthi16384e6:pieces{}:", pieces * 20).as_bytes(),
+    );
+    out.resize(out.len() + pieces * 20, 0);
+    out.push(b'e');
+    out
+}
+
+#[test]
+fn a_hundred_thousand_files_parse_quickly() {
+    let bytes = many_files(100_000);
+    let start = std::time::Instant::now();
+    let info = tree_ok(&bytes);
+    let took = start.elapsed();
+    assert_eq!(info.file_count(), 100_000);
+    assert_eq!(info.length, 100_000);
+    let last = &info.files()[99_999];
+    assert_eq!(last.path, ["d99", "4", "f99999"]);
+    assert_eq!(last.offset, 99_999);
+    if !cfg!(debug_assertions) {
+        assert!(took.as_millis() < 1000, "100,000 files took {took:?}");
+    }
+}
+
+/// The worst shape for the collision check: every file as deep and long
+/// as allowed, no two sharing a directory, as many as an 8 MiB tracker
+/// frame or `.torrent` holds.
+#[test]
+fn the_longest_deepest_paths_parse_quickly() {
+    let component_len = MAX_PATH_LEN / MAX_PATH_DEPTH - 1; // 47
+    let mut out = b"d5:filesl".to_vec();
+    let mut n = 0usize;
+    while out.len() < 8 << 20 {
+        out.extend_from_slice(b"d6:lengthi1e4:pathl");
+        for depth in 0..MAX_PATH_DEPTH {
+            let c = format!("{n:0>w$}{depth:03}", w = component_len - 3);
+            out.extend_from_slice(format!("{}:{c}", c.len()).as_bytes());
+        }
+        out.extend_from_slice(b"ee");
+        n += 1;
+    }
+    let pieces = n.div_ceil(MIN_PIECE_LENGTH as usize);
+    out.extend_from_slice(
+        format!("e4:name3:dir12:piece lengthi16384e6:pieces{}:", pieces * 20).as_bytes(),
+    );
+    out.resize(out.len() + pieces * 20, 0);
+    out.push(b'e');
+    let start = std::time::Instant::now();
+    let info = tree_ok(&out);
+    let took = start.elapsed();
+    assert_eq!(info.file_count(), n);
+    assert_eq!(info.files()[0].display().len(), MAX_PATH_LEN - 1);
+    eprintln!("{n} files of {MAX_PATH_DEPTH} components: {took:?}");
+    if !cfg!(debug_assertions) {
+        assert!(took.as_millis() < 1000, "{n} deep files took {took:?}");
+    }
+}
+
+/// Every path of 1 to 3 components drawn from tricky pieces: whatever is
+/// accepted lands strictly inside `<out>/<name>`, one plain component per
+/// element, and every way out is refused.
+#[test]
+fn no_accepted_path_leaves_the_output_dir() {
+    use std::path::{Component, Path};
+    let pieces = [
+        "..",
+        ".",
+        "",
+        "/",
+        "\\",
+        "a",
+        "a/..",
+        "/..",
+        "..\\",
+        "\0",
+        "...",
+        "~",
+        "C:",
+        "a/",
+        "/a",
+        ". ",
+        " ..",
+        "%2e%2e",
+        "\u{2215}",
+        "\u{ff0e}\u{ff0e}",
+        "\n..",
+    ];
+    let mut paths: Vec<Vec<&str>> = pieces.iter().map(|p| vec![*p]).collect();
+    for depth in 2..=3 {
+        let shorter: Vec<Vec<&str>> = paths
+            .iter()
+            .filter(|p| p.len() == depth - 1)
+            .cloned()
+            .collect();
+        for p in shorter {
+            for c in pieces {
+                let mut q = p.clone();
+                q.push(c);
+                paths.push(q);
+            }
+        }
+    }
+    let top = Path::new("/srv/out").join("dir");
+    let (mut accepted, mut refused) = (0, 0);
+    for path in &paths {
+        let Ok(info) = Info::from_bencoded(&tree(vec![file(1, path)])) else {
+            refused += 1;
+            continue;
+        };
+        accepted += 1;
+        let got = &info.files()[0].path;
+        assert_eq!(got, path);
+        let mut at = top.clone();
+        for c in got {
+            let parts: Vec<Component<'_>> = Path::new(c).components().collect();
+            assert_eq!(parts, [Component::Normal(c.as_ref())], "{path:?}");
+            at.push(c);
+        }
+        assert!(at.starts_with(&top), "{path:?} -> {}", at.display());
+        let below: Vec<Component<'_>> = at.strip_prefix(&top).unwrap().components().collect();
+        assert_eq!(below.len(), path.len(), "{path:?}");
+        assert!(
+            below.iter().all(|c| matches!(c, Component::Normal(_))),
+            "{path:?}"
+        );
+    }
+    // The plain ones get through; everything with "..", ".", an empty
+    // component, a separator or a control character does not.
+    let plain = [
+        "a",
+        "...",
+        "~",
+        "C:",
+        ". ",
+        " ..",
+        "%2e%2e",
+        "\u{2215}",
+        "\u{ff0e}\u{ff0e}",
+    ];
+    let expected: usize = (1..=3).map(|d| plain.len().pow(d)).sum();
+    assert_eq!(accepted, expected);
+    assert_eq!(accepted + refused, paths.len());
+}
+
+#[test]
+fn unknown_keys_of_a_file_are_kept_and_hashed() {
+    let plain = tree_ok(&after_a(file(5, &["b"])));
+    let Value::Dict(mut entries) = file(5, &["b"]) else {
+        unreachable!()
+    };
+    entries.insert(
+        1,
+        (b"md5sum", Value::Bytes(b"00000000000000000000000000000000")),
+    );
+    // `path.utf-8` is not read instead of `path`: a bad `path` stays bad.
+    entries.push((b"path.utf-8", Value::List(vec![Value::Bytes(b"c")])));
+    let bytes = after_a(Value::Dict(entries.clone()));
+    let extra = tree_ok(&bytes);
+    assert_eq!(extra.bencoded, bytes);
+    assert_ne!(extra.info_hash, plain.info_hash);
+    assert_eq!(extra.files(), plain.files());
+    entries[2].1 = Value::List(vec![Value::Bytes(b"..")]);
+    assert_eq!(
+        info_err(&after_a(Value::Dict(entries))),
+        bad_component("..", NameError::DotName)
+    );
 }

@@ -37,6 +37,7 @@ fn get_line(name: &str, dir: &Path) -> String {
     ControlRequest::Get {
         target: name.into(),
         out_dir: Some(dir.to_owned()),
+        only: Vec::new(),
     }
     .to_line()
 }
@@ -68,12 +69,7 @@ fn done_file(reply: Reply) -> FileReport {
 
 /// Runs `sta --control SOCKET ARGS` on another thread.
 fn sta_in_background(control: &Path, args: &[&str]) -> JoinHandle<StaRun> {
-    let mut all = vec!["--control".to_owned(), control.to_str().unwrap().to_owned()];
-    all.extend(args.iter().map(|s| s.to_string()));
-    thread::spawn(move || {
-        let args: Vec<&std::ffi::OsStr> = all.iter().map(std::ffi::OsStr::new).collect();
-        run_sta(&args, GET_TIMEOUT)
-    })
+    sta_in_background_for(control, args, GET_TIMEOUT)
 }
 
 // ------------------------------------------------------------- 1. swarm

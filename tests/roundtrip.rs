@@ -227,6 +227,7 @@ fn response(rng: &mut Rng) -> Response {
                     piece_length: rng.u32(),
                     peers: rng.u32(),
                     seeders: rng.u32(),
+                    files: rng.u32(),
                     name: rng.string(MAX_NAME_LEN),
                 })
                 .collect(),

@@ -146,13 +146,20 @@ fn bad_magnets_and_torrents_are_refused() {
     let garbage = tmp.path().join("garbage.torrent");
     std::fs::write(&garbage, b"this is not bencode").unwrap();
     fails(&["get", garbage.to_str().unwrap()], "strict bencode");
+    // A tree with a path that climbs out of its directory.
     let multi = tmp.path().join("multi.torrent");
     std::fs::write(
         &multi,
-        b"d4:infod5:filesld6:lengthi1e4:pathl1:aeee4:name1:d12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaaee",
+        b"d4:infod5:filesld6:lengthi1e4:pathl2:..1:aeee4:name1:d12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaaee",
     )
     .unwrap();
-    fails(&["get", multi.to_str().unwrap()], "multi-file");
+    let climbs = "'.' and '..' are not file names";
+    fails(&["get", multi.to_str().unwrap()], climbs);
+    assert_eq!(
+        std::fs::read_dir(&peer.dir).unwrap().count(),
+        1,
+        "only the control socket is in the daemon's directory"
+    );
     // An unknown file has no metadata to make a .torrent from.
     let out = tmp.path().join("x.torrent");
     fails(
@@ -165,7 +172,7 @@ fn bad_magnets_and_torrents_are_refused() {
     let (_, reply) = peer.request(&format!("get-torrent {}\n", multi.display()));
     let e = expect_error(reply);
     assert_eq!(e.code, "bad_request");
-    assert!(e.message.contains("multi-file"), "{e:?}");
+    assert!(e.message.contains(climbs), "{e:?}");
     let (_, reply) = peer.request("get-torrent /nonexistent/x.torrent\n");
     assert_eq!(expect_error(reply).code, "not_found");
     let (_, reply) = peer.request("meta nothing.bin\n");

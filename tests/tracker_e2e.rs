@@ -72,6 +72,7 @@ fn seeds_scenario_announce_list_meta_peers_have() {
         piece_length: PIECE,
         peers: 1,
         seeders: 0,
+        files: 1,
         name: "seeds.bin".into(),
     };
     assert_eq!(page.entries, vec![entry.clone()]);

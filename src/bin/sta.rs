@@ -10,6 +10,7 @@
 
 use sta::cli::client::{self, CallError, Client};
 use sta::cli::format::{clean, clock, human_bytes, table};
+use sta::cli::ls::{self, shown_name};
 use sta::cli::progress::ProgressView;
 use sta::cli::torrent;
 use sta::control::{CatalogEntry, ControlRequest, StatusReport};
@@ -32,6 +33,7 @@ USAGE:
 COMMANDS:
     share FILE                   hash FILE and offer it to every peer
     list [--json]                the tracker's catalog of shared files
+    ls NAME|INFOHASH [--json]    the files of a shared file or directory
     get NAME|INFOHASH|FILE.torrent|MAGNET [--out DIR]
                                  download a file, showing progress
     torrent NAME|INFOHASH|FILE -o OUT.torrent [--tracker-url URL]
@@ -69,34 +71,52 @@ info hash once hashing is done, which may take a while for a large file.
 const HELP_LIST: &str = "\
 sta list [--json]
 
-Lists the files the tracker knows: name, size, number of pieces, peers
-holding some of it, seeders (peers holding all of it) and info hash.
+Lists the files and directories the tracker knows: name (a directory's
+ends with /), size, number of files, number of pieces, peers holding some
+of it, seeders (peers holding all of it) and info hash. `sta ls NAME`
+lists a directory's files.
 
     --json   print the catalog as a JSON array instead of a table
 ";
 
-const HELP_GET: &str = "\
-sta get NAME|INFOHASH|FILE.torrent|MAGNET [--out DIR]
+const HELP_LS: &str = "\
+sta ls NAME|INFOHASH [--json]
 
-Downloads a file from every peer that has pieces of it, verifying each
-piece, and prints its path when done. Give the info hash (40 hex digits,
+Lists the files of a shared file or directory, one per line: size, then
+path inside the directory (a single file is its name), then a total line.
+The metadata comes from sta-peerd: its own for a file it holds, else the
+tracker's. Give the info hash (see `sta list`) when several share a name.
+
+    --json   print {name, info_hash, length, directory, files: [{path, length}]}
+";
+
+const HELP_GET: &str = "\
+sta get NAME|INFOHASH|FILE.torrent|MAGNET [--out DIR] [--only GLOB]...
+
+Downloads a file, or a directory shared as one (`sta share DIR`), from
+every peer that has pieces of it, verifying each piece, and prints its
+path when done. Nothing appears under that path until it is complete. Give the info hash (40 hex digits,
 see `sta list`) when several files share a name. Progress goes to stderr.
 Interrupting `sta get` does not stop the download; see `sta status`.
 
-An existing FILE.torrent (single-file, BitTorrent v1 or hybrid) gives the
-file's metadata itself; a magnet link (magnet:?xt=urn:btih:HASH...) is a
+An existing FILE.torrent (BitTorrent v1 or hybrid, one file or many) gives
+the metadata itself; a magnet link (magnet:?xt=urn:btih:HASH...) is a
 get by info hash. Either way the peers come from sta-peerd's tracker.
 
-    --out DIR   where to put the file [default: the daemon's directory]
+    --out DIR     where to put the file [default: the daemon's directory]
+    --only GLOB   of a directory, fetch only the files whose path (under the
+                  directory, components joined by /) matches GLOB: `*` and
+                  `?` stop at /, `**` crosses it; repeatable. See `sta ls`.
 ";
 
 const HELP_TORRENT: &str = "\
 sta torrent NAME|INFOHASH|FILE -o OUT.torrent [--tracker-url URL] [--piece-size N]
 
-Writes a single-file BitTorrent v1 .torrent, for BitTorrent clients
-(libtorrent, Transmission, aria2...). An existing local FILE is hashed
-here, with pieces of --piece-size; otherwise sta-peerd gives the info dict
-of the file named NAME or INFOHASH (its own, or the tracker's).
+Writes a BitTorrent v1 .torrent (of one file, or of a directory as a
+multi-file torrent), for BitTorrent clients (libtorrent, Transmission,
+aria2...). An existing local FILE or directory is hashed here, with pieces
+of --piece-size; otherwise sta-peerd gives the info dict of the share named
+NAME or INFOHASH (its own, or the tracker's).
 
     -o, --out OUT.torrent   where to write it
     --tracker-url URL       the announce URL [default: udp://HOST:PORT/announce,
@@ -193,6 +213,7 @@ fn run(raw: Vec<OsString>) -> Result<ExitCode, Fail> {
         let text = match command.as_str() {
             "share" => HELP_SHARE,
             "list" => HELP_LIST,
+            "ls" => HELP_LS,
             "get" => HELP_GET,
             "torrent" => HELP_TORRENT,
             "remove" => HELP_REMOVE,
@@ -219,12 +240,21 @@ fn run(raw: Vec<OsString>) -> Result<ExitCode, Fail> {
             let [] = free_args(args, "list [--json]")?;
             list(&daemon, json)
         }
+        "ls" => {
+            let json = args.contains("--json");
+            let [target] = free_args(args, "ls NAME|INFOHASH [--json]")?;
+            ls(&daemon, &target, json)
+        }
         "get" => {
             let out: Option<PathBuf> = args
                 .opt_value_from_os_str("--out", to_path)
                 .map_err(arg_error)?;
-            let [target] = free_args(args, "get NAME|INFOHASH|FILE.torrent|MAGNET [--out DIR]")?;
-            get(&daemon, &target, out)
+            let only: Vec<String> = args.values_from_str("--only").map_err(arg_error)?;
+            let [target] = free_args(
+                args,
+                "get NAME|INFOHASH|FILE.torrent|MAGNET [--out DIR] [--only GLOB]...",
+            )?;
+            get(&daemon, &target, out, only)
         }
         "torrent" => {
             let out: Option<PathBuf> = args
@@ -411,8 +441,9 @@ fn list(daemon: &Client, json: bool) -> Result<ExitCode, Fail> {
         .iter()
         .map(|e| {
             vec![
-                clean(&e.name),
+                shown_name(&e.name, e.is_dir()),
                 human_bytes(e.length),
+                e.file_count.to_string(),
                 e.pieces().to_string(),
                 e.peers.to_string(),
                 e.seeders.to_string(),
@@ -425,18 +456,38 @@ fn list(daemon: &Client, json: bool) -> Result<ExitCode, Fail> {
         &[
             "NAME",
             "SIZE",
+            "FILES",
             "PIECES",
             "PEERS",
             "SEEDERS",
             "INFO HASH",
             "MAGNET",
         ],
-        &[false, true, true, true, true, false, false],
+        &[false, true, true, true, true, true, false, false],
         rows,
     ))
 }
 
-fn get(daemon: &Client, target: &str, out_dir: Option<PathBuf>) -> Result<ExitCode, Fail> {
+/// `sta ls`: the info dict comes from `meta`, resolved as `get` resolves
+/// its target (the daemon's own file, else the tracker's GetMeta).
+fn ls(daemon: &Client, target: &str, json: bool) -> Result<ExitCode, Fail> {
+    let req = ControlRequest::Meta {
+        target: target.to_owned(),
+    };
+    let v = daemon.call(&req, |_| {})?;
+    let info = sta::control::info_of_meta(&v).map_err(|e| protocol_error(&e))?;
+    if json {
+        return out(&format!("{}\n", ls::listing_json(&info)));
+    }
+    out(&ls::listing(&info))
+}
+
+fn get(
+    daemon: &Client,
+    target: &str,
+    out_dir: Option<PathBuf>,
+    only: Vec<String>,
+) -> Result<ExitCode, Fail> {
     let out_dir = match out_dir {
         None => None,
         Some(dir) => Some(std::path::absolute(&dir).map_err(|e| {
@@ -452,6 +503,7 @@ fn get(daemon: &Client, target: &str, out_dir: Option<PathBuf>) -> Result<ExitCo
         ControlRequest::Get {
             target: to_hex(&m.info_hash),
             out_dir,
+            only,
         }
     } else if is_torrent_file(target) {
         let path = std::fs::canonicalize(target)
@@ -462,11 +514,13 @@ fn get(daemon: &Client, target: &str, out_dir: Option<PathBuf>) -> Result<ExitCo
         ControlRequest::GetTorrent {
             torrent: path,
             out_dir,
+            only,
         }
     } else {
         ControlRequest::Get {
             target: target.to_owned(),
             out_dir,
+            only,
         }
     };
     let started = Instant::now();
@@ -523,7 +577,7 @@ fn make_torrent(
     piece: u32,
 ) -> Result<ExitCode, Fail> {
     let local = std::path::Path::new(target);
-    let info = if local.is_file() {
+    let info = if local.is_file() || local.is_dir() {
         torrent::hash_file(local, piece).map_err(Fail::Failed)?
     } else {
         let v = daemon.call(

@@ -493,6 +493,7 @@ impl Demo {
         let request = ControlRequest::Get {
             target: to_hex(&file.info_hash),
             out_dir: Some(downloader.dir.clone()),
+            only: Vec::new(),
         };
         let started = Instant::now();
         let rx = call_in_background(&downloader.client, request)?;

@@ -94,19 +94,33 @@ fn eta(p: &Progress) -> String {
     clock(p.length.saturating_sub(p.bytes).div_ceil(p.rate))
 }
 
-/// `[#####-----]  42.0%  123.4 MB/s  ETA 0:12  peers 3`
+/// `  files 3/10` for a tree (or a part of one), empty for one file.
+fn files(p: &Progress) -> String {
+    match p.files {
+        0 | 1 => String::new(),
+        n => format!("  files {}/{n}", p.files_done),
+    }
+}
+
+/// `[#####-----]  42.0%  123.4 MB/s  ETA 0:12  peers 3  files 3/10`
 pub fn bar_line(p: &Progress) -> String {
     let filled = ((fraction(p) * BAR_WIDTH as f64) as usize).min(BAR_WIDTH);
     let bar = format!("{}{}", "#".repeat(filled), "-".repeat(BAR_WIDTH - filled));
     if p.waiting {
-        format!("[{bar}] {:>6}  {WAITING}  peers {}", percent(p), p.peers)
+        format!(
+            "[{bar}] {:>6}  {WAITING}  peers {}{}",
+            percent(p),
+            p.peers,
+            files(p)
+        )
     } else {
         format!(
-            "[{bar}] {:>6}  {:>8}/s  ETA {}  peers {}",
+            "[{bar}] {:>6}  {:>8}/s  ETA {}  peers {}{}",
             percent(p),
             human_bytes(p.rate),
             eta(p),
-            p.peers
+            p.peers,
+            files(p)
         )
     }
 }
@@ -114,11 +128,15 @@ pub fn bar_line(p: &Progress) -> String {
 /// `disk.img: 42.0% (4.2 MB of 10.0 MB), 123.4 MB/s, ETA 0:12, 3 peers`
 pub fn plain_line(p: &Progress) -> String {
     let head = format!(
-        "{}: {} ({} of {})",
+        "{}: {} ({} of {}{})",
         clean(&p.name),
         percent(p),
         human_bytes(p.bytes),
-        human_bytes(p.length)
+        human_bytes(p.length),
+        match p.files {
+            0 | 1 => String::new(),
+            n => format!("; {} of {n} files", p.files_done),
+        }
     );
     if p.waiting {
         format!("{head}, {WAITING} ({} peers)", p.peers)
@@ -147,7 +165,24 @@ mod tests {
             rate,
             peers: 3,
             waiting,
+            files: 1,
+            files_done: 0,
         }
+    }
+
+    #[test]
+    fn a_tree_counts_its_files() {
+        let mut p = progress(1000, 4000, 10, false);
+        p.files = 12;
+        p.files_done = 5;
+        assert!(bar_line(&p).ends_with("files 5/12"), "{}", bar_line(&p));
+        assert!(
+            plain_line(&p).contains("; 5 of 12 files)"),
+            "{}",
+            plain_line(&p)
+        );
+        p.files = 1;
+        assert!(!bar_line(&p).contains("files"));
     }
 
     #[test]

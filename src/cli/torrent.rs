@@ -7,7 +7,6 @@ use crate::meta::info::{check_piece_length, from_hex};
 use crate::meta::magnet::magnet_link;
 use crate::meta::{Geometry, Info};
 use sha1::{Digest, Sha1};
-use std::io::Read;
 use std::path::Path;
 
 /// Default piece size of `sta torrent FILE`: 512 KiB.
@@ -58,29 +57,38 @@ pub fn parse_piece_size(s: &str) -> Result<u32, String> {
         .map_err(|e| format!("piece size '{s}': {e}"))
 }
 
-/// The info dict of the local file at `path`, hashed here piece by piece.
+/// The info dict of the local file or directory at `path`, hashed here
+/// piece by piece (a directory as the daemon shares it: see
+/// [`crate::storage::content`]).
 pub fn hash_file(path: &Path, piece_length: u32) -> Result<Info, String> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| format!("{}: the file name is not valid UTF-8", path.display()))?;
-    let mut file =
-        std::fs::File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    let length = file
-        .metadata()
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
-        .len();
-    let geometry = Geometry::new(piece_length, length);
-    let mut buf = vec![0u8; piece_length as usize];
-    let mut hashes = Vec::new();
-    for piece in 0..geometry.num_pieces() {
-        let n = geometry.piece_size(piece) as usize;
-        file.read_exact(&mut buf[..n])
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        hashes.extend_from_slice(&Sha1::digest(&buf[..n]));
+    let (content, listing) =
+        crate::storage::Content::open_shared(path).map_err(|e| e.to_string())?;
+    let geometry = Geometry::new(piece_length, content.length());
+    if geometry.piece_count() > u64::from(crate::limits::MAX_PIECES) {
+        return Err(format!(
+            "{} needs {} pieces; use a larger --piece-size",
+            path.display(),
+            geometry.piece_count()
+        ));
     }
-    Info::new(name, length, piece_length, hashes)
-        .map_err(|e| format!("cannot describe {}: {e}", path.display()))
+    let mut hashes = Vec::with_capacity(geometry.num_pieces() as usize * 20);
+    for piece in 0..geometry.num_pieces() {
+        let mut h = Sha1::new();
+        let size = geometry.piece_size(piece).into();
+        content
+            .read(geometry.piece_offset(piece), size, |b| h.update(b))
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        hashes.extend_from_slice(&h.finalize());
+    }
+    match listing {
+        Some(files) => Info::new_tree(name, &files, piece_length, hashes),
+        None => Info::new(name, content.length(), piece_length, hashes),
+    }
+    .map_err(|e| format!("cannot describe {}: {e}", path.display()))
 }
 
 /// The magnet link of a FILE or CATALOG_ENTRY object (`name`,

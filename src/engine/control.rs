@@ -70,15 +70,21 @@ impl<S: Storage> Engine<S> {
         let result = match req {
             ControlRequest::Share(path) => self.start_share(path, Some(link)),
             ControlRequest::List => self.control_list(now, link),
-            ControlRequest::Get { target, out_dir } => self.control_get(now, link, target, out_dir),
+            ControlRequest::Get {
+                target,
+                out_dir,
+                only,
+            } => self.control_get(now, link, target, out_dir, only),
             ControlRequest::Meta { target } => match self.local_meta(&target) {
                 Ok(Some(line)) => return Some(line),
                 Ok(None) => self.control_meta(now, link, target),
                 Err(e) => Err(e),
             },
-            ControlRequest::GetTorrent { torrent, out_dir } => {
-                self.control_get_torrent(now, link, torrent, out_dir)
-            }
+            ControlRequest::GetTorrent {
+                torrent,
+                out_dir,
+                only,
+            } => self.control_get_torrent(now, link, torrent, out_dir, only),
             ControlRequest::Remove { target, delete } => {
                 return Some(self.control_remove(now, &target, delete));
             }
@@ -195,6 +201,7 @@ impl<S: Storage> Engine<S> {
         link: LinkId,
         target: String,
         out_dir: Option<PathBuf>,
+        only: Vec<String>,
     ) -> Result<(), Refusal> {
         Self::check_target(&target)?;
         let out_dir = self.out_dir(out_dir)?;
@@ -209,6 +216,7 @@ impl<S: Storage> Engine<S> {
         let why = Pending::Meta {
             control: link,
             out_dir,
+            only,
             wanted: wanted.clone(),
         };
         self.ask_tracker(now, &Request::GetMeta(wanted), why)
@@ -251,6 +259,7 @@ impl<S: Storage> Engine<S> {
         link: LinkId,
         torrent: PathBuf,
         out_dir: Option<PathBuf>,
+        only: Vec<String>,
     ) -> Result<(), Refusal> {
         use crate::meta::torrent::{MAX_TORRENT_FILE, Torrent};
         let out_dir = self.out_dir(out_dir)?;
@@ -268,7 +277,7 @@ impl<S: Storage> Engine<S> {
         let info = Torrent::read(&bytes)
             .map_err(|e| (code::BAD_REQUEST, format!("{}: {e}", torrent.display())))?
             .info;
-        self.start_download(now, link, info, out_dir);
+        self.start_download(now, link, info, out_dir, only);
         Ok(())
     }
 
@@ -363,6 +372,7 @@ impl<S: Storage> Engine<S> {
                 piece_length: e.piece_length,
                 peers: e.peers,
                 seeders: e.seeders,
+                file_count: e.files,
             })
             .collect();
         self.control_reply(control, list_line(&entries));
@@ -399,14 +409,20 @@ impl<S: Storage> Engine<S> {
                 continue;
             }
             let have = t.have().count();
-            let missing_somewhere = t.info.num_pieces() - have - t.picker.unavailable(t.have());
+            let settled = t.settled().count();
+            let missing_somewhere =
+                t.info.num_pieces() - settled - t.picker.unavailable(t.settled());
+            let (files, files_done) = t.files_done();
+            let pieces = t.info.num_pieces() - (settled - have);
             let p = Progress {
                 info_hash: t.info.info_hash,
                 name: t.info.name.clone(),
                 have,
-                pieces: t.info.num_pieces(),
+                pieces,
                 bytes,
-                length: t.info.length,
+                length: t.bytes_wanted(),
+                files,
+                files_done,
                 rate: t.rate(),
                 peers: t.peers().len() as u32,
                 waiting: t.state() == State::Downloading && missing_somewhere == 0,

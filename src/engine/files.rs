@@ -23,6 +23,81 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Which of `info.files()` the globs of `get --only` select (`None`:
+/// every file, when there are no globs). A single file is matched by its
+/// name; pad files are never wanted.
+fn wanted_files(info: &Info, only: &[String]) -> Result<Option<Vec<bool>>, Refusal> {
+    if only.is_empty() {
+        return Ok(None);
+    }
+    let wanted: Vec<bool> = info
+        .files()
+        .iter()
+        .map(|f| {
+            let path = match info.is_multi() {
+                true => f.display(),
+                false => info.name.clone(),
+            };
+            !f.pad && only.iter().any(|g| crate::meta::glob::matches(g, &path))
+        })
+        .collect();
+    if !wanted.contains(&true) {
+        return Err((
+            code::NOT_FOUND,
+            format!(
+                "no file of {} matches --only {}; see `sta ls {}`",
+                info.name,
+                only.join(" --only "),
+                info.name
+            ),
+        ));
+    }
+    Ok(Some(wanted))
+}
+
+/// The metadata kept beside a download so a restarted daemon resumes it:
+/// the info dict itself, or, for a `get --only`, a dict of it and the
+/// globs (`d4:infod...e4:onlyl...ee`).
+mod resume {
+    use crate::meta::Info;
+    use crate::meta::bencode::{self, Value};
+
+    pub fn encode(info: &Info, only: &[String]) -> Vec<u8> {
+        if only.is_empty() {
+            return info.bencoded.clone();
+        }
+        let mut out = b"d4:info".to_vec();
+        out.extend_from_slice(&info.bencoded);
+        let globs = only.iter().map(|g| Value::Bytes(g.as_bytes())).collect();
+        out.extend_from_slice(b"4:only");
+        out.extend_from_slice(&Value::List(globs).to_bytes());
+        out.push(b'e');
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<(Info, Vec<String>), String> {
+        if let Ok(info) = Info::from_bencoded(bytes) {
+            return Ok((info, Vec::new()));
+        }
+        let v = bencode::decode(bytes).map_err(|e| e.to_string())?;
+        let info = v
+            .get(b"info")
+            .ok_or("neither an info dict nor a saved download")?;
+        let info = Info::from_value(info, info.to_bytes()).map_err(|e| e.to_string())?;
+        let mut only = Vec::new();
+        if let Some(Value::List(globs)) = v.get(b"only") {
+            for g in globs {
+                let g = g.as_bytes().and_then(|b| std::str::from_utf8(b).ok());
+                only.push(g.ok_or("a saved --only glob is not UTF-8")?.to_owned());
+            }
+        }
+        Ok((info, only))
+    }
+}
+
+#[cfg(test)]
+pub(super) use resume::decode as resume_decode;
+
 /// Pieces per hash job: small enough to spread over every pool thread.
 const PIECES_PER_JOB: u32 = 64;
 
@@ -222,10 +297,11 @@ impl<S: Storage> Engine<S> {
         control: LinkId,
         info: Info,
         out_dir: PathBuf,
+        only: Vec<String>,
     ) {
         let hash = info.info_hash;
         if !self.torrents.contains_key(&hash)
-            && let Err((code, message)) = self.open_download(now, info, out_dir)
+            && let Err((code, message)) = self.open_download(now, info, out_dir, only)
         {
             return self.control_fail(control, code, message);
         }
@@ -236,18 +312,28 @@ impl<S: Storage> Engine<S> {
     /// Creates `NAME.part` (or re-checks an existing one) and starts
     /// fetching. The metadata goes next to it as `NAME.part.info`, so a
     /// restarted daemon can resume on its own.
-    fn open_download(&mut self, now: Time, info: Info, out_dir: PathBuf) -> Result<(), Refusal> {
+    fn open_download(
+        &mut self,
+        now: Time,
+        info: Info,
+        out_dir: PathBuf,
+        only: Vec<String>,
+    ) -> Result<(), Refusal> {
         let hash = info.info_hash;
         let final_path = crate::storage::final_path(&out_dir, &info.name)
             .map_err(|e| (code::BAD_NAME, e.to_string()))?;
         if self.storage.exists(&final_path) {
             return Err((code::EXISTS, StorageError::Exists(final_path).to_string()));
         }
+        let wanted = wanted_files(&info, &only)?;
         let (file, resumed) = self
             .storage
-            .open_part(&out_dir, &info, None)
+            .open_part(&out_dir, &info, wanted.as_deref())
             .map_err(|e| (code::IO, e.to_string()))?;
-        if let Err(e) = self.storage.save_resume(&final_path, &info.bencoded) {
+        if let Err(e) = self
+            .storage
+            .save_resume(&final_path, &resume::encode(&info, &only))
+        {
             warn!(
                 "cannot save the metadata of {}: {e}; this download will not resume by itself",
                 info.name
@@ -261,7 +347,7 @@ impl<S: Storage> Engine<S> {
             false => State::Downloading,
         };
         let slots = self.config.upload_slots;
-        let t = Torrent::new(
+        let mut t = Torrent::new(
             Arc::new(info),
             file,
             Bitfield::new(n),
@@ -269,6 +355,7 @@ impl<S: Storage> Engine<S> {
             out_dir,
             slots,
         );
+        t.want_only(wanted);
         let tag = self.new_tag();
         self.tags.insert(tag, hash);
         if resumed {
@@ -328,11 +415,11 @@ impl<S: Storage> Engine<S> {
     pub(super) fn resume_downloads(&mut self, now: Time) {
         let dir = self.config.dir.clone();
         for (path, bytes) in self.storage.resumable(&dir) {
-            let info = match bytes
+            let saved = bytes
                 .map_err(|e| e.to_string())
-                .and_then(|b| Info::from_bencoded(&b).map_err(|e| e.to_string()))
-            {
-                Ok(info) => info,
+                .and_then(|b| resume::decode(&b));
+            let (info, only) = match saved {
+                Ok(saved) => saved,
                 Err(e) => {
                     warn!("ignoring {}: {e}", path.display());
                     continue;
@@ -342,7 +429,7 @@ impl<S: Storage> Engine<S> {
                 continue;
             }
             let name = info.name.clone();
-            if let Err((_, e)) = self.open_download(now, info, dir.clone()) {
+            if let Err((_, e)) = self.open_download(now, info, dir.clone(), only) {
                 warn!("cannot resume {name}: {e}");
             }
         }

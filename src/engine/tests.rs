@@ -659,3 +659,62 @@ fn a_choke_from_a_fast_peer_keeps_its_requests_until_it_answers_them() {
     rig.input(link, &piece_msg(&bytes, *last));
     rig.assert_published(control, &bytes);
 }
+
+/// A tree of three files over 4 pieces: `a` fills pieces 0 and 1, `b` the
+/// first half of piece 2, `c` the rest.
+fn tree() -> (Vec<u8>, Info) {
+    let len = (4 * PIECE - 100) as usize;
+    let bytes: Vec<u8> = (0..len).map(|i| (i * 13 % 251) as u8).collect();
+    let hashes = bytes
+        .chunks(PIECE as usize)
+        .flat_map(|c| Sha1::digest(c).to_vec())
+        .collect();
+    let (a, b) = (u64::from(2 * PIECE), u64::from(PIECE / 2));
+    let files = vec![
+        (vec!["a".to_owned()], a),
+        (vec!["d".to_owned(), "b".to_owned()], b),
+        (vec!["c".to_owned()], len as u64 - a - b),
+    ];
+    (bytes, Info::new_tree("t", &files, PIECE, hashes).unwrap())
+}
+
+#[test]
+fn get_only_fetches_the_pieces_of_the_selected_files_and_resumes_with_them() {
+    let (bytes, info) = tree();
+    let mut disk = MemStorage::default();
+    let torrent = crate::meta::torrent::Torrent::write(&info, "udp://x/announce");
+    disk.fs.files.insert("/t/t.torrent".into(), torrent);
+    let mut rig = Rig::new(disk);
+    let control = rig.e.control_opened(rig.now);
+    rig.input(control, b"get-torrent /t/t.torrent /dl only d/%2A\n");
+    let link = rig.e.peer_accepted(rig.now, PEER.parse().unwrap());
+    let mut hello = Vec::new();
+    Handshake::new(info.info_hash, [9; 20]).encode(&mut hello);
+    hello.extend(encode(&[Message::HaveAll, Message::Unchoke]));
+    rig.input(link, &hello);
+    let sent = rig.sent(link);
+    let (_, n) = Handshake::decode(&sent).unwrap().unwrap();
+    let blocks = requests(&sent[n..]);
+    assert!(!blocks.is_empty());
+    assert!(
+        blocks.iter().all(|b| b.index == 2),
+        "only piece 2 holds bytes of d/b: {blocks:?}"
+    );
+    let progress = String::from_utf8(rig.sent(control)).unwrap();
+    assert!(
+        progress.is_empty() || progress.contains("\"files\":1"),
+        "{progress}"
+    );
+    // The globs are kept for a restart.
+    let saved = rig.e.storage().fs.files[Path::new("/dl/t.part.info")].clone();
+    assert!(saved.starts_with(b"d4:infod"), "{saved:?}");
+    let (_, only) = super::files::resume_decode(&saved).unwrap();
+    assert_eq!(only, ["d/*"]);
+    for b in &blocks {
+        rig.input(link, &piece_msg(&bytes, *b));
+    }
+    let done = String::from_utf8(rig.sent(control)).unwrap();
+    assert!(done.contains("\"event\":\"done\""), "{done}");
+    let status = rig.e.status();
+    assert_eq!(status.files[0].have, 1, "piece 2 alone");
+}

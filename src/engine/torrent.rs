@@ -45,6 +45,14 @@ pub struct Torrent {
     pub info: Arc<Info>,
     pub file: FileId,
     have: Bitfield,
+    /// Pieces held or not wanted (`--only` left out every file they
+    /// touch): what the picker need not fetch. Equal to `have` without
+    /// `--only`.
+    settled: Bitfield,
+    /// Pieces no wanted file touches, if only some files are wanted.
+    unwanted: Option<Bitfield>,
+    /// Which of `info.files()` are wanted (`None`: all).
+    wanted_files: Option<Vec<bool>>,
     state: State,
     /// Set when the download cannot go on (disk full, I/O error);
     /// reported to watchers, cleared by [`Torrent::retry`].
@@ -89,6 +97,9 @@ impl Torrent {
         Torrent {
             info,
             file,
+            settled: have.clone(),
+            unwanted: None,
+            wanted_files: None,
             have,
             state,
             failure: None,
@@ -126,8 +137,69 @@ impl Torrent {
         self.failure.as_ref()
     }
 
+    /// Every wanted piece is held.
     pub fn is_complete(&self) -> bool {
-        self.have.is_complete()
+        self.settled.is_complete()
+    }
+
+    /// Pieces held or not wanted: what need not be fetched.
+    pub fn settled(&self) -> &Bitfield {
+        &self.settled
+    }
+
+    /// Fetches only the pieces that the wanted entries of `info.files()`
+    /// touch; `None`: every piece.
+    pub fn want_only(&mut self, wanted: Option<Vec<bool>>) {
+        self.settled = self.have.clone();
+        self.unwanted = wanted.as_ref().map(|w| {
+            let g = self.info.geometry();
+            let mut unwanted = Bitfield::full(g.num_pieces());
+            for (f, _) in self.info.files().iter().zip(w).filter(|(_, w)| **w) {
+                for p in pieces_of(&g, f) {
+                    unwanted.clear(p);
+                }
+            }
+            unwanted
+        });
+        if let Some(u) = &self.unwanted {
+            for p in u.ones() {
+                self.settled.set(p);
+            }
+        }
+        self.wanted_files = wanted;
+    }
+
+    /// Wanted files (pad files not counted), and how many are complete.
+    pub fn files_done(&self) -> (u32, u32) {
+        let g = self.info.geometry();
+        let (mut files, mut done) = (0, 0);
+        for (i, f) in self.info.files().iter().enumerate() {
+            let wanted = self
+                .wanted_files
+                .as_ref()
+                .is_none_or(|w| w.get(i) == Some(&true));
+            if f.pad || !wanted {
+                continue;
+            }
+            files += 1;
+            if pieces_of(&g, f).all(|p| self.have.get(p)) {
+                done += 1;
+            }
+        }
+        (files, done)
+    }
+
+    /// Whether `piece` is one a wanted file needs.
+    pub fn wants(&self, piece: u32) -> bool {
+        self.unwanted.as_ref().is_none_or(|u| !u.get(piece))
+    }
+
+    /// Bytes of the wanted pieces (of the whole share without `--only`).
+    pub fn bytes_wanted(&self) -> u64 {
+        (0..self.info.num_pieces())
+            .filter(|&p| self.wants(p))
+            .map(|p| u64::from(self.info.piece_size(p)))
+            .sum()
     }
 
     /// Fetching goes on: downloading, and nothing failed.
@@ -232,6 +304,7 @@ impl Torrent {
         let credit = self.unverified.remove(&piece).unwrap_or_default();
         if matched {
             self.have.set(piece);
+            self.settled.set(piece);
             for (addr, bytes) in credit {
                 *self.from_peers.entry(addr).or_insert(0) += bytes;
             }
@@ -264,12 +337,13 @@ impl Torrent {
         max: usize,
         rng: &mut crate::rng::Rng,
     ) -> Vec<crate::wire::peer::Block> {
-        self.picker.pick(link, theirs, &self.have, max, rng)
+        self.picker.pick(link, theirs, &self.settled, max, rng)
     }
 
     /// A resume check found `piece` intact on disk.
     pub fn piece_found(&mut self, piece: u32) {
         self.have.set(piece);
+        self.settled.set(piece);
     }
 
     /// One resume-check job ended; true when it was the last, and the
@@ -348,5 +422,14 @@ impl RateMeter {
             }
             _ => 0,
         }
+    }
+}
+
+/// The pieces holding any byte of file `f` (none for an empty file).
+fn pieces_of(g: &crate::meta::Geometry, f: &crate::meta::FileEntry) -> std::ops::Range<u32> {
+    let pl = u64::from(g.piece_length().max(1));
+    match f.length {
+        0 => 0..0,
+        n => (f.offset / pl) as u32..(f.offset + n).div_ceil(pl) as u32,
     }
 }

@@ -33,6 +33,8 @@ pub enum Pending {
     Meta {
         control: LinkId,
         out_dir: PathBuf,
+        /// `get`'s globs: which files of a tree to fetch.
+        only: Vec<String>,
         wanted: Lookup,
     },
     List {
@@ -227,12 +229,13 @@ impl<S: Storage> Engine<S> {
                 Some(Pending::Meta {
                     control,
                     out_dir,
+                    only,
                     wanted,
                 }),
                 Response::Meta { info },
             ) => {
                 if let Some(info) = self.checked_meta(control, &wanted, &info) {
-                    self.start_download(now, control, info, out_dir);
+                    self.start_download(now, control, info, out_dir, only);
                 }
             }
             (Some(Pending::MetaOnly { control, wanted }), Response::Meta { info }) => {

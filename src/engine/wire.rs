@@ -663,11 +663,11 @@ fn fill_requests(
     let Some(theirs) = conn.theirs.as_ref() else {
         return;
     };
-    let key = (t.picker.epoch(), t.have().count(), theirs.count());
+    let key = (t.picker.epoch(), t.settled().count(), theirs.count());
     let interesting = match conn.interest {
         Some((k, v)) if k == key => v,
         _ => {
-            let v = t.picker.interesting(t.have(), theirs);
+            let v = t.picker.interesting(t.settled(), theirs);
             conn.interest = Some((key, v));
             v
         }

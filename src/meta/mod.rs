@@ -5,6 +5,7 @@
 pub mod bencode;
 pub mod files;
 pub mod geometry;
+pub mod glob;
 pub mod info;
 pub mod magnet;
 pub mod paths;

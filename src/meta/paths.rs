@@ -7,7 +7,8 @@
 
 use super::info::{NameError, check_name};
 use crate::limits::{MAX_PATH_DEPTH, MAX_PATH_LEN};
-use std::collections::HashSet;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathError {
@@ -73,34 +74,52 @@ fn joined_len<S: AsRef<str>>(components: &[S]) -> usize {
 
 /// Finds paths (each already valid for [`check_path`]) that would collide
 /// on disk: the same path twice, or a file that is another's directory.
-/// Linear in the total length of the paths.
+/// The paths go into a tree of components, each component hashed once, so
+/// time and memory are linear in the total length of the paths (a set of
+/// every directory spelt out in full would hold a copy of each path per
+/// level: about 100 KiB for one 3 KiB path of 64 components).
 pub fn check_tree<'a, S: AsRef<str> + 'a>(
     paths: impl IntoIterator<Item = &'a [S]>,
 ) -> Result<(), PathError> {
-    let mut files: HashSet<String> = HashSet::new();
-    let mut dirs: HashSet<String> = HashSet::new();
+    // Node 0 is the top directory; (node, component) -> child node.
+    let mut children: HashMap<(usize, &'a str), usize> = HashMap::new();
+    let mut is_file = vec![false];
     for path in paths {
-        let mut joined = String::new();
+        if path.is_empty() {
+            return Err(PathError::Empty);
+        }
+        let mut node = 0;
         for (i, c) in path.iter().enumerate() {
-            if i > 0 {
-                joined.push('/');
-            }
-            joined.push_str(c.as_ref());
-            if i + 1 < path.len() {
-                if files.contains(&joined) {
-                    return Err(PathError::FileIsDirectory(joined));
+            let last = i + 1 == path.len();
+            let fresh = is_file.len();
+            match children.entry((node, c.as_ref())) {
+                Entry::Occupied(e) => {
+                    node = *e.get();
+                    if is_file[node] {
+                        return Err(if last {
+                            PathError::Duplicate(joined(path))
+                        } else {
+                            PathError::FileIsDirectory(joined(&path[..=i]))
+                        });
+                    }
+                    if last {
+                        return Err(PathError::FileIsDirectory(joined(path)));
+                    }
                 }
-                dirs.insert(joined.clone());
+                Entry::Vacant(e) => {
+                    e.insert(fresh);
+                    is_file.push(last);
+                    node = fresh;
+                }
             }
-        }
-        if dirs.contains(&joined) {
-            return Err(PathError::FileIsDirectory(joined));
-        }
-        if !files.insert(joined.clone()) {
-            return Err(PathError::Duplicate(joined));
         }
     }
     Ok(())
+}
+
+fn joined<S: AsRef<str>>(components: &[S]) -> String {
+    let parts: Vec<&str> = components.iter().map(AsRef::as_ref).collect();
+    parts.join("/")
 }
 
 #[cfg(test)]
@@ -168,5 +187,8 @@ mod tests {
             tree(&[&["a", "b", "c"], &["a", "b"]]),
             Err(PathError::FileIsDirectory("a/b".into()))
         );
+        assert_eq!(tree(&[&["a"], &[]]), Err(PathError::Empty));
+        // A prefix of a name is not its directory.
+        tree(&[&["a"], &["ab", "c"], &["a.b"], &["b", "a"]]).unwrap();
     }
 }

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice};
 use std::ops::Range;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -68,6 +69,9 @@ pub struct Content {
     tree: bool,
     aside: Option<(PathBuf, Arc<File>)>,
     handles: Mutex<Handles>,
+    /// A shared file was found with another length when it was opened
+    /// again: the share no longer matches its metadata.
+    changed: std::sync::atomic::AtomicBool,
 }
 
 /// A shared tree as found on disk: each file's path under the root and
@@ -215,6 +219,7 @@ impl Content {
                 open: HashMap::new(),
                 clock: 0,
             }),
+            changed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -303,8 +308,15 @@ impl Content {
                 f
             }
             false => {
-                let f = File::open(&path)?;
+                // A file swapped for a symlink since it was shared is not
+                // followed (the link could point anywhere).
+                let f = OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_NOFOLLOW)
+                    .open(&path)?;
                 if f.metadata()?.len() != s.length {
+                    self.changed
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!("{} changed size since it was shared", path.display()),
@@ -449,6 +461,9 @@ impl Content {
     /// True while the files opened so far still have their lengths (a
     /// file of a tree is checked again each time it is opened).
     pub fn size_intact(&self) -> bool {
+        if self.changed.load(std::sync::atomic::Ordering::Relaxed) {
+            return false;
+        }
         let h = self.lock();
         h.open.iter().all(|(&i, o)| {
             o.file
@@ -508,17 +523,39 @@ impl Content {
         Ok(target)
     }
 
-    /// Removes the download's files from disk (a `.part` file or tree, and
-    /// its side file).
+    /// Removes the share's files from disk (a `.part` file or tree, and
+    /// its side file; or a shared file or tree). Of a tree, only the
+    /// files it lists go, then the directories they leave empty: anything
+    /// else put there since stays.
     pub fn delete(&self) -> io::Result<()> {
         let root = self.path();
         if let Some((p, _)) = &self.aside {
             let _ = std::fs::remove_file(p);
         }
-        match self.tree {
-            true => std::fs::remove_dir_all(root),
-            false => std::fs::remove_file(root),
+        if !self.tree {
+            return std::fs::remove_file(root);
         }
+        let mut dirs = std::collections::BTreeSet::new();
+        for (i, s) in self.slots.iter().enumerate() {
+            if s.backing != Backing::File {
+                continue;
+            }
+            let path = self.slot_path(&root, i);
+            match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+            let mut dir = path.parent();
+            while let Some(d) = dir.filter(|d| d.starts_with(&root)) {
+                dirs.insert(d.to_owned());
+                dir = d.parent();
+            }
+        }
+        // Deepest first; a directory still holding something stays.
+        for d in dirs.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+        Ok(())
     }
 }
 
@@ -566,6 +603,7 @@ fn open_rw(path: &Path) -> Result<File, StorageError> {
         .write(true)
         .create(true)
         .truncate(false)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(io_err(path))
 }

@@ -510,6 +510,7 @@ impl Tracker {
                     piece_length: entry.info.piece_length,
                     peers: entry.holders.len() as u32,
                     seeders: entry.seeders,
+                    files: entry.info.file_count() as u32,
                     name: entry.info.name.clone(),
                 });
             }

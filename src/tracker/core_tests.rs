@@ -316,6 +316,7 @@ fn announce_derives_the_hash_and_enters_the_catalog() {
         piece_length: PIECE,
         peers: 1,
         seeders: 1,
+        files: 1,
         name: "seeds.bin".into(),
     };
     assert_eq!((page.total, page.entries), (1, vec![listed]));
@@ -323,6 +324,54 @@ fn announce_derives_the_hash_and_enters_the_catalog() {
     h.announce(2, &f, Pieces::Bitfield(bits(3, &[1])));
     assert_eq!(h.t.catalog().len(), 1);
     assert_eq!(h.counts(1, ""), (2, 1));
+}
+
+/// spec/tracker.md, ListPage: a directory lists its total length and its
+/// files, pad files not counted; `photos` is the spec's example.
+#[test]
+fn a_directory_lists_its_files_without_pad_files() {
+    use sha1::Digest;
+    let pieces = sha1::Sha1::digest([0u8; 6000]).to_vec();
+    let files = [
+        (vec!["a.jpg".to_owned()], 1000),
+        (vec!["b.jpg".to_owned()], 2000),
+        (vec!["sub".to_owned(), "c.jpg".to_owned()], 3000),
+    ];
+    let photos = Info::new_tree("photos", &files, PIECE, pieces).unwrap();
+    assert_eq!(
+        to_hex(&photos.info_hash),
+        "078989fc626fc79a112f6cd82f611dfcbf7f954d"
+    );
+    // a.jpg, a pad file up to the piece boundary, b.jpg: 2 files.
+    let mut padded = b"d5:filesld6:lengthi1000e4:pathl5:a.jpgee".to_vec();
+    padded.extend_from_slice(b"d4:attr1:p6:lengthi15384e4:pathl4:.pad5:15384ee");
+    padded.extend_from_slice(b"d6:lengthi10e4:pathl5:b.jpgeee");
+    padded.extend_from_slice(b"4:name6:padded12:piece lengthi16384e6:pieces40:");
+    padded.extend_from_slice(&[7; 40]);
+    padded.push(b'e');
+    let padded = Info::from_bencoded(&padded).unwrap();
+    assert_eq!((padded.files().len(), padded.file_count()), (3, 2));
+
+    let mut h = Harness::new();
+    h.join(1);
+    h.announce(1, &photos, Pieces::All);
+    h.announce(1, &padded, Pieces::Bitfield(bits(2, &[0])));
+    h.announce(1, &file("single.bin", 1, 1), Pieces::All);
+    h.join(2);
+    let page = h.list(2, 0, 10, "");
+    let got: Vec<(&str, u64, u32, bool)> = page
+        .entries
+        .iter()
+        .map(|e| (e.name.as_str(), e.length, e.files, e.is_dir()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("padded", 16384 + 10, 2, true),
+            ("photos", 6000, 3, true),
+            ("single.bin", u64::from(PIECE), 1, false),
+        ]
+    );
 }
 
 #[test]

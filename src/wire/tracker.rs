@@ -89,7 +89,22 @@ pub struct ListEntry {
     pub piece_length: u32,
     pub peers: u32,
     pub seeders: u32,
+    /// Files a download creates, pad files not counted: 1 for a single
+    /// file; for a directory (an info dict with `files`), its files.
+    pub files: u32,
     pub name: String,
+}
+
+impl ListEntry {
+    /// The bytes an entry takes at least: its fixed fields and an empty
+    /// name's length.
+    pub const MIN_LEN: usize = 46;
+
+    /// Shown as a directory: more than one file. (A directory of a single
+    /// file lists as a file; its info dict tells the two apart.)
+    pub fn is_dir(&self) -> bool {
+        self.files > 1
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -405,9 +420,10 @@ impl Response {
                 resp::LIST_PAGE => (|| {
                     let total = c.u32()?;
                     let count = c.u16()?;
-                    // Each entry takes at least 42 bytes: never trust the
-                    // count beyond what the frame can actually hold.
-                    let mut entries = Vec::with_capacity((count as usize).min(c.remaining() / 42));
+                    // Never trust the count beyond what the frame can
+                    // actually hold.
+                    let most = c.remaining() / ListEntry::MIN_LEN;
+                    let mut entries = Vec::with_capacity((count as usize).min(most));
                     for _ in 0..count {
                         entries.push(ListEntry {
                             info_hash: c.array()?,
@@ -415,6 +431,7 @@ impl Response {
                             piece_length: c.u32()?,
                             peers: c.u32()?,
                             seeders: c.u32()?,
+                            files: c.u32()?,
                             name: read_str(c, MAX_NAME_LEN)?,
                         });
                     }
@@ -482,6 +499,7 @@ impl Response {
                     out.extend_from_slice(&e.piece_length.to_be_bytes());
                     out.extend_from_slice(&e.peers.to_be_bytes());
                     out.extend_from_slice(&e.seeders.to_be_bytes());
+                    out.extend_from_slice(&e.files.to_be_bytes());
                     write_str(out, &e.name);
                 }
             }
@@ -608,4 +626,71 @@ fn write_addr(out: &mut Vec<u8>, addr: SocketAddr) {
         }
     }
     out.extend_from_slice(&addr.port().to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(files: u32, name: &str) -> Response {
+        Response::ListPage {
+            total: 1,
+            entries: vec![ListEntry {
+                info_hash: [9; 20],
+                length: 6000,
+                piece_length: 16384,
+                peers: 2,
+                seeders: 1,
+                files,
+                name: name.into(),
+            }],
+        }
+    }
+
+    /// spec/tracker.md, ListPage: `files` at offset 40 of an entry, `name`
+    /// at 44; an entry is at least `MIN_LEN` bytes.
+    #[test]
+    fn list_entry_files_sit_between_seeders_and_name() {
+        let mut out = Vec::new();
+        page(3, "photos").encode(&mut out);
+        let entry = &out[4 + 1 + 6..];
+        assert_eq!(entry.len(), ListEntry::MIN_LEN + 6);
+        assert_eq!(&entry[36..40], &1u32.to_be_bytes());
+        assert_eq!(&entry[40..44], &3u32.to_be_bytes());
+        assert_eq!(&entry[44..46], &6u16.to_be_bytes());
+        assert_eq!(&entry[46..], b"photos");
+        assert_eq!(
+            Response::decode(&out),
+            Ok(Some((page(3, "photos"), out.len())))
+        );
+
+        let mut out = Vec::new();
+        page(1, "").encode(&mut out);
+        assert_eq!(out.len(), 4 + 1 + 6 + ListEntry::MIN_LEN);
+    }
+
+    /// An entry cut anywhere, `files` included, is malformed, never read
+    /// short.
+    #[test]
+    fn a_truncated_entry_is_malformed() {
+        let mut out = Vec::new();
+        page(3, "photos").encode(&mut out);
+        for cut in 4 + 1 + 6..out.len() {
+            let mut frame = out[..cut].to_vec();
+            frame[..4].copy_from_slice(&((cut - 4) as u32).to_be_bytes());
+            assert!(Response::decode(&frame).is_err(), "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn more_than_one_file_is_a_directory() {
+        let Response::ListPage { entries, .. } = page(2, "d") else {
+            unreachable!()
+        };
+        assert!(entries[0].is_dir());
+        let Response::ListPage { entries, .. } = page(1, "f") else {
+            unreachable!()
+        };
+        assert!(!entries[0].is_dir());
+    }
 }

@@ -796,6 +796,24 @@ pub fn expect_error(reply: Reply) -> ControlError {
 /// How long one `sta` command may run.
 pub const STA_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Runs `sta --control SOCKET ARGS` on another thread, for at most
+/// `timeout`.
+pub fn sta_in_background_for(
+    control: &Path,
+    args: &[&str],
+    timeout: Duration,
+) -> thread::JoinHandle<StaRun> {
+    let mut all = vec![
+        OsStr::new("--control").to_owned(),
+        control.as_os_str().to_owned(),
+    ];
+    all.extend(args.iter().map(|s| OsStr::new(s).to_owned()));
+    thread::spawn(move || {
+        let args: Vec<&OsStr> = all.iter().map(|s| s.as_os_str()).collect();
+        run_sta(&args, timeout)
+    })
+}
+
 /// What a `sta` run did.
 #[derive(Debug)]
 pub struct StaRun {

@@ -153,6 +153,7 @@ impl Bench {
         let get = |dir: &Path| ControlRequest::Get {
             target: target.clone(),
             out_dir: Some(dir.to_path_buf()),
+            only: Vec::new(),
         };
         self.call(&leecher.client, get(&leecher.dir), 0, tx)?;
         let got = self.follow_gets(&rx, 1, size, None, || {})?;

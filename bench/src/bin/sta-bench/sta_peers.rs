@@ -220,6 +220,7 @@ impl Bench {
         let get = ControlRequest::Get {
             target: to_hex(&file.info_hash),
             out_dir: Some(leecher.dir.clone()),
+            only: Vec::new(),
         };
         self.call(&leecher.client, get, 0, tx)?;
         let mut deadline = Instant::now() + STALL;

@@ -111,6 +111,7 @@ impl Bench {
         let get = ControlRequest::Get {
             target: target.to_owned(),
             out_dir: Some(peer.dir.clone()),
+            only: Vec::new(),
         };
         let tx = tx.clone();
         peer.client
