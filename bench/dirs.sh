@@ -152,11 +152,12 @@ die() {
 tail_of() { [ -f "$1" ] && tail -n 15 "$1" | sed 's/^/    /'; true; }
 
 # spawn NAME CMD...: runs CMD in the background (stdout NAME.out, stderr
-# NAME.log in the work dir), told to die with this shell; sets SPAWNED.
+# NAME.log in the work dir; stdin $SPAWN_IN, else /dev/null), told to
+# die with this shell; sets SPAWNED.
 spawn() {
     local name=$1
     shift
-    setpriv --pdeathsig TERM -- "$@" >"$WORK/$name.out" 2>"$WORK/$name.log" </dev/null &
+    setpriv --pdeathsig TERM -- "$@" >"$WORK/$name.out" 2>"$WORK/$name.log" <"${SPAWN_IN:-/dev/null}" &
     SPAWNED=$!
     PIDS+=("$SPAWNED")
 }
@@ -347,12 +348,13 @@ for ((r = 0; r <= RUNS; r++)); do
 done
 same() { [ "$1" = "$2" ] && echo "the same" || echo "differ: STA $1, libtorrent $2"; }
 echo "  info hashes, tree: $(same "$TREE_HASH" "$LT_TREE_HASH") (libtorrent's add_files order)"
+# (With the tracker's URL: part 3 seeds the tree from libtorrent too.)
 out=$(timeout --kill-after=5 300 "$PY" "$REPO/bench/lt_peer.py" hash-tree --dir "$TREE" \
-    --piece-size "$PIECE" --out "$WORK/lt-sorted.torrent" 2>"$WORK/lt-make.log") ||
+    --piece-size "$PIECE" --out "$WORK/lt-sorted.torrent" \
+    --announce "udp://$TRACKER/announce" 2>"$WORK/lt-make.log") ||
     die "lt_peer.py hash-tree failed
 $(tail_of "$WORK/lt-make.log")"
 read -r _ _ LT_SORTED_HASH _ <<<"$out"
-rm -f "$WORK/lt-sorted.torrent"
 echo "  info hashes, tree: $(same "$TREE_HASH" "$LT_SORTED_HASH") (the files in sorted order, lt_peer.py hash-tree, untimed)"
 [ "$TREE_HASH" = "$LT_SORTED_HASH" ] ||
     PROBLEMS+=("STA's info hash of the tree differs from libtorrent's for the same files in sorted order")
@@ -398,19 +400,24 @@ unseed() {
     rm -rf -- "$SEED_DIR"
 }
 
-# fetch INFOHASH SOURCE [GET ARGS...]: a fresh sta-peerd gets INFOHASH;
-# sets GET_SECS (from `sta get` until it returned, the peer ready before),
-# GOT (the path it printed), and leaves the leecher running (PEER_*).
+# fetch TARGET SOURCE [GET ARGS...]: a fresh sta-peerd gets TARGET (an
+# info hash or a .torrent); sets GET_SECS (from `sta get` until it
+# returned, the peer ready before), GOT (the path it printed), and leaves
+# the leecher running (PEER_*). `sta get` has FETCH_WAIT seconds (300);
+# with FETCH_MAY_FAIL=1 running out of them returns 1 instead of failing.
 fetch() {
-    local hash=$1 source=$2 t out
+    local hash=$1 source=$2 t out rc=0
     shift 2
     start_peerd leech
     mkdir "$PEER_DIR/out"
     t=$(now)
-    out=$(sta_to "$PEER_SOCK" 300 get "$hash" --out "$PEER_DIR/out" "$@" 2>>"$WORK/$PEER_NAME.log") ||
-        die "sta get $hash $* failed
-$(tail_of "$WORK/$PEER_NAME.log")"
+    out=$(sta_to "$PEER_SOCK" "${FETCH_WAIT:-300}" get "$hash" --out "$PEER_DIR/out" "$@" 2>>"$WORK/$PEER_NAME.log") || rc=$?
     GET_SECS=$(elapsed "$t" "$(now)")
+    if [ $rc != 0 ]; then
+        [ $rc = 124 ] && [ "${FETCH_MAY_FAIL:-0}" = 1 ] && return 1
+        die "sta get $hash $* failed (exit $rc)
+$(tail_of "$WORK/$PEER_NAME.log")"
+    fi
     GOT=$(printf '%s\n' "$out" | tail -n1)
     [ -e "$GOT" ] || die "sta get printed '$GOT', which does not exist"
 }
@@ -449,19 +456,34 @@ done
 # ------------------------------------------------------------ 3. --only
 
 echo
-echo "== 3. sta get TREE --only $ONLY ($ONLY_SIZE bytes), $RUNS run(s) =="
-only_down=() only_up=()
-ONLY_RUNS=$RUNS
+echo "== 3. sta get TREE --only $ONLY ($ONLY_SIZE bytes), $RUNS run(s) from an STA seeder, $RUNS from a libtorrent seeder =="
+only_down=() only_up=() lto_down=() lto_up=()
+ONLY_RUNS=$RUNS ONLY_STALLED=""
 if ! "$STA" get --help 2>&1 | grep -q -- --only; then
     echo "  not run: this sta get has no --only"
     PROBLEMS+=("--only not measured: this sta get has no --only")
     ONLY_RUNS=0
 fi
+
+# only_check: the --only file came whole; prints how many other files hold
+# bytes.
+only_check() {
+    local got_file
+    if [ -d "$GOT" ]; then got_file=$GOT/$ONLY; else got_file=$GOT; fi
+    cmp -s "$TREE/$ONLY" "$got_file" || die "the --only file $got_file differs from (or lacks) $TREE/$ONLY"
+    local others
+    others=$(cd "$PEER_DIR/out" && find . -type f ! -path "*/$ONLY" -size +0 | sed 's|^\./||')
+    if [ -z "$others" ]; then echo "none"; else echo "$(echo "$others" | wc -l) ($(echo "$others" | head -n 3 | tr '\n' ' ' | sed 's/ $//'))"; fi
+}
+
+# 3a. From a fresh STA seeder, `sta get INFOHASH --only`, ONLY_WAIT s at most.
+ONLY_WAIT=${ONLY_WAIT:-20}
 for ((r = 1; r <= ONLY_RUNS; r++)); do
     seed "$TREE" "$TREE_HASH"
     sta_to "$SEED_SOCK" 30 status --json >"$WORK/seed0.json"
     up0=$(json_field "$WORK/seed0.json" "$TREE_HASH" uploaded)
-    fetch "$TREE_HASH" "$TREE" --only "$ONLY"
+    ok=1
+    FETCH_WAIT=$ONLY_WAIT FETCH_MAY_FAIL=1 fetch "$TREE_HASH" "$TREE" --only "$ONLY" || ok=0
     sta_to "$PEER_SOCK" 30 status --json >"$WORK/leech.json"
     down=$(json_field "$WORK/leech.json" "$TREE_HASH" downloaded)
     # The seeder's counter may lag the leecher's last verified piece a little.
@@ -469,22 +491,70 @@ for ((r = 1; r <= ONLY_RUNS; r++)); do
     sta_to "$SEED_SOCK" 30 status --json >"$WORK/seed1.json"
     up=$(($(json_field "$WORK/seed1.json" "$TREE_HASH" uploaded) - up0))
     stop "$PEER_PID"
-    if [ -d "$GOT" ]; then got_file=$GOT/$ONLY; else got_file=$GOT; fi
-    cmp -s "$TREE/$ONLY" "$got_file" || die "the --only file $got_file differs from (or lacks) $TREE/$ONLY"
-    others=$(find "$PEER_DIR/out" -type f ! -path "*/$ONLY" -size +0 | wc -l)
-    echo "  run $r: leecher downloaded $down bytes, seeder uploaded $up bytes; the file identical; $others other non-empty file(s) in the output"
+    if [ $ok = 0 ]; then
+        ONLY_STALLED="not done after $ONLY_WAIT s: $down bytes downloaded, $up uploaded"
+        echo "  STA seeder, run $r: sta get --only $ONLY_STALLED; no more runs from an STA seeder"
+        PROBLEMS+=("sta get --only from an STA seeder: $ONLY_STALLED")
+        rm -rf -- "$PEER_DIR"
+        unseed
+        break
+    fi
+    others=$(only_check)
+    echo "  STA seeder, run $r: $GET_SECS s; leecher downloaded $down bytes, seeder uploaded $up bytes; the file identical; other non-empty files in the output: $others"
     only_down+=("$down") only_up+=("$up")
     rm -rf -- "$PEER_DIR"
     unseed
 done
+
+# 3b. From one libtorrent seeder of the same info dict (the sorted
+# .torrent, announced to sta-trackerd over UDP): `sta get TORRENT --only`.
+# STA's own counters for the leecher; libtorrent's total_payload_upload
+# (its increase) for the seeder.
+if [ "$ONLY_RUNS" -gt 0 ]; then
+    mkfifo "$WORK/lt-seed.in"
+    exec 7<>"$WORK/lt-seed.in"
+    SPAWN_IN=$WORK/lt-seed.in spawn lt-seed "$PY" "$REPO/bench/lt_peer.py" seed \
+        --torrent "$WORK/lt-sorted.torrent" --save "$SRC" --timeout 600
+    LT_SEED_PID=$SPAWNED
+    wait_line lt-seed "$LT_SEED_PID" "announced" 120 >/dev/null
+    lt_uploaded() {
+        local before after end=$((SECONDS + 10))
+        before=$(grep -c '^uploaded ' "$WORK/lt-seed.out" || true)
+        echo status >&7
+        while :; do
+            after=$(grep -c '^uploaded ' "$WORK/lt-seed.out" || true)
+            [ "$after" -gt "$before" ] && break
+            [ $SECONDS -lt $end ] || die "lt_peer.py seed did not answer status in 10 s"
+            sleep 0.02
+        done
+        grep '^uploaded ' "$WORK/lt-seed.out" | tail -n1 | cut -d' ' -f2
+    }
+    echo "  libtorrent seeder pid $LT_SEED_PID seeding the tree, announced to the tracker"
+    for ((r = 1; r <= ONLY_RUNS; r++)); do
+        up0=$(lt_uploaded)
+        fetch "$WORK/lt-sorted.torrent" "$TREE" --only "$ONLY"
+        sta_to "$PEER_SOCK" 30 status --json >"$WORK/leech.json"
+        down=$(json_field "$WORK/leech.json" "$TREE_HASH" downloaded)
+        sleep 0.2
+        up=$(($(lt_uploaded) - up0))
+        stop "$PEER_PID"
+        others=$(only_check)
+        echo "  libtorrent seeder, run $r: $GET_SECS s; leecher downloaded $down bytes, seeder uploaded $up bytes; the file identical; other non-empty files in the output: $others"
+        lto_down+=("$down") lto_up+=("$up")
+        rm -rf -- "$PEER_DIR"
+    done
+    stop "$LT_SEED_PID"
+    exec 7>&-
+fi
 
 # ------------------------------------------------------------ the table
 
 ht=$(median "${sta_tree[@]}") hs=$(median "${sta_single[@]}")
 lt_t=$(median "${lt_tree[@]}") lt_s=$(median "${lt_single[@]}")
 dt=$(median "${dl_tree[@]}") ds=$(median "${dl_single[@]}")
-od="" ou=""
+od="" ou="" lod="" lou=""
 if [ ${#only_down[@]} -gt 0 ]; then od=$(median "${only_down[@]}") ou=$(median "${only_up[@]}"); fi
+if [ ${#lto_down[@]} -gt 0 ]; then lod=$(median "${lto_down[@]}") lou=$(median "${lto_up[@]}"); fi
 rt=$(mbps "$BYTES" "$dt") rs=$(mbps "$BYTES" "$ds")
 s3() { awk -v v="$1" 'BEGIN { printf "%.3f", v }'; }
 mib() { awk -v n="$1" 'BEGIN { printf "%.2f MiB", n / 1048576 }'; }
@@ -506,13 +576,19 @@ printf '%-58s %14s\n' "download 1 -> 1: FILE, MB/s ($(s3 "$ds") s)" "$rs"
 pct=$(awk -v a="$rt" -v b="$rs" 'BEGIN { printf "%.1f", 100 * a / b }')
 printf '%-58s %14s %s\n' "download: tree rate / file rate" "$pct %" ">= 70 %: $(verdict "$pct" ">=" 70)"
 if [ -n "$od" ]; then
-    printf '%-58s %14s %s\n' "--only one 1 MiB file: leecher downloaded" "$(mib "$od")" "< 3 MiB: $(verdict "$od" "<" $((3 << 20)))"
-    printf '%-58s %14s\n' "--only one 1 MiB file: seeder uploaded" "$(mib "$ou")"
+    printf '%-58s %14s %s\n' "--only 1 MiB, STA seeder: leecher downloaded" "$(mib "$od")" "< 3 MiB: $(verdict "$od" "<" $((3 << 20)))"
+    printf '%-58s %14s\n' "--only 1 MiB, STA seeder: seeder uploaded" "$(mib "$ou")"
+elif [ -n "$ONLY_STALLED" ]; then
+    printf '%-58s %14s %s\n' "--only 1 MiB, STA seeder: leecher downloaded" "stalled" "< 3 MiB: NOT met ($ONLY_STALLED)"
 else
-    printf '%-58s %14s %s\n' "--only one 1 MiB file: leecher downloaded" "not run" "< 3 MiB"
+    printf '%-58s %14s %s\n' "--only 1 MiB, STA seeder: leecher downloaded" "not run" "< 3 MiB"
+fi
+if [ -n "$lod" ]; then
+    printf '%-58s %14s %s\n' "--only 1 MiB, libtorrent seeder: leecher downloaded" "$(mib "$lod")" "< 3 MiB: $(verdict "$lod" "<" $((3 << 20)))"
+    printf '%-58s %14s\n' "--only 1 MiB, libtorrent seeder: seeder uploaded" "$(mib "$lou")"
 fi
 echo "runs: hash STA tree ${sta_tree[*]}; file ${sta_single[*]}; lt tree ${lt_tree[*]}; file ${lt_single[*]}"
-echo "runs: download tree ${dl_tree[*]}; file ${dl_single[*]}; --only downloaded ${only_down[*]}, uploaded ${only_up[*]}"
+echo "runs: download tree ${dl_tree[*]}; file ${dl_single[*]}; --only (STA seeder) downloaded ${only_down[*]}, uploaded ${only_up[*]}; (libtorrent seeder) downloaded ${lto_down[*]}, uploaded ${lto_up[*]}"
 if [ ${#PROBLEMS[@]} -gt 0 ]; then
     for p in "${PROBLEMS[@]}"; do echo "bench/dirs.sh: FAILED: $p" >&2; done
     exit 1

@@ -50,7 +50,7 @@ With --wait-go it prints `listening on ADDR` and adds the torrent only
 when the line `go` comes on stdin, so a harness can start many leechers
 and then tell them all to download at once.
 
-`hash-tree --dir DIR --piece-size N --out TORRENT` makes a v1-only
+`hash-tree --dir DIR --piece-size N --out TORRENT [--announce URL]` makes a v1-only
 .torrent of the tree DIR (bench/dirs.sh) like `make`, but lists its files
 in STA's order (sorted by path, component by component; symlinks and
 empty directories skipped) instead of the order of libtorrent's add_files,
@@ -388,6 +388,8 @@ def hash_tree(args):
     for parts, size in files:
         fs.add_file("/".join([name] + [c.decode() for c in parts]), size)
     ct = lt.create_torrent(fs, args.piece_size, flags=lt.create_torrent.v1_only)
+    if args.announce:
+        ct.add_tracker(args.announce)
     lt.set_piece_hashes(ct, os.path.dirname(root))
     data = lt.bencode(ct.generate())
     with open(args.out, "wb") as f:
@@ -423,6 +425,7 @@ def main():
     ht.add_argument("--dir", required=True)
     ht.add_argument("--piece-size", type=int, default=524288)
     ht.add_argument("--out", required=True)
+    ht.add_argument("--announce", default="")
     args = p.parse_args()
     if args.mode == "hash-tree":
         return hash_tree(args)
