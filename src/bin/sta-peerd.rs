@@ -3,7 +3,7 @@
 use mio::net::{TcpListener, UnixListener};
 use sta::config::{ConfigError, Settings, init_logging, peerd};
 use sta::hashpool::HashPool;
-use sta::limits::MAX_PEER_FRAME;
+use sta::limits::{MAX_PEER_FRAME, MAX_TRACKER_FRAME};
 use sta::meta::info::check_piece_length;
 use sta::peer::{Config, Daemon};
 use sta::reactor::{Limits, Listener, Reactor};
@@ -64,7 +64,13 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
         // Blocks come 16 KiB at a time and many at once: up to 256 KiB
         // per read.
         read_buffer: 256 * 1024,
-        max_read_buffer: MAX_PEER_FRAME as usize + 4 + 1024 * 1024,
+        // The tracker session's frames reach MAX_TRACKER_FRAME (the info
+        // dict of a tree of 100,000 files is 3.5 MB; a 1 MiB cap dropped
+        // the session on its Meta answer). Peer and control connections
+        // never hold that much: their decoders refuse frames past
+        // MAX_PEER_FRAME and MAX_CONTROL_LINE, and all input is consumed
+        // frame by frame.
+        max_read_buffer: (MAX_PEER_FRAME.max(MAX_TRACKER_FRAME)) as usize + 4 + 1024 * 1024,
         write_high_water: 8 * 1024 * 1024,
         tick: Duration::from_millis(250),
         // Haves to peers we are not trading with at the moment wait this

@@ -27,6 +27,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// Files of a tree kept open at once (each a descriptor and a map).
 pub const MAX_OPEN: usize = 64;
 
+/// Files smaller than this are read with `pread`, never mapped: for a
+/// tree of many tiny files a map costs more than the copy it saves.
+const SMALL_FILE: u64 = 64 * 1024;
+
 /// Suffix of the side file of a partial (`--only`) download.
 pub const ASIDE_SUFFIX: &str = ".part.aside";
 
@@ -81,17 +85,9 @@ pub type Listing = Vec<(Vec<String>, u64)>;
 /// A run of bytes to queue on a socket: what it lies in, and where.
 pub type Run = (Arc<dyn SharedBytes>, Range<usize>);
 
-/// Zeros for pad files, shareable with output queues.
-struct Zeros;
-
+/// Zeros for hashing pad files.
 static ZEROS: [u8; crate::limits::MAX_REQUEST_LEN as usize] =
     [0; crate::limits::MAX_REQUEST_LEN as usize];
-
-impl SharedBytes for Zeros {
-    fn bytes(&self) -> &[u8] {
-        &ZEROS
-    }
-}
 
 /// One piece of a range: which slot, and where in it.
 struct Segment {
@@ -284,29 +280,24 @@ impl Content {
         Some(out)
     }
 
-    /// The open handle (and map, if the file is not empty) of `slot`,
-    /// opening it (creating it, for a download) if needed.
-    fn handle(&self, slot: usize) -> io::Result<(Arc<File>, Option<Arc<Mapped>>)> {
+    /// The open handle of `slot`, and its map when `map` is asked and the
+    /// file is not small, opening (for a download: creating) it if needed.
+    fn handle(&self, slot: usize, map: bool) -> io::Result<(Arc<File>, Option<Arc<Mapped>>)> {
+        let s = &self.slots[slot];
+        let want_map = map && s.length >= SMALL_FILE;
         let mut h = self.lock();
         h.clock += 1;
         let now = h.clock;
         if let Some(o) = h.open.get_mut(&slot) {
             o.used = now;
+            if want_map && o.map.is_none() {
+                o.map = Some(map_file(&o.file)?);
+            }
             return Ok((o.file.clone(), o.map.clone()));
         }
-        let s = &self.slots[slot];
         let path = self.slot_path(&h.root, slot);
         let file = match self.writable {
-            true => {
-                if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent)?;
-                }
-                let f = open_rw(&path).map_err(|e| io::Error::other(e.to_string()))?;
-                if f.metadata()?.len() != s.length {
-                    f.set_len(s.length)?;
-                }
-                f
-            }
+            true => open_creating(&path, s.length)?,
             false => {
                 // A file swapped for a symlink since it was shared is not
                 // followed (the link could point anywhere).
@@ -325,9 +316,9 @@ impl Content {
                 f
             }
         };
-        let map = match s.length {
-            0 => None,
-            _ => Some(map_file(&file)?),
+        let map = match want_map {
+            true => Some(map_file(&file)?),
+            false => None,
         };
         if h.open.len() >= MAX_OPEN
             && let Some(&oldest) = h.open.iter().min_by_key(|(_, o)| o.used).map(|(k, _)| k)
@@ -379,11 +370,14 @@ impl Content {
                     )?;
                     f(&buf);
                 }
-                Backing::File => {
-                    let (_, map) = self.handle(seg.slot)?;
-                    let map = map.ok_or_else(outside)?;
-                    map.read_range(seg.at, seg.len, &mut f)?;
-                }
+                Backing::File => match self.handle(seg.slot, true)? {
+                    (_, Some(map)) => map.read_range(seg.at, seg.len, &mut f)?,
+                    (file, None) => {
+                        let mut buf = vec![0u8; seg.len as usize];
+                        std::os::unix::fs::FileExt::read_exact_at(&*file, &mut buf, seg.at)?;
+                        f(&buf);
+                    }
+                },
             }
         }
         Ok(())
@@ -401,34 +395,63 @@ impl Content {
     /// range is outside the share or a file cannot be read.
     pub fn slices(&self, offset: u64, len: u32) -> Option<Vec<Run>> {
         let segs = self.segments(offset, u64::from(len))?;
-        let mut out = Vec::with_capacity(segs.len());
+        let mut out: Vec<Run> = Vec::with_capacity(segs.len());
+        // Bytes of small files, pads and aside, copied: consecutive ones
+        // share one buffer (a block over hundreds of tiny files is one run).
+        let mut copied: Vec<u8> = Vec::new();
         for seg in segs {
             let slot = &self.slots[seg.slot];
             let n = seg.len as usize;
-            let shared: Run = match slot.backing {
-                Backing::Pad => (Arc::new(Zeros), 0..n),
+            let mapped = match slot.backing {
+                Backing::Pad => {
+                    copied.resize(copied.len() + n, 0);
+                    None
+                }
                 Backing::Aside => {
-                    let mut buf = vec![0u8; n];
+                    let at = copied.len();
+                    copied.resize(at + n, 0);
                     let file = self.aside_file().ok()?;
                     std::os::unix::fs::FileExt::read_exact_at(
                         &**file,
-                        &mut buf,
+                        &mut copied[at..],
                         slot.offset + seg.at,
                     )
                     .ok()?;
-                    (Arc::new(Owned(buf)), 0..n)
+                    None
                 }
-                Backing::File => {
-                    let (_, map) = self.handle(seg.slot).ok()?;
-                    let map = map?;
-                    let start = usize::try_from(seg.at).ok()?;
-                    if start + n > map.0.len() {
-                        return None;
+                Backing::File => match self.handle(seg.slot, true).ok()? {
+                    (_, Some(map)) => {
+                        let start = usize::try_from(seg.at).ok()?;
+                        if start + n > map.0.len() {
+                            return None;
+                        }
+                        Some((map as Arc<dyn SharedBytes>, start..start + n))
                     }
-                    (map, start..start + n)
-                }
+                    (file, None) => {
+                        let at = copied.len();
+                        copied.resize(at + n, 0);
+                        std::os::unix::fs::FileExt::read_exact_at(
+                            &*file,
+                            &mut copied[at..],
+                            seg.at,
+                        )
+                        .ok()?;
+                        None
+                    }
+                },
             };
-            out.push(shared);
+            if let Some(run) = mapped {
+                if !copied.is_empty() {
+                    let buf = std::mem::take(&mut copied);
+                    let n = buf.len();
+                    out.push((Arc::new(Owned(buf)), 0..n));
+                }
+                out.push(run);
+            }
+        }
+        if !copied.is_empty() {
+            let n = copied.len();
+            out.push((Arc::new(Owned(copied)), 0..n));
         }
         Some(out)
     }
@@ -450,7 +473,7 @@ impl Content {
                 Backing::Pad => {}
                 Backing::Aside => pwritev_all(self.aside_file()?, &mut run, slot.offset + seg.at)?,
                 Backing::File => {
-                    let (file, _) = self.handle(seg.slot)?;
+                    let (file, _) = self.handle(seg.slot, false)?;
                     pwritev_all(&file, &mut run, seg.at)?;
                 }
             }
@@ -476,7 +499,7 @@ impl Content {
     /// every wanted file of a tree is created at its length.
     pub fn allocate(&self) -> io::Result<()> {
         if !self.tree {
-            let (file, _) = self.handle(0)?;
+            let (file, _) = self.handle(0, false)?;
             return preallocate(&file, self.length);
         }
         let wanted: u64 = self
@@ -491,14 +514,7 @@ impl Content {
             if s.backing != Backing::File {
                 continue;
             }
-            let path = self.slot_path(&root, i);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            let f = open_rw(&path).map_err(|e| io::Error::other(e.to_string()))?;
-            if f.metadata()?.len() != s.length {
-                f.set_len(s.length)?;
-            }
+            open_creating(&self.slot_path(&root, i), s.length)?;
         }
         Ok(())
     }
@@ -509,10 +525,11 @@ impl Content {
         let target = final_path(dir, name)?;
         let from = self.path();
         if self.tree {
-            // Wanted files never touched (empty ones) must exist too.
+            // Every other wanted file was written to; empty ones must
+            // exist too (a resumed download skips `allocate`).
             for (i, s) in self.slots.iter().enumerate() {
-                if s.backing == Backing::File {
-                    self.handle(i).map_err(io_err(&from))?;
+                if s.backing == Backing::File && s.length == 0 {
+                    self.handle(i, false).map_err(io_err(&from))?;
                 }
             }
         }
@@ -595,6 +612,33 @@ impl<'a> Cursor<'a, '_> {
 
 fn outside() -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, "range outside the share")
+}
+
+/// A file of a download opened for writing, created with its length
+/// (and its directories) if missing.
+fn open_creating(path: &Path, length: u64) -> io::Result<File> {
+    let open = || {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+    };
+    let f = match open() {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            open()?
+        }
+        other => other?,
+    };
+    if f.metadata()?.len() != length {
+        f.set_len(length)?;
+    }
+    Ok(f)
 }
 
 fn open_rw(path: &Path) -> Result<File, StorageError> {

@@ -339,7 +339,7 @@ mod tests {
         store.read(8, 20, |b| read.extend_from_slice(b)).unwrap();
         assert_eq!(read, &bytes[8..28]);
         let slices = store.slices(8, 20).unwrap();
-        assert_eq!(slices.len(), 3);
+        assert_eq!(slices.len(), 1, "small files are copied into one run");
         let joined: Vec<u8> = slices
             .iter()
             .flat_map(|(s, r)| s.bytes()[r.clone()].to_vec())
@@ -358,6 +358,24 @@ mod tests {
         let names: Vec<String> = listing.iter().map(|(p, _)| p.join("/")).collect();
         assert_eq!(names, ["a", "c", "d/b", "d/empty"]);
         assert_eq!(shared.length(), 35);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn large_files_of_a_tree_are_sent_from_their_maps() {
+        let dir = temp_dir("tree-large");
+        let big = 100_000u64;
+        let info = tree("t", &[(&["s1"], 10), (&["big"], big), (&["s2"], 10)]);
+        let (store, _) = Content::open_part(&dir, &info, None).unwrap();
+        let bytes: Vec<u8> = (0..big + 20).map(|i| (i % 251) as u8).collect();
+        store.write(0, &[IoSlice::new(&bytes)]).unwrap();
+        let runs = store.slices(5, 100_010).unwrap();
+        assert_eq!(runs.len(), 3, "copied, mapped, copied");
+        let joined: Vec<u8> = runs
+            .iter()
+            .flat_map(|(s, r)| s.bytes()[r.clone()].to_vec())
+            .collect();
+        assert_eq!(joined, &bytes[5..100_015]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
