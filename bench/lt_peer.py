@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """libtorrent side of the transfer and swarm benchmarks (driven by `sta-bench`).
 
-    lt_peer.py make  --file PATH --piece-size N --out TORRENT [--announce URL]
+    lt_peer.py make  --file PATH --piece-size N --out TORRENT [--announce URL] [--hybrid]
+    lt_peer.py files --torrent TORRENT
     lt_peer.py seed  --torrent TORRENT --save DIR [--listen IP:PORT]
     lt_peer.py leech --torrent TORRENT --save DIR --peer 127.0.0.1:PORT [...]
     lt_peer.py leech --torrent TORRENT --save DIR --reannounce SECS
@@ -18,6 +19,15 @@ the same file, name and piece size, so the same info hash) and prints
 `hashed SECONDS INFOHASH VERSION`, SECONDS timed inside this script
 (create_torrent + set_piece_hashes + generate + write). --announce puts a
 tracker URL in it (e.g. udp://10.77.0.10:6969/announce, sta-trackerd).
+PATH may be a directory: the .torrent is then a multi-file one named after
+it (libtorrent's add_files). With --hybrid it is a hybrid v1+v2 .torrent
+(libtorrent's default), whose files are aligned on pieces by BEP 47 pad
+files; VERSION is then followed by the v2 info hash.
+
+`files` prints what libtorrent reads in a .torrent: `name NAME`, `v1 HASH`
+(or `v1 none`), `v2 HASH` (or `v2 none`), then one line per file,
+`file OFFSET SIZE KIND PATH`, KIND being `pad` (a BEP 47 pad file) or
+`data`, PATH relative to the torrent's name with `/` between components.
 
 --listen IP:PORT (seed and leech) listens there instead of 127.0.0.1:0,
 for one peer per emulated host (bench/netns.sh); it also leaves
@@ -232,7 +242,8 @@ def make(args):
     started = time.monotonic()
     fs = lt.file_storage()
     lt.add_files(fs, args.file)
-    ct = lt.create_torrent(fs, args.piece_size, flags=lt.create_torrent.v1_only)
+    flags = 0 if args.hybrid else lt.create_torrent.v1_only
+    ct = lt.create_torrent(fs, args.piece_size, flags=flags)
     if args.announce:
         ct.add_tracker(args.announce)
     lt.set_piece_hashes(ct, os.path.dirname(os.path.abspath(args.file)))
@@ -240,8 +251,28 @@ def make(args):
     with open(args.out, "wb") as f:
         f.write(data)
     secs = time.monotonic() - started
-    ih = lt.torrent_info(args.out).info_hash()
-    say(f"hashed {secs:.6f} {ih} {lt.__version__}")
+    ti = lt.torrent_info(args.out)
+    if args.hybrid:
+        say(f"hashed {secs:.6f} {ti.info_hashes().v1} {lt.__version__} {ti.info_hashes().v2}")
+    else:
+        say(f"hashed {secs:.6f} {ti.info_hash()} {lt.__version__}")
+
+
+def files(args):
+    ti = lt.torrent_info(args.torrent)
+    hashes = ti.info_hashes()
+    say(f"name {ti.name()}")
+    say(f"v1 {hashes.v1 if hashes.has_v1() else 'none'}")
+    say(f"v2 {hashes.v2 if hashes.has_v2() else 'none'}")
+    fs = ti.files()
+    prefix = ti.name() + os.sep
+    for i in range(fs.num_files()):
+        kind = "pad" if fs.file_flags(i) & lt.file_storage.flag_pad_file else "data"
+        path = fs.file_path(i)
+        if path.startswith(prefix):
+            path = path[len(prefix):]
+        path = path.replace(os.sep, "/")
+        say(f"file {fs.file_offset(i)} {fs.file_size(i)} {kind} {path}")
 
 
 def wait_announced(ses, handle, deadline, closed):
@@ -407,6 +438,9 @@ def main():
     m.add_argument("--piece-size", type=int, default=524288)
     m.add_argument("--out", required=True)
     m.add_argument("--announce", default="")
+    m.add_argument("--hybrid", action="store_true")
+    f = sub.add_parser("files")
+    f.add_argument("--torrent", required=True)
     s = sub.add_parser("seed")
     s.add_argument("--torrent", required=True)
     s.add_argument("--save", required=True)
@@ -429,7 +463,7 @@ def main():
     args = p.parse_args()
     if args.mode == "hash-tree":
         return hash_tree(args)
-    {"make": make, "seed": seed, "leech": leech}[args.mode](args)
+    {"make": make, "files": files, "seed": seed, "leech": leech}[args.mode](args)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,10 @@ pub struct Settings {
     values: HashMap<&'static str, (String, &'static str)>,
     /// The names `load` looked for; asking for another is a bug.
     known: Vec<&'static str>,
+    /// What a reload reads again: the config file, under the command
+    /// line's values (which cannot change).
+    config: Option<String>,
+    command_line: HashMap<&'static str, String>,
 }
 
 impl Settings {
@@ -54,13 +58,43 @@ impl Settings {
     /// flags in `args` (consumed), the environment and `--config FILE`.
     /// Leftover arguments are an error.
     pub fn load(mut args: pico_args::Arguments, spec: &Spec) -> Result<Settings, ConfigError> {
-        let known: Vec<&'static str> = spec.twinned().map(Setting::name).collect();
-        let mut values = HashMap::new();
         let config: Option<String> = args
             .opt_value_from_str(CONFIG.flag)
             .map_err(|e| ConfigError(format!("{}: {e}", CONFIG.flag)))?;
-        if let Some(path) = config {
-            let text = std::fs::read_to_string(&path)
+        let mut command_line = HashMap::new();
+        for setting in spec.twinned() {
+            let found: Option<String> = args
+                .opt_value_from_str(setting.flag)
+                .map_err(|e| ConfigError(format!("{}: {e}", setting.flag)))?;
+            if let Some(value) = found {
+                command_line.insert(setting.name(), value);
+            }
+        }
+        let rest = args.finish();
+        if let Some(first) = rest.first() {
+            return Err(ConfigError(format!(
+                "unexpected argument {}; see --help",
+                first.to_string_lossy()
+            )));
+        }
+        Settings::resolve(spec, config, command_line)
+    }
+
+    /// The settings anew from the same command line, the environment and
+    /// the config file as it is now (for SIGHUP).
+    pub fn reload(&self, spec: &Spec) -> Result<Settings, ConfigError> {
+        Settings::resolve(spec, self.config.clone(), self.command_line.clone())
+    }
+
+    fn resolve(
+        spec: &Spec,
+        config: Option<String>,
+        command_line: HashMap<&'static str, String>,
+    ) -> Result<Settings, ConfigError> {
+        let known: Vec<&'static str> = spec.twinned().map(Setting::name).collect();
+        let mut values = HashMap::new();
+        if let Some(path) = &config {
+            let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError(format!("cannot read config file {path}: {e}")))?;
             for (name, value) in
                 parse_file(&text, &known).map_err(|e| ConfigError(format!("{path}: {e}")))?
@@ -73,22 +107,30 @@ impl Settings {
                 values.insert(setting.name(), (value, "environment"));
             }
         }
-        for setting in spec.twinned() {
-            let found: Option<String> = args
-                .opt_value_from_str(setting.flag)
-                .map_err(|e| ConfigError(format!("{}: {e}", setting.flag)))?;
-            if let Some(value) = found {
-                values.insert(setting.name(), (value, "command line"));
-            }
+        for (name, value) in &command_line {
+            values.insert(*name, (value.clone(), "command line"));
         }
-        let rest = args.finish();
-        if let Some(first) = rest.first() {
-            return Err(ConfigError(format!(
-                "unexpected argument {}; see --help",
-                first.to_string_lossy()
-            )));
-        }
-        Ok(Settings { values, known })
+        Ok(Settings {
+            values,
+            known,
+            config,
+            command_line,
+        })
+    }
+
+    /// The raw value of the setting named `name`, if set.
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(|(v, _)| v.as_str())
+    }
+
+    /// The names of the settings whose value differs in `newer`.
+    pub fn changed(&self, newer: &Settings) -> Vec<&'static str> {
+        let raw = |s: &Settings, n: &str| s.values.get(n).map(|(v, _)| v.clone());
+        self.known
+            .iter()
+            .copied()
+            .filter(|n| raw(self, n) != raw(newer, n))
+            .collect()
     }
 
     /// The value of `setting` parsed as `T`, or its declared default when
@@ -171,16 +213,30 @@ fn parse_file(text: &str, names: &[&'static str]) -> Result<Vec<(&'static str, S
 
 /// Sets up logging to stderr at `level` (error, warn, info, debug, trace).
 pub fn init_logging(level: &str) -> Result<(), ConfigError> {
-    let filter: log::LevelFilter = level.parse().map_err(|_| {
-        ConfigError(format!(
-            "log level {level:?}: use error, warn, info, debug or trace"
-        ))
-    })?;
+    let filter = log_level(level)?;
     let config = simplelog::ConfigBuilder::new()
         .set_time_format_rfc3339()
         .build();
-    simplelog::WriteLogger::init(filter, config, std::io::stderr())
-        .map_err(|e| ConfigError(format!("cannot start logging: {e}")))
+    // The logger lets everything through; `log::set_max_level` filters,
+    // so a reload can raise the level as well as lower it.
+    simplelog::WriteLogger::init(log::LevelFilter::Trace, config, std::io::stderr())
+        .map_err(|e| ConfigError(format!("cannot start logging: {e}")))?;
+    log::set_max_level(filter);
+    Ok(())
+}
+
+/// Changes the log level of a running daemon.
+pub fn set_log_level(level: &str) -> Result<(), ConfigError> {
+    log::set_max_level(log_level(level)?);
+    Ok(())
+}
+
+fn log_level(level: &str) -> Result<log::LevelFilter, ConfigError> {
+    level.parse().map_err(|_| {
+        ConfigError(format!(
+            "log level {level:?}: use error, warn, info, debug or trace"
+        ))
+    })
 }
 
 /// The `main` of a daemon: `--help` prints `about` (description and usage),

@@ -6,8 +6,11 @@
 //! in a read buffer, and builds and reads the replies, so the daemon and
 //! the CLI agree by construction.
 
-use crate::json::{self, JsonValue, obj};
+use crate::json;
 use crate::meta::info::{InfoHash, from_hex, to_hex};
+use serde::de::{self, Deserializer};
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::Value;
 use std::ffi::OsStr;
 use std::fmt;
 use std::net::SocketAddr;
@@ -95,6 +98,18 @@ impl fmt::Display for Code {
     }
 }
 
+impl Serialize for Code {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Code {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Code, D::Error> {
+        Ok(Code::parse(&String::deserialize(d)?))
+    }
+}
+
 impl PartialEq<&str> for Code {
     fn eq(&self, other: &&str) -> bool {
         self.as_str() == *other
@@ -122,7 +137,7 @@ pub mod code {
 
 /// A failed request: a code from [`code`] and a message that tells the user
 /// what to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ControlError {
     pub code: Code,
     pub message: String,
@@ -142,17 +157,15 @@ impl ControlError {
 
     /// `{"ok":false,"error":{"code":CODE,"message":S}}`, without the `\n`.
     pub fn to_json(&self) -> String {
-        obj([
-            ("ok", false.into()),
-            (
-                "error",
-                obj([
-                    ("code", self.code.as_str().into()),
-                    ("message", self.message.as_str().into()),
-                ]),
-            ),
-        ])
-        .to_string()
+        #[derive(Serialize)]
+        struct ErrorAnswer<'a> {
+            ok: bool,
+            error: &'a ControlError,
+        }
+        json::to_string(&ErrorAnswer {
+            ok: false,
+            error: self,
+        })
     }
 
     /// [`to_json`](Self::to_json) plus `\n`: a reply line.
@@ -162,10 +175,8 @@ impl ControlError {
 
     /// Reads the `error` object of a failure reply. A code this build does
     /// not know becomes [`code::UNKNOWN`]; the message is kept.
-    pub fn from_json(error: &JsonValue) -> Option<ControlError> {
-        let message = error.get("message")?.as_str()?.to_owned();
-        let code = Code::parse(error.get("code")?.as_str()?);
-        Some(ControlError { code, message })
+    pub fn from_json(error: &Value) -> Option<ControlError> {
+        ControlError::deserialize(error).ok()
     }
 }
 
@@ -485,9 +496,14 @@ pub fn next_line(buf: &[u8]) -> Result<Option<(&[u8], usize)>, ControlError> {
 
 // ---------------------------------------------------------------------------
 // Replies: what the daemon reports, as typed values
+//
+// Every type derives (or implements) serde's traits with the field names of
+// spec/control.md, in the spec's order; `crate::json` writes them (with the
+// spec's escapes) and reads them. Numbers are exact `u64`s, never `f64`s.
 
 /// What the daemon is doing with a local file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum FileState {
     Seeding,
     Downloading,
@@ -503,31 +519,25 @@ impl FileState {
             FileState::Checking => "checking",
         }
     }
-
-    pub fn from_name(s: &str) -> Option<FileState> {
-        match s {
-            "seeding" => Some(FileState::Seeding),
-            "downloading" => Some(FileState::Downloading),
-            "checking" => Some(FileState::Checking),
-            _ => None,
-        }
-    }
 }
 
 /// Bytes received from one peer.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerBytes {
+    #[serde(deserialize_with = "de_addr")]
     pub addr: SocketAddr,
     pub bytes: u64,
 }
 
 /// FILE of the spec: one file this daemon holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileReport {
     pub name: String,
+    #[serde(serialize_with = "ser_hex", deserialize_with = "de_info_hash")]
     pub info_hash: InfoHash,
     /// Where the file is (the `.part` file while downloading). Written as
     /// UTF-8, lossily if the path is not.
+    #[serde(serialize_with = "ser_lossy_path")]
     pub path: PathBuf,
     pub length: u64,
     pub piece_length: u32,
@@ -543,9 +553,10 @@ pub struct FileReport {
 }
 
 /// CATALOG_ENTRY of the spec: one file the tracker knows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatalogEntry {
     pub name: String,
+    #[serde(serialize_with = "ser_hex", deserialize_with = "de_info_hash")]
     pub info_hash: InfoHash,
     pub length: u64,
     pub piece_length: u32,
@@ -553,14 +564,20 @@ pub struct CatalogEntry {
     pub seeders: u32,
     /// Files a download creates (pad files not counted): 1 for a single
     /// file. JSON `file_count`; a daemon that does not send it means 1.
+    #[serde(default = "one")]
     pub file_count: u32,
     /// This daemon holds (or is fetching) the file.
     pub local: bool,
 }
 
-/// A `progress` event of a `get`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+fn one() -> u32 {
+    1
+}
+
+/// A `progress` event of a `get` (written after `"event":"progress"`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Progress {
+    #[serde(serialize_with = "ser_hex", deserialize_with = "de_info_hash")]
     pub info_hash: InfoHash,
     pub name: String,
     pub have: u32,
@@ -568,7 +585,9 @@ pub struct Progress {
     /// Verified bytes.
     pub bytes: u64,
     pub length: u64,
-    /// Bytes per second, averaged over the last few seconds.
+    /// Bytes per second, averaged over the last few seconds. A daemon may
+    /// send a fractional rate; it is rounded.
+    #[serde(deserialize_with = "de_rate")]
     pub rate: u64,
     pub peers: u32,
     /// No connected peer has a piece we miss.
@@ -578,7 +597,8 @@ pub struct Progress {
     pub files_done: u32,
 }
 
-/// The answer to `status`.
+/// The answer to `status`. JSON: the status object of the spec without
+/// `ok` (as `sta status --json` prints it); [`status_line`] adds `ok`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StatusReport {
     pub peer_id: [u8; 20],
@@ -589,6 +609,108 @@ pub struct StatusReport {
     pub files: Vec<FileReport>,
 }
 
+/// The status object as it travels, with `files` of any serializable type
+/// (`sta status --json` adds a magnet link to each).
+#[derive(Serialize, Deserialize)]
+pub struct StatusObject<F> {
+    #[serde(serialize_with = "ser_hex", deserialize_with = "de_peer_id")]
+    peer_id: [u8; 20],
+    #[serde(deserialize_with = "de_listen")]
+    listen: SocketAddr,
+    tracker: TrackerObject,
+    files: F,
+}
+
+#[derive(Serialize, Deserialize)]
+struct TrackerObject {
+    addr: String,
+    connected: bool,
+}
+
+impl StatusReport {
+    /// The status object with `files` in place of this report's files.
+    pub fn object_with<F: Serialize>(&self, files: F) -> StatusObject<F> {
+        StatusObject {
+            peer_id: self.peer_id,
+            listen: self.listen,
+            tracker: TrackerObject {
+                addr: self.tracker_addr.clone(),
+                connected: self.tracker_connected,
+            },
+            files,
+        }
+    }
+}
+
+impl Serialize for StatusReport {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.object_with(&self.files).serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for StatusReport {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<StatusReport, D::Error> {
+        let o = StatusObject::<Vec<FileReport>>::deserialize(d)?;
+        Ok(StatusReport {
+            peer_id: o.peer_id,
+            listen: o.listen,
+            tracker_addr: o.tracker.addr,
+            tracker_connected: o.tracker.connected,
+            files: o.files,
+        })
+    }
+}
+
+fn ser_hex<S: Serializer>(bytes: &[u8; 20], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&to_hex(bytes))
+}
+
+fn ser_lossy_path<S: Serializer>(path: &Path, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&path.to_string_lossy())
+}
+
+/// A string field, parsed by `parse`; the error names the field and what
+/// it should be, as `"info_hash" is not 40 hex digits`.
+fn de_parsed<'de, D: Deserializer<'de>, T>(
+    d: D,
+    field: &str,
+    what: &str,
+    parse: impl FnOnce(&str) -> Option<T>,
+) -> Result<T, D::Error> {
+    let s = String::deserialize(d)
+        .map_err(|e| de::Error::custom(format_args!("\"{field}\" is not {what}: {e}")))?;
+    parse(&s).ok_or_else(|| de::Error::custom(format_args!("\"{field}\" is not {what}")))
+}
+
+fn de_info_hash<'de, D: Deserializer<'de>>(d: D) -> Result<InfoHash, D::Error> {
+    de_parsed(d, "info_hash", "40 hex digits", from_hex)
+}
+
+fn de_peer_id<'de, D: Deserializer<'de>>(d: D) -> Result<[u8; 20], D::Error> {
+    de_parsed(d, "peer_id", "40 hex digits", from_hex)
+}
+
+fn de_addr<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    de_parsed(d, "addr", "an ADDR:PORT", |s| s.parse().ok())
+}
+
+fn de_listen<'de, D: Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    de_parsed(d, "listen", "an ADDR:PORT", |s| s.parse().ok())
+}
+
+/// A whole number of bytes per second, exact; a fractional one rounded.
+fn de_rate<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let bad = || de::Error::custom("\"rate\" is not a number of bytes per second");
+    let n = serde_json::Number::deserialize(d).map_err(|_: D::Error| bad())?;
+    n.as_u64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|r| *r >= 0.0 && r.is_finite())
+                .map(|r| r.round() as u64)
+        })
+        .ok_or_else(bad)
+}
+
 /// A reply line the daemon sent, as the client sees it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Reply {
@@ -596,7 +718,7 @@ pub enum Reply {
     Progress(Progress),
     /// `{"ok":true,...}` (a `done` event included): the whole object.
     /// This is the last line of the answer.
-    Ok(JsonValue),
+    Ok(Value),
     /// `{"ok":false,"error":{...}}`: the last line of the answer.
     Err(ControlError),
 }
@@ -605,11 +727,11 @@ impl Reply {
     /// Reads one reply line (without its `\n`). Unknown fields are ignored;
     /// an error means the daemon broke the protocol.
     pub fn parse(line: &str) -> Result<Reply, String> {
-        let v = json::parse(line).map_err(|e| e.to_string())?;
-        if v.get("event").and_then(JsonValue::as_str) == Some("progress") {
+        let v = json::parse(line).map_err(|e| format!("invalid JSON: {e}"))?;
+        if v.get("event").and_then(Value::as_str) == Some("progress") {
             return Progress::from_json(&v).map(Reply::Progress);
         }
-        match v.get("ok").and_then(JsonValue::as_bool) {
+        match v.get("ok").and_then(Value::as_bool) {
             Some(true) => Ok(Reply::Ok(v)),
             Some(false) => v
                 .get("error")
@@ -626,51 +748,95 @@ pub fn ok_line() -> String {
     "{\"ok\":true}\n".to_owned()
 }
 
+/// `{["event":E,]"ok":true,"file":FILE}`: answers to `share`, `remove`,
+/// and the end of `get`.
+#[derive(Serialize)]
+struct FileAnswer<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    event: Option<&'static str>,
+    ok: bool,
+    file: &'a FileReport,
+}
+
 /// Answer to `share`: `{"ok":true,"file":FILE}` plus `\n`.
 pub fn shared_line(file: &FileReport) -> String {
-    line(obj([("ok", true.into()), ("file", file.to_json())]))
+    line(&FileAnswer {
+        event: None,
+        ok: true,
+        file,
+    })
 }
 
 /// Answer to `list`: `{"ok":true,"files":[CATALOG_ENTRY,...]}` plus `\n`.
 pub fn list_line(entries: &[CatalogEntry]) -> String {
-    let files = JsonValue::Arr(entries.iter().map(CatalogEntry::to_json).collect());
-    line(obj([("ok", true.into()), ("files", files)]))
+    #[derive(Serialize)]
+    struct ListAnswer<'a> {
+        ok: bool,
+        files: &'a [CatalogEntry],
+    }
+    line(&ListAnswer {
+        ok: true,
+        files: entries,
+    })
 }
 
 /// A progress event of `get`, plus `\n`.
 pub fn progress_line(p: &Progress) -> String {
-    line(p.to_json())
+    #[derive(Serialize)]
+    struct ProgressEvent<'a> {
+        event: &'static str,
+        #[serde(flatten)]
+        progress: &'a Progress,
+    }
+    line(&ProgressEvent {
+        event: "progress",
+        progress: p,
+    })
 }
 
 /// The last line of a successful `get`:
 /// `{"event":"done","ok":true,"file":FILE}` plus `\n`.
 pub fn done_line(file: &FileReport) -> String {
-    line(obj([
-        ("event", "done".into()),
-        ("ok", true.into()),
-        ("file", file.to_json()),
-    ]))
+    line(&FileAnswer {
+        event: Some("done"),
+        ok: true,
+        file,
+    })
 }
 
 /// Answer to `meta`:
 /// `{"ok":true,"name":S,"info_hash":HEX40,"info":HEX}` plus `\n`, where
 /// `info` is the bencoded info dict in lower-case hex.
 pub fn meta_line(info: &crate::meta::Info) -> String {
-    line(obj([
-        ("ok", true.into()),
-        ("name", info.name.as_str().into()),
-        ("info_hash", to_hex(&info.info_hash).into()),
-        ("info", to_hex(&info.bencoded).into()),
-    ]))
+    #[derive(Serialize)]
+    struct MetaAnswer<'a> {
+        ok: bool,
+        name: &'a str,
+        #[serde(serialize_with = "ser_hex")]
+        info_hash: &'a InfoHash,
+        info: String,
+    }
+    line(&MetaAnswer {
+        ok: true,
+        name: &info.name,
+        info_hash: &info.info_hash,
+        info: to_hex(&info.bencoded),
+    })
 }
 
 /// Reads the answer to `meta`: the info dict, checked against the
 /// `info_hash` the daemon gave.
-pub fn info_of_meta(v: &JsonValue) -> Result<crate::meta::Info, String> {
-    let f = Fields(v, "meta");
-    let bytes = hex_bytes(f.str("info")?).ok_or_else(|| f.bad("info", "hex digits"))?;
+pub fn info_of_meta(v: &Value) -> Result<crate::meta::Info, String> {
+    #[derive(Deserialize)]
+    struct MetaAnswer {
+        #[serde(deserialize_with = "de_info_hash")]
+        info_hash: InfoHash,
+        info: String,
+    }
+    let m = MetaAnswer::deserialize(v).map_err(|e| format!("meta: {e}"))?;
+    let bytes = hex_bytes(&m.info).ok_or_else(|| "meta: \"info\" is not hex digits".to_owned())?;
     let info = crate::meta::Info::from_bencoded(&bytes).map_err(|e| format!("meta: {e}"))?;
-    if info.info_hash != f.hash("info_hash")? {
+    if info.info_hash != m.info_hash {
         return Err("meta: the info dict does not have the info hash given with it".into());
     }
     Ok(info)
@@ -680,149 +846,43 @@ fn hex_bytes(s: &str) -> Option<Vec<u8>> {
     crate::wire::text::from_hex(s)
 }
 
-/// Answer to `status`, plus `\n`.
+/// Answer to `status`: `{"ok":true,...}` plus `\n`.
 pub fn status_line(s: &StatusReport) -> String {
-    line(s.to_json())
+    #[derive(Serialize)]
+    struct StatusAnswer<'a> {
+        ok: bool,
+        #[serde(flatten)]
+        status: &'a StatusReport,
+    }
+    line(&StatusAnswer {
+        ok: true,
+        status: s,
+    })
 }
 
-fn line(v: JsonValue) -> String {
-    let mut s = v.to_string();
+fn line<T: Serialize>(v: &T) -> String {
+    let mut s = json::to_string(v);
     s.push('\n');
     s
 }
 
-/// Field access with protocol-error messages, for the `from_json`s.
-struct Fields<'a>(&'a JsonValue, &'static str);
-
-impl<'a> Fields<'a> {
-    fn field(&self, key: &str) -> Result<&'a JsonValue, String> {
-        self.0
-            .get(key)
-            .ok_or_else(|| format!("{}: missing \"{key}\"", self.1))
-    }
-    fn bad(&self, key: &str, what: &str) -> String {
-        format!("{}: \"{key}\" is not {what}", self.1)
-    }
-    fn str(&self, key: &str) -> Result<&'a str, String> {
-        self.field(key)?
-            .as_str()
-            .ok_or_else(|| self.bad(key, "a string"))
-    }
-    fn u64(&self, key: &str) -> Result<u64, String> {
-        self.field(key)?
-            .as_u64()
-            .ok_or_else(|| self.bad(key, "a whole number"))
-    }
-    fn u32(&self, key: &str) -> Result<u32, String> {
-        self.field(key)?
-            .as_u32()
-            .ok_or_else(|| self.bad(key, "a 32-bit whole number"))
-    }
-    fn bool(&self, key: &str) -> Result<bool, String> {
-        self.field(key)?
-            .as_bool()
-            .ok_or_else(|| self.bad(key, "true or false"))
-    }
-    fn hash(&self, key: &str) -> Result<[u8; 20], String> {
-        from_hex(self.str(key)?).ok_or_else(|| self.bad(key, "40 hex digits"))
-    }
-    fn addr(&self, key: &str) -> Result<SocketAddr, String> {
-        self.str(key)?
-            .parse()
-            .map_err(|_| self.bad(key, "an ADDR:PORT"))
-    }
-    fn array(&self, key: &str) -> Result<&'a [JsonValue], String> {
-        self.field(key)?
-            .as_array()
-            .ok_or_else(|| self.bad(key, "an array"))
-    }
+/// `T` read from a JSON value, the error prefixed with `what`.
+fn from_value<'a, T: Deserialize<'a>>(v: &'a Value, what: &str) -> Result<T, String> {
+    T::deserialize(v).map_err(|e| format!("{what}: {e}"))
 }
 
 impl FileReport {
-    pub fn to_json(&self) -> JsonValue {
-        let from_peers = self.from_peers.iter().map(|p| {
-            obj([
-                ("addr", p.addr.to_string().into()),
-                ("bytes", p.bytes.into()),
-            ])
-        });
-        obj([
-            ("name", self.name.as_str().into()),
-            ("info_hash", to_hex(&self.info_hash).into()),
-            ("path", self.path.to_string_lossy().into_owned().into()),
-            ("length", self.length.into()),
-            ("piece_length", self.piece_length.into()),
-            ("pieces", self.pieces.into()),
-            ("have", self.have.into()),
-            ("state", self.state.as_str().into()),
-            ("uploaded", self.uploaded.into()),
-            ("downloaded", self.downloaded.into()),
-            ("peers", self.peers.into()),
-            ("from_peers", json::arr(from_peers)),
-        ])
-    }
-
-    pub fn from_json(v: &JsonValue) -> Result<FileReport, String> {
-        let f = Fields(v, "file");
-        let state = f.str("state")?;
-        let from_peers = f
-            .array("from_peers")?
-            .iter()
-            .map(|p| {
-                let p = Fields(p, "from_peers entry");
-                Ok(PeerBytes {
-                    addr: p.addr("addr")?,
-                    bytes: p.u64("bytes")?,
-                })
-            })
-            .collect::<Result<Vec<_>, String>>()?;
-        Ok(FileReport {
-            name: f.str("name")?.to_owned(),
-            info_hash: f.hash("info_hash")?,
-            path: PathBuf::from(f.str("path")?),
-            length: f.u64("length")?,
-            piece_length: f.u32("piece_length")?,
-            pieces: f.u32("pieces")?,
-            have: f.u32("have")?,
-            state: FileState::from_name(state)
-                .ok_or_else(|| format!("file: unknown state \"{state}\""))?,
-            uploaded: f.u64("uploaded")?,
-            downloaded: f.u64("downloaded")?,
-            peers: f.u32("peers")?,
-            from_peers,
-        })
+    /// Reads a FILE object. Unknown fields are ignored; missing ones are
+    /// errors.
+    pub fn from_json(v: &Value) -> Result<FileReport, String> {
+        from_value(v, "file")
     }
 }
 
 impl CatalogEntry {
-    pub fn to_json(&self) -> JsonValue {
-        obj([
-            ("name", self.name.as_str().into()),
-            ("info_hash", to_hex(&self.info_hash).into()),
-            ("length", self.length.into()),
-            ("piece_length", self.piece_length.into()),
-            ("peers", self.peers.into()),
-            ("seeders", self.seeders.into()),
-            ("file_count", self.file_count.into()),
-            ("local", self.local.into()),
-        ])
-    }
-
-    pub fn from_json(v: &JsonValue) -> Result<CatalogEntry, String> {
-        let f = Fields(v, "catalog entry");
-        Ok(CatalogEntry {
-            name: f.str("name")?.to_owned(),
-            info_hash: f.hash("info_hash")?,
-            length: f.u64("length")?,
-            piece_length: f.u32("piece_length")?,
-            peers: f.u32("peers")?,
-            seeders: f.u32("seeders")?,
-            file_count: match v.get("file_count") {
-                None => 1,
-                Some(_) => f.u32("file_count")?,
-            },
-            local: f.bool("local")?,
-        })
+    /// Reads a CATALOG_ENTRY object (without `file_count`: one file).
+    pub fn from_json(v: &Value) -> Result<CatalogEntry, String> {
+        from_value(v, "catalog entry")
     }
 
     /// A directory: more than one file (spec/tracker.md, ListPage).
@@ -840,81 +900,16 @@ impl CatalogEntry {
 }
 
 impl Progress {
-    pub fn to_json(&self) -> JsonValue {
-        obj([
-            ("event", "progress".into()),
-            ("info_hash", to_hex(&self.info_hash).into()),
-            ("name", self.name.as_str().into()),
-            ("have", self.have.into()),
-            ("pieces", self.pieces.into()),
-            ("bytes", self.bytes.into()),
-            ("length", self.length.into()),
-            ("rate", self.rate.into()),
-            ("peers", self.peers.into()),
-            ("waiting", self.waiting.into()),
-            ("files", self.files.into()),
-            ("files_done", self.files_done.into()),
-        ])
-    }
-
-    pub fn from_json(v: &JsonValue) -> Result<Progress, String> {
-        let f = Fields(v, "progress");
-        Ok(Progress {
-            info_hash: f.hash("info_hash")?,
-            name: f.str("name")?.to_owned(),
-            have: f.u32("have")?,
-            pieces: f.u32("pieces")?,
-            bytes: f.u64("bytes")?,
-            length: f.u64("length")?,
-            // A daemon may report a fractional rate; round it.
-            rate: f
-                .field("rate")?
-                .as_f64()
-                .filter(|r| *r >= 0.0)
-                .map(|r| r.round() as u64)
-                .ok_or_else(|| f.bad("rate", "a number of bytes per second"))?,
-            peers: f.u32("peers")?,
-            waiting: f.bool("waiting")?,
-            files: f.u32("files")?,
-            files_done: f.u32("files_done")?,
-        })
+    /// Reads a progress event (its `event` field is not checked here).
+    pub fn from_json(v: &Value) -> Result<Progress, String> {
+        from_value(v, "progress")
     }
 }
 
 impl StatusReport {
-    pub fn to_json(&self) -> JsonValue {
-        obj([
-            ("ok", true.into()),
-            ("peer_id", to_hex(&self.peer_id).into()),
-            ("listen", self.listen.to_string().into()),
-            (
-                "tracker",
-                obj([
-                    ("addr", self.tracker_addr.as_str().into()),
-                    ("connected", self.tracker_connected.into()),
-                ]),
-            ),
-            (
-                "files",
-                JsonValue::Arr(self.files.iter().map(FileReport::to_json).collect()),
-            ),
-        ])
-    }
-
-    pub fn from_json(v: &JsonValue) -> Result<StatusReport, String> {
-        let f = Fields(v, "status");
-        let t = Fields(f.field("tracker")?, "status tracker");
-        Ok(StatusReport {
-            peer_id: f.hash("peer_id")?,
-            listen: f.addr("listen")?,
-            tracker_addr: t.str("addr")?.to_owned(),
-            tracker_connected: t.bool("connected")?,
-            files: f
-                .array("files")?
-                .iter()
-                .map(FileReport::from_json)
-                .collect::<Result<_, _>>()?,
-        })
+    /// Reads the answer to `status` (its `ok`, if any, is ignored).
+    pub fn from_json(v: &Value) -> Result<StatusReport, String> {
+        from_value(v, "status")
     }
 }
 
@@ -1239,7 +1234,7 @@ mod tests {
         let Ok(Reply::Ok(v)) = Reply::parse(done_line(&file).trim_end()) else {
             panic!("done reply");
         };
-        assert_eq!(v.get("event").and_then(JsonValue::as_str), Some("done"));
+        assert_eq!(v.get("event").and_then(Value::as_str), Some("done"));
         assert_eq!(
             FileReport::from_json(v.get("file").unwrap()),
             Ok(file.clone())
@@ -1261,7 +1256,7 @@ mod tests {
         else {
             panic!("list reply");
         };
-        let files = v.get("files").and_then(JsonValue::as_array).unwrap();
+        let files = v.get("files").and_then(Value::as_array).unwrap();
         assert_eq!(files.len(), 2);
         assert_eq!(CatalogEntry::from_json(&files[1]), Ok(entry));
         // A daemon from before `file_count`: one file.
@@ -1299,7 +1294,7 @@ mod tests {
         assert_eq!(StatusReport::from_json(&v), Ok(s));
         assert_eq!(
             Reply::parse(ok_line().trim_end()),
-            Ok(Reply::Ok(obj([("ok", true.into())])))
+            Ok(Reply::Ok(serde_json::json!({"ok": true})))
         );
     }
 
@@ -1320,13 +1315,11 @@ mod tests {
 
     #[test]
     fn replies_are_checked() {
-        let mut v = sample_file().to_json();
-        if let JsonValue::Obj(fields) = &mut v {
-            fields.retain(|(k, _)| k != "have");
-        }
+        let mut v = json::parse(&json::to_string(&sample_file())).unwrap();
+        v.as_object_mut().map(|o| o.remove("have"));
         assert_eq!(
             FileReport::from_json(&v),
-            Err("file: missing \"have\"".into())
+            Err("file: missing field `have`".into())
         );
         let wrong = r#"{"event":"progress","info_hash":"xyz","name":"b","have":1,"pieces":4,"bytes":0,"length":1,"rate":0,"peers":0,"waiting":true,"files":1,"files_done":0}"#;
         assert!(Reply::parse(wrong).unwrap_err().contains("info_hash"));
@@ -1337,5 +1330,170 @@ mod tests {
             panic!("fractional rate");
         };
         assert_eq!(p.rate, 13);
+    }
+
+    /// The reply lines, byte for byte as spec/control.md has them (and as
+    /// the hand-written writer wrote them before serde_json).
+    #[test]
+    fn reply_lines_are_byte_exact() {
+        let mut file = sample_file();
+        file.name = "a\u{1b}[1m\u{85}\u{8}\u{c}é\t".into();
+        file.path = "/srv/x y".into();
+        let hash = "ab".repeat(20);
+        let file_json = format!(
+            concat!(
+                r#"{{"name":"a\u001b[1m\u0085\u0008\u000cé\t","info_hash":"{}","path":"/srv/x y","#,
+                r#""length":5368709121,"piece_length":524288,"pieces":10241,"have":17,"#,
+                r#""state":"downloading","uploaded":0,"downloaded":8912896,"peers":2,"#,
+                r#""from_peers":[{{"addr":"10.0.0.2:6881","bytes":4718592}},"#,
+                r#"{{"addr":"[fe80::1]:7000","bytes":4194304}}]}}"#
+            ),
+            hash
+        );
+        assert_eq!(
+            shared_line(&file),
+            format!("{{\"ok\":true,\"file\":{file_json}}}\n")
+        );
+        assert_eq!(
+            done_line(&file),
+            format!("{{\"event\":\"done\",\"ok\":true,\"file\":{file_json}}}\n")
+        );
+        let s = StatusReport {
+            peer_id: [0x2d; 20],
+            listen: "[::]:6881".parse().unwrap(),
+            tracker_addr: "tracker.lab:6969".into(),
+            tracker_connected: true,
+            files: vec![file],
+        };
+        assert_eq!(
+            status_line(&s),
+            format!(
+                r#"{{"ok":true,"peer_id":"{}","listen":"[::]:6881","tracker":{{"addr":"tracker.lab:6969","connected":true}},"files":[{file_json}]}}"#,
+                "2d".repeat(20)
+            ) + "\n"
+        );
+        let entry = CatalogEntry {
+            name: "ubuntu-24.04.iso".into(),
+            info_hash: [1; 20],
+            length: 6_114_656_256,
+            piece_length: 524_288,
+            peers: 12,
+            seeders: 4,
+            file_count: 1,
+            local: false,
+        };
+        assert_eq!(
+            list_line(&[entry]),
+            format!(
+                r#"{{"ok":true,"files":[{{"name":"ubuntu-24.04.iso","info_hash":"{}","length":6114656256,"piece_length":524288,"peers":12,"seeders":4,"file_count":1,"local":false}}]}}"#,
+                "01".repeat(20)
+            ) + "\n"
+        );
+        assert_eq!(list_line(&[]), "{\"ok\":true,\"files\":[]}\n");
+        let p = Progress {
+            info_hash: [2; 20],
+            name: "b".into(),
+            have: 4898,
+            pieces: 11663,
+            bytes: 2_568_011_776,
+            length: 6_114_656_256,
+            rate: 123_400_000,
+            peers: 3,
+            waiting: false,
+            files: 1,
+            files_done: 0,
+        };
+        assert_eq!(
+            progress_line(&p),
+            format!(
+                r#"{{"event":"progress","info_hash":"{}","name":"b","have":4898,"pieces":11663,"bytes":2568011776,"length":6114656256,"rate":123400000,"peers":3,"waiting":false,"files":1,"files_done":0}}"#,
+                "02".repeat(20)
+            ) + "\n"
+        );
+        let info = crate::meta::Info::new("hello world.txt", 23, 16384, vec![3; 20]).unwrap();
+        assert_eq!(
+            meta_line(&info),
+            format!(
+                r#"{{"ok":true,"name":"hello world.txt","info_hash":"{}","info":"{}"}}"#,
+                to_hex(&info.info_hash),
+                to_hex(&info.bencoded)
+            ) + "\n"
+        );
+        assert_eq!(
+            ControlError::new(code::BAD_NAME, "bad name 'a\nb\u{7f}'").to_line(),
+            "{\"ok\":false,\"error\":{\"code\":\"bad_name\",\"message\":\"bad name 'a\\nb\\u007f'\"}}\n"
+        );
+    }
+
+    /// Lengths, byte counts and rates are exact u64s on the wire, above
+    /// 2^53 too (they used to pass through f64).
+    #[test]
+    fn u64_values_round_trip_exactly() {
+        for n in [(1u64 << 53) + 1, u64::MAX - 1, u64::MAX] {
+            let mut file = sample_file();
+            file.length = n;
+            file.uploaded = n - 1;
+            file.downloaded = n;
+            file.from_peers[0].bytes = n;
+            let line = shared_line(&file);
+            assert!(line.contains(&format!("\"length\":{n},")), "{line}");
+            let Ok(Reply::Ok(v)) = Reply::parse(line.trim_end()) else {
+                panic!("share reply");
+            };
+            assert_eq!(FileReport::from_json(&v["file"]), Ok(file));
+            let p = Progress {
+                info_hash: [2; 20],
+                name: "b".into(),
+                have: 0,
+                pieces: u32::MAX,
+                bytes: n,
+                length: n,
+                rate: n,
+                peers: 0,
+                waiting: true,
+                files: 1,
+                files_done: 0,
+            };
+            let line = progress_line(&p);
+            assert!(line.contains(&format!("\"rate\":{n},")), "{line}");
+            assert_eq!(Reply::parse(line.trim_end()), Ok(Reply::Progress(p)));
+        }
+        // Too big for its field: an error, not a wrapped or rounded value.
+        let mut v = json::parse(&json::to_string(&sample_file())).unwrap();
+        v["pieces"] = (1u64 << 32).into();
+        let e = FileReport::from_json(&v).unwrap_err();
+        assert!(e.contains("u32"), "{e}");
+        v["pieces"] = 1.5.into();
+        assert!(FileReport::from_json(&v).is_err());
+    }
+
+    #[test]
+    fn odd_replies_are_refused() {
+        let line = shared_line(&sample_file());
+        // A duplicate key, known or not.
+        let dup = line.replacen("\"ok\":true,", "\"ok\":true,\"ok\":false,", 1);
+        assert!(
+            Reply::parse(dup.trim_end())
+                .unwrap_err()
+                .contains("duplicate key")
+        );
+        let dup = line.replacen("\"ok\":true,", "\"x\":1,\"x\":1,", 1);
+        assert!(Reply::parse(dup.trim_end()).is_err());
+        // Unknown fields are ignored, in every object.
+        let more = line
+            .replacen("{\"name\"", "{\"new\":[{}],\"name\"", 1)
+            .replacen("\"bytes\"", "\"later\":null,\"bytes\"", 1);
+        let Ok(Reply::Ok(v)) = Reply::parse(more.trim_end()) else {
+            panic!("{more}");
+        };
+        assert_eq!(FileReport::from_json(&v["file"]), Ok(sample_file()));
+        let e = FileReport::from_json(&serde_json::json!({"name": 1})).unwrap_err();
+        assert!(e.starts_with("file: "), "{e}");
+        let bad_addr = line.replacen("10.0.0.2:6881", "10.0.0.2", 1);
+        let Ok(Reply::Ok(v)) = Reply::parse(bad_addr.trim_end()) else {
+            panic!("{bad_addr}");
+        };
+        let e = FileReport::from_json(&v["file"]).unwrap_err();
+        assert!(e.contains("\"addr\" is not an ADDR:PORT"), "{e}");
     }
 }

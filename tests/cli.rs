@@ -1,10 +1,11 @@
 //! The `sta` binary against a fake `sta-peerd`: a Unix socket in a temp
 //! directory that records the request line and answers canned JSON lines.
 
+use serde_json::Value;
 use sta::control::{
     self, CatalogEntry, ControlError, FileReport, FileState, PeerBytes, Progress, StatusReport,
 };
-use sta::json::{self, JsonValue};
+use sta::json;
 use sta::meta::Info;
 use sta::meta::info::to_hex;
 use sta_kit::files::TempDir;
@@ -238,16 +239,13 @@ fn list_json_prints_the_array() {
     let first = CatalogEntry::from_json(&files[0]).expect("catalog entry");
     assert_eq!(first.name, "ubuntu-24.04.iso");
     assert_eq!(first.length, 6_114_656_256);
+    assert_eq!(files[2].get("file_count").and_then(Value::as_u64), Some(3));
     assert_eq!(
-        files[2].get("file_count").and_then(JsonValue::as_u64),
-        Some(3)
-    );
-    assert_eq!(
-        files[1].get("name").and_then(JsonValue::as_str),
+        files[1].get("name").and_then(Value::as_str),
         Some("a\u{1b}[31m.bin")
     );
     assert_eq!(
-        files[1].get("magnet").and_then(JsonValue::as_str),
+        files[1].get("magnet").and_then(Value::as_str),
         Some("magnet:?xt=urn:btih:ffffffffffffffffffffffffffffffffffffffff&dn=a%1B%5B31m.bin")
     );
     assert_eq!(fake.request(), "list\n");
@@ -297,18 +295,18 @@ fn ls_lists_a_directory_through_meta() {
     let out = stdout(&o);
     assert_eq!(out.lines().count(), 1, "{out}");
     let v = json::parse(out.trim_end()).expect("stdout is JSON");
-    assert_eq!(v.get("name").and_then(JsonValue::as_str), Some("photos"));
-    assert_eq!(v.get("info_hash").and_then(JsonValue::as_str), Some(&*hash));
-    assert_eq!(v.get("length").and_then(JsonValue::as_u64), Some(6000));
-    assert_eq!(v.get("directory").and_then(JsonValue::as_bool), Some(true));
+    assert_eq!(v.get("name").and_then(Value::as_str), Some("photos"));
+    assert_eq!(v.get("info_hash").and_then(Value::as_str), Some(&*hash));
+    assert_eq!(v.get("length").and_then(Value::as_u64), Some(6000));
+    assert_eq!(v.get("directory").and_then(Value::as_bool), Some(true));
     let files: Vec<(String, u64)> = v
         .get("files")
-        .and_then(JsonValue::as_array)
+        .and_then(Value::as_array)
         .expect("files")
         .iter()
         .map(|f| {
-            let path = f.get("path").and_then(JsonValue::as_str).expect("path");
-            let length = f.get("length").and_then(JsonValue::as_u64).expect("length");
+            let path = f.get("path").and_then(Value::as_str).expect("path");
+            let length = f.get("length").and_then(Value::as_u64).expect("length");
             (path.to_owned(), length)
         })
         .collect();
@@ -507,16 +505,16 @@ fn status_json_prints_the_object() {
     let v = json::parse(stdout(&o).trim_end()).expect("stdout is JSON");
     assert_eq!(v.get("ok"), None);
     assert_eq!(
-        v.get("peer_id").and_then(JsonValue::as_str),
+        v.get("peer_id").and_then(Value::as_str),
         Some("2d5354303030312d6162636465666768696a6b6c")
     );
     assert_eq!(
         v.get("tracker")
             .and_then(|t| t.get("connected"))
-            .and_then(JsonValue::as_bool),
+            .and_then(Value::as_bool),
         Some(true)
     );
-    let files = v.get("files").and_then(JsonValue::as_array).unwrap();
+    let files = v.get("files").and_then(Value::as_array).unwrap();
     assert_eq!(FileReport::from_json(&files[1]).unwrap().have, 3);
     assert_eq!(fake.request(), "status\n");
 }

@@ -7,8 +7,9 @@
 mod common;
 
 use common::*;
+use serde_json::Value;
 use sta::control::CatalogEntry;
-use sta::json::{self, JsonValue};
+use sta::json;
 use sta::meta::Info;
 use sta::meta::info::to_hex;
 use sta::wire::tracker::Pieces;
@@ -46,24 +47,19 @@ fn ls_json(p: &Peerd, target: &str) -> (String, bool, u64, Vec<(String, u64)>) {
     let v = json::parse(run.stdout.trim_end()).expect("ls --json is JSON");
     let files = v
         .get("files")
-        .and_then(JsonValue::as_array)
+        .and_then(Value::as_array)
         .expect("files")
         .iter()
         .map(|f| {
-            let path = f.get("path").and_then(JsonValue::as_str).expect("path");
-            let n = f.get("length").and_then(JsonValue::as_u64).expect("length");
+            let path = f.get("path").and_then(Value::as_str).expect("path");
+            let n = f.get("length").and_then(Value::as_u64).expect("length");
             (path.to_owned(), n)
         })
         .collect();
     (
-        v.get("name")
-            .and_then(JsonValue::as_str)
-            .expect("name")
-            .into(),
-        v.get("directory")
-            .and_then(JsonValue::as_bool)
-            .expect("bool"),
-        v.get("length").and_then(JsonValue::as_u64).expect("length"),
+        v.get("name").and_then(Value::as_str).expect("name").into(),
+        v.get("directory").and_then(Value::as_bool).expect("bool"),
+        v.get("length").and_then(Value::as_u64).expect("length"),
         files,
     )
 }

@@ -24,7 +24,7 @@ USAGE:
 
 const TRAILER: &str = "\
 Prints `listening on ADDR` and `control on PATH` once ready; exits 0 on
-SIGINT, SIGTERM or `sta stop`.
+SIGINT, SIGTERM or `sta stop`; SIGHUP reloads the config file (see README).
 ";
 
 fn main() -> ExitCode {
@@ -97,6 +97,7 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     };
     let pool = HashPool::new(hash_threads, reactor.waker())?;
     let mut daemon = Daemon::new(config, pool, Rng::from_entropy());
+    daemon.reload_with(s);
     let shared = absolute(&shares)?;
     daemon.start(reactor.ctx(), &shared)?;
     println!("listening on {bound}");

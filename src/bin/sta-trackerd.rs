@@ -21,7 +21,8 @@ USAGE:
 
 const TRAILER: &str = "\
 Prints `listening on ADDR` once ready (then `udp listening on ADDR` and
-`http listening on ADDR` for the BitTorrent listeners that are on); exits 0 on SIGINT or SIGTERM.
+`http listening on ADDR` for the BitTorrent listeners that are on); exits 0 on SIGINT or
+SIGTERM; SIGHUP reloads the config file (see README).
 ";
 
 fn main() -> ExitCode {
@@ -29,7 +30,7 @@ fn main() -> ExitCode {
 }
 
 fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
-    let s = Settings::load(args, &trackerd::SPEC)?;
+    let mut s = Settings::load(args, &trackerd::SPEC)?;
     init_logging(&s.get::<String>(&trackerd::LOG_LEVEL)?)?;
     let listen: SocketAddr = s.get(&trackerd::LISTEN)?;
     let idle_secs: u32 = s.get(&trackerd::IDLE_TIMEOUT)?;
@@ -100,6 +101,7 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
     reactor.stop_on_signals()?;
     let mut tracker = Tracker::new(config, Rng::from_entropy());
     tracker.http_listener = http_listener;
+    tracker.on_reload = Some(Box::new(move || reload(&mut s)));
     println!("listening on {bound}");
     for line in &extra {
         println!("{line}");
@@ -110,6 +112,33 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
     reactor.run(&mut tracker)?;
     log::info!("sta-trackerd stopped");
     Ok(())
+}
+
+/// SIGHUP: the log level changes now; any other changed setting is named
+/// as needing a restart. An invalid configuration changes nothing.
+fn reload(s: &mut Settings) {
+    let applied = s.reload(&trackerd::SPEC).and_then(|new| {
+        let level: String = new.get(&trackerd::LOG_LEVEL)?;
+        sta::config::set_log_level(&level)?;
+        Ok(new)
+    });
+    match applied {
+        Ok(new) => {
+            for name in s.changed(&new) {
+                match name {
+                    "log-level" => log::info!(
+                        "reload: log-level is now {}",
+                        new.raw(name).unwrap_or("info")
+                    ),
+                    _ => {
+                        log::warn!("reload: {name} changed, but takes effect only after a restart")
+                    }
+                }
+            }
+            *s = new;
+        }
+        Err(e) => log::warn!("reload: {e}; keeping the configuration in use"),
+    }
 }
 
 /// An address setting that may be off (`off` or empty).

@@ -8,13 +8,13 @@
 //! The control client, the progress bar and the formatting helpers are in
 //! `sta::cli` (shared with `sta demo`, which is `sta::cli::demo`).
 
+use serde_json::Value;
 use sta::cli::client::{self, CallError, Client};
 use sta::cli::format::{clean, clock, human_bytes, table};
 use sta::cli::ls::{self, shown_name};
 use sta::cli::progress::ProgressView;
-use sta::cli::torrent;
+use sta::cli::torrent::{self, WithMagnet};
 use sta::control::{CatalogEntry, ControlRequest, StatusReport};
-use sta::json::JsonValue;
 use sta::meta::info::to_hex;
 use sta::meta::magnet::{Magnet, is_magnet, magnet_link};
 use sta::meta::torrent::{MAX_TORRENT_FILE, Torrent};
@@ -421,19 +421,18 @@ fn remove(daemon: &Client, target: &str, delete: bool) -> Result<ExitCode, Fail>
 
 fn list(daemon: &Client, json: bool) -> Result<ExitCode, Fail> {
     let v = daemon.call(&ControlRequest::List, |_| {})?;
-    let Some(JsonValue::Arr(files)) = v.get("files") else {
+    let Some(Value::Array(files)) = v.get("files") else {
         return Err(protocol_error("list reply without a \"files\" array"));
     };
-    if json {
-        let mut files = files.clone();
-        torrent::add_magnets(&mut files);
-        return out(&format!("{}\n", JsonValue::Arr(files)));
-    }
     let entries: Vec<CatalogEntry> = files
         .iter()
         .map(CatalogEntry::from_json)
         .collect::<Result<_, _>>()
         .map_err(|e| protocol_error(&e))?;
+    if json {
+        let listed: Vec<_> = entries.iter().map(WithMagnet::entry).collect();
+        return out(&(sta::json::to_string(&listed) + "\n"));
+    }
     if entries.is_empty() {
         return out("the catalog is empty; share a file with `sta share FILE`\n");
     }
@@ -620,19 +619,11 @@ fn make_torrent(
 
 fn status(daemon: &Client, json: bool) -> Result<ExitCode, Fail> {
     let v = daemon.call(&ControlRequest::Status, |_| {})?;
-    if json {
-        let mut v = v;
-        if let JsonValue::Obj(fields) = &mut v {
-            fields.retain(|(k, _)| k != "ok");
-            for (k, files) in fields.iter_mut() {
-                if let (true, JsonValue::Arr(files)) = (k == "files", files) {
-                    torrent::add_magnets(files);
-                }
-            }
-        }
-        return out(&format!("{v}\n"));
-    }
     let s = StatusReport::from_json(&v).map_err(|e| protocol_error(&e))?;
+    if json {
+        let files: Vec<_> = s.files.iter().map(WithMagnet::file).collect();
+        return out(&(sta::json::to_string(&s.object_with(files)) + "\n"));
+    }
     let mut text = format!(
         "peer id   {}\nlisten    {}\ntracker   {} ({})\nfiles     {}\n",
         to_hex(&s.peer_id),

@@ -7,7 +7,7 @@ use crate::control::{
     ControlError, ControlRequest, FileReport, MAX_CONTROL_LINE, MAX_REPLY_LINE, Progress, Reply,
     SOCKET_NAME,
 };
-use crate::json::JsonValue;
+use serde_json::Value;
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -54,9 +54,9 @@ pub fn protocol_error(e: &str) -> CallError {
 
 /// The `file` of a final reply (`share`, `get`).
 /// Seeders of `file` in a `list` reply (0 when it is not listed).
-pub fn seeders_listed(v: &JsonValue, file: &FileReport) -> u32 {
+pub fn seeders_listed(v: &Value, file: &FileReport) -> u32 {
     v.get("files")
-        .and_then(JsonValue::as_array)
+        .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(|e| crate::control::CatalogEntry::from_json(e).ok())
@@ -66,7 +66,7 @@ pub fn seeders_listed(v: &JsonValue, file: &FileReport) -> u32 {
         .unwrap_or(0)
 }
 
-pub fn file_of(v: &JsonValue) -> Result<FileReport, CallError> {
+pub fn file_of(v: &Value) -> Result<FileReport, CallError> {
     let file = v
         .get("file")
         .ok_or_else(|| protocol_error("reply without a \"file\""))?;
@@ -77,7 +77,7 @@ pub fn file_of(v: &JsonValue) -> Result<FileReport, CallError> {
 #[derive(Debug)]
 pub enum Event {
     Progress(Progress),
-    Done(Result<JsonValue, CallError>),
+    Done(Result<Value, CallError>),
 }
 
 /// Where a daemon's control socket is, and how to start the daemon.
@@ -145,7 +145,7 @@ impl Client {
         &self,
         request: &ControlRequest,
         mut on_progress: impl FnMut(&Progress),
-    ) -> Result<JsonValue, CallError> {
+    ) -> Result<Value, CallError> {
         let mut conv = self.send(request)?;
         loop {
             let Some(line) = conv.next_line()? else {

@@ -12,8 +12,8 @@ use crate::cli::client::{CallError, Client, Event, file_of, seeders_listed};
 use crate::cli::format::{human_bytes, parse_size, size_text, table};
 use crate::cli::progress::ProgressView;
 use crate::control::{ControlRequest, FileReport};
-use crate::json::JsonValue;
 use crate::meta::info::to_hex;
+use serde_json::Value;
 use sta_kit::files::{CompareError, TempDir, first_difference, free_bytes};
 use sta_kit::process::{Guard, Lines, Next, Stopped, spawn_watched};
 use sta_kit::random::{Prng, WriteError, write_random};
@@ -418,12 +418,7 @@ impl Demo {
     }
 
     /// The final reply on `rx`, ignoring progress events.
-    fn final_reply(
-        &mut self,
-        rx: &Receiver<Event>,
-        deadline: Instant,
-        what: &str,
-    ) -> Step<JsonValue> {
+    fn final_reply(&mut self, rx: &Receiver<Event>, deadline: Instant, what: &str) -> Step<Value> {
         loop {
             match self.next_event(rx, deadline, what)? {
                 Event::Progress(_) => {}

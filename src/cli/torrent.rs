@@ -2,8 +2,8 @@
 //! side: hashing a local file into an info dict, the default announce URL,
 //! and magnet links added to JSON output.
 
-use crate::json::JsonValue;
-use crate::meta::info::{check_piece_length, from_hex};
+use crate::control::{CatalogEntry, FileReport};
+use crate::meta::info::check_piece_length;
 use crate::meta::magnet::magnet_link;
 use crate::meta::{Geometry, Info};
 use sha1::{Digest, Sha1};
@@ -91,24 +91,26 @@ pub fn hash_file(path: &Path, piece_length: u32) -> Result<Info, String> {
     .map_err(|e| format!("cannot describe {}: {e}", path.display()))
 }
 
-/// The magnet link of a FILE or CATALOG_ENTRY object (`name`,
-/// `info_hash`), if it has both.
-pub fn magnet_of(v: &JsonValue) -> Option<String> {
-    let name = v.get("name")?.as_str()?;
-    let hash = from_hex(v.get("info_hash")?.as_str()?)?;
-    Some(magnet_link(&hash, name))
+/// A FILE or CATALOG_ENTRY with its `magnet` link added after its
+/// fields, as `sta list --json` and `sta status --json` print them.
+#[derive(serde::Serialize)]
+pub struct WithMagnet<'a, T> {
+    #[serde(flatten)]
+    pub item: &'a T,
+    pub magnet: String,
 }
 
-/// Adds a `magnet` field to each object of `files` that has a name and an
-/// info hash.
-pub fn add_magnets(files: &mut [JsonValue]) {
-    for f in files {
-        if let Some(link) = magnet_of(f)
-            && let JsonValue::Obj(fields) = f
-        {
-            fields.retain(|(k, _)| k != "magnet");
-            fields.push(("magnet".to_owned(), link.into()));
-        }
+impl<'a> WithMagnet<'a, CatalogEntry> {
+    pub fn entry(item: &'a CatalogEntry) -> Self {
+        let magnet = magnet_link(&item.info_hash, &item.name);
+        WithMagnet { item, magnet }
+    }
+}
+
+impl<'a> WithMagnet<'a, FileReport> {
+    pub fn file(item: &'a FileReport) -> Self {
+        let magnet = magnet_link(&item.info_hash, &item.name);
+        WithMagnet { item, magnet }
     }
 }
 
@@ -148,14 +150,27 @@ mod tests {
 
     #[test]
     fn magnets_are_added() {
-        let mut files = vec![crate::json::obj([
-            ("name", "a b".into()),
-            ("info_hash", "ab".repeat(20).into()),
-        ])];
-        add_magnets(&mut files);
-        assert_eq!(
-            files[0].get("magnet").and_then(JsonValue::as_str),
-            Some(format!("magnet:?xt=urn:btih:{}&dn=a%20b", "ab".repeat(20)).as_str())
+        let entry = CatalogEntry {
+            name: "a b".into(),
+            info_hash: [0xab; 20],
+            length: 1,
+            piece_length: 16384,
+            peers: 1,
+            seeders: 1,
+            file_count: 1,
+            local: false,
+        };
+        let text = crate::json::to_string(&WithMagnet::entry(&entry));
+        assert!(
+            text.starts_with(r#"{"name":"a b","info_hash":"abab"#),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(&format!(
+                r#""local":false,"magnet":"magnet:?xt=urn:btih:{}&dn=a%20b"}}"#,
+                "ab".repeat(20)
+            )),
+            "{text}"
         );
     }
 }

@@ -67,6 +67,12 @@ impl Choker {
         }
     }
 
+    /// A new number of slots (a reloaded config): fewer slots take
+    /// effect at the next round, which chokes the peers beyond them.
+    pub fn set_slots(&mut self, slots: usize) {
+        self.slots = slots;
+    }
+
     pub fn is_unchoked(&self, link: LinkId) -> bool {
         self.unchoked.contains_key(&link)
     }

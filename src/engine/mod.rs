@@ -146,6 +146,18 @@ impl<S: Storage> Engine<S> {
         }
     }
 
+    /// Settings a reloaded configuration may change while running: upload
+    /// slots per file (for every file now), peers per file and the piece
+    /// size of files shared from now on.
+    pub fn retune(&mut self, upload_slots: usize, max_peers: usize, piece_length: u32) {
+        self.config.upload_slots = upload_slots;
+        self.config.max_peers = max_peers;
+        self.config.piece_length = piece_length;
+        for t in self.torrents.values_mut() {
+            t.choker.set_slots(upload_slots);
+        }
+    }
+
     pub fn storage(&self) -> &S {
         &self.storage
     }

@@ -107,8 +107,9 @@ impl Torrent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::json::{self, JsonValue};
+    use crate::json;
     use crate::meta::info::to_hex;
+    use serde_json::Value;
     use std::path::Path;
 
     fn data(name: &str) -> Vec<u8> {
@@ -125,15 +126,12 @@ mod tests {
         let vectors = vectors.as_array().unwrap();
         assert_eq!(vectors.len(), 5);
         for v in vectors {
-            let field = |k: &str| v.get(k).and_then(JsonValue::as_str).unwrap().to_owned();
+            let field = |k: &str| v.get(k).and_then(Value::as_str).unwrap().to_owned();
             let t = Torrent::read(&data(&field("torrent_file"))).unwrap();
             assert_eq!(to_hex(&t.info.info_hash), field("info_hash_hex"));
             assert_eq!(to_hex(&t.info.bencoded), field("info_dict_bencoded_hex"));
             assert_eq!(t.info.name, field("name"));
-            assert_eq!(
-                Some(t.info.length),
-                v.get("length").and_then(JsonValue::as_u64)
-            );
+            assert_eq!(Some(t.info.length), v.get("length").and_then(Value::as_u64));
             // Written again, it reads back the same.
             let again = Torrent::read(&Torrent::write(&t.info, "http://x:6969/announce")).unwrap();
             assert_eq!(again.info, t.info);

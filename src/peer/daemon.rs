@@ -4,11 +4,12 @@
 //! blocks), dials, closes and hash-pool jobs.
 
 use super::disk::Disk;
+use crate::config::{Settings, peerd};
 use crate::engine::{Action, Config, Engine, Job, LinkId, Time};
 use crate::hashpool::{self, HashPool};
 use crate::reactor::{ConnId, Ctx, Flow, Handler, OutQueue};
 use crate::rng::Rng;
-use log::warn;
+use log::{info, warn};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -25,6 +26,8 @@ pub struct Daemon {
     conns: HashMap<LinkId, ConnId>,
     /// The engine's time zero.
     epoch: Instant,
+    /// The settings it started with, for a reload on SIGHUP.
+    settings: Option<Settings>,
 }
 
 impl Daemon {
@@ -34,7 +37,46 @@ impl Daemon {
             pool,
             conns: HashMap::new(),
             epoch: Instant::now(),
+            settings: None,
         }
+    }
+
+    /// Keeps the settings the daemon was started with: SIGHUP reads them
+    /// again and applies what can change while running.
+    pub fn reload_with(&mut self, settings: Settings) {
+        self.settings = Some(settings);
+    }
+
+    /// Re-reads the configuration: log level, upload slots, peers per file
+    /// and the piece size of new shares change now; anything else changed
+    /// is named as needing a restart, and nothing changes if the new
+    /// configuration is invalid.
+    fn reload_settings(&mut self) -> Result<(), String> {
+        let Some(old) = &self.settings else {
+            return Ok(());
+        };
+        let new = old.reload(&peerd::SPEC).map_err(|e| e.to_string())?;
+        let changed = old.changed(&new);
+        let level: String = new.get(&peerd::LOG_LEVEL).map_err(|e| e.to_string())?;
+        let slots: usize = new.get(&peerd::UPLOAD_SLOTS).map_err(|e| e.to_string())?;
+        let peers: usize = new.get(&peerd::MAX_PEERS).map_err(|e| e.to_string())?;
+        let piece = crate::meta::info::check_piece_length(
+            new.get(&peerd::PIECE_SIZE).map_err(|e| e.to_string())?,
+        )
+        .map_err(|e| format!("piece-size: {e}"))?;
+        crate::config::set_log_level(&level).map_err(|e| e.to_string())?;
+        self.engine.retune(slots, peers, piece);
+        for name in changed {
+            match RELOADABLE.contains(&name) {
+                true => info!(
+                    "reload: {name} is now {}",
+                    new.raw(name).unwrap_or("its default")
+                ),
+                false => warn!("reload: {name} changed, but takes effect only after a restart"),
+            }
+        }
+        self.settings = Some(new);
+        Ok(())
     }
 
     fn now(&self) -> Time {
@@ -117,8 +159,17 @@ impl Daemon {
     }
 }
 
+/// The settings a SIGHUP applies to a running sta-peerd.
+const RELOADABLE: [&str; 4] = ["log-level", "upload-slots", "max-peers", "piece-size"];
+
 impl Handler for Daemon {
     type Session = LinkId;
+
+    fn reload(&mut self, _ctx: &mut Ctx<LinkId>) {
+        if let Err(e) = self.reload_settings() {
+            warn!("reload: {e}; keeping the configuration in use");
+        }
+    }
 
     fn open(
         &mut self,

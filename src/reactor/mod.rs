@@ -8,6 +8,7 @@
 //! unbounded memory). Idle connections are found by a scan every tick, so
 //! there is no timer or thread per connection.
 
+pub mod bind;
 mod outqueue;
 mod readbuf;
 mod signals;
@@ -198,6 +199,10 @@ pub trait Handler {
     /// The loop's [`Waker`] was woken by another thread.
     fn wake(&mut self, _ctx: &mut Ctx<Self::Session>) {}
 
+    /// SIGHUP arrived: re-read the configuration, apply what can change
+    /// while running, and say what cannot.
+    fn reload(&mut self, _ctx: &mut Ctx<Self::Session>) {}
+
     /// A datagram of at most [`MAX_DATAGRAM`] bytes (longer ones arrive
     /// cut) came from `from` to the UDP socket of listener number
     /// `listener`. A reply left in `reply` is sent back to `from` at once,
@@ -294,6 +299,7 @@ struct Conn<S> {
 const FIRST_SPECIAL: usize = usize::MAX / 2;
 const SIGNAL: Token = Token(usize::MAX - 1);
 const WAKER: Token = Token(usize::MAX - 2);
+const RELOAD: Token = Token(usize::MAX - 3);
 
 pub struct Reactor<H: Handler> {
     poll: Poll,
@@ -301,6 +307,7 @@ pub struct Reactor<H: Handler> {
     conns: Slab<Conn<H::Session>>,
     limits: Limits,
     signals: Option<Signals>,
+    reload: Option<Signals>,
     waker: Arc<Waker>,
     ctx: Ctx<H::Session>,
     stopping: bool,
@@ -325,6 +332,7 @@ impl<H: Handler> Reactor<H> {
             conns: Slab::new(),
             limits,
             signals: None,
+            reload: None,
             waker,
             ctx: Ctx {
                 commands: Vec::new(),
@@ -364,13 +372,19 @@ impl<H: Handler> Reactor<H> {
         Ok(index)
     }
 
-    /// Makes the loop return cleanly on SIGINT or SIGTERM.
+    /// Makes the loop return cleanly on SIGINT or SIGTERM, and call the
+    /// handler's `reload` on SIGHUP.
     pub fn stop_on_signals(&mut self) -> io::Result<()> {
-        let mut signals = Signals::new()?;
+        let mut signals = Signals::stop()?;
         self.poll
             .registry()
             .register(signals.source(), SIGNAL, Interest::READABLE)?;
         self.signals = Some(signals);
+        let mut reload = Signals::reload()?;
+        self.poll
+            .registry()
+            .register(reload.source(), RELOAD, Interest::READABLE)?;
+        self.reload = Some(reload);
         Ok(())
     }
 
@@ -415,6 +429,13 @@ impl<H: Handler> Reactor<H> {
                     WAKER => {
                         handler.wake(&mut self.ctx);
                         self.apply(handler);
+                    }
+                    RELOAD => {
+                        if self.reload.as_mut().is_some_and(Signals::received) {
+                            info!("SIGHUP received: reloading the configuration");
+                            handler.reload(&mut self.ctx);
+                            self.apply(handler);
+                        }
                     }
                     Token(t) if t >= FIRST_SPECIAL => self.accept(handler, t - FIRST_SPECIAL),
                     Token(id) => {

@@ -1,6 +1,7 @@
-//! SIGINT and SIGTERM as readiness events: the signal handler writes a byte
-//! to a socket pair whose read end sits in the poll set (mio has no signal
-//! support of its own).
+//! Signals as readiness events: the signal handler writes a byte to a
+//! socket pair whose read end sits in the poll set (mio has no signal
+//! support of its own). SIGINT and SIGTERM share one pair (stop); SIGHUP
+//! has its own (reload the configuration).
 
 use mio::net::UnixStream;
 use std::io::{self, Read};
@@ -11,11 +12,21 @@ pub struct Signals {
 }
 
 impl Signals {
-    pub fn new() -> io::Result<Signals> {
+    /// SIGINT and SIGTERM.
+    pub fn stop() -> io::Result<Signals> {
+        Signals::new(&[signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])
+    }
+
+    /// SIGHUP.
+    pub fn reload() -> io::Result<Signals> {
+        Signals::new(&[signal_hook::consts::SIGHUP])
+    }
+
+    fn new(signals: &[libc::c_int]) -> io::Result<Signals> {
         let (read, write) = std::os::unix::net::UnixStream::pair()?;
         read.set_nonblocking(true)?;
         let mut ids = Vec::new();
-        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        for &sig in signals {
             ids.push(signal_hook::low_level::pipe::register(
                 sig,
                 write.try_clone()?,

@@ -49,6 +49,9 @@ pub struct Holder {
     /// Accepts peer connections (Hello `listen_port` != 0): only such
     /// holders are given out by get-peers.
     reachable: bool,
+    /// Its session came over IPv6: its address is of no use to an IPv4
+    /// asker.
+    ipv6: bool,
 }
 
 impl Holder {
@@ -190,18 +193,18 @@ impl Catalog {
     /// Returns true if the session did not hold the file before.
     pub fn announce(&mut self, conn: ConnId, info: Info, holding: Holding) -> bool {
         let hash = info.info_hash;
-        self.hold(conn, hash, holding, true, || Arc::new(info))
+        self.hold(conn, hash, holding, (true, false), || Arc::new(info))
     }
 
     /// [`Catalog::announce`] for the file `hash`, whose metadata `info`
     /// is asked for only if the catalog does not know the file yet.
-    /// `reachable`: the session accepts peer connections.
+    /// `reach`: the session accepts peer connections, and came over IPv6.
     pub fn hold(
         &mut self,
         conn: ConnId,
         hash: InfoHash,
         holding: Holding,
-        reachable: bool,
+        (reachable, ipv6): (bool, bool),
         info: impl FnOnce() -> Arc<Info>,
     ) -> bool {
         let keys = *self.files.hasher();
@@ -232,6 +235,7 @@ impl Catalog {
                     count: 0,
                     seeder: false,
                     reachable,
+                    ipv6,
                 });
                 entry.bits.resize(entry.bits.len() + entry.stride, 0);
                 entry.set_holding(i, &holding);
@@ -313,6 +317,7 @@ impl Catalog {
         &self,
         entry: &FileEntry,
         asking: ConnId,
+        v4_only: bool,
         piece: Option<u32>,
         max: usize,
         rng: &mut Rng,
@@ -321,7 +326,11 @@ impl Catalog {
         picked.clear();
         let mut seen = 0usize;
         for (i, h) in entry.holders.iter().enumerate() {
-            if h.conn == asking || !h.reachable || piece.is_some_and(|p| !entry.has(i, p)) {
+            if h.conn == asking
+                || !h.reachable
+                || (v4_only && h.ipv6)
+                || piece.is_some_and(|p| !entry.has(i, p))
+            {
                 continue;
             }
             seen += 1;
@@ -467,13 +476,13 @@ mod tests {
         let entry = c.get(&h).unwrap();
         let mut rng = Rng::new(7);
         let mut picked = Vec::new();
-        c.sample(entry, 0, Some(0), 50, &mut rng, &mut picked);
+        c.sample(entry, 0, false, Some(0), 50, &mut rng, &mut picked);
         // Conns 8, 16, ..., 96 hold piece 0; conn 0 is asking.
         assert_eq!(picked.len(), 12);
         assert!(picked.iter().all(|&i| entry.holders[i].conn % 8 == 0));
         let mut firsts = BTreeSet::new();
         for _ in 0..20 {
-            c.sample(entry, 0, None, 10, &mut rng, &mut picked);
+            c.sample(entry, 0, false, None, 10, &mut rng, &mut picked);
             assert_eq!(picked.len(), 10);
             firsts.insert(picked[0]);
         }

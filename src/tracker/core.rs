@@ -84,6 +84,9 @@ pub struct Tracker {
     epoch: Option<Instant>,
     /// The reactor listener whose connections speak HTTP, if any.
     pub http_listener: Option<usize>,
+    /// What SIGHUP runs: the shell's re-reading of its configuration (the
+    /// core reads no files).
+    pub on_reload: Option<Box<dyn FnMut()>>,
     /// Source address of each open HTTP connection.
     pub(super) http_peers: HashMap<ConnId, IpAddr, ConnHash>,
     /// Scratch for BitTorrent announce replies.
@@ -139,6 +142,7 @@ impl Tracker {
             cid_key: RandomState::new(),
             epoch: None,
             http_listener: None,
+            on_reload: None,
             http_peers: HashMap::default(),
             bt_peers: Vec::new(),
         }
@@ -456,7 +460,8 @@ impl Tracker {
             );
         }
         let reachable = peer.identity.is_some_and(|(_, addr)| addr.port() != 0);
-        if self.catalog.hold(conn, hash, holding, reachable, || info) {
+        let ipv6 = peer.identity.is_some_and(|(_, addr)| is_v6(&addr));
+        if self.catalog.hold(conn, hash, holding, (reachable, ipv6), || info) {
             peer.files.push(hash);
         }
         Response::Announced { info_hash: hash }.encode(out);
@@ -572,9 +577,16 @@ impl Tracker {
         }
         let max = usize::from(max.min(self.config.max_peers_per_answer));
         let mut picked = std::mem::take(&mut self.picked);
+        // An IPv4 session cannot reach IPv6 peers; an IPv6 one gets both
+        // families (a dual-stack host reaches either).
+        let v4_only = self
+            .peers
+            .get(&conn)
+            .and_then(|p| p.identity)
+            .is_some_and(|(_, addr)| !is_v6(&addr));
         let mut seen = self
             .catalog
-            .sample(entry, conn, piece, max, &mut self.rng, &mut picked);
+            .sample(entry, conn, v4_only, piece, max, &mut self.rng, &mut picked);
         // BitTorrent peers of the file continue the same reservoir, as
         // indices past the STA holders. Their pieces are unknown: a seeder
         // has them all, a leecher is given as holding none (and never
@@ -583,7 +595,7 @@ impl Tracker {
         let swarm = self.swarms.get(hash);
         if let Some(sw) = swarm {
             for (j, p) in sw.peers.iter().enumerate() {
-                if piece.is_some() && !p.seeder {
+                if (piece.is_some() && !p.seeder) || (v4_only && is_v6(&p.addr)) {
                     continue;
                 }
                 seen += 1;
@@ -666,3 +678,12 @@ mod query_tests;
 #[cfg(test)]
 #[path = "core_bt_tests.rs"]
 mod bt_tests;
+
+/// An IPv6 address that is not an IPv4 one written as IPv6 (`::ffff:a.b.c.d`,
+/// what a dual-stack socket reports for IPv4 clients).
+fn is_v6(addr: &SocketAddr) -> bool {
+    match addr.ip() {
+        std::net::IpAddr::V4(_) => false,
+        std::net::IpAddr::V6(ip) => ip.to_ipv4_mapped().is_none(),
+    }
+}

@@ -31,6 +31,12 @@ const OUTPUT_BATCH: usize = 1024 * 1024;
 impl Handler for Tracker {
     type Session = Proto;
 
+    fn reload(&mut self, _ctx: &mut Ctx<Proto>) {
+        if let Some(f) = self.on_reload.as_mut() {
+            f();
+        }
+    }
+
     fn open(
         &mut self,
         _ctx: &mut Ctx<Proto>,

@@ -4,9 +4,9 @@
 use crate::harness::{Bench, remove_dir};
 use crate::tables::Run;
 use crate::{POLL, STALL, STARTUP, Step, failed, say};
+use serde_json::Value;
 use sta::cli::client::{Client, Event, file_of, seeders_listed};
 use sta::control::{ControlRequest, FileReport, StatusReport};
-use sta::json::JsonValue;
 use sta::meta::info::to_hex;
 use std::ffi::{OsStr, OsString};
 use std::net::SocketAddr;
@@ -117,12 +117,7 @@ impl Bench {
     }
 
     /// One request, its final `ok` reply.
-    pub fn request(
-        &mut self,
-        peer: &StaPeer,
-        request: ControlRequest,
-        what: &str,
-    ) -> Step<JsonValue> {
+    pub fn request(&mut self, peer: &StaPeer, request: ControlRequest, what: &str) -> Step<Value> {
         let (tx, rx) = mpsc::channel();
         self.call(&peer.client, request, 0, tx)?;
         let deadline = Instant::now() + STALL;
