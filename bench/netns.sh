@@ -13,8 +13,8 @@
 #
 #   P-br          a namespace holding only the bridge `br0` and one veth end
 #                 per host (named after the host)
-#   P-h0          the tracker's host, 10.77.0.10, NOT shaped
-#   P-h1..P-hN    the peers' hosts, 10.77.0.(10+i), egress of their `eth0`
+#   P-h0          the tracker's host, 10.77.0.10 and fd77::10, NOT shaped
+#   P-h1..P-hN    the peers' hosts, 10.77.0.(10+i) and fd77::(10+i), egress of their `eth0`
 #                 shaped to --rate (or host i to the i-th rate of --rates,
 #                 for links of mixed speeds); with --down-rate, the bridge
 #                 side's egress towards the host is shaped too (its
@@ -23,7 +23,7 @@
 # Every link, address and route lives in these namespaces: the root
 # namespace gets nothing (veths are created inside P-br and their other
 # end moved straight into the host's namespace), so runs with different
-# prefixes never clash and no traffic leaves 10.77.0.0/24 on the bridge.
+# prefixes never clash and no traffic leaves 10.77.0.0/24 (and fd77::/64) on the bridge.
 #
 # Only egress rate is emulated. This kernel has no sch_netem, so there is
 # no delay, jitter or loss: the path latency is that of a veth (tens of
@@ -47,6 +47,9 @@
 set -euo pipefail
 
 SUBNET=10.77.0
+# Each host also has fd77::(BASE+i)/64 (a unique local IPv6 address,
+# without duplicate address detection so it is usable at once).
+SUBNET6=fd77:
 # Host i is 10.77.0.(BASE+i): room for 200 hosts below .255.
 BASE=10
 MAX_HOSTS=200
@@ -222,6 +225,7 @@ up() {
         ip -n "$p-br" link set "h$i" master br0
         ip -n "$p-br" link set "h$i" up
         ip -n "$ns" addr add "$addr/24" dev eth0
+        ip -n "$ns" addr add "$SUBNET6:$((BASE + i))/64" dev eth0 nodad
         ip -n "$ns" link set eth0 up
         if [ "$i" -gt 0 ]; then
             tc -n "$ns" qdisc add dev eth0 root tbf rate "${rate_of[i]}" burst "${burst_of[i]}" latency $TBF_LATENCY

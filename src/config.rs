@@ -12,6 +12,7 @@ pub use setting::{Setting, Spec, Unset};
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::SocketAddr;
 use std::str::FromStr;
 
 /// Where a daemon's other settings come from; `Settings::load` reads it.
@@ -41,6 +42,37 @@ impl fmt::Display for ConfigError {
 }
 
 impl std::error::Error for ConfigError {}
+
+/// An address setting that may be off (`off` or empty).
+pub struct OptAddr(pub Option<SocketAddr>);
+
+impl FromStr for OptAddr {
+    type Err = std::net::AddrParseError;
+    fn from_str(s: &str) -> Result<OptAddr, Self::Err> {
+        match s {
+            "" | "off" => Ok(OptAddr(None)),
+            _ => s.parse().map(|a| OptAddr(Some(a))),
+        }
+    }
+}
+
+/// Where the IPv6 twin of a listener bound at `bound` goes: `setting` if
+/// given (`None` inside: off), else `[::]` on the same port when `bound` is
+/// the IPv4 wildcard. The flag says it is that default, whose failure to
+/// bind (a host without IPv6) is only worth a warning.
+pub fn v6_twin(
+    setting: Option<Option<SocketAddr>>,
+    bound: SocketAddr,
+) -> Option<(SocketAddr, bool)> {
+    match setting {
+        Some(addr) => addr.map(|a| (a, false)),
+        None if bound.ip() == std::net::Ipv4Addr::UNSPECIFIED => Some((
+            SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), bound.port()),
+            true,
+        )),
+        None => None,
+    }
+}
 
 /// One daemon's resolved settings.
 pub struct Settings {

@@ -226,6 +226,53 @@ fn table_setup_a_one_seed_seven_leechers() {
     }
 }
 
+/// IPv6 between namespaces: the tracker listens on both families (two
+/// sockets), the peers reach it and each other over IPv6 (fd77::/64),
+/// and the bytes arrive from the seed's IPv6 address.
+#[test]
+fn a_transfer_over_ipv6_between_namespaces() {
+    common::netns::require();
+    let hosts = Hosts::up(2, "200mbit");
+    let tmp = TempDir::in_shm("netns-v6");
+    let v4 = SocketAddrV4::new(hosts.ip(0), TRACKER_PORT).to_string();
+    let v6 = std::net::SocketAddrV6::new(hosts.ip6(0), TRACKER_PORT, 0, 0);
+    let v6_s = v6.to_string();
+    let _tracker = hosts.spawn_daemon(
+        0,
+        env!("CARGO_BIN_EXE_sta-trackerd"),
+        &["--listen", &v4, "--listen-v6", &v6_s],
+    );
+    let seed_dir = tmp.subdir("seed");
+    let source = seed_dir.join("six.bin");
+    write_random_file(&source, 4 << 20, 6);
+    let listen6 = |h: usize| format!("[{}]:6881", hosts.ip6(h));
+    let seed_v6 = listen6(1);
+    let seed = hosts.peerd(
+        1,
+        SocketAddr::V6(v6),
+        &seed_dir,
+        &["--listen-v6", &seed_v6, "--share", source.to_str().unwrap()],
+    );
+    seed.wait_seeding("six.bin", Duration::from_secs(30));
+    let leech_v6 = listen6(2);
+    let leecher = hosts.peerd(
+        2,
+        SocketAddr::V6(v6),
+        &tmp.subdir("leech"),
+        &["--listen-v6", &leech_v6],
+    );
+    leecher.sta(&["get", "six.bin"]).ok();
+    assert_same_file(&source, &leecher.dir.join("six.bin"));
+    let status = leecher.status();
+    let f = status.files.iter().find(|f| f.name == "six.bin").unwrap();
+    let want: SocketAddr = seed_v6.parse().unwrap();
+    assert!(
+        !f.from_peers.is_empty() && f.from_peers.iter().all(|p| p.addr == want),
+        "bytes came from {:?}, not {want}",
+        f.from_peers
+    );
+}
+
 /// The target: the seed uploads at most 1.3 x F.
 fn seed_upload(ratio: f64) {
     assert!(

@@ -125,7 +125,7 @@ fn unknown_names_are_refused() {
     assert!(
         stderr(&o).ends_with(
             ": line 3: unknown setting 'bogus' (known: listen, log-level, max-connections, \
-             idle-timeout, max-files-per-peer, max-peers-per-answer, max-files, udp-listen, \
+             idle-timeout, max-files-per-peer, max-peers-per-answer, max-files, listen-v6, udp-listen, \
              http-listen, announce-interval, max-bt-peers)\n"
         ),
         "{}",
@@ -137,7 +137,7 @@ fn unknown_names_are_refused() {
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).ends_with(
-            ": line 1: unknown setting 'share' (known: tracker, listen, dir, control, \
+            ": line 1: unknown setting 'share' (known: tracker, listen, listen-v6, dir, control, \
              piece-size, max-peers, upload-slots, hash-threads, log-level)\n"
         ),
         "{}",

@@ -1,12 +1,12 @@
 //! `sta-peerd`: the STA peer daemon.
 
 use mio::net::{TcpListener, UnixListener};
-use sta::config::{ConfigError, Settings, init_logging, peerd};
+use sta::config::{ConfigError, OptAddr, Settings, init_logging, peerd};
 use sta::hashpool::HashPool;
 use sta::limits::{MAX_PEER_FRAME, MAX_TRACKER_FRAME};
 use sta::meta::info::check_piece_length;
 use sta::peer::{Config, Daemon};
-use sta::reactor::{Limits, Listener, Reactor};
+use sta::reactor::{Limits, Listener, Reactor, bind};
 use sta::rng::Rng;
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -57,6 +57,18 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     let peer_listener =
         TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let bound = peer_listener.local_addr()?;
+    let v6_setting: Option<Option<SocketAddr>> = s.opt::<OptAddr>(&peerd::LISTEN_V6)?.map(|o| o.0);
+    let peer_listener_v6 = match sta::config::v6_twin(v6_setting, bound) {
+        None => None,
+        Some((addr, default)) => match bind::tcp_listener(addr) {
+            Ok(l) => Some(l),
+            Err(e) if default => {
+                log::warn!("no IPv6 peer listener: cannot bind {addr}: {e}");
+                None
+            }
+            Err(e) => return Err(format!("cannot listen on {addr}: {e}").into()),
+        },
+    };
     let control_listener = bind_control(&control)?;
     let limits = Limits {
         max_connections: 4096,
@@ -85,6 +97,12 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     let mut reactor = Reactor::new(limits)?;
     reactor.listen(Listener::Tcp(peer_listener))?;
     reactor.listen(Listener::Unix(control_listener))?;
+    let mut v6_line = None;
+    if let Some(l) = peer_listener_v6 {
+        v6_line = Some(format!("listening on {} (IPv6)", l.local_addr()?));
+        let index = reactor.listen(Listener::Tcp(l))?;
+        debug_assert_eq!(index, sta::peer::PEER_LISTENER_V6);
+    }
     reactor.stop_on_signals()?;
     let config = Config {
         tracker,
@@ -104,6 +122,9 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     println!("control on {}", control.display());
     std::io::stdout().flush()?;
     log::info!("sta-peerd listening on {bound}, tracker {tracker}");
+    if let Some(line) = v6_line {
+        log::info!("sta-peerd {line}");
+    }
     let result = reactor.run(&mut daemon);
     let _ = std::fs::remove_file(&control);
     result?;

@@ -1,9 +1,9 @@
 //! `sta-trackerd`: the STA tracker daemon.
 
 use mio::net::{TcpListener, UdpSocket};
-use sta::config::{ConfigError, Settings, init_logging, trackerd};
+use sta::config::{ConfigError, OptAddr, Settings, init_logging, trackerd};
 use sta::limits::MAX_TRACKER_FRAME;
-use sta::reactor::{Limits, Listener, Reactor};
+use sta::reactor::{Limits, Listener, Reactor, bind};
 use sta::rng::Rng;
 use sta::tracker::{Config, Tracker};
 use std::io::Write;
@@ -54,8 +54,9 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
         return Err(ConfigError("announce-interval must be at least 1".into()).into());
     }
     // None: the default (the bound TCP address); Some(None): off.
-    let udp_listen: Option<Option<SocketAddr>> = s.opt::<Opt>(&trackerd::UDP_LISTEN)?.map(|o| o.0);
-    let http_listen: Option<SocketAddr> = s.get::<Opt>(&trackerd::HTTP_LISTEN)?.0;
+    let udp_listen: Option<Option<SocketAddr>> =
+        s.opt::<OptAddr>(&trackerd::UDP_LISTEN)?.map(|o| o.0);
+    let http_listen: Option<SocketAddr> = s.get::<OptAddr>(&trackerd::HTTP_LISTEN)?.0;
     let limits = Limits {
         max_connections: s.get(&trackerd::MAX_CONNECTIONS)?,
         idle_timeout: Duration::from_secs(idle_secs.into()),
@@ -87,9 +88,34 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
             }
         },
     };
+    let udp_on = udp_socket.is_some();
     if let Some(socket) = udp_socket {
         extra.push(format!("udp listening on {}", socket.local_addr()?));
         reactor.listen(Listener::Udp(socket))?;
+    }
+    // The IPv6 twins: sessions, and BitTorrent UDP when it is on.
+    let v6_setting: Option<Option<SocketAddr>> =
+        s.opt::<OptAddr>(&trackerd::LISTEN_V6)?.map(|o| o.0);
+    if let Some((addr, default)) = sta::config::v6_twin(v6_setting, bound) {
+        match bind::tcp_listener(addr) {
+            Ok(l) => {
+                log::info!("sta-trackerd listening on {} (IPv6)", l.local_addr()?);
+                reactor.listen(Listener::Tcp(l))?;
+                if udp_on {
+                    match bind::udp_socket(addr) {
+                        Ok(u) => {
+                            log::info!("sta-trackerd udp listening on {} (IPv6)", u.local_addr()?);
+                            reactor.listen(Listener::Udp(u))?;
+                        }
+                        Err(e) => log::warn!(
+                            "no IPv6 BitTorrent UDP tracker: cannot bind udp {addr}: {e}"
+                        ),
+                    }
+                }
+            }
+            Err(e) if default => log::warn!("no IPv6 listener: cannot bind {addr}: {e}"),
+            Err(e) => return Err(format!("cannot listen on {addr}: {e}").into()),
+        }
     }
     let mut http_listener = None;
     if let Some(addr) = http_listen {
@@ -138,18 +164,5 @@ fn reload(s: &mut Settings) {
             *s = new;
         }
         Err(e) => log::warn!("reload: {e}; keeping the configuration in use"),
-    }
-}
-
-/// An address setting that may be off (`off` or empty).
-struct Opt(Option<SocketAddr>);
-
-impl std::str::FromStr for Opt {
-    type Err = std::net::AddrParseError;
-    fn from_str(s: &str) -> Result<Opt, Self::Err> {
-        match s {
-            "" | "off" => Ok(Opt(None)),
-            _ => s.parse().map(|a| Opt(Some(a))),
-        }
     }
 }

@@ -10,6 +10,7 @@ pub const SPEC: Spec = Spec {
     settings: &[
         TRACKER,
         LISTEN,
+        LISTEN_V6,
         DIR,
         CONTROL,
         PIECE_SIZE,
@@ -33,6 +34,15 @@ pub const LISTEN: Setting = Setting::new(
     "ADDR:PORT",
     Unset::Value("0.0.0.0:6881"),
     "address for peer connections",
+);
+pub const LISTEN_V6: Setting = Setting::new(
+    "--listen-v6",
+    "ADDR:PORT",
+    Unset::Computed(
+        "`[::]` on the port of --listen when --listen is `0.0.0.0` (a failed bind of \
+         that default only logs a warning), else off",
+    ),
+    "IPv6 address for peer connections (a second socket, IPv6 only), or `off`",
 );
 pub const DIR: Setting = Setting::new("--dir", "DIR", Unset::Value("."), "where downloads land");
 pub const CONTROL: Setting = Setting::new(

@@ -184,7 +184,10 @@ mod tests {
                 let name = s.name();
                 assert!(s.flag.starts_with("--"), "{}", s.flag);
                 assert!(
-                    !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '-'),
+                    !name.is_empty()
+                        && name
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
                     "{name}"
                 );
                 assert!(names.insert(name), "{} declares {name} twice", spec.program);

@@ -15,6 +15,7 @@ pub const SPEC: Spec = Spec {
         MAX_FILES_PER_PEER,
         MAX_PEERS_PER_ANSWER,
         MAX_FILES,
+        LISTEN_V6,
         UDP_LISTEN,
         HTTP_LISTEN,
         ANNOUNCE_INTERVAL,
@@ -58,6 +59,16 @@ pub const MAX_FILES: Setting = Setting::new(
     "N",
     Unset::Value("1000000"),
     "files in the catalog",
+);
+pub const LISTEN_V6: Setting = Setting::new(
+    "--listen-v6",
+    "ADDR:PORT",
+    Unset::Computed(
+        "`[::]` on the port of --listen when --listen is `0.0.0.0` (a failed bind of \
+         that default only logs a warning), else off",
+    ),
+    "IPv6 address for sessions and, on the same port, BitTorrent UDP (a second socket \
+     pair, IPv6 only), or `off`",
 );
 pub const UDP_LISTEN: Setting = Setting::new(
     "--udp-listen",

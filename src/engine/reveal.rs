@@ -161,11 +161,18 @@ impl Reveal {
     /// Chooses pieces to show `link` until it has enough waiting: those
     /// shown to the fewest peers, then held by the fewest (`holders`),
     /// at random among equals. Returns the pieces to announce to it.
+    ///
+    /// `could_ask`: we unchoke the peer, or it is not interested. Pieces
+    /// it could have asked for during [`IDLE`] and did not are pieces it
+    /// does not want (a `get --only` of part of a tree): they stop counting
+    /// as waiting, so it is shown others instead of stalling until
+    /// [`STALE`]. It knows we have them; they are not shown again.
     pub fn top_up(
         &mut self,
         link: LinkId,
         theirs: &Bitfield,
         holders: impl Fn(u32) -> u32,
+        could_ask: bool,
         now: Time,
         rng: &mut Rng,
     ) -> Vec<u32> {
@@ -173,6 +180,15 @@ impl Reveal {
         let Some(s) = self.peers.get_mut(&link) else {
             return out;
         };
+        let declined = could_ask
+            && s.asked.is_none_or(|t| now.since(t) >= IDLE)
+            && !s.waiting.is_empty()
+            && s.waiting.iter().all(|&(_, at)| now.since(at) >= IDLE);
+        if declined {
+            for (p, _) in s.waiting.drain(..) {
+                unshow(&mut self.shown, p);
+            }
+        }
         let (shown, stale) = (&mut self.shown, &mut s.stale);
         s.waiting.retain(|&(p, at)| {
             let old = now.since(at) >= STALE;
@@ -240,7 +256,7 @@ mod tests {
         let mut seen = Vec::new();
         for link in 1..=3 {
             r.join(link);
-            let shown = r.top_up(link, &none, |_| 0, Time::ZERO, &mut rng);
+            let shown = r.top_up(link, &none, |_| 0, false, Time::ZERO, &mut rng);
             for &p in &shown {
                 r.requested(link, p, Time::ZERO);
             }
@@ -251,7 +267,7 @@ mod tests {
         // A fourth peer gets pieces shown once, the one held by fewest.
         r.join(4);
         let holders = |p: u32| if p == 3 { 0 } else { 2 };
-        let shown = r.top_up(4, &none, holders, Time::ZERO, &mut rng);
+        let shown = r.top_up(4, &none, holders, false, Time::ZERO, &mut rng);
         assert_eq!(shown[0], 3);
     }
 
@@ -261,14 +277,15 @@ mod tests {
         let none = Bitfield::new(8);
         let mut rng = Rng::new(1);
         r.join(1);
-        let first = r.top_up(1, &none, |_| 0, Time::ZERO, &mut rng);
+        let first = r.top_up(1, &none, |_| 0, false, Time::ZERO, &mut rng);
         assert_eq!(first.len(), 2);
         assert!(
-            r.top_up(1, &none, |_| 0, Time::ZERO, &mut rng).is_empty(),
+            r.top_up(1, &none, |_| 0, false, Time::ZERO, &mut rng)
+                .is_empty(),
             "enough ahead"
         );
         r.requested(1, first[0], Time::ZERO);
-        let next = r.top_up(1, &none, |_| 0, Time::ZERO, &mut rng);
+        let next = r.top_up(1, &none, |_| 0, false, Time::ZERO, &mut rng);
         assert_eq!(next.len(), 1);
         assert!(!first.contains(&next[0]), "never shown twice to one peer");
     }
@@ -279,16 +296,16 @@ mod tests {
         let none = Bitfield::new(3);
         let mut rng = Rng::new(3);
         r.join(1);
-        let a = r.top_up(1, &none, |_| 0, Time::ZERO, &mut rng);
+        let a = r.top_up(1, &none, |_| 0, false, Time::ZERO, &mut rng);
         // Peer 1 got a[0] from someone else: it never left us.
         r.announced(1, a[0]);
         r.join(2);
-        let b = r.top_up(2, &none, |_| 0, Time::ZERO, &mut rng);
+        let b = r.top_up(2, &none, |_| 0, false, Time::ZERO, &mut rng);
         assert!(b.contains(&a[0]) && !b.contains(&a[1]));
         // Peer 2 leaves before asking: its pieces are unshown again.
         r.leave(2);
         r.join(3);
-        let mut c = r.top_up(3, &none, |_| 0, Time::ZERO, &mut rng);
+        let mut c = r.top_up(3, &none, |_| 0, false, Time::ZERO, &mut rng);
         c.sort();
         let mut expect = b.clone();
         expect.sort();
@@ -300,8 +317,15 @@ mod tests {
         let mut r = reveal(3);
         r.join(1);
         assert!(
-            r.top_up(1, &Bitfield::full(3), |_| 0, Time::ZERO, &mut Rng::new(1))
-                .is_empty()
+            r.top_up(
+                1,
+                &Bitfield::full(3),
+                |_| 0,
+                false,
+                Time::ZERO,
+                &mut Rng::new(1)
+            )
+            .is_empty()
         );
         assert!(r.covers(1) && !r.covers(2));
     }
@@ -316,14 +340,15 @@ mod tests {
         let none = Bitfield::new(2);
         let mut rng = Rng::new(5);
         r.join(1);
-        assert_eq!(r.top_up(1, &none, |_| 0, at(0), &mut rng).len(), 2);
+        assert_eq!(r.top_up(1, &none, |_| 0, false, at(0), &mut rng).len(), 2);
         r.join(2);
         r.requested(2, 0, at(0)); // unasked: it heard of piece 0 elsewhere
         assert!(
-            r.top_up(2, &none, |_| 0, at(700), &mut rng).is_empty(),
+            r.top_up(2, &none, |_| 0, false, at(700), &mut rng)
+                .is_empty(),
             "both pieces went out once, and peer 2 asked 0.7 s ago: busy"
         );
-        assert_eq!(r.top_up(2, &none, |_| 0, at(1100), &mut rng), [1]);
+        assert_eq!(r.top_up(2, &none, |_| 0, false, at(1100), &mut rng), [1]);
     }
 
     #[test]
@@ -332,9 +357,9 @@ mod tests {
         let none = Bitfield::new(3);
         let mut rng = Rng::new(9);
         r.join(1);
-        let first = r.top_up(1, &none, |_| 0, at(0), &mut rng);
+        let first = r.top_up(1, &none, |_| 0, false, at(0), &mut rng);
         r.requested(1, first[0], at(100));
-        let third = r.top_up(1, &none, |_| 0, at(100), &mut rng);
+        let third = r.top_up(1, &none, |_| 0, false, at(100), &mut rng);
         assert_eq!(third.len(), 1);
         // Thirty seconds on, first[1] and third[0] were never asked for by
         // peer 1: peer 2, which asks for third[0] by itself, is shown
@@ -342,9 +367,35 @@ mod tests {
         r.join(2);
         r.requested(2, third[0], at(30_500)); // busy: no second copies
         r.requested(1, first[0], at(30_500)); // busy too: nothing back yet
-        r.top_up(1, &none, |_| 0, at(30_500), &mut rng);
-        let shown = r.top_up(2, &none, |_| 0, at(30_500), &mut rng);
+        r.top_up(1, &none, |_| 0, false, at(30_500), &mut rng);
+        let shown = r.top_up(2, &none, |_| 0, false, at(30_500), &mut rng);
         assert_eq!(shown, [first[1]]);
+    }
+
+    #[test]
+    fn pieces_an_unchoked_peer_leaves_alone_make_room_for_others() {
+        // A `get --only` peer wants none of the two pieces it was shown.
+        let mut r = reveal(6);
+        let none = Bitfield::new(6);
+        let mut rng = Rng::new(4);
+        r.join(1);
+        let first = r.top_up(1, &none, |_| 0, true, at(0), &mut rng);
+        assert_eq!(first.len(), 2);
+        assert!(
+            r.top_up(1, &none, |_| 0, false, at(1500), &mut rng)
+                .is_empty(),
+            "choked and interested: it could not ask, so they still wait"
+        );
+        let next = r.top_up(1, &none, |_| 0, true, at(1500), &mut rng);
+        assert_eq!(next.len(), 2, "unchoked, it asked for neither in 1 s");
+        assert!(next.iter().all(|p| !first.contains(p)), "never shown twice");
+        // The declined pieces count as never sent: others get them first.
+        r.join(2);
+        let other = r.top_up(2, &none, |_| 0, true, at(1500), &mut rng);
+        assert!(
+            other.iter().all(|p| !next.contains(p)),
+            "{other:?} vs {next:?}"
+        );
     }
 
     #[test]
@@ -354,7 +405,7 @@ mod tests {
         let mut rng = Rng::new(1);
         r.join(1);
         r.join(2);
-        let shown = r.top_up(1, &none, |_| 0, at(0), &mut rng);
+        let shown = r.top_up(1, &none, |_| 0, false, at(0), &mut rng);
         r.requested(1, shown[0], at(0));
         r.announced(2, shown[0]); // 2 got it, from 1 or its relays
         r.announced(1, shown[0]); // 1's own have is no spread
@@ -368,10 +419,13 @@ mod tests {
         let none = Bitfield::new(2);
         let mut rng = Rng::new(2);
         r.join(1);
-        assert_eq!(r.top_up(1, &none, |_| 0, at(0), &mut rng).len(), 2);
+        assert_eq!(r.top_up(1, &none, |_| 0, false, at(0), &mut rng).len(), 2);
         r.requested(1, 0, at(31_000));
         // Piece 1 went stale at 30 s; peer 1 is busy with piece 0.
-        assert!(r.top_up(1, &none, |_| 0, at(31_000), &mut rng).is_empty());
-        assert_eq!(r.top_up(1, &none, |_| 0, at(32_500), &mut rng), [1]);
+        assert!(
+            r.top_up(1, &none, |_| 0, false, at(31_000), &mut rng)
+                .is_empty()
+        );
+        assert_eq!(r.top_up(1, &none, |_| 0, false, at(32_500), &mut rng), [1]);
     }
 }

@@ -728,9 +728,15 @@ fn reveal_more(
         return;
     };
     let picker = &t.picker;
-    let shown = t
-        .reveal
-        .top_up(link, theirs, |p| picker.availability(p), now, rng);
+    let could_ask = !conn.peer_interested || t.choker.is_unchoked(link);
+    let shown = t.reveal.top_up(
+        link,
+        theirs,
+        |p| picker.availability(p),
+        could_ask,
+        now,
+        rng,
+    );
     if !shown.is_empty() {
         queue_send(actions, link, |b| {
             for &p in &shown {

@@ -18,6 +18,8 @@ use std::time::Instant;
 /// Listener numbers, in the order `sta-peerd` registers them.
 pub const PEER_LISTENER: usize = 0;
 pub const CONTROL_LISTENER: usize = 1;
+/// The IPv6 twin of the peer listener, when there is one.
+pub const PEER_LISTENER_V6: usize = 2;
 
 pub struct Daemon {
     engine: Engine<Disk>,
@@ -181,7 +183,7 @@ impl Handler for Daemon {
     ) -> Option<LinkId> {
         let now = self.now();
         let link = match listener {
-            PEER_LISTENER => self.engine.peer_accepted(now, peer?),
+            PEER_LISTENER | PEER_LISTENER_V6 => self.engine.peer_accepted(now, peer?),
             CONTROL_LISTENER => self.engine.control_opened(now),
             _ => return None,
         };

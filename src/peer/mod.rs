@@ -7,4 +7,4 @@ pub mod daemon;
 pub mod disk;
 
 pub use crate::engine::Config;
-pub use daemon::Daemon;
+pub use daemon::{Daemon, PEER_LISTENER_V6};

@@ -60,6 +60,13 @@ impl Holder {
     }
 }
 
+/// Who asks for peers: never given itself, nor (over IPv4) IPv6 peers.
+#[derive(Debug, Clone, Copy)]
+pub struct Asker {
+    pub conn: ConnId,
+    pub v4_only: bool,
+}
+
 #[derive(Debug)]
 pub struct FileEntry {
     pub info: Arc<Info>,
@@ -316,8 +323,7 @@ impl Catalog {
     pub fn sample(
         &self,
         entry: &FileEntry,
-        asking: ConnId,
-        v4_only: bool,
+        asker: Asker,
         piece: Option<u32>,
         max: usize,
         rng: &mut Rng,
@@ -326,9 +332,9 @@ impl Catalog {
         picked.clear();
         let mut seen = 0usize;
         for (i, h) in entry.holders.iter().enumerate() {
-            if h.conn == asking
+            if h.conn == asker.conn
                 || !h.reachable
-                || (v4_only && h.ipv6)
+                || (asker.v4_only && h.ipv6)
                 || piece.is_some_and(|p| !entry.has(i, p))
             {
                 continue;
@@ -435,6 +441,11 @@ impl BuildHasher for KeyedHash {
 mod tests {
     use super::*;
 
+    const ASKER: Asker = Asker {
+        conn: 0,
+        v4_only: false,
+    };
+
     fn info(name: &str, pieces: u32) -> Info {
         let piece_length = 16 * 1024;
         let length = u64::from(pieces) * u64::from(piece_length);
@@ -476,13 +487,13 @@ mod tests {
         let entry = c.get(&h).unwrap();
         let mut rng = Rng::new(7);
         let mut picked = Vec::new();
-        c.sample(entry, 0, false, Some(0), 50, &mut rng, &mut picked);
+        c.sample(entry, ASKER, Some(0), 50, &mut rng, &mut picked);
         // Conns 8, 16, ..., 96 hold piece 0; conn 0 is asking.
         assert_eq!(picked.len(), 12);
         assert!(picked.iter().all(|&i| entry.holders[i].conn % 8 == 0));
         let mut firsts = BTreeSet::new();
         for _ in 0..20 {
-            c.sample(entry, 0, false, None, 10, &mut rng, &mut picked);
+            c.sample(entry, ASKER, None, 10, &mut rng, &mut picked);
             assert_eq!(picked.len(), 10);
             firsts.insert(picked[0]);
         }

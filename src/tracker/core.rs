@@ -2,7 +2,7 @@
 //! written into the session's output buffer. No sockets and no clock, so
 //! every rule here is unit-testable.
 
-use super::catalog::{Catalog, ConnHash, HaveOutcome, Holding};
+use super::catalog::{Asker, Catalog, ConnHash, HaveOutcome, Holding};
 use super::swarm::{BtPeer, Swarms, Upsert};
 use crate::bitfield::Bitfield;
 use crate::limits::{MAX_LIST_PAGE, MAX_PEERS_PER_ANSWER, TRACKER_PROTOCOL_VERSION};
@@ -461,7 +461,10 @@ impl Tracker {
         }
         let reachable = peer.identity.is_some_and(|(_, addr)| addr.port() != 0);
         let ipv6 = peer.identity.is_some_and(|(_, addr)| is_v6(&addr));
-        if self.catalog.hold(conn, hash, holding, (reachable, ipv6), || info) {
+        if self
+            .catalog
+            .hold(conn, hash, holding, (reachable, ipv6), || info)
+        {
             peer.files.push(hash);
         }
         Response::Announced { info_hash: hash }.encode(out);
@@ -584,9 +587,14 @@ impl Tracker {
             .get(&conn)
             .and_then(|p| p.identity)
             .is_some_and(|(_, addr)| !is_v6(&addr));
-        let mut seen = self
-            .catalog
-            .sample(entry, conn, v4_only, piece, max, &mut self.rng, &mut picked);
+        let mut seen = self.catalog.sample(
+            entry,
+            Asker { conn, v4_only },
+            piece,
+            max,
+            &mut self.rng,
+            &mut picked,
+        );
         // BitTorrent peers of the file continue the same reservoir, as
         // indices past the STA holders. Their pieces are unknown: a seeder
         // has them all, a leecher is given as holding none (and never

@@ -147,6 +147,12 @@ impl Hosts {
         Ipv4Addr::new(10, 77, 0, last)
     }
 
+    /// Host `i`'s IPv6 address (fd77::(10+i), the hex digits of 10+i).
+    pub fn ip6(&self, host: usize) -> std::net::Ipv6Addr {
+        let last = u16::from_str_radix(&(10 + host).to_string(), 16).expect("at most 200 hosts");
+        std::net::Ipv6Addr::new(0xfd77, 0, 0, 0, 0, 0, 0, last)
+    }
+
     /// `ip netns exec NS PROGRAM ARGS...` as a daemon: `ip` execs the
     /// program in place, so the guard's pid is the daemon's own.
     pub fn spawn_daemon(&self, host: usize, program: &str, args: &[&str]) -> Daemon {
