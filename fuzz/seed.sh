@@ -14,7 +14,10 @@
 #       bt-udp* (info string `bt-hex`, which tests/conformance.rs skips)
 #                            -> bt_udp
 #     and text blocks `text bt-http NAME` (one HTTP request head, lines
-#     ending in CRLF) -> bt_http.
+#     ending in CRLF) -> bt_http; `text http-request NAME` blocks of
+#     spec/http.md (a request to a daemon's --http listener: the head's
+#     lines end in CRLF, a blank line, then the body's lines as written)
+#     -> http_request.
 #     Inside a block, whitespace is ignored and `#` starts a comment.
 #   - tests/data/*.torrent and the info dicts of tests/data/info_hashes.json,
 #     for bencode (the info dicts for info_tree too).
@@ -25,7 +28,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 corpus=fuzz/corpus
-targets=(tracker_request tracker_response peer_wire bencode bt_udp bt_http info_tree)
+targets=(tracker_request tracker_response peer_wire bencode bt_udp bt_http info_tree http_request)
 for t in "${targets[@]}"; do mkdir -p "$corpus/$t"; done
 
 # A BEP 3 handshake with the Fast bit, all-zero hash and id.
@@ -106,6 +109,19 @@ while read -r name; do
     ' spec/bittorrent.md >"$corpus/bt_http/seed-$name"
     count[bt_http]=$((${count[bt_http]:-0} + 1))
 done < <(sed -n 's/^```text bt-http \([A-Za-z0-9._-]*\).*/\1/p' spec/bittorrent.md 2>/dev/null)
+
+# Requests of spec/http.md: `text http-request NAME` blocks; the lines up
+# to the first empty one are the head (CRLF), the rest the body, as is.
+while read -r name; do
+    awk -v want="$name" '
+        /^```text http-request / { inblock = ($3 == want); inbody = 0; next }
+        inblock && /^```/ { if (!inbody) printf "\r\n"; inblock = 0; next }
+        inblock && inbody { printf "%s", $0; next }
+        inblock && $0 == "" { inbody = 1; printf "\r\n"; next }
+        inblock { printf "%s\r\n", $0 }
+    ' spec/http.md >"$corpus/http_request/seed-$name"
+    count[http_request]=$((${count[http_request]:-0} + 1))
+done < <(sed -n 's/^```text http-request \([A-Za-z0-9._-]*\).*/\1/p' spec/http.md 2>/dev/null)
 
 # Every block of a protocol back to back, to drive the decode loops.
 for t in tracker_request tracker_response peer_wire; do

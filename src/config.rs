@@ -24,6 +24,17 @@ pub const CONFIG: Setting = Setting::new(
 )
 .flag_only();
 
+/// The IPv6 twin of `--listen` (see [`v6_twin`]).
+pub const LISTEN_V6: Setting = Setting::new(
+    "--listen-v6",
+    "ADDR:PORT",
+    Unset::Computed(
+        "`[::]` on the port of --listen when --listen is `0.0.0.0` (a failed bind of \
+         that default only logs a warning), else off",
+    ),
+    "also listen here, a second socket, IPv6 only (the tracker: TCP, and UDP if on), or `off`",
+);
+
 /// The levels [`init_logging`] takes.
 pub const LOG_LEVEL: Setting = Setting::new(
     "--log-level",
@@ -241,6 +252,27 @@ fn parse_file(text: &str, names: &[&'static str]) -> Result<Vec<(&'static str, S
         out.push((name, value.trim().trim_matches('"').to_owned()));
     }
     Ok(out)
+}
+
+/// The API token: the first line of `file` when given, else the value of
+/// the environment variable `env_var`, else none (write requests are then
+/// refused with 403).
+pub fn load_api_token(
+    file: Option<std::path::PathBuf>,
+    env_var: &str,
+) -> Result<Option<String>, ConfigError> {
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ConfigError(format!("api-token-file {}: {e}", path.display())))?;
+        return crate::http::auth::token_from_file_text(&text)
+            .map(Some)
+            .map_err(|e| ConfigError(format!("api-token-file {}: {e}", path.display())));
+    }
+    match std::env::var(env_var) {
+        Ok(v) if !v.trim().is_empty() => Ok(Some(v.trim().to_owned())),
+        Ok(_) => Err(ConfigError(format!("{env_var} is set but empty"))),
+        Err(_) => Ok(None),
+    }
 }
 
 /// Sets up logging to stderr at `level` (error, warn, info, debug, trace).

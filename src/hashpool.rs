@@ -31,6 +31,8 @@ pub struct HashPool {
     jobs: Option<Sender<Job>>,
     done: Receiver<Done>,
     threads: Vec<JoinHandle<()>>,
+    /// Jobs submitted and not yet received back.
+    queued: usize,
 }
 
 impl HashPool {
@@ -52,20 +54,27 @@ impl HashPool {
             jobs: Some(jobs_tx),
             done: done_rx,
             threads: handles,
+            queued: 0,
         })
     }
 
-    pub fn submit(&self, job: Job) {
-        if let Some(jobs) = &self.jobs
-            && jobs.send(job).is_err()
-        {
-            warn!("hash pool is gone; job dropped");
+    pub fn submit(&mut self, job: Job) {
+        match &self.jobs {
+            Some(jobs) if jobs.send(job).is_ok() => self.queued += 1,
+            _ => warn!("hash pool is gone; job dropped"),
         }
     }
 
     /// The next finished job, if any.
-    pub fn try_recv(&self) -> Option<Done> {
-        self.done.try_recv().ok()
+    pub fn try_recv(&mut self) -> Option<Done> {
+        let done = self.done.try_recv().ok()?;
+        self.queued = self.queued.saturating_sub(1);
+        Some(done)
+    }
+
+    /// Jobs waiting for a thread or running.
+    pub fn queued(&self) -> usize {
+        self.queued
     }
 }
 

@@ -4,12 +4,14 @@
 //! The protocol layers (`wire`, `meta`) are sans-IO: they turn bytes into
 //! typed values and back, and know nothing of sockets, clocks or files.
 
+pub mod api;
 pub mod bitfield;
 pub mod cli;
 pub mod config;
 pub mod control;
 pub mod engine;
 pub mod hashpool;
+pub mod http;
 pub mod json;
 pub mod limits;
 pub mod meta;

@@ -126,7 +126,7 @@ fn unknown_names_are_refused() {
         stderr(&o).ends_with(
             ": line 3: unknown setting 'bogus' (known: listen, log-level, max-connections, \
              idle-timeout, max-files-per-peer, max-peers-per-answer, max-files, listen-v6, udp-listen, \
-             http-listen, announce-interval, max-bt-peers)\n"
+             http-listen, announce-interval, max-bt-peers, http, api-token-file)\n"
         ),
         "{}",
         stderr(&o)
@@ -138,7 +138,7 @@ fn unknown_names_are_refused() {
     assert!(
         stderr(&o).ends_with(
             ": line 1: unknown setting 'share' (known: tracker, listen, listen-v6, dir, control, \
-             piece-size, max-peers, upload-slots, hash-threads, log-level)\n"
+             piece-size, max-peers, upload-slots, hash-threads, log-level, http, api-token-file)\n"
         ),
         "{}",
         stderr(&o)

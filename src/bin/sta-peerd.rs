@@ -23,8 +23,9 @@ USAGE:
 ";
 
 const TRAILER: &str = "\
-Prints `listening on ADDR` and `control on PATH` once ready; exits 0 on
-SIGINT, SIGTERM or `sta stop`; SIGHUP reloads the config file (see README).
+Prints `listening on ADDR` and `control on PATH` once ready (then `http
+listening on ADDR` with --http); exits 0 on SIGINT, SIGTERM or `sta stop`;
+SIGHUP reloads the config file (see README).
 ";
 
 fn main() -> ExitCode {
@@ -54,6 +55,9 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let hash_threads: usize = s.opt(&peerd::HASH_THREADS)?.unwrap_or(cores);
 
+    let http_listen: Option<SocketAddr> = s.get::<sta::http::Listen>(&peerd::HTTP)?.0;
+    let api_token =
+        sta::config::load_api_token(s.opt(&peerd::API_TOKEN_FILE)?, "STA_PEERD_API_TOKEN")?;
     let peer_listener =
         TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let bound = peer_listener.local_addr()?;
@@ -103,6 +107,14 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
         let index = reactor.listen(Listener::Tcp(l))?;
         debug_assert_eq!(index, sta::peer::PEER_LISTENER_V6);
     }
+    let mut http_line = None;
+    let mut http_index = None;
+    if let Some(addr) = http_listen {
+        let l =
+            TcpListener::bind(addr).map_err(|e| format!("cannot listen on http {addr}: {e}"))?;
+        http_line = Some(format!("http listening on {}", l.local_addr()?));
+        http_index = Some(reactor.listen(Listener::Tcp(l))?);
+    }
     reactor.stop_on_signals()?;
     let config = Config {
         tracker,
@@ -115,11 +127,18 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     };
     let pool = HashPool::new(hash_threads, reactor.waker())?;
     let mut daemon = Daemon::new(config, pool, Rng::from_entropy());
+    if let Some(index) = http_index {
+        daemon.serve_http(index, api_token);
+    }
     daemon.reload_with(s);
     let shared = absolute(&shares)?;
     daemon.start(reactor.ctx(), &shared)?;
     println!("listening on {bound}");
     println!("control on {}", control.display());
+    if let Some(line) = &http_line {
+        println!("{line}");
+        log::info!("sta-peerd {line}");
+    }
     std::io::stdout().flush()?;
     log::info!("sta-peerd listening on {bound}, tracker {tracker}");
     if let Some(line) = v6_line {

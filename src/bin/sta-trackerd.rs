@@ -5,11 +5,12 @@ use sta::config::{ConfigError, OptAddr, Settings, init_logging, trackerd};
 use sta::limits::MAX_TRACKER_FRAME;
 use sta::reactor::{Limits, Listener, Reactor, bind};
 use sta::rng::Rng;
+use sta::tracker::http_api::ApiConfig;
 use sta::tracker::{Config, Tracker};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const ABOUT: &str = "\
 sta-trackerd: the STA tracker, a live catalog of shared files and of which
@@ -21,8 +22,9 @@ USAGE:
 
 const TRAILER: &str = "\
 Prints `listening on ADDR` once ready (then `udp listening on ADDR` and
-`http listening on ADDR` for the BitTorrent listeners that are on); exits 0 on SIGINT or
-SIGTERM; SIGHUP reloads the config file (see README).
+`http listening on ADDR` for the BitTorrent listeners that are on, and
+`api listening on ADDR` with --http); exits 0 on SIGINT or SIGTERM; SIGHUP
+reloads the config file (see README).
 ";
 
 fn main() -> ExitCode {
@@ -57,6 +59,9 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
     let udp_listen: Option<Option<SocketAddr>> =
         s.opt::<OptAddr>(&trackerd::UDP_LISTEN)?.map(|o| o.0);
     let http_listen: Option<SocketAddr> = s.get::<OptAddr>(&trackerd::HTTP_LISTEN)?.0;
+    let api_listen: Option<SocketAddr> = s.get::<sta::http::Listen>(&trackerd::HTTP)?.0;
+    let api_token =
+        sta::config::load_api_token(s.opt(&trackerd::API_TOKEN_FILE)?, "STA_TRACKERD_API_TOKEN")?;
     let limits = Limits {
         max_connections: s.get(&trackerd::MAX_CONNECTIONS)?,
         idle_timeout: Duration::from_secs(idle_secs.into()),
@@ -124,9 +129,22 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
         extra.push(format!("http listening on {}", l.local_addr()?));
         http_listener = Some(reactor.listen(Listener::Tcp(l))?);
     }
+    let mut api = None;
+    if let Some(addr) = api_listen {
+        let l =
+            TcpListener::bind(addr).map_err(|e| format!("cannot listen on --http {addr}: {e}"))?;
+        extra.push(format!("api listening on {}", l.local_addr()?));
+        api = Some(ApiConfig {
+            listener: reactor.listen(Listener::Tcp(l))?,
+            token: api_token,
+            started: Instant::now(),
+            listen: bound,
+        });
+    }
     reactor.stop_on_signals()?;
     let mut tracker = Tracker::new(config, Rng::from_entropy());
     tracker.http_listener = http_listener;
+    tracker.api = api;
     tracker.on_reload = Some(Box::new(move || reload(&mut s)));
     println!("listening on {bound}");
     for line in &extra {

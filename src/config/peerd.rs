@@ -2,7 +2,7 @@
 //! variables, config file keys and README.md's table come from here.
 
 use super::setting::{Setting, Spec, Unset};
-pub use super::{CONFIG, LOG_LEVEL};
+pub use super::{CONFIG, LISTEN_V6, LOG_LEVEL};
 
 pub const SPEC: Spec = Spec {
     program: "sta-peerd",
@@ -18,6 +18,8 @@ pub const SPEC: Spec = Spec {
         UPLOAD_SLOTS,
         HASH_THREADS,
         LOG_LEVEL,
+        HTTP,
+        API_TOKEN_FILE,
         SHARE,
         CONFIG,
     ],
@@ -34,15 +36,6 @@ pub const LISTEN: Setting = Setting::new(
     "ADDR:PORT",
     Unset::Value("0.0.0.0:6881"),
     "address for peer connections",
-);
-pub const LISTEN_V6: Setting = Setting::new(
-    "--listen-v6",
-    "ADDR:PORT",
-    Unset::Computed(
-        "`[::]` on the port of --listen when --listen is `0.0.0.0` (a failed bind of \
-         that default only logs a warning), else off",
-    ),
-    "IPv6 address for peer connections (a second socket, IPv6 only), or `off`",
 );
 pub const DIR: Setting = Setting::new("--dir", "DIR", Unset::Value("."), "where downloads land");
 pub const CONTROL: Setting = Setting::new(
@@ -70,6 +63,18 @@ pub const HASH_THREADS: Setting = Setting::new(
     "N",
     Unset::Computed("number of cores"),
     "SHA1 threads",
+);
+pub const HTTP: Setting = Setting::new(
+    "--http",
+    "ADDR:PORT",
+    Unset::Value("off"),
+    "serve /metrics and the /api/v1 JSON API over HTTP (a bare PORT means 127.0.0.1:PORT), or `off`",
+);
+pub const API_TOKEN_FILE: Setting = Setting::new(
+    "--api-token-file",
+    "PATH",
+    Unset::Nothing,
+    "file whose first line is the token the API's write requests must carry (or set STA_PEERD_API_TOKEN)",
 );
 pub const SHARE: Setting = Setting::new(
     "--share",

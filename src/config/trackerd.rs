@@ -2,7 +2,7 @@
 //! variables, config file keys and README.md's table come from here.
 
 use super::setting::{Setting, Spec, Unset};
-pub use super::{CONFIG, LOG_LEVEL};
+pub use super::{CONFIG, LISTEN_V6, LOG_LEVEL};
 
 pub const SPEC: Spec = Spec {
     program: "sta-trackerd",
@@ -20,6 +20,8 @@ pub const SPEC: Spec = Spec {
         HTTP_LISTEN,
         ANNOUNCE_INTERVAL,
         MAX_BT_PEERS,
+        HTTP,
+        API_TOKEN_FILE,
         CONFIG,
     ],
 };
@@ -60,16 +62,6 @@ pub const MAX_FILES: Setting = Setting::new(
     Unset::Value("1000000"),
     "files in the catalog",
 );
-pub const LISTEN_V6: Setting = Setting::new(
-    "--listen-v6",
-    "ADDR:PORT",
-    Unset::Computed(
-        "`[::]` on the port of --listen when --listen is `0.0.0.0` (a failed bind of \
-         that default only logs a warning), else off",
-    ),
-    "IPv6 address for sessions and, on the same port, BitTorrent UDP (a second socket \
-     pair, IPv6 only), or `off`",
-);
 pub const UDP_LISTEN: Setting = Setting::new(
     "--udp-listen",
     "ADDR:PORT",
@@ -97,6 +89,19 @@ pub const MAX_BT_PEERS: Setting = Setting::new(
     "N",
     Unset::Value("1000000"),
     "BitTorrent peers across all files",
+);
+
+pub const HTTP: Setting = Setting::new(
+    "--http",
+    "ADDR:PORT",
+    Unset::Value("off"),
+    "serve /metrics and the /api/v1 JSON API over HTTP (a bare PORT means 127.0.0.1:PORT), or `off`",
+);
+pub const API_TOKEN_FILE: Setting = Setting::new(
+    "--api-token-file",
+    "PATH",
+    Unset::Nothing,
+    "file whose first line is the API token (or set STA_TRACKERD_API_TOKEN); the tracker's API has no write request yet",
 );
 
 #[cfg(test)]

@@ -21,6 +21,43 @@ use std::path::PathBuf;
 
 type Refusal = (Code, String);
 
+/// A control reply, as the HTTP API reads it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiReply {
+    /// The control protocol's final reply (`{"ok":true,...}`).
+    Done(serde_json::Value),
+    Failed {
+        code: Code,
+        message: String,
+    },
+}
+
+impl ApiReply {
+    /// Reads a control reply line.
+    pub fn parse(line: &str) -> ApiReply {
+        let value: serde_json::Value = match serde_json::from_str(line.trim_end()) {
+            Ok(v) => v,
+            Err(e) => {
+                return ApiReply::Failed {
+                    code: code::UNKNOWN,
+                    message: format!("unreadable reply: {e}"),
+                };
+            }
+        };
+        match value.get("error") {
+            Some(e) => ApiReply::Failed {
+                code: Code::parse(e.get("code").and_then(|c| c.as_str()).unwrap_or("")),
+                message: e
+                    .get("message")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or("")
+                    .to_owned(),
+            },
+            None => ApiReply::Done(value),
+        }
+    }
+}
+
 /// A control session: whether its one request arrived, and the download
 /// it follows, if any.
 #[derive(Debug, Default)]
@@ -97,6 +134,30 @@ impl<S: Storage> Engine<S> {
         result
             .err()
             .map(|(code, message)| ControlError::new(code, message).to_line())
+    }
+
+    /// A request of the HTTP API (share, get, remove, list), carried out
+    /// as a control request whose session has no connection: its final
+    /// reply, when it comes later (a share hashed, a download done), goes
+    /// nowhere. Returns the reply if it is known at once, else `None`
+    /// (accepted, under way).
+    pub fn api_request(&mut self, now: Time, req: ControlRequest) -> Option<ApiReply> {
+        self.api_deferred(now, req).err()
+    }
+
+    /// Like [`Engine::api_request`], for a caller that waits for the final
+    /// reply: `Ok(link)` when it comes later, as the control reply line
+    /// sent on `link` (then closed); `Err` with the reply known at once.
+    pub fn api_deferred(&mut self, now: Time, req: ControlRequest) -> Result<LinkId, ApiReply> {
+        let link = self.control_opened(now);
+        if let Some(c) = self.controls.get_mut(&link) {
+            c.requested = true;
+        }
+        let Some(line) = self.control_request(now, link, req) else {
+            return Ok(link);
+        };
+        self.control_reply(link, line.clone());
+        Err(ApiReply::parse(&line))
     }
 
     /// A `meta` this daemon answers itself needs no tracker.

@@ -468,6 +468,7 @@ impl<S: Storage> Engine<S> {
         let suspects = t.piece_checked(piece, matches!(result, Ok(true)));
         match result {
             Ok(true) => {
+                self.stats.pieces_verified += 1;
                 // Seeders learn nothing from a have (BEP 3 allows leaving
                 // it out). A peer that showed us only some pieces may be a
                 // seed showing a few at a time (see `reveal`): it is told
@@ -498,9 +499,11 @@ impl<S: Storage> Engine<S> {
                     "{}: piece {piece} failed its hash check; fetching it again",
                     t.info.name
                 );
+                self.stats.pieces_failed += 1;
                 let mut culprits = Vec::new();
                 for addr in suspects {
                     if t.strike(addr) {
+                        self.stats.peers_banned += 1;
                         warn!("{}: dropping {addr}, which sent corrupt data", t.info.name);
                         culprits.extend(
                             t.peers()
@@ -574,6 +577,9 @@ impl<S: Storage> Engine<S> {
         let req = Request::Leave { info_hash: *hash };
         self.tracker_send(now, &req, Pending::Update);
         self.tags.retain(|_, h| h != hash);
-        self.torrents.remove(hash)
+        let t = self.torrents.remove(hash)?;
+        self.stats.retired_uploaded += t.uploaded();
+        self.stats.retired_downloaded += t.downloaded();
+        Some(t)
     }
 }

@@ -20,6 +20,7 @@
 //! network and clock.
 
 pub mod action;
+mod api;
 pub mod choker;
 mod control;
 mod files;
@@ -28,6 +29,7 @@ pub mod peer;
 mod pending_writes;
 pub mod picker;
 pub mod reveal;
+pub mod stats;
 pub mod storage;
 pub mod time;
 pub mod torrent;
@@ -35,6 +37,8 @@ mod tracker;
 mod wire;
 
 pub use action::{Action, FileId, Job, JobDone, LinkId};
+pub use control::ApiReply;
+pub use stats::Metrics;
 pub use storage::{MemStorage, Storage};
 pub use time::Time;
 
@@ -113,6 +117,7 @@ pub struct Engine<S: Storage> {
     last_keepalive: Time,
     next_tick: Time,
     actions: VecDeque<Action>,
+    stats: stats::Stats,
 }
 
 impl<S: Storage> Engine<S> {
@@ -143,6 +148,7 @@ impl<S: Storage> Engine<S> {
             last_keepalive: now,
             next_tick: now + TICK,
             actions: VecDeque::new(),
+            stats: stats::Stats::default(),
         }
     }
 
@@ -275,6 +281,7 @@ impl<S: Storage> Engine<S> {
         self.tracker_tick(now, false);
         self.peers_tick(now);
         self.control_tick(now);
+        self.sample_meters(now);
     }
 
     fn new_link(&mut self) -> LinkId {
@@ -323,5 +330,7 @@ fn queue_send(actions: &mut VecDeque<Action>, link: LinkId, fill: impl FnOnce(&m
     }
 }
 
+#[cfg(test)]
+mod api_tests;
 #[cfg(test)]
 mod tests;

@@ -9,16 +9,16 @@ use crate::wire::tracker::{Request, Response};
 use sha1::{Digest, Sha1};
 use std::path::Path;
 
-const PIECE: u32 = 32 * 1024;
+pub(super) const PIECE: u32 = 32 * 1024;
 const TRACKER: &str = "10.0.0.1:6969";
-const PEER: &str = "10.0.0.9:6881";
+pub(super) const PEER: &str = "10.0.0.9:6881";
 
 /// One engine, its disk and its clock; the tracker session is answered
 /// by hand.
-struct Rig {
-    e: Engine<MemStorage>,
-    now: Time,
-    tracker: LinkId,
+pub(super) struct Rig {
+    pub(super) e: Engine<MemStorage>,
+    pub(super) now: Time,
+    pub(super) tracker: LinkId,
 }
 
 fn config() -> Config {
@@ -34,7 +34,7 @@ fn config() -> Config {
 }
 
 /// A file of `pieces` pieces (the last one short) and its metadata.
-fn file(pieces: u32) -> (Vec<u8>, Info) {
+pub(super) fn file(pieces: u32) -> (Vec<u8>, Info) {
     let len = (pieces * PIECE - 100) as usize;
     let bytes: Vec<u8> = (0..len).map(|i| (i * 7 % 251) as u8).collect();
     let hashes = bytes
@@ -49,7 +49,7 @@ fn file(pieces: u32) -> (Vec<u8>, Info) {
 
 impl Rig {
     /// An engine whose tracker session is up.
-    fn new(storage: MemStorage) -> Rig {
+    pub(super) fn new(storage: MemStorage) -> Rig {
         let mut e = Engine::new(config(), storage, Rng::new(7), Time::ZERO);
         e.start(Time::ZERO, &[]).unwrap();
         let mut rig = Rig {
@@ -82,7 +82,7 @@ impl Rig {
     }
 
     /// A seeder of `f.bin` (hashed and announced).
-    fn seeder() -> (Rig, Vec<u8>, Info) {
+    pub(super) fn seeder() -> (Rig, Vec<u8>, Info) {
         Rig::seeder_of(4)
     }
 
@@ -113,7 +113,7 @@ impl Rig {
 
     /// Runs every job the engine asked for (at once, in order) and
     /// returns the other actions.
-    fn settle(&mut self) -> Vec<Action> {
+    pub(super) fn settle(&mut self) -> Vec<Action> {
         let mut out = Vec::new();
         while let Some(a) = self.e.poll_action() {
             match a {
@@ -127,11 +127,11 @@ impl Rig {
         out
     }
 
-    fn input(&mut self, link: LinkId, bytes: &[u8]) -> usize {
+    pub(super) fn input(&mut self, link: LinkId, bytes: &[u8]) -> usize {
         self.e.link_input(self.now, link, bytes)
     }
 
-    fn advance(&mut self, d: Duration) {
+    pub(super) fn advance(&mut self, d: Duration) {
         let end = self.now + d;
         while self.now < end {
             self.now = self.e.poll_timeout().min(end);
@@ -141,7 +141,7 @@ impl Rig {
 
     /// The bytes queued on `link` since the last look (other actions are
     /// kept for [`Rig::pending`]).
-    fn sent(&mut self, link: LinkId) -> Vec<u8> {
+    pub(super) fn sent(&mut self, link: LinkId) -> Vec<u8> {
         let mut bytes = Vec::new();
         for a in self.settle() {
             if let Action::Send { link: l, bytes: b } = a
@@ -155,7 +155,7 @@ impl Rig {
 
     /// `control` was told the download is done, and `/dl/f.bin` holds
     /// exactly `bytes`.
-    fn assert_published(&mut self, control: LinkId, bytes: &[u8]) {
+    pub(super) fn assert_published(&mut self, control: LinkId, bytes: &[u8]) {
         let done = String::from_utf8(self.sent(control)).unwrap();
         assert!(done.contains("\"event\":\"done\""), "{done}");
         let file = self.e.storage().fs.files.get(Path::new("/dl/f.bin"));
@@ -170,7 +170,7 @@ impl Rig {
     }
 
     /// A peer connects to us for `info` and says it has nothing.
-    fn incoming_peer(&mut self, info: &Info, id: u8) -> LinkId {
+    pub(super) fn incoming_peer(&mut self, info: &Info, id: u8) -> LinkId {
         let link = self.e.peer_accepted(self.now, PEER.parse().unwrap());
         let mut hello = Vec::new();
         Handshake::new(info.info_hash, [id; 20]).encode(&mut hello);
@@ -209,7 +209,7 @@ fn requests(bytes: &[u8]) -> Vec<Block> {
         .collect()
 }
 
-fn closes(actions: &[Action], link: LinkId) -> bool {
+pub(super) fn closes(actions: &[Action], link: LinkId) -> bool {
     actions.contains(&Action::Close { link })
 }
 
@@ -367,7 +367,7 @@ fn an_unknown_file_or_our_own_id_is_refused() {
 
 /// A leecher with one seeding peer that unchoked it: returns the peer's
 /// link and the blocks requested.
-fn leecher_with_peer(disk: MemStorage) -> (Rig, LinkId, LinkId, Vec<u8>, Vec<Block>) {
+pub(super) fn leecher_with_peer(disk: MemStorage) -> (Rig, LinkId, LinkId, Vec<u8>, Vec<Block>) {
     let (mut rig, control, bytes, info) = Rig::leecher(disk);
     let link = rig.e.peer_accepted(rig.now, PEER.parse().unwrap());
     let mut hello = Vec::new();
@@ -380,7 +380,7 @@ fn leecher_with_peer(disk: MemStorage) -> (Rig, LinkId, LinkId, Vec<u8>, Vec<Blo
     (rig, control, link, bytes, blocks)
 }
 
-fn piece_msg(bytes: &[u8], b: Block) -> Vec<u8> {
+pub(super) fn piece_msg(bytes: &[u8], b: Block) -> Vec<u8> {
     let at = (b.index * PIECE + b.begin) as usize;
     encode(&[Message::Piece {
         index: b.index,

@@ -110,6 +110,7 @@ impl<S: Storage> Engine<S> {
             return false;
         };
         self.send(link, |buf| req.encode(buf));
+        *self.stats.tracker_requests.entry(req.kind()).or_default() += 1;
         if !matches!(req, Request::KeepAlive) {
             self.tracker.pending.push_back(why);
         }
@@ -130,6 +131,7 @@ impl<S: Storage> Engine<S> {
             listen_port: self.config.listen_port,
         };
         self.send(link, |buf| hello.encode(buf));
+        *self.stats.tracker_requests.entry("hello").or_default() += 1;
     }
 
     /// The announce for one file, with what we hold of it.
@@ -194,6 +196,9 @@ impl<S: Storage> Engine<S> {
     }
 
     fn tracker_response(&mut self, now: Time, why: Option<Pending>, resp: Response) {
+        if let Response::Error { code, .. } = &resp {
+            *self.stats.tracker_errors.entry(code.0).or_default() += 1;
+        }
         match (why, resp) {
             (
                 Some(Pending::Hello),

@@ -4,6 +4,7 @@
 //! blocks), dials, closes and hash-pool jobs.
 
 use super::disk::Disk;
+use super::http;
 use crate::config::{Settings, peerd};
 use crate::engine::{Action, Config, Engine, Job, LinkId, Time};
 use crate::hashpool::{self, HashPool};
@@ -21,6 +22,14 @@ pub const CONTROL_LISTENER: usize = 1;
 /// The IPv6 twin of the peer listener, when there is one.
 pub const PEER_LISTENER_V6: usize = 2;
 
+/// What a reactor connection carries: an engine link, or one HTTP
+/// request (answered by the shell from the engine's views).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conn {
+    Link(LinkId),
+    Http(crate::http::Exchange),
+}
+
 pub struct Daemon {
     engine: Engine<Disk>,
     pool: HashPool,
@@ -28,6 +37,14 @@ pub struct Daemon {
     conns: HashMap<LinkId, ConnId>,
     /// The engine's time zero.
     epoch: Instant,
+    /// The `--http` listener's number, when there is one.
+    http_listener: Option<usize>,
+    /// The API token that write requests must carry, if any.
+    api_token: Option<String>,
+    /// HTTP requests waiting for the engine's answer: the engine link of
+    /// the request, the HTTP connection to answer on, and whether it was a
+    /// HEAD request.
+    deferred: HashMap<LinkId, (ConnId, bool)>,
     /// The settings it started with, for a reload on SIGHUP.
     settings: Option<Settings>,
 }
@@ -39,7 +56,55 @@ impl Daemon {
             pool,
             conns: HashMap::new(),
             epoch: Instant::now(),
+            http_listener: None,
+            api_token: None,
             settings: None,
+            deferred: HashMap::new(),
+        }
+    }
+
+    /// Serves HTTP on listener number `listener`; write requests of the
+    /// API must carry `token`.
+    pub fn serve_http(&mut self, listener: usize, token: Option<String>) {
+        self.http_listener = Some(listener);
+        self.api_token = token;
+    }
+
+    /// Answers the HTTP request at the start of `input`, once whole, or
+    /// registers it as waiting for the engine (`/api/v1/catalog`).
+    fn http(
+        &mut self,
+        ctx: &mut Ctx<Conn>,
+        id: ConnId,
+        exchange: &mut crate::http::Exchange,
+        input: &[u8],
+        out: &mut OutQueue,
+    ) -> Flow {
+        let now = self.now();
+        let gauges = http::ShellGauges {
+            hash_queue: self.pool.queued(),
+        };
+        let (engine, token) = (&mut self.engine, self.api_token.as_deref());
+        let mut waiting = None;
+        let step = exchange.input(input, |req| {
+            match http::respond(engine, now, req, token, gauges) {
+                http::Answer::Now(response) => Some(response),
+                http::Answer::Later(link) => {
+                    waiting = Some((link, req.method == crate::http::Method::Head));
+                    None
+                }
+            }
+        });
+        if let Some((link, head_only)) = waiting {
+            self.deferred.insert(link, (id, head_only));
+        }
+        if let Some(reply) = &step.reply {
+            out.push(reply);
+        }
+        self.perform(ctx);
+        Flow {
+            used: step.used,
+            close: step.close,
         }
     }
 
@@ -86,7 +151,7 @@ impl Daemon {
     }
 
     /// Shares `paths`, resumes unfinished downloads and dials the tracker.
-    pub fn start(&mut self, ctx: &mut Ctx<LinkId>, paths: &[PathBuf]) -> Result<(), String> {
+    pub fn start(&mut self, ctx: &mut Ctx<Conn>, paths: &[PathBuf]) -> Result<(), String> {
         let now = self.now();
         let started = self.engine.start(now, paths);
         self.perform(ctx);
@@ -94,12 +159,14 @@ impl Daemon {
     }
 
     /// Carries out everything the engine asked for.
-    fn perform(&mut self, ctx: &mut Ctx<LinkId>) {
+    fn perform(&mut self, ctx: &mut Ctx<Conn>) {
         while let Some(action) = self.engine.poll_action() {
             match action {
                 Action::Send { link, bytes } => {
                     if let Some(&id) = self.conns.get(&link) {
                         ctx.send(id, bytes);
+                    } else if let Some(&(id, head_only)) = self.deferred.get(&link) {
+                        ctx.send(id, http::deferred_reply(&bytes).encode(head_only));
                     }
                 }
                 Action::SendLater { link, bytes } => {
@@ -114,8 +181,11 @@ impl Daemon {
                     offset,
                     len,
                 } => self.send_block(ctx, link, header, file, offset, len),
-                Action::Dial { link, addr } => ctx.dial(addr, link),
+                Action::Dial { link, addr } => ctx.dial(addr, Conn::Link(link)),
                 Action::Close { link } => {
+                    if let Some((id, _)) = self.deferred.remove(&link) {
+                        ctx.close(id);
+                    }
                     if let Some(&id) = self.conns.get(&link) {
                         ctx.close(id);
                     }
@@ -128,7 +198,7 @@ impl Daemon {
 
     fn send_block(
         &self,
-        ctx: &mut Ctx<LinkId>,
+        ctx: &mut Ctx<Conn>,
         link: LinkId,
         header: [u8; 13],
         file: u64,
@@ -165,9 +235,9 @@ impl Daemon {
 const RELOADABLE: [&str; 4] = ["log-level", "upload-slots", "max-peers", "piece-size"];
 
 impl Handler for Daemon {
-    type Session = LinkId;
+    type Session = Conn;
 
-    fn reload(&mut self, _ctx: &mut Ctx<LinkId>) {
+    fn reload(&mut self, _ctx: &mut Ctx<Conn>) {
         if let Err(e) = self.reload_settings() {
             warn!("reload: {e}; keeping the configuration in use");
         }
@@ -175,30 +245,30 @@ impl Handler for Daemon {
 
     fn open(
         &mut self,
-        ctx: &mut Ctx<LinkId>,
+        ctx: &mut Ctx<Conn>,
         id: ConnId,
         listener: usize,
         peer: Option<SocketAddr>,
         _out: &mut OutQueue,
-    ) -> Option<LinkId> {
+    ) -> Option<Conn> {
         let now = self.now();
         let link = match listener {
+            // First: without an IPv6 listener, it has the number the
+            // IPv6 one would have.
+            l if Some(l) == self.http_listener => return Some(Conn::Http(Default::default())),
             PEER_LISTENER | PEER_LISTENER_V6 => self.engine.peer_accepted(now, peer?),
             CONTROL_LISTENER => self.engine.control_opened(now),
             _ => return None,
         };
         self.conns.insert(link, id);
         self.perform(ctx);
-        Some(link)
+        Some(Conn::Link(link))
     }
 
-    fn dialed(
-        &mut self,
-        ctx: &mut Ctx<LinkId>,
-        id: ConnId,
-        link: &mut LinkId,
-        _out: &mut OutQueue,
-    ) {
+    fn dialed(&mut self, ctx: &mut Ctx<Conn>, id: ConnId, conn: &mut Conn, _out: &mut OutQueue) {
+        let Conn::Link(link) = conn else {
+            return;
+        };
         self.conns.insert(*link, id);
         let now = self.now();
         self.engine.link_opened(now, *link);
@@ -207,36 +277,61 @@ impl Handler for Daemon {
 
     fn data(
         &mut self,
-        ctx: &mut Ctx<LinkId>,
-        _id: ConnId,
-        link: &mut LinkId,
+        ctx: &mut Ctx<Conn>,
+        id: ConnId,
+        conn: &mut Conn,
         input: &[u8],
-        _out: &mut OutQueue,
+        out: &mut OutQueue,
     ) -> Flow {
+        let link = match conn {
+            Conn::Link(link) => link,
+            Conn::Http(exchange) => return self.http(ctx, id, exchange, input, out),
+        };
         let now = self.now();
         let used = self.engine.link_input(now, *link, input);
         self.perform(ctx);
         Flow { used, close: false }
     }
 
-    fn idle(&mut self, _id: ConnId, link: &mut LinkId, _out: &mut OutQueue) -> bool {
-        self.engine.may_close_idle(*link)
+    fn idle(&mut self, _id: ConnId, conn: &mut Conn, _out: &mut OutQueue) -> bool {
+        match conn {
+            Conn::Link(link) => self.engine.may_close_idle(*link),
+            Conn::Http(_) => true,
+        }
     }
 
-    fn close(&mut self, ctx: &mut Ctx<LinkId>, _id: ConnId, link: LinkId) {
-        self.conns.remove(&link);
+    fn close(&mut self, ctx: &mut Ctx<Conn>, id: ConnId, conn: Conn) {
         let now = self.now();
-        self.engine.link_closed(now, link);
+        match conn {
+            Conn::Link(link) => {
+                self.conns.remove(&link);
+                self.engine.link_closed(now, link);
+            }
+            // The client left before its answer: the engine forgets the
+            // request.
+            Conn::Http(_) => {
+                let gone: Vec<LinkId> = self
+                    .deferred
+                    .iter()
+                    .filter(|&(_, &(c, _))| c == id)
+                    .map(|(&l, _)| l)
+                    .collect();
+                for link in gone {
+                    self.deferred.remove(&link);
+                    self.engine.link_closed(now, link);
+                }
+            }
+        }
         self.perform(ctx);
     }
 
-    fn tick(&mut self, ctx: &mut Ctx<LinkId>, _now: Instant) {
+    fn tick(&mut self, ctx: &mut Ctx<Conn>, _now: Instant) {
         let now = self.now();
         self.engine.handle_timeout(now);
         self.perform(ctx);
     }
 
-    fn wake(&mut self, ctx: &mut Ctx<LinkId>) {
+    fn wake(&mut self, ctx: &mut Ctx<Conn>) {
         while let Some(done) = self.pool.try_recv() {
             let now = self.now();
             self.engine.job_done(now, done);

@@ -5,6 +5,7 @@
 
 pub mod daemon;
 pub mod disk;
+pub mod http;
 
 pub use crate::engine::Config;
-pub use daemon::{Daemon, PEER_LISTENER_V6};
+pub use daemon::{Conn, Daemon, PEER_LISTENER_V6};

@@ -58,6 +58,11 @@ impl Holder {
     pub fn is_seeder(&self) -> bool {
         self.seeder
     }
+
+    /// Pieces it holds.
+    pub fn count(&self) -> u32 {
+        self.count
+    }
 }
 
 /// Who asks for peers: never given itself, nor (over IPv4) IPv6 peers.

@@ -91,6 +91,10 @@ pub struct Tracker {
     pub(super) http_peers: HashMap<ConnId, IpAddr, ConnHash>,
     /// Scratch for BitTorrent announce replies.
     pub(super) bt_peers: Vec<SocketAddr>,
+    /// Requests, errors and latencies, for `/metrics`.
+    pub stats: super::stats::Stats,
+    /// The `--http` monitoring listener and its settings, if on.
+    pub api: Option<super::http_api::ApiConfig>,
 }
 
 /// A BitTorrent announce, from UDP or HTTP.
@@ -145,6 +149,8 @@ impl Tracker {
             on_reload: None,
             http_peers: HashMap::default(),
             bt_peers: Vec::new(),
+            stats: Default::default(),
+            api: None,
         }
     }
 
@@ -305,6 +311,11 @@ impl Tracker {
         self.peers.len()
     }
 
+    /// The peer id and listen address session `conn` gave in its hello.
+    pub fn identity(&self, conn: ConnId) -> Option<(PeerId, SocketAddr)> {
+        self.peers.get(&conn).and_then(|p| p.identity)
+    }
+
     /// A session opened from `remote`.
     pub fn connect(&mut self, conn: ConnId, remote: IpAddr) {
         self.peers.insert(
@@ -328,6 +339,7 @@ impl Tracker {
 
     /// Answers one request, appending the response to `out`.
     pub fn handle(&mut self, conn: ConnId, req: Request, out: &mut Vec<u8>) -> Next {
+        self.stats.sta_request(Some(&req));
         if matches!(req, Request::KeepAlive) {
             return Next::Continue;
         }
@@ -335,6 +347,7 @@ impl Tracker {
         match result {
             Ok(()) => Next::Continue,
             Err((code, message)) => {
+                self.stats.error("sta", code.0);
                 Response::Error { code, message }.encode(out);
                 if code == ErrorCode::UNSUPPORTED_VERSION {
                     Next::Close

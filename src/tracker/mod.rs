@@ -5,7 +5,9 @@
 
 pub mod catalog;
 pub mod core;
+pub mod http_api;
 pub mod service;
+pub mod stats;
 pub mod swarm;
 
 pub use self::core::{Config, Tracker};

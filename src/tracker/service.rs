@@ -18,6 +18,8 @@ pub enum Proto {
     Sta,
     /// One BitTorrent HTTP request, one reply, then close.
     Http,
+    /// One request to the monitoring API (`--http`), one reply, then close.
+    Api(crate::http::Exchange),
 }
 
 /// Output one call of `data` may produce. The reactor calls again with the
@@ -46,6 +48,9 @@ impl Handler for Tracker {
         _out: &mut OutQueue,
     ) -> Option<Proto> {
         let ip = peer.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
+        if self.api.as_ref().is_some_and(|a| a.listener == listener) {
+            return Some(Proto::Api(Default::default()));
+        }
         if self.http_listener == Some(listener) {
             self.http_peers.insert(id, ip);
             return Some(Proto::Http);
@@ -62,11 +67,16 @@ impl Handler for Tracker {
         input: &[u8],
         out: &mut OutQueue,
     ) -> Flow {
-        if *session == Proto::Http {
-            return self.http(id, input, out);
+        match session {
+            Proto::Http => return self.http(id, input, out),
+            Proto::Api(exchange) => return self.api_http(exchange, input, out),
+            Proto::Sta => {}
         }
         let mut used = 0;
         let mut close = false;
+        // One clock read per request: each is timed from the end of the
+        // one before (or from the start of this batch).
+        let mut start_of_request = Instant::now();
         out.push_with(|buf| {
             let start = buf.len();
             while !close && buf.len() - start < OUTPUT_BATCH {
@@ -75,9 +85,15 @@ impl Handler for Tracker {
                     Ok(Some((req, n))) => {
                         used += n;
                         close = self.handle(id, req, buf) == Next::Close;
+                        let done = Instant::now();
+                        let took = done.duration_since(start_of_request);
+                        self.stats.observe("sta", took.as_secs_f64());
+                        start_of_request = done;
                     }
                     Err(e) => {
                         debug!("session {id}: {e}");
+                        self.stats.sta_request(None);
+                        self.stats.error("sta", e.code.0);
                         e.to_response().encode(buf);
                         match e.used {
                             Some(n) => used += n,
@@ -101,7 +117,7 @@ impl Handler for Tracker {
     }
 
     fn idle(&mut self, _id: ConnId, session: &mut Proto, out: &mut OutQueue) -> bool {
-        if *session == Proto::Http {
+        if *session != Proto::Sta {
             return true;
         }
         out.push_with(|buf| {
@@ -120,6 +136,7 @@ impl Handler for Tracker {
             Proto::Http => {
                 self.http_peers.remove(&id);
             }
+            Proto::Api(_) => {}
         }
     }
 
@@ -131,7 +148,9 @@ impl Handler for Tracker {
     }
 
     fn datagram(&mut self, _listener: usize, from: SocketAddr, bytes: &[u8], reply: &mut Vec<u8>) {
-        self.udp(from, bytes, Instant::now(), reply);
+        let now = Instant::now();
+        self.udp(from, bytes, now, reply);
+        self.stats.observe("udp", now.elapsed().as_secs_f64());
     }
 }
 
@@ -143,6 +162,8 @@ impl Tracker {
             Ok(req) => req,
             Err(e) => {
                 debug!("udp {from}: {e}");
+                self.stats.request("udp", "malformed");
+                self.stats.error("udp", "malformed");
                 if let Some(transaction_id) = e.transaction_id {
                     let message = match e.kind {
                         ErrorKind::UnknownAction(_) => e.to_string(),
@@ -157,13 +178,21 @@ impl Tracker {
                 return;
             }
         };
-        let refuse = |reply: &mut Vec<u8>, transaction_id, message: String| {
-            bt_udp::Response::Error {
-                transaction_id,
-                message,
-            }
-            .encode(reply)
+        let kind = match &req {
+            bt_udp::Request::Connect { .. } => "connect",
+            bt_udp::Request::Announce(_) => "announce",
+            bt_udp::Request::Scrape { .. } => "scrape",
         };
+        self.stats.request("udp", kind);
+        let refuse =
+            |tracker: &mut Tracker, reply: &mut Vec<u8>, transaction_id, message: String| {
+                tracker.stats.error("udp", "failure");
+                bt_udp::Response::Error {
+                    transaction_id,
+                    message,
+                }
+                .encode(reply)
+            };
         match req {
             bt_udp::Request::Connect { transaction_id } => bt_udp::Response::Connect {
                 transaction_id,
@@ -172,7 +201,7 @@ impl Tracker {
             .encode(reply),
             bt_udp::Request::Announce(a) => {
                 if !self.connection_id_valid(a.connection_id, from, now) {
-                    return refuse(reply, a.transaction_id, "bad connection id".into());
+                    return refuse(self, reply, a.transaction_id, "bad connection id".into());
                 }
                 let announce = BtAnnounce {
                     info_hash: a.info_hash,
@@ -197,7 +226,7 @@ impl Tracker {
                             bt_udp::push_compact(reply, p);
                         }
                     }
-                    Err(message) => refuse(reply, a.transaction_id, message),
+                    Err(message) => refuse(self, reply, a.transaction_id, message),
                 }
                 self.bt_peers = peers;
             }
@@ -207,7 +236,7 @@ impl Tracker {
                 info_hashes,
             } => {
                 if !self.connection_id_valid(connection_id, from, now) {
-                    return refuse(reply, transaction_id, "bad connection id".into());
+                    return refuse(self, reply, transaction_id, "bad connection id".into());
                 }
                 let stats = info_hashes.iter().map(|h| self.scrape(h)).collect();
                 bt_udp::Response::Scrape {
@@ -221,6 +250,7 @@ impl Tracker {
 
     /// One HTTP request head: answer it and close.
     fn http(&mut self, id: ConnId, input: &[u8], out: &mut OutQueue) -> Flow {
+        let started = Instant::now();
         let ip = self
             .http_peers
             .get(&id)
@@ -234,9 +264,10 @@ impl Tracker {
                     close: false,
                 };
             }
-            Ok(Some((req, _))) => match self.http_request(ip, req, Instant::now(), &mut body) {
+            Ok(Some((req, _))) => match self.http_request(ip, req, started, &mut body) {
                 Ok(()) => (200, "OK"),
                 Err(message) => {
+                    self.stats.error("http", "failure");
                     body.clear();
                     bt_http::encode_failure(&mut body, &message);
                     (200, "OK")
@@ -244,11 +275,15 @@ impl Tracker {
             },
             Err(e) => {
                 debug!("http session {id}: {e}");
+                self.stats.request("http", "malformed");
                 bt_http::encode_failure(&mut body, &e.to_string());
-                http_status(&e)
+                let (status, reason) = http_status(&e);
+                self.stats.error("http", status);
+                (status, reason)
             }
         };
         out.push_with(|buf| bt_http::encode_reply(buf, status, reason, &body));
+        self.stats.observe("http", started.elapsed().as_secs_f64());
         Flow {
             used: input.len(),
             close: true,
@@ -264,6 +299,11 @@ impl Tracker {
         now: Instant,
         body: &mut Vec<u8>,
     ) -> Result<(), String> {
+        let kind = match &req {
+            bt_http::Request::Announce(_) => "announce",
+            bt_http::Request::Scrape(_) => "scrape",
+        };
+        self.stats.request("http", kind);
         match req {
             bt_http::Request::Announce(a) => {
                 let announce = BtAnnounce {

@@ -271,6 +271,20 @@ fn unknown(id: u8) -> DecodeError {
 }
 
 impl Request {
+    /// The request's kind in snake case (`get_peers`), as metrics label it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::KeepAlive => "keepalive",
+            Request::Hello { .. } => "hello",
+            Request::Announce { .. } => "announce",
+            Request::Have { .. } => "have",
+            Request::List { .. } => "list",
+            Request::GetMeta(_) => "get_meta",
+            Request::GetPeers { .. } => "get_peers",
+            Request::Leave { .. } => "leave",
+        }
+    }
+
     /// Decodes the next request from the start of `buf`.
     pub fn decode(buf: &[u8]) -> Decoded<Request> {
         decode_with(buf, Request::KeepAlive, |id, c| {
