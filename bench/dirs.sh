@@ -14,8 +14,9 @@
 #      sta-peerd, one fresh fetching sta-peerd per run, peers from the
 #      tracker); target tree >= 70 % of the file's rate;
 #   3. `sta get TREE --only PATH` of one 1 MiB file: the bytes the fetching
-#      peer downloaded (its `sta status --json`) and the seeder uploaded;
-#      target < 3 MiB.
+#      peer downloaded (its `sta status --json`) and the seeder uploaded,
+#      from a fresh STA seeder (20 s at most, ONLY_WAIT) and from a
+#      libtorrent seeder of the same info dict; target < 3 MiB.
 #
 # Everything lives in one fresh directory under /dev/shm (--dir) and goes
 # through 127.0.0.1; every process is started here, stopped by its pid
