@@ -60,6 +60,13 @@ With --wait-go it prints `listening on ADDR` and adds the torrent only
 when the line `go` comes on stdin, so a harness can start many leechers
 and then tell them all to download at once.
 
+`hash-tree --dir DIR --piece-size N --out TORRENT [--announce URL]` makes a v1-only
+.torrent of the tree DIR (bench/dirs.sh) like `make`, but lists its files
+in STA's order (sorted by path, component by component; symlinks and
+empty directories skipped) instead of the order of libtorrent's add_files,
+so that its info hash can be compared with STA's; it prints `hashed
+SECONDS INFOHASH VERSION` as `make` does (the walk is in Python here).
+
 SIGTERM ends the process as stdin closing does: the session is destroyed
 normally, which completes its disk jobs (Python's default would kill it
 with its disk thread's work undone).
@@ -395,6 +402,34 @@ def leech(args):
         ses.pop_alerts()
 
 
+def hash_tree(args):
+    started = time.monotonic()
+    root = os.path.abspath(args.dir)
+    name = os.path.basename(root)
+    files = []
+    for top, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if not os.path.islink(os.path.join(top, d))]
+        for n in names:
+            path = os.path.join(top, n)
+            if os.path.isfile(path) and not os.path.islink(path):
+                rel = os.path.relpath(path, root).split(os.sep)
+                files.append(([c.encode() for c in rel], os.path.getsize(path)))
+    files.sort()
+    fs = lt.file_storage()
+    for parts, size in files:
+        fs.add_file("/".join([name] + [c.decode() for c in parts]), size)
+    ct = lt.create_torrent(fs, args.piece_size, flags=lt.create_torrent.v1_only)
+    if args.announce:
+        ct.add_tracker(args.announce)
+    lt.set_piece_hashes(ct, os.path.dirname(root))
+    data = lt.bencode(ct.generate())
+    with open(args.out, "wb") as f:
+        f.write(data)
+    secs = time.monotonic() - started
+    ih = lt.torrent_info(args.out).info_hash()
+    say(f"hashed {secs:.6f} {ih} {lt.__version__}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="mode", required=True)
@@ -420,7 +455,14 @@ def main():
     lch.add_argument("--reannounce", type=float, default=0)
     lch.add_argument("--listen", default=None)
     lch.add_argument("--wait-go", action="store_true")
+    ht = sub.add_parser("hash-tree")
+    ht.add_argument("--dir", required=True)
+    ht.add_argument("--piece-size", type=int, default=524288)
+    ht.add_argument("--out", required=True)
+    ht.add_argument("--announce", default="")
     args = p.parse_args()
+    if args.mode == "hash-tree":
+        return hash_tree(args)
     {"make": make, "files": files, "seed": seed, "leech": leech}[args.mode](args)
 
 
