@@ -22,6 +22,7 @@ use std::io::{self, IoSlice};
 use std::ops::Range;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Files of a tree kept open at once (each a descriptor and a map).
@@ -78,7 +79,9 @@ pub struct Content {
     handles: Mutex<Handles>,
     /// A shared file was found with another length when it was opened
     /// again: the share no longer matches its metadata.
-    changed: std::sync::atomic::AtomicBool,
+    changed: AtomicBool,
+    /// Per slot of a download: its file exists with its length.
+    sized: Vec<AtomicBool>,
 }
 
 /// A shared tree as found on disk: each file's path under the root and
@@ -194,6 +197,7 @@ impl Content {
         aside: Option<(PathBuf, Arc<File>)>,
     ) -> Content {
         let mut offset = 0;
+        let n = files.len();
         let slots = files
             .into_iter()
             .map(|(rel, length, backing)| {
@@ -218,7 +222,8 @@ impl Content {
                 open: HashMap::new(),
                 clock: 0,
             }),
-            changed: std::sync::atomic::AtomicBool::new(false),
+            changed: AtomicBool::new(false),
+            sized: (0..n).map(|_| AtomicBool::new(false)).collect(),
         }
     }
 
@@ -288,19 +293,35 @@ impl Content {
     fn handle(&self, slot: usize, map: bool) -> io::Result<(Arc<File>, Option<Arc<Mapped>>)> {
         let s = &self.slots[slot];
         let want_map = map && s.length >= SMALL_FILE;
-        let mut h = self.lock();
-        h.clock += 1;
-        let now = h.clock;
-        if let Some(o) = h.open.get_mut(&slot) {
-            o.used = now;
-            if want_map && o.map.is_none() {
-                o.map = Some(map_file(&o.file)?);
+        // Files are opened, mapped and closed outside the lock: the hash
+        // pool and the reactor share it, and neither should wait on the
+        // other's system calls.
+        let path = {
+            let mut h = self.lock();
+            h.clock += 1;
+            let now = h.clock;
+            if let Some(o) = h.open.get_mut(&slot) {
+                o.used = now;
+                if !want_map || o.map.is_some() {
+                    return Ok((o.file.clone(), o.map.clone()));
+                }
+                let file = o.file.clone();
+                drop(h);
+                let map = map_file(&file)?;
+                if let Some(o) = self.lock().open.get_mut(&slot) {
+                    o.map.get_or_insert_with(|| map.clone());
+                }
+                return Ok((file, Some(map)));
             }
-            return Ok((o.file.clone(), o.map.clone()));
-        }
-        let path = self.slot_path(&h.root, slot);
+            self.slot_path(&h.root, slot)
+        };
         let file = match self.writable {
-            true => open_creating(&path, s.length)?,
+            true => {
+                let sized = &self.sized[slot];
+                let f = open_creating(&path, s.length, sized.load(Ordering::Relaxed))?;
+                sized.store(true, Ordering::Relaxed);
+                f
+            }
             false => {
                 // A file swapped for a symlink since it was shared is not
                 // followed (the link could point anywhere).
@@ -309,8 +330,7 @@ impl Content {
                     .custom_flags(libc::O_NOFOLLOW)
                     .open(&path)?;
                 if f.metadata()?.len() != s.length {
-                    self.changed
-                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    self.changed.store(true, Ordering::Relaxed);
                     return Err(io::Error::new(
                         io::ErrorKind::InvalidData,
                         format!("{} changed size since it was shared", path.display()),
@@ -323,20 +343,30 @@ impl Content {
             true => Some(map_file(&file)?),
             false => None,
         };
-        if h.open.len() >= MAX_OPEN
-            && let Some(&oldest) = h.open.iter().min_by_key(|(_, o)| o.used).map(|(k, _)| k)
-        {
-            h.open.remove(&oldest);
-        }
         let file = Arc::new(file);
-        h.open.insert(
-            slot,
-            Open {
-                file: file.clone(),
-                map: map.clone(),
-                used: now,
-            },
-        );
+        let evicted = {
+            let mut h = self.lock();
+            h.clock += 1;
+            let now = h.clock;
+            if let Some(o) = h.open.get(&slot) {
+                // Opened meanwhile by another thread: use that one.
+                return Ok((o.file.clone(), o.map.clone().or(map)));
+            }
+            let oldest = (h.open.len() >= MAX_OPEN)
+                .then(|| h.open.iter().min_by_key(|(_, o)| o.used).map(|(k, _)| *k))
+                .flatten();
+            let evicted = oldest.and_then(|k| h.open.remove(&k));
+            h.open.insert(
+                slot,
+                Open {
+                    file: file.clone(),
+                    map: map.clone(),
+                    used: now,
+                },
+            );
+            evicted
+        };
+        drop(evicted);
         Ok((file, map))
     }
 
@@ -487,7 +517,7 @@ impl Content {
     /// True while the files opened so far still have their lengths (a
     /// file of a tree is checked again each time it is opened).
     pub fn size_intact(&self) -> bool {
-        if self.changed.load(std::sync::atomic::Ordering::Relaxed) {
+        if self.changed.load(Ordering::Relaxed) {
             return false;
         }
         let h = self.lock();
@@ -517,7 +547,8 @@ impl Content {
             if s.backing != Backing::File {
                 continue;
             }
-            open_creating(&self.slot_path(&root, i), s.length)?;
+            open_creating(&self.slot_path(&root, i), s.length, false)?;
+            self.sized[i].store(true, Ordering::Relaxed);
         }
         Ok(())
     }
@@ -618,8 +649,9 @@ fn outside() -> io::Error {
 }
 
 /// A file of a download opened for writing, created with its length
-/// (and its directories) if missing.
-fn open_creating(path: &Path, length: u64) -> io::Result<File> {
+/// (and its directories) if missing; `sized`: it was already given its
+/// length (no need to look).
+fn open_creating(path: &Path, length: u64, sized: bool) -> io::Result<File> {
     let open = || {
         OpenOptions::new()
             .read(true)
@@ -638,7 +670,7 @@ fn open_creating(path: &Path, length: u64) -> io::Result<File> {
         }
         other => other?,
     };
-    if f.metadata()?.len() != length {
+    if !sized && f.metadata()?.len() != length {
         f.set_len(length)?;
     }
     Ok(f)
