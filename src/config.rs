@@ -35,6 +35,14 @@ pub const LISTEN_V6: Setting = Setting::new(
     "also listen here, a second socket, IPv6 only (the tracker: TCP, and UDP if on), or `off`",
 );
 
+/// The monitoring and API listener (spec/http.md).
+pub const HTTP: Setting = Setting::new(
+    "--http",
+    "ADDR:PORT",
+    Unset::Value("off"),
+    "serve /metrics and the /api/v1 JSON API over HTTP (a bare PORT means 127.0.0.1:PORT), or `off`",
+);
+
 /// The levels [`init_logging`] takes.
 pub const LOG_LEVEL: Setting = Setting::new(
     "--log-level",

@@ -2,7 +2,7 @@
 //! variables, config file keys and README.md's table come from here.
 
 use super::setting::{Setting, Spec, Unset};
-pub use super::{CONFIG, LISTEN_V6, LOG_LEVEL};
+pub use super::{CONFIG, HTTP, LISTEN_V6, LOG_LEVEL};
 
 pub const SPEC: Spec = Spec {
     program: "sta-peerd",
@@ -77,12 +77,6 @@ pub const MAX_DOWNLOAD_RATE: Setting = Setting::new(
     "RATE",
     Unset::Value("0"),
     "download limit in bytes per second, not bits, from all peers together, written as for --max-upload-rate",
-);
-pub const HTTP: Setting = Setting::new(
-    "--http",
-    "ADDR:PORT",
-    Unset::Value("off"),
-    "serve /metrics and the /api/v1 JSON API over HTTP (a bare PORT means 127.0.0.1:PORT), or `off`",
 );
 pub const API_TOKEN_FILE: Setting = Setting::new(
     "--api-token-file",

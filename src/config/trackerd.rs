@@ -2,7 +2,7 @@
 //! variables, config file keys and README.md's table come from here.
 
 use super::setting::{Setting, Spec, Unset};
-pub use super::{CONFIG, LISTEN_V6, LOG_LEVEL};
+pub use super::{CONFIG, HTTP, LISTEN_V6, LOG_LEVEL};
 
 pub const SPEC: Spec = Spec {
     program: "sta-trackerd",
@@ -91,12 +91,6 @@ pub const MAX_BT_PEERS: Setting = Setting::new(
     "BitTorrent peers across all files",
 );
 
-pub const HTTP: Setting = Setting::new(
-    "--http",
-    "ADDR:PORT",
-    Unset::Value("off"),
-    "serve /metrics and the /api/v1 JSON API over HTTP (a bare PORT means 127.0.0.1:PORT), or `off`",
-);
 pub const API_TOKEN_FILE: Setting = Setting::new(
     "--api-token-file",
     "PATH",
