@@ -117,14 +117,14 @@ fn exchange_head(addr: SocketAddr, raw: &[u8]) -> Reply {
 fn get(addr: SocketAddr, path: &str) -> Reply {
     exchange(
         addr,
-        format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes(),
     )
 }
 
 fn post(addr: SocketAddr, path: &str, token: Option<&str>, body: &str) -> Reply {
     let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     let raw = format!(
-        "POST {path} HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n{auth}Content-Length: {}\r\n\r\n{body}",
         body.len()
     );
     exchange(addr, raw.as_bytes())
@@ -501,6 +501,17 @@ fn refusals_and_tokens() {
 
     let r = get(http, "/nope");
     assert_eq!((r.status, r.error_code().as_str()), (404, "not_found"));
+    // A loopback listener refuses another host name (DNS rebinding).
+    for addr in [http, tracker_http] {
+        let r = exchange(
+            addr,
+            b"GET /api/v1/status HTTP/1.1\r\nHost: rebound.example:80\r\n\r\n",
+        );
+        assert_eq!(
+            (r.status, r.error_code().as_str()),
+            (421, "misdirected_request")
+        );
+    }
     let r = get(tracker_http, "/api/v1/nope");
     assert_eq!(r.status, 404);
     let r = exchange(http, b"DELETE /metrics HTTP/1.1\r\n\r\n");
