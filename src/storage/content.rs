@@ -82,6 +82,10 @@ pub struct Content {
     changed: AtomicBool,
     /// Per slot of a download: its file exists with its length.
     sized: Vec<AtomicBool>,
+    /// A one-file share's handle and map, kept outside the lock: every
+    /// block sent or written goes through here, and needs neither the
+    /// lock nor a list of segments.
+    single: Option<(Arc<File>, Arc<Mapped>)>,
 }
 
 /// A shared tree as found on disk: each file's path under the root and
@@ -128,8 +132,7 @@ impl Content {
             return Err(StorageError::Empty(path.to_owned()));
         }
         let single = vec![(PathBuf::new(), meta.len(), Backing::File)];
-        let content = Content::new(path, single, false, false, None);
-        content.keep_open(0, file)?;
+        let content = Content::new(path, single, false, false, None).with_single(file)?;
         Ok((content, None))
     }
 
@@ -154,8 +157,7 @@ impl Content {
                 file.set_len(info.length).map_err(io_err(&part))?;
             }
             let single = vec![(PathBuf::new(), info.length, Backing::File)];
-            let content = Content::new(&part, single, true, false, None);
-            content.keep_open(0, file)?;
+            let content = Content::new(&part, single, true, false, None).with_single(file)?;
             return Ok((content, resumed));
         }
         let resumed = part.is_dir();
@@ -224,6 +226,7 @@ impl Content {
             }),
             changed: AtomicBool::new(false),
             sized: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            single: None,
         }
     }
 
@@ -246,19 +249,11 @@ impl Content {
         self.handles.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn keep_open(&self, slot: usize, file: File) -> Result<(), StorageError> {
-        let mut h = self.lock();
-        let root = h.root.clone();
-        let map = map_file(&file).map_err(io_err(&root))?;
-        h.open.insert(
-            slot,
-            Open {
-                file: Arc::new(file),
-                map: Some(map),
-                used: 0,
-            },
-        );
-        Ok(())
+    /// The one file of a single-file share, open and mapped for good.
+    fn with_single(mut self, file: File) -> Result<Content, StorageError> {
+        let map = map_file(&file).map_err(io_err(&self.path()))?;
+        self.single = Some((Arc::new(file), map));
+        Ok(self)
     }
 
     /// The segments of `offset..offset+len`; `None` past the end.
@@ -291,6 +286,9 @@ impl Content {
     /// The open handle of `slot`, and its map when `map` is asked and the
     /// file is not small, opening (for a download: creating) it if needed.
     fn handle(&self, slot: usize, map: bool) -> io::Result<(Arc<File>, Option<Arc<Mapped>>)> {
+        if let Some((file, map)) = &self.single {
+            return Ok((file.clone(), Some(map.clone())));
+        }
         let s = &self.slots[slot];
         let want_map = map && s.length >= SMALL_FILE;
         // Files are opened, mapped and closed outside the lock: the hash
@@ -381,6 +379,9 @@ impl Content {
     /// Runs `f` on each run of the `len` bytes at `offset`, in order (for
     /// hashing). A file shrinking meanwhile is an error, not a crash.
     pub fn read(&self, offset: u64, len: u64, mut f: impl FnMut(&[u8])) -> io::Result<()> {
+        if let Some((_, map)) = &self.single {
+            return map.read_range(offset, len, &mut f);
+        }
         let segs = self.segments(offset, len).ok_or_else(outside)?;
         for seg in segs {
             let slot = &self.slots[seg.slot];
@@ -427,6 +428,15 @@ impl Content {
     /// socket without copying (a copy for bytes kept aside). `None` if the
     /// range is outside the share or a file cannot be read.
     pub fn slices(&self, offset: u64, len: u32) -> Option<Vec<Run>> {
+        if let Some((_, map)) = &self.single {
+            let start = usize::try_from(offset).ok()?;
+            let end = start.checked_add(len as usize)?;
+            if end as u64 > self.length || end > map.0.len() {
+                return None;
+            }
+            let run: Run = (map.clone(), start..end);
+            return Some(vec![run]);
+        }
         let segs = self.segments(offset, u64::from(len))?;
         let mut out: Vec<Run> = Vec::with_capacity(segs.len());
         // Bytes of small files, pads and aside, copied: consecutive ones
@@ -491,8 +501,18 @@ impl Content {
 
     /// Writes received blocks, consecutive from `offset`, each run to the
     /// file that holds it.
-    pub fn write(&self, offset: u64, bufs: &[IoSlice<'_>]) -> io::Result<()> {
+    pub fn write(&self, offset: u64, bufs: &mut [IoSlice<'_>]) -> io::Result<()> {
         let total: u64 = bufs.iter().map(|b| b.len() as u64).sum();
+        if let Some((file, _)) = &self.single {
+            if offset
+                .checked_add(total)
+                .is_none_or(|end| end > self.length)
+            {
+                return Err(outside());
+            }
+            return pwritev_all(file, bufs, offset);
+        }
+        let bufs: &[IoSlice<'_>] = bufs;
         let segs = self.segments(offset, total).ok_or_else(outside)?;
         let mut cursor = Cursor {
             bufs,
@@ -519,6 +539,9 @@ impl Content {
     pub fn size_intact(&self) -> bool {
         if self.changed.load(Ordering::Relaxed) {
             return false;
+        }
+        if let Some((file, _)) = &self.single {
+            return file.metadata().is_ok_and(|m| m.len() == self.length);
         }
         let h = self.lock();
         h.open.iter().all(|(&i, o)| {

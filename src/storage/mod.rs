@@ -307,8 +307,8 @@ mod tests {
         let (store, resumed) = Content::open_part(&dir, &single("v.bin", 3000), None).unwrap();
         assert!(!resumed);
         let blocks: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i + 1; 600]).collect();
-        let bufs: Vec<IoSlice> = blocks.iter().map(|b| IoSlice::new(b)).collect();
-        store.write(1000, &bufs).unwrap();
+        let mut bufs: Vec<IoSlice> = blocks.iter().map(|b| IoSlice::new(b)).collect();
+        store.write(1000, &mut bufs).unwrap();
         let got = std::fs::read(store.path()).unwrap();
         let mut want = vec![0u8; 3000];
         for (i, b) in blocks.iter().enumerate() {
@@ -334,7 +334,9 @@ mod tests {
         assert!(!resumed);
         let bytes: Vec<u8> = (0..35u8).collect();
         let (x, y) = bytes.split_at(12);
-        store.write(0, &[IoSlice::new(x), IoSlice::new(y)]).unwrap();
+        store
+            .write(0, &mut [IoSlice::new(x), IoSlice::new(y)])
+            .unwrap();
         let mut read = Vec::new();
         store.read(8, 20, |b| read.extend_from_slice(b)).unwrap();
         assert_eq!(read, &bytes[8..28]);
@@ -368,7 +370,7 @@ mod tests {
         let info = tree("t", &[(&["s1"], 10), (&["big"], big), (&["s2"], 10)]);
         let (store, _) = Content::open_part(&dir, &info, None).unwrap();
         let bytes: Vec<u8> = (0..big + 20).map(|i| (i % 251) as u8).collect();
-        store.write(0, &[IoSlice::new(&bytes)]).unwrap();
+        store.write(0, &mut [IoSlice::new(&bytes)]).unwrap();
         let runs = store.slices(5, 100_010).unwrap();
         assert_eq!(runs.len(), 2, "copied, then mapped");
         let joined: Vec<u8> = runs
@@ -388,7 +390,7 @@ mod tests {
         let info = tree("t", &[(&["a"], 10), (&["b"], 10)]);
         let (store, _) = Content::open_part(&dir, &info, Some(&[true, false])).unwrap();
         let bytes = [7u8; 20];
-        store.write(0, &[IoSlice::new(&bytes)]).unwrap();
+        store.write(0, &mut [IoSlice::new(&bytes)]).unwrap();
         let mut read = Vec::new();
         store.read(0, 20, |b| read.extend_from_slice(b)).unwrap();
         assert_eq!(read, bytes);
@@ -449,7 +451,7 @@ mod tests {
         let info = single("f.bin", 10);
         let (store, resumed) = Content::open_part(&dir, &info, None).unwrap();
         assert!(!resumed);
-        store.write(0, &[IoSlice::new(b"0123456789")]).unwrap();
+        store.write(0, &mut [IoSlice::new(b"0123456789")]).unwrap();
         let (_, resumed) = Content::open_part(&dir, &info, None).unwrap();
         assert!(resumed);
         std::fs::write(dir.join("f.bin"), b"other").unwrap();
