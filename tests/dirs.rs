@@ -31,8 +31,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The python3 with libtorrent: the system one (Debian's package).
-const PYTHON: &str = "/usr/bin/python3";
 /// Small pieces, so that small trees still have files smaller than a
 /// piece, larger than one, and exactly piece-aligned.
 const PIECE: usize = 16 * 1024;
@@ -252,30 +250,6 @@ fn read_torrent(path: &Path) -> Torrent {
 }
 
 // ------------------------------------------------------------ libtorrent
-
-fn need_libtorrent() {
-    let probe = Command::new(PYTHON)
-        .args(["-c", "import libtorrent"])
-        .output();
-    match probe {
-        Ok(o) if o.status.success() => {}
-        other => panic!(
-            "this test needs libtorrent's Python binding for {PYTHON}: \
-             `apt-get install python3-libtorrent` ({other:?})"
-        ),
-    }
-}
-
-/// A tracker whose UDP BitTorrent tracker is on (the default), announcing
-/// every second.
-fn bt_tracker() -> Daemon {
-    let mut t = tracker(&["--announce-interval", "1"]);
-    let line = t
-        .next_stdout_line(Duration::from_secs(5))
-        .expect("udp listening line");
-    assert_eq!(line, format!("udp listening on {}", t.addr));
-    t
-}
 
 /// bench/lt_peer.py run by the system python3, stopped by its pid when
 /// dropped (its stdin closed first: it exits when stdin closes).

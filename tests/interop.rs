@@ -17,25 +17,10 @@ use std::process::{Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// The python3 with libtorrent: the system one (Debian's package).
-const PYTHON: &str = "/usr/bin/python3";
 const LENGTH: u64 = (2 << 20) + 54_321;
 const SEED_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a BitTorrent client may take to download the file.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(25);
-
-fn need_libtorrent() {
-    let probe = Command::new(PYTHON)
-        .args(["-c", "import libtorrent"])
-        .output();
-    match probe {
-        Ok(o) if o.status.success() => {}
-        other => panic!(
-            "this test needs libtorrent's Python binding for {PYTHON}: \
-             `apt-get install python3-libtorrent` ({other:?})"
-        ),
-    }
-}
 
 fn need_aria2() {
     match Command::new("aria2c").arg("--version").output() {
@@ -56,17 +41,6 @@ fn make_torrent(peer: &Peerd, tracker: SocketAddr, target: &str, out: &Path) {
         .ok();
     let t = read_torrent(out);
     assert_eq!(t.announce, Some(format!("udp://{tracker}/announce")));
-}
-
-/// A tracker whose UDP BitTorrent tracker is on (the default); returns it
-/// and checks the UDP socket shares the TCP port.
-fn bt_tracker() -> Daemon {
-    let mut t = tracker(&["--announce-interval", "1"]);
-    let line = t
-        .next_stdout_line(Duration::from_secs(5))
-        .expect("udp listening line");
-    assert_eq!(line, format!("udp listening on {}", t.addr));
-    t
 }
 
 /// A child process (lt_peer.py, aria2c) stopped by its pid when dropped

@@ -181,21 +181,9 @@ fn bad_magnets_and_torrents_are_refused() {
     assert!(matches!(reply, Reply::Err(e) if e.code == "bad_name"));
 }
 
-/// The python3 with libtorrent: the system one (Debian's package).
-const PYTHON: &str = "/usr/bin/python3";
-
 #[test]
 fn libtorrent_downloads_from_sta_peerd_with_sta_torrent() {
-    let probe = Command::new(PYTHON)
-        .args(["-c", "import libtorrent"])
-        .output();
-    match probe {
-        Ok(o) if o.status.success() => {}
-        other => panic!(
-            "this test needs libtorrent's Python binding for {PYTHON}: \
-             `apt-get install python3-libtorrent` ({other:?})"
-        ),
-    }
+    need_libtorrent();
     let tmp = TempDir::in_shm("libtorrent");
     let (_t, seeder, src) = swarm(&tmp, "lt.bin");
     let torrent = tmp.path().join("lt.torrent");

@@ -881,3 +881,32 @@ pub fn wait_catalog(tracker: SocketAddr, name: &str, peers: u32, seeders: u32, t
         },
     );
 }
+
+/// The python3 with libtorrent: the system one (Debian's package).
+pub const PYTHON: &str = "/usr/bin/python3";
+
+/// Fails, saying how to install it, when libtorrent's Python binding is
+/// missing: a test that needs it never passes without it.
+pub fn need_libtorrent() {
+    let probe = Command::new(PYTHON)
+        .args(["-c", "import libtorrent"])
+        .output();
+    match probe {
+        Ok(o) if o.status.success() => {}
+        other => panic!(
+            "this test needs libtorrent's Python binding for {PYTHON}: \
+             `apt-get install python3-libtorrent` ({other:?})"
+        ),
+    }
+}
+
+/// A tracker whose UDP BitTorrent tracker is on (the default), on the
+/// port of its TCP listener, announcing every second.
+pub fn bt_tracker() -> Daemon {
+    let mut t = tracker(&["--announce-interval", "1"]);
+    let line = t
+        .next_stdout_line(Duration::from_secs(5))
+        .expect("udp listening line");
+    assert_eq!(line, format!("udp listening on {}", t.addr));
+    t
+}
