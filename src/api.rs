@@ -10,7 +10,10 @@ use serde::Serialize;
 #[derive(Debug, Clone, Serialize)]
 pub struct PeerStatus {
     pub daemon: DaemonInfo,
+    /// The first tracker with a session up, else the first configured.
     pub tracker: TrackerLink,
+    /// Every tracker, in configured order.
+    pub trackers: Vec<TrackerLink>,
     pub totals: Traffic,
     pub files: Vec<FileSummary>,
 }

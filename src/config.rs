@@ -114,9 +114,17 @@ impl Settings {
             .map_err(|e| ConfigError(format!("{}: {e}", CONFIG.flag)))?;
         let mut command_line = HashMap::new();
         for setting in spec.twinned() {
-            let found: Option<String> = args
-                .opt_value_from_str(setting.flag)
-                .map_err(|e| ConfigError(format!("{}: {e}", setting.flag)))?;
+            let found: Option<String> = match setting.repeatable {
+                true => {
+                    let all: Vec<String> = args
+                        .values_from_str(setting.flag)
+                        .map_err(|e| ConfigError(format!("{}: {e}", setting.flag)))?;
+                    (!all.is_empty()).then(|| all.join(","))
+                }
+                false => args
+                    .opt_value_from_str(setting.flag)
+                    .map_err(|e| ConfigError(format!("{}: {e}", setting.flag)))?,
+            };
             if let Some(value) = found {
                 command_line.insert(setting.name(), value);
             }
@@ -143,14 +151,27 @@ impl Settings {
         command_line: HashMap<&'static str, String>,
     ) -> Result<Settings, ConfigError> {
         let known: Vec<&'static str> = spec.twinned().map(Setting::name).collect();
-        let mut values = HashMap::new();
+        let repeatable: Vec<&'static str> = spec
+            .twinned()
+            .filter(|s| s.repeatable)
+            .map(Setting::name)
+            .collect();
+        let mut values: HashMap<&'static str, (String, &'static str)> = HashMap::new();
         if let Some(path) = &config {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| ConfigError(format!("cannot read config file {path}: {e}")))?;
             for (name, value) in
                 parse_file(&text, &known).map_err(|e| ConfigError(format!("{path}: {e}")))?
             {
-                values.insert(name, (value, "config file"));
+                match values.get_mut(name) {
+                    Some((known, _)) if repeatable.contains(&name) => {
+                        known.push(',');
+                        known.push_str(&value);
+                    }
+                    _ => {
+                        values.insert(name, (value, "config file"));
+                    }
+                }
             }
         }
         for setting in spec.twinned() {

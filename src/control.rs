@@ -642,10 +642,37 @@ pub struct Progress {
 pub struct StatusReport {
     pub peer_id: [u8; 20],
     pub listen: SocketAddr,
-    /// `ADDR:PORT` as configured (may be a host name).
+    /// `ADDR:PORT` as configured (may be a host name): the first tracker
+    /// with a session up, else the first configured.
     pub tracker_addr: String,
+    /// A session with some tracker is up.
     pub tracker_connected: bool,
+    /// Every tracker, in configured order.
+    pub trackers: Vec<TrackerState>,
     pub files: Vec<FileReport>,
+}
+
+/// One tracker in a status report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackerState {
+    pub addr: String,
+    pub connected: bool,
+}
+
+impl StatusReport {
+    /// A report's tracker fields from the list of trackers.
+    pub fn trackers_of(trackers: Vec<TrackerState>) -> (String, bool, Vec<TrackerState>) {
+        let main = trackers
+            .iter()
+            .find(|t| t.connected)
+            .or(trackers.first())
+            .cloned()
+            .unwrap_or(TrackerState {
+                addr: String::new(),
+                connected: false,
+            });
+        (main.addr, main.connected, trackers)
+    }
 }
 
 /// The status object as it travels, with `files` of any serializable type
@@ -656,14 +683,11 @@ pub struct StatusObject<F> {
     peer_id: [u8; 20],
     #[serde(deserialize_with = "de_listen")]
     listen: SocketAddr,
-    tracker: TrackerObject,
+    tracker: TrackerState,
+    /// Absent from daemons older than several trackers.
+    #[serde(default)]
+    trackers: Vec<TrackerState>,
     files: F,
-}
-
-#[derive(Serialize, Deserialize)]
-struct TrackerObject {
-    addr: String,
-    connected: bool,
 }
 
 impl StatusReport {
@@ -672,10 +696,11 @@ impl StatusReport {
         StatusObject {
             peer_id: self.peer_id,
             listen: self.listen,
-            tracker: TrackerObject {
+            tracker: TrackerState {
                 addr: self.tracker_addr.clone(),
                 connected: self.tracker_connected,
             },
+            trackers: self.trackers.clone(),
             files,
         }
     }
@@ -690,11 +715,16 @@ impl Serialize for StatusReport {
 impl<'de> Deserialize<'de> for StatusReport {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<StatusReport, D::Error> {
         let o = StatusObject::<Vec<FileReport>>::deserialize(d)?;
+        let trackers = match o.trackers.is_empty() {
+            true => vec![o.tracker.clone()],
+            false => o.trackers,
+        };
         Ok(StatusReport {
             peer_id: o.peer_id,
             listen: o.listen,
             tracker_addr: o.tracker.addr,
             tracker_connected: o.tracker.connected,
+            trackers,
             files: o.files,
         })
     }
@@ -1399,6 +1429,10 @@ mod tests {
             listen: "0.0.0.0:6881".parse().unwrap(),
             tracker_addr: "tracker.lab:6969".into(),
             tracker_connected: false,
+            trackers: vec![TrackerState {
+                addr: "tracker.lab:6969".into(),
+                connected: false,
+            }],
             files: vec![file],
         };
         let Ok(Reply::Ok(v)) = Reply::parse(status_line(&s).trim_end()) else {
@@ -1476,12 +1510,16 @@ mod tests {
             listen: "[::]:6881".parse().unwrap(),
             tracker_addr: "tracker.lab:6969".into(),
             tracker_connected: true,
+            trackers: vec![TrackerState {
+                addr: "tracker.lab:6969".into(),
+                connected: true,
+            }],
             files: vec![file],
         };
         assert_eq!(
             status_line(&s),
             format!(
-                r#"{{"ok":true,"peer_id":"{}","listen":"[::]:6881","tracker":{{"addr":"tracker.lab:6969","connected":true}},"files":[{file_json}]}}"#,
+                r#"{{"ok":true,"peer_id":"{}","listen":"[::]:6881","tracker":{{"addr":"tracker.lab:6969","connected":true}},"trackers":[{{"addr":"tracker.lab:6969","connected":true}}],"files":[{file_json}]}}"#,
                 "2d".repeat(20)
             ) + "\n"
         );

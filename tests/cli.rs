@@ -493,6 +493,16 @@ fn sample_status() -> StatusReport {
         listen: "0.0.0.0:6881".parse().unwrap(),
         tracker_addr: "tracker.lab:6969".into(),
         tracker_connected: true,
+        trackers: vec![
+            control::TrackerState {
+                addr: "tracker.lab:6969".into(),
+                connected: true,
+            },
+            control::TrackerState {
+                addr: "tracker2.lab:6969".into(),
+                connected: false,
+            },
+        ],
         files: vec![sample_file("/srv/sta/disk.img"), downloading],
     }
 }

@@ -42,11 +42,27 @@ fn resolve(addr: &str) -> Result<SocketAddr, ConfigError> {
         .ok_or_else(|| ConfigError(format!("tracker {addr:?}: expected HOST:PORT")))
 }
 
+/// `--tracker`'s list: comma-separated, each resolved once, duplicates
+/// dropped (two sessions with one tracker would only double its load).
+fn trackers(list: &str) -> Result<Vec<SocketAddr>, ConfigError> {
+    let mut out: Vec<SocketAddr> = Vec::new();
+    for addr in list.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        let a = resolve(addr)?;
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    if out.is_empty() {
+        return Err(ConfigError("--tracker: give at least one HOST:PORT".into()));
+    }
+    Ok(out)
+}
+
 fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
     let shares: Vec<PathBuf> = args.values_from_str(peerd::SHARE.flag)?;
     let s = Settings::load(args, &peerd::SPEC)?;
     init_logging(&s.get::<String>(&peerd::LOG_LEVEL)?)?;
-    let tracker = resolve(&s.get::<String>(&peerd::TRACKER)?)?;
+    let trackers = trackers(&s.get::<String>(&peerd::TRACKER)?)?;
     let listen: SocketAddr = s.get(&peerd::LISTEN)?;
     let dir: PathBuf = s.get(&peerd::DIR)?;
     let dir = std::fs::canonicalize(&dir).map_err(|e| format!("--dir {}: {e}", dir.display()))?;
@@ -121,8 +137,9 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
         http_index = Some((reactor.listen(Listener::Tcp(l))?, addr.ip().is_loopback()));
     }
     reactor.stop_on_signals()?;
+    let tracker_list: Vec<String> = trackers.iter().map(SocketAddr::to_string).collect();
     let config = Config {
-        tracker,
+        trackers,
         listen_port: bound.port(),
         listen: bound,
         dir,
@@ -146,7 +163,10 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
         log::info!("sta-peerd {line}");
     }
     std::io::stdout().flush()?;
-    log::info!("sta-peerd listening on {bound}, tracker {tracker}");
+    log::info!(
+        "sta-peerd listening on {bound}, trackers {}",
+        tracker_list.join(", ")
+    );
     if let Some(line) = v6_line {
         log::info!("sta-peerd {line}");
     }

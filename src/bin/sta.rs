@@ -123,9 +123,12 @@ of --piece-size; otherwise sta-peerd gives the info dict of the share named
 NAME or INFOHASH (its own, or the tracker's).
 
     -o, --out OUT.torrent   where to write it
-    --tracker-url URL       the announce URL [default: udp://HOST:PORT/announce,
-                            HOST:PORT being sta-peerd's tracker, whose UDP
-                            BitTorrent tracker shares its port]
+    --tracker-url URL       an announce URL; repeatable [default:
+                            udp://HOST:PORT/announce for each HOST:PORT of
+                            sta-peerd's trackers, whose UDP BitTorrent
+                            tracker shares its port]. With several, the
+                            first is `announce` and all form one tier of
+                            `announce-list` (BEP 12)
     --piece-size N          piece size for FILE, bytes or with K/M [default: 512K]
 ";
 
@@ -280,9 +283,7 @@ fn run(raw: Vec<OsString>) -> Result<ExitCode, Fail> {
             let out: Option<PathBuf> = args
                 .opt_value_from_os_str(["-o", "--out"], to_path)
                 .map_err(arg_error)?;
-            let url: Option<String> = args
-                .opt_value_from_str("--tracker-url")
-                .map_err(arg_error)?;
+            let urls: Vec<String> = args.values_from_str("--tracker-url").map_err(arg_error)?;
             let piece: Option<String> =
                 args.opt_value_from_str("--piece-size").map_err(arg_error)?;
             let line = "torrent NAME|INFOHASH|FILE -o OUT.torrent [--tracker-url URL]";
@@ -293,7 +294,7 @@ fn run(raw: Vec<OsString>) -> Result<ExitCode, Fail> {
                 None => torrent::DEFAULT_PIECE_SIZE,
                 Some(p) => torrent::parse_piece_size(&p).map_err(usage)?,
             };
-            make_torrent(&daemon, &target, &out, url, piece)
+            make_torrent(&daemon, &target, &out, urls, piece)
         }
         "remove" => {
             let delete = args.contains("--delete");
@@ -604,7 +605,7 @@ fn make_torrent(
     daemon: &Client,
     target: &str,
     out_path: &std::path::Path,
-    url: Option<String>,
+    urls: Vec<String>,
     piece: u32,
 ) -> Result<ExitCode, Fail> {
     let local = std::path::Path::new(target);
@@ -619,9 +620,9 @@ fn make_torrent(
         )?;
         sta::control::info_of_meta(&v).map_err(|e| protocol_error(&e))?
     };
-    let url = match url {
-        Some(u) => u,
-        None => {
+    let urls = match urls.is_empty() {
+        false => urls,
+        true => {
             let v = daemon.call(&ControlRequest::Status, |_| {}).map_err(|e| {
                 let hint = "; or give the announce URL with --tracker-url";
                 match Fail::from(e) {
@@ -631,10 +632,13 @@ fn make_torrent(
                 }
             })?;
             let s = StatusReport::from_json(&v).map_err(|e| protocol_error(&e))?;
-            torrent::default_announce_url(&s.tracker_addr)
+            s.trackers
+                .iter()
+                .map(|t| torrent::default_announce_url(&t.addr))
+                .collect()
         }
     };
-    std::fs::write(out_path, Torrent::write(&info, &url))
+    std::fs::write(out_path, Torrent::write(&info, &urls))
         .map_err(|e| Fail::Failed(format!("cannot write {}: {e}", out_path.display())))?;
     out(&format!(
         "wrote {} ({}, {}, {} pieces of {}), info hash {}, announce {}\n{}\n",
@@ -644,7 +648,7 @@ fn make_torrent(
         info.num_pieces(),
         human_bytes(u64::from(info.piece_length)),
         to_hex(&info.info_hash),
-        clean(&url),
+        clean(&urls.join(" ")),
         magnet_link(&info.info_hash, &info.name)
     ))
 }
@@ -656,18 +660,15 @@ fn status(daemon: &Client, json: bool) -> Result<ExitCode, Fail> {
         let files: Vec<_> = s.files.iter().map(WithMagnet::file).collect();
         return out(&(sta::json::to_string(&s.object_with(files)) + "\n"));
     }
-    let mut text = format!(
-        "peer id   {}\nlisten    {}\ntracker   {} ({})\nfiles     {}\n",
-        to_hex(&s.peer_id),
-        s.listen,
-        clean(&s.tracker_addr),
-        if s.tracker_connected {
-            "connected"
-        } else {
-            "not connected"
-        },
-        s.files.len()
-    );
+    let mut text = format!("peer id   {}\nlisten    {}\n", to_hex(&s.peer_id), s.listen);
+    for t in &s.trackers {
+        let state = match t.connected {
+            true => "connected",
+            false => "not connected",
+        };
+        text.push_str(&format!("tracker   {} ({state})\n", clean(&t.addr)));
+    }
+    text.push_str(&format!("files     {}\n", s.files.len()));
     if !s.files.is_empty() {
         let rows = s
             .files

@@ -31,8 +31,9 @@ pub const TRACKER: Setting = Setting::new(
     "--tracker",
     "ADDR:PORT",
     Unset::Value("127.0.0.1:6969"),
-    "the sta-trackerd to use (a host name is fine)",
-);
+    "the sta-trackerd to use (a host name is fine); for several, repeat the flag (or the config line) or separate them with commas: each gets its own session and hears every announce",
+)
+.repeatable();
 pub const LISTEN: Setting = Setting::new(
     "--listen",
     "ADDR:PORT",

@@ -30,6 +30,9 @@ pub struct Setting {
     /// Only a flag, with no environment variable and no config file key
     /// (`--config` itself, or a repeatable flag like `--share`).
     pub flag_only: bool,
+    /// May be given more than once (flag, config file line): the values
+    /// are joined with commas, as the environment variable writes them.
+    pub repeatable: bool,
 }
 
 impl Setting {
@@ -45,6 +48,14 @@ impl Setting {
             unset,
             help,
             flag_only: false,
+            repeatable: false,
+        }
+    }
+
+    pub const fn repeatable(self) -> Setting {
+        Setting {
+            repeatable: true,
+            ..self
         }
     }
 

@@ -26,6 +26,14 @@ impl<S: Storage> Engine<S> {
         }
         totals.bytes_uploaded += self.stats.retired_uploaded;
         totals.bytes_downloaded += self.stats.retired_downloaded;
+        let trackers: Vec<TrackerLink> = self
+            .tracker_states()
+            .into_iter()
+            .map(|(addr, connected)| TrackerLink {
+                addr: addr.to_string(),
+                connected,
+            })
+            .collect();
         PeerStatus {
             daemon: DaemonInfo {
                 program: "sta-peerd",
@@ -35,10 +43,16 @@ impl<S: Storage> Engine<S> {
                 listen: self.config.listen.to_string(),
                 uptime_seconds: now.as_secs_f64(),
             },
-            tracker: TrackerLink {
-                addr: self.tracker.addr().to_string(),
-                connected: self.tracker.connected(),
-            },
+            tracker: trackers
+                .iter()
+                .find(|t| t.connected)
+                .or(trackers.first())
+                .cloned()
+                .unwrap_or(TrackerLink {
+                    addr: String::new(),
+                    connected: false,
+                }),
+            trackers,
             totals,
             files,
         }

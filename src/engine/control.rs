@@ -3,10 +3,10 @@
 //! receives progress events until the file is verified or fails.
 
 use super::action::LinkId;
+use super::query::Ask;
 use super::storage::Storage;
 use super::time::Time;
 use super::torrent::{State, Torrent};
-use super::tracker::Pending;
 use super::{Action, Engine};
 use crate::control::Code;
 use crate::control::{
@@ -14,9 +14,8 @@ use crate::control::{
     StatusReport, code, done_line, info_hash_target, limits_line, list_line, meta_line, next_line,
     ok_line, progress_line, shared_line, status_line,
 };
-use crate::limits::MAX_LIST_PAGE;
 use crate::wire::peer::InfoHash;
-use crate::wire::tracker::{ListEntry, Lookup, Request};
+use crate::wire::tracker::{ListEntry, Lookup};
 use std::path::PathBuf;
 
 type Refusal = (Code, String);
@@ -100,7 +99,7 @@ impl<S: Storage> Engine<S> {
             req,
             ControlRequest::List | ControlRequest::Get { .. } | ControlRequest::Meta { .. }
         );
-        if needs_tracker && self.tracker.starting() && !self.answers_locally(&req) {
+        if needs_tracker && self.trackers_starting() && !self.answers_locally(&req) {
             self.parked.push((link, req));
             return None;
         }
@@ -180,7 +179,7 @@ impl<S: Storage> Engine<S> {
             if !self.controls.contains_key(&link) {
                 continue; // the client left meanwhile
             }
-            let reply = if self.tracker.connected() {
+            let reply = if self.any_tracker() {
                 self.control_request(now, link, req)
             } else {
                 let (code, message) = self.tracker_unreachable();
@@ -203,14 +202,6 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    /// Sends `req` to the tracker for a control session, or says why not.
-    fn ask_tracker(&mut self, now: Time, req: &Request, why: Pending) -> Result<(), Refusal> {
-        match self.tracker_send(now, req, why) {
-            true => Ok(()),
-            false => Err(self.tracker_unreachable()),
-        }
-    }
-
     /// Where a download lands: the given directory (created if missing,
     /// as `aria2c -d` and `wget -P` do) or the daemon's own.
     fn out_dir(&mut self, out_dir: Option<PathBuf>) -> Result<PathBuf, Refusal> {
@@ -224,16 +215,7 @@ impl<S: Storage> Engine<S> {
     }
 
     fn control_list(&mut self, now: Time, link: LinkId) -> Result<(), Refusal> {
-        let req = Request::List {
-            offset: 0,
-            limit: MAX_LIST_PAGE,
-            filter: String::new(),
-        };
-        let why = Pending::List {
-            control: link,
-            entries: Vec::new(),
-        };
-        self.ask_tracker(now, &req, why)
+        self.query_start(now, link, Ask::List(Default::default()))
     }
 
     /// The local file a target names: by info hash, or the only file this
@@ -282,13 +264,12 @@ impl<S: Storage> Engine<S> {
             Some(hash) => Lookup::Hash(hash),
             None => Lookup::Name(target),
         };
-        let why = Pending::Meta {
-            control: link,
+        let ask = Ask::Get {
             out_dir,
             only,
-            wanted: wanted.clone(),
+            wanted,
         };
-        self.ask_tracker(now, &Request::GetMeta(wanted), why)
+        self.query_start(now, link, ask)
     }
 
     fn retry_and_watch(&mut self, now: Time, link: LinkId, hash: InfoHash) {
@@ -312,11 +293,7 @@ impl<S: Storage> Engine<S> {
             Some(hash) => Lookup::Hash(hash),
             None => Lookup::Name(target),
         };
-        let why = Pending::MetaOnly {
-            control: link,
-            wanted: wanted.clone(),
-        };
-        self.ask_tracker(now, &Request::GetMeta(wanted), why)
+        self.query_start(now, link, Ask::Meta { wanted })
     }
 
     /// `get-torrent PATH [OUTDIR]`: the `.torrent` file's info dict is the
@@ -512,11 +489,21 @@ impl<S: Storage> Engine<S> {
             .map(|t| file_report(t, self.storage.path(t.file)))
             .collect();
         files.sort_by(|a, b| a.name.cmp(&b.name));
+        let states = self
+            .tracker_states()
+            .into_iter()
+            .map(|(addr, connected)| crate::control::TrackerState {
+                addr: addr.to_string(),
+                connected,
+            })
+            .collect();
+        let (tracker_addr, tracker_connected, trackers) = StatusReport::trackers_of(states);
         StatusReport {
             peer_id: self.peer_id,
             listen: self.config.listen,
-            tracker_addr: self.tracker.addr().to_string(),
-            tracker_connected: self.tracker.connected(),
+            tracker_addr,
+            tracker_connected,
+            trackers,
             files,
         }
     }

@@ -7,7 +7,6 @@ use super::peer::PeerConn;
 use super::storage::Storage;
 use super::time::Time;
 use super::torrent::{State, Torrent};
-use super::tracker::Pending;
 use super::{Engine, Job, Sharing};
 use crate::bitfield::Bitfield;
 use crate::control::Code;
@@ -491,7 +490,7 @@ impl<S: Storage> Engine<S> {
                     info_hash: hash,
                     piece,
                 };
-                self.tracker_send(now, &req, Pending::Update);
+                self.tracker_broadcast(now, &req);
                 self.after_piece_change(&hash);
             }
             Ok(false) => {
@@ -575,7 +574,7 @@ impl<S: Storage> Engine<S> {
         }
         self.notify_watchers(hash);
         let req = Request::Leave { info_hash: *hash };
-        self.tracker_send(now, &req, Pending::Update);
+        self.tracker_broadcast(now, &req);
         self.tags.retain(|_, h| h != hash);
         let t = self.torrents.remove(hash)?;
         self.stats.retired_uploaded += t.uploaded();

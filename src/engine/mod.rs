@@ -28,6 +28,7 @@ mod inspect;
 pub mod peer;
 mod pending_writes;
 pub mod picker;
+mod query;
 pub mod reveal;
 pub mod stats;
 pub mod storage;
@@ -46,6 +47,7 @@ use crate::rng::Rng;
 use crate::wire::peer::{InfoHash, PeerId};
 use control::ControlState;
 use peer::PeerConn;
+use query::Query;
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -56,7 +58,8 @@ use tracker::TrackerClient;
 /// Settings of a peer engine.
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub tracker: SocketAddr,
+    /// The `sta-trackerd`s, each with a session of its own (at least one).
+    pub trackers: Vec<SocketAddr>,
     /// The port peers reach us on (announced to the tracker).
     pub listen_port: u16,
     pub listen: SocketAddr,
@@ -88,7 +91,7 @@ struct Sharing {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Dial {
     Peer(InfoHash, SocketAddr),
-    Tracker,
+    Tracker(tracker::TrackerId),
 }
 
 pub struct Engine<S: Storage> {
@@ -99,7 +102,10 @@ pub struct Engine<S: Storage> {
     torrents: BTreeMap<InfoHash, Torrent>,
     peers: BTreeMap<LinkId, PeerConn>,
     controls: BTreeMap<LinkId, ControlState>,
-    tracker: TrackerClient,
+    trackers: Vec<TrackerClient>,
+    /// Control requests out at the trackers.
+    queries: BTreeMap<query::QueryId, Query>,
+    next_query: query::QueryId,
     /// Connections asked for and not yet up.
     dials: BTreeMap<LinkId, Dial>,
     /// Where peers listen, by peer id, as the tracker said.
@@ -128,7 +134,11 @@ impl<S: Storage> Engine<S> {
         for b in &mut peer_id[8..] {
             *b = b"0123456789abcdefghijklmnopqrstuvwxyz"[rng.below(36)];
         }
-        let tracker = TrackerClient::new(config.tracker, now);
+        let trackers = config
+            .trackers
+            .iter()
+            .map(|&addr| TrackerClient::new(addr, now))
+            .collect();
         Engine {
             config,
             peer_id,
@@ -137,7 +147,9 @@ impl<S: Storage> Engine<S> {
             torrents: BTreeMap::new(),
             peers: BTreeMap::new(),
             controls: BTreeMap::new(),
-            tracker,
+            trackers,
+            queries: BTreeMap::new(),
+            next_query: 0,
             dials: BTreeMap::new(),
             dialing: HashSet::new(),
             listens: HashMap::new(),
@@ -237,7 +249,7 @@ impl<S: Storage> Engine<S> {
     /// A connection asked for with [`Action::Dial`] is up.
     pub fn link_opened(&mut self, now: Time, link: LinkId) {
         match self.dials.remove(&link) {
-            Some(Dial::Tracker) => self.tracker_opened(now, link),
+            Some(Dial::Tracker(i)) => self.tracker_opened(now, i, link),
             Some(Dial::Peer(hash, addr)) => self.peer_opened(now, link, hash, addr),
             None => {}
         }
@@ -247,8 +259,8 @@ impl<S: Storage> Engine<S> {
     pub fn link_input(&mut self, now: Time, link: LinkId, input: &[u8]) -> usize {
         if self.peers.contains_key(&link) {
             self.peer_input(now, link, input)
-        } else if self.tracker.link() == Some(link) {
-            self.tracker_input(now, input)
+        } else if let Some(i) = self.tracker_of(link) {
+            self.tracker_input(now, i, input)
         } else if self.controls.contains_key(&link) {
             self.control_input(now, link, input)
         } else {
@@ -259,7 +271,7 @@ impl<S: Storage> Engine<S> {
     /// `link` is gone (closed by either side, or its dial failed).
     pub fn link_closed(&mut self, now: Time, link: LinkId) {
         match self.dials.remove(&link) {
-            Some(Dial::Tracker) => return self.tracker_lost(now),
+            Some(Dial::Tracker(i)) => return self.tracker_lost(now, i),
             Some(Dial::Peer(hash, addr)) => {
                 self.dialing.remove(&(hash, addr));
                 return;
@@ -268,8 +280,8 @@ impl<S: Storage> Engine<S> {
         }
         if self.peers.contains_key(&link) {
             self.peer_gone(link);
-        } else if self.tracker.link() == Some(link) {
-            self.tracker_lost(now);
+        } else if let Some(i) = self.tracker_of(link) {
+            self.tracker_lost(now, i);
         } else if self.controls.contains_key(&link) {
             self.control_gone(link);
         }
@@ -279,7 +291,7 @@ impl<S: Storage> Engine<S> {
     /// session waiting for its answer, nor the tracker (the engine sends
     /// it keep-alives; it answers only requests).
     pub fn may_close_idle(&self, link: LinkId) -> bool {
-        !(self.tracker.link() == Some(link) || self.control_waiting(link))
+        !(self.tracker_of(link).is_some() || self.control_waiting(link))
     }
 
     pub fn job_done(&mut self, now: Time, done: JobDone) {
@@ -357,3 +369,5 @@ fn queue_send(actions: &mut VecDeque<Action>, link: LinkId, fill: impl FnOnce(&m
 mod api_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod trackers_tests;

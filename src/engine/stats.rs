@@ -94,7 +94,7 @@ impl<S: Storage> Engine<S> {
         Metrics {
             peer_sessions: self.peers.len(),
             control_sessions: self.controls.len(),
-            tracker_connected: self.tracker.connected(),
+            tracker_connected: self.any_tracker(),
             files,
             connected_peers: self.peers.values().filter(|p| p.handshaken).count(),
             uploaded: s.retired_uploaded + by_file.iter().map(|f| f.uploaded).sum::<u64>(),

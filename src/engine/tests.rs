@@ -23,7 +23,7 @@ pub(super) struct Rig {
 
 fn config() -> Config {
     Config {
-        tracker: TRACKER.parse().unwrap(),
+        trackers: vec![TRACKER.parse().unwrap()],
         listen_port: 6881,
         listen: "10.0.0.2:6881".parse().unwrap(),
         dir: "/dl".into(),
@@ -103,7 +103,7 @@ impl Rig {
     fn leecher(disk: MemStorage) -> (Rig, LinkId, Vec<u8>, Info) {
         let (bytes, info) = file(4);
         let mut disk = disk;
-        let torrent = crate::meta::torrent::Torrent::write(&info, "udp://x/announce");
+        let torrent = crate::meta::torrent::Torrent::write(&info, &["udp://x/announce".into()]);
         disk.fs.files.insert("/t/f.torrent".into(), torrent);
         let mut rig = Rig::new(disk);
         let control = rig.e.control_opened(rig.now);
@@ -682,7 +682,7 @@ fn tree() -> (Vec<u8>, Info) {
 fn get_only_fetches_the_pieces_of_the_selected_files_and_resumes_with_them() {
     let (bytes, info) = tree();
     let mut disk = MemStorage::default();
-    let torrent = crate::meta::torrent::Torrent::write(&info, "udp://x/announce");
+    let torrent = crate::meta::torrent::Torrent::write(&info, &["udp://x/announce".into()]);
     disk.fs.files.insert("/t/t.torrent".into(), torrent);
     let mut rig = Rig::new(disk);
     let control = rig.e.control_opened(rig.now);

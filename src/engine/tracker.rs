@@ -1,51 +1,47 @@
-//! The engine's session with `sta-trackerd`: hello, announce every file,
-//! report each verified piece, ask for peers and metadata. Responses come
-//! in request order, so a queue of what each request was for is enough to
-//! route them. The session reconnects with backoff and re-announces
-//! everything, so a restarted tracker relearns the swarm; while up, it
-//! sends keep-alives so that neither side finds it idle.
+//! The engine's sessions with its `sta-trackerd`s: hello, announce every
+//! file, report each verified piece, ask for peers and metadata. There may
+//! be several trackers; each gets a session of its own and hears every
+//! announce, have and leave, so that any one of them can answer for the
+//! whole swarm while the others are down (spec/tracker.md, "Several
+//! trackers"). Responses come in request order, so a queue per session of
+//! what each request was for is enough to route them. A session reconnects
+//! with backoff and re-announces everything, so a restarted tracker
+//! relearns the swarm; while up, it sends keep-alives so that neither side
+//! finds it idle.
 
 use super::action::LinkId;
+use super::query::QueryId;
 use super::storage::Storage;
 use super::time::Time;
 use super::torrent::State;
 use super::{Dial, Engine};
 use crate::control::Code;
 use crate::control::code;
-use crate::limits::{MAX_LIST_PAGE, TRACKER_PROTOCOL_VERSION};
-use crate::meta::Info;
+use crate::limits::TRACKER_PROTOCOL_VERSION;
 use crate::wire::peer::InfoHash;
-use crate::wire::tracker::{ErrorCode, ListEntry, Lookup, Pieces, Request, Response};
+use crate::wire::tracker::{Pieces, Request, Response};
 use log::{info, warn};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
-/// What a request sent to the tracker was for.
+/// Which of the engine's trackers: an index into its list.
+pub type TrackerId = usize;
+
+/// What a request sent to a tracker was for.
 #[derive(Debug)]
 pub enum Pending {
     Hello,
     /// Announce, have, leave: nothing to do with the answer but log errors.
     Update,
     Peers(InfoHash),
-    /// A `get`: the download starts once the metadata comes.
-    Meta {
-        control: LinkId,
-        out_dir: PathBuf,
-        /// `get`'s globs: which files of a tree to fetch.
-        only: Vec<String>,
-        wanted: Lookup,
-    },
+    /// A page of a `list` query, after `got` entries from this tracker.
     List {
-        control: LinkId,
-        entries: Vec<ListEntry>,
+        query: QueryId,
+        got: u32,
     },
-    /// A `meta` request: the info dict goes back to the client.
-    MetaOnly {
-        control: LinkId,
-        wanted: Lookup,
-    },
+    /// The metadata asked for by a `get` or `meta` query.
+    Meta(QueryId),
 }
 
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
@@ -53,6 +49,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Peers wanted per get-peers request.
 pub const PEERS_WANTED: u16 = 50;
 
+/// One tracker's session.
 pub struct TrackerClient {
     addr: SocketAddr,
     /// The session, once dialed (it may not be up yet).
@@ -82,44 +79,79 @@ impl TrackerClient {
         }
     }
 
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
-    }
-
-    /// The session's link, while one is open or being opened.
-    pub fn link(&self) -> Option<LinkId> {
-        self.link
-    }
-
     pub fn connected(&self) -> bool {
         self.link.is_some() && self.ready && !self.dialing
     }
 
-    /// True while the first connection to the tracker is being made:
-    /// requests that need it wait for it rather than fail.
+    /// True while a connection to the tracker is being made: requests
+    /// that need it may wait for it rather than fail.
     pub fn starting(&self) -> bool {
         !self.connected() && self.link.is_some()
     }
 }
 
 impl<S: Storage> Engine<S> {
-    /// Sends `req` to the tracker, remembering what it was for. Dropped
-    /// (with `false`) when the session is down.
-    pub(super) fn tracker_send(&mut self, now: Time, req: &Request, why: Pending) -> bool {
-        let Some(link) = self.tracker.link.filter(|_| self.tracker.connected()) else {
+    /// The tracker whose session runs on `link`.
+    pub(super) fn tracker_of(&self, link: LinkId) -> Option<TrackerId> {
+        self.trackers.iter().position(|t| t.link == Some(link))
+    }
+
+    /// True when at least one tracker session is up.
+    pub(super) fn any_tracker(&self) -> bool {
+        self.trackers.iter().any(TrackerClient::connected)
+    }
+
+    /// True when no session is up but one is being made: requests that
+    /// need a tracker wait for it.
+    pub(super) fn trackers_starting(&self) -> bool {
+        !self.any_tracker() && self.trackers.iter().any(TrackerClient::starting)
+    }
+
+    /// The trackers whose sessions are up.
+    pub(super) fn live_trackers(&self) -> Vec<TrackerId> {
+        (0..self.trackers.len())
+            .filter(|&i| self.trackers[i].connected())
+            .collect()
+    }
+
+    /// Sends `req` to tracker `i`, remembering what it was for. Dropped
+    /// (with `false`) when its session is down.
+    pub(super) fn tracker_send(
+        &mut self,
+        now: Time,
+        i: TrackerId,
+        req: &Request,
+        why: Pending,
+    ) -> bool {
+        let Some(link) = self
+            .trackers
+            .get(i)
+            .filter(|t| t.connected())
+            .and_then(|t| t.link)
+        else {
             return false;
         };
         self.send(link, |buf| req.encode(buf));
         *self.stats.tracker_requests.entry(req.kind()).or_default() += 1;
+        let tr = &mut self.trackers[i];
         if !matches!(req, Request::KeepAlive) {
-            self.tracker.pending.push_back(why);
+            tr.pending.push_back(why);
         }
-        self.tracker.last_sent = now;
+        tr.last_sent = now;
         true
     }
 
-    pub(super) fn tracker_opened(&mut self, now: Time, link: LinkId) {
-        let tr = &mut self.tracker;
+    /// Sends an update (announce, have, leave) to every live tracker.
+    pub(super) fn tracker_broadcast(&mut self, now: Time, req: &Request) {
+        for i in self.live_trackers() {
+            self.tracker_send(now, i, req, Pending::Update);
+        }
+    }
+
+    pub(super) fn tracker_opened(&mut self, now: Time, i: TrackerId, link: LinkId) {
+        let Some(tr) = self.trackers.get_mut(i) else {
+            return;
+        };
         tr.dialing = false;
         tr.ready = false;
         tr.pending.clear();
@@ -152,22 +184,30 @@ impl<S: Storage> Engine<S> {
         })
     }
 
+    /// Announces one file to every live tracker.
     pub(super) fn announce(&mut self, now: Time, hash: &InfoHash) {
         if let Some(req) = self.announce_request(hash) {
-            self.tracker_send(now, &req, Pending::Update);
+            self.tracker_broadcast(now, &req);
         }
     }
 
-    pub(super) fn ask_peers(&mut self, now: Time, hash: InfoHash) {
-        let req = Request::GetPeers {
+    fn get_peers(hash: InfoHash) -> Request {
+        Request::GetPeers {
             info_hash: hash,
             max: PEERS_WANTED,
             piece: None,
-        };
-        self.tracker_send(now, &req, Pending::Peers(hash));
+        }
     }
 
-    pub(super) fn tracker_input(&mut self, now: Time, input: &[u8]) -> usize {
+    /// Asks every live tracker for peers of a file: each may know peers
+    /// the others do not (BitTorrent clients announce to one at a time).
+    pub(super) fn ask_peers(&mut self, now: Time, hash: InfoHash) {
+        for i in self.live_trackers() {
+            self.tracker_send(now, i, &Self::get_peers(hash), Pending::Peers(hash));
+        }
+    }
+
+    pub(super) fn tracker_input(&mut self, now: Time, i: TrackerId, input: &[u8]) -> usize {
         let mut used = 0;
         loop {
             match Response::decode(&input[used..]) {
@@ -175,27 +215,34 @@ impl<S: Storage> Engine<S> {
                 Ok(Some((Response::KeepAlive, n))) => used += n,
                 Ok(Some((resp, n))) => {
                     used += n;
-                    let why = self.tracker.pending.pop_front();
-                    self.tracker_response(now, why, resp);
+                    let why = self.trackers[i].pending.pop_front();
+                    self.tracker_response(now, i, why, resp);
+                    if self.trackers[i].link.is_none() {
+                        // The response ended the session (a refused hello).
+                        return input.len();
+                    }
                 }
                 Err(e) => {
-                    warn!("tracker sent a frame we cannot read ({e}); reconnecting");
-                    self.tracker_reset(now);
+                    warn!(
+                        "tracker {} sent a frame we cannot read ({e}); reconnecting",
+                        self.trackers[i].addr
+                    );
+                    self.tracker_reset(now, i);
                     return input.len();
                 }
             }
         }
     }
 
-    /// Ends the session on our side; it is dialed again after a backoff.
-    fn tracker_reset(&mut self, now: Time) {
-        if let Some(link) = self.tracker.link {
+    /// Ends a session on our side; it is dialed again after a backoff.
+    fn tracker_reset(&mut self, now: Time, i: TrackerId) {
+        if let Some(link) = self.trackers[i].link {
             self.close(link);
         }
-        self.tracker_lost(now);
+        self.tracker_lost(now, i);
     }
 
-    fn tracker_response(&mut self, now: Time, why: Option<Pending>, resp: Response) {
+    fn tracker_response(&mut self, now: Time, i: TrackerId, why: Option<Pending>, resp: Response) {
         if let Response::Error { code, .. } = &resp {
             *self.stats.tracker_errors.entry(code.0).or_default() += 1;
         }
@@ -205,23 +252,13 @@ impl<S: Storage> Engine<S> {
                 Response::Welcome {
                     idle_timeout_secs, ..
                 },
-            ) => {
-                info!("connected to tracker {}", self.tracker.addr);
-                self.tracker.ready = true;
-                self.tracker.backoff = MIN_BACKOFF;
-                self.tracker.idle_timeout = Duration::from_secs(idle_timeout_secs.max(1).into());
-                self.unpark(now);
-                let hashes: Vec<InfoHash> = self.torrents.keys().copied().collect();
-                for h in hashes {
-                    self.announce(now, &h);
-                    if let Some(t) = self.torrents.get_mut(&h) {
-                        t.query_peers_now(now);
-                    }
-                }
-            }
+            ) => self.tracker_welcomed(now, i, idle_timeout_secs),
             (Some(Pending::Hello), other) => {
-                warn!("tracker refused our hello: {other:?}");
-                self.tracker_reset(now);
+                warn!(
+                    "tracker {} refused our hello: {other:?}",
+                    self.trackers[i].addr
+                );
+                self.tracker_reset(now, i);
             }
             (Some(Pending::Peers(hash)), Response::Peers { peers, .. }) => {
                 for p in &peers {
@@ -230,94 +267,48 @@ impl<S: Storage> Engine<S> {
                 let addrs: Vec<SocketAddr> = peers.iter().map(|p| p.addr).collect();
                 self.dial_peers(&hash, &addrs);
             }
-            (
-                Some(Pending::Meta {
-                    control,
-                    out_dir,
-                    only,
-                    wanted,
-                }),
-                Response::Meta { info },
-            ) => {
-                if let Some(info) = self.checked_meta(control, &wanted, &info) {
-                    self.start_download(now, control, info, out_dir, only);
-                }
+            (Some(Pending::List { query, got }), resp) => {
+                self.list_answer(now, i, query, got, resp)
             }
-            (Some(Pending::MetaOnly { control, wanted }), Response::Meta { info }) => {
-                if let Some(info) = self.checked_meta(control, &wanted, &info) {
-                    self.control_reply(control, crate::control::meta_line(&info));
-                }
-            }
-            (
-                Some(Pending::Meta { control, .. } | Pending::MetaOnly { control, .. }),
-                Response::Error { code, message },
-            ) => {
-                let (kind, hint) = match code {
-                    ErrorCode::FILE_NOT_FOUND => {
-                        (code::NOT_FOUND, "; run `sta list` to see what is shared")
-                    }
-                    ErrorCode::AMBIGUOUS_NAME => (code::AMBIGUOUS, ""),
-                    _ => (code::BAD_REQUEST, ""),
-                };
-                self.control_fail(control, kind, format!("{message}{hint}"));
-            }
-            (
-                Some(Pending::List {
-                    control,
-                    mut entries,
-                }),
-                Response::ListPage {
-                    total,
-                    entries: page,
-                },
-            ) => {
-                let got = page.len();
-                entries.extend(page);
-                if got > 0 && (entries.len() as u32) < total {
-                    let req = Request::List {
-                        offset: entries.len() as u32,
-                        limit: MAX_LIST_PAGE,
-                        filter: String::new(),
-                    };
-                    if !self.tracker_send(now, &req, Pending::List { control, entries }) {
-                        let message = "lost the tracker while listing".into();
-                        self.control_fail(control, code::TRACKER_UNREACHABLE, message);
-                    }
-                    return;
-                }
-                self.control_list_done(control, entries);
-            }
-            (Some(Pending::List { control, .. }), Response::Error { message, .. }) => {
-                self.control_fail(control, code::BAD_REQUEST, message);
-            }
+            (Some(Pending::Meta(query)), resp) => self.meta_answer(now, query, resp),
             (Some(_), Response::Error { code, message }) => {
-                warn!("tracker: {code}: {message}");
+                warn!("tracker {}: {code}: {message}", self.trackers[i].addr);
             }
             (Some(_), _) => {}
-            (None, resp) => warn!("tracker sent an unrequested response: {resp:?}"),
+            (None, resp) => warn!(
+                "tracker {} sent an unrequested response: {resp:?}",
+                self.trackers[i].addr
+            ),
         }
     }
 
-    /// Metadata from the tracker, if it is what was asked for; else the
-    /// control session is told why not.
-    fn checked_meta(&mut self, control: LinkId, wanted: &Lookup, bytes: &[u8]) -> Option<Info> {
-        match Info::from_bencoded(bytes) {
-            Ok(info) if matches!(wanted, Lookup::Hash(h) if *h != info.info_hash) => {
-                let message = "the tracker sent metadata for another file".into();
-                self.control_fail(control, code::CORRUPT, message);
-                None
+    /// A session is up: the tracker hears of every file we hold, as if it
+    /// had never seen us (it may have restarted), and the trackers are
+    /// asked for peers.
+    fn tracker_welcomed(&mut self, now: Time, i: TrackerId, idle_timeout_secs: u32) {
+        let tr = &mut self.trackers[i];
+        info!("connected to tracker {}", tr.addr);
+        tr.ready = true;
+        tr.backoff = MIN_BACKOFF;
+        tr.idle_timeout = Duration::from_secs(idle_timeout_secs.max(1).into());
+        self.unpark(now);
+        let hashes: Vec<InfoHash> = self.torrents.keys().copied().collect();
+        for h in hashes {
+            if let Some(req) = self.announce_request(&h) {
+                self.tracker_send(now, i, &req, Pending::Update);
             }
-            Ok(info) => Some(info),
-            Err(e) => {
-                let message = format!("the tracker sent bad metadata: {e}");
-                self.control_fail(control, code::CORRUPT, message);
-                None
+            // Asked at the next tick rather than now, so that the peers
+            // announced by that tick are among the answer.
+            if let Some(t) = self.torrents.get_mut(&h) {
+                t.query_peers_now(now);
             }
         }
     }
 
-    pub(super) fn tracker_lost(&mut self, now: Time) {
-        let tr = &mut self.tracker;
+    pub(super) fn tracker_lost(&mut self, now: Time, i: TrackerId) {
+        let Some(tr) = self.trackers.get_mut(i) else {
+            return;
+        };
         if tr.ready {
             warn!("lost the tracker {}; retrying", tr.addr);
         }
@@ -327,44 +318,56 @@ impl<S: Storage> Engine<S> {
         tr.next_attempt = now + tr.backoff;
         tr.backoff = (tr.backoff * 2).min(MAX_BACKOFF);
         let pending = std::mem::take(&mut tr.pending);
-        self.unpark(now);
         for p in pending {
-            if let Pending::Meta { control, .. }
-            | Pending::MetaOnly { control, .. }
-            | Pending::List { control, .. } = p
-            {
-                let (code, message) = self.tracker_unreachable();
-                self.control_fail(control, code, message);
+            if let Pending::List { query, .. } | Pending::Meta(query) = p {
+                self.query_lost(now, query);
             }
         }
+        self.unpark(now);
     }
 
-    /// Dials the tracker when it is time to (at once when `start`), and
-    /// keeps an open session from looking idle.
+    /// Dials each tracker when it is time to (at once when `start`), and
+    /// keeps open sessions from looking idle.
     pub(super) fn tracker_tick(&mut self, now: Time, start: bool) {
-        if self.tracker.link.is_none() {
-            if start || now >= self.tracker.next_attempt {
-                self.tracker.next_attempt = now + self.tracker.backoff;
-                self.tracker.dialing = true;
-                let link = self.dial(self.tracker.addr, Dial::Tracker);
-                self.tracker.link = Some(link);
+        for i in 0..self.trackers.len() {
+            let tr = &mut self.trackers[i];
+            if tr.link.is_none() {
+                if start || now >= tr.next_attempt {
+                    tr.next_attempt = now + tr.backoff;
+                    tr.dialing = true;
+                    let addr = tr.addr;
+                    let link = self.dial(addr, Dial::Tracker(i));
+                    self.trackers[i].link = Some(link);
+                }
+                continue;
             }
-            return;
+            if tr.connected() && now.since(tr.last_sent) > tr.idle_timeout / 3 {
+                self.tracker_send(now, i, &Request::KeepAlive, Pending::Update);
+            }
         }
-        if self.tracker.connected()
-            && now.since(self.tracker.last_sent) > self.tracker.idle_timeout / 3
-        {
-            self.tracker_send(now, &Request::KeepAlive, Pending::Update);
-        }
+        self.query_tick(now);
     }
 
     pub(super) fn tracker_unreachable(&self) -> (Code, String) {
-        (
-            code::TRACKER_UNREACHABLE,
-            format!(
+        let addrs: Vec<String> = self.trackers.iter().map(|t| t.addr.to_string()).collect();
+        let message = match addrs.len() {
+            1 => format!(
                 "cannot reach the tracker at {}; check that sta-trackerd runs there (sta-peerd keeps retrying)",
-                self.tracker.addr
+                addrs[0]
             ),
-        )
+            _ => format!(
+                "cannot reach any of the trackers {}; check that sta-trackerd runs there (sta-peerd keeps retrying)",
+                addrs.join(", ")
+            ),
+        };
+        (code::TRACKER_UNREACHABLE, message)
+    }
+
+    /// The trackers with their session states, in configured order.
+    pub(super) fn tracker_states(&self) -> Vec<(SocketAddr, bool)> {
+        self.trackers
+            .iter()
+            .map(|t| (t.addr, t.connected()))
+            .collect()
     }
 }

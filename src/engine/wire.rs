@@ -544,7 +544,9 @@ impl<S: Storage> Engine<S> {
         let Some(t) = self.torrents.get_mut(hash) else {
             return;
         };
-        if !self.tracker.connected() || !t.peer_query_due(now, PEER_QUERY_FEW, PEER_QUERY_MANY) {
+        if !self.trackers.iter().any(|tr| tr.connected())
+            || !t.peer_query_due(now, PEER_QUERY_FEW, PEER_QUERY_MANY)
+        {
             return;
         }
         self.ask_peers(now, *hash);

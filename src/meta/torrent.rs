@@ -90,11 +90,24 @@ impl Torrent {
 
     /// The bytes of a `.torrent` file for `info`:
     /// `d8:announce<URL>10:created by<sta VERSION>4:info<the info dict>e`.
-    pub fn write(info: &Info, announce: &str) -> Vec<u8> {
-        let mut out = Vec::with_capacity(info.bencoded.len() + announce.len() + 64);
+    /// A `.torrent` of `info` announcing to `urls`: the first is
+    /// `announce`; with more than one, all of them form the one tier of
+    /// `announce-list` (BEP 12), so a client tries them in turn.
+    pub fn write(info: &Info, urls: &[String]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(info.bencoded.len() + 128 * urls.len() + 64);
         out.push(b'd');
-        Value::Bytes(b"announce").encode(&mut out);
-        Value::Bytes(announce.as_bytes()).encode(&mut out);
+        if let Some(first) = urls.first() {
+            Value::Bytes(b"announce").encode(&mut out);
+            Value::Bytes(first.as_bytes()).encode(&mut out);
+        }
+        if urls.len() > 1 {
+            Value::Bytes(b"announce-list").encode(&mut out);
+            out.extend_from_slice(b"ll");
+            for u in urls {
+                Value::Bytes(u.as_bytes()).encode(&mut out);
+            }
+            out.extend_from_slice(b"ee");
+        }
         Value::Bytes(b"created by").encode(&mut out);
         Value::Bytes(concat!("sta ", env!("CARGO_PKG_VERSION")).as_bytes()).encode(&mut out);
         Value::Bytes(b"info").encode(&mut out);
@@ -133,7 +146,8 @@ mod tests {
             assert_eq!(t.info.name, field("name"));
             assert_eq!(Some(t.info.length), v.get("length").and_then(Value::as_u64));
             // Written again, it reads back the same.
-            let again = Torrent::read(&Torrent::write(&t.info, "http://x:6969/announce")).unwrap();
+            let again = Torrent::read(&Torrent::write(&t.info, &["http://x:6969/announce".into()]))
+                .unwrap();
             assert_eq!(again.info, t.info);
         }
     }
@@ -141,7 +155,7 @@ mod tests {
     #[test]
     fn written_torrents_round_trip() {
         let info = Info::new("disk 1.img", 40_000, 16_384, vec![7; 60]).unwrap();
-        let bytes = Torrent::write(&info, "http://tracker.lab:6969/announce");
+        let bytes = Torrent::write(&info, &["http://tracker.lab:6969/announce".into()]);
         assert!(bytes.starts_with(b"d8:announce32:http://tracker.lab:6969/announce10:created by"));
         assert!(bytes.ends_with(&[&b"4:info"[..], &info.bencoded, b"e"].concat()));
         let t = Torrent::read(&bytes).unwrap();
@@ -151,6 +165,22 @@ mod tests {
             Some("http://tracker.lab:6969/announce")
         );
         assert_eq!(t.trackers, ["http://tracker.lab:6969/announce"]);
+    }
+
+    #[test]
+    fn several_trackers_make_one_tier() {
+        let info = Info::new("a", 1, 16_384, vec![1; 20]).unwrap();
+        let urls = ["udp://a:1/announce".to_owned(), "udp://b:2/announce".into()];
+        let bytes = Torrent::write(&info, &urls);
+        let head = b"d8:announce18:udp://a:1/announce13:announce-listll18:udp://a:1/announce18:udp://b:2/announceee10:created by";
+        assert!(
+            bytes.starts_with(head),
+            "{}",
+            String::from_utf8_lossy(&bytes)
+        );
+        let t = Torrent::read(&bytes).unwrap();
+        assert_eq!(t.trackers, urls);
+        assert_eq!(t.announce.as_deref(), Some("udp://a:1/announce"));
     }
 
     #[test]

@@ -374,7 +374,7 @@ mod tests {
 
     fn engine() -> Engine<MemStorage> {
         let config = Config {
-            tracker: "10.0.0.1:6969".parse().unwrap(),
+            trackers: vec!["10.0.0.1:6969".parse().unwrap()],
             listen_port: 6881,
             listen: "10.0.0.2:6881".parse().unwrap(),
             dir: "/dl".into(),

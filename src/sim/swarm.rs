@@ -161,7 +161,7 @@ impl<S: SimStorage> Sim<S> {
         let now = self.now();
         let host = self.hosts.get(h).ok_or("no such host")?;
         let config = Config {
-            tracker: tracker_addr(),
+            trackers: vec![tracker_addr()],
             listen_port: PEER_PORT,
             listen: host.listen,
             dir: Self::dir(h),
