@@ -53,6 +53,13 @@ pub const MAX_LIST_PAGE: u16 = 1000;
 /// Most peers one get-peers answer holds.
 pub const MAX_PEERS_PER_ANSWER: u16 = 200;
 
+/// Most BitTorrent peers one Vouch names (spec/tracker.md).
+pub const MAX_VOUCHED_PER_REQUEST: usize = 50;
+
+/// Most vouched-for BitTorrent peers a tracker keeps for one file, over
+/// all sessions: further vouches for that file are kept only up to it.
+pub const MAX_VOUCHED_PER_FILE: usize = 1000;
+
 /// Longest error message text, in bytes.
 pub const MAX_ERROR_MESSAGE: usize = 1024;
 

@@ -14,7 +14,9 @@ use sta::meta::paths::PathError;
 use sta::meta::{FileEntry, Info, InfoError};
 use sta::wire::FrameTooLarge;
 use sta::wire::peer::{self, Block, Handshake, Message, PeerError};
-use sta::wire::tracker::{ErrorCode, ListEntry, Lookup, PeerEntry, Pieces, Request, Response};
+use sta::wire::tracker::{
+    ErrorCode, ListEntry, Lookup, PeerEntry, Pieces, Request, Response, Vouched,
+};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
@@ -386,6 +388,17 @@ fn table() -> Vec<(&'static str, Expect)> {
             "leave",
             TrackerRequest(Request::Leave {
                 info_hash: h(HELLO_HASH),
+            }),
+        ),
+        (
+            "vouch",
+            TrackerRequest(Request::Vouch {
+                info_hash: h(HELLO_HASH),
+                peers: vec![Vouched {
+                    peer_id: *b"-LT2080-MunAyFca4prF",
+                    addr: "192.168.1.20:51413".parse().unwrap(),
+                    seeder: true,
+                }],
             }),
         ),
         // tracker.md: responses
@@ -1335,6 +1348,8 @@ fn limits_in_crate() -> BTreeMap<String, u64> {
         ("MAX_FILTER_LEN", MAX_FILTER_LEN as u64),
         ("MAX_LIST_PAGE", u64::from(MAX_LIST_PAGE)),
         ("MAX_PEERS_PER_ANSWER", u64::from(MAX_PEERS_PER_ANSWER)),
+        ("MAX_VOUCHED_PER_REQUEST", MAX_VOUCHED_PER_REQUEST as u64),
+        ("MAX_VOUCHED_PER_FILE", MAX_VOUCHED_PER_FILE as u64),
         ("MAX_ERROR_MESSAGE", MAX_ERROR_MESSAGE as u64),
         (
             "TRACKER_PROTOCOL_VERSION",

@@ -1018,7 +1018,9 @@ fn fake_session(mut stream: TcpStream, info: &[u8], stop: &AtomicBool) {
                     total: 1,
                     entries: Vec::new(),
                 },
-                Request::Have { .. } | Request::Leave { .. } => Response::Ack,
+                Request::Have { .. } | Request::Leave { .. } | Request::Vouch { .. } => {
+                    Response::Ack
+                }
             };
             let mut out = Vec::new();
             answer.encode(&mut out);

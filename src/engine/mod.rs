@@ -35,6 +35,7 @@ pub mod storage;
 pub mod time;
 pub mod torrent;
 mod tracker;
+mod vouch;
 mod wire;
 
 pub use action::{Action, FileId, Job, JobDone, LinkId};
@@ -106,6 +107,10 @@ pub struct Engine<S: Storage> {
     /// Control requests out at the trackers.
     queries: BTreeMap<query::QueryId, Query>,
     next_query: query::QueryId,
+    /// The BitTorrent peers each file's trackers were last told we are
+    /// connected to (see `vouch`).
+    vouched: BTreeMap<InfoHash, Vec<crate::wire::tracker::Vouched>>,
+    next_vouch: Time,
     /// Connections asked for and not yet up.
     dials: BTreeMap<LinkId, Dial>,
     /// Where peers listen, by peer id, as the tracker said.
@@ -150,6 +155,8 @@ impl<S: Storage> Engine<S> {
             trackers,
             queries: BTreeMap::new(),
             next_query: 0,
+            vouched: BTreeMap::new(),
+            next_vouch: now,
             dials: BTreeMap::new(),
             dialing: HashSet::new(),
             listens: HashMap::new(),
@@ -314,6 +321,7 @@ impl<S: Storage> Engine<S> {
         }
         self.next_tick = now + TICK;
         self.tracker_tick(now, false);
+        self.vouch_tick(now);
         self.peers_tick(now);
         self.control_tick(now);
         self.sample_meters(now);

@@ -579,10 +579,16 @@ fn a_peer_that_dialed_in_is_known_by_its_listen_address() {
     // The same id at another address is another peer: dialed.
     rig.advance(Duration::from_secs(3));
     let ask = rig.sent(rig.tracker);
+    // It is vouched for first (its id is not STA's): answered in order.
+    let Ok(Some((Request::Vouch { peers: v, .. }, n))) = Request::decode(&ask) else {
+        panic!("a vouch for the peer that dialed in");
+    };
+    assert_eq!(v[0].addr.to_string(), PEER);
     assert!(matches!(
-        Request::decode(&ask),
+        Request::decode(&ask[n..]),
         Ok(Some((Request::GetPeers { .. }, _)))
     ));
+    rig.answer(Response::Ack);
     rig.answer(peers("10.0.0.8:6881"));
     assert!(
         rig.settle()

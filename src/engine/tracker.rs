@@ -303,6 +303,7 @@ impl<S: Storage> Engine<S> {
                 t.query_peers_now(now);
             }
         }
+        self.vouch_to(now, i);
     }
 
     pub(super) fn tracker_lost(&mut self, now: Time, i: TrackerId) {

@@ -361,3 +361,104 @@ fn a_tracker_that_comes_back_hears_everything_again() {
         "{asked:?}"
     );
 }
+
+#[test]
+fn bittorrent_peers_we_dialed_are_vouched_for_to_every_tracker() {
+    use crate::wire::peer::{Handshake, Message};
+    use crate::wire::tracker::{PeerEntry, Vouched};
+    let (_, info) = file(4);
+    let mut m = Multi::new(3, MemStorage::default());
+    let g = m.control("get f.bin\n");
+    m.answer(
+        0,
+        Response::Meta {
+            info: info.bencoded.clone(),
+        },
+    );
+    m.answer(1, not_found());
+    m.answer(2, not_found());
+    assert!(!m.reply(g).contains("\"ok\":false"));
+    let asked = m.requests();
+    assert!(
+        matches!(
+            asked[0][..],
+            [_, Request::Announce { .. }, Request::GetPeers { .. }]
+        ),
+        "{asked:?}"
+    );
+    m.answer(
+        0,
+        Response::Announced {
+            info_hash: info.info_hash,
+        },
+    );
+    let lt: SocketAddr = "10.0.0.30:51413".parse().unwrap();
+    let sta: SocketAddr = "10.0.0.31:6881".parse().unwrap();
+    let entry = |peer_id: &[u8; 20], addr| PeerEntry {
+        peer_id: *peer_id,
+        addr,
+        pieces: Pieces::All,
+    };
+    m.answer(
+        0,
+        Response::Peers {
+            info_hash: info.info_hash,
+            peers: vec![
+                entry(b"-LT2080-MunAyFca4prF", lt),
+                entry(b"-ST0100-000000000031", sta),
+            ],
+        },
+    );
+    let dials: Vec<(LinkId, SocketAddr)> = m
+        .settle()
+        .into_iter()
+        .filter_map(|a| match a {
+            Action::Dial { link, addr } => Some((link, addr)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(dials.len(), 2, "{dials:?}");
+    for &(link, addr) in &dials {
+        m.e.link_opened(m.now, link);
+        let id = if addr == lt {
+            *b"-LT2080-MunAyFca4prF"
+        } else {
+            *b"-ST0100-000000000031"
+        };
+        let mut hello = Vec::new();
+        Handshake::new(info.info_hash, id).encode(&mut hello);
+        Message::HaveAll.encode(&mut hello);
+        m.e.link_input(m.now, link, &hello);
+    }
+    m.advance(Duration::from_millis(1100));
+    let want = Request::Vouch {
+        info_hash: info.info_hash,
+        peers: vec![Vouched {
+            peer_id: *b"-LT2080-MunAyFca4prF",
+            addr: lt,
+            seeder: true,
+        }],
+    };
+    let asked = m.requests();
+    for reqs in &asked {
+        assert_eq!(reqs.iter().filter(|r| **r == want).count(), 1, "{asked:?}");
+    }
+    // Nothing new, nothing sent; the peer gone, the vouch is withdrawn.
+    m.advance(Duration::from_secs(2));
+    assert!(
+        m.requests()
+            .iter()
+            .flatten()
+            .all(|r| !matches!(r, Request::Vouch { .. }))
+    );
+    let lt_link = dials.iter().find(|d| d.1 == lt).unwrap().0;
+    m.e.link_closed(m.now, lt_link);
+    m.advance(Duration::from_millis(1100));
+    let empty = Request::Vouch {
+        info_hash: info.info_hash,
+        peers: vec![],
+    };
+    for reqs in m.requests() {
+        assert!(reqs.contains(&empty), "{reqs:?}");
+    }
+}

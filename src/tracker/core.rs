@@ -4,15 +4,19 @@
 
 use super::catalog::{Asker, Catalog, ConnHash, HaveOutcome, Holding};
 use super::swarm::{BtPeer, Swarms, Upsert};
+use super::vouches::Vouches;
 use crate::bitfield::Bitfield;
-use crate::limits::{MAX_LIST_PAGE, MAX_PEERS_PER_ANSWER, TRACKER_PROTOCOL_VERSION};
+use crate::limits::{
+    MAX_LIST_PAGE, MAX_PEERS_PER_ANSWER, MAX_VOUCHED_PER_REQUEST, TRACKER_PROTOCOL_VERSION,
+};
 use crate::meta::Info;
 use crate::meta::info::to_hex;
 use crate::reactor::ConnId;
 use crate::rng::Rng;
 use crate::wire::bt_udp::{Event, ScrapeStats};
 use crate::wire::tracker::{
-    ErrorCode, InfoHash, ListEntry, Lookup, PeerId, Pieces, Request, Response, encode_peers,
+    ErrorCode, InfoHash, ListEntry, Lookup, PeerId, Pieces, Request, Response, Vouched,
+    encode_peers,
 };
 use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
@@ -78,6 +82,10 @@ pub struct Tracker {
     found: Vec<(PeerId, SocketAddr, usize)>,
     /// BitTorrent peers (UDP and HTTP announces), by info hash.
     swarms: Swarms,
+    /// BitTorrent peers that STA sessions are connected to.
+    vouches: Vouches,
+    /// Scratch for get-peers: the vouched peers eligible.
+    vouched: Vec<Vouched>,
     /// Key of the BEP 15 connection ids.
     cid_key: RandomState,
     /// Start of the connection-id time windows (the first datagram).
@@ -143,6 +151,8 @@ impl Tracker {
             picked: Vec::new(),
             found: Vec::new(),
             swarms: Swarms::default(),
+            vouches: Vouches::default(),
+            vouched: Vec::new(),
             cid_key: RandomState::new(),
             epoch: None,
             http_listener: None,
@@ -335,6 +345,7 @@ impl Tracker {
                 self.catalog.leave(conn, hash);
             }
         }
+        self.vouches.drop_conn(conn);
     }
 
     /// Answers one request, appending the response to `out`.
@@ -412,6 +423,7 @@ impl Tracker {
                 piece,
             } => self.get_peers(conn, &info_hash, max, piece, out),
             Request::Leave { info_hash } => self.leave(conn, &info_hash, out),
+            Request::Vouch { info_hash, peers } => self.vouch(conn, info_hash, &peers, out),
         }
     }
 
@@ -583,6 +595,14 @@ impl Tracker {
         piece: Option<u32>,
         out: &mut Vec<u8>,
     ) -> Outcome {
+        // An IPv4 session cannot reach IPv6 peers; an IPv6 one gets both
+        // families (a dual-stack host reaches either).
+        let v4_only = self
+            .peers
+            .get(&conn)
+            .and_then(|p| p.identity)
+            .is_some_and(|(_, addr)| !is_v6(&addr));
+        self.vouched_for(conn, hash, piece, v4_only);
         let Some(entry) = self.catalog.get(hash) else {
             return not_found(hash);
         };
@@ -593,13 +613,6 @@ impl Tracker {
         }
         let max = usize::from(max.min(self.config.max_peers_per_answer));
         let mut picked = std::mem::take(&mut self.picked);
-        // An IPv4 session cannot reach IPv6 peers; an IPv6 one gets both
-        // families (a dual-stack host reaches either).
-        let v4_only = self
-            .peers
-            .get(&conn)
-            .and_then(|p| p.identity)
-            .is_some_and(|(_, addr)| !is_v6(&addr));
         let mut seen = self.catalog.sample(
             entry,
             Asker { conn, v4_only },
@@ -612,11 +625,19 @@ impl Tracker {
         // indices past the STA holders. Their pieces are unknown: a seeder
         // has them all, a leecher is given as holding none (and never
         // matches a piece filter).
+        // Vouched-for ones (see `vouches`) continue it past those.
         let n = entry.holders.len();
         let swarm = self.swarms.get(hash);
-        if let Some(sw) = swarm {
-            for (j, p) in sw.peers.iter().enumerate() {
-                if (piece.is_some() && !p.seeder) || (v4_only && is_v6(&p.addr)) {
+        let bt = swarm.map_or(0, |sw| sw.peers.len());
+        let vouched = &self.vouched;
+        if swarm.is_some() || !vouched.is_empty() {
+            let bt_peers = swarm.map_or(&[][..], |sw| &sw.peers[..]);
+            let extra = bt_peers
+                .iter()
+                .map(|p| (p.seeder, p.addr))
+                .chain(vouched.iter().map(|p| (p.seeder, p.addr)));
+            for (j, (seeder, addr)) in extra.enumerate() {
+                if (piece.is_some() && !seeder) || (v4_only && is_v6(&addr)) {
                     continue;
                 }
                 seen += 1;
@@ -637,6 +658,10 @@ impl Tracker {
         let mut found = std::mem::take(&mut self.found);
         found.clear();
         found.extend(picked.iter().filter_map(|&i| {
+            if i >= n + bt {
+                let p = vouched.get(i - n - bt)?;
+                return Some((p.peer_id, p.addr, i));
+            }
             if i >= n {
                 let p = &swarm?.peers[i - n];
                 return Some((p.peer_id, p.addr, i));
@@ -651,13 +676,17 @@ impl Tracker {
         let stride = entry.info.num_pieces().div_ceil(8) as usize;
         let per_peer = 20 + 19 + 1 + 4 + stride;
         out.reserve(4 + 1 + 20 + 2 + found.len() * per_peer);
-        let none = if swarm.is_some() {
+        let none = if swarm.is_some() || !vouched.is_empty() {
             vec![0u8; stride]
         } else {
             Vec::new()
         };
         let answer = found.iter().map(|(peer_id, addr, i)| {
             let bits = match swarm {
+                _ if *i >= n + bt => {
+                    let seeder = vouched.get(*i - n - bt).is_some_and(|p| p.seeder);
+                    (!seeder).then_some(none.as_slice())
+                }
                 Some(sw) if *i >= n => (!sw.peers[*i - n].seeder).then_some(none.as_slice()),
                 _ => entry.bits(*i),
             };
@@ -673,11 +702,73 @@ impl Tracker {
         if !self.catalog.leave(conn, hash) {
             return not_found(hash);
         }
+        self.vouches.drop(conn, hash);
         if let Some(peer) = self.peers.get_mut(&conn) {
             peer.files.retain(|h| h != hash);
         }
         Response::Ack.encode(out);
         Ok(())
+    }
+}
+
+impl Tracker {
+    /// A session vouches for the BitTorrent peers of a file it is
+    /// connected to: only of a file it announced, at most
+    /// `MAX_VOUCHED_PER_REQUEST`, never with port 0.
+    fn vouch(
+        &mut self,
+        conn: ConnId,
+        hash: InfoHash,
+        peers: &[Vouched],
+        out: &mut Vec<u8>,
+    ) -> Outcome {
+        if peers.len() > MAX_VOUCHED_PER_REQUEST {
+            return fail(
+                ErrorCode::INVALID_PARAMETERS,
+                format!(
+                    "a vouch names at most {MAX_VOUCHED_PER_REQUEST} peers, {} given",
+                    peers.len()
+                ),
+            );
+        }
+        if peers.iter().any(|p| p.addr.port() == 0) {
+            return fail(ErrorCode::INVALID_PARAMETERS, "port 0 is not a listen port");
+        }
+        let announced = self
+            .peers
+            .get(&conn)
+            .is_some_and(|p| p.files.contains(&hash));
+        if !announced {
+            return fail(
+                ErrorCode::FILE_NOT_FOUND,
+                format!(
+                    "this session has not announced {}: vouch only for peers of a file you announced",
+                    to_hex(&hash)
+                ),
+            );
+        }
+        self.vouches.set(conn, hash, peers);
+        Response::Ack.encode(out);
+        Ok(())
+    }
+
+    /// Vouched-for BitTorrent peers of `hash` that `conn` may be given:
+    /// not its own, not already among the file's BitTorrent peers, of a
+    /// family it reaches, and seeders only when a piece is asked for.
+    fn vouched_for(&mut self, conn: ConnId, hash: &InfoHash, piece: Option<u32>, v4_only: bool) {
+        let swarm = self.swarms.get(hash);
+        let mut out = std::mem::take(&mut self.vouched);
+        self.vouches.candidates(
+            hash,
+            conn,
+            |p| {
+                (piece.is_none() || p.seeder)
+                    && !(v4_only && is_v6(&p.addr))
+                    && swarm.is_none_or(|sw| !sw.peers.iter().any(|b| b.addr == p.addr))
+            },
+            &mut out,
+        );
+        self.vouched = out;
     }
 }
 

@@ -4,7 +4,7 @@
 
 use super::tests::*;
 use super::*;
-use crate::wire::tracker::PeerEntry;
+use crate::wire::tracker::{PeerEntry, Vouched};
 
 /// BitTorrent client `n` at 192.0.2.1, port 10000 + `n`: a leecher
 /// starting on `hash`.
@@ -333,4 +333,102 @@ fn connection_ids_are_valid_in_their_window_and_the_next() {
     // Another tracker (another key) does not know this one's ids.
     let mut fresh = Harness::new();
     assert!(!fresh.t.connection_id_valid(id, from, t0));
+}
+
+fn vouch(hash: InfoHash, peers: &[(&BtAnnounce, bool)]) -> Request {
+    Request::Vouch {
+        info_hash: hash,
+        peers: peers
+            .iter()
+            .map(|(a, seeder)| Vouched {
+                peer_id: a.peer_id,
+                addr: a.addr,
+                seeder: *seeder,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn vouched_peers_reach_sta_sessions_and_die_with_the_voucher() {
+    let mut h = Harness::new();
+    let now = Instant::now();
+    let f = file("vouched.bin", 4, 61);
+    let hash = f.info_hash;
+    for c in 1..=3 {
+        h.join(c);
+    }
+    h.announce(1, &f, Pieces::Bitfield(bits(4, &[])));
+    h.announce(2, &f, Pieces::Bitfield(bits(4, &[])));
+    // Session 1 is connected to two BitTorrent peers another tracker knows.
+    let (s, l) = (seeder(hash, 1), client(hash, 2));
+    assert_eq!(
+        h.ask(1, vouch(hash, &[(&s, true), (&l, false)])),
+        Response::Ack
+    );
+    let vouched = |a: &BtAnnounce, pieces| PeerEntry {
+        peer_id: a.peer_id,
+        addr: a.addr,
+        pieces,
+    };
+    let bt_s = vouched(&s, Pieces::All);
+    let bt_l = vouched(&l, Pieces::Bitfield(vec![0]));
+    assert_eq!(
+        h.peers(2, hash, 10, None),
+        vec![
+            entry(1, Pieces::Bitfield(vec![0])),
+            bt_s.clone(),
+            bt_l.clone()
+        ]
+    );
+    assert_eq!(h.peers(2, hash, 10, Some(1)), vec![bt_s.clone()]);
+    // Not given back to the voucher; never given to BitTorrent clients.
+    assert_eq!(
+        h.peers(1, hash, 10, None),
+        vec![entry(2, Pieces::Bitfield(vec![0]))]
+    );
+    let other = client(hash, 9);
+    assert!(!h.bt(&other, now).1.contains(&s.addr));
+    // A peer that announces here itself is not given twice.
+    h.bt(&s, now);
+    assert_eq!(h.peers(2, hash, 10, None).len(), 4, "1, s, l and client 9");
+    // A new vouch replaces the last; leaving or ending the session drops it.
+    assert_eq!(h.ask(1, vouch(hash, &[(&l, false)])), Response::Ack);
+    h.bt(&with_event(&s, Event::Stopped), now);
+    h.bt(&with_event(&other, Event::Stopped), now);
+    assert_eq!(
+        h.peers(2, hash, 10, None),
+        vec![entry(1, Pieces::Bitfield(vec![0])), bt_l]
+    );
+    h.t.disconnect(1);
+    assert_eq!(h.peers(2, hash, 10, None), vec![]);
+}
+
+#[test]
+fn a_vouch_is_refused_for_a_file_not_announced_or_too_long() {
+    let mut h = Harness::new();
+    let f = file("v.bin", 4, 62);
+    h.join(1);
+    let a = client(f.info_hash, 1);
+    let m = h.refused(
+        1,
+        vouch(f.info_hash, &[(&a, false)]),
+        ErrorCode::FILE_NOT_FOUND,
+    );
+    assert!(m.contains("announced"), "{m}");
+    h.announce(1, &f, Pieces::All);
+    let many: Vec<BtAnnounce> = (0..51).map(|n| client(f.info_hash, n)).collect();
+    let many: Vec<(&BtAnnounce, bool)> = many.iter().map(|a| (a, false)).collect();
+    let m = h.refused(1, vouch(f.info_hash, &many), ErrorCode::INVALID_PARAMETERS);
+    assert!(m.contains("at most 50"), "{m}");
+    let zero = BtAnnounce {
+        addr: SocketAddr::from(([192, 0, 2, 1], 0)),
+        ..a
+    };
+    h.refused(
+        1,
+        vouch(f.info_hash, &[(&zero, false)]),
+        ErrorCode::INVALID_PARAMETERS,
+    );
+    assert_eq!(h.ask(1, vouch(f.info_hash, &many[..50])), Response::Ack);
 }

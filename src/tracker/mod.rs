@@ -9,5 +9,6 @@ pub mod http_api;
 pub mod service;
 pub mod stats;
 pub mod swarm;
+pub mod vouches;
 
 pub use self::core::{Config, Tracker};

@@ -13,7 +13,7 @@ pub const PROTOCOLS: [&str; 3] = ["sta", "udp", "http"];
 
 /// The kinds of STA requests, in the order of [`Stats::sta`]; `malformed`
 /// counts frames that did not decode.
-pub const STA_KINDS: [&str; 9] = [
+pub const STA_KINDS: [&str; 10] = [
     "keepalive",
     "hello",
     "announce",
@@ -22,6 +22,7 @@ pub const STA_KINDS: [&str; 9] = [
     "get_meta",
     "get_peers",
     "leave",
+    "vouch",
     "malformed",
 ];
 
@@ -63,7 +64,8 @@ impl Stats {
             Some(Request::GetMeta(_)) => 5,
             Some(Request::GetPeers { .. }) => 6,
             Some(Request::Leave { .. }) => 7,
-            None => 8,
+            Some(Request::Vouch { .. }) => 8,
+            None => 9,
         };
         self.sta[i] += 1;
     }

@@ -20,6 +20,7 @@ pub mod req {
     pub const GET_META: u8 = 0x05;
     pub const GET_PEERS: u8 = 0x06;
     pub const LEAVE: u8 = 0x07;
+    pub const VOUCH: u8 = 0x08;
 }
 
 /// Response ids (tracker -> peer).
@@ -80,6 +81,26 @@ pub enum Request {
     Leave {
         info_hash: InfoHash,
     },
+    /// The BitTorrent peers of a file this session is connected to (and
+    /// dialed, so their addresses are where they listen): replaces what
+    /// it vouched for that file before.
+    Vouch {
+        info_hash: InfoHash,
+        peers: Vec<Vouched>,
+    },
+}
+
+/// A BitTorrent peer a session vouches for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Vouched {
+    pub peer_id: PeerId,
+    pub addr: SocketAddr,
+    pub seeder: bool,
+}
+
+impl Vouched {
+    /// Its bytes at least: peer id, an IPv4 address, the seeder flag.
+    pub const MIN_LEN: usize = 28;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -282,6 +303,7 @@ impl Request {
             Request::GetMeta(_) => "get_meta",
             Request::GetPeers { .. } => "get_peers",
             Request::Leave { .. } => "leave",
+            Request::Vouch { .. } => "vouch",
         }
     }
 
@@ -339,6 +361,24 @@ impl Request {
                     })
                 })(),
                 req::LEAVE => c.array().map(|info_hash| Request::Leave { info_hash }),
+                req::VOUCH => (|| {
+                    let info_hash = c.array()?;
+                    let count = c.u16()?;
+                    let most = c.remaining() / Vouched::MIN_LEN;
+                    let mut peers = Vec::with_capacity(usize::from(count).min(most));
+                    for _ in 0..count {
+                        peers.push(Vouched {
+                            peer_id: c.array()?,
+                            addr: read_addr(c)?,
+                            seeder: match c.u8()? {
+                                0 => false,
+                                1 => true,
+                                _ => return None,
+                            },
+                        });
+                    }
+                    Some(Request::Vouch { info_hash, peers })
+                })(),
                 _ => return Err(unknown(id)),
             })
         })
@@ -358,6 +398,7 @@ impl Request {
             Request::GetMeta(_) => req::GET_META,
             Request::GetPeers { .. } => req::GET_PEERS,
             Request::Leave { .. } => req::LEAVE,
+            Request::Vouch { .. } => req::VOUCH,
         };
         let at = begin_frame(out, id);
         match self {
@@ -413,6 +454,15 @@ impl Request {
                 }
             }
             Request::Leave { info_hash } => out.extend_from_slice(info_hash),
+            Request::Vouch { info_hash, peers } => {
+                out.extend_from_slice(info_hash);
+                out.extend_from_slice(&(peers.len() as u16).to_be_bytes());
+                for p in peers {
+                    out.extend_from_slice(&p.peer_id);
+                    write_addr(out, p.addr);
+                    out.push(u8::from(p.seeder));
+                }
+            }
         }
         finish_frame(out, at);
     }
