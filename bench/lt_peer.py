@@ -3,7 +3,7 @@
 
     lt_peer.py make  --file PATH --piece-size N --out TORRENT [--announce URL] [--hybrid]
     lt_peer.py files --torrent TORRENT
-    lt_peer.py seed  --torrent TORRENT --save DIR [--listen IP:PORT]
+    lt_peer.py seed  --torrent TORRENT --save DIR [--listen IP:PORT] [--upload-limit B/S]
     lt_peer.py leech --torrent TORRENT --save DIR --peer 127.0.0.1:PORT [...]
     lt_peer.py leech --torrent TORRENT --save DIR --reannounce SECS
     lt_peer.py leech --torrent TORRENT --save DIR --listen IP:PORT --wait-go
@@ -304,6 +304,10 @@ def seed(args):
     deadline = time.monotonic() + args.timeout
     ses = session(args.listen)
     handle = add(ses, args.torrent, args.save)
+    if args.upload_limit:
+        # On the torrent, not the session: the session's limit spares
+        # peers on the local network (loopback included).
+        handle.set_upload_limit(args.upload_limit)
     again = Reannouncer(handle, args.reannounce)
     say(f"listening on {listen_host(args.listen)}:{wait_listening(ses, deadline)}")
     while not handle.status().is_seeding:
@@ -447,6 +451,7 @@ def main():
     s.add_argument("--timeout", type=float, default=600)
     s.add_argument("--reannounce", type=float, default=0)
     s.add_argument("--listen", default=None)
+    s.add_argument("--upload-limit", type=int, default=0, help="bytes per second")
     lch = sub.add_parser("leech")
     lch.add_argument("--torrent", required=True)
     lch.add_argument("--save", required=True)

@@ -24,6 +24,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 pub mod netns;
+pub mod proc;
 
 pub use sta_kit::random::random_bytes;
 

@@ -1,0 +1,102 @@
+//! A helper process (bench/lt_peer.py, aria2c) for the tests: stopped by
+//! its pid when dropped (its stdin closed first: lt_peer.py exits when
+//! stdin closes); its stdout lines arrive on a channel, its stderr is kept
+//! and printed when a test fails.
+
+use super::PYTHON;
+use sta_kit::process::{Captured, Guard, Lines, Next};
+use std::ffi::OsStr;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+pub struct Proc {
+    guard: Guard,
+    lines: Lines,
+    stderr: Captured,
+}
+
+impl Proc {
+    pub fn spawn(name: &str, cmd: &mut Command) -> Proc {
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut guard =
+            Guard::spawn(name, cmd).unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let child = guard.child_mut();
+        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
+        Proc {
+            lines: Lines::spawn(stdout.expect("piped stdout")).expect("a stdout thread"),
+            stderr: Captured::spawn(stderr.expect("piped stderr")).expect("a stderr thread"),
+            guard,
+        }
+    }
+
+    /// bench/lt_peer.py with `args` (its mode first).
+    pub fn lt_peer<S: AsRef<OsStr>>(args: &[S]) -> Proc {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/lt_peer.py");
+        let mode = args
+            .first()
+            .map_or(String::new(), |m| m.as_ref().to_string_lossy().into_owned());
+        Proc::spawn(
+            &format!("lt_peer.py {mode}"),
+            Command::new(PYTHON).arg(script).args(args),
+        )
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.guard.pid()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.text()
+    }
+
+    /// Waits for a stdout line starting with `prefix`; panics after
+    /// `timeout` or if the process ends first.
+    pub fn wait_line(&mut self, prefix: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        // The last lines seen (lt_peer.py's progress), for the message.
+        let mut seen = std::collections::VecDeque::new();
+        loop {
+            match self.lines.next_by(deadline) {
+                Next::Line(line) if line.starts_with(prefix) => return line,
+                Next::Line(line) => {
+                    if seen.len() == 5 {
+                        seen.pop_front();
+                    }
+                    seen.push_back(line);
+                }
+                other => {
+                    let exit = self.guard.exit_status();
+                    panic!(
+                        "{} printed no `{prefix}` within {timeout:?} ({other:?}); exit: \
+                         {exit:?}; last lines: {seen:?}; stderr:\n{}",
+                        self.guard.name(),
+                        self.stderr()
+                    )
+                }
+            }
+        }
+    }
+
+    /// Waits for the process to exit, at most `timeout`; panics otherwise.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        self.guard.wait_exit(timeout).unwrap_or_else(|| {
+            panic!(
+                "{} still running after {timeout:?}; stderr:\n{}",
+                self.guard.name(),
+                self.stderr()
+            )
+        })
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!("---- {} stderr ----\n{}", self.guard.name(), self.stderr());
+        }
+    }
+}
