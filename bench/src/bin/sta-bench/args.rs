@@ -59,8 +59,16 @@ python3-libtorrent (bench/lt_peer.py). Scenarios:
     c  as (a), but 3 of the 7 leechers (h6..h8) told to download 5 s late
     d  as (a), but the seed is stopped once it has uploaded 1.0 x F
 
+With --kill-trackers: no libtorrent and no scenarios; swarm (a) with 3
+sta-trackerd on h0 (ports 6969-6971, every sta-peerd given all three),
+runs with no tracker killed alternated with runs where each tracker in
+turn is SIGKILLed at 15 %, 40 % and 65 % of F/u and restarted on the same
+address 2 s later (never two down at once); also how long a restarted
+tracker takes to list the file with every peer again (its --http API).
+
 OPTIONS:
     --runs N               runs of each implementation per scenario [default: 3]
+    --kill-trackers        the tracker-kill benchmark above (no libtorrent needed)
     --scenarios LIST       comma-separated: a, b, c, d [default: a,b,c,d]
     --size SIZE            the file [default: 64M]
     --dir DIR              where the work directory goes [default: /dev/shm]
@@ -94,6 +102,8 @@ pub struct SwarmOpts {
     /// Scenario letters, in the order given, each once.
     pub scenarios: Vec<char>,
     pub size: u64,
+    /// `--kill-trackers`: the tracker-kill benchmark instead.
+    pub kill_trackers: bool,
 }
 
 /// What the command line asks for.
@@ -177,6 +187,7 @@ fn parse_swarm(args: &mut pico_args::Arguments) -> Result<SwarmOpts, String> {
     let e = arg_error;
     let size = args.opt_value_from_fn("--size", parse_size).map_err(e)?;
     let runs: usize = args.opt_value_from_str("--runs").map_err(e)?.unwrap_or(3);
+    let kill_trackers = args.contains("--kill-trackers");
     let list: String = args
         .opt_value_from_str("--scenarios")
         .map_err(e)?
@@ -205,6 +216,7 @@ fn parse_swarm(args: &mut pico_args::Arguments) -> Result<SwarmOpts, String> {
         runs,
         scenarios,
         size,
+        kill_trackers,
     })
 }
 
