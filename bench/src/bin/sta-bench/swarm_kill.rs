@@ -20,8 +20,9 @@ use crate::hosts::Hosts;
 use crate::swarm::{Ctx, Figures, SWARM_NAME, Setup};
 use crate::swarm_sta::StaRun;
 use crate::{STARTUP, Step, failed, say};
+use sta::cli::client::{Client, Event, seeders_listed};
 use sta::cli::format::size_text;
-use sta::control::FileReport;
+use sta::control::{ControlRequest, FileReport};
 use sta::meta::info::to_hex;
 use sta_kit::procfs::loadavg;
 use std::ffi::OsString;
@@ -47,6 +48,8 @@ const DOWN_FOR: Duration = Duration::from_secs(2);
 /// A restarted tracker that has not listed every peer after this long has
 /// not learned the catalog back.
 const RELEARN_LIMIT: Duration = Duration::from_secs(60);
+/// When the `list` of a down tracker's window is sent, after the kill.
+const LIST_AFTER: Duration = Duration::from_millis(500);
 const PROBE_POLL: Duration = Duration::from_millis(20);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
 /// The STA (and BEP 15) port of tracker 0; tracker i is on this + i.
@@ -78,6 +81,11 @@ pub struct Kill {
     pub most: usize,
     /// Its probe has answered.
     pub probed: bool,
+    /// A `list` sent to a leecher [`LIST_AFTER`] after the kill (the
+    /// tracker still down): seconds it took, and whether it listed the
+    /// file with a seeder (or its error).
+    pub list: Option<(f64, Result<bool, String>)>,
+    list_sent: bool,
 }
 
 /// What a probe thread found.
@@ -103,6 +111,11 @@ pub struct Killer {
     peers: usize,
     tx: Sender<Probe>,
     rx: Receiver<Probe>,
+    /// A leecher's control client and the file, for the `list`s.
+    lister: Option<(Client, FileReport)>,
+    list_sent_at: Vec<Option<Instant>>,
+    list_tx: Sender<(usize, Instant, Event)>,
+    list_rx: Receiver<(usize, Instant, Event)>,
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
 }
@@ -110,6 +123,7 @@ pub struct Killer {
 impl Killer {
     fn new(kill: bool, setup: &Setup, size: u64, hosts: &Hosts, tag: &str) -> Killer {
         let (tx, rx) = mpsc::channel();
+        let (list_tx, list_rx) = mpsc::channel();
         let kills = if kill {
             (0..TRACKERS)
                 .map(|i| Kill {
@@ -130,6 +144,10 @@ impl Killer {
             peers: setup.leechers() + 1,
             tx,
             rx,
+            lister: None,
+            list_sent_at: vec![None; TRACKERS],
+            list_tx,
+            list_rx,
             stop: Arc::new(AtomicBool::new(false)),
             threads: Vec::new(),
         }
@@ -192,6 +210,29 @@ impl Killer {
             k.probed = true;
         }
         Ok(())
+    }
+
+    /// The `list` replies.
+    fn take_lists(&mut self) {
+        while let Ok((n, at, ev)) = self.list_rx.try_recv() {
+            let Some(k) = self.kills.get_mut(n) else {
+                continue;
+            };
+            match ev {
+                Event::Progress(_) => {}
+                Event::Done(r) => {
+                    let took = self.list_sent_at[n]
+                        .map_or(f64::NAN, |s| at.duration_since(s).as_secs_f64());
+                    let file = self.lister.as_ref().map(|(_, f)| f);
+                    let outcome = match (r, file) {
+                        (Ok(v), Some(f)) => Ok(seeders_listed(&v, f) > 0),
+                        (Ok(_), None) => Ok(false),
+                        (Err(e), _) => Err(e.to_string()),
+                    };
+                    k.list = Some((took, outcome));
+                }
+            }
+        }
     }
 
     fn down(&self) -> bool {
@@ -443,8 +484,9 @@ impl Bench {
     }
 
     /// Before the race: every tracker's API lists the file (its seed).
-    pub fn kill_ready(&mut self, k: &mut Killer, _hosts: &Hosts, report: &FileReport) -> Step<()> {
+    pub fn kill_ready(&mut self, k: &mut Killer, lister: &Client, report: &FileReport) -> Step<()> {
         k.hash = to_hex(&report.info_hash);
+        k.lister = Some((lister.clone(), report.clone()));
         let now = Instant::now();
         for i in 0..TRACKERS {
             k.probe(None, i, 1, now);
@@ -479,6 +521,7 @@ impl Bench {
         while let Ok(p) = k.rx.try_recv() {
             k.take(p).map_err(failed)?;
         }
+        k.take_lists();
         let now = t0.elapsed();
         for n in 0..k.kills.len() {
             let kill = k.kills[n].clone();
@@ -503,6 +546,20 @@ impl Bench {
                         "    tracker {i} (pid {pid}) SIGKILLed at {at:.2} s"
                     ));
                 }
+                (Some(at), None)
+                    if !kill.list_sent && now.as_secs_f64() >= at + LIST_AFTER.as_secs_f64() =>
+                {
+                    k.kills[n].list_sent = true;
+                    if let Some((client, _)) = &k.lister {
+                        let tx = k.list_tx.clone();
+                        k.list_sent_at[n] = Some(Instant::now());
+                        client
+                            .call_on_thread(ControlRequest::List, move |ev| {
+                                let _ = tx.send((n, Instant::now(), ev));
+                            })
+                            .map_err(|e| failed(format!("cannot start a thread: {e}")))?;
+                    }
+                }
                 (Some(at), None) if now.as_secs_f64() >= at + DOWN_FOR.as_secs_f64() => {
                     let tag = k.tag.clone();
                     let id = self.start_tracker_on(hosts, i, &tag)?;
@@ -526,12 +583,41 @@ impl Bench {
     /// After the race: every restarted tracker's probe has answered.
     fn kill_finish(&mut self, k: &mut Killer) -> Step<()> {
         let deadline = Instant::now() + RELEARN_LIMIT + Duration::from_secs(5);
-        while k.kills.iter().any(|x| !x.probed) {
+        while k
+            .kills
+            .iter()
+            .any(|x| !x.probed || (x.list_sent && x.list.is_none()))
+        {
             self.check_children()?;
+            k.take_lists();
             match k.rx.recv_timeout(Duration::from_millis(50)) {
                 Ok(p) => k.take(p).map_err(failed)?,
                 Err(_) if Instant::now() >= deadline => break,
                 Err(_) => {}
+            }
+        }
+        k.take_lists();
+        for x in &k.kills {
+            match &x.list {
+                Some((_, Ok(true))) => {}
+                Some((_, Ok(false))) => {
+                    return Err(failed(format!(
+                        "with tracker {} down, `list` did not show the file with a seeder",
+                        x.tracker
+                    )));
+                }
+                Some((_, Err(e))) => {
+                    return Err(failed(format!(
+                        "with tracker {} down, `list` failed: {e}",
+                        x.tracker
+                    )));
+                }
+                None => {
+                    return Err(failed(format!(
+                        "with tracker {} down, `list` did not answer",
+                        x.tracker
+                    )));
+                }
             }
         }
         if let Some(x) = k.kills.iter().find(|x| x.relearned.is_none()) {
@@ -569,12 +655,14 @@ fn record_line(r: &KillRecord, fu: f64) -> String {
             for k in kills {
                 let _ = write!(
                     s,
-                    "; t{} killed {:.2} back {:.2}, all {} peers listed after {:.2} s",
+                    "; t{} killed {:.2} back {:.2}, all {} peers listed after {:.2} s, `list` \
+                     while down {:.3} s",
                     k.tracker,
                     k.killed.unwrap_or(f64::NAN),
                     k.back.unwrap_or(f64::NAN),
                     k.most,
-                    k.relearned.unwrap_or(f64::NAN)
+                    k.relearned.unwrap_or(f64::NAN),
+                    k.list.as_ref().map_or(f64::NAN, |(t, _)| *t)
                 );
             }
             s
@@ -662,6 +750,23 @@ fn kill_table(records: &[KillRecord], fu: f64) -> String {
     }
     if let Some(m) = median(listed) {
         let _ = writeln!(s, "  (until it lists the file at all: median {m:.2} s)");
+    }
+    let lists: Vec<f64> = records
+        .iter()
+        .filter_map(|r| r.outcome.as_ref().ok())
+        .flat_map(|(_, k)| k.iter().filter_map(|x| x.list.as_ref().map(|(t, _)| *t)))
+        .collect();
+    if let Some(m) = median(lists.clone()) {
+        let hi = lists.iter().copied().fold(0.0, f64::max);
+        let _ = writeln!(
+            s,
+            "`list` on a leecher {} ms after a kill (that tracker down): median {:.1} ms, \
+             at most {:.1} ms over {} (each showed the file with a seeder)",
+            LIST_AFTER.as_millis(),
+            m * 1e3,
+            hi * 1e3,
+            lists.len()
+        );
     }
     s
 }

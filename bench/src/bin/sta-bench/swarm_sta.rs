@@ -79,7 +79,7 @@ impl Bench {
         let first = peers.first().ok_or_else(|| failed("no leecher"))?;
         self.wait_listed(first, &report, 1)?;
         if let Some(k) = killer.as_deref_mut() {
-            self.kill_ready(k, hosts, &report)?;
+            self.kill_ready(k, &first.client, &report)?;
         }
         let (end, paths) = self.sta_race(setup, ctx, &seed, &report, &peers, hosts, killer)?;
         for (k, path) in paths.iter().enumerate() {
