@@ -356,9 +356,13 @@ impl Bench {
         let mut records = Vec::new();
         for run in 1..=runs {
             for kill in [false, true] {
+                let load = loadavg();
                 let outcome = self.kill_run(&setup, kill, run, &ctx)?;
                 let r = KillRecord { kill, run, outcome };
-                say(format_args!("  {}", record_line(&r, fu)));
+                say(format_args!(
+                    "  {} [load before: {load}]",
+                    record_line(&r, fu)
+                ));
                 records.push(r);
             }
         }
