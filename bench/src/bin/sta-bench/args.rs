@@ -123,10 +123,13 @@ fn arg_error(e: pico_args::Error) -> String {
 }
 
 pub fn parse_args() -> Result<Command, String> {
-    let mut args = pico_args::Arguments::from_env();
-    if args.contains(["-h", "--help"]) {
+    // `--help` before the benchmark's name is the general help; after it,
+    // that benchmark's (`contains` would find it anywhere).
+    let first = std::env::args_os().nth(1);
+    if first.as_deref().is_some_and(|a| a == "-h" || a == "--help") {
         return Ok(Command::Help(HELP));
     }
+    let mut args = pico_args::Arguments::from_env();
     let e = arg_error;
     let swarm = match args.subcommand().map_err(e)?.as_deref() {
         Some("transfer") => false,
@@ -188,10 +191,11 @@ fn parse_swarm(args: &mut pico_args::Arguments) -> Result<SwarmOpts, String> {
     let size = args.opt_value_from_fn("--size", parse_size).map_err(e)?;
     let runs: usize = args.opt_value_from_str("--runs").map_err(e)?.unwrap_or(3);
     let kill_trackers = args.contains("--kill-trackers");
-    let list: String = args
-        .opt_value_from_str("--scenarios")
-        .map_err(e)?
-        .unwrap_or_else(|| "a,b,c,d".into());
+    let list: Option<String> = args.opt_value_from_str("--scenarios").map_err(e)?;
+    if kill_trackers && list.is_some() {
+        return Err("--kill-trackers runs swarm (a) only; leave out --scenarios".into());
+    }
+    let list = list.unwrap_or_else(|| "a,b,c,d".into());
     if runs == 0 {
         return Err("--runs must be at least 1".into());
     }
