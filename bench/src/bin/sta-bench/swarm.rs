@@ -381,7 +381,7 @@ impl Bench {
     }
 
     /// Root, netns.sh and the daemons: without them nothing can run.
-    fn swarm_preflight(&mut self) -> Step<()> {
+    pub fn swarm_preflight(&mut self) -> Step<()> {
         // SAFETY: geteuid has no preconditions and cannot fail.
         if unsafe { libc::geteuid() } != 0 {
             return Err(failed(

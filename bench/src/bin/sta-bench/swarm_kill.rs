@@ -328,7 +328,7 @@ impl Bench {
             size_text(size),
             setup.title
         ));
-        self.kill_preflight()?;
+        self.swarm_preflight()?;
         let work = self.make_work_dir()?;
         let src_dir = work.join("src");
         crate::harness::mkdir(&src_dir)?;
@@ -381,22 +381,6 @@ impl Bench {
             }
         }
         Ok(())
-    }
-
-    fn kill_preflight(&mut self) -> Step<()> {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
-            return Err(failed(
-                "sta-bench swarm needs root (network namespaces, veth pairs and tc)",
-            ));
-        }
-        if !crate::hosts::script().is_file() {
-            return Err(failed(format!(
-                "{} is missing",
-                crate::hosts::script().display()
-            )));
-        }
-        self.find_binaries()
     }
 
     /// One run on fresh hosts, as `one_run`: a failure is its outcome.
