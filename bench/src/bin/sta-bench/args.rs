@@ -59,8 +59,16 @@ python3-libtorrent (bench/lt_peer.py). Scenarios:
     c  as (a), but 3 of the 7 leechers (h6..h8) told to download 5 s late
     d  as (a), but the seed is stopped once it has uploaded 1.0 x F
 
+With --kill-trackers: no libtorrent and no scenarios; swarm (a) with 3
+sta-trackerd on h0 (ports 6969-6971, every sta-peerd given all three),
+runs with no tracker killed alternated with runs where each tracker in
+turn is SIGKILLed at 15 %, 40 % and 65 % of F/u and restarted on the same
+address 2 s later (never two down at once); also how long a restarted
+tracker takes to list the file with every peer again (its --http API).
+
 OPTIONS:
     --runs N               runs of each implementation per scenario [default: 3]
+    --kill-trackers        the tracker-kill benchmark above (no libtorrent needed)
     --scenarios LIST       comma-separated: a, b, c, d [default: a,b,c,d]
     --size SIZE            the file [default: 64M]
     --dir DIR              where the work directory goes [default: /dev/shm]
@@ -94,6 +102,8 @@ pub struct SwarmOpts {
     /// Scenario letters, in the order given, each once.
     pub scenarios: Vec<char>,
     pub size: u64,
+    /// `--kill-trackers`: the tracker-kill benchmark instead.
+    pub kill_trackers: bool,
 }
 
 /// What the command line asks for.
@@ -113,10 +123,13 @@ fn arg_error(e: pico_args::Error) -> String {
 }
 
 pub fn parse_args() -> Result<Command, String> {
-    let mut args = pico_args::Arguments::from_env();
-    if args.contains(["-h", "--help"]) {
+    // `--help` before the benchmark's name is the general help; after it,
+    // that benchmark's (`contains` would find it anywhere).
+    let first = std::env::args_os().nth(1);
+    if first.as_deref().is_some_and(|a| a == "-h" || a == "--help") {
         return Ok(Command::Help(HELP));
     }
+    let mut args = pico_args::Arguments::from_env();
     let e = arg_error;
     let swarm = match args.subcommand().map_err(e)?.as_deref() {
         Some("transfer") => false,
@@ -177,10 +190,12 @@ fn parse_swarm(args: &mut pico_args::Arguments) -> Result<SwarmOpts, String> {
     let e = arg_error;
     let size = args.opt_value_from_fn("--size", parse_size).map_err(e)?;
     let runs: usize = args.opt_value_from_str("--runs").map_err(e)?.unwrap_or(3);
-    let list: String = args
-        .opt_value_from_str("--scenarios")
-        .map_err(e)?
-        .unwrap_or_else(|| "a,b,c,d".into());
+    let kill_trackers = args.contains("--kill-trackers");
+    let list: Option<String> = args.opt_value_from_str("--scenarios").map_err(e)?;
+    if kill_trackers && list.is_some() {
+        return Err("--kill-trackers runs swarm (a) only; leave out --scenarios".into());
+    }
+    let list = list.unwrap_or_else(|| "a,b,c,d".into());
     if runs == 0 {
         return Err("--runs must be at least 1".into());
     }
@@ -205,6 +220,7 @@ fn parse_swarm(args: &mut pico_args::Arguments) -> Result<SwarmOpts, String> {
         runs,
         scenarios,
         size,
+        kill_trackers,
     })
 }
 

@@ -22,6 +22,7 @@ mod phases;
 mod scale;
 mod sta_peers;
 mod swarm;
+mod swarm_kill;
 mod swarm_lt;
 mod swarm_sta;
 mod swarm_table;

@@ -331,6 +331,9 @@ pub fn monotonic() -> f64 {
 impl Bench {
     /// The whole swarm benchmark.
     pub fn swarm(&mut self, opts: &SwarmOpts) -> Step<()> {
+        if opts.kill_trackers {
+            return self.kill_bench(opts.size, opts.runs);
+        }
         let started = Instant::now();
         self.swarm_header(opts);
         self.swarm_preflight()?;
@@ -378,7 +381,7 @@ impl Bench {
     }
 
     /// Root, netns.sh and the daemons: without them nothing can run.
-    fn swarm_preflight(&mut self) -> Step<()> {
+    pub fn swarm_preflight(&mut self) -> Step<()> {
         // SAFETY: geteuid has no preconditions and cannot fail.
         if unsafe { libc::geteuid() } != 0 {
             return Err(failed(
@@ -520,7 +523,7 @@ impl Bench {
 
     /// Stops the processes the run started (from id `first` on), then
     /// removes its hosts; what fails here is a problem of the benchmark.
-    fn end_run(&mut self, first: usize, hosts: &mut Hosts) {
+    pub fn end_run(&mut self, first: usize, hosts: &mut Hosts) {
         let live: Vec<usize> = (first..self.procs.len())
             .filter(|&i| self.procs[i].is_some())
             .collect();

@@ -6,6 +6,7 @@ use crate::harness::{Bench, mkdir};
 use crate::hosts::Hosts;
 use crate::sta_peers::StaPeer;
 use crate::swarm::{Ctx, Figures, RACE_POLL, Race, RaceEnd, SeedLeave, Setup};
+use crate::swarm_kill::Killer;
 use crate::{PIECE_SIZE, STARTUP, Step, failed, say};
 use sta::cli::client::{Event, file_of};
 use sta::control::{ControlRequest, FileReport, StatusReport};
@@ -15,6 +16,17 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::thread;
 use std::time::{Duration, Instant};
+
+/// What a run of STA peers needs to start them.
+pub struct StaRun<'a> {
+    pub setup: &'a Setup,
+    pub hosts: &'a Hosts,
+    pub ctx: &'a Ctx,
+    pub dir: &'a Path,
+    pub tag: &'a str,
+    /// `ADDR:PORT` of every tracker, each given to every peer.
+    pub trackers: &'a [String],
+}
 
 /// A `get`'s events: (leecher index, when the event came, the event).
 type Stamped = (usize, Instant, Event);
@@ -31,20 +43,45 @@ impl Bench {
         tag: &str,
     ) -> Step<Figures> {
         self.swarm_tracker(hosts, tag)?;
-        let seed = self.swarm_peerd(hosts, 1, dir, tag)?;
+        let trackers = [Hosts::tracker_addr()];
+        let run = StaRun {
+            setup,
+            hosts,
+            ctx,
+            dir,
+            tag,
+            trackers: &trackers,
+        };
+        self.sta_swarm_with(&run, None)
+    }
+
+    /// The STA run of `run`, its trackers already up: seed (shares the
+    /// source), leechers ready and connected to every tracker, then the
+    /// race (with `killer`'s kills, if any); every copy is compared with
+    /// the source.
+    pub fn sta_swarm_with(
+        &mut self,
+        run: &StaRun,
+        mut killer: Option<&mut Killer>,
+    ) -> Step<Figures> {
+        let (setup, hosts, ctx) = (run.setup, run.hosts, run.ctx);
+        let seed = self.swarm_peerd(run, 1)?;
         let report = self.share(&seed, &ctx.src)?;
         let mut peers = Vec::new();
         for k in 0..setup.leechers() {
-            peers.push(self.swarm_peerd(hosts, k + 2, dir, tag)?);
+            peers.push(self.swarm_peerd(run, k + 2)?);
         }
-        for p in &peers {
-            self.wait_tracker_session(p)?;
+        for p in peers.iter().chain([&seed]) {
+            self.wait_tracker_session(p, run.trackers.len())?;
         }
         // The tracker is reachable only inside the namespaces: its
         // catalog is read through a leecher.
         let first = peers.first().ok_or_else(|| failed("no leecher"))?;
         self.wait_listed(first, &report, 1)?;
-        let (end, paths) = self.sta_race(setup, ctx, &seed, &report, &peers)?;
+        if let Some(k) = killer.as_deref_mut() {
+            self.kill_ready(k, &first.client, &report)?;
+        }
+        let (end, paths) = self.sta_race(setup, ctx, &seed, &report, &peers, hosts, killer)?;
         for (k, path) in paths.iter().enumerate() {
             self.verify(&ctx.src, path)
                 .map_err(|e| in_leecher(e, k + 2))?;
@@ -52,43 +89,38 @@ impl Bench {
         Ok(end.figures())
     }
 
-    /// `sta-peerd` on `host`, listening on its host's address; returns
-    /// once it prints its control socket.
-    fn swarm_peerd(&mut self, hosts: &Hosts, host: usize, dir: &Path, tag: &str) -> Step<StaPeer> {
-        let pdir = dir.join(format!("sta-h{host}"));
+    /// `sta-peerd` on `host`, listening on its host's address, given every
+    /// tracker of the run; returns once it prints its control socket.
+    fn swarm_peerd(&mut self, run: &StaRun, host: usize) -> Step<StaPeer> {
+        let pdir = run.dir.join(format!("sta-h{host}"));
         mkdir(&pdir)?;
         let piece = PIECE_SIZE.to_string();
-        let mut args: Vec<OsString> = [
-            "--listen",
-            &Hosts::peer_addr(host),
-            "--tracker",
-            &Hosts::tracker_addr(),
-            "--piece-size",
-            &piece,
-            "--log-level",
-            "warn",
-            "--dir",
-        ]
-        .map(OsString::from)
-        .to_vec();
+        let mut args: Vec<OsString> = vec!["--listen".into(), Hosts::peer_addr(host).into()];
+        for t in run.trackers {
+            args.push("--tracker".into());
+            args.push(t.into());
+        }
+        args.extend(["--piece-size", &piece, "--log-level", "warn", "--dir"].map(OsString::from));
         args.push(pdir.clone().into_os_string());
         let peerd = self.peerd.clone();
-        let id = self.spawn_on(hosts, host, &format!("{tag}-h{host}"), &peerd, &args)?;
+        let name = format!("{}-h{host}", run.tag);
+        let id = self.spawn_on(run.hosts, host, &name, &peerd, &args)?;
         self.peerd_ready(id, pdir, Instant::now() + STARTUP)
     }
 
-    /// Until `peer` has its session with the tracker.
-    fn wait_tracker_session(&mut self, peer: &StaPeer) -> Step<()> {
+    /// Until `peer` has its session with each of its `trackers` trackers.
+    fn wait_tracker_session(&mut self, peer: &StaPeer, trackers: usize) -> Step<()> {
         let deadline = Instant::now() + STARTUP;
         loop {
             let v = self.request(peer, ControlRequest::Status, "status")?;
             let st = StatusReport::from_json(&v).map_err(|e| failed(format!("status: {e}")))?;
-            if st.tracker_connected {
+            let up = st.trackers.iter().filter(|t| t.connected).count();
+            if st.tracker_connected && up >= trackers {
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 return Err(failed(format!(
-                    "a sta-peerd has no tracker session after {} s",
+                    "a sta-peerd has sessions with {up} of its {trackers} tracker(s) after {} s",
                     STARTUP.as_secs()
                 )));
             }
@@ -124,6 +156,7 @@ impl Bench {
     /// The race: `get` to every leecher (the late ones later), until each
     /// is done or the deadline. Returns the figures and each leecher's
     /// file.
+    #[allow(clippy::too_many_arguments)]
     fn sta_race(
         &mut self,
         setup: &Setup,
@@ -131,6 +164,8 @@ impl Bench {
         seed: &StaPeer,
         report: &FileReport,
         peers: &[StaPeer],
+        hosts: &Hosts,
+        mut killer: Option<&mut Killer>,
     ) -> Step<(RaceEnd, Vec<PathBuf>)> {
         let target = to_hex(&report.info_hash);
         let (tx, rx) = mpsc::channel();
@@ -151,6 +186,9 @@ impl Bench {
                 && l.due()
             {
                 self.maybe_stop_seed(seed, report, l, race.t0)?;
+            }
+            if let Some(k) = killer.as_deref_mut() {
+                self.kill_step(k, hosts, race.t0)?;
             }
             match next_event(&rx)? {
                 Some(Got::Progress(k, bytes)) => race.progress(k, bytes),
