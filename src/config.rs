@@ -385,11 +385,12 @@ mod tests {
     const N: Setting = Setting::new("--n", "N", Unset::Value("7"), "n");
     const AUTO: Setting = Setting::new("--auto", "N", Unset::Computed("cores"), "auto");
     const ONLY_FLAG: Setting = Setting::new("--only", "X", Unset::Nothing, "only").flag_only();
+    const MANY: Setting = Setting::new("--many", "A", Unset::Value("a"), "many").repeatable();
     // No environment sets variables with this prefix, so only flags count.
     const SPEC: Spec = Spec {
         program: "test",
         env_prefix: "STA_CONFIG_UNIT_TEST_UNSET",
-        settings: &[N, AUTO, ONLY_FLAG],
+        settings: &[N, AUTO, ONLY_FLAG, MANY],
     };
 
     fn load(args: &[&str]) -> Result<Settings, ConfigError> {
@@ -412,6 +413,21 @@ mod tests {
             e.0,
             "n = \"x\" (from the command line): invalid digit found in string"
         );
+    }
+
+    #[test]
+    fn a_repeatable_setting_joins_its_values_with_commas() {
+        let s = load(&["--many", "x:1", "--n", "2", "--many", "y:2"]).unwrap();
+        assert_eq!(s.get::<String>(&MANY).unwrap(), "x:1,y:2");
+        assert_eq!(load(&[]).unwrap().get::<String>(&MANY).unwrap(), "a");
+        let dir = std::env::temp_dir().join(format!("sta-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.conf");
+        std::fs::write(&file, "many = p:1\nn = 3\nmany = q:2\nn = 4\n").unwrap();
+        let s = load(&["--config", file.to_str().unwrap()]).unwrap();
+        assert_eq!(s.get::<String>(&MANY).unwrap(), "p:1,q:2");
+        assert_eq!(s.get::<u32>(&N).unwrap(), 4, "others: the last line wins");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -14,18 +14,17 @@
 
 mod common;
 
+use common::proc::Proc;
 use common::*;
 use sta::meta::Info;
 use sta::meta::bencode::Value;
 use sta::meta::torrent::Torrent;
 use sta::wire::tracker::{ErrorCode, Pieces, Request, Response};
-use sta_kit::process::{Captured, Guard, Lines, Next};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::io::ErrorKind;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
@@ -251,119 +250,6 @@ fn read_torrent(path: &Path) -> Torrent {
 
 // ------------------------------------------------------------ libtorrent
 
-/// bench/lt_peer.py run by the system python3, stopped by its pid when
-/// dropped (its stdin closed first: it exits when stdin closes).
-struct Proc {
-    guard: Guard,
-    lines: Lines,
-    stderr: Captured,
-}
-
-impl Proc {
-    fn lt_peer(name: &str, args: &[&OsStr]) -> Proc {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/lt_peer.py");
-        let mut cmd = Command::new(PYTHON);
-        cmd.arg(script)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut guard =
-            Guard::spawn(name, &mut cmd).unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        let child = guard.child_mut();
-        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-        Proc {
-            lines: Lines::spawn(stdout.expect("piped stdout")).expect("a stdout thread"),
-            stderr: Captured::spawn(stderr.expect("piped stderr")).expect("a stderr thread"),
-            guard,
-        }
-    }
-
-    /// MODE (`seed` or `leech`) --torrent T --save DIR, peers from the
-    /// tracker, announcing again every second.
-    fn lt(mode: &str, torrent: &Path, save: &Path) -> Proc {
-        Proc::lt_peer(
-            &format!("lt_peer.py {mode}"),
-            &[
-                OsStr::new(mode),
-                OsStr::new("--timeout"),
-                OsStr::new("60"),
-                OsStr::new("--reannounce"),
-                OsStr::new("1"),
-                OsStr::new("--torrent"),
-                torrent.as_os_str(),
-                OsStr::new("--save"),
-                save.as_os_str(),
-            ],
-        )
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.text()
-    }
-
-    /// Waits for a stdout line starting with `prefix`; panics after
-    /// `timeout` or if the process ends first.
-    fn wait_line(&mut self, prefix: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        let mut seen = VecDeque::new();
-        loop {
-            match self.lines.next_by(deadline) {
-                Next::Line(line) if line.starts_with(prefix) => return line,
-                Next::Line(line) => {
-                    if seen.len() == 5 {
-                        seen.pop_front();
-                    }
-                    seen.push_back(line);
-                }
-                other => {
-                    let exit = self.guard.exit_status();
-                    panic!(
-                        "{} printed no `{prefix}` within {timeout:?} ({other:?}); exit: \
-                         {exit:?}; last lines: {seen:?}; stderr:\n{}",
-                        self.guard.name(),
-                        self.stderr()
-                    )
-                }
-            }
-        }
-    }
-
-    /// Every stdout line until the process exits (at most `timeout`),
-    /// which must be a success.
-    fn lines_to_end(&mut self, timeout: Duration) -> Vec<String> {
-        let deadline = Instant::now() + timeout;
-        let mut out = Vec::new();
-        loop {
-            match self.lines.next_by(deadline) {
-                Next::Line(line) => out.push(line),
-                Next::Closed => break,
-                Next::TimedOut => panic!(
-                    "{} still running after {timeout:?}; stderr:\n{}",
-                    self.guard.name(),
-                    self.stderr()
-                ),
-            }
-        }
-        let status = self.guard.wait_exit(READ_TIMEOUT);
-        assert!(
-            status.is_some_and(|s| s.success()),
-            "{}: {status:?}; stderr:\n{}",
-            self.guard.name(),
-            self.stderr()
-        );
-        out
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            eprintln!("---- {} stderr ----\n{}", self.guard.name(), self.stderr());
-        }
-    }
-}
-
 /// One file of a .torrent as libtorrent reads it (`lt_peer.py files`).
 #[derive(Debug)]
 struct LtFile {
@@ -376,14 +262,11 @@ struct LtFile {
 /// `lt_peer.py files`: the v1 info hash and the files libtorrent reads in
 /// `torrent`.
 fn lt_files(torrent: &Path) -> (String, Vec<LtFile>) {
-    let mut p = Proc::lt_peer(
-        "lt_peer.py files",
-        &[
-            OsStr::new("files"),
-            OsStr::new("--torrent"),
-            torrent.as_os_str(),
-        ],
-    );
+    let mut p = Proc::lt_peer(&[
+        OsStr::new("files"),
+        OsStr::new("--torrent"),
+        torrent.as_os_str(),
+    ]);
     let mut v1 = String::new();
     let mut files = Vec::new();
     for line in p.lines_to_end(Duration::from_secs(20)) {
@@ -423,7 +306,7 @@ fn lt_make(dir: &Path, out: &Path, tracker: SocketAddr, hybrid: bool) {
     if hybrid {
         args.push(OsStr::new("--hybrid"));
     }
-    let mut p = Proc::lt_peer("lt_peer.py make", &args);
+    let mut p = Proc::lt_peer(&args);
     let lines = p.lines_to_end(Duration::from_secs(30));
     assert!(
         lines.iter().any(|l| l.starts_with("hashed ")),
@@ -715,7 +598,7 @@ fn sta_gets_a_libtorrent_tree(tag: &str, hybrid: bool) -> LtTree {
     assert!(pads.is_empty(), "pad files on disk: {pads:?}");
     let f = leecher.file(&name).expect("the leecher lists the tree");
     assert_eq!(hex(&f.info_hash), v1, "the v1 info hash");
-    assert!(lt.guard.exit_status().is_none(), "{}", lt.stderr());
+    assert!(lt.running(), "{}", lt.stderr());
     LtTree {
         seeder: Some(lt),
         leecher,

@@ -8,14 +8,13 @@
 
 mod common;
 
+use common::proc::Proc;
 use common::*;
 use sta::meta::torrent::Torrent;
-use sta_kit::process::{Captured, Guard, Lines, Next};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 const LENGTH: u64 = (2 << 20) + 54_321;
 const SEED_TIMEOUT: Duration = Duration::from_secs(20);
@@ -41,99 +40,6 @@ fn make_torrent(peer: &Peerd, tracker: SocketAddr, target: &str, out: &Path) {
         .ok();
     let t = read_torrent(out);
     assert_eq!(t.announce, Some(format!("udp://{tracker}/announce")));
-}
-
-/// A child process (lt_peer.py, aria2c) stopped by its pid when dropped
-/// (its stdin closed first: lt_peer.py exits when stdin closes); its
-/// stdout lines arrive on a channel, its stderr is kept.
-struct Proc {
-    guard: Guard,
-    lines: Lines,
-    stderr: Captured,
-}
-
-impl Proc {
-    fn spawn(name: &str, cmd: &mut Command) -> Proc {
-        cmd.stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut guard =
-            Guard::spawn(name, cmd).unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        let child = guard.child_mut();
-        let (stdout, stderr) = (child.stdout.take(), child.stderr.take());
-        Proc {
-            lines: Lines::spawn(stdout.expect("piped stdout")).expect("a stdout thread"),
-            stderr: Captured::spawn(stderr.expect("piped stderr")).expect("a stderr thread"),
-            guard,
-        }
-    }
-
-    /// libtorrent through bench/lt_peer.py: MODE --torrent T --save DIR,
-    /// peers from the tracker, announcing again every second.
-    fn lt(mode: &str, torrent: &Path, save: &Path) -> Proc {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/lt_peer.py");
-        Proc::spawn(
-            &format!("lt_peer.py {mode}"),
-            Command::new(PYTHON)
-                .arg(script)
-                .arg(mode)
-                .args(["--timeout", "60", "--reannounce", "1", "--torrent"])
-                .arg(torrent)
-                .arg("--save")
-                .arg(save),
-        )
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.text()
-    }
-
-    /// Waits for a stdout line starting with `prefix`; panics after
-    /// `timeout` or if the process ends first.
-    fn wait_line(&mut self, prefix: &str, timeout: Duration) -> String {
-        let deadline = Instant::now() + timeout;
-        // The last lines seen (lt_peer.py's progress), for the message.
-        let mut seen = std::collections::VecDeque::new();
-        loop {
-            match self.lines.next_by(deadline) {
-                Next::Line(line) if line.starts_with(prefix) => return line,
-                Next::Line(line) => {
-                    if seen.len() == 5 {
-                        seen.pop_front();
-                    }
-                    seen.push_back(line);
-                }
-                other => {
-                    let exit = self.guard.exit_status();
-                    panic!(
-                        "{} printed no `{prefix}` within {timeout:?} ({other:?}); exit: \
-                         {exit:?}; last lines: {seen:?}; stderr:\n{}",
-                        self.guard.name(),
-                        self.stderr()
-                    )
-                }
-            }
-        }
-    }
-
-    /// Waits for the process to exit, at most `timeout`; panics otherwise.
-    fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        self.guard.wait_exit(timeout).unwrap_or_else(|| {
-            panic!(
-                "{} still running after {timeout:?}; stderr:\n{}",
-                self.guard.name(),
-                self.stderr()
-            )
-        })
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if thread::panicking() {
-            eprintln!("---- {} stderr ----\n{}", self.guard.name(), self.stderr());
-        }
-    }
 }
 
 /// A TCP port free on 127.0.0.1 right now.
@@ -196,7 +102,7 @@ fn sta_downloads_from_a_libtorrent_seeder() {
     let dest = leecher.dir.join("b.bin");
     assert_eq!(got.stdout.trim(), dest.to_str().unwrap(), "{got:?}");
     assert_same_file(&src, &dest);
-    assert!(lt.guard.exit_status().is_none(), "{}", lt.stderr());
+    assert!(lt.running(), "{}", lt.stderr());
 }
 
 #[test]

@@ -45,8 +45,29 @@ impl Proc {
         )
     }
 
+    /// MODE (`seed` or `leech`) --torrent T --save DIR, peers from the
+    /// tracker, announcing again every second.
+    pub fn lt(mode: &str, torrent: &Path, save: &Path) -> Proc {
+        Proc::lt_peer(&[
+            OsStr::new(mode),
+            OsStr::new("--timeout"),
+            OsStr::new("60"),
+            OsStr::new("--reannounce"),
+            OsStr::new("1"),
+            OsStr::new("--torrent"),
+            torrent.as_os_str(),
+            OsStr::new("--save"),
+            save.as_os_str(),
+        ])
+    }
+
     pub fn pid(&self) -> u32 {
         self.guard.pid()
+    }
+
+    /// True while it has not exited.
+    pub fn running(&mut self) -> bool {
+        self.guard.exit_status().is_none()
     }
 
     pub fn stderr(&self) -> String {
@@ -79,6 +100,32 @@ impl Proc {
                 }
             }
         }
+    }
+
+    /// Every stdout line until the process exits (at most `timeout`),
+    /// which must be a success.
+    pub fn lines_to_end(&mut self, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut out = Vec::new();
+        loop {
+            match self.lines.next_by(deadline) {
+                Next::Line(line) => out.push(line),
+                Next::Closed => break,
+                Next::TimedOut => panic!(
+                    "{} still running after {timeout:?}; stderr:\n{}",
+                    self.guard.name(),
+                    self.stderr()
+                ),
+            }
+        }
+        let status = self.guard.wait_exit(super::READ_TIMEOUT);
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "{}: {status:?}; stderr:\n{}",
+            self.guard.name(),
+            self.stderr()
+        );
+        out
     }
 
     /// Waits for the process to exit, at most `timeout`; panics otherwise.
