@@ -537,7 +537,9 @@ fn status_prints_a_summary() {
     let out = stdout(&o);
     assert!(out.contains("listen    0.0.0.0:6881"), "{out}");
     assert!(
-        out.contains("tracker   tracker.lab:6969 (connected)"),
+        out.contains(
+            "tracker   tracker.lab:6969 (connected)\ntracker   tracker2.lab:6969 (not connected)\n"
+        ),
         "{out}"
     );
     assert!(out.contains("downloading"), "{out}");
