@@ -553,3 +553,67 @@ fn free_riders_finish_later_than_peers_that_upload() {
         "free riders' median finish over the others': {ratios:?}"
     );
 }
+
+/// 1 seed + 7 leechers with three trackers: (last leecher's time, whether
+/// every copy is the seed's), with or without each tracker killed in turn
+/// (for 2 s each, one at a time) while the leechers fetch.
+fn three_trackers(kill: bool) -> (Time, bool) {
+    let mut sim: Sim<MemStorage> = Sim::with_trackers(world(9, 64 * 1024), link(1000, 1), 3);
+    let seed = sim.add_host(link(20, 5));
+    let path = sim.create_file(seed, NAME, 4 << 20, 7);
+    sim.start(seed, &[path]).expect("seeder starts");
+    sim.run_until(secs(1));
+    let leeches: Vec<HostId> = (0..7).map(|_| sim.add_host(link(20, 5))).collect();
+    for &l in &leeches {
+        sim.start(l, &[]).expect("leecher starts");
+        sim.get(l, NAME);
+    }
+    // F/u = 4 MiB at 20 Mbit/s = 1.7 s: kills at 1.3, 1.9 and 2.5 s.
+    let start = sim.now();
+    if kill {
+        for t in 0..3 {
+            let at = start.as_micros() + 300_000 + 600_000 * t as u64;
+            sim.run_until(Time::from_micros(at));
+            sim.kill(t);
+            sim.run_until(Time::from_micros(at + 200_000));
+            assert!(
+                (0..3).filter(|&k| sim.tracker_at(k).is_some()).count() == 2,
+                "one tracker down at a time"
+            );
+            sim.start_tracker_at(t);
+        }
+    }
+    assert!(sim.run_until_settled(&leeches, secs(120)));
+    assert_all_done(&sim, &leeches);
+    let last = leeches
+        .iter()
+        .filter_map(|&l| match sim.hosts[l].outcome {
+            Outcome::Done(t) => Some(t),
+            _ => None,
+        })
+        .max()
+        .expect("done times");
+    let source = file_of(&sim, seed).expect("source").clone();
+    let same = leeches.iter().all(|&l| file_of(&sim, l) == Some(&source));
+    // Every restarted tracker relearns every peer within its backoff.
+    sim.run_until(Time::from_micros(last.as_micros() + 12_000_000));
+    for t in 0..3 {
+        let sessions = sim.tracker_at(t).map_or(0, |x| x.sessions());
+        assert_eq!(sessions, 8, "tracker {t} knows {sessions} peers");
+    }
+    (
+        Time::from_micros(last.as_micros() - start.as_micros()),
+        same,
+    )
+}
+
+#[test]
+fn three_trackers_each_killed_in_turn_cost_the_swarm_little() {
+    let (calm, same) = three_trackers(false);
+    assert!(same, "a copy differs (no kill)");
+    let (killed, same) = three_trackers(true);
+    assert!(same, "a copy differs (kills)");
+    let ratio = killed.as_micros() as f64 / calm.as_micros() as f64;
+    eprintln!("last leecher: {calm:?} with no kill, {killed:?} with kills: {ratio:.3}");
+    assert!(ratio <= 1.1, "kills slowed the swarm by {ratio:.3}");
+}

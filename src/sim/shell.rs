@@ -6,7 +6,7 @@
 
 use super::net::{ConnId, HostId, Msg, Packet};
 use super::store::{Body, HONEST, SimStorage};
-use super::swarm::{Ev, Sim, TRACKER, host_ip};
+use super::swarm::{Ev, Sim, host_ip};
 use crate::engine::{Action, Job};
 use crate::tracker;
 use crate::wire::tracker::Request;
@@ -65,7 +65,7 @@ impl<S: SimStorage> Sim<S> {
                     let epoch = host.epoch;
                     match self.listeners.get(&addr) {
                         Some(&to) => {
-                            if to != TRACKER {
+                            if to >= self.trackers.len() {
                                 self.dials.push((now, h, to));
                             }
                             let c = self.net.dial(&mut self.agenda, h, link, to);
@@ -135,13 +135,14 @@ impl<S: SimStorage> Sim<S> {
             return; // abandoned while connecting, or the other side died
         }
         let remote = SocketAddr::new(IpAddr::V4(host_ip(dialer)), 32768 + (c % 28000) as u16);
-        let accepted = match (to, self.tracker.as_mut()) {
-            (TRACKER, Some(t)) => {
+        let tracker = self.is_tracker(to);
+        let accepted = match self.trackers.get_mut(to) {
+            Some(Some(t)) => {
                 t.connect(c, remote.ip());
                 Some(0)
             }
-            (TRACKER, None) => None,
-            _ => self
+            Some(None) => None,
+            None => self
                 .hosts
                 .get_mut(to)
                 .and_then(|x| x.engine.as_mut().map(|e| (e, &mut x.links)))
@@ -163,7 +164,7 @@ impl<S: SimStorage> Sim<S> {
             conn.ends[1].link = accepted_link;
             conn.ends[1].attached = true;
         }
-        if to != TRACKER {
+        if !tracker {
             self.perform(to);
         }
         if let Some(e) = self.hosts.get_mut(dialer).and_then(|x| x.engine.as_mut()) {
@@ -180,8 +181,8 @@ impl<S: SimStorage> Sim<S> {
         };
         end.attached = false;
         let (h, link) = (end.host, end.link);
-        if h == TRACKER {
-            if let Some(t) = self.tracker.as_mut() {
+        if self.is_tracker(h) {
+            if let Some(Some(t)) = self.trackers.get_mut(h) {
                 t.disconnect(c);
             }
             self.net.prune(h);
@@ -213,8 +214,8 @@ impl<S: SimStorage> Sim<S> {
         if let Packet::Fin = msg.packet {
             return self.closed(c, to);
         }
-        if h == TRACKER {
-            return self.tracker_input(c, to, msg);
+        if self.is_tracker(h) {
+            return self.tracker_input(h, c, to, msg);
         }
         let frame: &[u8] = match &msg.packet {
             Packet::Data(b) => b,
@@ -270,11 +271,11 @@ impl<S: SimStorage> Sim<S> {
 
     /// Requests reach the tracker core as `sta-trackerd`'s service feeds
     /// them; its answers go back on the same connection.
-    fn tracker_input(&mut self, c: ConnId, to: usize, msg: Msg) {
+    fn tracker_input(&mut self, h: usize, c: ConnId, to: usize, msg: Msg) {
         let Packet::Data(bytes) = msg.packet else {
             return;
         };
-        let Some(t) = self.tracker.as_mut() else {
+        let Some(Some(t)) = self.trackers.get_mut(h) else {
             return;
         };
         let Some(end) = self.net.conns.get_mut(c).map(|x| &mut x.ends[to]) else {

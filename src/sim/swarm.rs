@@ -15,7 +15,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Host 0 is the tracker.
+/// Host 0 is the (first) tracker; a world with several has them at
+/// hosts 0, 1, ... before any peer.
 pub const TRACKER: HostId = 0;
 pub const PEER_PORT: u16 = 6881;
 pub const TRACKER_PORT: u16 = 7000;
@@ -67,7 +68,9 @@ pub struct Sim<S: SimStorage> {
     pub agenda: Agenda<Ev>,
     pub net: Net,
     pub hosts: Vec<Host<S>>,
-    pub(super) tracker: Option<Tracker>,
+    /// The tracker cores, by host (hosts `0..trackers.len()`), while
+    /// they run.
+    pub(super) trackers: Vec<Option<Tracker>>,
     pub(super) tracker_out: Vec<u8>,
     pub(super) listeners: HashMap<SocketAddr, HostId>,
     pub(super) rng: Rng,
@@ -86,7 +89,12 @@ pub fn host_ip(h: HostId) -> Ipv4Addr {
 }
 
 pub fn tracker_addr() -> SocketAddr {
-    SocketAddr::new(IpAddr::V4(host_ip(TRACKER)), TRACKER_PORT)
+    tracker_addr_of(TRACKER)
+}
+
+/// Where tracker host `h` listens.
+pub fn tracker_addr_of(h: HostId) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(host_ip(h)), TRACKER_PORT)
 }
 
 /// Spreads a user's seed over all 64 bits: `Rng::new` sets the low bit,
@@ -105,18 +113,30 @@ fn marker_frame(fill: u8) -> Vec<u8> {
 impl<S: SimStorage> Sim<S> {
     /// A world with a tracker at `tracker_addr()` on `tracker_link`.
     pub fn new(world: World, tracker_link: LinkSpec) -> Sim<S> {
+        Sim::with_trackers(world, tracker_link, 1)
+    }
+
+    /// A world with `n` trackers (at least one), hosts `0..n`, each on
+    /// `tracker_link`; every engine is given all of them.
+    pub fn with_trackers(world: World, tracker_link: LinkSpec, n: usize) -> Sim<S> {
         let mut rng = Rng::new(mix_seed(world.seed));
         let mut net = Net::new(world.net.clone(), Rng::new(rng.next_u64()));
-        net.add_host(tracker_link.clone());
-        let tracker = Tracker::new(tracker::Config::default(), Rng::new(rng.next_u64()));
         let mut listeners = HashMap::new();
-        listeners.insert(tracker_addr(), TRACKER);
+        let mut hosts = Vec::new();
+        let mut trackers = Vec::new();
+        for _ in 0..n.max(1) {
+            let h = net.add_host(tracker_link.clone());
+            listeners.insert(tracker_addr_of(h), h);
+            hosts.push(Host::new(h, tracker_addr_of(h), tracker_link.clone()));
+            let rng = Rng::new(rng.next_u64());
+            trackers.push(Some(Tracker::new(tracker::Config::default(), rng)));
+        }
         Sim {
             world,
             agenda: Agenda::default(),
             net,
-            hosts: vec![Host::new(TRACKER, tracker_addr(), tracker_link)],
-            tracker: Some(tracker),
+            hosts,
+            trackers,
             tracker_out: Vec::new(),
             listeners,
             rng,
@@ -161,7 +181,7 @@ impl<S: SimStorage> Sim<S> {
         let now = self.now();
         let host = self.hosts.get(h).ok_or("no such host")?;
         let config = Config {
-            trackers: vec![tracker_addr()],
+            trackers: (0..self.trackers.len()).map(tracker_addr_of).collect(),
             listen_port: PEER_PORT,
             listen: host.listen,
             dir: Self::dir(h),
@@ -219,9 +239,9 @@ impl<S: SimStorage> Sim<S> {
     /// kept for [`Sim::start`].
     pub fn kill(&mut self, h: HostId) {
         self.net.kill(&mut self.agenda, h);
-        if h == TRACKER {
-            self.tracker = None;
-            self.listeners.remove(&tracker_addr());
+        if self.is_tracker(h) {
+            self.trackers[h] = None;
+            self.listeners.remove(&tracker_addr_of(h));
             return;
         }
         let Some(host) = self.hosts.get_mut(h) else {
@@ -236,16 +256,34 @@ impl<S: SimStorage> Sim<S> {
         self.listeners.remove(&host.listen);
     }
 
-    /// The tracker core, while it runs.
+    /// The (first) tracker core, while it runs.
     pub fn tracker(&self) -> Option<&Tracker> {
-        self.tracker.as_ref()
+        self.tracker_at(TRACKER)
     }
 
-    /// A new tracker process: the core's state starts empty.
+    /// Tracker host `h`'s core, while it runs.
+    pub fn tracker_at(&self, h: HostId) -> Option<&Tracker> {
+        self.trackers.get(h).and_then(Option::as_ref)
+    }
+
+    /// True when host `h` is a tracker.
+    pub fn is_tracker(&self, h: HostId) -> bool {
+        h < self.trackers.len()
+    }
+
+    /// A new (first) tracker process: the core's state starts empty.
     pub fn start_tracker(&mut self) {
+        self.start_tracker_at(TRACKER);
+    }
+
+    /// A new process for tracker host `h`, starting empty.
+    pub fn start_tracker_at(&mut self, h: HostId) {
+        if !self.is_tracker(h) {
+            return;
+        }
         let rng = Rng::new(self.rng.next_u64());
-        self.tracker = Some(Tracker::new(tracker::Config::default(), rng));
-        self.listeners.insert(tracker_addr(), TRACKER);
+        self.trackers[h] = Some(Tracker::new(tracker::Config::default(), rng));
+        self.listeners.insert(tracker_addr_of(h), h);
     }
 
     /// Runs every event due up to `until`; the clock ends at `until`.
