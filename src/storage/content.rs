@@ -68,12 +68,16 @@ enum Backing {
     Aside,
 }
 
+/// One file of the share in 24 bytes, its path kept in `Content::names`
+/// (the slots of a tree of 100,000 files take about 4 MiB, half of it
+/// paths; a `PathBuf` each took twice that).
 #[derive(Debug)]
 struct Slot {
-    /// Under the root; empty for a single file (the root itself).
-    rel: PathBuf,
     offset: u64,
     length: u64,
+    /// Where its path under the root ends in `names` (it starts where the
+    /// previous slot's ends); an empty path is the root itself.
+    name_end: u32,
     backing: Backing,
 }
 
@@ -95,6 +99,9 @@ struct Handles {
 
 pub struct Content {
     slots: Vec<Slot>,
+    /// The paths of the slots under the root, end to end, each a file's
+    /// components joined with `/` (no component holds one).
+    names: String,
     length: u64,
     writable: bool,
     tree: bool,
@@ -163,11 +170,10 @@ impl Content {
         let meta = std::fs::symlink_metadata(path).map_err(io_err(path))?;
         if meta.is_dir() {
             let listing = list_tree(path)?;
-            let files: Vec<(PathBuf, u64, Backing)> = listing
+            let files = listing
                 .iter()
-                .map(|(p, len)| (p.iter().collect(), *len, Backing::File))
-                .collect();
-            let content = Content::new(path, files, false, true, None);
+                .map(|(p, len)| (p.as_slice(), *len, Backing::File));
+            let content = Content::new(path, files, false, true, None)?;
             if content.length == 0 {
                 return Err(StorageError::Empty(path.to_owned()));
             }
@@ -181,8 +187,8 @@ impl Content {
         if meta.len() == 0 {
             return Err(StorageError::Empty(path.to_owned()));
         }
-        let single = vec![(PathBuf::new(), meta.len(), Backing::File)];
-        let content = Content::new(path, single, false, false, None).with_single(file)?;
+        let single = [(&[][..], meta.len(), Backing::File)];
+        let content = Content::new(path, single, false, false, None)?.with_single(file)?;
         Ok((content, None))
     }
 
@@ -206,26 +212,26 @@ impl Content {
                 file.set_len(0).map_err(io_err(&part))?;
                 file.set_len(info.length).map_err(io_err(&part))?;
             }
-            let single = vec![(PathBuf::new(), info.length, Backing::File)];
-            let content = Content::new(&part, single, true, false, None).with_single(file)?;
+            let single = [(&[][..], info.length, Backing::File)];
+            let content = Content::new(&part, single, true, false, None)?.with_single(file)?;
             return Ok((content, resumed));
         }
         let resumed = part.is_dir();
         std::fs::create_dir_all(&part).map_err(io_err(&part))?;
-        let files: Vec<(PathBuf, u64, Backing)> = info
+        let backing =
+            |i: usize, pad: bool| match (pad, wanted.is_none_or(|w| w.get(i) == Some(&true))) {
+                (true, _) => Backing::Pad,
+                (false, true) => Backing::File,
+                (false, false) => Backing::Aside,
+            };
+        let files = info
             .files()
             .iter()
             .enumerate()
-            .map(|(i, f)| {
-                let backing = match (f.pad, wanted.is_none_or(|w| w.get(i) == Some(&true))) {
-                    (true, _) => Backing::Pad,
-                    (false, true) => Backing::File,
-                    (false, false) => Backing::Aside,
-                };
-                (f.path.iter().collect(), f.length, backing)
-            })
-            .collect();
-        let aside = match files.iter().any(|f| f.2 == Backing::Aside) {
+            .map(|(i, f)| (f.path.as_slice(), f.length, backing(i, f.pad)));
+        let any_aside =
+            (0..info.files().len()).any(|i| backing(i, info.files()[i].pad) == Backing::Aside);
+        let aside = match any_aside {
             true => {
                 let mut p = final_path.as_os_str().to_owned();
                 p.push(ASIDE_SUFFIX);
@@ -238,33 +244,49 @@ impl Content {
             }
             false => None,
         };
-        Ok((Content::new(&part, files, true, true, aside), resumed))
+        Ok((Content::new(&part, files, true, true, aside)?, resumed))
     }
 
-    fn new(
+    /// `files`: each one's path components under `root`, length and
+    /// backing, in offset order.
+    fn new<'a>(
         root: &Path,
-        files: Vec<(PathBuf, u64, Backing)>,
+        files: impl IntoIterator<Item = (&'a [String], u64, Backing)>,
         writable: bool,
         tree: bool,
         aside: Option<(PathBuf, Arc<File>)>,
-    ) -> Content {
+    ) -> Result<Content, StorageError> {
+        let files = files.into_iter();
+        let mut slots = Vec::with_capacity(files.size_hint().0);
+        let mut names = String::new();
         let mut offset = 0;
-        let n = files.len();
-        let slots = files
-            .into_iter()
-            .map(|(rel, length, backing)| {
-                let s = Slot {
-                    rel,
-                    offset,
-                    length,
-                    backing,
-                };
-                offset += length;
-                s
-            })
-            .collect();
-        Content {
+        for (components, length, backing) in files {
+            for (i, c) in components.iter().enumerate() {
+                if i > 0 {
+                    names.push('/');
+                }
+                names.push_str(c);
+            }
+            let name_end = u32::try_from(names.len()).map_err(|_| {
+                StorageError::BadPath(
+                    root.to_owned(),
+                    "the paths of its files are too long".into(),
+                )
+            })?;
+            slots.push(Slot {
+                offset,
+                length,
+                name_end,
+                backing,
+            });
+            offset += length;
+        }
+        slots.shrink_to_fit();
+        names.shrink_to_fit();
+        let n = slots.len();
+        Ok(Content {
             slots,
+            names,
             length: offset,
             writable,
             tree,
@@ -283,7 +305,7 @@ impl Content {
                 blocks: Mutex::new(Blocks::default()),
                 flushing: Mutex::new(()),
             }),
-        }
+        })
     }
 
     pub fn length(&self) -> u64 {
@@ -465,8 +487,12 @@ impl Content {
     }
 
     fn slot_path(&self, root: &Path, slot: usize) -> PathBuf {
-        let rel = &self.slots[slot].rel;
-        match rel.as_os_str().is_empty() {
+        let start = match slot {
+            0 => 0,
+            _ => self.slots[slot - 1].name_end as usize,
+        };
+        let rel = &self.names[start..self.slots[slot].name_end as usize];
+        match rel.is_empty() {
             true => root.to_owned(),
             false => root.join(rel),
         }
