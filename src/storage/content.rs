@@ -1144,7 +1144,10 @@ pub fn list_tree(root: &Path) -> Result<Listing, StorageError> {
             let name = entry.file_name().into_string().map_err(|_| {
                 StorageError::BadPath(path.clone(), "the name is not valid UTF-8".into())
             })?;
-            let mut components = prefix.clone();
+            // Exactly as long as it is: kept for every file until the
+            // share is hashed (a clone then a push doubled it).
+            let mut components = Vec::with_capacity(prefix.len() + 1);
+            components.extend(prefix.iter().cloned());
             components.push(name);
             if kind.is_symlink() {
                 return Err(StorageError::Symlink(path));
