@@ -36,6 +36,9 @@ PY=/usr/bin/python3
 PIECE=524288
 ONLY_SIZE=1048576
 BUILD=1
+PHASES=hash,download,only
+MEM_FILES=100000
+MEM_SIZE=200M
 
 usage() {
     sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
@@ -47,6 +50,9 @@ options:
   --dir DIR         where the work directory goes [$BASE]
   --python PATH     python with libtorrent 2.0 [$PY]
   --no-build        use target/release as it is (CARGO_TARGET_DIR is honoured)
+  --phases LIST     which of hash,download,only,memory to run [$PHASES]
+  --mem-files N     files in the tree of the memory phase [$MEM_FILES]
+  --mem-size SIZE   bytes of that tree [$MEM_SIZE]
 EOF
 }
 
@@ -58,6 +64,9 @@ while [ $# -gt 0 ]; do
         --dir) BASE=$2; shift 2 ;;
         --python) PY=$2; shift 2 ;;
         --no-build) BUILD=0; shift ;;
+        --phases) PHASES=$2; shift 2 ;;
+        --mem-files) MEM_FILES=$2; shift 2 ;;
+        --mem-size) MEM_SIZE=$2; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         *) echo "bench/dirs.sh: unknown argument '$1'; see --help" >&2; exit 2 ;;
     esac
@@ -75,7 +84,12 @@ bytes_of() {
     echo $((n * m))
 }
 BYTES=$(bytes_of "$SIZE")
-for v in RUNS FILES; do
+MEM_BYTES=$(bytes_of "$MEM_SIZE")
+has() { case ",$PHASES," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+for ph in ${PHASES//,/ }; do
+    case $ph in hash|download|only|memory) ;; *) echo "bench/dirs.sh: unknown phase '$ph'" >&2; exit 2 ;; esac
+done
+for v in RUNS FILES MEM_FILES; do
     case ${!v} in ''|0|*[!0-9]*) echo "bench/dirs.sh: --${v,,} wants a positive number" >&2; exit 2 ;; esac
 done
 if [ "$BYTES" -lt $((FILES * 2 + ONLY_SIZE)) ]; then
@@ -239,6 +253,8 @@ mkdir "$SRC"
 TREE=$SRC/tree
 SINGLE=$SRC/single.bin
 
+ONLY=""
+if has hash || has download || has only; then
 t0=$(now)
 ONLY=$("$PY" - "$TREE" "$SINGLE" "$FILES" "$BYTES" "$ONLY_SIZE" <<'EOF'
 # The tree: FILES files, BYTES in all, sizes drawn uniformly in
@@ -297,6 +313,7 @@ print(only_path)
 EOF
 )
 echo "generated the tree ($FILES files, $(find "$TREE" -type d | wc -l) directories) and the file in $(elapsed "$t0" "$(now)") s; --only target: $ONLY"
+fi
 
 spawn tracker "$TRACKERD" --listen 127.0.0.1:0 --log-level warn
 TRACKER_PID=$SPAWNED
@@ -333,8 +350,9 @@ $(tail_of "$WORK/lt-make.log")"
 }
 
 echo
-echo "== 1. hashing: sta share TREE / FILE, libtorrent create_torrent on each (1 warm-up, then $RUNS runs, alternated) =="
 sta_tree=() sta_single=() lt_tree=() lt_single=()
+if has hash; then
+echo "== 1. hashing: sta share TREE / FILE, libtorrent create_torrent on each (1 warm-up, then $RUNS runs, alternated) =="
 for ((r = 0; r <= RUNS; r++)); do
     sta_hash "$TREE"; a=$STA_SECS; TREE_HASH=$HASH
     sta_hash "$SINGLE"; b=$STA_SECS; SINGLE_HASH=$HASH
@@ -347,8 +365,16 @@ for ((r = 0; r <= RUNS; r++)); do
         sta_tree+=("$a") sta_single+=("$b") lt_tree+=("$c") lt_single+=("$d")
     fi
 done
+elif has download || has only; then
+    echo "== 1. hashing: not measured (--phases); sta share TREE / FILE once for their info hashes =="
+    sta_hash "$TREE"; TREE_HASH=$HASH
+    sta_hash "$SINGLE"; SINGLE_HASH=$HASH
+fi
 same() { [ "$1" = "$2" ] && echo "the same" || echo "differ: STA $1, libtorrent $2"; }
+if has hash; then
 echo "  info hashes, tree: $(same "$TREE_HASH" "$LT_TREE_HASH") (libtorrent's add_files order)"
+fi
+if has hash || has only; then
 # (With the tracker's URL: part 3 seeds the tree from libtorrent too.)
 out=$(timeout --kill-after=5 300 "$PY" "$REPO/bench/lt_peer.py" hash-tree --dir "$TREE" \
     --piece-size "$PIECE" --out "$WORK/lt-sorted.torrent" \
@@ -359,9 +385,12 @@ read -r _ _ LT_SORTED_HASH _ <<<"$out"
 echo "  info hashes, tree: $(same "$TREE_HASH" "$LT_SORTED_HASH") (the files in sorted order, lt_peer.py hash-tree, untimed)"
 [ "$TREE_HASH" = "$LT_SORTED_HASH" ] ||
     PROBLEMS+=("STA's info hash of the tree differs from libtorrent's for the same files in sorted order")
+fi
+if has hash; then
 [ "$SINGLE_HASH" = "$LT_SINGLE_HASH" ] ||
     PROBLEMS+=("STA's info hash of the file differs from libtorrent's")
 echo "  info hashes, file: $(same "$SINGLE_HASH" "$LT_SINGLE_HASH")"
+fi
 
 # ------------------------------------------------------- 2. download 1 -> 1
 
@@ -436,9 +465,10 @@ download() {
     rm -rf -- "$PEER_DIR"
 }
 
+dl_tree=() dl_single=()
+if has download; then
 echo
 echo "== 2. download 1 -> 1: the tree, then the file, each from a fresh seeding sta-peerd (1 warm-up each, then $RUNS runs, alternated) =="
-dl_tree=() dl_single=()
 for ((r = 0; r <= RUNS; r++)); do
     seed "$TREE" "$TREE_HASH"
     download "$TREE_HASH" "$TREE"; a=$GET_SECS
@@ -453,14 +483,19 @@ for ((r = 0; r <= RUNS; r++)); do
         dl_tree+=("$a") dl_single+=("$b")
     fi
 done
+fi
 
 # ------------------------------------------------------------ 3. --only
 
-echo
-echo "== 3. sta get TREE --only $ONLY ($ONLY_SIZE bytes), $RUNS run(s) from an STA seeder, $RUNS from a libtorrent seeder =="
 only_down=() only_up=() lto_down=() lto_up=()
 ONLY_RUNS=$RUNS ONLY_STALLED=""
-if ! "$STA" get --help 2>&1 | grep -q -- --only; then
+if has only; then
+echo
+echo "== 3. sta get TREE --only $ONLY ($ONLY_SIZE bytes), $RUNS run(s) from an STA seeder, $RUNS from a libtorrent seeder =="
+fi
+if ! has only; then
+    ONLY_RUNS=0
+elif ! "$STA" get --help 2>&1 | grep -q -- --only; then
     echo "  not run: this sta get has no --only"
     PROBLEMS+=("--only not measured: this sta get has no --only")
     ONLY_RUNS=0
@@ -548,11 +583,111 @@ if [ "$ONLY_RUNS" -gt 0 ]; then
     exec 7>&-
 fi
 
+# ------------------------------------------------------------ 4. memory
+
+# proc_kb PID FIELD: FIELD (VmHWM, RssAnon, ...) of /proc/PID/status, kB.
+proc_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+MEM_DONE=0
+if has memory; then
+    echo
+    echo "== 4. memory: a tree of $MEM_FILES files ($MEM_BYTES bytes), one seeder, one fetching sta-peerd =="
+    MANY=$SRC/many
+    t0=$(now)
+    MEM_META=$("$PY" - "$MANY" "$MEM_FILES" "$MEM_BYTES" <<'EOF'
+# MEM_FILES small files, BYTES in all, 100 directories of up to 1,000
+# (d000/f00000.dat, ...). Prints the bytes of the bencoded `files` list:
+# the metadata the daemons cannot do without.
+import os, random, sys
+root, files, total = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+r = random.Random(20261202)
+sizes = [total // files] * files
+sizes[-1] += total - sum(sizes)
+meta = 2
+for i, size in enumerate(sizes):
+    d = f"d{i // 1000:03}"
+    os.makedirs(os.path.join(root, d), exist_ok=True)
+    name = f"f{i:05}.dat"
+    with open(os.path.join(root, d, name), "wb") as f:
+        f.write(r.randbytes(size))
+    entry = f"d6:lengthi{size}e4:pathl{len(d)}:{d}{len(name)}:{name}ee"
+    meta += len(entry)
+print(meta)
+EOF
+)
+    echo "  generated in $(elapsed "$t0" "$(now)") s; the bencoded files list is $MEM_META bytes ($((MEM_META / MEM_FILES)) per file)"
+    start_peerd seeder
+    SEED_PID=$PEER_PID SEED_SOCK=$PEER_SOCK SEED_NAME=$PEER_NAME SEED_DIR=$PEER_DIR
+    idle_seed=$(proc_kb "$SEED_PID" VmHWM)
+    out=$(sta_to "$SEED_SOCK" 300 share "$MANY" 2>>"$WORK/$SEED_NAME.log") ||
+        die "sta share $MANY failed
+$(tail_of "$WORK/$SEED_NAME.log")"
+    MANY_HASH=${out##*info hash }
+    shared_seed=$(proc_kb "$SEED_PID" VmHWM)
+    end=$((SECONDS + 60))
+    until sta_to "$SEED_SOCK" 30 list --json 2>/dev/null | grep -q "$MANY_HASH"; do
+        [ $SECONDS -lt $end ] || die "the tracker does not list $MANY after 60 s"
+        sleep 0.05
+    done
+    start_peerd leech
+    LEECH_PID=$PEER_PID
+    mkdir "$PEER_DIR/out"
+    idle_leech=$(proc_kb "$LEECH_PID" VmHWM)
+    # Descriptors and RssAnon of both, sampled every 50 ms while the
+    # download runs (300 s at most).
+    touch "$WORK/mem-sample.txt.run"
+    cat >"$WORK/sampler.py" <<'EOF'
+import os, sys, time
+pids, out = sys.argv[1:3], sys.argv[3]
+peak = {p: [0, 0] for p in pids}
+end = time.time() + 300
+while time.time() < end and os.path.exists(out + ".run"):
+    for p in pids:
+        try:
+            fds = len(os.listdir(f"/proc/{p}/fd"))
+            anon = next(int(l.split()[1]) for l in open(f"/proc/{p}/status") if l.startswith("RssAnon:"))
+        except (OSError, StopIteration, ValueError):
+            continue
+        peak[p][0] = max(peak[p][0], fds)
+        peak[p][1] = max(peak[p][1], anon)
+    time.sleep(0.05)
+with open(out, "w") as f:
+    for p in pids:
+        f.write(f"{p} {peak[p][0]} {peak[p][1]}\n")
+EOF
+    spawn mem-sampler "$PY" "$WORK/sampler.py" "$SEED_PID" "$LEECH_PID" "$WORK/mem-sample.txt"
+    SAMPLER=$SPAWNED
+    t=$(now)
+    got=$(sta_to "$PEER_SOCK" 300 get "$MANY_HASH" --out "$PEER_DIR/out" 2>>"$WORK/$PEER_NAME.log") ||
+        die "sta get of the $MEM_FILES-file tree failed
+$(tail_of "$WORK/$PEER_NAME.log")"
+    mem_secs=$(elapsed "$t" "$(now)")
+    rm -f "$WORK/mem-sample.txt.run"
+    end=$((SECONDS + 10))
+    while [ ! -s "$WORK/mem-sample.txt" ] && [ $SECONDS -lt $end ]; do sleep 0.05; done
+    stop "$SAMPLER"
+    seed_hwm=$(proc_kb "$SEED_PID" VmHWM) leech_hwm=$(proc_kb "$LEECH_PID" VmHWM)
+    read -r _ seed_fds seed_anon < <(grep "^$SEED_PID " "$WORK/mem-sample.txt" || echo "- ? ?")
+    read -r _ leech_fds leech_anon < <(grep "^$LEECH_PID " "$WORK/mem-sample.txt" || echo "- ? ?")
+    got=$(printf '%s\n' "$got" | tail -n1)
+    diff -r -q "$MANY" "$got" >"$WORK/diff.txt" 2>&1 ||
+        die "the downloaded $MEM_FILES-file tree differs: $(head -n 5 "$WORK/diff.txt")"
+    stop "$LEECH_PID" "$SEED_PID"
+    rm -rf -- "$PEER_DIR" "$SEED_DIR" "$MANY"
+    per() { awk -v a="$1" -v b="$2" -v n="$MEM_FILES" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }'; }
+    echo "  seeder: VmHWM $idle_seed kB idle, $shared_seed kB once shared, $seed_hwm kB after serving; peak RssAnon $seed_anon kB; peak descriptors $seed_fds"
+    echo "  leecher: VmHWM $idle_leech kB idle, $leech_hwm kB after the download ($mem_secs s); peak RssAnon $leech_anon kB; peak descriptors $leech_fds; copy identical"
+    MEM_DONE=1
+fi
+
 # ------------------------------------------------------------ the table
 
-ht=$(median "${sta_tree[@]}") hs=$(median "${sta_single[@]}")
-lt_t=$(median "${lt_tree[@]}") lt_s=$(median "${lt_single[@]}")
-dt=$(median "${dl_tree[@]}") ds=$(median "${dl_single[@]}")
+ht=1 hs=1 lt_t=1 lt_s=1 dt=1 ds=1
+if has hash; then
+    ht=$(median "${sta_tree[@]}") hs=$(median "${sta_single[@]}")
+    lt_t=$(median "${lt_tree[@]}") lt_s=$(median "${lt_single[@]}")
+fi
+if has download; then dt=$(median "${dl_tree[@]}") ds=$(median "${dl_single[@]}"); fi
 od="" ou="" lod="" lou=""
 if [ ${#only_down[@]} -gt 0 ]; then od=$(median "${only_down[@]}") ou=$(median "${only_up[@]}"); fi
 if [ ${#lto_down[@]} -gt 0 ]; then lod=$(median "${lto_down[@]}") lou=$(median "${lto_up[@]}"); fi
@@ -564,6 +699,7 @@ verdict() { awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { ok = (op == "<=") ? v <=
 echo
 echo "==== results: medians of $RUNS run(s); load average now $(cut -d' ' -f1-3 /proc/loadavg) ===="
 printf '%-58s %14s %s\n' FIGURE VALUE TARGET
+if has hash; then
 printf '%-58s %14s\n' "hash: sta share TREE ($FILES files), s" "$(s3 "$ht")"
 printf '%-58s %14s\n' "hash: sta share FILE (1 file), s" "$(s3 "$hs")"
 printf '%-58s %14s %s\n' "hash: STA tree / file" "$(ratio "$ht" "$hs") x" "<= 1.5 x: $(verdict "$(ratio "$ht" "$hs")" "<=" 1.5)"
@@ -572,21 +708,32 @@ printf '%-58s %14s\n' "hash: libtorrent $LT_VERSION create_torrent FILE, s" "$(s
 printf '%-58s %14s\n' "hash: libtorrent tree / file" "$(ratio "$lt_t" "$lt_s") x"
 printf '%-58s %14s\n' "hash: STA / libtorrent, tree" "$(ratio "$ht" "$lt_t") x"
 printf '%-58s %14s\n' "hash: STA / libtorrent, file" "$(ratio "$hs" "$lt_s") x"
+fi
+if has download; then
 printf '%-58s %14s\n' "download 1 -> 1: TREE, MB/s ($(s3 "$dt") s)" "$rt"
 printf '%-58s %14s\n' "download 1 -> 1: FILE, MB/s ($(s3 "$ds") s)" "$rs"
 pct=$(awk -v a="$rt" -v b="$rs" 'BEGIN { printf "%.1f", 100 * a / b }')
 printf '%-58s %14s %s\n' "download: tree rate / file rate" "$pct %" ">= 70 %: $(verdict "$pct" ">=" 70)"
+fi
 if [ -n "$od" ]; then
     printf '%-58s %14s %s\n' "--only 1 MiB, STA seeder: leecher downloaded" "$(mib "$od")" "< 3 MiB: $(verdict "$od" "<" $((3 << 20)))"
     printf '%-58s %14s\n' "--only 1 MiB, STA seeder: seeder uploaded" "$(mib "$ou")"
 elif [ -n "$ONLY_STALLED" ]; then
     printf '%-58s %14s %s\n' "--only 1 MiB, STA seeder: leecher downloaded" "stalled" "< 3 MiB: NOT met ($ONLY_STALLED)"
-else
+elif has only; then
     printf '%-58s %14s %s\n' "--only 1 MiB, STA seeder: leecher downloaded" "not run" "< 3 MiB"
 fi
 if [ -n "$lod" ]; then
     printf '%-58s %14s %s\n' "--only 1 MiB, libtorrent seeder: leecher downloaded" "$(mib "$lod")" "< 3 MiB: $(verdict "$lod" "<" $((3 << 20)))"
     printf '%-58s %14s\n' "--only 1 MiB, libtorrent seeder: seeder uploaded" "$(mib "$lou")"
+fi
+if [ "$MEM_DONE" = 1 ]; then
+    printf '%-58s %14s\n' "memory: seeder of $MEM_FILES files, peak RSS (VmHWM)" "$((seed_hwm / 1024)) MiB"
+    printf '%-58s %14s\n' "memory: seeder, (peak - idle) per file" "$(per "$seed_hwm" "$idle_seed") B"
+    printf '%-58s %14s\n' "memory: leecher of $MEM_FILES files, peak RSS (VmHWM)" "$((leech_hwm / 1024)) MiB"
+    printf '%-58s %14s\n' "memory: leecher, (peak - idle) per file" "$(per "$leech_hwm" "$idle_leech") B"
+    printf '%-58s %14s\n' "memory: bencoded files list per file (the metadata)" "$((MEM_META / MEM_FILES)) B"
+    printf '%-58s %14s\n' "descriptors: peak, seeder / leecher" "$seed_fds / $leech_fds"
 fi
 echo "runs: hash STA tree ${sta_tree[*]}; file ${sta_single[*]}; lt tree ${lt_tree[*]}; file ${lt_single[*]}"
 echo "runs: download tree ${dl_tree[*]}; file ${dl_single[*]}; --only (STA seeder) downloaded ${only_down[*]}, uploaded ${only_up[*]}; (libtorrent seeder) downloaded ${lto_down[*]}, uploaded ${lto_up[*]}"

@@ -28,12 +28,32 @@ use std::sync::{Arc, Mutex, MutexGuard};
 /// Files of a tree kept open at once (each a descriptor and a map).
 pub const MAX_OPEN: usize = 64;
 
-/// Files smaller than this are read with `pread`, never mapped: a map
-/// costs a page fault per page and a munmap, more than the copy it saves
-/// (bench/dirs.sh, 10,000 files of 107 KiB on average: hashing the tree
-/// took 0.667 s with 64 KiB here, 0.536 s with 1 MiB; the download rate
-/// did not change).
+/// Files smaller than this are hashed from a `pread` copy, never mapped:
+/// on the hash pool a map costs page faults and a munmap that two threads
+/// contend for, more than the copy it saves (bench/dirs.sh, 10,000 files
+/// of 107 KiB on average: hashing the tree took 0.667 s with 64 KiB here,
+/// 0.536 s with 1 MiB).
 const SMALL_FILE: u64 = 1024 * 1024;
+
+/// Bytes of small files of a share kept whole in memory for sending, at
+/// most, and how many such files. A small file is read in one `pread`
+/// when a peer first asks for a block of it, and its descriptor closed at
+/// once; the following blocks go out from that copy. Before, each block
+/// cost a `pread` of its own into a zeroed buffer, and a seeder of the
+/// 10,000-file tree of bench/dirs.sh spent a third of its CPU there.
+const WHOLE_BYTES: usize = 8 << 20;
+const WHOLE_FILES: usize = 256;
+
+/// Received bytes of a tree kept in memory, at most, until the piece they
+/// belong to is hashed (see [`Behind`]).
+const BEHIND_BYTES: usize = 16 << 20;
+
+/// The unit of the write-behind cache: a block, as requested.
+const BLOCK: u64 = crate::limits::BLOCK_SIZE as u64;
+
+/// Runs shorter than this are copied into the block's buffer rather than
+/// queued as their own slice: a block over many tiny files stays one run.
+const MIN_RUN: usize = 4096;
 
 /// Suffix of the side file of a partial (`--only`) download.
 pub const ASIDE_SUFFIX: &str = ".part.aside";
@@ -48,12 +68,16 @@ enum Backing {
     Aside,
 }
 
+/// One file of the share in 24 bytes, its path kept in `Content::names`
+/// (the slots of a tree of 100,000 files take about 4 MiB, half of it
+/// paths; a `PathBuf` each took twice that).
 #[derive(Debug)]
 struct Slot {
-    /// Under the root; empty for a single file (the root itself).
-    rel: PathBuf,
     offset: u64,
     length: u64,
+    /// Where its path under the root ends in `names` (it starts where the
+    /// previous slot's ends); an empty path is the root itself.
+    name_end: u32,
     backing: Backing,
 }
 
@@ -68,10 +92,16 @@ struct Handles {
     root: PathBuf,
     open: HashMap<usize, Open>,
     clock: u64,
+    /// Small files of a share read whole, with when last used.
+    whole: HashMap<usize, (Arc<Owned>, u64)>,
+    whole_bytes: usize,
 }
 
 pub struct Content {
     slots: Vec<Slot>,
+    /// The paths of the slots under the root, end to end, each a file's
+    /// components joined with `/` (no component holds one).
+    names: String,
     length: u64,
     writable: bool,
     tree: bool,
@@ -86,6 +116,33 @@ pub struct Content {
     /// block sent or written goes through here, and needs neither the
     /// lock nor a list of segments.
     single: Option<(Arc<File>, Arc<Mapped>)>,
+    /// A tree's download: blocks received and not yet on disk.
+    behind: Option<Behind>,
+}
+
+/// Write-behind for the download of a tree. The reactor copies received
+/// blocks here instead of writing them, one `pwritev` per file, itself;
+/// the hash pool hashes a complete piece from these copies and only then
+/// writes them to their files. So the reactor does a copy per block
+/// rather than a write into each file (and the creation of the file), and
+/// the hash pool reads nothing back. bench/dirs.sh: the reactor of the
+/// fetching peer spent 56 % of its time in `pwritev` and 11 % creating
+/// files; while it does, it neither reads its sockets nor asks for more.
+///
+/// Every block leaves the cache through [`Content::flush`], which writes
+/// under `flushing`, and takes out only the copies it was given: a block
+/// received again meanwhile stays, and is written later, never overwritten
+/// on disk by its older copy.
+struct Behind {
+    blocks: Mutex<Blocks>,
+    flushing: Mutex<()>,
+}
+
+#[derive(Default)]
+struct Blocks {
+    /// By block index (offset / BLOCK): the block's bytes, whole.
+    map: HashMap<u64, Arc<[u8]>>,
+    bytes: usize,
 }
 
 /// A shared tree as found on disk: each file's path under the root and
@@ -113,11 +170,10 @@ impl Content {
         let meta = std::fs::symlink_metadata(path).map_err(io_err(path))?;
         if meta.is_dir() {
             let listing = list_tree(path)?;
-            let files: Vec<(PathBuf, u64, Backing)> = listing
+            let files = listing
                 .iter()
-                .map(|(p, len)| (p.iter().collect(), *len, Backing::File))
-                .collect();
-            let content = Content::new(path, files, false, true, None);
+                .map(|(p, len)| (p.as_slice(), *len, Backing::File));
+            let content = Content::new(path, files, false, true, None)?;
             if content.length == 0 {
                 return Err(StorageError::Empty(path.to_owned()));
             }
@@ -131,8 +187,8 @@ impl Content {
         if meta.len() == 0 {
             return Err(StorageError::Empty(path.to_owned()));
         }
-        let single = vec![(PathBuf::new(), meta.len(), Backing::File)];
-        let content = Content::new(path, single, false, false, None).with_single(file)?;
+        let single = [(&[][..], meta.len(), Backing::File)];
+        let content = Content::new(path, single, false, false, None)?.with_single(file)?;
         Ok((content, None))
     }
 
@@ -156,26 +212,26 @@ impl Content {
                 file.set_len(0).map_err(io_err(&part))?;
                 file.set_len(info.length).map_err(io_err(&part))?;
             }
-            let single = vec![(PathBuf::new(), info.length, Backing::File)];
-            let content = Content::new(&part, single, true, false, None).with_single(file)?;
+            let single = [(&[][..], info.length, Backing::File)];
+            let content = Content::new(&part, single, true, false, None)?.with_single(file)?;
             return Ok((content, resumed));
         }
         let resumed = part.is_dir();
         std::fs::create_dir_all(&part).map_err(io_err(&part))?;
-        let files: Vec<(PathBuf, u64, Backing)> = info
+        let backing =
+            |i: usize, pad: bool| match (pad, wanted.is_none_or(|w| w.get(i) == Some(&true))) {
+                (true, _) => Backing::Pad,
+                (false, true) => Backing::File,
+                (false, false) => Backing::Aside,
+            };
+        let files = info
             .files()
             .iter()
             .enumerate()
-            .map(|(i, f)| {
-                let backing = match (f.pad, wanted.is_none_or(|w| w.get(i) == Some(&true))) {
-                    (true, _) => Backing::Pad,
-                    (false, true) => Backing::File,
-                    (false, false) => Backing::Aside,
-                };
-                (f.path.iter().collect(), f.length, backing)
-            })
-            .collect();
-        let aside = match files.iter().any(|f| f.2 == Backing::Aside) {
+            .map(|(i, f)| (f.path.as_slice(), f.length, backing(i, f.pad)));
+        let any_aside =
+            (0..info.files().len()).any(|i| backing(i, info.files()[i].pad) == Backing::Aside);
+        let aside = match any_aside {
             true => {
                 let mut p = final_path.as_os_str().to_owned();
                 p.push(ASIDE_SUFFIX);
@@ -188,33 +244,49 @@ impl Content {
             }
             false => None,
         };
-        Ok((Content::new(&part, files, true, true, aside), resumed))
+        Ok((Content::new(&part, files, true, true, aside)?, resumed))
     }
 
-    fn new(
+    /// `files`: each one's path components under `root`, length and
+    /// backing, in offset order.
+    fn new<'a>(
         root: &Path,
-        files: Vec<(PathBuf, u64, Backing)>,
+        files: impl IntoIterator<Item = (&'a [String], u64, Backing)>,
         writable: bool,
         tree: bool,
         aside: Option<(PathBuf, Arc<File>)>,
-    ) -> Content {
+    ) -> Result<Content, StorageError> {
+        let files = files.into_iter();
+        let mut slots = Vec::with_capacity(files.size_hint().0);
+        let mut names = String::new();
         let mut offset = 0;
-        let n = files.len();
-        let slots = files
-            .into_iter()
-            .map(|(rel, length, backing)| {
-                let s = Slot {
-                    rel,
-                    offset,
-                    length,
-                    backing,
-                };
-                offset += length;
-                s
-            })
-            .collect();
-        Content {
+        for (components, length, backing) in files {
+            for (i, c) in components.iter().enumerate() {
+                if i > 0 {
+                    names.push('/');
+                }
+                names.push_str(c);
+            }
+            let name_end = u32::try_from(names.len()).map_err(|_| {
+                StorageError::BadPath(
+                    root.to_owned(),
+                    "the paths of its files are too long".into(),
+                )
+            })?;
+            slots.push(Slot {
+                offset,
+                length,
+                name_end,
+                backing,
+            });
+            offset += length;
+        }
+        slots.shrink_to_fit();
+        names.shrink_to_fit();
+        let n = slots.len();
+        Ok(Content {
             slots,
+            names,
             length: offset,
             writable,
             tree,
@@ -223,11 +295,17 @@ impl Content {
                 root: root.to_owned(),
                 open: HashMap::new(),
                 clock: 0,
+                whole: HashMap::new(),
+                whole_bytes: 0,
             }),
             changed: AtomicBool::new(false),
             sized: (0..n).map(|_| AtomicBool::new(false)).collect(),
             single: None,
-        }
+            behind: (writable && tree).then(|| Behind {
+                blocks: Mutex::new(Blocks::default()),
+                flushing: Mutex::new(()),
+            }),
+        })
     }
 
     pub fn length(&self) -> u64 {
@@ -283,14 +361,15 @@ impl Content {
         Some(out)
     }
 
-    /// The open handle of `slot`, and its map when `map` is asked and the
-    /// file is not small, opening (for a download: creating) it if needed.
-    fn handle(&self, slot: usize, map: bool) -> io::Result<(Arc<File>, Option<Arc<Mapped>>)> {
+    /// The open handle of `slot`, and its map when the file is at least
+    /// `map_from` long (`u64::MAX`: no map), opening (for a download:
+    /// creating) it if needed.
+    fn handle(&self, slot: usize, map_from: u64) -> io::Result<(Arc<File>, Option<Arc<Mapped>>)> {
         if let Some((file, map)) = &self.single {
             return Ok((file.clone(), Some(map.clone())));
         }
         let s = &self.slots[slot];
-        let want_map = map && s.length >= SMALL_FILE;
+        let want_map = s.length >= map_from && s.length > 0;
         // Files are opened, mapped and closed outside the lock: the hash
         // pool and the reactor share it, and neither should wait on the
         // other's system calls.
@@ -305,7 +384,7 @@ impl Content {
                 }
                 let file = o.file.clone();
                 drop(h);
-                let map = map_file(&file)?;
+                let map = map_len(&file, s.length)?;
                 if let Some(o) = self.lock().open.get_mut(&slot) {
                     o.map.get_or_insert_with(|| map.clone());
                 }
@@ -321,24 +400,17 @@ impl Content {
                 f
             }
             false => {
-                // A file swapped for a symlink since it was shared is not
-                // followed (the link could point anywhere).
-                let f = OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_NOFOLLOW)
-                    .open(&path)?;
+                let f = open_shared_file(&path)?;
                 if f.metadata()?.len() != s.length {
                     self.changed.store(true, Ordering::Relaxed);
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        format!("{} changed size since it was shared", path.display()),
-                    ));
+                    return Err(changed(&path));
                 }
                 f
             }
         };
         let map = match want_map {
-            true => Some(map_file(&file)?),
+            // The length is known: memmap2 would look it up again.
+            true => Some(map_len(&file, s.length)?),
             false => None,
         };
         let file = Arc::new(file);
@@ -368,9 +440,59 @@ impl Content {
         Ok((file, map))
     }
 
+    /// The whole of small file `slot` of a share, read once and kept in
+    /// memory within [`WHOLE_BYTES`].
+    fn whole(&self, slot: usize) -> io::Result<Arc<Owned>> {
+        let path = {
+            let mut h = self.lock();
+            h.clock += 1;
+            let now = h.clock;
+            if let Some((bytes, used)) = h.whole.get_mut(&slot) {
+                *used = now;
+                return Ok(bytes.clone());
+            }
+            self.slot_path(&h.root, slot)
+        };
+        let s = &self.slots[slot];
+        let file = open_shared_file(&path)?;
+        let len = file.metadata()?.len();
+        if len != s.length {
+            self.changed.store(true, Ordering::Relaxed);
+            return Err(changed(&path));
+        }
+        let bytes = Arc::new(Owned(read_whole(&file, len as usize)?));
+        drop(file);
+        let mut h = self.lock();
+        h.clock += 1;
+        let now = h.clock;
+        if let Some((old, _)) = h.whole.insert(slot, (bytes.clone(), now)) {
+            h.whole_bytes -= old.0.len();
+        }
+        h.whole_bytes += bytes.0.len();
+        while h.whole_bytes > WHOLE_BYTES || h.whole.len() > WHOLE_FILES {
+            let Some(oldest) = h
+                .whole
+                .iter()
+                .filter(|(k, _)| **k != slot)
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            if let Some((old, _)) = h.whole.remove(&oldest) {
+                h.whole_bytes -= old.0.len();
+            }
+        }
+        Ok(bytes)
+    }
+
     fn slot_path(&self, root: &Path, slot: usize) -> PathBuf {
-        let rel = &self.slots[slot].rel;
-        match rel.as_os_str().is_empty() {
+        let start = match slot {
+            0 => 0,
+            _ => self.slots[slot - 1].name_end as usize,
+        };
+        let rel = &self.names[start..self.slots[slot].name_end as usize];
+        match rel.is_empty() {
             true => root.to_owned(),
             false => root.join(rel),
         }
@@ -383,6 +505,26 @@ impl Content {
             return map.read_range(offset, len, &mut f);
         }
         let segs = self.segments(offset, len).ok_or_else(outside)?;
+        if let Some(behind) = &self.behind {
+            let copies = self.cached(behind, offset, len);
+            // Pads read as zeros whatever a peer sent for them, so a range
+            // holding one is read from disk.
+            let whole = !copies.is_empty()
+                && copies.len() as u64 == self.blocks_of(offset, len).count() as u64
+                && segs
+                    .iter()
+                    .all(|s| self.slots[s.slot].backing != Backing::Pad);
+            if whole {
+                for (k, bytes) in &copies {
+                    let start = (offset.max(k * BLOCK) - k * BLOCK) as usize;
+                    let end =
+                        ((offset + len).min(k * BLOCK + bytes.len() as u64) - k * BLOCK) as usize;
+                    f(bytes.get(start..end).ok_or_else(outside)?);
+                }
+                return self.flush(behind, copies);
+            }
+            self.flush(behind, copies)?;
+        }
         for seg in segs {
             let slot = &self.slots[seg.slot];
             match slot.backing {
@@ -404,13 +546,13 @@ impl Content {
                     )?;
                     f(&buf);
                 }
-                Backing::File => match self.handle(seg.slot, true)? {
+                Backing::File => match self.handle(seg.slot, SMALL_FILE)? {
                     (_, Some(map)) => map.read_range(seg.at, seg.len, &mut f)?,
-                    (file, None) => {
-                        let mut buf = vec![0u8; seg.len as usize];
-                        std::os::unix::fs::FileExt::read_exact_at(&*file, &mut buf, seg.at)?;
-                        f(&buf);
-                    }
+                    (file, None) => with_buffer(seg.len as usize, |buf| {
+                        std::os::unix::fs::FileExt::read_exact_at(&*file, buf, seg.at)?;
+                        f(buf);
+                        Ok(())
+                    })?,
                 },
             }
         }
@@ -428,6 +570,12 @@ impl Content {
     /// socket without copying (a copy for bytes kept aside). `None` if the
     /// range is outside the share or a file cannot be read.
     pub fn slices(&self, offset: u64, len: u32) -> Option<Vec<Run>> {
+        if let Some(behind) = &self.behind {
+            // Only verified pieces are sent, and hashing wrote them; a
+            // block received again since is written before it is read.
+            let copies = self.cached(behind, offset, len.into());
+            self.flush(behind, copies).ok()?;
+        }
         if let Some((_, map)) = &self.single {
             let start = usize::try_from(offset).ok()?;
             let end = start.checked_add(len as usize)?;
@@ -462,7 +610,20 @@ impl Content {
                     .ok()?;
                     None
                 }
-                Backing::File => match self.handle(seg.slot, true).ok()? {
+                Backing::File if !self.writable && slot.length < SMALL_FILE => {
+                    let bytes = self.whole(seg.slot).ok()?;
+                    let start = usize::try_from(seg.at).ok()?;
+                    let range = start..start.checked_add(n)?;
+                    let part = bytes.0.get(range.clone())?;
+                    match n < MIN_RUN {
+                        true => {
+                            copied.extend_from_slice(part);
+                            None
+                        }
+                        false => Some((bytes as Arc<dyn SharedBytes>, range)),
+                    }
+                }
+                Backing::File => match self.handle(seg.slot, SMALL_FILE).ok()? {
                     (_, Some(map)) => {
                         let start = usize::try_from(seg.at).ok()?;
                         if start + n > map.0.len() {
@@ -512,7 +673,151 @@ impl Content {
             }
             return pwritev_all(file, bufs, offset);
         }
-        let bufs: &[IoSlice<'_>] = bufs;
+        if let Some(behind) = &self.behind {
+            if offset
+                .checked_add(total)
+                .is_none_or(|end| end > self.length)
+            {
+                return Err(outside());
+            }
+            if self.keep(behind, offset, total, bufs) {
+                return Ok(());
+            }
+            // Not kept (not whole blocks, or the cache is full): older
+            // copies of these blocks go first, then these bytes over them.
+            let _flushing = behind.flushing.lock().unwrap_or_else(|e| e.into_inner());
+            let old: Vec<(u64, Arc<[u8]>)> = {
+                let mut b = behind.blocks.lock().unwrap_or_else(|e| e.into_inner());
+                let mut old = Vec::new();
+                for k in self.blocks_of(offset, total) {
+                    if let Some(bytes) = b.map.remove(&k) {
+                        b.bytes -= bytes.len();
+                        old.push((k, bytes));
+                    }
+                }
+                old
+            };
+            self.write_blocks(&old)?;
+            return self.write_direct(offset, bufs);
+        }
+        self.write_direct(offset, bufs)
+    }
+
+    /// The indices of the blocks that `offset..offset+len` touches.
+    fn blocks_of(&self, offset: u64, len: u64) -> std::ops::Range<u64> {
+        match len {
+            0 => 0..0,
+            _ => offset / BLOCK..(offset + len - 1) / BLOCK + 1,
+        }
+    }
+
+    /// Copies `bufs` into the write-behind cache if they are whole blocks
+    /// (the last one of the share may be short) and there is room.
+    fn keep(&self, behind: &Behind, offset: u64, total: u64, bufs: &[IoSlice<'_>]) -> bool {
+        let end = offset + total;
+        if total == 0
+            || !offset.is_multiple_of(BLOCK)
+            || (!end.is_multiple_of(BLOCK) && end != self.length)
+        {
+            return false;
+        }
+        let mut b = behind.blocks.lock().unwrap_or_else(|e| e.into_inner());
+        if b.bytes + total as usize > BEHIND_BYTES {
+            return false;
+        }
+        let mut cursor = Cursor {
+            bufs,
+            index: 0,
+            at: 0,
+        };
+        for k in self.blocks_of(offset, total) {
+            let n = (end.min((k + 1) * BLOCK) - k * BLOCK) as usize;
+            let mut block = Vec::with_capacity(n);
+            for part in cursor.take(n) {
+                block.extend_from_slice(&part);
+            }
+            b.bytes += n;
+            if let Some(old) = b.map.insert(k, block.into()) {
+                b.bytes -= old.len();
+            }
+        }
+        true
+    }
+
+    /// The cached copies of the blocks `offset..offset+len` touches, in
+    /// order (those there are).
+    fn cached(&self, behind: &Behind, offset: u64, len: u64) -> Vec<(u64, Arc<[u8]>)> {
+        let b = behind.blocks.lock().unwrap_or_else(|e| e.into_inner());
+        if b.map.is_empty() {
+            return Vec::new();
+        }
+        self.blocks_of(offset, len)
+            .filter_map(|k| b.map.get(&k).map(|bytes| (k, bytes.clone())))
+            .collect()
+    }
+
+    /// Writes `copies` to their files and takes them out of the cache,
+    /// but only those still there: one replaced meanwhile by a newer copy
+    /// stays for a later flush.
+    fn flush(&self, behind: &Behind, copies: Vec<(u64, Arc<[u8]>)>) -> io::Result<()> {
+        if copies.is_empty() {
+            return Ok(());
+        }
+        let _flushing = behind.flushing.lock().unwrap_or_else(|e| e.into_inner());
+        let current: Vec<(u64, Arc<[u8]>)> = {
+            let b = behind.blocks.lock().unwrap_or_else(|e| e.into_inner());
+            copies
+                .into_iter()
+                .filter(|(k, bytes)| b.map.get(k).is_some_and(|c| Arc::ptr_eq(c, bytes)))
+                .collect()
+        };
+        self.write_blocks(&current)?;
+        let mut b = behind.blocks.lock().unwrap_or_else(|e| e.into_inner());
+        for (k, bytes) in current {
+            if b.map.get(&k).is_some_and(|c| Arc::ptr_eq(c, &bytes)) {
+                b.map.remove(&k);
+                b.bytes -= bytes.len();
+            }
+        }
+        Ok(())
+    }
+
+    /// Every cached block to disk (before publishing).
+    fn flush_all(&self) -> io::Result<()> {
+        let Some(behind) = &self.behind else {
+            return Ok(());
+        };
+        let mut all: Vec<(u64, Arc<[u8]>)> = {
+            let b = behind.blocks.lock().unwrap_or_else(|e| e.into_inner());
+            b.map.iter().map(|(k, v)| (*k, v.clone())).collect()
+        };
+        all.sort_by_key(|(k, _)| *k);
+        self.flush(behind, all)
+    }
+
+    /// Writes blocks (sorted by index), consecutive ones in one call.
+    fn write_blocks(&self, blocks: &[(u64, Arc<[u8]>)]) -> io::Result<()> {
+        let mut i = 0;
+        while i < blocks.len() {
+            let mut j = i + 1;
+            while j < blocks.len()
+                && blocks[j].0 == blocks[j - 1].0 + 1
+                && blocks[j - 1].1.len() as u64 == BLOCK
+            {
+                j += 1;
+            }
+            let bufs: Vec<IoSlice<'_>> =
+                blocks[i..j].iter().map(|(_, b)| IoSlice::new(b)).collect();
+            self.write_direct(blocks[i].0 * BLOCK, &bufs)?;
+            i = j;
+        }
+        Ok(())
+    }
+
+    /// Writes `bufs` at `offset` of the concatenation, each run to the
+    /// file that holds it.
+    fn write_direct(&self, offset: u64, bufs: &[IoSlice<'_>]) -> io::Result<()> {
+        let total: u64 = bufs.iter().map(|b| b.len() as u64).sum();
         let segs = self.segments(offset, total).ok_or_else(outside)?;
         let mut cursor = Cursor {
             bufs,
@@ -526,7 +831,7 @@ impl Content {
                 Backing::Pad => {}
                 Backing::Aside => pwritev_all(self.aside_file()?, &mut run, slot.offset + seg.at)?,
                 Backing::File => {
-                    let (file, _) = self.handle(seg.slot, false)?;
+                    let (file, _) = self.handle(seg.slot, u64::MAX)?;
                     pwritev_all(&file, &mut run, seg.at)?;
                 }
             }
@@ -551,11 +856,14 @@ impl Content {
         })
     }
 
-    /// Makes sure the download's space is there (runs on the hash pool):
-    /// every wanted file of a tree is created at its length.
+    /// Makes sure the download's space is there (runs on the hash pool).
+    /// The files of a tree are created when first written, not here:
+    /// creating them sparse reserves nothing, and creating 10,000 files
+    /// up front competed with the download for the CPU and made the
+    /// reactor open each one again anyway.
     pub fn allocate(&self) -> io::Result<()> {
         if !self.tree {
-            let (file, _) = self.handle(0, false)?;
+            let (file, _) = self.handle(0, u64::MAX)?;
             return preallocate(&file, self.length);
         }
         let wanted: u64 = self
@@ -564,16 +872,7 @@ impl Content {
             .filter(|s| s.backing == Backing::File)
             .map(|s| s.length)
             .sum();
-        let root = self.path();
-        super::check_free_space(&root, wanted)?;
-        for (i, s) in self.slots.iter().enumerate() {
-            if s.backing != Backing::File {
-                continue;
-            }
-            open_creating(&self.slot_path(&root, i), s.length, false)?;
-            self.sized[i].store(true, Ordering::Relaxed);
-        }
-        Ok(())
+        super::check_free_space(&self.path(), wanted)
     }
 
     /// Publishes a complete download: flushed, then `NAME.part` (a file
@@ -581,12 +880,13 @@ impl Content {
     pub fn finish(&self, dir: &Path, name: &str) -> Result<PathBuf, StorageError> {
         let target = final_path(dir, name)?;
         let from = self.path();
+        self.flush_all().map_err(io_err(&from))?;
         if self.tree {
             // Every other wanted file was written to; empty ones must
             // exist too (a resumed download skips `allocate`).
             for (i, s) in self.slots.iter().enumerate() {
                 if s.backing == Backing::File && s.length == 0 {
-                    self.handle(i, false).map_err(io_err(&from))?;
+                    self.handle(i, u64::MAX).map_err(io_err(&from))?;
                 }
             }
         }
@@ -675,28 +975,69 @@ fn outside() -> io::Error {
 /// (and its directories) if missing; `sized`: it was already given its
 /// length (no need to look).
 fn open_creating(path: &Path, length: u64, sized: bool) -> io::Result<File> {
-    let open = || {
+    let open = |new: bool| {
         OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
+            .create(!new)
+            .create_new(new)
             .truncate(false)
             .custom_flags(libc::O_NOFOLLOW)
             .open(path)
     };
-    let f = match open() {
+    // A fresh download creates every file: trying O_EXCL first tells a
+    // new file (no length to look up) from one of an earlier run.
+    let created = match open(!sized) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent)?;
             }
-            open()?
+            open(!sized)
         }
-        other => other?,
+        other => other,
     };
-    if !sized && f.metadata()?.len() != length {
+    let (f, new) = match created {
+        Ok(f) => (f, !sized),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => (open(false)?, false),
+        Err(e) => return Err(e),
+    };
+    let short = match (sized, new) {
+        (true, _) => false,
+        (false, true) => length > 0,
+        (false, false) => f.metadata()?.len() != length,
+    };
+    if short {
         f.set_len(length)?;
     }
     Ok(f)
+}
+
+/// Runs `f` on a buffer of `len` bytes, this thread's own, reused: a
+/// fresh one per read costs an allocation and a memset of every byte
+/// read.
+fn with_buffer<R>(len: usize, f: impl FnOnce(&mut [u8]) -> io::Result<R>) -> io::Result<R> {
+    /// Kept between reads up to this size (a piece of 4 MiB, say).
+    const KEEP: usize = 4 << 20;
+    thread_local! {
+        static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    BUF.with(|cell| {
+        // A reentrant call (none is made today) gets a buffer of its own.
+        let mut own = Vec::new();
+        let mut guard = cell.try_borrow_mut();
+        let buf = match guard.as_deref_mut() {
+            Ok(b) => b,
+            Err(_) => &mut own,
+        };
+        if buf.len() < len {
+            buf.resize(len, 0);
+        }
+        let out = f(&mut buf[..len]);
+        if buf.len() > KEEP {
+            *buf = Vec::new();
+        }
+        out
+    })
 }
 
 fn open_rw(path: &Path) -> Result<File, StorageError> {
@@ -708,6 +1049,62 @@ fn open_rw(path: &Path) -> Result<File, StorageError> {
         .custom_flags(libc::O_NOFOLLOW)
         .open(path)
         .map_err(io_err(path))
+}
+
+/// A file of a share, read-only. One swapped for a symlink since it was
+/// shared is not followed (the link could point anywhere).
+fn open_shared_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+}
+
+fn changed(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("{} changed size since it was shared", path.display()),
+    )
+}
+
+/// The `len` bytes of `file`, read without zeroing a buffer first.
+fn read_whole(file: &File, len: usize) -> io::Result<Vec<u8>> {
+    use std::os::fd::AsRawFd;
+    let mut buf: Vec<u8> = Vec::with_capacity(len);
+    while buf.len() < len {
+        let at = buf.len();
+        let offset = libc::off_t::try_from(at).map_err(|_| outside())?;
+        // SAFETY: the destination is the vector's spare capacity, `len -
+        // at` bytes from its end of initialised bytes; pread writes at most
+        // that many, and only those it reports are counted as initialised.
+        let n = unsafe {
+            libc::pread(
+                file.as_raw_fd(),
+                buf.as_mut_ptr().add(at).cast::<libc::c_void>(),
+                len - at,
+                offset,
+            )
+        };
+        match n {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n if n < 0 => {
+                let e = io::Error::last_os_error();
+                if e.kind() != io::ErrorKind::Interrupted {
+                    return Err(e);
+                }
+            }
+            // SAFETY: pread initialised these `n` bytes (n <= len - at).
+            n => unsafe { buf.set_len(at + n as usize) },
+        }
+    }
+    Ok(buf)
+}
+
+fn map_len(file: &File, len: u64) -> io::Result<Arc<Mapped>> {
+    let len = usize::try_from(len).map_err(|_| outside())?;
+    // SAFETY: as for `map_file`.
+    let map = unsafe { memmap2::MmapOptions::new().len(len).map(file) }?;
+    Ok(Arc::new(Mapped(map)))
 }
 
 fn map_file(file: &File) -> io::Result<Arc<Mapped>> {
@@ -747,7 +1144,10 @@ pub fn list_tree(root: &Path) -> Result<Listing, StorageError> {
             let name = entry.file_name().into_string().map_err(|_| {
                 StorageError::BadPath(path.clone(), "the name is not valid UTF-8".into())
             })?;
-            let mut components = prefix.clone();
+            // Exactly as long as it is: kept for every file until the
+            // share is hashed (a clone then a push doubled it).
+            let mut components = Vec::with_capacity(prefix.len() + 1);
+            components.extend(prefix.iter().cloned());
             components.push(name);
             if kind.is_symlink() {
                 return Err(StorageError::Symlink(path));
@@ -776,4 +1176,51 @@ pub fn list_tree(root: &Path) -> Result<Listing, StorageError> {
         ));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_block_received_again_is_never_overwritten_by_its_older_copy() {
+        let dir = std::env::temp_dir().join(format!("sta-behind-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let files = vec![
+            (vec!["a".to_owned()], 20_000),
+            (vec!["b".to_owned()], 20_000),
+        ];
+        let pieces = crate::meta::Geometry::new(16384, 40_000).piece_count() as usize;
+        let info = crate::meta::Info::new_tree("t", &files, 16384, vec![0; pieces * 20]).unwrap();
+        let (c, _) = Content::open_part(&dir, &info, None).unwrap();
+        let behind = c.behind.as_ref().unwrap();
+        let read = |c: &Content| {
+            let mut got = Vec::new();
+            c.read(BLOCK, BLOCK, |b| got.extend_from_slice(b)).unwrap();
+            got
+        };
+        c.write(BLOCK, &mut [IoSlice::new(&[1; 16384])]).unwrap();
+        let old = c.cached(behind, BLOCK, BLOCK);
+        c.write(BLOCK, &mut [IoSlice::new(&[2; 16384])]).unwrap();
+        // A flush of the first copy, late: it must neither reach the disk
+        // nor take the second copy out.
+        c.flush(behind, old).unwrap();
+        assert!(read(&c).iter().all(|&x| x == 2));
+        // Bytes that are not whole blocks go straight to disk, after the
+        // cached copy of their block.
+        c.write(BLOCK, &mut [IoSlice::new(&[4; 16384])]).unwrap();
+        c.write(BLOCK + 100, &mut [IoSlice::new(&[3; 10])]).unwrap();
+        let got = read(&c);
+        assert!(got[..100].iter().chain(&got[110..]).all(|&x| x == 4));
+        assert_eq!(got[100..110], [3; 10]);
+        c.write(0, &mut [IoSlice::new(&[5; 16384])]).unwrap();
+        let path = c.finish(&dir, "t").unwrap();
+        let a = std::fs::read(path.join("a")).unwrap();
+        assert_eq!(a.len(), 20_000);
+        assert!(a[..16384].iter().all(|&x| x == 5), "flushed when published");
+        assert_eq!(a[16484..16494], [3; 10]);
+        assert_eq!(std::fs::read(path.join("b")).unwrap().len(), 20_000);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
