@@ -239,7 +239,7 @@ impl<S: Storage> Engine<S> {
     }
 
     /// A tracker's session died before it answered.
-    pub(super) fn query_lost(&mut self, _now: Time, id: QueryId) {
+    pub(super) fn query_lost(&mut self, id: QueryId) {
         let Some(q) = self.queries.get_mut(&id) else {
             return;
         };

@@ -321,7 +321,7 @@ impl<S: Storage> Engine<S> {
         let pending = std::mem::take(&mut tr.pending);
         for p in pending {
             if let Pending::List { query, .. } | Pending::Meta(query) = p {
-                self.query_lost(now, query);
+                self.query_lost(query);
             }
         }
         self.unpark(now);
