@@ -58,7 +58,6 @@ struct Peer {
     remote: IpAddr,
     /// Set by hello: the peer's id and the address it accepts peers on.
     identity: Option<(PeerId, SocketAddr)>,
-    files: Vec<InfoHash>,
 }
 
 /// What the reactor should do with the session after a request.
@@ -289,7 +288,11 @@ impl Tracker {
         }
         if let Some(e) = self.catalog.get(&a.info_hash) {
             for h in &e.holders {
-                let Some((_, addr)) = self.peers.get(&h.conn).and_then(|p| p.identity.as_ref())
+                let Some((_, addr)) = self
+                    .catalog
+                    .conn_of(h)
+                    .and_then(|conn| self.peers.get(&conn))
+                    .and_then(|p| p.identity.as_ref())
                 else {
                     continue;
                 };
@@ -323,17 +326,14 @@ impl Tracker {
             Peer {
                 remote,
                 identity: None,
-                files: Vec::new(),
             },
         );
     }
 
     /// The session is gone: everything it held leaves the catalog.
     pub fn disconnect(&mut self, conn: ConnId) {
-        if let Some(peer) = self.peers.remove(&conn) {
-            for hash in &peer.files {
-                self.catalog.leave(conn, hash);
-            }
+        if self.peers.remove(&conn).is_some() {
+            self.catalog.leave_all(conn);
         }
     }
 
@@ -451,13 +451,10 @@ impl Tracker {
         let new_file = self.catalog.get(&hash).is_none() && self.swarms.get(&hash).is_none();
         let peer = self
             .peers
-            .get_mut(&conn)
+            .get(&conn)
             .ok_or((ErrorCode::HELLO_REQUIRED, String::new()))?;
-        let holds = self
-            .catalog
-            .get(&hash)
-            .is_some_and(|e| e.holder(conn).is_some());
-        if !holds && peer.files.len() >= self.config.max_files_per_peer {
+        let holds = self.catalog.holder(conn, &hash).is_some();
+        if !holds && self.catalog.files_of(conn) >= self.config.max_files_per_peer {
             return fail(
                 ErrorCode::LIMIT_REACHED,
                 format!(
@@ -474,12 +471,8 @@ impl Tracker {
         }
         let reachable = peer.identity.is_some_and(|(_, addr)| addr.port() != 0);
         let ipv6 = peer.identity.is_some_and(|(_, addr)| is_v6(&addr));
-        if self
-            .catalog
-            .hold(conn, hash, holding, (reachable, ipv6), || info)
-        {
-            peer.files.push(hash);
-        }
+        self.catalog
+            .hold(conn, hash, holding, (reachable, ipv6), || info);
         Response::Announced { info_hash: hash }.encode(out);
         Ok(())
     }
@@ -634,6 +627,7 @@ impl Tracker {
             }
         }
         let peers = &self.peers;
+        let catalog = &self.catalog;
         let mut found = std::mem::take(&mut self.found);
         found.clear();
         found.extend(picked.iter().filter_map(|&i| {
@@ -643,7 +637,8 @@ impl Tracker {
             }
             // Sessions with port 0 (they accept no connections) were not
             // sampled: they are not eligible.
-            let (peer_id, addr) = peers.get(&entry.holders[i].conn)?.identity?;
+            let conn = catalog.conn_of(&entry.holders[i])?;
+            let (peer_id, addr) = peers.get(&conn)?.identity?;
             Some((peer_id, addr, i))
         }));
         // Room for the whole answer at once: peer id, address (up to 19
@@ -672,9 +667,6 @@ impl Tracker {
     fn leave(&mut self, conn: ConnId, hash: &InfoHash, out: &mut Vec<u8>) -> Outcome {
         if !self.catalog.leave(conn, hash) {
             return not_found(hash);
-        }
-        if let Some(peer) = self.peers.get_mut(&conn) {
-            peer.files.retain(|h| h != hash);
         }
         Response::Ack.encode(out);
         Ok(())
