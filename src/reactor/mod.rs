@@ -17,6 +17,7 @@ mod outqueue;
 mod readbuf;
 mod signals;
 mod throttle;
+mod udp_batch;
 
 pub use outqueue::{Flushed, OutQueue, SharedBytes};
 pub use signals::Signals;
@@ -346,7 +347,7 @@ pub struct Reactor<H: Handler> {
     later: Vec<ConnId>,
     later_due: Option<Instant>,
     /// Datagram buffers, in and out (allocated with the first UDP socket).
-    udp_in: Vec<u8>,
+    udp: Option<Box<udp_batch::UdpBatch>>,
     udp_out: Vec<u8>,
     /// Rate limits of the connections that are `limited`: bytes written,
     /// bytes read.
@@ -373,7 +374,7 @@ impl<H: Handler> Reactor<H> {
             dirty: Vec::new(),
             later: Vec::new(),
             later_due: None,
-            udp_in: Vec::new(),
+            udp: None,
             udp_out: Vec::new(),
             upload: Throttle::default(),
             download: Throttle::default(),
@@ -406,7 +407,7 @@ impl<H: Handler> Reactor<H> {
                 .registry()
                 .register(l, token, Interest::READABLE)?,
             Listener::Udp(l) => {
-                self.udp_in.resize(MAX_DATAGRAM, 0);
+                self.udp.get_or_insert_with(Box::default);
                 self.poll
                     .registry()
                     .register(l, token, Interest::READABLE)?
@@ -649,14 +650,17 @@ impl<H: Handler> Reactor<H> {
         }
     }
 
-    /// Reads datagrams until the socket would block (readiness is edge
-    /// triggered), handing each to the handler and sending its reply.
+    /// Reads datagrams until the socket is drained (readiness is edge
+    /// triggered), a batch per system call, handing each to the handler
+    /// and sending the batch's replies together.
     fn receive(&mut self, handler: &mut H, index: usize) {
-        let Some(Listener::Udp(socket)) = self.listeners.get(index) else {
+        let (Some(Listener::Udp(socket)), Some(batch)) =
+            (self.listeners.get(index), self.udp.as_mut())
+        else {
             return;
         };
         loop {
-            let (n, from) = match socket.recv_from(&mut self.udp_in) {
+            let (n, full) = match batch.recv(socket) {
                 Ok(got) => got,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -667,12 +671,25 @@ impl<H: Handler> Reactor<H> {
                     continue;
                 }
             };
-            self.udp_out.clear();
-            handler.datagram(index, from, &self.udp_in[..n], &mut self.udp_out);
-            if !self.udp_out.is_empty()
-                && let Err(e) = socket.send_to(&self.udp_out, from)
-            {
-                debug!("udp listener {index}: reply to {from} dropped: {e}");
+            for i in 0..n {
+                let Some((from, bytes)) = batch.datagram(i) else {
+                    break;
+                };
+                self.udp_out.clear();
+                handler.datagram(index, from, bytes, &mut self.udp_out);
+                if !self.udp_out.is_empty() {
+                    batch.reply(from, &self.udp_out);
+                }
+            }
+            let dropped = batch.send(socket);
+            if dropped > 0 {
+                debug!("udp listener {index}: {dropped} replies dropped");
+            }
+            // A batch that was not full emptied the socket: a datagram
+            // that comes later raises a new readiness event, so the read
+            // that would only say WouldBlock is spared.
+            if !full {
+                return;
             }
         }
     }

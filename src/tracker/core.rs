@@ -90,6 +90,8 @@ pub struct Tracker {
     pub(super) http_peers: HashMap<ConnId, IpAddr, ConnHash>,
     /// Scratch for BitTorrent announce replies.
     pub(super) bt_peers: Vec<SocketAddr>,
+    /// When the shell next sweeps expired BitTorrent peers.
+    pub(super) next_sweep: Option<Instant>,
     /// Requests, errors and latencies, for `/metrics`.
     pub stats: super::stats::Stats,
     /// The `--http` monitoring listener and its settings, if on.
@@ -148,6 +150,7 @@ impl Tracker {
             on_reload: None,
             http_peers: HashMap::default(),
             bt_peers: Vec::new(),
+            next_sweep: None,
             stats: Default::default(),
             api: None,
         }
@@ -218,35 +221,36 @@ impl Tracker {
         if a.event == Event::Stopped {
             self.swarms.remove(&a.info_hash, &a.addr);
         } else {
-            let was_seeder = self
-                .swarms
-                .get(&a.info_hash)
-                .and_then(|sw| sw.peers.iter().find(|p| p.addr == a.addr))
-                .is_some_and(|p| p.seeder);
             let peer = BtPeer {
                 addr: a.addr,
                 peer_id: a.peer_id,
                 seeder: a.left == 0,
                 deadline: now + Duration::from_secs(2 * u64::from(interval)),
             };
-            let completed = a.event == Event::Completed && !was_seeder;
-            let new_swarm =
-                self.swarms.get(&a.info_hash).is_none() && self.catalog.get(&a.info_hash).is_none();
-            if new_swarm && self.swarms.len() + self.catalog.len() >= self.config.max_files {
-                return Err(format!(
-                    "the tracker is full ({} files)",
-                    self.config.max_files
-                ));
-            }
-            if self
-                .swarms
-                .upsert(a.info_hash, peer, completed, self.config.max_bt_peers)
-                == Upsert::Full
-            {
-                return Err(format!(
-                    "the tracker is full ({} BitTorrent peers)",
-                    self.config.max_bt_peers
-                ));
+            let catalog = &self.catalog;
+            let max_files = self.config.max_files;
+            // A swarm of a file the catalog knows adds no file.
+            let may_create = |swarms: usize| {
+                catalog.get(&a.info_hash).is_some() || swarms + catalog.len() < max_files
+            };
+            let completed = a.event == Event::Completed;
+            match self.swarms.upsert(
+                a.info_hash,
+                peer,
+                completed,
+                self.config.max_bt_peers,
+                may_create,
+            ) {
+                Upsert::Added | Upsert::Updated => {}
+                Upsert::NoRoom => {
+                    return Err(format!("the tracker is full ({max_files} files)"));
+                }
+                Upsert::Full => {
+                    return Err(format!(
+                        "the tracker is full ({} BitTorrent peers)",
+                        self.config.max_bt_peers
+                    ));
+                }
             }
             let want = a.numwant.unwrap_or(BT_DEFAULT_NUMWANT);
             let want = want.min(u32::from(self.config.max_peers_per_answer)) as usize;
@@ -267,6 +271,29 @@ impl Tracker {
             return;
         }
         let family = |addr: &SocketAddr| !a.same_family || addr.is_ipv4() == a.addr.is_ipv4();
+        let sta_holders = self
+            .catalog
+            .get(&a.info_hash)
+            .is_some_and(|e| !e.holders.is_empty());
+        if !sta_holders && let Some(sw) = self.swarms.get(&a.info_hash) {
+            // BitTorrent peers only (the common case of a public swarm): a
+            // run of the swarm from a random start, wrapping, costs the
+            // answer's length rather than the swarm's and a random number
+            // per peer.
+            let n = sw.peers.len();
+            let start = if n > max + 1 { self.rng.below(n) } else { 0 };
+            for part in [&sw.peers[start..], &sw.peers[..start]] {
+                for p in part {
+                    if out.len() == max {
+                        return;
+                    }
+                    if p.addr != a.addr && family(&p.addr) {
+                        out.push(p.addr);
+                    }
+                }
+            }
+            return;
+        }
         let mut seen = 0usize;
         let mut offer = |addr: SocketAddr, rng: &mut Rng| {
             seen += 1;

@@ -7,8 +7,28 @@
 use super::catalog::KeyedHash;
 use crate::wire::tracker::{InfoHash, PeerId};
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::time::Instant;
+
+/// A peer's address as a hash key: one word to mix for IPv4 (the
+/// derived `Hash` of `SocketAddr` feeds the hasher field by field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct AddrKey(SocketAddr);
+
+impl Hash for AddrKey {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        match self.0 {
+            SocketAddr::V4(a) => {
+                h.write_u64(u64::from(a.ip().to_bits()) << 16 | u64::from(a.port()))
+            }
+            SocketAddr::V6(a) => {
+                h.write_u128(a.ip().to_bits());
+                h.write_u64(u64::from(a.port()) | 1 << 63);
+            }
+        }
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct BtPeer {
@@ -20,25 +40,34 @@ pub struct BtPeer {
     pub deadline: Instant,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Swarm {
     pub peers: Vec<BtPeer>,
-    positions: HashMap<SocketAddr, usize>,
+    positions: HashMap<AddrKey, u32, KeyedHash>,
     pub seeders: u32,
     /// `completed` events seen while the swarm existed.
     pub completed: u32,
 }
 
 impl Swarm {
+    fn new(keys: KeyedHash) -> Swarm {
+        Swarm {
+            peers: Vec::new(),
+            positions: HashMap::with_hasher(keys),
+            seeders: 0,
+            completed: 0,
+        }
+    }
+
     pub fn leechers(&self) -> u32 {
         self.peers.len() as u32 - self.seeders
     }
 
     fn remove_at(&mut self, i: usize) {
         let gone = self.peers.swap_remove(i);
-        self.positions.remove(&gone.addr);
+        self.positions.remove(&AddrKey(gone.addr));
         if let Some(moved) = self.peers.get(i) {
-            self.positions.insert(moved.addr, i);
+            self.positions.insert(AddrKey(moved.addr), i as u32);
         }
         self.seeders -= u32::from(gone.seeder);
     }
@@ -51,12 +80,16 @@ pub enum Upsert {
     Updated,
     /// The tracker holds `max_peers` BitTorrent peers already.
     Full,
+    /// The swarm is new and the tracker may hold no more files.
+    NoRoom,
 }
 
 #[derive(Debug, Default)]
 pub struct Swarms {
     swarms: HashMap<InfoHash, Swarm, KeyedHash>,
     total: usize,
+    /// Key of every swarm's address index (peers choose their ports).
+    keys: KeyedHash,
 }
 
 impl Swarms {
@@ -77,22 +110,35 @@ impl Swarms {
         self.swarms.is_empty()
     }
 
-    /// Adds or refreshes a peer; `completed` counts a download that finished.
+    /// Adds or refreshes a peer; `completed` (the `completed` event) counts
+    /// a download that finished, once per peer that was no seeder yet.
+    /// `may_create`, given how many swarms there are, says whether a new
+    /// swarm may be made; it is asked only for a hash with no swarm.
     pub fn upsert(
         &mut self,
         hash: InfoHash,
         peer: BtPeer,
         completed: bool,
         max_peers: usize,
+        may_create: impl FnOnce(usize) -> bool,
     ) -> Upsert {
-        if !self.swarms.contains_key(&hash) && self.total >= max_peers {
-            return Upsert::Full;
-        }
-        let swarm = self.swarms.entry(hash).or_default();
-        swarm.completed = swarm.completed.saturating_add(u32::from(completed));
-        match swarm.positions.get(&peer.addr) {
+        let swarms = self.swarms.len();
+        let swarm = match self.swarms.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(_) if self.total >= max_peers => {
+                return Upsert::Full;
+            }
+            std::collections::hash_map::Entry::Vacant(_) if !may_create(swarms) => {
+                return Upsert::NoRoom;
+            }
+            std::collections::hash_map::Entry::Vacant(v) => v.insert(Swarm::new(self.keys)),
+        };
+        match swarm.positions.get(&AddrKey(peer.addr)) {
             Some(&i) => {
+                let i = i as usize;
                 let old = &mut swarm.peers[i];
+                let done = completed && !old.seeder;
+                swarm.completed = swarm.completed.saturating_add(u32::from(done));
                 swarm.seeders = swarm.seeders + u32::from(peer.seeder) - u32::from(old.seeder);
                 *old = peer;
                 Upsert::Updated
@@ -104,7 +150,10 @@ impl Swarms {
                 Upsert::Full
             }
             None => {
-                swarm.positions.insert(peer.addr, swarm.peers.len());
+                swarm.completed = swarm.completed.saturating_add(u32::from(completed));
+                swarm
+                    .positions
+                    .insert(AddrKey(peer.addr), swarm.peers.len() as u32);
                 swarm.seeders += u32::from(peer.seeder);
                 swarm.peers.push(peer);
                 self.total += 1;
@@ -118,9 +167,10 @@ impl Swarms {
         let Some(swarm) = self.swarms.get_mut(hash) else {
             return false;
         };
-        let Some(&i) = swarm.positions.get(addr) else {
+        let Some(&i) = swarm.positions.get(&AddrKey(*addr)) else {
             return false;
         };
+        let i = i as usize;
         swarm.remove_at(i);
         self.total -= 1;
         if swarm.peers.is_empty() {
@@ -169,14 +219,32 @@ mod tests {
         let later = now + Duration::from_secs(120);
         let mut s = Swarms::default();
         let h = [1; 20];
-        assert_eq!(s.upsert(h, peer(1, true, later), false, 10), Upsert::Added);
-        assert_eq!(s.upsert(h, peer(2, false, now), false, 10), Upsert::Added);
-        assert_eq!(s.upsert(h, peer(2, true, now), true, 10), Upsert::Updated);
+        let any = |_| true;
+        assert_eq!(
+            s.upsert(h, peer(1, true, later), false, 10, any),
+            Upsert::Added
+        );
+        assert_eq!(
+            s.upsert(h, peer(2, false, now), false, 10, any),
+            Upsert::Added
+        );
+        assert_eq!(
+            s.upsert(h, peer(2, true, now), true, 10, any),
+            Upsert::Updated
+        );
+        assert_eq!(
+            s.upsert(h, peer(2, true, now), true, 10, any),
+            Upsert::Updated
+        );
         let sw = s.get(&h).unwrap();
         assert_eq!((sw.seeders, sw.leechers(), sw.completed), (2, 0, 1));
         assert_eq!(
-            s.upsert([2; 20], peer(3, false, now), false, 2),
+            s.upsert([2; 20], peer(3, false, now), false, 2, any),
             Upsert::Full
+        );
+        assert_eq!(
+            s.upsert([2; 20], peer(3, false, now), false, 10, |n| n < 1),
+            Upsert::NoRoom
         );
         assert!(s.get(&[2; 20]).is_none());
         assert_eq!(s.sweep(now), 1);
