@@ -13,16 +13,19 @@
 # usual mix, one request in flight per session, to show the fleet served.
 #
 # Environment (all optional):
-#   SESSIONS=50000 FILES=20000 MAX_PEERS=99  (about 1,000,000 entries)
+#   SESSIONS=50000 FILES=20200 MAX_PEERS=99  (about 1,000,000 entries)
 #   MIN_PIECES=16 MAX_PIECES=64              (smaller info dicts: setup
 #                                             sends one per entry)
 #   SOURCE_IPS=4    sessions come from 127.0.0.1 .. 127.0.0.N
 #   STEADY=5 SERVER_CPU=1 GEN_CPU=0 OUT=target/bench/fleet
+#   PRIO=auto       rt (SCHED_FIFO 10 for tracker and generator, so that
+#                   other work on a shared machine does not set the pace),
+#                   nice, or none; auto = rt when allowed
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SESSIONS=${SESSIONS:-50000}
-FILES=${FILES:-20000}
+FILES=${FILES:-20200}
 MAX_PEERS=${MAX_PEERS:-99}
 MIN_PIECES=${MIN_PIECES:-16}
 MAX_PIECES=${MAX_PIECES:-64}
@@ -37,6 +40,17 @@ TRACKERD=${TRACKERD:-$TARGET/release/sta-trackerd}
 
 log() { printf '%s\n' "$*" >&2; }
 
+PRIO=${PRIO:-auto}
+if [ "$PRIO" = auto ]; then
+    if [ "$(id -u)" = 0 ] && chrt -f 10 true 2>/dev/null; then PRIO=rt; else PRIO=none; fi
+fi
+case $PRIO in
+    rt) RUN=(chrt -f 10) ;;
+    nice) RUN=(nice -n -10) ;;
+    none) RUN=() ;;
+    *) log "PRIO must be auto, rt, nice or none"; exit 1 ;;
+esac
+
 cargo build --release -p sta --bin sta-trackerd -p sta-bench --bin sta-loadgen
 
 # Each session is a descriptor on both sides (the generator's and the
@@ -44,7 +58,9 @@ cargo build --release -p sta --bin sta-trackerd -p sta-bench --bin sta-loadgen
 FDS=$((SESSIONS + 1000))
 if [ "$(ulimit -n)" -lt "$FDS" ]; then
     ulimit -n "$FDS" 2>/dev/null || {
-        log "cannot raise the descriptor limit to $FDS (ulimit -Hn is $(ulimit -Hn)): run as root or lower SESSIONS"
+        # Raising the hard limit takes CAP_SYS_RESOURCE (root in a
+        # container may lack it).
+        log "cannot raise the descriptor limit to $FDS (ulimit -Hn is $(ulimit -Hn)): lower SESSIONS"
         exit 1
     }
 fi
@@ -70,7 +86,7 @@ stop_server() {
 trap stop_server EXIT
 
 start_sta() {
-    taskset -c "$SERVER_CPU" "$TRACKERD" --listen 127.0.0.1:0 --udp-listen off --log-level warn \
+    "${RUN[@]}" taskset -c "$SERVER_CPU" "$TRACKERD" --listen 127.0.0.1:0 --udp-listen off --log-level warn \
         --max-connections $((SESSIONS + 100)) --idle-timeout 900 \
         > "$OUT/sta.out" 2> "$OUT/sta.err" &
     SERVER_PID=$!
@@ -90,7 +106,7 @@ run() {
     local name=$1 peers=$2
     start_sta
     log "== $name: $SESSIONS sessions, $FILES files, 1..$peers holders each"
-    taskset -c "$GEN_CPU" "$LOADGEN" --tcp "$STA_ADDR" --tracker-pid "$SERVER_PID" \
+    "${RUN[@]}" taskset -c "$GEN_CPU" "$LOADGEN" --tcp "$STA_ADDR" --tracker-pid "$SERVER_PID" \
         --sessions "$SESSIONS" --source-ips "$SOURCE_IPS" --files "$FILES" \
         --max-peers "$peers" --min-pieces "$MIN_PIECES" --max-pieces "$MAX_PIECES" \
         --seconds "$STEADY" --window 1 --setup-window 4 \
@@ -105,7 +121,7 @@ run fleet "$MAX_PEERS"
 field() { grep "^run=$1 " "$RESULTS" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
 {
     echo
-    echo "sta-trackerd holding a fleet ($(date -u +%F), $(nproc) CPUs, $(uname -r))"
+    echo "sta-trackerd holding a fleet ($(date -u +%F), $(nproc) CPUs, $(uname -r), priority $PRIO)"
     awk -v s="$SESSIONS" \
         -v me="$(field meta entries)" -v fe="$(field fleet entries)" \
         -v mr="$(field meta rss_after_kb)" -v fr="$(field fleet rss_after_kb)" \

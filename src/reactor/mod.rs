@@ -492,7 +492,10 @@ impl<H: Handler> Reactor<H> {
                             self.on_writable(handler, id);
                         }
                         if event.is_readable() || event.is_read_closed() {
-                            self.on_readable(handler, id);
+                            // A FIN already queued raises no new edge: only
+                            // without one may a short read end the reading.
+                            let short_read_drains = SHORT_READ_DRAINS && !event.is_read_closed();
+                            self.on_readable_with(handler, id, short_read_drains);
                         }
                     }
                 }
@@ -763,6 +766,12 @@ impl<H: Handler> Reactor<H> {
     }
 
     fn on_readable(&mut self, handler: &mut H, id: ConnId) {
+        self.on_readable_with(handler, id, false);
+    }
+
+    /// Reads and handles; `short_read_drains`: a short read ends the
+    /// reading (see [`SHORT_READ_DRAINS`]).
+    fn on_readable_with(&mut self, handler: &mut H, id: ConnId, short_read_drains: bool) {
         let Some(conn) = self.conns.get_mut(id) else {
             return; // a stale event for a closed connection
         };
@@ -777,7 +786,16 @@ impl<H: Handler> Reactor<H> {
             }
             return;
         }
-        match read_and_handle(conn, handler, &mut self.ctx, id, &self.limits, usize::MAX) {
+        let budget = usize::MAX;
+        match read_and_handle(
+            conn,
+            handler,
+            &mut self.ctx,
+            id,
+            &self.limits,
+            budget,
+            short_read_drains,
+        ) {
             Ok(_) => self.after_io(handler, id),
             Err(e) => {
                 debug!("connection {id}: {e}");
@@ -944,7 +962,7 @@ impl<H: Handler> Reactor<H> {
                 self.download.queue.push_front(id);
                 break;
             };
-            match read_and_handle(conn, handler, &mut self.ctx, id, &self.limits, share) {
+            match read_and_handle(conn, handler, &mut self.ctx, id, &self.limits, share, false) {
                 Ok((end, n)) => {
                     self.download.spend(n);
                     if end == ReadEnd::Budget {
@@ -1026,6 +1044,12 @@ fn widen_backlog(listener: &TcpListener) {
     }
 }
 
+/// Whether a short read of a TCP socket means it is drained, for
+/// edge-triggered readiness (Linux epoll; nginx relies on it too), unless
+/// the event said the peer closed its side: a FIN queued before the read
+/// raises no new edge.
+const SHORT_READ_DRAINS: bool = cfg!(target_os = "linux");
+
 /// Where [`read_and_handle`] stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ReadEnd {
@@ -1048,6 +1072,7 @@ fn read_and_handle<H: Handler>(
     id: ConnId,
     limits: &Limits,
     mut budget: usize,
+    short_read_drains: bool,
 ) -> io::Result<(ReadEnd, usize)> {
     let start = budget;
     // Input left unprocessed when backpressure paused us comes first: the
@@ -1065,7 +1090,8 @@ fn read_and_handle<H: Handler>(
             return Err(io::Error::other("read buffer full"));
         };
         let room = spare.len();
-        let spare = &mut spare[..room.min(budget)];
+        let asked = room.min(budget);
+        let spare = &mut spare[..asked];
         let n = match conn.stream.read(spare) {
             Ok(0) if conn.input.data().is_empty() && conn.out.is_empty() => {
                 return Err(io::ErrorKind::UnexpectedEof.into());
@@ -1090,6 +1116,13 @@ fn read_and_handle<H: Handler>(
         conn.last_active = Instant::now();
         if !process(conn, handler, ctx, id, limits) {
             return Ok((ReadEnd::Stopped, start - budget));
+        }
+        // A short read drained a Linux TCP socket: epoll raises a new edge
+        // for any byte (or FIN) that comes after it, so the read that would
+        // only say WouldBlock is spared: with one request per read (a
+        // session that waits for each answer) it is one system call in three.
+        if short_read_drains && n < asked && matches!(conn.stream, Stream::Tcp(_)) {
+            return Ok((ReadEnd::WouldBlock, start - budget));
         }
     }
 }
