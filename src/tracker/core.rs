@@ -191,17 +191,7 @@ impl Tracker {
     /// Seeders, completed downloads and leechers of a file, both kinds of
     /// peer together.
     pub fn scrape(&self, hash: &InfoHash) -> ScrapeStats {
-        let mut s = ScrapeStats::default();
-        if let Some(e) = self.catalog.get(hash) {
-            s.seeders += e.seeders;
-            s.leechers += e.holders.len() as u32 - e.seeders;
-        }
-        if let Some(sw) = self.swarms.get(hash) {
-            s.seeders += sw.seeders;
-            s.leechers += sw.leechers();
-            s.completed = sw.completed;
-        }
-        s
+        counts(self.catalog.get(hash), self.swarms.get(hash))
     }
 
     /// A BitTorrent announce: joins, refreshes or leaves the swarm, and
@@ -254,7 +244,12 @@ impl Tracker {
             }
             let want = a.numwant.unwrap_or(BT_DEFAULT_NUMWANT);
             let want = want.min(u32::from(self.config.max_peers_per_answer)) as usize;
-            self.sample_for_bt(a, want, peers);
+            let s = self.sample_for_bt(a, want, peers);
+            return Ok(BtReply {
+                interval,
+                seeders: s.seeders,
+                leechers: s.leechers,
+            });
         }
         let s = self.scrape(&a.info_hash);
         Ok(BtReply {
@@ -265,34 +260,32 @@ impl Tracker {
     }
 
     /// Reservoir sampling over the file's BitTorrent peers (but `a`) and
-    /// its STA holders that accept connections.
-    fn sample_for_bt(&mut self, a: &BtAnnounce, max: usize, out: &mut Vec<SocketAddr>) {
+    /// its STA holders that accept connections; returns the file's counts
+    /// (found with the same lookups).
+    fn sample_for_bt(
+        &mut self,
+        a: &BtAnnounce,
+        max: usize,
+        out: &mut Vec<SocketAddr>,
+    ) -> ScrapeStats {
+        let entry = self.catalog.get(&a.info_hash);
+        let swarm = self.swarms.get(&a.info_hash);
+        let stats = counts(entry, swarm);
         if max == 0 {
-            return;
+            return stats;
         }
         let family = |addr: &SocketAddr| !a.same_family || addr.is_ipv4() == a.addr.is_ipv4();
-        let sta_holders = self
-            .catalog
-            .get(&a.info_hash)
-            .is_some_and(|e| !e.holders.is_empty());
-        if !sta_holders && let Some(sw) = self.swarms.get(&a.info_hash) {
+        let sta_holders = entry.is_some_and(|e| !e.holders.is_empty());
+        if !sta_holders && let Some(sw) = swarm {
             // BitTorrent peers only (the common case of a public swarm): a
             // run of the swarm from a random start, wrapping, costs the
             // answer's length rather than the swarm's and a random number
             // per peer.
             let n = sw.peers.len();
             let start = if n > max + 1 { self.rng.below(n) } else { 0 };
-            for part in [&sw.peers[start..], &sw.peers[..start]] {
-                for p in part {
-                    if out.len() == max {
-                        return;
-                    }
-                    if p.addr != a.addr && family(&p.addr) {
-                        out.push(p.addr);
-                    }
-                }
-            }
-            return;
+            let v4 = a.same_family.then(|| a.addr.is_ipv4());
+            sw.run_from(start, &a.addr, v4, max, out);
+            return stats;
         }
         let mut seen = 0usize;
         let mut offer = |addr: SocketAddr, rng: &mut Rng| {
@@ -306,14 +299,14 @@ impl Tracker {
                 }
             }
         };
-        if let Some(sw) = self.swarms.get(&a.info_hash) {
+        if let Some(sw) = swarm {
             for p in &sw.peers {
                 if p.addr != a.addr && family(&p.addr) {
                     offer(p.addr, &mut self.rng);
                 }
             }
         }
-        if let Some(e) = self.catalog.get(&a.info_hash) {
+        if let Some(e) = entry {
             for h in &e.holders {
                 let Some((_, addr)) = self
                     .catalog
@@ -331,6 +324,7 @@ impl Tracker {
         for k in (1..out.len()).rev() {
             out.swap(k, self.rng.below(k + 1));
         }
+        stats
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -698,6 +692,25 @@ impl Tracker {
         Response::Ack.encode(out);
         Ok(())
     }
+}
+
+/// Seeders, completed downloads and leechers of a file, both kinds of
+/// peer together.
+fn counts(
+    entry: Option<&super::catalog::FileEntry>,
+    swarm: Option<&super::swarm::Swarm>,
+) -> ScrapeStats {
+    let mut s = ScrapeStats::default();
+    if let Some(e) = entry {
+        s.seeders += e.seeders;
+        s.leechers += e.holders.len() as u32 - e.seeders;
+    }
+    if let Some(sw) = swarm {
+        s.seeders += sw.seeders;
+        s.leechers += sw.leechers();
+        s.completed = sw.completed;
+    }
+    s
 }
 
 fn not_found(hash: &InfoHash) -> Outcome {

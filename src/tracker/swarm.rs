@@ -43,6 +43,9 @@ pub struct BtPeer {
 #[derive(Debug)]
 pub struct Swarm {
     pub peers: Vec<BtPeer>,
+    /// Each peer's address packed in one word, in `peers` order: what an
+    /// announce reply reads of 50 peers is 400 bytes, not 50 records.
+    hot: Vec<u64>,
     positions: HashMap<AddrKey, u32, KeyedHash>,
     pub seeders: u32,
     /// `completed` events seen while the swarm existed.
@@ -53,9 +56,42 @@ impl Swarm {
     fn new(keys: KeyedHash) -> Swarm {
         Swarm {
             peers: Vec::new(),
+            hot: Vec::new(),
             positions: HashMap::with_hasher(keys),
             seeders: 0,
             completed: 0,
+        }
+    }
+
+    /// Up to `max` peer addresses into `out`, a run of the swarm from
+    /// `start` (wrapping), leaving out `me` and, with `v4`, peers of the
+    /// other family (`Some(true)`: IPv4 only, `Some(false)`: IPv6 only).
+    pub fn run_from(
+        &self,
+        start: usize,
+        me: &SocketAddr,
+        v4: Option<bool>,
+        max: usize,
+        out: &mut Vec<SocketAddr>,
+    ) {
+        let me_packed = pack(me);
+        let start = start.min(self.hot.len());
+        for (from, part) in [(start, &self.hot[start..]), (0, &self.hot[..start])] {
+            for (k, &word) in part.iter().enumerate() {
+                if out.len() >= max {
+                    return;
+                }
+                if word & V6 == 0 {
+                    if word != me_packed && v4 != Some(false) {
+                        out.push(unpack_v4(word));
+                    }
+                } else if v4 != Some(true) {
+                    let addr = self.peers[from + k].addr;
+                    if addr != *me {
+                        out.push(addr);
+                    }
+                }
+            }
         }
     }
 
@@ -65,12 +101,30 @@ impl Swarm {
 
     fn remove_at(&mut self, i: usize) {
         let gone = self.peers.swap_remove(i);
+        self.hot.swap_remove(i);
         self.positions.remove(&AddrKey(gone.addr));
         if let Some(moved) = self.peers.get(i) {
             self.positions.insert(AddrKey(moved.addr), i as u32);
         }
         self.seeders -= u32::from(gone.seeder);
     }
+}
+
+/// Marks a packed word that holds no IPv4 address (the record has it).
+const V6: u64 = 1 << 63;
+
+fn pack(addr: &SocketAddr) -> u64 {
+    match addr {
+        SocketAddr::V4(a) => u64::from(a.ip().to_bits()) << 16 | u64::from(a.port()),
+        SocketAddr::V6(_) => V6,
+    }
+}
+
+fn unpack_v4(word: u64) -> SocketAddr {
+    SocketAddr::from((
+        std::net::Ipv4Addr::from_bits((word >> 16) as u32),
+        word as u16,
+    ))
 }
 
 /// What an announce did to the swarm.
@@ -140,6 +194,7 @@ impl Swarms {
                 let done = completed && !old.seeder;
                 swarm.completed = swarm.completed.saturating_add(u32::from(done));
                 swarm.seeders = swarm.seeders + u32::from(peer.seeder) - u32::from(old.seeder);
+                swarm.hot[i] = pack(&peer.addr);
                 *old = peer;
                 Upsert::Updated
             }
@@ -155,6 +210,7 @@ impl Swarms {
                     .positions
                     .insert(AddrKey(peer.addr), swarm.peers.len() as u32);
                 swarm.seeders += u32::from(peer.seeder);
+                swarm.hot.push(pack(&peer.addr));
                 swarm.peers.push(peer);
                 self.total += 1;
                 Upsert::Added
@@ -252,5 +308,33 @@ mod tests {
         assert!(s.remove(&h, &SocketAddr::from(([127, 0, 0, 1], 1))));
         assert!(s.is_empty());
         assert_eq!(s.peers(), 0);
+    }
+
+    #[test]
+    fn runs_wrap_skip_the_asker_and_keep_to_a_family() {
+        let now = Instant::now();
+        let mut s = Swarms::default();
+        let h = [3; 20];
+        for port in 1..=4 {
+            s.upsert(h, peer(port, false, now), false, 10, |_| true);
+        }
+        let v6 = BtPeer {
+            addr: "[::1]:9".parse().unwrap(),
+            peer_id: [9; 20],
+            seeder: false,
+            deadline: now,
+        };
+        s.upsert(h, v6, false, 10, |_| true);
+        let sw = s.get(&h).unwrap();
+        let me = SocketAddr::from(([127, 0, 0, 1], 2));
+        let ports = |start, v4, max| {
+            let mut out = Vec::new();
+            sw.run_from(start, &me, v4, max, &mut out);
+            out.iter().map(SocketAddr::port).collect::<Vec<_>>()
+        };
+        assert_eq!(ports(3, None, 10), vec![4, 9, 1, 3]);
+        assert_eq!(ports(3, Some(true), 2), vec![4, 1]);
+        assert_eq!(ports(0, Some(false), 10), vec![9]);
+        assert_eq!(ports(99, None, 1), vec![1]);
     }
 }
