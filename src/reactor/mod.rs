@@ -981,6 +981,13 @@ impl<H: Handler> Reactor<H> {
     }
 
     fn close_idle(&mut self, handler: &mut H, now: Instant) {
+        // Connections quiet for a tick give their empty read buffers back.
+        let quiet = self.limits.tick;
+        for (_, c) in self.conns.iter_mut() {
+            if now.saturating_duration_since(c.last_active) >= quiet {
+                c.input.release_if_empty();
+            }
+        }
         let timeout = self.limits.idle_timeout;
         let idle: Vec<ConnId> = self
             .conns
