@@ -131,7 +131,7 @@ field() { grep "^run=$1 " "$RESULTS" | tr ' ' '\n' | sed -n "s/^$2=//p"; }
         -v bits="$(field fleet bitfield_per_entry)" 'BEGIN {
         printf "  sessions held:                      %d (each said hello, announced, and was served)\n", s
         printf "  (peer, file) entries:               %d\n", fe
-        printf "  RSS: empty %.1f MB, sessions + metadata %.1f MB, fleet %.1f MB (peak %.1f MB)\n", b / 1024, mr / 1024, fr / 1024, hwm / 1024
+        printf "  RSS: empty %.1f MiB, sessions + metadata %.1f MiB, fleet %.1f MiB (peak %.1f MiB)\n", b / 1024, mr / 1024, fr / 1024, hwm / 1024
         printf "  bytes per entry, metadata excluded: %.1f  = (%d - %d) kB / (%d - %d) entries\n", (fr - mr) * 1024 / (fe - me), fr, mr, fe, me
         printf "    of which announced bitfields (partial holders only), on average: %.1f; the rest: %.1f\n", bits, (fr - mr) * 1024 / (fe - me) - bits
         printf "  setup %.0f announces/s; steady %.0f req/s, p99 %.0f us, errors %d\n", srps, rps, p99, err
