@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # STA's tracker against opentracker, one server core each, same population,
 # same load generator (bench/src/bin/sta-loadgen/): STA over its TCP protocol,
-# opentracker over the BitTorrent UDP tracker protocol (BEP 15).
+# opentracker over the BitTorrent UDP tracker protocol (BEP 15); then the
+# same BEP 15 announce workload against STA, opentracker and, if installed,
+# aquatic_udp (AQUATIC=path; bench/README.md says how to build it).
 #
-# Rounds alternate STA, opentracker, STA, opentracker, ... each against a
-# freshly started server, and the medians are reported with their ratio.
+# Rounds alternate STA (TCP), STA (UDP), opentracker, aquatic_udp, STA, ...
+# each against a freshly started server, and the medians are reported with
+# their ratios.
 # Then STA is driven in open loop at half its median peak rate, for its p99
 # (and opentracker at half its own, for comparison).
 #
@@ -15,6 +18,10 @@
 #                           only way to measure sub-ms latency on a busy
 #                           machine), nice, or none; auto = rt when allowed
 #   OT_PORT=16969           opentracker's TCP and UDP port on 127.0.0.1
+#   STA_UDP_PORT=16970      STA's BEP 15 port on 127.0.0.1
+#   AQ_PORT=16971           aquatic_udp's port on 127.0.0.1
+#   AQUATIC=...             the aquatic_udp binary (default: on PATH, or
+#                           $CARGO_TARGET_DIR/aquatic/bin/aquatic_udp); none: skipped
 #   GEN_ARGS=...            extra sta-loadgen flags for every run
 #   TRACKERD=...            the sta-trackerd to measure (default: this build)
 #   OUT=target/bench        where outputs go
@@ -27,11 +34,16 @@ SERVER_CPU=${SERVER_CPU:-1}
 GEN_CPU=${GEN_CPU:-0}
 PRIO=${PRIO:-auto}
 OT_PORT=${OT_PORT:-16969}
+STA_UDP_PORT=${STA_UDP_PORT:-16970}
+AQ_PORT=${AQ_PORT:-16971}
 OUT=${OUT:-target/bench}
 read -r -a EXTRA <<< "${GEN_ARGS:-}"
 
-LOADGEN=target/release/sta-loadgen
-TRACKERD=${TRACKERD:-target/release/sta-trackerd}
+TARGET=${CARGO_TARGET_DIR:-target}
+LOADGEN=$TARGET/release/sta-loadgen
+TRACKERD=${TRACKERD:-$TARGET/release/sta-trackerd}
+AQUATIC=${AQUATIC:-$(command -v aquatic_udp || echo "$TARGET/aquatic/bin/aquatic_udp")}
+[ -x "$AQUATIC" ] || AQUATIC=""
 
 log() { printf '%s\n' "$*" >&2; }
 
@@ -84,6 +96,7 @@ wait_exec() {
 
 start_sta() {
     "${RUN[@]}" taskset -c "$SERVER_CPU" "$TRACKERD" --listen 127.0.0.1:0 --log-level warn \
+        --udp-listen "127.0.0.1:$STA_UDP_PORT" \
         > "$OUT/sta.out" 2> "$OUT/sta.err" &
     SERVER_PID=$!
     wait_exec sta-trackerd
@@ -122,6 +135,30 @@ start_ot() {
     sleep 0.5 # the whitelist is loaded by a thread of its own
 }
 
+# aquatic_udp: one socket worker (one core, as the others), up to 50 peers
+# per answer (as opentracker and STA give), no access list.
+cat > "$OUT/aquatic.toml" <<EOF
+socket_workers = 1
+log_level = "error"
+[network]
+address = "127.0.0.1:$AQ_PORT"
+[protocol]
+max_response_peers = 50
+EOF
+
+start_aquatic() {
+    "${RUN[@]}" taskset -c "$SERVER_CPU" "$AQUATIC" -c "$OUT/aquatic.toml" > "$OUT/aquatic.out" 2>&1 &
+    SERVER_PID=$!
+    wait_exec aquatic_udp
+    for _ in $(seq 200); do
+        [ -n "$(ss -Hlun "sport = :$AQ_PORT")" ] && return 0
+        sleep 0.02
+    done
+    log "aquatic_udp did not bind its port"
+    cat "$OUT/aquatic.out" >&2
+    exit 1
+}
+
 # run NAME LOADGEN-ARGS...: one generator run, its RESULT line kept.
 run() {
     local name=$1
@@ -136,9 +173,17 @@ for r in $(seq "$ROUNDS"); do
     start_sta
     run "sta-$r" --tcp "$STA_ADDR" --tracker-pid "$SERVER_PID"
     stop_server
+    start_sta
+    run "udpsta-$r" --udp "127.0.0.1:$STA_UDP_PORT" --tracker-pid "$SERVER_PID"
+    stop_server
     start_ot
     run "opentracker-$r" --udp "127.0.0.1:$OT_PORT" --tracker-pid "$SERVER_PID"
     stop_server
+    if [ -n "$AQUATIC" ]; then
+        start_aquatic
+        run "aquatic-$r" --udp "127.0.0.1:$AQ_PORT" --tracker-pid "$SERVER_PID"
+        stop_server
+    fi
 done
 
 # field RUNS KEY: the values of KEY in the RESULT lines of the runs whose
@@ -192,6 +237,34 @@ stop_server
     row "bytes per (peer, file) entry" bytes_per_entry 0
     row "server threads" threads 0
     row "generator CPU seconds" gen_cpu_s 2
+    echo
+    echo "The same BEP 15 announce workload (8 in flight per socket, 16 sockets): medians of $ROUNDS rounds"
+    echo
+    printf '%-34s %14s %14s %14s %8s\n' "" STA-UDP opentracker aquatic_udp STA/OT
+    row3() {
+        local label=$1 key=$2 scale=$3 s o a
+        s=$(median 'udpsta-[0-9]*' "$key")
+        o=$(median 'opentracker-[0-9]*' "$key")
+        a=$(median 'aquatic-[0-9]*' "$key" || true)
+        awk -v l="$label" -v s="$s" -v o="$o" -v a="$a" -v k="$scale" 'BEGIN {
+            r = (o + 0 != 0) ? sprintf("%.2f", s / o) : "-"
+            av = (a == "") ? "-" : sprintf("%.*f", k, a)
+            printf "%-34s %14.*f %14.*f %14s %8s\n", l, k, s, k, o, av, r }'
+    }
+    row3 "requests/s" rps 0
+    row3 "server CPU seconds" cpu_s 2
+    row3 "requests per server CPU-second" req_per_cpu_s 0
+    row3 "p50 latency (us)" p50_us 0
+    row3 "p99 latency (us)" p99_us 0
+    row3 "peak RSS (kB)" hwm_kb 0
+    row3 "bytes per (peer, file) entry" bytes_per_entry 0
+    row3 "server threads" threads 0
+    echo "  per round, requests per server CPU-second:"
+    for r in $(seq "$ROUNDS"); do
+        printf '    round %s: STA-UDP %s, opentracker %s, aquatic_udp %s\n' "$r" \
+            "$(field "udpsta-$r" req_per_cpu_s)" "$(field "opentracker-$r" req_per_cpu_s)" \
+            "$(field "aquatic-$r" req_per_cpu_s || true)"
+    done
     echo
     echo "Open loop at half the median peak (latency from each request's scheduled time):"
     for n in sta-half-b1 sta-half-b8 opentracker-half; do

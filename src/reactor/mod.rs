@@ -17,6 +17,7 @@ mod outqueue;
 mod readbuf;
 mod signals;
 mod throttle;
+mod udp_batch;
 
 pub use outqueue::{Flushed, OutQueue, SharedBytes};
 pub use signals::Signals;
@@ -346,7 +347,7 @@ pub struct Reactor<H: Handler> {
     later: Vec<ConnId>,
     later_due: Option<Instant>,
     /// Datagram buffers, in and out (allocated with the first UDP socket).
-    udp_in: Vec<u8>,
+    udp: Option<Box<udp_batch::UdpBatch>>,
     udp_out: Vec<u8>,
     /// Rate limits of the connections that are `limited`: bytes written,
     /// bytes read.
@@ -373,7 +374,7 @@ impl<H: Handler> Reactor<H> {
             dirty: Vec::new(),
             later: Vec::new(),
             later_due: None,
-            udp_in: Vec::new(),
+            udp: None,
             udp_out: Vec::new(),
             upload: Throttle::default(),
             download: Throttle::default(),
@@ -406,7 +407,7 @@ impl<H: Handler> Reactor<H> {
                 .registry()
                 .register(l, token, Interest::READABLE)?,
             Listener::Udp(l) => {
-                self.udp_in.resize(MAX_DATAGRAM, 0);
+                self.udp.get_or_insert_with(Box::default);
                 self.poll
                     .registry()
                     .register(l, token, Interest::READABLE)?
@@ -491,7 +492,10 @@ impl<H: Handler> Reactor<H> {
                             self.on_writable(handler, id);
                         }
                         if event.is_readable() || event.is_read_closed() {
-                            self.on_readable(handler, id);
+                            // A FIN already queued raises no new edge: only
+                            // without one may a short read end the reading.
+                            let short_read_drains = SHORT_READ_DRAINS && !event.is_read_closed();
+                            self.on_readable_with(handler, id, short_read_drains);
                         }
                     }
                 }
@@ -649,14 +653,17 @@ impl<H: Handler> Reactor<H> {
         }
     }
 
-    /// Reads datagrams until the socket would block (readiness is edge
-    /// triggered), handing each to the handler and sending its reply.
+    /// Reads datagrams until the socket is drained (readiness is edge
+    /// triggered), a batch per system call, handing each to the handler
+    /// and sending the batch's replies together.
     fn receive(&mut self, handler: &mut H, index: usize) {
-        let Some(Listener::Udp(socket)) = self.listeners.get(index) else {
+        let (Some(Listener::Udp(socket)), Some(batch)) =
+            (self.listeners.get(index), self.udp.as_mut())
+        else {
             return;
         };
         loop {
-            let (n, from) = match socket.recv_from(&mut self.udp_in) {
+            let (n, full) = match batch.recv(socket) {
                 Ok(got) => got,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -667,12 +674,25 @@ impl<H: Handler> Reactor<H> {
                     continue;
                 }
             };
-            self.udp_out.clear();
-            handler.datagram(index, from, &self.udp_in[..n], &mut self.udp_out);
-            if !self.udp_out.is_empty()
-                && let Err(e) = socket.send_to(&self.udp_out, from)
-            {
-                debug!("udp listener {index}: reply to {from} dropped: {e}");
+            for i in 0..n {
+                let Some((from, bytes)) = batch.datagram(i) else {
+                    break;
+                };
+                self.udp_out.clear();
+                handler.datagram(index, from, bytes, &mut self.udp_out);
+                if !self.udp_out.is_empty() {
+                    batch.reply(from, &self.udp_out);
+                }
+            }
+            let dropped = batch.send(socket);
+            if dropped > 0 {
+                debug!("udp listener {index}: {dropped} replies dropped");
+            }
+            // A batch that was not full emptied the socket: a datagram
+            // that comes later raises a new readiness event, so the read
+            // that would only say WouldBlock is spared.
+            if !full {
+                return;
             }
         }
     }
@@ -746,6 +766,12 @@ impl<H: Handler> Reactor<H> {
     }
 
     fn on_readable(&mut self, handler: &mut H, id: ConnId) {
+        self.on_readable_with(handler, id, false);
+    }
+
+    /// Reads and handles; `short_read_drains`: a short read ends the
+    /// reading (see [`SHORT_READ_DRAINS`]).
+    fn on_readable_with(&mut self, handler: &mut H, id: ConnId, short_read_drains: bool) {
         let Some(conn) = self.conns.get_mut(id) else {
             return; // a stale event for a closed connection
         };
@@ -760,7 +786,16 @@ impl<H: Handler> Reactor<H> {
             }
             return;
         }
-        match read_and_handle(conn, handler, &mut self.ctx, id, &self.limits, usize::MAX) {
+        let budget = usize::MAX;
+        match read_and_handle(
+            conn,
+            handler,
+            &mut self.ctx,
+            id,
+            &self.limits,
+            budget,
+            short_read_drains,
+        ) {
             Ok(_) => self.after_io(handler, id),
             Err(e) => {
                 debug!("connection {id}: {e}");
@@ -927,7 +962,7 @@ impl<H: Handler> Reactor<H> {
                 self.download.queue.push_front(id);
                 break;
             };
-            match read_and_handle(conn, handler, &mut self.ctx, id, &self.limits, share) {
+            match read_and_handle(conn, handler, &mut self.ctx, id, &self.limits, share, false) {
                 Ok((end, n)) => {
                     self.download.spend(n);
                     if end == ReadEnd::Budget {
@@ -946,6 +981,13 @@ impl<H: Handler> Reactor<H> {
     }
 
     fn close_idle(&mut self, handler: &mut H, now: Instant) {
+        // Connections quiet for a tick give their empty read buffers back.
+        let quiet = self.limits.tick;
+        for (_, c) in self.conns.iter_mut() {
+            if now.saturating_duration_since(c.last_active) >= quiet {
+                c.input.release_if_empty();
+            }
+        }
         let timeout = self.limits.idle_timeout;
         let idle: Vec<ConnId> = self
             .conns
@@ -1009,6 +1051,12 @@ fn widen_backlog(listener: &TcpListener) {
     }
 }
 
+/// Whether a short read of a TCP socket means it is drained, for
+/// edge-triggered readiness (Linux epoll; nginx relies on it too), unless
+/// the event said the peer closed its side: a FIN queued before the read
+/// raises no new edge.
+const SHORT_READ_DRAINS: bool = cfg!(target_os = "linux");
+
 /// Where [`read_and_handle`] stopped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ReadEnd {
@@ -1031,6 +1079,7 @@ fn read_and_handle<H: Handler>(
     id: ConnId,
     limits: &Limits,
     mut budget: usize,
+    short_read_drains: bool,
 ) -> io::Result<(ReadEnd, usize)> {
     let start = budget;
     // Input left unprocessed when backpressure paused us comes first: the
@@ -1048,7 +1097,8 @@ fn read_and_handle<H: Handler>(
             return Err(io::Error::other("read buffer full"));
         };
         let room = spare.len();
-        let spare = &mut spare[..room.min(budget)];
+        let asked = room.min(budget);
+        let spare = &mut spare[..asked];
         let n = match conn.stream.read(spare) {
             Ok(0) if conn.input.data().is_empty() && conn.out.is_empty() => {
                 return Err(io::ErrorKind::UnexpectedEof.into());
@@ -1073,6 +1123,13 @@ fn read_and_handle<H: Handler>(
         conn.last_active = Instant::now();
         if !process(conn, handler, ctx, id, limits) {
             return Ok((ReadEnd::Stopped, start - budget));
+        }
+        // A short read drained a Linux TCP socket: epoll raises a new edge
+        // for any byte (or FIN) that comes after it, so the read that would
+        // only say WouldBlock is spared: with one request per read (a
+        // session that waits for each answer) it is one system call in three.
+        if short_read_drains && n < asked && matches!(conn.stream, Stream::Tcp(_)) {
+            return Ok((ReadEnd::WouldBlock, start - budget));
         }
     }
 }

@@ -63,6 +63,17 @@ impl ReadBuf {
     pub fn filled(&mut self, n: usize) {
         self.end = (self.end + n).min(self.buf.len());
     }
+
+    /// Frees the buffer if it holds nothing: a quiet connection then costs
+    /// no buffer (tens of thousands of idle tracker sessions would
+    /// otherwise keep 4 KiB each); the next read allocates it again.
+    pub fn release_if_empty(&mut self) {
+        if self.start == self.end && self.buf.capacity() > 0 {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+    }
 }
 
 #[cfg(test)]
@@ -81,6 +92,19 @@ mod tests {
         assert!(b.spare(10_000).is_none(), "max unprocessed bytes held");
         b.consume(9_990);
         assert_eq!(b.data().len(), 10);
+    }
+
+    #[test]
+    fn an_empty_buffer_is_freed_and_comes_back() {
+        let mut b = ReadBuf::default();
+        let n = b.spare(1 << 20).map_or(0, |s| s.len());
+        b.filled(n);
+        b.release_if_empty();
+        assert_eq!(b.data().len(), INITIAL, "data is kept");
+        b.consume(INITIAL);
+        b.release_if_empty();
+        assert_eq!(b.buf.capacity(), 0);
+        assert_eq!(b.spare(1 << 20).map(|s| s.len()), Some(INITIAL));
     }
 
     #[test]

@@ -1,69 +1,26 @@
 //! The live catalog: every file some connected peer holds, with its
 //! metadata, and for each file the sessions holding it and their pieces.
 //! A file leaves the catalog with its last holder.
+//!
+//! Laid out to hold a fleet (millions of (session, file) entries) in
+//! little memory: files and sessions are interned to `u32` indices; a
+//! file keeps its holders in one vector (see `file_entry.rs`), and a
+//! session keeps, sorted by file, where it sits in each file's vector
+//! (8 bytes per entry). No hash map has a node per entry.
 
-use crate::bitfield::Bitfield;
+use super::hash::fingerprint_of;
 use crate::meta::Info;
 use crate::reactor::ConnId;
 use crate::rng::Rng;
-use std::collections::hash_map::{Entry, RandomState};
+use slab::Slab;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
+pub use super::file_entry::{FileEntry, Holder, Holding};
+use super::file_entry::{IPV6, REACHABLE, SESSION_MASK};
+pub use super::hash::{ConnHash, FoldHasher, KeyedHash};
 pub use crate::wire::InfoHash;
-
-/// What one session holds of one file, as announced.
-#[derive(Debug, Clone)]
-pub enum Holding {
-    All,
-    Some(Bitfield),
-}
-
-impl Holding {
-    pub fn has(&self, piece: u32) -> bool {
-        match self {
-            Holding::All => true,
-            Holding::Some(bits) => bits.get(piece),
-        }
-    }
-
-    pub fn bits(&self) -> Option<&[u8]> {
-        match self {
-            Holding::All => None,
-            Holding::Some(bits) => Some(bits.as_bytes()),
-        }
-    }
-}
-
-/// One session holding a file. Its bitfield is kept by the file (see
-/// [`FileEntry::bits`]), so that answering get-peers reads one block of
-/// memory per file instead of one allocation per holder.
-#[derive(Debug, Clone, Copy)]
-pub struct Holder {
-    pub conn: ConnId,
-    /// Pieces set in the holder's bitfield.
-    count: u32,
-    /// Announced with all pieces, or completed by `have`.
-    seeder: bool,
-    /// Accepts peer connections (Hello `listen_port` != 0): only such
-    /// holders are given out by get-peers.
-    reachable: bool,
-    /// Its session came over IPv6: its address is of no use to an IPv4
-    /// asker.
-    ipv6: bool,
-}
-
-impl Holder {
-    pub fn is_seeder(&self) -> bool {
-        self.seeder
-    }
-
-    /// Pieces it holds.
-    pub fn count(&self) -> u32 {
-        self.count
-    }
-}
 
 /// Who asks for peers: never given itself, nor (over IPv4) IPv6 peers.
 #[derive(Debug, Clone, Copy)]
@@ -72,80 +29,33 @@ pub struct Asker {
     pub v4_only: bool,
 }
 
-#[derive(Debug)]
-pub struct FileEntry {
-    pub info: Arc<Info>,
-    pub holders: Vec<Holder>,
-    /// The holders' bitfields, `stride` bytes each, in `holders` order.
-    bits: Vec<u8>,
-    stride: usize,
-    /// `info.num_pieces()`, kept here to spare a pointer chase per lookup.
-    pieces: u32,
-    /// Position of each session in `holders`, for O(1) updates.
-    positions: HashMap<ConnId, usize, ConnHash>,
-    pub seeders: u32,
+/// Where a session sits in one file's holders.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    file: u32,
+    pos: u32,
 }
 
-impl FileEntry {
-    fn new(info: Arc<Info>) -> FileEntry {
-        FileEntry {
-            stride: info.num_pieces().div_ceil(8) as usize,
-            pieces: info.num_pieces(),
-            info,
-            holders: Vec::new(),
-            bits: Vec::new(),
-            positions: HashMap::default(),
-            seeders: 0,
-        }
-    }
+/// A session holding at least one file.
+#[derive(Debug)]
+struct Session {
+    conn: ConnId,
+    /// Sorted by `file`.
+    held: Vec<Held>,
+}
 
-    pub fn holder(&self, conn: ConnId) -> Option<&Holder> {
-        self.positions.get(&conn).map(|&i| &self.holders[i])
-    }
-
-    /// The bitfield of holder `i`, or `None` for a seeder.
-    pub fn bits(&self, i: usize) -> Option<&[u8]> {
-        if self.holders[i].seeder {
-            return None;
-        }
-        self.bits.get(i * self.stride..(i + 1) * self.stride)
-    }
-
-    /// Whether holder `i` has `piece`.
-    pub fn has(&self, i: usize, piece: u32) -> bool {
-        if self.holders[i].seeder {
-            return true;
-        }
-        let byte = i * self.stride + (piece / 8) as usize;
-        piece < self.pieces && self.bits[byte] & (0x80 >> (piece % 8)) != 0
-    }
-
-    /// Stores what holder `i` announced.
-    fn set_holding(&mut self, i: usize, holding: &Holding) {
-        let slot = &mut self.bits[i * self.stride..(i + 1) * self.stride];
-        let holder = &mut self.holders[i];
-        match holding {
-            Holding::All => {
-                holder.count = self.pieces;
-                holder.seeder = true;
-            }
-            Holding::Some(bits) => {
-                // Bitfields reaching the catalog were checked against the
-                // piece count; a mismatch here is cut or padded, never a panic.
-                let src = bits.as_bytes();
-                let n = src.len().min(slot.len());
-                slot[..n].copy_from_slice(&src[..n]);
-                slot[n..].fill(0);
-                holder.count = bits.count();
-                holder.seeder = false;
-            }
-        }
+impl Session {
+    fn find(&self, file: u32) -> Result<usize, usize> {
+        self.held.binary_search_by_key(&file, |h| h.file)
     }
 }
 
 #[derive(Debug, Default)]
 pub struct Catalog {
-    files: HashMap<InfoHash, FileEntry, KeyedHash>,
+    files: Slab<FileEntry>,
+    by_hash: HashMap<InfoHash, u32, KeyedHash>,
+    sessions: Slab<Session>,
+    by_conn: HashMap<ConnId, u32, ConnHash>,
     /// (name, info hash), ordered: the listing order and the name index.
     names: BTreeSet<(String, InfoHash)>,
     /// Fingerprint of each file's bencoded info dict (see
@@ -164,15 +74,17 @@ pub enum HaveOutcome {
 
 impl Catalog {
     pub fn len(&self) -> usize {
-        self.files.len()
+        self.by_hash.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
+        self.by_hash.is_empty()
     }
 
     pub fn get(&self, hash: &InfoHash) -> Option<&FileEntry> {
-        self.files.get(hash)
+        self.by_hash
+            .get(hash)
+            .and_then(|&f| self.files.get(f as usize))
     }
 
     /// Info hashes of the files named exactly `name`.
@@ -190,15 +102,41 @@ impl Catalog {
     pub fn by_bencoded(&self, bencoded: &[u8]) -> Option<&FileEntry> {
         let hash = self
             .fingerprints
-            .get(&fingerprint(self.files.hasher(), bencoded))?;
-        self.files
-            .get(hash)
+            .get(&fingerprint_of(self.by_hash.hasher(), bencoded))?;
+        self.get(hash)
             .filter(|e| e.info.bencoded.as_slice() == bencoded)
     }
 
     /// Files in listing order (by name, then info hash).
     pub fn ordered(&self) -> impl Iterator<Item = &FileEntry> {
-        self.names.iter().filter_map(|(_, h)| self.files.get(h))
+        self.names.iter().filter_map(|(_, h)| self.get(h))
+    }
+
+    /// The session of a holder.
+    pub fn conn_of(&self, holder: &Holder) -> Option<ConnId> {
+        self.sessions.get(holder.session() as usize).map(|s| s.conn)
+    }
+
+    /// What `conn` holds of the file `hash`, if anything.
+    pub fn holder(&self, conn: ConnId, hash: &InfoHash) -> Option<&Holder> {
+        let (file, pos) = self.position(conn, hash)?;
+        self.files.get(file as usize)?.holders.get(pos)
+    }
+
+    /// How many files `conn` holds.
+    pub fn files_of(&self, conn: ConnId) -> usize {
+        self.by_conn
+            .get(&conn)
+            .and_then(|&s| self.sessions.get(s as usize))
+            .map_or(0, |s| s.held.len())
+    }
+
+    /// The file index and holder position of `conn` in the file `hash`.
+    fn position(&self, conn: ConnId, hash: &InfoHash) -> Option<(u32, usize)> {
+        let file = *self.by_hash.get(hash)?;
+        let s = self.sessions.get(*self.by_conn.get(&conn)? as usize)?;
+        let k = s.find(file).ok()?;
+        Some((file, s.held[k].pos as usize))
     }
 
     /// Adds or replaces what `conn` holds of the file `info` describes.
@@ -211,6 +149,7 @@ impl Catalog {
     /// [`Catalog::announce`] for the file `hash`, whose metadata `info`
     /// is asked for only if the catalog does not know the file yet.
     /// `reach`: the session accepts peer connections, and came over IPv6.
+    /// False too (and nothing changes) past 2^30 sessions at once.
     pub fn hold(
         &mut self,
         conn: ConnId,
@@ -219,39 +158,42 @@ impl Catalog {
         (reachable, ipv6): (bool, bool),
         info: impl FnOnce() -> Arc<Info>,
     ) -> bool {
-        let keys = *self.files.hasher();
-        let entry = match self.files.entry(hash) {
-            Entry::Occupied(e) => e.into_mut(),
+        let session = match self.by_conn.get(&conn) {
+            Some(&s) => s,
+            None if self.sessions.vacant_key() >= SESSION_MASK as usize => return false,
+            None => {
+                let s = self.sessions.insert(Session {
+                    conn,
+                    held: Vec::new(),
+                }) as u32;
+                self.by_conn.insert(conn, s);
+                s
+            }
+        };
+        let keys = *self.by_hash.hasher();
+        let file = match self.by_hash.entry(hash) {
+            Entry::Occupied(e) => *e.get(),
             Entry::Vacant(v) => {
                 let info = info();
                 self.names.insert((info.name.clone(), hash));
                 self.fingerprints
-                    .entry(fingerprint(&keys, &info.bencoded))
+                    .entry(fingerprint_of(&keys, &info.bencoded))
                     .or_insert(hash);
-                v.insert(FileEntry::new(info))
+                *v.insert(self.files.insert(FileEntry::new(info)) as u32)
             }
         };
-        match entry.positions.get(&conn) {
-            Some(&i) => {
-                let was_seeding = entry.holders[i].seeder;
-                entry.set_holding(i, &holding);
-                let seeding = entry.holders[i].seeder;
-                entry.seeders = entry.seeders + u32::from(seeding) - u32::from(was_seeding);
+        let entry = &mut self.files[file as usize];
+        let s = &mut self.sessions[session as usize];
+        match s.find(file) {
+            Ok(k) => {
+                entry.set_holding(s.held[k].pos as usize, &holding);
                 false
             }
-            None => {
-                let i = entry.holders.len();
-                entry.positions.insert(conn, i);
-                entry.holders.push(Holder {
-                    conn,
-                    count: 0,
-                    seeder: false,
-                    reachable,
-                    ipv6,
-                });
-                entry.bits.resize(entry.bits.len() + entry.stride, 0);
-                entry.set_holding(i, &holding);
-                entry.seeders += u32::from(entry.holders[i].seeder);
+            Err(k) => {
+                let tag =
+                    session | if reachable { REACHABLE } else { 0 } | if ipv6 { IPV6 } else { 0 };
+                let pos = entry.push(tag, &holding) as u32;
+                s.held.insert(k, Held { file, pos });
                 true
             }
         }
@@ -259,65 +201,82 @@ impl Catalog {
 
     /// Marks `piece` held by `conn`; a holder that completes becomes a seeder.
     pub fn have(&mut self, conn: ConnId, hash: &InfoHash, piece: u32) -> HaveOutcome {
-        let Some(entry) = self.files.get_mut(hash) else {
+        let Some(&file) = self.by_hash.get(hash) else {
             return HaveOutcome::UnknownFile;
         };
-        let pieces = entry.pieces;
-        if piece >= pieces {
+        let Some(entry) = self.files.get(file as usize) else {
+            return HaveOutcome::UnknownFile;
+        };
+        if piece >= entry.info.num_pieces() {
             return HaveOutcome::OutOfRange;
         }
-        let Some(&i) = entry.positions.get(&conn) else {
+        let Some((_, pos)) = self.position(conn, hash) else {
             return HaveOutcome::NotHolding;
         };
-        let holder = &mut entry.holders[i];
-        if !holder.seeder {
-            let byte = &mut entry.bits[i * entry.stride + (piece / 8) as usize];
-            let mask = 0x80 >> (piece % 8);
-            if *byte & mask == 0 {
-                *byte |= mask;
-                holder.count += 1;
-            }
-            if holder.count == pieces {
-                holder.seeder = true;
-                entry.seeders += 1;
-            }
-        }
+        self.files[file as usize].set_piece(pos, piece);
         HaveOutcome::Updated
     }
 
     /// Removes `conn` from the file; the file goes when nobody holds it.
     /// Returns false if the session did not hold it.
     pub fn leave(&mut self, conn: ConnId, hash: &InfoHash) -> bool {
-        let Some(entry) = self.files.get_mut(hash) else {
+        let Some(&file) = self.by_hash.get(hash) else {
             return false;
         };
-        let Some(i) = entry.positions.remove(&conn) else {
+        let Some(&session) = self.by_conn.get(&conn) else {
             return false;
         };
-        let gone = entry.holders.swap_remove(i);
-        let last = entry.holders.len();
-        let stride = entry.stride;
-        if i < last {
-            // The last holder moved to `i`: its bitfield follows.
-            entry
-                .bits
-                .copy_within(last * stride..(last + 1) * stride, i * stride);
-            entry.positions.insert(entry.holders[i].conn, i);
+        let Some(s) = self.sessions.get_mut(session as usize) else {
+            return false;
+        };
+        let Ok(k) = s.find(file) else {
+            return false;
+        };
+        let pos = s.held.remove(k).pos;
+        if s.held.is_empty() {
+            self.sessions.remove(session as usize);
+            self.by_conn.remove(&conn);
         }
-        entry.bits.truncate(last * stride);
-        if gone.seeder {
-            entry.seeders -= 1;
-        }
-        if entry.holders.is_empty() {
-            let info = Arc::clone(&entry.info);
-            self.files.remove(hash);
-            self.names.remove(&(info.name.clone(), *hash));
-            let fingerprint = fingerprint(self.files.hasher(), &info.bencoded);
-            if self.fingerprints.get(&fingerprint) == Some(hash) {
-                self.fingerprints.remove(&fingerprint);
-            }
-        }
+        self.drop_holder(file, pos as usize);
         true
+    }
+
+    /// Removes every holding of `conn` (its session closed).
+    pub fn leave_all(&mut self, conn: ConnId) {
+        let Some(session) = self.by_conn.remove(&conn) else {
+            return;
+        };
+        let Some(s) = self.sessions.try_remove(session as usize) else {
+            return;
+        };
+        for h in s.held {
+            self.drop_holder(h.file, h.pos as usize);
+        }
+    }
+
+    /// Takes the holder at `pos` out of `file`, mends the position of the
+    /// holder moved into its place, and drops the file if it was the last.
+    fn drop_holder(&mut self, file: u32, pos: usize) {
+        let Some(entry) = self.files.get_mut(file as usize) else {
+            return;
+        };
+        if let Some(moved) = entry.swap_remove(pos)
+            && let Some(s) = self.sessions.get_mut(moved as usize)
+            && let Ok(k) = s.find(file)
+        {
+            s.held[k].pos = pos as u32;
+        }
+        if !entry.holders.is_empty() {
+            return;
+        }
+        let info = self.files.remove(file as usize).info;
+        let hash = info.info_hash;
+        self.by_hash.remove(&hash);
+        self.names.remove(&(info.name.clone(), hash));
+        let fingerprint = fingerprint_of(self.by_hash.hasher(), &info.bencoded);
+        if self.fingerprints.get(&fingerprint) == Some(&hash) {
+            self.fingerprints.remove(&fingerprint);
+        }
     }
 
     /// Up to `max` reachable holders of the file (only those with `piece`,
@@ -335,11 +294,13 @@ impl Catalog {
         picked: &mut Vec<usize>,
     ) -> usize {
         picked.clear();
+        // An asker that holds nothing is no holder: no index matches.
+        let me = self.by_conn.get(&asker.conn).copied().unwrap_or(u32::MAX);
         let mut seen = 0usize;
         for (i, h) in entry.holders.iter().enumerate() {
-            if h.conn == asker.conn
-                || !h.reachable
-                || (asker.v4_only && h.ipv6)
+            if h.session() == me
+                || !h.reachable()
+                || (asker.v4_only && h.ipv6())
                 || piece.is_some_and(|p| !entry.has(i, p))
             {
                 continue;
@@ -363,88 +324,10 @@ impl Catalog {
     }
 }
 
-/// A fingerprint of a bencoded info dict: its length and both ends (the
-/// name, sizes and first and last piece hashes). Keyed, so that peers cannot
-/// aim a dict at another file's fingerprint (which would only cost a failed
-/// comparison anyway).
-fn fingerprint(keys: &KeyedHash, bytes: &[u8]) -> u64 {
-    const ENDS: usize = 256;
-    let mut h = keys.build_hasher();
-    h.write_usize(bytes.len());
-    h.write(&bytes[..bytes.len().min(ENDS)]);
-    h.write(&bytes[bytes.len().saturating_sub(ENDS)..]);
-    h.finish()
-}
-
-/// Folded multiply: a fast mixer of 64-bit words (the high and low halves
-/// of the 128-bit product, xor-ed).
-fn fold(a: u64, b: u64) -> u64 {
-    let p = u128::from(a) * u128::from(b);
-    (p as u64) ^ ((p >> 64) as u64)
-}
-
-const MIX: u64 = 0x9e37_79b9_7f4a_7c15;
-
-/// A hasher for keys that need no protection from chosen collisions, and
-/// the mixing step of [`KeyedHash`]. SipHash, std's default, costs more
-/// than the rest of a have or get-peers lookup.
-#[derive(Debug, Clone, Copy)]
-pub struct FoldHasher(u64);
-
-impl Hasher for FoldHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.0 = fold(self.0 ^ u64::from_le_bytes(word), MIX);
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = fold(self.0 ^ n, MIX);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// Hashes connection ids: the reactor's slab keys, not chosen by peers.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ConnHash;
-
-impl BuildHasher for ConnHash {
-    type Hasher = FoldHasher;
-    fn build_hasher(&self) -> FoldHasher {
-        FoldHasher(0)
-    }
-}
-
-/// Hashes info hashes with a secret key drawn per catalog: peers cannot
-/// choose SHA1 outputs, and without the key cannot aim them at one bucket.
-#[derive(Debug, Clone, Copy)]
-pub struct KeyedHash(u64);
-
-impl Default for KeyedHash {
-    fn default() -> Self {
-        KeyedHash(RandomState::new().hash_one(MIX))
-    }
-}
-
-impl BuildHasher for KeyedHash {
-    type Hasher = FoldHasher;
-    fn build_hasher(&self) -> FoldHasher {
-        FoldHasher(self.0)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::bitfield::Bitfield;
 
     const ASKER: Asker = Asker {
         conn: 0,
@@ -473,7 +356,7 @@ mod tests {
         assert_eq!(c.get(&h).unwrap().seeders, 2);
         assert!(c.leave(1, &h));
         assert!(!c.leave(1, &h));
-        assert_eq!(c.get(&h).unwrap().holder(2).map(|x| x.conn), Some(2));
+        assert_eq!(c.holder(2, &h).and_then(|x| c.conn_of(x)), Some(2));
         assert!(c.leave(2, &h));
         assert!(c.get(&h).is_none());
         assert_eq!(c.by_name("a.bin").count(), 0);
@@ -495,7 +378,10 @@ mod tests {
         c.sample(entry, ASKER, Some(0), 50, &mut rng, &mut picked);
         // Conns 8, 16, ..., 96 hold piece 0; conn 0 is asking.
         assert_eq!(picked.len(), 12);
-        assert!(picked.iter().all(|&i| entry.holders[i].conn % 8 == 0));
+        assert!(picked.iter().all(|&i| {
+            c.conn_of(&entry.holders[i])
+                .is_some_and(|conn| conn % 8 == 0)
+        }));
         let mut firsts = BTreeSet::new();
         for _ in 0..20 {
             c.sample(entry, ASKER, None, 10, &mut rng, &mut picked);
@@ -520,7 +406,7 @@ mod tests {
         assert!(c.leave(2, &h));
         let e = c.get(&h).unwrap();
         for (i, holder) in e.holders.iter().enumerate() {
-            match holder.conn {
+            match c.conn_of(holder).unwrap() {
                 9 => assert_eq!(e.bits(i), None),
                 conn => {
                     let mut want = Bitfield::new(10);
@@ -535,7 +421,7 @@ mod tests {
         assert_eq!(c.get(&h).unwrap().seeders, 1);
         assert_eq!(c.have(1, &h, 3), HaveOutcome::Updated);
         assert_eq!(c.get(&h).unwrap().seeders, 2);
-        assert!(c.get(&h).unwrap().holder(1).unwrap().is_seeder());
+        assert!(c.holder(1, &h).unwrap().is_seeder());
     }
 
     #[test]
@@ -554,5 +440,89 @@ mod tests {
         c.leave(1, &f.info_hash);
         assert!(c.by_bencoded(&f.bencoded).is_none());
         assert!(c.fingerprints.is_empty());
+    }
+
+    #[test]
+    fn positions_and_slots_stay_right_through_random_churn() {
+        let files: Vec<Info> = (0..5).map(|i| info(&format!("f{i}"), 9 + i)).collect();
+        let mut c = Catalog::default();
+        // (conn, file) -> pieces held, None for a seeder.
+        let mut model: HashMap<(usize, usize), Option<Bitfield>> = HashMap::new();
+        let mut rng = Rng::new(11);
+        for step in 0..4000 {
+            let (conn, f) = (rng.below(20), rng.below(files.len()));
+            let n = files[f].num_pieces();
+            let hash = files[f].info_hash;
+            match rng.below(10) {
+                0..=3 => {
+                    let holding = if rng.below(3) == 0 {
+                        Holding::All
+                    } else {
+                        let mut b = Bitfield::new(n);
+                        b.set(rng.below(n as usize) as u32);
+                        Holding::Some(b)
+                    };
+                    let new = c.announce(conn, files[f].clone(), holding.clone());
+                    let old = model.insert(
+                        (conn, f),
+                        match holding {
+                            Holding::All => None,
+                            Holding::Some(b) => Some(b),
+                        },
+                    );
+                    assert_eq!(new, old.is_none(), "step {step}");
+                }
+                4..=6 => {
+                    let p = rng.below(n as usize) as u32;
+                    let held = model.get_mut(&(conn, f));
+                    let outcome = c.have(conn, &hash, p);
+                    match held {
+                        Some(slot) => {
+                            assert_eq!(outcome, HaveOutcome::Updated);
+                            if let Some(b) = slot {
+                                b.set(p);
+                                if b.is_complete() {
+                                    *slot = None;
+                                }
+                            }
+                        }
+                        None => assert_ne!(outcome, HaveOutcome::Updated),
+                    }
+                }
+                7..=8 => {
+                    assert_eq!(c.leave(conn, &hash), model.remove(&(conn, f)).is_some());
+                }
+                _ => {
+                    c.leave_all(conn);
+                    model.retain(|&(k, _), _| k != conn);
+                }
+            }
+            for (f, file) in files.iter().enumerate() {
+                let holders = model.keys().filter(|k| k.1 == f).count();
+                let seeders = model
+                    .iter()
+                    .filter(|(k, v)| k.1 == f && v.is_none())
+                    .count();
+                match c.get(&file.info_hash) {
+                    None => assert_eq!(holders, 0, "step {step}"),
+                    Some(e) => {
+                        assert_eq!((e.holders.len(), e.seeders as usize), (holders, seeders));
+                        for (i, h) in e.holders.iter().enumerate() {
+                            let conn = c.conn_of(h).unwrap();
+                            let want = &model[&(conn, f)];
+                            assert_eq!(e.bits(i), want.as_ref().map(Bitfield::as_bytes));
+                            assert_eq!(
+                                h.count(),
+                                want.as_ref().map_or(file.num_pieces(), Bitfield::count)
+                            );
+                        }
+                    }
+                }
+            }
+            for conn in 0..20 {
+                let held = model.keys().filter(|k| k.0 == conn).count();
+                assert_eq!(c.files_of(conn), held, "step {step}");
+            }
+        }
     }
 }

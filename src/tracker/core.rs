@@ -62,7 +62,6 @@ struct Peer {
     remote: IpAddr,
     /// Set by hello: the peer's id and the address it accepts peers on.
     identity: Option<(PeerId, SocketAddr)>,
-    files: Vec<InfoHash>,
 }
 
 /// What the reactor should do with the session after a request.
@@ -99,6 +98,8 @@ pub struct Tracker {
     pub(super) http_peers: HashMap<ConnId, IpAddr, ConnHash>,
     /// Scratch for BitTorrent announce replies.
     pub(super) bt_peers: Vec<SocketAddr>,
+    /// When the shell next sweeps expired BitTorrent peers.
+    pub(super) next_sweep: Option<Instant>,
     /// Requests, errors and latencies, for `/metrics`.
     pub stats: super::stats::Stats,
     /// The `--http` monitoring listener and its settings, if on.
@@ -159,6 +160,7 @@ impl Tracker {
             on_reload: None,
             http_peers: HashMap::default(),
             bt_peers: Vec::new(),
+            next_sweep: None,
             stats: Default::default(),
             api: None,
         }
@@ -199,17 +201,7 @@ impl Tracker {
     /// Seeders, completed downloads and leechers of a file, both kinds of
     /// peer together.
     pub fn scrape(&self, hash: &InfoHash) -> ScrapeStats {
-        let mut s = ScrapeStats::default();
-        if let Some(e) = self.catalog.get(hash) {
-            s.seeders += e.seeders;
-            s.leechers += e.holders.len() as u32 - e.seeders;
-        }
-        if let Some(sw) = self.swarms.get(hash) {
-            s.seeders += sw.seeders;
-            s.leechers += sw.leechers();
-            s.completed = sw.completed;
-        }
-        s
+        counts(self.catalog.get(hash), self.swarms.get(hash))
     }
 
     /// A BitTorrent announce: joins, refreshes or leaves the swarm, and
@@ -229,39 +221,45 @@ impl Tracker {
         if a.event == Event::Stopped {
             self.swarms.remove(&a.info_hash, &a.addr);
         } else {
-            let was_seeder = self
-                .swarms
-                .get(&a.info_hash)
-                .and_then(|sw| sw.peers.iter().find(|p| p.addr == a.addr))
-                .is_some_and(|p| p.seeder);
             let peer = BtPeer {
                 addr: a.addr,
                 peer_id: a.peer_id,
                 seeder: a.left == 0,
                 deadline: now + Duration::from_secs(2 * u64::from(interval)),
             };
-            let completed = a.event == Event::Completed && !was_seeder;
-            let new_swarm =
-                self.swarms.get(&a.info_hash).is_none() && self.catalog.get(&a.info_hash).is_none();
-            if new_swarm && self.swarms.len() + self.catalog.len() >= self.config.max_files {
-                return Err(format!(
-                    "the tracker is full ({} files)",
-                    self.config.max_files
-                ));
-            }
-            if self
-                .swarms
-                .upsert(a.info_hash, peer, completed, self.config.max_bt_peers)
-                == Upsert::Full
-            {
-                return Err(format!(
-                    "the tracker is full ({} BitTorrent peers)",
-                    self.config.max_bt_peers
-                ));
+            let catalog = &self.catalog;
+            let max_files = self.config.max_files;
+            // A swarm of a file the catalog knows adds no file.
+            let may_create = |swarms: usize| {
+                catalog.get(&a.info_hash).is_some() || swarms + catalog.len() < max_files
+            };
+            let completed = a.event == Event::Completed;
+            match self.swarms.upsert(
+                a.info_hash,
+                peer,
+                completed,
+                self.config.max_bt_peers,
+                may_create,
+            ) {
+                Upsert::Added | Upsert::Updated => {}
+                Upsert::NoRoom => {
+                    return Err(format!("the tracker is full ({max_files} files)"));
+                }
+                Upsert::Full => {
+                    return Err(format!(
+                        "the tracker is full ({} BitTorrent peers)",
+                        self.config.max_bt_peers
+                    ));
+                }
             }
             let want = a.numwant.unwrap_or(BT_DEFAULT_NUMWANT);
             let want = want.min(u32::from(self.config.max_peers_per_answer)) as usize;
-            self.sample_for_bt(a, want, peers);
+            let s = self.sample_for_bt(a, want, peers);
+            return Ok(BtReply {
+                interval,
+                seeders: s.seeders,
+                leechers: s.leechers,
+            });
         }
         let s = self.scrape(&a.info_hash);
         Ok(BtReply {
@@ -272,12 +270,33 @@ impl Tracker {
     }
 
     /// Reservoir sampling over the file's BitTorrent peers (but `a`) and
-    /// its STA holders that accept connections.
-    fn sample_for_bt(&mut self, a: &BtAnnounce, max: usize, out: &mut Vec<SocketAddr>) {
+    /// its STA holders that accept connections; returns the file's counts
+    /// (found with the same lookups).
+    fn sample_for_bt(
+        &mut self,
+        a: &BtAnnounce,
+        max: usize,
+        out: &mut Vec<SocketAddr>,
+    ) -> ScrapeStats {
+        let entry = self.catalog.get(&a.info_hash);
+        let swarm = self.swarms.get(&a.info_hash);
+        let stats = counts(entry, swarm);
         if max == 0 {
-            return;
+            return stats;
         }
         let family = |addr: &SocketAddr| !a.same_family || addr.is_ipv4() == a.addr.is_ipv4();
+        let sta_holders = entry.is_some_and(|e| !e.holders.is_empty());
+        if !sta_holders && let Some(sw) = swarm {
+            // BitTorrent peers only (the common case of a public swarm): a
+            // run of the swarm from a random start, wrapping, costs the
+            // answer's length rather than the swarm's and a random number
+            // per peer.
+            let n = sw.peers.len();
+            let start = if n > max + 1 { self.rng.below(n) } else { 0 };
+            let v4 = a.same_family.then(|| a.addr.is_ipv4());
+            sw.run_from(start, &a.addr, v4, max, out);
+            return stats;
+        }
         let mut seen = 0usize;
         let mut offer = |addr: SocketAddr, rng: &mut Rng| {
             seen += 1;
@@ -290,16 +309,20 @@ impl Tracker {
                 }
             }
         };
-        if let Some(sw) = self.swarms.get(&a.info_hash) {
+        if let Some(sw) = swarm {
             for p in &sw.peers {
                 if p.addr != a.addr && family(&p.addr) {
                     offer(p.addr, &mut self.rng);
                 }
             }
         }
-        if let Some(e) = self.catalog.get(&a.info_hash) {
+        if let Some(e) = entry {
             for h in &e.holders {
-                let Some((_, addr)) = self.peers.get(&h.conn).and_then(|p| p.identity.as_ref())
+                let Some((_, addr)) = self
+                    .catalog
+                    .conn_of(h)
+                    .and_then(|conn| self.peers.get(&conn))
+                    .and_then(|p| p.identity.as_ref())
                 else {
                     continue;
                 };
@@ -311,6 +334,7 @@ impl Tracker {
         for k in (1..out.len()).rev() {
             out.swap(k, self.rng.below(k + 1));
         }
+        stats
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -333,17 +357,14 @@ impl Tracker {
             Peer {
                 remote,
                 identity: None,
-                files: Vec::new(),
             },
         );
     }
 
     /// The session is gone: everything it held leaves the catalog.
     pub fn disconnect(&mut self, conn: ConnId) {
-        if let Some(peer) = self.peers.remove(&conn) {
-            for hash in &peer.files {
-                self.catalog.leave(conn, hash);
-            }
+        if self.peers.remove(&conn).is_some() {
+            self.catalog.leave_all(conn);
         }
         self.vouches.drop_conn(conn);
     }
@@ -463,13 +484,10 @@ impl Tracker {
         let new_file = self.catalog.get(&hash).is_none() && self.swarms.get(&hash).is_none();
         let peer = self
             .peers
-            .get_mut(&conn)
+            .get(&conn)
             .ok_or((ErrorCode::HELLO_REQUIRED, String::new()))?;
-        let holds = self
-            .catalog
-            .get(&hash)
-            .is_some_and(|e| e.holder(conn).is_some());
-        if !holds && peer.files.len() >= self.config.max_files_per_peer {
+        let holds = self.catalog.holder(conn, &hash).is_some();
+        if !holds && self.catalog.files_of(conn) >= self.config.max_files_per_peer {
             return fail(
                 ErrorCode::LIMIT_REACHED,
                 format!(
@@ -486,12 +504,8 @@ impl Tracker {
         }
         let reachable = peer.identity.is_some_and(|(_, addr)| addr.port() != 0);
         let ipv6 = peer.identity.is_some_and(|(_, addr)| is_v6(&addr));
-        if self
-            .catalog
-            .hold(conn, hash, holding, (reachable, ipv6), || info)
-        {
-            peer.files.push(hash);
-        }
+        self.catalog
+            .hold(conn, hash, holding, (reachable, ipv6), || info);
         Response::Announced { info_hash: hash }.encode(out);
         Ok(())
     }
@@ -655,6 +669,7 @@ impl Tracker {
             }
         }
         let peers = &self.peers;
+        let catalog = &self.catalog;
         let mut found = std::mem::take(&mut self.found);
         found.clear();
         found.extend(picked.iter().filter_map(|&i| {
@@ -668,7 +683,8 @@ impl Tracker {
             }
             // Sessions with port 0 (they accept no connections) were not
             // sampled: they are not eligible.
-            let (peer_id, addr) = peers.get(&entry.holders[i].conn)?.identity?;
+            let conn = catalog.conn_of(&entry.holders[i])?;
+            let (peer_id, addr) = peers.get(&conn)?.identity?;
             Some((peer_id, addr, i))
         }));
         // Room for the whole answer at once: peer id, address (up to 19
@@ -703,12 +719,28 @@ impl Tracker {
             return not_found(hash);
         }
         self.vouches.drop(conn, hash);
-        if let Some(peer) = self.peers.get_mut(&conn) {
-            peer.files.retain(|h| h != hash);
-        }
         Response::Ack.encode(out);
         Ok(())
     }
+}
+
+/// Seeders, completed downloads and leechers of a file, both kinds of
+/// peer together.
+fn counts(
+    entry: Option<&super::catalog::FileEntry>,
+    swarm: Option<&super::swarm::Swarm>,
+) -> ScrapeStats {
+    let mut s = ScrapeStats::default();
+    if let Some(e) = entry {
+        s.seeders += e.seeders;
+        s.leechers += e.holders.len() as u32 - e.seeders;
+    }
+    if let Some(sw) = swarm {
+        s.seeders += sw.seeders;
+        s.leechers += sw.leechers();
+        s.completed = sw.completed;
+    }
+    s
 }
 
 impl Tracker {
@@ -734,11 +766,7 @@ impl Tracker {
         if peers.iter().any(|p| p.addr.port() == 0) {
             return fail(ErrorCode::INVALID_PARAMETERS, "port 0 is not a listen port");
         }
-        let announced = self
-            .peers
-            .get(&conn)
-            .is_some_and(|p| p.files.contains(&hash));
-        if !announced {
+        if self.catalog.holder(conn, &hash).is_none() {
             return fail(
                 ErrorCode::FILE_NOT_FOUND,
                 format!(

@@ -154,7 +154,8 @@ impl Tracker {
             let full = Bitfield::full(pieces);
             availability = vec![0u32; pieces as usize];
             for (i, h) in e.holders.iter().enumerate() {
-                let (peer_id, addr) = match self.identity(h.conn) {
+                let identity = self.catalog().conn_of(h).and_then(|c| self.identity(c));
+                let (peer_id, addr) = match identity {
                     Some((id, addr)) => (Some(id), addr.to_string()),
                     None => (None, String::new()),
                 };

@@ -5,6 +5,8 @@
 
 pub mod catalog;
 pub mod core;
+mod file_entry;
+mod hash;
 pub mod http_api;
 pub mod service;
 pub mod stats;

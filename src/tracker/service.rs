@@ -30,6 +30,9 @@ pub enum Proto {
 /// whole requests left, which the reactor takes for "need more input".)
 const OUTPUT_BATCH: usize = 1024 * 1024;
 
+/// The longest wait between sweeps of expired BitTorrent peers.
+const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Handler for Tracker {
     type Session = Proto;
 
@@ -141,6 +144,14 @@ impl Handler for Tracker {
     }
 
     fn tick(&mut self, _ctx: &mut Ctx<Proto>, now: Instant) {
+        // A sweep walks every BitTorrent peer; a tenth of a peer's
+        // lifetime late (at most SWEEP_EVERY) costs nothing.
+        if self.next_sweep.is_some_and(|t| now < t) {
+            return;
+        }
+        let lifetime = 2 * u64::from(self.config().announce_interval_secs);
+        let every = std::time::Duration::from_millis(lifetime * 100).min(SWEEP_EVERY);
+        self.next_sweep = Some(now + every);
         let gone = self.sweep(now);
         if gone > 0 {
             debug!("{gone} BitTorrent peers expired");

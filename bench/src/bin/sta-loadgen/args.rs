@@ -23,6 +23,9 @@ POPULATION:
     --max-peers N         most peers per file [default: 100]
     --dist D              peers per file: uniform (1..=max) or zipf [default: uniform]
     --sessions N          simulated peers (TCP sessions) [default: 1000]
+    --source-ips N        STA sessions connect from 127.0.0.1 .. 127.0.0.N in
+                          turn (a source address has about 28,000 ephemeral
+                          ports) [default: 1]
     --min-pieces N        [default: 64]
     --max-pieces N        [default: 512]
     --seeders PCT         share of (peer, file) entries that are seeders [default: 30]
@@ -49,6 +52,9 @@ LOAD:
 
 Prints a report and one `RESULT key=value ...` line for scripts.
 ";
+
+/// Sessions one generator plays: a fleet, with room above it.
+pub const MAX_SESSIONS: usize = 200_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dist {
@@ -80,6 +86,7 @@ pub struct Args {
     pub max_peers: usize,
     pub dist: Dist,
     pub sessions: usize,
+    pub source_ips: u8,
     pub min_pieces: u32,
     pub max_pieces: u32,
     pub seeders: u32,
@@ -149,6 +156,7 @@ pub fn parse_args_from(args: Vec<std::ffi::OsString>) -> Result<Option<Args>, Bo
         max_peers: p.opt_value_from_str("--max-peers")?.unwrap_or(100),
         dist,
         sessions: p.opt_value_from_str("--sessions")?.unwrap_or(1000),
+        source_ips: p.opt_value_from_str("--source-ips")?.unwrap_or(1),
         min_pieces: p.opt_value_from_str("--min-pieces")?.unwrap_or(64),
         max_pieces: p.opt_value_from_str("--max-pieces")?.unwrap_or(512),
         seeders: p.opt_value_from_str("--seeders")?.unwrap_or(30),
@@ -181,8 +189,13 @@ pub fn parse_args_from(args: Vec<std::ffi::OsString>) -> Result<Option<Args>, Bo
     if !rest.is_empty() {
         return Err(format!("unexpected arguments: {rest:?}").into());
     }
-    if a.sessions < a.max_peers || a.sessions > 40_000 {
-        return Err("--sessions must be at least --max-peers and at most 40000".into());
+    if a.sessions < a.max_peers || a.sessions > MAX_SESSIONS {
+        return Err(
+            format!("--sessions must be at least --max-peers and at most {MAX_SESSIONS}").into(),
+        );
+    }
+    if a.source_ips == 0 || a.source_ips == 255 {
+        return Err("--source-ips must be 1 to 254".into());
     }
     if a.min_pieces == 0 || a.min_pieces > a.max_pieces {
         return Err("need 0 < --min-pieces <= --max-pieces".into());

@@ -17,6 +17,7 @@
 //! from the scheduled time, so a stalled server cannot hide its queue.
 
 mod args;
+mod connect_from;
 mod population;
 mod report;
 mod schedule;

@@ -85,8 +85,9 @@ pub fn peer_id(i: usize) -> PeerId {
     id
 }
 
+/// A listen port per peer, distinct for the first 45,000 peers (and never 0).
 pub fn peer_port(i: usize) -> u16 {
-    20_000 + i as u16
+    20_000 + (i % 45_000) as u16
 }
 
 /// A partial bitfield for a file of `pieces` pieces: random bytes of some

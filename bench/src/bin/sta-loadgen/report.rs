@@ -82,6 +82,17 @@ pub fn measure(ctx: &Arc<Ctx>, pid: Option<u32>, meta_bytes: usize) -> Result<()
         (Some(b), Some(a)) => Some((a.saturating_sub(b) * 1024) as f64 / ctx.pop.entries as f64),
         _ => None,
     };
+    // What the tracker must keep of the announced bitfields (seeders need
+    // none): the floor of any per-entry figure.
+    let bitfield_bytes: usize = ctx
+        .pop
+        .sessions
+        .iter()
+        .flatten()
+        .filter(|h| !h.seeder)
+        .map(|h| ctx.pop.files[h.file as usize].pieces.div_ceil(8) as usize)
+        .sum();
+    let bits_per_entry = bitfield_bytes as f64 / ctx.pop.entries.max(1) as f64;
     let mode = match ctx.target {
         Target::Sta(_) => "sta",
         Target::Udp(_) => "udp",
@@ -158,7 +169,7 @@ pub fn measure(ctx: &Arc<Ctx>, pid: Option<u32>, meta_bytes: usize) -> Result<()
         kb(hwm),
     );
     println!(
-        "memory: {} bytes per (peer, file) entry over {} entries ({:.0} bytes of info dict per entry announced)",
+        "memory: {} bytes per (peer, file) entry over {} entries ({:.0} bytes of info dict and {bits_per_entry:.1} of bitfield per entry announced)",
         fmt_opt(bytes_per_entry, 0),
         ctx.pop.entries,
         meta_bytes as f64 / ctx.pop.entries as f64,
@@ -171,7 +182,7 @@ pub fn measure(ctx: &Arc<Ctx>, pid: Option<u32>, meta_bytes: usize) -> Result<()
     }
     let errors: u64 = st.errors.values().sum();
     println!(
-        "RESULT mode={mode} rate={} burst={} seconds={} setup_s={setup_secs:.3} setup_rps={:.0} setup_cpu_s={} rps={rps:.0} cpu_s={} req_per_cpu_s={} gen_cpu_s={} p50_us={:.1} p99_us={:.1} p999_us={:.1} rss_before_kb={} rss_after_kb={} hwm_kb={} bytes_per_entry={} entries={} threads={} errors={errors} lost={} unsent={}",
+        "RESULT mode={mode} rate={} burst={} seconds={} setup_s={setup_secs:.3} setup_rps={:.0} setup_cpu_s={} rps={rps:.0} cpu_s={} req_per_cpu_s={} gen_cpu_s={} p50_us={:.1} p99_us={:.1} p999_us={:.1} rss_before_kb={} rss_after_kb={} hwm_kb={} bytes_per_entry={} bitfield_per_entry={bits_per_entry:.1} entries={} threads={} errors={errors} lost={} unsent={}",
         a.rate.map_or("closed".into(), |r| format!("{r:.0}")),
         a.burst,
         a.seconds,

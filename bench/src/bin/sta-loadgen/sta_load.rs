@@ -9,7 +9,7 @@ use mio::{Events, Interest, Poll, Token};
 use sta::rng::Rng;
 use sta::wire::tracker::Request;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 /// Request generator of one worker.
@@ -182,7 +182,9 @@ pub fn sta_setup(
 ) -> io::Result<()> {
     let poll = poll_slot.insert(Poll::new()?);
     for index in (worker..ctx.args.sessions).step_by(ctx.args.threads) {
-        let mut s = StaSession::connect(addr, index, &ctx.pop)?;
+        let n = ctx.args.source_ips;
+        let source = (n > 1).then(|| IpAddr::from([127, 0, 0, 1 + (index % usize::from(n)) as u8]));
+        let mut s = StaSession::connect(addr, source, index, &ctx.pop)?;
         poll.registry().register(
             &mut s.stream,
             Token(sessions.len()),

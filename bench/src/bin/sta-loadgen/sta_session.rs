@@ -10,7 +10,7 @@ use sta::wire::split_frame;
 use sta::wire::tracker::{Response, req, resp};
 use std::collections::VecDeque;
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 pub struct Pending {
     pub t: u64,
@@ -34,8 +34,18 @@ pub struct StaSession {
 }
 
 impl StaSession {
-    pub fn connect(addr: SocketAddr, index: usize, pop: &Population) -> io::Result<StaSession> {
-        let std = std::net::TcpStream::connect(addr)?;
+    /// Connects session `index`, from `source` if given (port chosen by
+    /// the kernel).
+    pub fn connect(
+        addr: SocketAddr,
+        source: Option<IpAddr>,
+        index: usize,
+        pop: &Population,
+    ) -> io::Result<StaSession> {
+        let std = match source {
+            Some(ip) => crate::connect_from::connect_from(ip, addr)?,
+            None => std::net::TcpStream::connect(addr)?,
+        };
         std.set_nodelay(true)?;
         std.set_nonblocking(true)?;
         let partial = pop.sessions[index]
@@ -48,9 +58,11 @@ impl StaSession {
             stream: TcpStream::from_std(std),
             index,
             partial,
-            out: Vec::with_capacity(64 * 1024),
+            // Small at first: a fleet has tens of thousands of sessions,
+            // and both buffers grow as needed.
+            out: Vec::with_capacity(4 * 1024),
             out_pos: 0,
-            input: vec![0; 64 * 1024],
+            input: vec![0; 8 * 1024],
             in_len: 0,
             inflight: VecDeque::new(),
             writable: true,
