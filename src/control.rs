@@ -659,21 +659,6 @@ pub struct TrackerState {
     pub connected: bool,
 }
 
-impl StatusReport {
-    /// A report's tracker fields from the list of trackers.
-    pub fn trackers_of(trackers: Vec<TrackerState>) -> (String, bool, Vec<TrackerState>) {
-        let main = trackers
-            .iter()
-            .find(|t| t.connected)
-            .or(trackers.first())
-            .cloned()
-            .unwrap_or(TrackerState {
-                addr: String::new(),
-                connected: false,
-            });
-        (main.addr, main.connected, trackers)
-    }
-}
 
 /// The status object as it travels, with `files` of any serializable type
 /// (`sta status --json` adds a magnet link to each).

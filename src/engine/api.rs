@@ -34,6 +34,7 @@ impl<S: Storage> Engine<S> {
                 connected,
             })
             .collect();
+        let main = self.main_tracker();
         PeerStatus {
             daemon: DaemonInfo {
                 program: "sta-peerd",
@@ -43,15 +44,10 @@ impl<S: Storage> Engine<S> {
                 listen: self.config.listen.to_string(),
                 uptime_seconds: now.as_secs_f64(),
             },
-            tracker: trackers
-                .iter()
-                .find(|t| t.connected)
-                .or(trackers.first())
-                .cloned()
-                .unwrap_or(TrackerLink {
-                    addr: String::new(),
-                    connected: false,
-                }),
+            tracker: TrackerLink {
+                addr: main.0.to_string(),
+                connected: main.1,
+            },
             trackers,
             totals,
             files,

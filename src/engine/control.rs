@@ -489,7 +489,7 @@ impl<S: Storage> Engine<S> {
             .map(|t| file_report(t, self.storage.path(t.file)))
             .collect();
         files.sort_by(|a, b| a.name.cmp(&b.name));
-        let states = self
+        let trackers = self
             .tracker_states()
             .into_iter()
             .map(|(addr, connected)| crate::control::TrackerState {
@@ -497,11 +497,11 @@ impl<S: Storage> Engine<S> {
                 connected,
             })
             .collect();
-        let (tracker_addr, tracker_connected, trackers) = StatusReport::trackers_of(states);
+        let (main, tracker_connected) = self.main_tracker();
         StatusReport {
             peer_id: self.peer_id,
             listen: self.config.listen,
-            tracker_addr,
+            tracker_addr: main.to_string(),
             tracker_connected,
             trackers,
             files,

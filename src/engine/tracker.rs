@@ -364,6 +364,16 @@ impl<S: Storage> Engine<S> {
         (code::TRACKER_UNREACHABLE, message)
     }
 
+    /// The tracker a status shows first: the first with a session up,
+    /// else the first configured.
+    pub(super) fn main_tracker(&self) -> (SocketAddr, bool) {
+        let first = self.trackers.iter().find(|t| t.connected());
+        match first.or(self.trackers.first()) {
+            Some(t) => (t.addr, t.connected()),
+            None => (self.config.listen, false), // no trackers: never built
+        }
+    }
+
     /// The trackers with their session states, in configured order.
     pub(super) fn tracker_states(&self) -> Vec<(SocketAddr, bool)> {
         self.trackers
