@@ -46,7 +46,12 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     let shares: Vec<PathBuf> = args.values_from_str(peerd::SHARE.flag)?;
     let s = Settings::load(args, &peerd::SPEC)?;
     init_logging(&s.get::<String>(&peerd::LOG_LEVEL)?)?;
-    let tracker = resolve(&s.get::<String>(&peerd::TRACKER)?)?;
+    let tracker_given: String = s.get(&peerd::TRACKER)?;
+    let tracker = resolve(&tracker_given)?;
+    let tls = match sta::config::tls_files(&s)? {
+        Some(files) => Some(files.load()?),
+        None => None,
+    };
     let listen: SocketAddr = s.get(&peerd::LISTEN)?;
     let dir: PathBuf = s.get(&peerd::DIR)?;
     let dir = std::fs::canonicalize(&dir).map_err(|e| format!("--dir {}: {e}", dir.display()))?;
@@ -135,6 +140,11 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     daemon.set_rates(reactor.ctx(), upload.0, download.0);
     if let Some((index, loopback)) = http_index {
         daemon.serve_http(index, api_token, loopback);
+    }
+    if let Some(config) = tls {
+        sta::tls::files::log_loaded(&config, sta::tls::files::now_secs(), "");
+        let tls = sta::peer::tls::TrackerTls::new(config, &[(tracker, &tracker_given)])?;
+        daemon.use_tls(tls);
     }
     daemon.reload_with(s);
     let shared = absolute(&shares)?;

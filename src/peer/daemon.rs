@@ -50,6 +50,8 @@ pub struct Daemon {
     deferred: HashMap<LinkId, (ConnId, bool)>,
     /// The settings it started with, for a reload on SIGHUP.
     settings: Option<Settings>,
+    /// TLS for the tracker sessions, when on.
+    tls: Option<super::tls::TrackerTls>,
 }
 
 impl Daemon {
@@ -64,6 +66,7 @@ impl Daemon {
             http_loopback: false,
             settings: None,
             deferred: HashMap::new(),
+            tls: None,
         }
     }
 
@@ -115,6 +118,11 @@ impl Daemon {
         }
     }
 
+    /// Dials the tracker over TLS from now on (call before `start`).
+    pub fn use_tls(&mut self, tls: super::tls::TrackerTls) {
+        self.tls = Some(tls);
+    }
+
     /// Keeps the settings the daemon was started with: SIGHUP reads them
     /// again and applies what can change while running.
     pub fn reload_with(&mut self, settings: Settings) {
@@ -145,6 +153,12 @@ impl Daemon {
             .get(&peerd::MAX_DOWNLOAD_RATE)
             .map_err(|e| e.to_string())?;
         crate::config::set_log_level(&level).map_err(|e| e.to_string())?;
+        let files = crate::config::tls_files(&new).map_err(|e| e.to_string());
+        if let Some(config) = crate::tls::files::reload(files, self.tls.is_some())
+            && let Some(tls) = self.tls.as_mut()
+        {
+            tls.replace(config);
+        }
         self.engine.retune(slots, peers, piece);
         // A rate the file changed replaces the one in force (set by
         // `sta limits`, maybe); one it did not change stays as it is.
@@ -159,6 +173,9 @@ impl Daemon {
             self.engine.set_rates(up, down);
         }
         for name in changed {
+            if TLS_SETTINGS.contains(&name) {
+                continue; // read again at every SIGHUP, changed or not
+            }
             match RELOADABLE.contains(&name) {
                 true => info!(
                     "reload: {name} is now {}",
@@ -213,7 +230,12 @@ impl Daemon {
                     offset,
                     len,
                 } => self.send_block(ctx, link, header, file, offset, len),
-                Action::Dial { link, addr } => ctx.dial(addr, Conn::Link(link)),
+                Action::Dial { link, addr } => match &self.tls {
+                    Some(tls) if !self.engine.is_peer_link(link) => {
+                        ctx.dial_tls(addr, Conn::Link(link), tls.dial(addr))
+                    }
+                    _ => ctx.dial(addr, Conn::Link(link)),
+                },
                 Action::Close { link } => {
                     if let Some((id, _)) = self.deferred.remove(&link) {
                         ctx.close(id);
@@ -263,6 +285,8 @@ impl Daemon {
         }
     }
 }
+
+const TLS_SETTINGS: [&str; 3] = ["tls-cert", "tls-key", "tls-ca"];
 
 /// The settings a SIGHUP applies to a running sta-peerd.
 const RELOADABLE: [&str; 6] = [
@@ -332,6 +356,12 @@ impl Handler for Daemon {
             Conn::Link(link) => link,
             Conn::Http(exchange) => return self.http(ctx, id, exchange, input, out),
         };
+        if self.tls.is_none()
+            && !self.engine.is_peer_link(*link)
+            && crate::tls::looks_like_tls(input)
+        {
+            warn!("the tracker speaks TLS: give this sta-peerd --tls-cert, --tls-key and --tls-ca");
+        }
         let now = self.now();
         let used = self.engine.link_input(now, *link, input);
         self.perform(ctx);

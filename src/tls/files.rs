@@ -74,3 +74,70 @@ impl TlsFiles {
         })
     }
 }
+
+/// Says which certificate is in use and until when; warns when it
+/// expires within a day, so the operator renews it before peers refuse it.
+pub fn log_loaded(config: &TlsConfig, now_secs: i64, context: &str) {
+    let left = config.not_after - now_secs;
+    let until = utc(config.not_after);
+    if left < 86_400 {
+        log::warn!(
+            "{context}TLS certificate {:?} expires {until} (in {} minutes): issue a new one with `sta ca issue` and send SIGHUP",
+            config.subject,
+            left.max(0) / 60
+        );
+    } else {
+        log::info!(
+            "{context}TLS certificate {:?}, valid until {until} ({:.1} days)",
+            config.subject,
+            left as f64 / 86_400.0
+        );
+    }
+}
+
+/// `2026-12-08 18:11 UTC`.
+fn utc(secs: i64) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(secs) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute()
+        ),
+        Err(_) => format!("at Unix time {secs}"),
+    }
+}
+
+/// The system clock in Unix seconds (0 if it is before 1970).
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// SIGHUP: the TLS identity again, from `files` as the configuration now
+/// gives them. `in_use`: the daemon runs TLS (turning it on or off takes
+/// a restart: the listeners and the tracker session change meaning).
+/// `None` (logged why) leaves the identity in use as it is.
+pub fn reload(files: Result<Option<TlsFiles>, String>, in_use: bool) -> Option<TlsConfig> {
+    match (files, in_use) {
+        (Err(e), _) => log::warn!("reload: {e}; keeping TLS as it is"),
+        (Ok(None), false) => {}
+        (Ok(None), true) => log::warn!(
+            "reload: the TLS settings are gone, but turning TLS off takes a restart; keeping the certificate in use"
+        ),
+        (Ok(Some(_)), false) => {
+            log::warn!("reload: TLS settings given, but turning TLS on takes a restart")
+        }
+        (Ok(Some(files)), true) => match files.load() {
+            Ok(config) => {
+                log_loaded(&config, now_secs(), "reload: ");
+                return Some(config);
+            }
+            Err(e) => log::warn!("reload: {e}; keeping the TLS certificate in use"),
+        },
+    }
+    None
+}

@@ -10,10 +10,12 @@ use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerCon
 use std::io::Read;
 use std::sync::Arc;
 
-/// Plaintext rustls buffers before the handshake and ciphertext it keeps
-/// before [`TlsLink::transmit`]: a frame's worth or so. The caller's own
-/// queues hold the rest, under their own limits.
-const BUFFER_LIMIT: usize = 256 * 1024;
+/// Plaintext rustls buffers before the handshake ends (and ciphertext it
+/// keeps before [`TlsLink::transmit`], which takes it at once). A client
+/// says hello and waits for the answer, so this is never near; past it
+/// [`TlsLink::send`] takes nothing and the caller closes. After the
+/// handshake the caller's own queues hold what waits, under their limits.
+const BUFFER_LIMIT: usize = 16 * 1024 * 1024;
 
 pub struct TlsLink {
     conn: Connection,

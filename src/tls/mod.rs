@@ -14,5 +14,12 @@ pub use config::TlsConfig;
 pub use error::TlsError;
 pub use link::TlsLink;
 
+/// Whether `bytes` start like a TLS record (content type 20-23, version
+/// 3.x): what a plain-text endpoint sees when a TLS one talks to it, worth
+/// a hint in its log rather than a bare "frame too large".
+pub fn looks_like_tls(bytes: &[u8]) -> bool {
+    matches!(bytes, [0x14..=0x17, 3, 0..=4, ..])
+}
+
 #[cfg(test)]
 mod tests;

@@ -298,3 +298,12 @@ fn garbage_is_refused_whatever_it_looks_like() {
         assert!(!s.has_received());
     }
 }
+
+#[test]
+fn tls_records_are_told_from_sta_frames() {
+    assert!(super::looks_like_tls(&[0x16, 3, 1, 0, 200]));
+    assert!(super::looks_like_tls(&[0x15, 3, 3, 0, 2, 2, 48]));
+    assert!(!super::looks_like_tls(b"\x00\x00\x00\x05\x01hello"));
+    assert!(!super::looks_like_tls(b"status\n"));
+    assert!(!super::looks_like_tls(&[0x16]));
+}

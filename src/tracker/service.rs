@@ -33,9 +33,9 @@ const OUTPUT_BATCH: usize = 1024 * 1024;
 impl Handler for Tracker {
     type Session = Proto;
 
-    fn reload(&mut self, _ctx: &mut Ctx<Proto>) {
+    fn reload(&mut self, ctx: &mut Ctx<Proto>) {
         if let Some(f) = self.on_reload.as_mut() {
-            f();
+            f(ctx);
         }
     }
 
@@ -92,6 +92,11 @@ impl Handler for Tracker {
                     }
                     Err(e) => {
                         debug!("session {id}: {e}");
+                        if used == 0 && crate::tls::looks_like_tls(input) {
+                            log::warn!(
+                                "session {id}: TLS on a plain-text port (a peer with --tls-cert?): give this tracker --tls-cert, --tls-key and --tls-ca too"
+                            );
+                        }
                         self.stats.sta_request(None);
                         self.stats.error("sta", e.code.0);
                         e.to_response().encode(buf);

@@ -1,0 +1,235 @@
+//! Private swarms over the real binaries: a CA made with `sta ca`, a
+//! tracker serving TLS only, peers dialing it with their certificates.
+//! Who is refused, that both sides' logs say why, that a refusal harms no
+//! other session, and that SIGHUP loads a reissued certificate.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const LOG_WAIT: Duration = Duration::from_secs(15);
+
+/// A CA directory with host certificates issued by `sta ca`.
+struct Ca {
+    dir: PathBuf,
+}
+
+impl Ca {
+    fn new(dir: PathBuf) -> Ca {
+        sta_ca(&["init", dir.to_str().unwrap()]);
+        Ca { dir }
+    }
+
+    /// Issues `name`'s files (again); returns its --tls-* flags.
+    fn issue(&self, name: &str, days: &str) -> Vec<String> {
+        sta_ca(&[
+            "issue",
+            "--name",
+            name,
+            "--days",
+            days,
+            self.dir.to_str().unwrap(),
+        ]);
+        self.flags(name, &self.dir.join("ca.crt"))
+    }
+
+    fn flags(&self, name: &str, ca: &Path) -> Vec<String> {
+        let f = |ext: &str| {
+            self.dir
+                .join(format!("{name}.{ext}"))
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        vec![
+            "--tls-cert".into(),
+            f("crt"),
+            "--tls-key".into(),
+            f("key"),
+            "--tls-ca".into(),
+            ca.to_str().unwrap().to_owned(),
+        ]
+    }
+}
+
+fn sta_ca(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sta"))
+        .arg("ca")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sta ca {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn wait_log(who: &str, what: &str, log: impl Fn() -> String) {
+    wait_for(&format!("{who} to log {what:?}"), LOG_WAIT, || {
+        log().contains(what).then_some(())
+    });
+}
+
+fn hup(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "kill -HUP {pid}");
+}
+
+#[test]
+fn share_and_get_over_tls_while_plain_text_is_refused() {
+    let tmp = TempDir::new("tls-get");
+    let ca = Ca::new(tmp.subdir("ca"));
+    let t = tracker(&strs(&ca.issue("127.0.0.1", "7")));
+    wait_log("the tracker", "(TLS only)", || t.log());
+    let src = tmp.subdir("src").join("private.bin");
+    write_random_file(&src, 3 << 20, 17);
+    let seed_flags = ca.issue("seed", "7");
+    let seeder = spawn_peerd_with(t.addr, &tmp.subdir("s"), &[&src], &strs(&seed_flags));
+    seeder.wait_seeding("private.bin", Duration::from_secs(30));
+    let leecher = spawn_peerd_with(
+        t.addr,
+        &tmp.subdir("l"),
+        &[],
+        &strs(&ca.issue("leech", "7")),
+    );
+
+    // A plain-text tracker client knocks: refused, logged, closed.
+    let mut plain = std::net::TcpStream::connect(t.addr).unwrap();
+    plain.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    let mut frame = Vec::new();
+    hello(peer_id(9), 1).encode(&mut frame);
+    plain.write_all(&frame).unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert_eq!(
+        answer.first(),
+        Some(&0x15),
+        "a TLS alert, then the end: {answer:?}"
+    );
+    wait_log("the tracker", "not TLS", || t.log());
+    // A plain-text sta-peerd gets nowhere either, and says so.
+    let outsider = spawn_peerd_unready(t.addr, &tmp.subdir("o"), &[], &[]);
+    wait_log("the outsider", "the tracker speaks TLS", || outsider.log());
+
+    let got = leecher.sta(&["get", "private.bin"]).ok();
+    let dest = leecher.dir.join("private.bin");
+    assert_eq!(got.stdout.trim(), dest.to_str().unwrap(), "{got:?}");
+    assert_same_file(&src, &dest);
+    assert!(
+        seeder.status().tracker_connected,
+        "the knocks harmed no session"
+    );
+    assert!(!outsider.status().tracker_connected);
+    assert!(
+        seeder.log().contains("TLS certificate \"seed\""),
+        "{}",
+        seeder.log()
+    );
+}
+
+#[test]
+fn certificates_of_another_swarm_are_refused_and_both_logs_say_why() {
+    let tmp = TempDir::new("tls-foreign");
+    let ours = Ca::new(tmp.subdir("ours"));
+    let theirs = Ca::new(tmp.subdir("theirs"));
+    let t = tracker(&strs(&ours.issue("127.0.0.1", "7")));
+    let member = spawn_peerd_with(
+        t.addr,
+        &tmp.subdir("m"),
+        &[],
+        &strs(&ours.issue("member", "7")),
+    );
+
+    // Trusts our tracker, but holds a certificate of the other swarm.
+    theirs.issue("intruder", "7");
+    let both = tmp.path().join("both.crt");
+    let pems = [ours.dir.join("ca.crt"), theirs.dir.join("ca.crt")]
+        .map(|p| std::fs::read_to_string(p).unwrap());
+    std::fs::write(&both, pems.concat()).unwrap();
+    let flags = theirs.flags("intruder", &both);
+    let intruder = spawn_peerd_unready(t.addr, &tmp.subdir("i"), &[], &strs(&flags));
+    wait_log("the tracker", "not signed by this swarm's CA", || t.log());
+    wait_log("the intruder", "UnknownCA", || intruder.log());
+
+    // Trusts only its own swarm: it refuses our tracker, which hears why.
+    let stranger_flags = theirs.issue("stranger", "7");
+    let stranger = spawn_peerd_unready(t.addr, &tmp.subdir("x"), &[], &strs(&stranger_flags));
+    wait_log("the stranger", "not signed by this swarm's CA", || {
+        stranger.log()
+    });
+    wait_log("the tracker", "the other side refused us", || t.log());
+
+    assert!(!intruder.status().tracker_connected);
+    assert!(!stranger.status().tracker_connected);
+    assert!(
+        member.status().tracker_connected,
+        "the refusals harmed no session"
+    );
+}
+
+#[test]
+fn a_tls_peer_of_a_plain_text_tracker_hears_why_and_so_does_the_tracker() {
+    let tmp = TempDir::new("tls-plain-tracker");
+    let ca = Ca::new(tmp.subdir("ca"));
+    let t = tracker(&[]);
+    let p = spawn_peerd_unready(t.addr, &tmp.subdir("p"), &[], &strs(&ca.issue("peer", "7")));
+    wait_log("the tracker", "TLS on a plain-text port", || t.log());
+    wait_log("the peer", "not TLS", || p.log());
+    assert!(!p.status().tracker_connected);
+}
+
+#[test]
+fn sighup_loads_a_reissued_certificate_and_keeps_the_old_one_if_the_new_is_bad() {
+    let tmp = TempDir::new("tls-reload");
+    let ca = Ca::new(tmp.subdir("ca"));
+    let mut t = tracker(&strs(&ca.issue("127.0.0.1", "7")));
+    let peer_flags = ca.issue("peer", "7");
+    let p = spawn_peerd_with(t.addr, &tmp.subdir("p"), &[], &strs(&peer_flags));
+
+    ca.issue("127.0.0.1", "2");
+    hup(t.pid());
+    wait_log(
+        "the tracker",
+        "reload: TLS certificate \"127.0.0.1\", valid until",
+        || t.log(),
+    );
+    ca.issue("peer", "3");
+    hup(p.pid());
+    wait_log("the peer", "reload: TLS certificate \"peer\"", || p.log());
+    // A new session is made with the new certificates on both sides.
+    let late = spawn_peerd_with(
+        t.addr,
+        &tmp.subdir("late"),
+        &[],
+        &strs(&ca.issue("late", "1")),
+    );
+    assert!(late.log().contains("expires") || late.log().contains("valid until"));
+
+    std::fs::write(ca.dir.join("127.0.0.1.crt"), "garbage\n").unwrap();
+    hup(t.pid());
+    wait_log("the tracker", "keeping the TLS certificate in use", || {
+        t.log()
+    });
+    t.assert_running();
+    let again = spawn_peerd_with(
+        t.addr,
+        &tmp.subdir("again"),
+        &[],
+        &strs(&ca.issue("again", "7")),
+    );
+    assert!(again.status().tracker_connected);
+    assert!(p.status().tracker_connected);
+}
