@@ -233,3 +233,66 @@ fn sighup_loads_a_reissued_certificate_and_keeps_the_old_one_if_the_new_is_bad()
     assert!(again.status().tracker_connected);
     assert!(p.status().tracker_connected);
 }
+
+/// An OpenSSL client (Python's ssl): `version` is the highest TLS version
+/// it offers. Sends an STA hello; prints `answer HEX` or `error TEXT`.
+const OPENSSL_CLIENT: &str = r#"
+import socket, ssl, sys
+host, port, cert, key, ca, version, hello = sys.argv[1:8]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+ctx.maximum_version = getattr(ssl.TLSVersion, version)
+ctx.load_cert_chain(cert, key)
+ctx.load_verify_locations(ca)
+try:
+    with socket.create_connection((host, int(port)), timeout=5) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as s:
+            s.sendall(bytes.fromhex(hello))
+            print("answer", s.recv(65536).hex())
+except Exception as e:
+    print("error", e)
+"#;
+
+fn openssl_client(addr: std::net::SocketAddr, flags: &[String], version: &str) -> String {
+    let mut frame = Vec::new();
+    hello(peer_id(7), 1).encode(&mut frame);
+    let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
+    let out = Command::new(PYTHON)
+        .args([
+            "-c",
+            OPENSSL_CLIENT,
+            &addr.ip().to_string(),
+            &addr.port().to_string(),
+        ])
+        .args([&flags[1], &flags[3], &flags[5]])
+        .args([version, &hex])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[test]
+fn openssl_speaks_sta_over_tls_13_and_a_downgrade_to_12_is_refused() {
+    let tmp = TempDir::new("tls-openssl");
+    let ca = Ca::new(tmp.subdir("ca"));
+    let t = tracker(&strs(&ca.issue("127.0.0.1", "7")));
+    let flags = ca.issue("openssl", "7");
+    let answer = openssl_client(t.addr, &flags, "TLSv1_3");
+    let hex = answer
+        .strip_prefix("answer ")
+        .unwrap_or_else(|| panic!("{answer}"));
+    let bytes: Vec<u8> = (0..hex.len() / 2)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let welcome = sta::wire::tracker::Response::decode(&bytes);
+    assert!(
+        matches!(
+            welcome,
+            Ok(Some((sta::wire::tracker::Response::Welcome { .. }, _)))
+        ),
+        "{welcome:?}"
+    );
+
+    let refused = openssl_client(t.addr, &flags, "TLSv1_2");
+    assert!(refused.starts_with("error"), "{refused}");
+    wait_log("the tracker", "TLS 1.3 only", || t.log());
+}

@@ -5,6 +5,7 @@ use super::ca::{self, Issued};
 use super::config::{self, FixedClock, TlsConfig};
 use super::{TlsError, TlsLink};
 use rustls::pki_types::ServerName;
+use rustls::pki_types::pem::PemObject;
 use std::sync::Arc;
 
 const NOW: i64 = 1_800_000_000;
@@ -196,10 +197,14 @@ fn an_expired_certificate_is_refused_at_load_and_in_a_handshake() {
 fn a_server_certificate_for_another_name_is_refused() {
     let (_swarm, server, client) = two_hosts();
     let (mut s, mut c) = pair(&server, &client, "other.lab");
-    let (_, rc) = pump(&mut s, &mut c);
+    let (rs, rc) = pump(&mut s, &mut c);
     assert!(
         matches!(rc, Err(TlsError::Refused(ref w)) if w.contains("not for the name")),
         "{rc:?}"
+    );
+    assert!(
+        matches!(rs, Err(TlsError::RefusedUs(ref w)) if w.contains("BadCertificate")),
+        "{rs:?}"
     );
 }
 
@@ -306,4 +311,35 @@ fn tls_records_are_told_from_sta_frames() {
     assert!(!super::looks_like_tls(b"\x00\x00\x00\x05\x01hello"));
     assert!(!super::looks_like_tls(b"status\n"));
     assert!(!super::looks_like_tls(&[0x16]));
+}
+
+#[test]
+fn a_client_without_a_certificate_is_refused() {
+    let (swarm, server, _) = two_hosts();
+    let mut roots = rustls::RootCertStore::empty();
+    for der in rustls::pki_types::CertificateDer::pem_slice_iter(swarm.ca.cert_pem.as_bytes()) {
+        roots.add(der.unwrap()).unwrap();
+    }
+    let anonymous = rustls::ClientConfig::builder_with_details(
+        config::provider(),
+        Arc::new(FixedClock(NOW as u64)),
+    )
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = ServerName::try_from("tracker.lab").unwrap();
+    let mut c = TlsLink::client(Arc::new(anonymous), name).unwrap();
+    let mut s = TlsLink::server(server.server.clone()).unwrap();
+    c.send(b"anyone?");
+    let (rs, rc) = pump(&mut s, &mut c);
+    assert!(
+        matches!(rs, Err(TlsError::Refused(ref w)) if w.contains("no certificate")),
+        "{rs:?}"
+    );
+    assert!(
+        matches!(rc, Err(TlsError::RefusedUs(ref w)) if w.contains("CertificateRequired")),
+        "{rc:?}"
+    );
+    assert!(received(&mut s).is_empty());
 }
