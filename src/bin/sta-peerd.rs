@@ -141,6 +141,7 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     if let Some((index, loopback)) = http_index {
         daemon.serve_http(index, api_token, loopback);
     }
+    let tls_on = tls.is_some();
     if let Some(config) = tls {
         sta::tls::files::log_loaded(&config, sta::tls::files::now_secs(), "");
         let tls = sta::peer::tls::TrackerTls::new(config, &[(tracker, &tracker_given)])?;
@@ -156,7 +157,10 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
         log::info!("sta-peerd {line}");
     }
     std::io::stdout().flush()?;
-    log::info!("sta-peerd listening on {bound}, tracker {tracker}");
+    log::info!(
+        "sta-peerd listening on {bound}, tracker {tracker}{}",
+        if tls_on { " (TLS)" } else { "" }
+    );
     if let Some(line) = v6_line {
         log::info!("sta-peerd {line}");
     }
