@@ -36,12 +36,12 @@ pub const LISTEN_V6: Setting = Setting::new(
 );
 
 /// This host's TLS certificate; with [`TLS_KEY`] and [`TLS_CA`], STA
-/// tracker sessions are mutual TLS 1.3 (spec/tls.md).
+/// tracker sessions and peer links are mutual TLS 1.3 (spec/tls.md).
 pub const TLS_CERT: Setting = Setting::new(
     "--tls-cert",
     "FILE",
     Unset::Nothing,
-    "this host's certificate (PEM, from `sta ca issue`); with --tls-key and --tls-ca the STA tracker session is mutual TLS 1.3 only: sta-trackerd serves nothing else on --listen, sta-peerd dials its tracker so; all three re-read on SIGHUP",
+    "this host's certificate (PEM, from `sta ca issue`); with --tls-key and --tls-ca, mutual TLS 1.3 only: sta-trackerd serves nothing else on --listen; sta-peerd dials its tracker so, and its peer links (--listen too) need a certificate for the file's name or `*`; all three re-read on SIGHUP",
 );
 pub const TLS_KEY: Setting = Setting::new(
     "--tls-key",

@@ -26,14 +26,22 @@ impl Ca {
 
     /// Issues `name`'s files (again); returns its --tls-* flags.
     fn issue(&self, name: &str, days: &str) -> Vec<String> {
-        sta_ca(&[
-            "issue",
-            "--name",
-            name,
-            "--days",
-            days,
-            self.dir.to_str().unwrap(),
-        ]);
+        self.issue_for(name, &[], days)
+    }
+
+    /// A peer's certificate, for every file of the swarm (`*`).
+    fn issue_peer(&self, name: &str) -> Vec<String> {
+        self.issue_for(name, &["*"], "7")
+    }
+
+    /// Issues `name`'s files with `more` names too.
+    fn issue_for(&self, name: &str, more: &[&str], days: &str) -> Vec<String> {
+        let mut args = vec!["issue", "--name", name];
+        for n in more {
+            args.extend(["--name", n]);
+        }
+        args.extend(["--days", days, "--out", name, self.dir.to_str().unwrap()]);
+        sta_ca(&args);
         self.flags(name, &self.dir.join("ca.crt"))
     }
 
@@ -96,14 +104,14 @@ fn share_and_get_over_tls_while_plain_text_is_refused() {
     wait_log("the tracker", "(TLS only)", || t.log());
     let src = tmp.subdir("src").join("private.bin");
     write_random_file(&src, 3 << 20, 17);
-    let seed_flags = ca.issue("seed", "7");
+    let seed_flags = ca.issue_peer("seed");
     let seeder = spawn_peerd_with(t.addr, &tmp.subdir("s"), &[&src], &strs(&seed_flags));
     seeder.wait_seeding("private.bin", Duration::from_secs(30));
     let leecher = spawn_peerd_with(
         t.addr,
         &tmp.subdir("l"),
         &[],
-        &strs(&ca.issue("leech", "7")),
+        &strs(&ca.issue_peer("leech")),
     );
 
     // A plain-text tracker client knocks: refused, logged, closed.
@@ -295,4 +303,61 @@ fn openssl_speaks_sta_over_tls_13_and_a_downgrade_to_12_is_refused() {
     let refused = openssl_client(t.addr, &flags, "TLSv1_2");
     assert!(refused.starts_with("error"), "{refused}");
     wait_log("the tracker", "TLS 1.3 only", || t.log());
+}
+
+#[test]
+fn a_peer_link_needs_a_certificate_for_the_file_or_star() {
+    let tmp = TempDir::new("tls-peer-name");
+    let ca = Ca::new(tmp.subdir("ca"));
+    let t = tracker(&strs(&ca.issue("127.0.0.1", "7")));
+    let src = tmp.subdir("src").join("named.bin");
+    write_random_file(&src, 2 << 20, 5);
+    let seeder = spawn_peerd_with(
+        t.addr,
+        &tmp.subdir("s"),
+        &[&src],
+        &strs(&ca.issue_peer("seed")),
+    );
+    seeder.wait_seeding("named.bin", Duration::from_secs(30));
+
+    // A member of the swarm, but its certificate names only its host.
+    let host_only = spawn_peerd_with(
+        t.addr,
+        &tmp.subdir("h"),
+        &[],
+        &strs(&ca.issue("hostonly", "7")),
+    );
+    let mut get = Command::new(env!("CARGO_BIN_EXE_sta"))
+        .args([
+            "--control",
+            host_only.control.to_str().unwrap(),
+            "get",
+            "named.bin",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_log(
+        "the seeder",
+        "TLS peer link for \"named.bin\" refused: its certificate is for",
+        || seeder.log(),
+    );
+    let _ = get.kill();
+    let _ = get.wait();
+    assert!(!host_only.dir.join("named.bin").exists());
+
+    // A certificate for the file's name is as good as `*`.
+    let named = spawn_peerd_with(
+        t.addr,
+        &tmp.subdir("n"),
+        &[],
+        &strs(&ca.issue_for("fetcher", &["named.bin"], "7")),
+    );
+    let got = named.sta(&["get", "named.bin"]).ok();
+    assert_eq!(
+        got.stdout.trim(),
+        named.dir.join("named.bin").to_str().unwrap()
+    );
+    assert_same_file(&src, &named.dir.join("named.bin"));
 }

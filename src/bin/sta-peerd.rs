@@ -112,6 +112,7 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     reactor.listen(Listener::Tcp(peer_listener))?;
     reactor.listen(Listener::Unix(control_listener))?;
     let mut v6_line = None;
+    let v6_on = peer_listener_v6.is_some();
     if let Some(l) = peer_listener_v6 {
         v6_line = Some(format!("listening on {} (IPv6)", l.local_addr()?));
         let index = reactor.listen(Listener::Tcp(l))?;
@@ -144,7 +145,15 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     let tls_on = tls.is_some();
     if let Some(config) = tls {
         sta::tls::files::log_loaded(&config, sta::tls::files::now_secs(), "");
-        let tls = sta::peer::tls::TrackerTls::new(config, &[(tracker, &tracker_given)])?;
+        let mut peer_listeners = vec![sta::peer::PEER_LISTENER];
+        if v6_on {
+            peer_listeners.push(sta::peer::PEER_LISTENER_V6);
+        }
+        for &index in &peer_listeners {
+            reactor.set_listener_tls(index, Some(config.server.clone()));
+        }
+        let tls =
+            sta::peer::tls::DaemonTls::new(config, &[(tracker, &tracker_given)], peer_listeners)?;
         daemon.use_tls(tls);
     }
     daemon.reload_with(s);

@@ -9,7 +9,7 @@ use crate::config::{Settings, peerd};
 use crate::engine::{Action, Config, Engine, Job, LinkId, Time};
 use crate::hashpool::{self, HashPool};
 use crate::ratelimit::Rate;
-use crate::reactor::{ConnId, Ctx, Flow, Handler, OutQueue};
+use crate::reactor::{ConnId, Ctx, Flow, Handler, OutQueue, TlsPeer};
 use crate::rng::Rng;
 use log::{info, warn};
 use std::collections::HashMap;
@@ -51,7 +51,9 @@ pub struct Daemon {
     /// The settings it started with, for a reload on SIGHUP.
     settings: Option<Settings>,
     /// TLS for the tracker sessions, when on.
-    tls: Option<super::tls::TrackerTls>,
+    tls: Option<super::tls::DaemonTls>,
+    /// A SIGHUP loaded a new TLS identity: the peer listeners take it.
+    tls_reloaded: bool,
 }
 
 impl Daemon {
@@ -67,6 +69,7 @@ impl Daemon {
             settings: None,
             deferred: HashMap::new(),
             tls: None,
+            tls_reloaded: false,
         }
     }
 
@@ -119,7 +122,7 @@ impl Daemon {
     }
 
     /// Dials the tracker over TLS from now on (call before `start`).
-    pub fn use_tls(&mut self, tls: super::tls::TrackerTls) {
+    pub fn use_tls(&mut self, tls: super::tls::DaemonTls) {
         self.tls = Some(tls);
     }
 
@@ -158,6 +161,7 @@ impl Daemon {
             && let Some(tls) = self.tls.as_mut()
         {
             tls.replace(config);
+            self.tls_reloaded = true;
         }
         self.engine.retune(slots, peers, piece);
         // A rate the file changed replaces the one in force (set by
@@ -230,12 +234,7 @@ impl Daemon {
                     offset,
                     len,
                 } => self.send_block(ctx, link, header, file, offset, len),
-                Action::Dial { link, addr } => match &self.tls {
-                    Some(tls) if !self.engine.is_peer_link(link) => {
-                        ctx.dial_tls(addr, Conn::Link(link), tls.dial(addr))
-                    }
-                    _ => ctx.dial(addr, Conn::Link(link)),
-                },
+                Action::Dial { link, addr } => self.dial(ctx, link, addr),
                 Action::Close { link } => {
                     if let Some((id, _)) = self.deferred.remove(&link) {
                         ctx.close(id);
@@ -247,6 +246,32 @@ impl Daemon {
                 Action::Job(job) => self.submit(job),
                 Action::SetRates { upload, download } => ctx.set_rates(upload, download),
                 Action::Stop => ctx.stop(),
+            }
+        }
+    }
+
+    fn dial(&mut self, ctx: &mut Ctx<Conn>, link: LinkId, addr: SocketAddr) {
+        let Some(tls) = &self.tls else {
+            return ctx.dial(addr, Conn::Link(link));
+        };
+        if !self.engine.is_peer_link(link) {
+            return ctx.dial_tls(addr, Conn::Link(link), tls.dial(addr));
+        }
+        let peer = self.engine.dial_info_hash(link).and_then(|hash| {
+            let name = self.engine.file_name(&hash)?;
+            Some(tls.dial_peer(&hash, name))
+        });
+        match peer {
+            Some(Ok(dial)) => ctx.dial_tls(addr, Conn::Link(link), dial),
+            // Never in the clear: the dial fails instead.
+            Some(Err(e)) => {
+                warn!("cannot dial peer {addr} over TLS: {e}");
+                let now = self.now();
+                self.engine.link_closed(now, link);
+            }
+            None => {
+                let now = self.now();
+                self.engine.link_closed(now, link);
             }
         }
     }
@@ -305,6 +330,13 @@ impl Handler for Daemon {
         if let Err(e) = self.reload_settings() {
             warn!("reload: {e}; keeping the configuration in use");
         }
+        if std::mem::take(&mut self.tls_reloaded)
+            && let Some(tls) = &self.tls
+        {
+            for &index in &tls.peer_listeners {
+                ctx.set_listener_tls(index, Some(tls.server()));
+            }
+        }
         self.perform(ctx);
     }
 
@@ -332,6 +364,36 @@ impl Handler for Daemon {
         self.conns.insert(link, id);
         self.perform(ctx);
         Some(Conn::Link(link))
+    }
+
+    /// A TLS peer link may trade only the file its SNI names, and only
+    /// with a certificate for that file's name or `*`.
+    fn tls_established(&mut self, _id: ConnId, conn: &mut Conn, peer: &TlsPeer) -> bool {
+        let Conn::Link(link) = conn else {
+            return true;
+        };
+        if !self.engine.is_peer_link(*link) {
+            return true;
+        }
+        let Some(sni) = peer.sni.as_deref() else {
+            warn!("TLS peer link refused: it named no file (SNI = the info hash in hex)");
+            return false;
+        };
+        let name = crate::tls::torrent::info_hash_of(sni).and_then(|h| self.engine.file_name(&h));
+        match name {
+            None => {
+                warn!("TLS peer link refused: its SNI {sni:?} names no file shared here");
+                false
+            }
+            Some(name) if !crate::tls::torrent::may_join(&peer.names, name) => {
+                warn!(
+                    "TLS peer link for {name:?} refused: its certificate is for {:?}, not for {name:?} or `*` (issue it with --name '*' or --name {name:?})",
+                    peer.names
+                );
+                false
+            }
+            Some(_) => true,
+        }
     }
 
     fn dialed(&mut self, ctx: &mut Ctx<Conn>, id: ConnId, conn: &mut Conn, _out: &mut OutQueue) {

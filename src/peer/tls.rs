@@ -1,6 +1,8 @@
-//! The TLS side of `sta-peerd`'s tracker sessions: its identity, and the
+//! The TLS side of `sta-peerd`: its identity; for tracker sessions, the
 //! name each tracker's certificate must carry (the HOST of `--tracker
-//! HOST:PORT`, as the user wrote it).
+//! HOST:PORT`, as the user wrote it); for peer links, the listeners that
+//! serve TLS and the dial of a peer of one file (SNI = its info hash, the
+//! peer's certificate for its name or `*`, spec/tls.md).
 
 use crate::reactor::TlsDial;
 use crate::tls::TlsConfig;
@@ -8,15 +10,21 @@ use rustls::pki_types::ServerName;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-pub struct TrackerTls {
+pub struct DaemonTls {
     config: TlsConfig,
     names: HashMap<SocketAddr, ServerName<'static>>,
+    /// The peer listeners, which serve TLS only.
+    pub peer_listeners: Vec<usize>,
 }
 
-impl TrackerTls {
+impl DaemonTls {
     /// `trackers`: each tracker's resolved address and the `HOST:PORT`
     /// it was given as.
-    pub fn new(config: TlsConfig, trackers: &[(SocketAddr, &str)]) -> Result<TrackerTls, String> {
+    pub fn new(
+        config: TlsConfig,
+        trackers: &[(SocketAddr, &str)],
+        peer_listeners: Vec<usize>,
+    ) -> Result<DaemonTls, String> {
         let mut names = HashMap::new();
         for &(addr, given) in trackers {
             let host = host_of(given);
@@ -25,7 +33,11 @@ impl TrackerTls {
             })?;
             names.insert(addr, name);
         }
-        Ok(TrackerTls { config, names })
+        Ok(DaemonTls {
+            config,
+            names,
+            peer_listeners,
+        })
     }
 
     /// How to dial the tracker at `addr`: its certificate must carry the
@@ -40,6 +52,20 @@ impl TrackerTls {
             config: self.config.client.clone(),
             name,
         }
+    }
+
+    /// How to dial a peer for the file `info_hash` named `name`.
+    pub fn dial_peer(&self, info_hash: &[u8; 20], name: &str) -> Result<TlsDial, String> {
+        let config =
+            crate::tls::torrent::client_for(&self.config, name).map_err(|e| e.to_string())?;
+        let name = crate::tls::torrent::server_name(info_hash)
+            .ok_or_else(|| "an info hash that is no server name".to_string())?;
+        Ok(TlsDial { config, name })
+    }
+
+    /// Our server configuration, for the peer listeners.
+    pub fn server(&self) -> std::sync::Arc<rustls::ServerConfig> {
+        self.config.server.clone()
     }
 
     /// A SIGHUP's new identity, for the sessions opened from now on (an

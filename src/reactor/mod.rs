@@ -21,7 +21,7 @@ mod tls_stream;
 
 pub use outqueue::{Flushed, OutQueue, SharedBytes};
 pub use signals::Signals;
-pub use tls_stream::TlsDial;
+pub use tls_stream::{TlsDial, TlsPeer};
 
 use log::{debug, info, warn};
 use mio::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
@@ -212,6 +212,18 @@ pub trait Handler {
         out: &mut OutQueue,
     ) -> Flow;
 
+    /// The TLS handshake of a connection accepted on a TLS listener is
+    /// done; `peer` says what it asked for and who it is. Returns false to
+    /// close it before any of its input reaches [`Handler::data`].
+    fn tls_established(
+        &mut self,
+        _id: ConnId,
+        _session: &mut Self::Session,
+        _peer: &TlsPeer,
+    ) -> bool {
+        true
+    }
+
     /// A connection is refused because `max_connections` are open; `out`
     /// is written once, best effort, before it is closed.
     fn refuse(&mut self, _out: &mut OutQueue) {}
@@ -296,6 +308,13 @@ impl Stream {
         match self {
             Stream::Tls(s) => s.flush_pending(),
             _ => Ok(true),
+        }
+    }
+
+    fn take_established(&mut self) -> Option<TlsPeer> {
+        match self {
+            Stream::Tls(s) => s.take_established(),
+            _ => None,
         }
     }
 
@@ -1187,6 +1206,12 @@ fn process<H: Handler>(
     id: ConnId,
     limits: &Limits,
 ) -> bool {
+    if let Some(peer) = conn.stream.take_established()
+        && !handler.tls_established(id, &mut conn.session, &peer)
+    {
+        conn.closing = true;
+        return false;
+    }
     loop {
         let flow = handler.data(ctx, id, &mut conn.session, conn.input.data(), &mut conn.out);
         conn.input.consume(flow.used);

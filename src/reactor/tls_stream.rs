@@ -20,6 +20,16 @@ const PENDING_LIMIT: usize = 256 * 1024;
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 16 * 1024;
 
+/// Who the client of a TLS connection accepted here is, once its
+/// handshake is done: see [`super::Handler::tls_established`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsPeer {
+    /// The server name it asked for (SNI).
+    pub sni: Option<String>,
+    /// The common name and DNS names of its certificate.
+    pub names: Vec<String>,
+}
+
 /// What [`super::Ctx::dial_tls`] needs: our configuration and the name
 /// the server's certificate must carry.
 #[derive(Clone)]
@@ -41,6 +51,9 @@ pub(super) struct TlsStream {
     peer: String,
     handshaken: bool,
     closing: bool,
+    /// The server side's news of a finished handshake, not yet taken.
+    established: Option<TlsPeer>,
+    server: bool,
 }
 
 impl TlsStream {
@@ -51,7 +64,9 @@ impl TlsStream {
         peer: Option<SocketAddr>,
     ) -> Result<TlsStream, TlsError> {
         let from = peer.map_or("from ?".into(), |a| format!("from {a}"));
-        Ok(TlsStream::new(tcp, TlsLink::server(config)?, from))
+        let mut stream = TlsStream::new(tcp, TlsLink::server(config)?, from);
+        stream.server = true;
+        Ok(stream)
     }
 
     /// The client side of a connection being made to `addr`; the
@@ -78,7 +93,14 @@ impl TlsStream {
             peer,
             handshaken: false,
             closing: false,
+            established: None,
+            server: false,
         }
+    }
+
+    /// Once, after the handshake of an accepted connection: who the client is.
+    pub(super) fn take_established(&mut self) -> Option<TlsPeer> {
+        self.established.take()
     }
 
     /// Ciphertext waits for the socket.
@@ -132,6 +154,12 @@ impl TlsStream {
             self.handshaken = true;
             let name = self.link.peer_name().unwrap_or_else(|| "?".into());
             debug!("TLS session {} established with {name:?}", self.peer);
+            if self.server {
+                self.established = Some(TlsPeer {
+                    sni: self.link.sni().map(str::to_owned),
+                    names: self.link.peer_names(),
+                });
+            }
         }
     }
 }

@@ -21,6 +21,16 @@ pub struct TlsConfig {
     pub subject: String,
     /// When our certificate expires (Unix seconds).
     pub not_after: i64,
+    /// What a peer link's client configuration is made of (see
+    /// [`super::torrent`]): the CA, our chain and key, the clock.
+    pub(super) parts: Arc<Parts>,
+}
+
+pub(super) struct Parts {
+    pub roots: Arc<RootCertStore>,
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+    pub clock: Arc<dyn TimeProvider>,
 }
 
 impl fmt::Debug for TlsConfig {
@@ -126,17 +136,23 @@ pub fn build(
         .with_client_cert_verifier(client_verifier)
         .with_single_cert(chain.clone(), key.clone_key())
         .map_err(|e| fail(Part::Key, format!("does not fit the certificate: {e}")))?;
-    let client = ClientConfig::builder_with_details(provider, clock)
+    let client = ClientConfig::builder_with_details(provider, clock.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| fail(Part::Cert, e.to_string()))?
-        .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)
+        .with_root_certificates(roots.clone())
+        .with_client_auth_cert(chain.clone(), key.clone_key())
         .map_err(|e| fail(Part::Key, format!("does not fit the certificate: {e}")))?;
     Ok(TlsConfig {
         server: Arc::new(server),
         client: Arc::new(client),
         subject,
         not_after,
+        parts: Arc::new(Parts {
+            roots,
+            chain,
+            key,
+            clock,
+        }),
     })
 }
 

@@ -147,6 +147,23 @@ impl TlsLink {
         self.conn.is_handshaking()
     }
 
+    /// The server name the client asked for (SNI), on the server side.
+    pub fn sni(&self) -> Option<&str> {
+        match &self.conn {
+            Connection::Server(s) => s.server_name(),
+            Connection::Client(_) => None,
+        }
+    }
+
+    /// The names of the other side's certificate (common name and DNS
+    /// names), once known.
+    pub fn peer_names(&self) -> Vec<String> {
+        match self.conn.peer_certificates().and_then(|c| c.first()) {
+            Some(der) => super::torrent::names_of(der),
+            None => Vec::new(),
+        }
+    }
+
     /// The common name of the other side's certificate, once known.
     pub fn peer_name(&self) -> Option<String> {
         let der = self.conn.peer_certificates()?.first()?;

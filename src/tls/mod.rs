@@ -9,6 +9,7 @@ pub mod config;
 mod error;
 pub mod files;
 pub mod link;
+pub mod torrent;
 
 pub use config::TlsConfig;
 pub use error::TlsError;

@@ -343,3 +343,39 @@ fn a_client_without_a_certificate_is_refused() {
     );
     assert!(received(&mut s).is_empty());
 }
+
+/// Peer links (libtorrent's SSL torrents): SNI is the info hash, and the
+/// server's certificate must carry the file's name or `*`.
+#[test]
+fn a_peer_link_client_wants_the_file_name_or_star_in_the_server_certificate() {
+    use super::torrent;
+    let swarm = Swarm::new();
+    let client = identity(&swarm.host("peer1"), &swarm.ca.cert_pem, NOW).unwrap();
+    let hash = [0xab; 20];
+    for (names, ok) in [
+        (vec!["seed".to_string(), "*".into()], true),
+        (vec!["seed".to_string(), "disk.img".into()], true),
+        (vec!["seed".to_string()], false),
+    ] {
+        let cert = ca::issue(&swarm.ca.cert_pem, &swarm.ca.key_pem, &names, NOW, 7).unwrap();
+        let server = identity(&cert, &swarm.ca.cert_pem, NOW).unwrap();
+        let config = torrent::client_for(&client, "disk.img").unwrap();
+        let mut c = TlsLink::client(config, torrent::server_name(&hash).unwrap()).unwrap();
+        let mut s = TlsLink::server(server.server.clone()).unwrap();
+        let (rs, rc) = pump(&mut s, &mut c);
+        assert_eq!(s.sni(), Some(torrent::sni_of(&hash).as_str()));
+        match ok {
+            true => {
+                assert_eq!((&rs, &rc), (&Ok(()), &Ok(())), "{names:?}");
+                assert!(torrent::may_join(&s.peer_names(), "peer1"));
+            }
+            false => assert!(
+                matches!(rc, Err(TlsError::Refused(ref w)) if w.contains("not for the name")),
+                "{names:?}: {rc:?}"
+            ),
+        }
+    }
+    assert_eq!(torrent::info_hash_of(&torrent::sni_of(&hash)), Some(hash));
+    assert_eq!(torrent::info_hash_of("tracker.lab"), None);
+    assert_eq!(torrent::info_hash_of(&"g".repeat(40)), None);
+}
