@@ -361,3 +361,62 @@ fn a_peer_link_needs_a_certificate_for_the_file_or_star() {
     );
     assert_same_file(&src, &named.dir.join("named.bin"));
 }
+
+/// A peer admitted for one file (SNI and a certificate for its name) that
+/// asks for another in its BEP 3 handshake is closed before the engine
+/// sees it; asking for the file it was admitted for gets an answer.
+#[test]
+fn a_peer_link_admitted_for_one_file_cannot_trade_another() {
+    use sta::tls::files::TlsFiles;
+    use sta::tls::torrent;
+    let tmp = TempDir::new("tls-peer-bound");
+    let ca = Ca::new(tmp.subdir("ca"));
+    let t = tracker(&strs(&ca.issue("127.0.0.1", "7")));
+    let src = tmp.subdir("src");
+    let (a, b) = (src.join("a.bin"), src.join("b.bin"));
+    write_random_file(&a, 1 << 20, 1);
+    write_random_file(&b, 1 << 20, 2);
+    let seeder = spawn_peerd_with(
+        t.addr,
+        &tmp.subdir("s"),
+        &[&a, &b],
+        &strs(&ca.issue_peer("seed")),
+    );
+    seeder.wait_seeding("a.bin", Duration::from_secs(30));
+    seeder.wait_seeding("b.bin", Duration::from_secs(30));
+    let (hash_a, hash_b) = (
+        info_of_file(&a, 512 * 1024).info_hash,
+        info_of_file(&b, 512 * 1024).info_hash,
+    );
+    ca.issue_for("only-a", &["a.bin"], "7");
+    let identity = TlsFiles {
+        cert: ca.dir.join("only-a.crt"),
+        key: ca.dir.join("only-a.key"),
+        ca: ca.dir.join("ca.crt"),
+    }
+    .load()
+    .unwrap();
+
+    let handshake_for = |asked: [u8; 20]| -> Vec<u8> {
+        let config = torrent::client_for(&identity, "a.bin").unwrap();
+        let conn =
+            rustls::ClientConnection::new(config, torrent::server_name(&hash_a).unwrap()).unwrap();
+        let tcp = std::net::TcpStream::connect(seeder.listen).unwrap();
+        tcp.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        let mut tls = rustls::StreamOwned::new(conn, tcp);
+        let mut hs = Vec::new();
+        sta::wire::peer::Handshake::new(asked, *b"-XX0000-tls-e2e-test").encode(&mut hs);
+        tls.write_all(&hs).unwrap();
+        let mut answer = vec![0; 68];
+        match tls.read_exact(&mut answer) {
+            Ok(()) => answer,
+            Err(_) => Vec::new(),
+        }
+    };
+    assert!(handshake_for(hash_b).is_empty(), "closed without an answer");
+    wait_log("the seeder", "its handshake is for another file", || {
+        seeder.log()
+    });
+    let answer = handshake_for(hash_a);
+    assert_eq!(answer.get(28..48), Some(&hash_a[..]), "{answer:?}");
+}

@@ -54,6 +54,9 @@ pub struct Daemon {
     tls: Option<super::tls::DaemonTls>,
     /// A SIGHUP loaded a new TLS identity: the peer listeners take it.
     tls_reloaded: bool,
+    /// TLS peer links accepted for one file (their SNI) whose handshake
+    /// has not yet shown it is for that file.
+    tls_bound: HashMap<LinkId, crate::wire::InfoHash>,
 }
 
 impl Daemon {
@@ -70,6 +73,7 @@ impl Daemon {
             deferred: HashMap::new(),
             tls: None,
             tls_reloaded: false,
+            tls_bound: HashMap::new(),
         }
     }
 
@@ -379,20 +383,24 @@ impl Handler for Daemon {
             warn!("TLS peer link refused: it named no file (SNI = the info hash in hex)");
             return false;
         };
-        let name = crate::tls::torrent::info_hash_of(sni).and_then(|h| self.engine.file_name(&h));
-        match name {
-            None => {
+        let hash = crate::tls::torrent::info_hash_of(sni);
+        let name = hash.and_then(|h| self.engine.file_name(&h));
+        match (hash, name) {
+            (_, None) | (None, _) => {
                 warn!("TLS peer link refused: its SNI {sni:?} names no file shared here");
                 false
             }
-            Some(name) if !crate::tls::torrent::may_join(&peer.names, name) => {
+            (_, Some(name)) if !crate::tls::torrent::may_join(&peer.names, name) => {
                 warn!(
                     "TLS peer link for {name:?} refused: its certificate is for {:?}, not for {name:?} or `*` (issue it with --name '*' or --name {name:?})",
                     peer.names
                 );
                 false
             }
-            Some(_) => true,
+            (Some(hash), Some(_)) => {
+                self.tls_bound.insert(*link, hash);
+                true
+            }
         }
     }
 
@@ -424,6 +432,29 @@ impl Handler for Daemon {
         {
             warn!("the tracker speaks TLS: give this sta-peerd --tls-cert, --tls-key and --tls-ca");
         }
+        if let Some(hash) = self.tls_bound.get(link) {
+            match super::tls::handshake_is_for(input, hash) {
+                None => {
+                    return Flow {
+                        used: 0,
+                        close: false,
+                    };
+                }
+                Some(false) => {
+                    warn!(
+                        "TLS peer link refused: admitted for {} (its SNI), its handshake is for another file",
+                        crate::tls::torrent::sni_of(hash)
+                    );
+                    return Flow {
+                        used: 0,
+                        close: true,
+                    };
+                }
+                Some(true) => {
+                    self.tls_bound.remove(link);
+                }
+            }
+        }
         let now = self.now();
         let used = self.engine.link_input(now, *link, input);
         self.perform(ctx);
@@ -451,6 +482,7 @@ impl Handler for Daemon {
         match conn {
             Conn::Link(link) => {
                 self.conns.remove(&link);
+                self.tls_bound.remove(&link);
                 self.engine.link_closed(now, link);
             }
             // The client left before its answer: the engine forgets the

@@ -75,6 +75,14 @@ impl DaemonTls {
     }
 }
 
+/// Whether the BEP 3 handshake at the start of `input` is for
+/// `info_hash` (bytes 28 to 48); `None` until those bytes are in. A TLS
+/// peer link admitted for one file (its SNI, its certificate's name) must
+/// not trade another.
+pub fn handshake_is_for(input: &[u8], info_hash: &[u8; 20]) -> Option<bool> {
+    input.get(28..48).map(|h| h == info_hash)
+}
+
 /// `tracker.lab` of `tracker.lab:6969`, `::1` of `[::1]:6969`.
 pub fn host_of(host_port: &str) -> &str {
     let host = host_port.rsplit_once(':').map_or(host_port, |(h, _)| h);
@@ -86,6 +94,18 @@ pub fn host_of(host_port: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::host_of;
+
+    #[test]
+    fn a_handshake_is_checked_once_its_info_hash_is_in() {
+        use super::handshake_is_for;
+        let mut hs = vec![19];
+        hs.extend_from_slice(b"BitTorrent protocol");
+        hs.extend_from_slice(&[0; 8]);
+        assert_eq!(handshake_is_for(&hs, &[7; 20]), None);
+        hs.extend_from_slice(&[7; 20]);
+        assert_eq!(handshake_is_for(&hs, &[7; 20]), Some(true));
+        assert_eq!(handshake_is_for(&hs, &[8; 20]), Some(false));
+    }
 
     #[test]
     fn the_host_is_what_precedes_the_port() {
