@@ -35,6 +35,33 @@ pub const LISTEN_V6: Setting = Setting::new(
     "also listen here, a second socket, IPv6 only (the tracker: TCP, and UDP if on), or `off`",
 );
 
+/// This host's TLS certificate; with [`TLS_KEY`] and [`TLS_CA`], STA
+/// tracker sessions and peer links are mutual TLS 1.3 (spec/tls.md).
+pub const TLS_CERT: Setting = Setting::new(
+    "--tls-cert",
+    "FILE",
+    Unset::Nothing,
+    "this host's certificate (PEM, from `sta ca issue`); with --tls-key and --tls-ca, mutual TLS 1.3 only: sta-trackerd serves nothing else on --listen; sta-peerd dials its tracker so, and its peer links (--listen too) need a certificate for the file's name or `*`; all three re-read on SIGHUP",
+);
+pub const TLS_KEY: Setting = Setting::new(
+    "--tls-key",
+    "FILE",
+    Unset::Nothing,
+    "the private key of --tls-cert (PEM)",
+);
+pub const TLS_CA: Setting = Setting::new(
+    "--tls-ca",
+    "FILE",
+    Unset::Nothing,
+    "the swarm's CA certificate (PEM, `sta ca init`): the other side's certificate must be signed by it",
+);
+
+/// The three TLS settings, all or none (see [`crate::tls::files`]).
+pub fn tls_files(s: &Settings) -> Result<Option<crate::tls::files::TlsFiles>, ConfigError> {
+    crate::tls::files::TlsFiles::from_settings(s.opt(&TLS_CERT)?, s.opt(&TLS_KEY)?, s.opt(&TLS_CA)?)
+        .map_err(ConfigError)
+}
+
 /// The monitoring and API listener (spec/http.md).
 pub const HTTP: Setting = Setting::new(
     "--http",

@@ -659,7 +659,6 @@ pub struct TrackerState {
     pub connected: bool,
 }
 
-
 /// The status object as it travels, with `files` of any serializable type
 /// (`sta status --json` adds a magnet link to each).
 #[derive(Serialize, Deserialize)]

@@ -21,5 +21,6 @@ pub mod reactor;
 pub mod rng;
 pub mod sim;
 pub mod storage;
+pub mod tls;
 pub mod tracker;
 pub mod wire;

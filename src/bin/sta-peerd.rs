@@ -42,14 +42,16 @@ fn resolve(addr: &str) -> Result<SocketAddr, ConfigError> {
         .ok_or_else(|| ConfigError(format!("tracker {addr:?}: expected HOST:PORT")))
 }
 
-/// `--tracker`'s list: comma-separated, each resolved once, duplicates
-/// dropped (two sessions with one tracker would only double its load).
-fn trackers(list: &str) -> Result<Vec<SocketAddr>, ConfigError> {
-    let mut out: Vec<SocketAddr> = Vec::new();
-    for addr in list.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-        let a = resolve(addr)?;
-        if !out.contains(&a) {
-            out.push(a);
+/// `--tracker`'s list: comma-separated, each resolved once, with the
+/// text given (a TLS session checks the tracker's certificate against its
+/// host name); duplicates dropped (two sessions with one tracker would
+/// only double its load).
+fn trackers(list: &str) -> Result<Vec<(SocketAddr, String)>, ConfigError> {
+    let mut out: Vec<(SocketAddr, String)> = Vec::new();
+    for given in list.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        let a = resolve(given)?;
+        if !out.iter().any(|(known, _)| *known == a) {
+            out.push((a, given.to_owned()));
         }
     }
     if out.is_empty() {
@@ -62,7 +64,12 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     let shares: Vec<PathBuf> = args.values_from_str(peerd::SHARE.flag)?;
     let s = Settings::load(args, &peerd::SPEC)?;
     init_logging(&s.get::<String>(&peerd::LOG_LEVEL)?)?;
-    let trackers = trackers(&s.get::<String>(&peerd::TRACKER)?)?;
+    let given = trackers(&s.get::<String>(&peerd::TRACKER)?)?;
+    let trackers: Vec<SocketAddr> = given.iter().map(|(a, _)| *a).collect();
+    let tls = match sta::config::tls_files(&s)? {
+        Some(files) => Some(files.load()?),
+        None => None,
+    };
     let listen: SocketAddr = s.get(&peerd::LISTEN)?;
     let dir: PathBuf = s.get(&peerd::DIR)?;
     let dir = std::fs::canonicalize(&dir).map_err(|e| format!("--dir {}: {e}", dir.display()))?;
@@ -123,6 +130,7 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     reactor.listen(Listener::Tcp(peer_listener))?;
     reactor.listen(Listener::Unix(control_listener))?;
     let mut v6_line = None;
+    let v6_on = peer_listener_v6.is_some();
     if let Some(l) = peer_listener_v6 {
         v6_line = Some(format!("listening on {} (IPv6)", l.local_addr()?));
         let index = reactor.listen(Listener::Tcp(l))?;
@@ -153,6 +161,20 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     if let Some((index, loopback)) = http_index {
         daemon.serve_http(index, api_token, loopback);
     }
+    let tls_on = tls.is_some();
+    if let Some(config) = tls {
+        sta::tls::files::log_loaded(&config, sta::tls::files::now_secs(), "");
+        let mut peer_listeners = vec![sta::peer::PEER_LISTENER];
+        if v6_on {
+            peer_listeners.push(sta::peer::PEER_LISTENER_V6);
+        }
+        for &index in &peer_listeners {
+            reactor.set_listener_tls(index, Some(config.server.clone()));
+        }
+        let names: Vec<(SocketAddr, &str)> = given.iter().map(|(a, g)| (*a, g.as_str())).collect();
+        let tls = sta::peer::tls::DaemonTls::new(config, &names, peer_listeners)?;
+        daemon.use_tls(tls);
+    }
     daemon.reload_with(s);
     let shared = absolute(&shares)?;
     daemon.start(reactor.ctx(), &shared)?;
@@ -164,8 +186,9 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     }
     std::io::stdout().flush()?;
     log::info!(
-        "sta-peerd listening on {bound}, trackers {}",
-        tracker_list.join(", ")
+        "sta-peerd listening on {bound}, trackers {}{}",
+        tracker_list.join(", "),
+        if tls_on { " (TLS)" } else { "" }
     );
     if let Some(line) = v6_line {
         log::info!("sta-peerd {line}");

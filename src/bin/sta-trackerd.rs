@@ -63,6 +63,10 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
     let api_listen: Option<SocketAddr> = s.get::<sta::http::Listen>(&trackerd::HTTP)?.0;
     let api_token =
         sta::config::load_api_token(s.opt(&trackerd::API_TOKEN_FILE)?, "STA_TRACKERD_API_TOKEN")?;
+    let tls = match sta::config::tls_files(&s)? {
+        Some(files) => Some(files.load()?),
+        None => None,
+    };
     let limits = Limits {
         max_connections: s.get(&trackerd::MAX_CONNECTIONS)?,
         idle_timeout: Duration::from_secs(idle_secs.into()),
@@ -79,13 +83,20 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
         TcpListener::bind(listen).map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let bound = listener.local_addr()?;
     let mut reactor = Reactor::new(limits)?;
-    reactor.listen(Listener::Tcp(listener))?;
+    // The listeners of STA sessions, which TLS (when on) covers.
+    let mut sta_listeners = vec![reactor.listen(Listener::Tcp(listener))?];
     let mut extra = Vec::new();
     let udp_socket = match udp_listen {
         Some(Some(addr)) => {
             Some(UdpSocket::bind(addr).map_err(|e| format!("cannot listen on udp {addr}: {e}"))?)
         }
         Some(None) => None,
+        // BitTorrent's UDP tracker has no TLS: a private swarm does not
+        // open it unless told to.
+        None if tls.is_some() => {
+            log::info!("no BitTorrent UDP tracker: TLS is on (give --udp-listen to open one)");
+            None
+        }
         None => match UdpSocket::bind(bound) {
             Ok(socket) => Some(socket),
             Err(e) => {
@@ -106,7 +117,7 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
         match bind::tcp_listener(addr) {
             Ok(l) => {
                 log::info!("sta-trackerd listening on {} (IPv6)", l.local_addr()?);
-                reactor.listen(Listener::Tcp(l))?;
+                sta_listeners.push(reactor.listen(Listener::Tcp(l))?);
                 if udp_on {
                     match bind::udp_socket(addr) {
                         Ok(u) => {
@@ -143,18 +154,36 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
             loopback: addr.ip().is_loopback(),
         });
     }
+    if let Some(config) = &tls {
+        for &index in &sta_listeners {
+            reactor.set_listener_tls(index, Some(config.server.clone()));
+        }
+        sta::tls::files::log_loaded(config, sta::tls::files::now_secs(), "");
+    }
+    let tls_on = tls.is_some();
     reactor.stop_on_signals()?;
     let mut tracker = Tracker::new(config, Rng::from_entropy());
     tracker.http_listener = http_listener;
     tracker.api = api;
-    tracker.on_reload = Some(Box::new(move || reload(&mut s)));
+    tracker.on_reload = Some(Box::new(move |ctx| {
+        reload(&mut s);
+        let files = sta::config::tls_files(&s).map_err(|e| e.to_string());
+        if let Some(config) = sta::tls::files::reload(files, tls_on) {
+            for &index in &sta_listeners {
+                ctx.set_listener_tls(index, Some(config.server.clone()));
+            }
+        }
+    }));
     println!("listening on {bound}");
     for line in &extra {
         println!("{line}");
         log::info!("sta-trackerd {line}");
     }
     std::io::stdout().flush()?;
-    log::info!("sta-trackerd listening on {bound}");
+    log::info!(
+        "sta-trackerd listening on {bound}{}",
+        if tls_on { " (TLS only)" } else { "" }
+    );
     reactor.run(&mut tracker)?;
     log::info!("sta-trackerd stopped");
     Ok(())
@@ -176,6 +205,8 @@ fn reload(s: &mut Settings) {
                         "reload: log-level is now {}",
                         new.raw(name).unwrap_or("info")
                     ),
+                    // Read again at every SIGHUP, changed or not.
+                    "tls-cert" | "tls-key" | "tls-ca" => {}
                     _ => {
                         log::warn!("reload: {name} changed, but takes effect only after a restart")
                     }

@@ -44,6 +44,9 @@ COMMANDS:
     stop                         stop sta-peerd
     limits [--upload RATE] [--download RATE]
                                  show or change the rate limits
+    ca init DIR | ca issue --name HOST [--days N] DIR
+                                 the CA of a private swarm, and host
+                                 certificates (no daemon needed)
     demo [--size SIZE] [--http PORT]
                                  run a tracker and 4 peers on this machine
                                  and show a download, with --http in a
@@ -243,6 +246,7 @@ fn run(raw: Vec<OsString>) -> Result<ExitCode, Fail> {
             "stop" => HELP_STOP,
             "limits" => HELP_LIMITS,
             "demo" => sta::cli::demo::HELP,
+            "ca" => sta::cli::ca::HELP,
             _ => return Err(usage(format!("unknown command '{command}'"))),
         };
         print!("{text}");
@@ -250,6 +254,9 @@ fn run(raw: Vec<OsString>) -> Result<ExitCode, Fail> {
     }
     if command == "demo" {
         return Ok(sta::cli::demo::run(args.finish()));
+    }
+    if command == "ca" {
+        return Ok(sta::cli::ca::run(args.finish()));
     }
 
     let daemon = locate(control, dir)?;

@@ -3,6 +3,7 @@
 //! and `sta demo`.
 //! `src/bin/sta.rs` holds only argument parsing and the commands.
 
+pub mod ca;
 pub mod client;
 pub mod demo;
 pub mod format;

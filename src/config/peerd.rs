@@ -23,6 +23,9 @@ pub const SPEC: Spec = Spec {
         HTTP,
         API_TOKEN_FILE,
         SHARE,
+        super::TLS_CERT,
+        super::TLS_KEY,
+        super::TLS_CA,
         CONFIG,
     ],
 };

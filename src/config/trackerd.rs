@@ -22,6 +22,9 @@ pub const SPEC: Spec = Spec {
         MAX_BT_PEERS,
         HTTP,
         API_TOKEN_FILE,
+        super::TLS_CERT,
+        super::TLS_KEY,
+        super::TLS_CA,
         CONFIG,
     ],
 };

@@ -27,3 +27,19 @@ impl<S: Storage> Engine<S> {
         self.torrents.values().map(|t| t.uploaded()).sum()
     }
 }
+
+impl<S: Storage> Engine<S> {
+    /// The file a peer link being dialed is for (a TLS dial's SNI).
+    pub fn dial_info_hash(&self, link: crate::engine::LinkId) -> Option<crate::wire::InfoHash> {
+        match self.dials.get(&link)? {
+            super::Dial::Peer(hash, _) => Some(*hash),
+            super::Dial::Tracker(_) => None,
+        }
+    }
+
+    /// The name of the file with this info hash, if this engine has it (a
+    /// TLS peer's certificate must carry it, or `*`).
+    pub fn file_name(&self, info_hash: &crate::wire::InfoHash) -> Option<&str> {
+        self.torrents.get(info_hash).map(|t| t.info.name.as_str())
+    }
+}

@@ -9,7 +9,7 @@ use crate::config::{Settings, peerd};
 use crate::engine::{Action, Config, Engine, Job, LinkId, Time};
 use crate::hashpool::{self, HashPool};
 use crate::ratelimit::Rate;
-use crate::reactor::{ConnId, Ctx, Flow, Handler, OutQueue};
+use crate::reactor::{ConnId, Ctx, Flow, Handler, OutQueue, TlsPeer};
 use crate::rng::Rng;
 use log::{info, warn};
 use std::collections::HashMap;
@@ -50,6 +50,13 @@ pub struct Daemon {
     deferred: HashMap<LinkId, (ConnId, bool)>,
     /// The settings it started with, for a reload on SIGHUP.
     settings: Option<Settings>,
+    /// TLS for the tracker sessions, when on.
+    tls: Option<super::tls::DaemonTls>,
+    /// A SIGHUP loaded a new TLS identity: the peer listeners take it.
+    tls_reloaded: bool,
+    /// TLS peer links accepted for one file (their SNI) whose handshake
+    /// has not yet shown it is for that file.
+    tls_bound: HashMap<LinkId, crate::wire::InfoHash>,
 }
 
 impl Daemon {
@@ -64,6 +71,9 @@ impl Daemon {
             http_loopback: false,
             settings: None,
             deferred: HashMap::new(),
+            tls: None,
+            tls_reloaded: false,
+            tls_bound: HashMap::new(),
         }
     }
 
@@ -115,6 +125,11 @@ impl Daemon {
         }
     }
 
+    /// Dials the tracker over TLS from now on (call before `start`).
+    pub fn use_tls(&mut self, tls: super::tls::DaemonTls) {
+        self.tls = Some(tls);
+    }
+
     /// Keeps the settings the daemon was started with: SIGHUP reads them
     /// again and applies what can change while running.
     pub fn reload_with(&mut self, settings: Settings) {
@@ -145,6 +160,13 @@ impl Daemon {
             .get(&peerd::MAX_DOWNLOAD_RATE)
             .map_err(|e| e.to_string())?;
         crate::config::set_log_level(&level).map_err(|e| e.to_string())?;
+        let files = crate::config::tls_files(&new).map_err(|e| e.to_string());
+        if let Some(config) = crate::tls::files::reload(files, self.tls.is_some())
+            && let Some(tls) = self.tls.as_mut()
+        {
+            tls.replace(config);
+            self.tls_reloaded = true;
+        }
         self.engine.retune(slots, peers, piece);
         // A rate the file changed replaces the one in force (set by
         // `sta limits`, maybe); one it did not change stays as it is.
@@ -159,6 +181,9 @@ impl Daemon {
             self.engine.set_rates(up, down);
         }
         for name in changed {
+            if TLS_SETTINGS.contains(&name) {
+                continue; // read again at every SIGHUP, changed or not
+            }
             match RELOADABLE.contains(&name) {
                 true => info!(
                     "reload: {name} is now {}",
@@ -213,7 +238,7 @@ impl Daemon {
                     offset,
                     len,
                 } => self.send_block(ctx, link, header, file, offset, len),
-                Action::Dial { link, addr } => ctx.dial(addr, Conn::Link(link)),
+                Action::Dial { link, addr } => self.dial(ctx, link, addr),
                 Action::Close { link } => {
                     if let Some((id, _)) = self.deferred.remove(&link) {
                         ctx.close(id);
@@ -225,6 +250,32 @@ impl Daemon {
                 Action::Job(job) => self.submit(job),
                 Action::SetRates { upload, download } => ctx.set_rates(upload, download),
                 Action::Stop => ctx.stop(),
+            }
+        }
+    }
+
+    fn dial(&mut self, ctx: &mut Ctx<Conn>, link: LinkId, addr: SocketAddr) {
+        let Some(tls) = &self.tls else {
+            return ctx.dial(addr, Conn::Link(link));
+        };
+        if !self.engine.is_peer_link(link) {
+            return ctx.dial_tls(addr, Conn::Link(link), tls.dial(addr));
+        }
+        let peer = self.engine.dial_info_hash(link).and_then(|hash| {
+            let name = self.engine.file_name(&hash)?;
+            Some(tls.dial_peer(&hash, name))
+        });
+        match peer {
+            Some(Ok(dial)) => ctx.dial_tls(addr, Conn::Link(link), dial),
+            // Never in the clear: the dial fails instead.
+            Some(Err(e)) => {
+                warn!("cannot dial peer {addr} over TLS: {e}");
+                let now = self.now();
+                self.engine.link_closed(now, link);
+            }
+            None => {
+                let now = self.now();
+                self.engine.link_closed(now, link);
             }
         }
     }
@@ -264,6 +315,8 @@ impl Daemon {
     }
 }
 
+const TLS_SETTINGS: [&str; 3] = ["tls-cert", "tls-key", "tls-ca"];
+
 /// The settings a SIGHUP applies to a running sta-peerd.
 const RELOADABLE: [&str; 6] = [
     "log-level",
@@ -280,6 +333,13 @@ impl Handler for Daemon {
     fn reload(&mut self, ctx: &mut Ctx<Conn>) {
         if let Err(e) = self.reload_settings() {
             warn!("reload: {e}; keeping the configuration in use");
+        }
+        if std::mem::take(&mut self.tls_reloaded)
+            && let Some(tls) = &self.tls
+        {
+            for &index in &tls.peer_listeners {
+                ctx.set_listener_tls(index, Some(tls.server()));
+            }
         }
         self.perform(ctx);
     }
@@ -310,6 +370,40 @@ impl Handler for Daemon {
         Some(Conn::Link(link))
     }
 
+    /// A TLS peer link may trade only the file its SNI names, and only
+    /// with a certificate for that file's name or `*`.
+    fn tls_established(&mut self, _id: ConnId, conn: &mut Conn, peer: &TlsPeer) -> bool {
+        let Conn::Link(link) = conn else {
+            return true;
+        };
+        if !self.engine.is_peer_link(*link) {
+            return true;
+        }
+        let Some(sni) = peer.sni.as_deref() else {
+            warn!("TLS peer link refused: it named no file (SNI = the info hash in hex)");
+            return false;
+        };
+        let hash = crate::tls::torrent::info_hash_of(sni);
+        let name = hash.and_then(|h| self.engine.file_name(&h));
+        match (hash, name) {
+            (_, None) | (None, _) => {
+                warn!("TLS peer link refused: its SNI {sni:?} names no file shared here");
+                false
+            }
+            (_, Some(name)) if !crate::tls::torrent::may_join(&peer.names, name) => {
+                warn!(
+                    "TLS peer link for {name:?} refused: its certificate is for {:?}, not for {name:?} or `*` (issue it with --name '*' or --name {name:?})",
+                    peer.names
+                );
+                false
+            }
+            (Some(hash), Some(_)) => {
+                self.tls_bound.insert(*link, hash);
+                true
+            }
+        }
+    }
+
     fn dialed(&mut self, ctx: &mut Ctx<Conn>, id: ConnId, conn: &mut Conn, _out: &mut OutQueue) {
         let Conn::Link(link) = conn else {
             return;
@@ -332,6 +426,35 @@ impl Handler for Daemon {
             Conn::Link(link) => link,
             Conn::Http(exchange) => return self.http(ctx, id, exchange, input, out),
         };
+        if self.tls.is_none()
+            && !self.engine.is_peer_link(*link)
+            && crate::tls::looks_like_tls(input)
+        {
+            warn!("the tracker speaks TLS: give this sta-peerd --tls-cert, --tls-key and --tls-ca");
+        }
+        if let Some(hash) = self.tls_bound.get(link) {
+            match super::tls::handshake_is_for(input, hash) {
+                None => {
+                    return Flow {
+                        used: 0,
+                        close: false,
+                    };
+                }
+                Some(false) => {
+                    warn!(
+                        "TLS peer link refused: admitted for {} (its SNI), its handshake is for another file",
+                        crate::tls::torrent::sni_of(hash)
+                    );
+                    return Flow {
+                        used: 0,
+                        close: true,
+                    };
+                }
+                Some(true) => {
+                    self.tls_bound.remove(link);
+                }
+            }
+        }
         let now = self.now();
         let used = self.engine.link_input(now, *link, input);
         self.perform(ctx);
@@ -359,6 +482,7 @@ impl Handler for Daemon {
         match conn {
             Conn::Link(link) => {
                 self.conns.remove(&link);
+                self.tls_bound.remove(&link);
                 self.engine.link_closed(now, link);
             }
             // The client left before its answer: the engine forgets the

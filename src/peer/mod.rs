@@ -6,6 +6,7 @@
 pub mod daemon;
 pub mod disk;
 pub mod http;
+pub mod tls;
 
 pub use crate::engine::Config;
-pub use daemon::{Conn, Daemon, PEER_LISTENER_V6};
+pub use daemon::{Conn, Daemon, PEER_LISTENER, PEER_LISTENER_V6};

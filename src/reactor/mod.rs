@@ -17,10 +17,12 @@ mod outqueue;
 mod readbuf;
 mod signals;
 mod throttle;
+mod tls_stream;
 mod udp_batch;
 
 pub use outqueue::{Flushed, OutQueue, SharedBytes};
 pub use signals::Signals;
+pub use tls_stream::{TlsDial, TlsPeer};
 
 use log::{debug, info, warn};
 use mio::net::{TcpListener, TcpStream, UdpSocket, UnixListener, UnixStream};
@@ -32,6 +34,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use throttle::Throttle;
+use tls_stream::TlsStream;
 
 /// Identifies a connection for as long as it is open. Tokens are reused
 /// after close, so handlers must forget an id once `close` is called.
@@ -88,7 +91,9 @@ enum Command<S> {
         Arc<dyn SharedBytes>,
         std::ops::Range<usize>,
     ),
-    Dial(SocketAddr, S),
+    Dial(SocketAddr, S, Option<TlsDial>),
+    /// The TLS configuration of a listener's new connections (none: plain).
+    ListenerTls(usize, Option<Arc<rustls::ServerConfig>>),
     Close(ConnId),
     SetRates {
         upload: u64,
@@ -138,7 +143,20 @@ impl<S> Ctx<S> {
     /// Opens a TCP connection to `addr` carrying `session`; the handler's
     /// `dialed` is called with its id, and `close` if it fails.
     pub fn dial(&mut self, addr: SocketAddr, session: S) {
-        self.commands.push(Command::Dial(addr, session));
+        self.commands.push(Command::Dial(addr, session, None));
+    }
+
+    /// As [`Ctx::dial`], the connection carrying a TLS session as the
+    /// client; a failed handshake closes it (logged with the reason).
+    pub fn dial_tls(&mut self, addr: SocketAddr, session: S, tls: TlsDial) {
+        self.commands.push(Command::Dial(addr, session, Some(tls)));
+    }
+
+    /// Serves TLS with `config` (or plain, with `None`) on the connections
+    /// listener number `listener` accepts from now on (a SIGHUP's new
+    /// certificate, say); open ones keep theirs.
+    pub fn set_listener_tls(&mut self, listener: usize, config: Option<Arc<rustls::ServerConfig>>) {
+        self.commands.push(Command::ListenerTls(listener, config));
     }
 
     /// Closes connection `id` once its queued output is flushed.
@@ -194,6 +212,18 @@ pub trait Handler {
         input: &[u8],
         out: &mut OutQueue,
     ) -> Flow;
+
+    /// The TLS handshake of a connection accepted on a TLS listener is
+    /// done; `peer` says what it asked for and who it is. Returns false to
+    /// close it before any of its input reaches [`Handler::data`].
+    fn tls_established(
+        &mut self,
+        _id: ConnId,
+        _session: &mut Self::Session,
+        _peer: &TlsPeer,
+    ) -> bool {
+        true
+    }
 
     /// A connection is refused because `max_connections` are open; `out`
     /// is written once, best effort, before it is closed.
@@ -257,6 +287,7 @@ pub enum Listener {
 enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<TlsStream>),
 }
 
 impl Stream {
@@ -264,6 +295,36 @@ impl Stream {
         match self {
             Stream::Tcp(s) => s,
             Stream::Unix(s) => s,
+            Stream::Tls(s) => &mut s.tcp,
+        }
+    }
+
+    /// TLS output (a handshake message, an alert) waits for the socket,
+    /// whether or not the connection's queue holds anything.
+    fn tls_pending(&self) -> bool {
+        matches!(self, Stream::Tls(s) if s.has_pending())
+    }
+
+    fn flush_tls(&mut self) -> io::Result<bool> {
+        match self {
+            Stream::Tls(s) => s.flush_pending(),
+            _ => Ok(true),
+        }
+    }
+
+    fn take_established(&mut self) -> Option<TlsPeer> {
+        match self {
+            Stream::Tls(s) => s.take_established(),
+            _ => None,
+        }
+    }
+
+    /// Before closing: TLS's close_notify. True once nothing is left to
+    /// write.
+    fn finish(&mut self) -> bool {
+        match self {
+            Stream::Tls(s) => s.finish(),
+            _ => true,
         }
     }
 }
@@ -273,6 +334,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 }
@@ -282,12 +344,14 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
     fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.write_vectored(bufs),
             Stream::Unix(s) => s.write_vectored(bufs),
+            Stream::Tls(s) => s.write_vectored(bufs),
         }
     }
     fn flush(&mut self) -> io::Result<()> {
@@ -333,6 +397,8 @@ const RELOAD: Token = Token(usize::MAX - 3);
 pub struct Reactor<H: Handler> {
     poll: Poll,
     listeners: Vec<Listener>,
+    /// Each TCP listener's TLS configuration, by listener number.
+    listener_tls: Vec<Option<Arc<rustls::ServerConfig>>>,
     conns: Slab<Conn<H::Session>>,
     limits: Limits,
     signals: Option<Signals>,
@@ -362,6 +428,7 @@ impl<H: Handler> Reactor<H> {
         Ok(Reactor {
             poll,
             listeners: Vec::new(),
+            listener_tls: Vec::new(),
             conns: Slab::new(),
             limits,
             signals: None,
@@ -560,7 +627,8 @@ impl<H: Handler> Reactor<H> {
                             self.after_io(handler, id);
                         }
                     }
-                    Command::Dial(addr, session) => self.dial(handler, addr, session),
+                    Command::Dial(addr, session, tls) => self.dial(handler, addr, session, tls),
+                    Command::ListenerTls(index, config) => self.set_listener_tls(index, config),
                     Command::SetRates { upload, download } => self.set_rates(upload, download),
                     Command::Stop => self.stopping = true,
                 }
@@ -607,7 +675,21 @@ impl<H: Handler> Reactor<H> {
         self.apply(handler);
     }
 
-    fn dial(&mut self, handler: &mut H, addr: SocketAddr, session: H::Session) {
+    /// As [`Ctx::set_listener_tls`], before the loop runs.
+    pub fn set_listener_tls(&mut self, index: usize, config: Option<Arc<rustls::ServerConfig>>) {
+        if self.listener_tls.len() <= index {
+            self.listener_tls.resize(index + 1, None);
+        }
+        self.listener_tls[index] = config;
+    }
+
+    fn dial(
+        &mut self,
+        handler: &mut H,
+        addr: SocketAddr,
+        session: H::Session,
+        tls: Option<TlsDial>,
+    ) {
         let stream = match TcpStream::connect(addr) {
             Ok(s) => s,
             Err(e) => {
@@ -617,8 +699,19 @@ impl<H: Handler> Reactor<H> {
             }
         };
         let _ = stream.set_nodelay(true);
+        let stream = match tls {
+            None => Stream::Tcp(stream),
+            Some(tls) => match TlsStream::dialed(stream, tls, addr) {
+                Ok(s) => Stream::Tls(Box::new(s)),
+                Err(e) => {
+                    warn!("cannot start TLS to {addr}: {e}");
+                    let id = self.conns.vacant_key();
+                    return handler.close(&mut self.ctx, id, session);
+                }
+            },
+        };
         let out = OutQueue::default();
-        let Some(id) = self.insert(handler, Stream::Tcp(stream), session, out, true) else {
+        let Some(id) = self.insert(handler, stream, session, out, true) else {
             return;
         };
         if let Some(conn) = self.conns.get_mut(id) {
@@ -640,7 +733,18 @@ impl<H: Handler> Reactor<H> {
                 Some(Listener::Udp(_)) | None => return,
             };
             match accepted {
-                Ok((stream, peer)) => self.open(handler, index, stream, peer),
+                Ok((stream, peer)) => {
+                    let tls = self.listener_tls.get(index).cloned().flatten();
+                    match (stream, tls) {
+                        (Stream::Tcp(s), Some(config)) => {
+                            match TlsStream::accepted(s, config, peer) {
+                                Ok(s) => self.open(handler, index, Stream::Tls(Box::new(s)), peer),
+                                Err(e) => warn!("cannot start TLS from {peer:?}: {e}"),
+                            }
+                        }
+                        (stream, _) => self.open(handler, index, stream, peer),
+                    }
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -817,6 +921,10 @@ impl<H: Handler> Reactor<H> {
                     Ok(Some(e)) | Err(e) => Some(e),
                     Ok(None) => s.peer_addr().err(),
                 },
+                Stream::Tls(s) => match s.tcp.take_error() {
+                    Ok(Some(e)) | Err(e) => Some(e),
+                    Ok(None) => s.tcp.peer_addr().err(),
+                },
                 Stream::Unix(_) => None,
             };
             if let Some(e) = failed {
@@ -837,6 +945,15 @@ impl<H: Handler> Reactor<H> {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
+        if conn.writable && conn.stream.tls_pending() {
+            match conn.stream.flush_tls() {
+                Ok(done) => conn.writable = done,
+                Err(e) => {
+                    debug!("connection {id}: write failed: {e}");
+                    return self.drop_conn(handler, id);
+                }
+            }
+        }
         let may_wait = conn.later_only && conn.out.len() == conn.later_len && !conn.closing;
         if conn.writable && !conn.out.is_empty() && !may_wait {
             if conn.limited && self.upload.is_limited() {
@@ -865,7 +982,7 @@ impl<H: Handler> Reactor<H> {
             return;
         };
         if conn.closing {
-            if conn.out.is_empty() && !conn.connecting {
+            if conn.out.is_empty() && !conn.connecting && conn.stream.finish() {
                 self.drop_conn(handler, id);
             }
             return;
@@ -1003,6 +1120,7 @@ impl<H: Handler> Reactor<H> {
                 }
                 debug!("connection {id}: idle timeout");
                 let _ = conn.out.flush(&mut conn.stream);
+                conn.stream.finish();
                 self.drop_conn(handler, id);
             }
         }
@@ -1027,6 +1145,7 @@ impl<H: Handler> Reactor<H> {
         for id in ids {
             if let Some(conn) = self.conns.get_mut(id) {
                 let _ = conn.out.flush(&mut conn.stream);
+                conn.stream.finish();
             }
             self.drop_conn(handler, id);
         }
@@ -1144,6 +1263,12 @@ fn process<H: Handler>(
     id: ConnId,
     limits: &Limits,
 ) -> bool {
+    if let Some(peer) = conn.stream.take_established()
+        && !handler.tls_established(id, &mut conn.session, &peer)
+    {
+        conn.closing = true;
+        return false;
+    }
     loop {
         let flow = handler.data(ctx, id, &mut conn.session, conn.input.data(), &mut conn.out);
         conn.input.consume(flow.used);
@@ -1160,6 +1285,9 @@ fn process<H: Handler>(
         }
     }
 }
+
+#[cfg(test)]
+mod tls_tests;
 
 #[cfg(test)]
 mod tests {

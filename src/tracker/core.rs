@@ -71,6 +71,9 @@ pub enum Next {
     Close,
 }
 
+/// What SIGHUP runs (see [`Tracker::on_reload`]).
+pub type OnReload = Box<dyn FnMut(&mut crate::reactor::Ctx<super::service::Proto>)>;
+
 pub struct Tracker {
     config: Config,
     catalog: Catalog,
@@ -92,8 +95,9 @@ pub struct Tracker {
     /// The reactor listener whose connections speak HTTP, if any.
     pub http_listener: Option<usize>,
     /// What SIGHUP runs: the shell's re-reading of its configuration (the
-    /// core reads no files).
-    pub on_reload: Option<Box<dyn FnMut()>>,
+    /// core reads no files), which may change listeners (TLS) through the
+    /// reactor's context.
+    pub on_reload: Option<OnReload>,
     /// Source address of each open HTTP connection.
     pub(super) http_peers: HashMap<ConnId, IpAddr, ConnHash>,
     /// Scratch for BitTorrent announce replies.

@@ -36,9 +36,9 @@ const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 impl Handler for Tracker {
     type Session = Proto;
 
-    fn reload(&mut self, _ctx: &mut Ctx<Proto>) {
+    fn reload(&mut self, ctx: &mut Ctx<Proto>) {
         if let Some(f) = self.on_reload.as_mut() {
-            f();
+            f(ctx);
         }
     }
 
@@ -95,6 +95,11 @@ impl Handler for Tracker {
                     }
                     Err(e) => {
                         debug!("session {id}: {e}");
+                        if used == 0 && crate::tls::looks_like_tls(input) {
+                            log::warn!(
+                                "session {id}: TLS on a plain-text port (a peer with --tls-cert?): give this tracker --tls-cert, --tls-key and --tls-ca too"
+                            );
+                        }
                         self.stats.sta_request(None);
                         self.stats.error("sta", e.code.0);
                         e.to_response().encode(buf);

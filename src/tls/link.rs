@@ -1,0 +1,174 @@
+//! One TLS session as bytes in and bytes out: ciphertext from the socket
+//! goes to [`TlsLink::receive`], plaintext for the protocol comes out of
+//! [`TlsLink::take_received`]; plaintext to send goes to
+//! [`TlsLink::send`], ciphertext for the socket comes out of
+//! [`TlsLink::transmit`]. No socket, no clock (the configuration's).
+
+use super::error::{TlsError, classify};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
+use std::io::Read;
+use std::sync::Arc;
+
+/// Plaintext rustls buffers before the handshake ends (and ciphertext it
+/// keeps before [`TlsLink::transmit`], which takes it at once). A client
+/// says hello and waits for the answer, so this is never near; past it
+/// [`TlsLink::send`] takes nothing and the caller closes. After the
+/// handshake the caller's own queues hold what waits, under their limits.
+const BUFFER_LIMIT: usize = 16 * 1024 * 1024;
+
+pub struct TlsLink {
+    conn: Connection,
+    /// Plaintext taken from rustls, not yet taken by the caller.
+    received: Vec<u8>,
+    /// A fatal error happened; nothing more goes in or out but the alert.
+    failed: bool,
+}
+
+impl TlsLink {
+    /// The server side of a session just accepted.
+    pub fn server(config: Arc<ServerConfig>) -> Result<TlsLink, TlsError> {
+        let conn = ServerConnection::new(config).map_err(|e| TlsError::Local(e.to_string()))?;
+        Ok(TlsLink::new(conn.into()))
+    }
+
+    /// The client side of a session to `name` (whose certificate must
+    /// carry it); its first flight is ready for [`TlsLink::transmit`].
+    pub fn client(
+        config: Arc<ClientConfig>,
+        name: ServerName<'static>,
+    ) -> Result<TlsLink, TlsError> {
+        let conn =
+            ClientConnection::new(config, name).map_err(|e| TlsError::Local(e.to_string()))?;
+        Ok(TlsLink::new(conn.into()))
+    }
+
+    fn new(mut conn: Connection) -> TlsLink {
+        conn.set_buffer_limit(Some(BUFFER_LIMIT));
+        TlsLink {
+            conn,
+            received: Vec::new(),
+            failed: false,
+        }
+    }
+
+    /// Takes all of `ciphertext`. On an error the session is over: send
+    /// what [`TlsLink::transmit`] still gives (the alert telling the other
+    /// side why), then close.
+    pub fn receive(&mut self, mut ciphertext: &[u8]) -> Result<(), TlsError> {
+        if self.failed {
+            return Err(TlsError::Local("the session has already failed".into()));
+        }
+        while !ciphertext.is_empty() {
+            let n = match self.conn.read_tls(&mut ciphertext) {
+                Ok(n) => n,
+                Err(e) => return self.fail(TlsError::Local(e.to_string())),
+            };
+            if let Err(e) = self.conn.process_new_packets() {
+                return self.fail(classify(&e));
+            }
+            self.drain();
+            if n == 0 {
+                // After close_notify rustls takes nothing more: what
+                // follows the end of the session is dropped.
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn fail(&mut self, e: TlsError) -> Result<(), TlsError> {
+        self.failed = true;
+        Err(e)
+    }
+
+    fn drain(&mut self) {
+        let mut reader = self.conn.reader();
+        // Only WouldBlock and a clean or unclean end stop it: the
+        // plaintext is all in memory already.
+        let _ = reader.read_to_end(&mut self.received);
+    }
+
+    /// The TCP stream ended. Fine after the other side's close_notify;
+    /// otherwise the session was cut (maybe in the middle of a record).
+    pub fn end_of_input(&mut self) -> Result<(), TlsError> {
+        let mut nothing: &[u8] = &[];
+        let _ = self.conn.read_tls(&mut nothing);
+        self.drain();
+        match self.conn.reader().into_first_chunk() {
+            Ok(_) => Ok(()),
+            Err(_) => Err(TlsError::Truncated),
+        }
+    }
+
+    /// Moves the plaintext received so far into `into`.
+    pub fn take_received(&mut self, into: &mut Vec<u8>) {
+        if into.is_empty() {
+            std::mem::swap(into, &mut self.received);
+        } else {
+            into.append(&mut self.received);
+        }
+    }
+
+    /// Whether plaintext waits for [`TlsLink::take_received`].
+    pub fn has_received(&self) -> bool {
+        !self.received.is_empty()
+    }
+
+    /// Encrypts as much of `plaintext` as the buffers allow (buffered
+    /// until the handshake is done); returns how much it took.
+    pub fn send(&mut self, plaintext: &[u8]) -> usize {
+        if self.failed {
+            return 0;
+        }
+        // Writes into memory only: the one error is a full buffer, seen
+        // as a short count.
+        std::io::Write::write(&mut self.conn.writer(), plaintext).unwrap_or(0)
+    }
+
+    /// Appends the ciphertext ready to go out to `out`.
+    pub fn transmit(&mut self, out: &mut Vec<u8>) {
+        while self.conn.wants_write() {
+            match self.conn.write_tls(out) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    /// Ends the session cleanly: a close_notify for [`TlsLink::transmit`].
+    pub fn close(&mut self) {
+        if !self.failed {
+            self.conn.send_close_notify();
+        }
+    }
+
+    pub fn is_handshaking(&self) -> bool {
+        self.conn.is_handshaking()
+    }
+
+    /// The server name the client asked for (SNI), on the server side.
+    pub fn sni(&self) -> Option<&str> {
+        match &self.conn {
+            Connection::Server(s) => s.server_name(),
+            Connection::Client(_) => None,
+        }
+    }
+
+    /// The names of the other side's certificate (common name and DNS
+    /// names), once known.
+    pub fn peer_names(&self) -> Vec<String> {
+        match self.conn.peer_certificates().and_then(|c| c.first()) {
+            Some(der) => super::torrent::names_of(der),
+            None => Vec::new(),
+        }
+    }
+
+    /// The common name of the other side's certificate, once known.
+    pub fn peer_name(&self) -> Option<String> {
+        let der = self.conn.peer_certificates()?.first()?;
+        let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+        let cn = cert.subject().iter_common_name().next()?;
+        cn.as_str().ok().map(str::to_owned)
+    }
+}
