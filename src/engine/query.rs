@@ -29,6 +29,11 @@ type Refusal = (crate::control::Code, String);
 /// so this only matters for a tracker that hangs with its socket open.
 pub const QUERY_PATIENCE: Duration = Duration::from_secs(10);
 
+/// Most entries a `list` gathers over all trackers: a tracker's default
+/// `max_files`, so that a tracker claiming an endless catalog cannot make
+/// the daemon page (and hold) it forever.
+pub const MAX_LISTED: usize = 1_000_000;
+
 /// What a query asks for.
 pub(super) enum Ask {
     /// `list`: the catalog so far, by info hash.
@@ -164,7 +169,7 @@ impl<S: Storage> Engine<S> {
             merge(entries, e);
         }
         let got = got.saturating_add(n);
-        if n > 0 && got < total {
+        if n > 0 && got < total && entries.len() < MAX_LISTED {
             q.deadline = now + QUERY_PATIENCE;
             let req = Request::List {
                 offset: got,

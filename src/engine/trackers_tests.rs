@@ -462,3 +462,36 @@ fn bittorrent_peers_we_dialed_are_vouched_for_to_every_tracker() {
         assert!(reqs.contains(&empty), "{reqs:?}");
     }
 }
+
+#[test]
+fn a_list_pages_each_tracker_to_its_end() {
+    let mut m = Multi::new(2, MemStorage::default());
+    let c = m.control("list\n");
+    m.requests();
+    // The first tracker has 3 files, one page of 2 at a time.
+    m.answer(
+        0,
+        Response::ListPage {
+            total: 3,
+            entries: vec![entry("a", 1, 1), entry("b", 2, 1)],
+        },
+    );
+    let asked = m.requests();
+    assert!(
+        matches!(asked[0][..], [Request::List { offset: 2, .. }]),
+        "{asked:?}"
+    );
+    m.answer(1, page(vec![entry("a", 1, 1)]));
+    assert_eq!(m.reply(c), "", "the first tracker's last page is still out");
+    m.answer(
+        0,
+        Response::ListPage {
+            total: 3,
+            entries: vec![entry("c", 3, 1)],
+        },
+    );
+    let reply = m.reply(c);
+    for name in ["\"a\"", "\"b\"", "\"c\""] {
+        assert!(reply.contains(name), "{reply}");
+    }
+}
