@@ -629,6 +629,13 @@ fn table() -> Vec<(&'static str, Expect)> {
             }),
         ),
         (
+            "extension-handshake-sta",
+            Peer(Message::Unknown {
+                id: 20,
+                payload: b"\x00d1:mde1:pi6881e1:v9:STA 0.1.0e",
+            }),
+        ),
+        (
             "unknown-port",
             Peer(Message::Unknown {
                 id: 9,

@@ -17,8 +17,11 @@ pub struct PeerConn {
     pub remote: SocketAddr,
     /// The address we dialed (the peer's listen address), if we dialed.
     pub dialed: Option<SocketAddr>,
-    /// Where a peer that dialed in listens, once learned from the tracker.
+    /// Where a peer that dialed in listens, once learned from the tracker
+    /// or its extension handshake (BEP 10 `p`).
     pub listen: Option<SocketAddr>,
+    /// Its client, from its extension handshake (BEP 10 `v`).
+    pub client: Option<String>,
     pub info_hash: Option<InfoHash>,
     pub peer_id: Option<PeerId>,
     pub handshaken: bool,
@@ -47,6 +50,7 @@ impl PeerConn {
             remote,
             dialed,
             listen: None,
+            client: None,
             info_hash: None,
             peer_id: None,
             handshaken: false,

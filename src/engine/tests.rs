@@ -232,6 +232,27 @@ fn the_tracker_session_is_kept_alive_and_never_idle() {
 }
 
 #[test]
+fn a_peer_that_dialed_in_tells_its_listen_port_in_its_extension_handshake() {
+    let (mut rig, _, info) = Rig::seeder();
+    let link = rig
+        .e
+        .peer_accepted(rig.now, "10.0.0.9:40123".parse().unwrap());
+    let mut hello = Vec::new();
+    Handshake::new(info.info_hash, *b"-LT2080-MunAyFca4prF").encode(&mut hello);
+    Message::HaveNone.encode(&mut hello);
+    crate::wire::extension::ExtHandshake::encode(51413, "libtorrent/2.0.8", &mut hello);
+    assert_eq!(rig.input(link, &hello), hello.len());
+    rig.advance(Duration::from_millis(1100));
+    let vouch = rig.sent(rig.tracker);
+    let Ok(Some((Request::Vouch { peers, .. }, _))) = Request::decode(&vouch) else {
+        panic!("the peer is vouched for at its listen port");
+    };
+    assert_eq!(peers[0].addr.to_string(), "10.0.0.9:51413");
+    let p = rig.e.peers.get(&link).unwrap();
+    assert_eq!(p.client.as_deref(), Some("libtorrent/2.0.8"));
+}
+
+#[test]
 fn a_seeder_answers_the_handshake_unchokes_and_serves_zero_copy() {
     let (mut rig, _, info) = Rig::seeder();
     let link = rig.e.peer_accepted(rig.now, PEER.parse().unwrap());
@@ -244,6 +265,12 @@ fn a_seeder_answers_the_handshake_unchokes_and_serves_zero_copy() {
     // A seed shows a few pieces at a time: here, with small pieces, all 4.
     let mut told = decode(&reply[n..]);
     assert_eq!(told.remove(0), Message::HaveNone);
+    // Then, to a peer with the BEP 10 bit, our extension handshake.
+    let Message::Unknown { id: 20, payload } = told.remove(0) else {
+        panic!("an extension handshake");
+    };
+    let ext = crate::wire::extension::ExtHandshake::decode(payload).unwrap();
+    assert_eq!(ext.and_then(|e| e.port), Some(6881));
     let mut shown: Vec<u32> = told
         .iter()
         .map(|m| match m {

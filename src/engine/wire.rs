@@ -14,6 +14,7 @@ use super::{CHOKE_ROUND, Dial, Engine, queue_send};
 use crate::bitfield::Bitfield;
 use crate::limits::MAX_REQUEST_LEN;
 use crate::rng::Rng;
+use crate::wire::extension::{self, ExtHandshake};
 use crate::wire::peer::{Block, Handshake, InfoHash, Message, PeerId, piece_header};
 use log::{debug, info, warn};
 use std::collections::{BTreeMap, VecDeque};
@@ -255,6 +256,11 @@ impl<S: Storage> Engine<S> {
             };
             msg.encode(buf);
         });
+        // After the piece set, which BEP 6 wants first.
+        if hs.supports_extended() {
+            let port = self.config.listen_port;
+            self.send(link, |buf| ExtHandshake::encode(port, CLIENT_NAME, buf));
+        }
         if let Some(t) = self.torrents.get_mut(&hs.info_hash) {
             reveal_more(now, link, conn, t, &mut self.actions, &mut self.rng);
         }
@@ -277,6 +283,10 @@ impl<S: Storage> Engine<S> {
             return Err("file gone".into());
         };
         match msg {
+            Message::Unknown {
+                id: extension::EXTENDED,
+                payload,
+            } => on_extended(conn, payload),
             Message::KeepAlive
             | Message::Suggest(_)
             | Message::AllowedFast(_)
@@ -624,6 +634,27 @@ impl<S: Storage> Engine<S> {
                 self.send(link, |b| Message::Unchoke.encode(b));
             }
         }
+    }
+}
+
+/// What our extension handshake calls us (BEP 10 `v`).
+const CLIENT_NAME: &str = concat!("STA ", env!("CARGO_PKG_VERSION"));
+
+/// A peer's extended message: its handshake tells where a peer that
+/// dialed us listens. A malformed one only goes unread: it adds knowledge,
+/// it is not needed for the session.
+fn on_extended(conn: &mut PeerConn, payload: &[u8]) {
+    match ExtHandshake::decode(payload) {
+        Ok(Some(hs)) => {
+            if conn.dialed.is_none()
+                && let Some(port) = hs.port
+            {
+                conn.listen = Some(SocketAddr::new(conn.remote.ip(), port));
+            }
+            conn.client = hs.client;
+        }
+        Ok(None) => {}
+        Err(e) => debug!("peer {}: {e}; ignored", conn.addr()),
     }
 }
 

@@ -12,6 +12,7 @@
 pub mod bt_http;
 pub mod bt_udp;
 pub mod cursor;
+pub mod extension;
 pub mod peer;
 pub mod text;
 pub mod tracker;

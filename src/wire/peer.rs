@@ -11,6 +11,8 @@ pub const HANDSHAKE_LEN: usize = 68;
 
 /// Reserved-byte bits we set and understand.
 pub const RESERVED_FAST: (usize, u8) = (7, 0x04);
+/// BEP 10 extension protocol (see `wire::extension`).
+pub const RESERVED_EXTENDED: (usize, u8) = (5, 0x10);
 
 pub use super::{InfoHash, PeerId};
 
@@ -23,10 +25,12 @@ pub struct Handshake {
 }
 
 impl Handshake {
-    /// A handshake announcing the Fast extension (BEP 6).
+    /// A handshake announcing the Fast extension (BEP 6) and the
+    /// extension protocol (BEP 10).
     pub fn new(info_hash: InfoHash, peer_id: PeerId) -> Self {
         let mut reserved = [0u8; 8];
         reserved[RESERVED_FAST.0] |= RESERVED_FAST.1;
+        reserved[RESERVED_EXTENDED.0] |= RESERVED_EXTENDED.1;
         Handshake {
             reserved,
             info_hash,
@@ -36,6 +40,10 @@ impl Handshake {
 
     pub fn supports_fast(&self) -> bool {
         self.reserved[RESERVED_FAST.0] & RESERVED_FAST.1 != 0
+    }
+
+    pub fn supports_extended(&self) -> bool {
+        self.reserved[RESERVED_EXTENDED.0] & RESERVED_EXTENDED.1 != 0
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
