@@ -1,6 +1,9 @@
-//! A handshake and every message after it re-encode to exactly their bytes.
+//! A handshake and every message after it re-encode to exactly their bytes;
+//! an extended message (BEP 10) is read without panic, and a port read
+//! from an extension handshake is never 0.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+use sta::wire::extension::{EXTENDED, ExtHandshake};
 use sta::wire::peer::{Handshake, Message};
 
 fuzz_target!(|data: &[u8]| {
@@ -17,6 +20,14 @@ fuzz_target!(|data: &[u8]| {
         msg.encode(&mut out);
         assert_eq!(out, &rest[..used], "{msg:?}");
         assert!(used > 0);
+        if let Message::Unknown {
+            id: EXTENDED,
+            payload,
+        } = msg
+            && let Ok(Some(ext)) = ExtHandshake::decode(payload)
+        {
+            assert_ne!(ext.port, Some(0));
+        }
         rest = &rest[used..];
     }
 });
