@@ -187,3 +187,47 @@ fn sta_downloads_an_ssl_torrent_from_a_libtorrent_seeder() {
     let joined = format!("peer 127.0.0.1:{ssl_port} joined ssl-b.bin");
     assert!(leecher.log().contains(&joined), "{}", leecher.log());
 }
+
+/// lt_peer.py leech of `torrent` with the certificate `ca/name.crt`
+/// (issued by the caller), peers from the tracker.
+fn lt_leech_as(ca: &Path, name: &str, torrent: &Path, save: &Path) -> Proc {
+    let f = |ext: &str| {
+        ca.join(format!("{name}.{ext}"))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let mut args: Vec<String> = ["leech", "--timeout", "60", "--reannounce", "1"]
+        .map(String::from)
+        .to_vec();
+    args.extend(["--torrent".into(), torrent.to_str().unwrap().to_owned()]);
+    args.extend(["--save".into(), save.to_str().unwrap().to_owned()]);
+    args.extend(["--ssl-cert".into(), f("crt"), "--ssl-key".into(), f("key")]);
+    Proc::lt_peer(&args.iter().map(OsStr::new).collect::<Vec<_>>())
+}
+
+#[test]
+fn a_tls_sta_peerd_refuses_libtorrent_with_a_foreign_or_misnamed_certificate() {
+    need_libtorrent();
+    let tmp = TempDir::in_shm("tls-interop-lt-refused");
+    let swarm = Swarm::new(&tmp);
+    let (seeder, _src, torrent) = sta_seeder(&tmp, &swarm, "ssl-c.bin");
+
+    // Of another swarm's CA: refused at the handshake.
+    let theirs = tmp.subdir("theirs");
+    sta_ca(&["init", theirs.to_str().unwrap()]);
+    Swarm::issue(&theirs, "intruder", &["*"]);
+    let _intruder = lt_leech_as(&theirs, "intruder", &torrent, &tmp.subdir("i"));
+    // Of this swarm, but for another file's name only: refused after it.
+    Swarm::issue(&swarm.ca, "other-file", &["other.bin"]);
+    let _misnamed = lt_leech_as(&swarm.ca, "other-file", &torrent, &tmp.subdir("m"));
+    for what in ["not signed by this swarm's CA", "not for \"ssl-c.bin\""] {
+        wait_for(
+            &format!("the seeder to log {what:?}"),
+            CLIENT_TIMEOUT,
+            || seeder.log().contains(what).then_some(()),
+        );
+    }
+    assert_eq!(seeder.file("ssl-c.bin").unwrap().uploaded, 0);
+    assert!(seeder.status().tracker_connected, "no harm to the session");
+}
