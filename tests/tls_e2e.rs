@@ -456,6 +456,21 @@ fn a_tls_share_is_an_ssl_torrent_of_its_ca_and_no_one_else_joins_it() {
         status.files.iter().any(|f| f.info_hash == hash),
         "the share's info hash is the torrent's: {status:?}"
     );
+    // Hashed by `sta` with the swarm's CA: the same SSL torrent.
+    let local = tmp.path().join("local.torrent");
+    let ca_file = ca.dir.join("ca.crt");
+    seeder
+        .sta(&[
+            "torrent",
+            src.to_str().unwrap(),
+            "-o",
+            local.to_str().unwrap(),
+            "--ssl-cert",
+            ca_file.to_str().unwrap(),
+        ])
+        .ok();
+    let again = sta::meta::torrent::Torrent::read(&std::fs::read(&local).unwrap()).unwrap();
+    assert_eq!(again.info, torrent.info);
 
     // A plain sta-peerd cannot join an SSL torrent and says why.
     let plain_tracker = tracker(&[]);
