@@ -67,6 +67,16 @@ empty directories skipped) instead of the order of libtorrent's add_files,
 so that its info hash can be compared with STA's; it prints `hashed
 SECONDS INFOHASH VERSION` as `make` does (the walk is in Python here).
 
+--ssl-cert CERT --ssl-key KEY (seed and leech) make it a member of an
+STA TLS swarm, for SSL torrents (their info dict's `ssl-cert` is the
+swarm's CA): the session listens on an SSL port only (a
+`listen_interfaces` entry ending in `s`), which is what `listening on`
+prints and what libtorrent announces for an SSL torrent, and the torrent
+gets CERT and KEY (PEM, from `sta ca issue`) with
+torrent_handle.set_ssl_certificate. Everything else is as without TLS:
+still TCP only (uTP off; libtorrent's SSL peers run over TCP here) and
+no BitTorrent encryption (pe_disabled): TLS is the encryption.
+
 SIGTERM ends the process as stdin closing does: the session is destroyed
 normally, which completes its disk jobs (Python's default would kill it
 with its disk thread's work undone).
@@ -121,10 +131,14 @@ def watch_stdin(lines, answer=None):
     return closed
 
 
-def session(listen=None):
+def session(listen=None, ssl=False):
     cat = lt.alert.category_t
+    interfaces = listen or "127.0.0.1:0"
+    if ssl:
+        # SSL port only: an STA TLS swarm has no plain peer port.
+        interfaces = ",".join(i + "s" for i in interfaces.split(","))
     settings = {
-        "listen_interfaces": listen or "127.0.0.1:0",
+        "listen_interfaces": interfaces,
         "enable_outgoing_utp": False,
         "enable_incoming_utp": False,
         "enable_outgoing_tcp": True,
@@ -155,21 +169,56 @@ def listen_host(listen):
     return listen.rsplit(":", 1)[0] if listen else "127.0.0.1"
 
 
-def add(ses, torrent, save):
+def add(ses, torrent, save, args=None):
     info = lt.torrent_info(torrent)
     params = lt.add_torrent_params()
     params.ti = info
     params.save_path = save
-    return ses.add_torrent(params)
+    return with_ssl(ses.add_torrent(params), args)
 
 
-def wait_listening(ses, deadline):
+# RFC 7919's ffdhe2048. libtorrent 2.0.8's set_ssl_certificate fails
+# ("use DH file: asio.ssl error") without a Diffie-Hellman parameter file,
+# though TLS 1.3 with STA negotiates ECDHE and never uses it.
+FFDHE2048 = """-----BEGIN DH PARAMETERS-----
+MIIBCAKCAQEA//////////+t+FRYortKmq/cViAnPTzx2LnFg84tNpWp4TZBFGQz
++8yTnc4kmz75fS/jY2MMddj2gbICrsRhetPfHtXV/WVhJDP1H18GbtCFY2VVPe0a
+87VXE15/V8k1mE8McODmi3fipona8+/och3xWKE2rec1MKzKT0g6eXq8CrGCsyT7
+YdEIqUuyyOP7uWrat2DX9GgdT0Kj3jlN9K5W7edjcrsZCwenyO4KbXCeAvzhzffi
+7MA0BM0oNC9hkXL+nOmFg/+OTxIy7vKBg8P+OxtMb61zO7X8vC7CIAXFjvGDfRaD
+ssbzSibBsu/6iGtCOGEoXJf//////////wIBAg==
+-----END DH PARAMETERS-----
+"""
+
+
+def with_ssl(handle, args):
+    """Gives an SSL torrent our certificate (--ssl-cert, --ssl-key)."""
+    if args is None or not args.ssl_cert:
+        return handle
+    if not handle.torrent_file().ssl_cert():
+        fail("--ssl-cert given, but the torrent has no 'ssl-cert': not an SSL torrent")
+    dh = os.path.join(args.save, ".lt_peer-ffdhe2048.pem")
+    with open(dh, "w") as f:
+        f.write(FFDHE2048)
+    handle.set_ssl_certificate(args.ssl_cert, args.ssl_key, dh)
+    return handle
+
+
+def wait_listening(ses, deadline, ssl=False):
     while time.monotonic() < deadline:
-        port = ses.listen_port()
+        port = 0 if ssl else ses.listen_port()
         if port:
             return port
         ses.wait_for_alert(50)
-        ses.pop_alerts()
+        for a in ses.pop_alerts():
+            # The binding has no ssl_listen_port(); listen_port() is the
+            # plain port, 0 with an SSL listener only.
+            if (
+                ssl
+                and isinstance(a, lt.listen_succeeded_alert)
+                and a.socket_type == lt.socket_type_t.tcp_ssl
+            ):
+                return a.port
     fail("the session did not start listening")
 
 
@@ -302,14 +351,15 @@ def seed(args):
 
     closed = watch_stdin(lines, answer)
     deadline = time.monotonic() + args.timeout
-    ses = session(args.listen)
-    handle = add(ses, args.torrent, args.save)
+    ssl = bool(args.ssl_cert)
+    ses = session(args.listen, ssl)
+    handle = add(ses, args.torrent, args.save, args)
     if args.upload_limit:
         # On the torrent, not the session: the session's limit spares
         # peers on the local network (loopback included).
         handle.set_upload_limit(args.upload_limit)
     again = Reannouncer(handle, args.reannounce)
-    say(f"listening on {listen_host(args.listen)}:{wait_listening(ses, deadline)}")
+    say(f"listening on {listen_host(args.listen)}:{wait_listening(ses, deadline, ssl)}")
     while not handle.status().is_seeding:
         if time.monotonic() > deadline:
             fail("the seeder did not finish checking its file in time")
@@ -350,18 +400,19 @@ def leech(args):
 
     closed = watch_stdin(lines, answer)
     deadline = STARTED + args.timeout
-    ses = session(args.listen)
+    ssl = bool(args.ssl_cert)
+    ses = session(args.listen, ssl)
     if args.wait_go:
         info = lt.torrent_info(args.torrent)
-        say(f"listening on {listen_host(args.listen)}:{wait_listening(ses, deadline)}")
+        say(f"listening on {listen_host(args.listen)}:{wait_listening(ses, deadline, ssl)}")
         if not wait_go(ses, go, closed, deadline):
             return
         params = lt.add_torrent_params()
         params.ti = info
         params.save_path = args.save
-        handle = ses.add_torrent(params)
+        handle = with_ssl(ses.add_torrent(params), args)
     else:
-        handle = add(ses, args.torrent, args.save)
+        handle = add(ses, args.torrent, args.save, args)
     for peer in args.peer:
         host, port = peer.rsplit(":", 1)
         handle.connect_peer((host, int(port)))
@@ -460,12 +511,17 @@ def main():
     lch.add_argument("--reannounce", type=float, default=0)
     lch.add_argument("--listen", default=None)
     lch.add_argument("--wait-go", action="store_true")
+    for sub_parser in (s, lch):
+        sub_parser.add_argument("--ssl-cert", default="", help="PEM certificate, for SSL torrents")
+        sub_parser.add_argument("--ssl-key", default="", help="its PEM key")
     ht = sub.add_parser("hash-tree")
     ht.add_argument("--dir", required=True)
     ht.add_argument("--piece-size", type=int, default=524288)
     ht.add_argument("--out", required=True)
     ht.add_argument("--announce", default="")
     args = p.parse_args()
+    if getattr(args, "ssl_cert", "") and not args.ssl_key:
+        fail("--ssl-cert needs --ssl-key")
     if args.mode == "hash-tree":
         return hash_tree(args)
     {"make": make, "files": files, "seed": seed, "leech": leech}[args.mode](args)

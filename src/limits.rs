@@ -27,6 +27,10 @@ pub const DEFAULT_PIECE_LENGTH: u32 = 512 * 1024;
 /// Most pieces a file may have (5 MiB of hashes, a 32 KiB bitfield).
 pub const MAX_PIECES: u32 = 262_144;
 
+/// Longest `ssl-cert` of an info dict (the swarm CA's certificate, PEM,
+/// about 600 bytes for STA's ECDSA P-256 CA; room for an RSA-4096 chain).
+pub const MAX_SSL_CERT: usize = 8 * 1024;
+
 /// Longest file name, in bytes of UTF-8.
 pub const MAX_NAME_LEN: usize = 255;
 

@@ -751,6 +751,20 @@ fn table() -> Vec<(&'static str, Expect)> {
             ),
         ),
         (
+            "info-ssl-cert",
+            info_ok(
+                "hello world.txt",
+                23,
+                16384,
+                1,
+                "4ff1481c63bafe55891f024ffa6b4b7301361f3f",
+            ),
+        ),
+        (
+            "info-ssl-cert-empty",
+            Expect::Info(Err(InfoError::Missing("ssl-cert"))),
+        ),
+        (
             "info-utf8-name",
             info_ok(
                 "café.txt",
@@ -1076,6 +1090,7 @@ fn check(ex: &Example, want: &Expect) -> Result<(), String> {
                 want.info_hash,
             )?;
             same_bytes("kept bytes", &got.bencoded, b)?;
+            same("ssl-cert", got.ssl_cert(), ssl_cert_of(b).as_deref())?;
             let keys = match bencode::decode(b) {
                 Ok(Value::Dict(entries)) => entries.len(),
                 _ => 0,
@@ -1308,6 +1323,15 @@ fn error_code_names_match_the_spec() {
     }
 }
 
+/// The `ssl-cert` of an info dict, read with the generic decoder: what
+/// `Info::ssl_cert` must give.
+fn ssl_cert_of(b: &[u8]) -> Option<Vec<u8>> {
+    let v = bencode::decode(b).ok()?;
+    v.get(b"ssl-cert")
+        .and_then(Value::as_bytes)
+        .map(<[u8]>::to_vec)
+}
+
 /// The constants of `src/limits.rs`, by a line scan of
 /// `pub const NAME: TYPE = a * b * ...;`.
 fn limits_in_source() -> BTreeMap<String, u64> {
@@ -1348,6 +1372,7 @@ fn limits_in_crate() -> BTreeMap<String, u64> {
         ("DEFAULT_PIECE_LENGTH", u64::from(DEFAULT_PIECE_LENGTH)),
         ("MAX_PIECES", u64::from(MAX_PIECES)),
         ("MAX_NAME_LEN", MAX_NAME_LEN as u64),
+        ("MAX_SSL_CERT", MAX_SSL_CERT as u64),
         ("MAX_FILES", u64::from(MAX_FILES)),
         ("MAX_PATH_DEPTH", MAX_PATH_DEPTH as u64),
         ("MAX_PATH_LEN", MAX_PATH_LEN as u64),

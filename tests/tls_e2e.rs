@@ -384,10 +384,13 @@ fn a_peer_link_admitted_for_one_file_cannot_trade_another() {
     );
     seeder.wait_seeding("a.bin", Duration::from_secs(30));
     seeder.wait_seeding("b.bin", Duration::from_secs(30));
-    let (hash_a, hash_b) = (
-        info_of_file(&a, 512 * 1024).info_hash,
-        info_of_file(&b, 512 * 1024).info_hash,
-    );
+    // A TLS daemon's shares are SSL torrents: `ssl-cert` is hashed.
+    let swarm = torrent::SwarmCa::from_pem(&std::fs::read(ca.dir.join("ca.crt")).unwrap()).unwrap();
+    let ssl_hash = |path: &Path| {
+        let info = info_of_file(path, 512 * 1024);
+        info.with_ssl_cert(&swarm.pem).unwrap().info_hash
+    };
+    let (hash_a, hash_b) = (ssl_hash(&a), ssl_hash(&b));
     ca.issue_for("only-a", &["a.bin"], "7");
     let identity = TlsFiles {
         cert: ca.dir.join("only-a.crt"),
@@ -419,4 +422,73 @@ fn a_peer_link_admitted_for_one_file_cannot_trade_another() {
     });
     let answer = handshake_for(hash_a);
     assert_eq!(answer.get(28..48), Some(&hash_a[..]), "{answer:?}");
+}
+
+#[test]
+fn a_tls_share_is_an_ssl_torrent_of_its_ca_and_no_one_else_joins_it() {
+    let tmp = TempDir::new("tls-sslcert");
+    let ca = Ca::new(tmp.subdir("ca"));
+    let t = tracker(&strs(&ca.issue("127.0.0.1", "7")));
+    let src = tmp.subdir("src").join("ssl.bin");
+    write_random_file(&src, 100_000, 23);
+    let seeder = spawn_peerd_with(
+        t.addr,
+        &tmp.subdir("s"),
+        &[&src],
+        &strs(&ca.issue_peer("seed")),
+    );
+    seeder.wait_seeding("ssl.bin", Duration::from_secs(30));
+    let file = tmp.path().join("ssl.torrent");
+    seeder
+        .sta(&["torrent", "ssl.bin", "-o", file.to_str().unwrap()])
+        .ok();
+    let torrent = sta::meta::torrent::Torrent::read(&std::fs::read(&file).unwrap()).unwrap();
+    let pem = torrent
+        .info
+        .ssl_cert()
+        .expect("an ssl-cert in the info dict");
+    let ours = std::fs::read(ca.dir.join("ca.crt")).unwrap();
+    let swarm = sta::tls::torrent::SwarmCa::from_pem(&ours).unwrap();
+    assert!(swarm.admits(pem), "{}", String::from_utf8_lossy(pem));
+    let status = seeder.status();
+    let hash = torrent.info.info_hash;
+    assert!(
+        status.files.iter().any(|f| f.info_hash == hash),
+        "the share's info hash is the torrent's: {status:?}"
+    );
+    // Hashed by `sta` with the swarm's CA: the same SSL torrent.
+    let local = tmp.path().join("local.torrent");
+    let ca_file = ca.dir.join("ca.crt");
+    seeder
+        .sta(&[
+            "torrent",
+            src.to_str().unwrap(),
+            "-o",
+            local.to_str().unwrap(),
+            "--ssl-cert",
+            ca_file.to_str().unwrap(),
+        ])
+        .ok();
+    let again = sta::meta::torrent::Torrent::read(&std::fs::read(&local).unwrap()).unwrap();
+    assert_eq!(again.info, torrent.info);
+
+    // A plain sta-peerd cannot join an SSL torrent and says why.
+    let plain_tracker = tracker(&[]);
+    let plain = spawn_peerd_with(plain_tracker.addr, &tmp.subdir("p"), &[], &[]);
+    let got = plain.sta(&["get", file.to_str().unwrap()]);
+    assert_ne!(got.code, Some(0), "{got:?}");
+    assert!(got.stderr.contains("is an SSL torrent"), "{}", got.stderr);
+
+    // Nor can a TLS sta-peerd of another swarm.
+    let theirs = Ca::new(tmp.subdir("theirs"));
+    let their_tracker = tracker(&strs(&theirs.issue("127.0.0.1", "7")));
+    let stranger = spawn_peerd_with(
+        their_tracker.addr,
+        &tmp.subdir("x"),
+        &[],
+        &strs(&theirs.issue_peer("stranger")),
+    );
+    let got = stranger.sta(&["get", file.to_str().unwrap()]);
+    assert_ne!(got.code, Some(0), "{got:?}");
+    assert!(got.stderr.contains("of another swarm"), "{}", got.stderr);
 }

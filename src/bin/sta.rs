@@ -118,6 +118,7 @@ get by info hash. Either way the peers come from sta-peerd's tracker.
 
 const HELP_TORRENT: &str = "\
 sta torrent NAME|INFOHASH|FILE -o OUT.torrent [--tracker-url URL] [--piece-size N]
+            [--ssl-cert CA.crt]
 
 Writes a BitTorrent v1 .torrent (of one file, or of a directory as a
 multi-file torrent), for BitTorrent clients (libtorrent, Transmission,
@@ -133,6 +134,12 @@ NAME or INFOHASH (its own, or the tracker's).
                             first is `announce` and all form one tier of
                             `announce-list` (BEP 12)
     --piece-size N          piece size for FILE, bytes or with K/M [default: 512K]
+    --ssl-cert CA.crt       make FILE's an SSL torrent of the swarm of this CA
+                            (its first PEM certificate in the info dict's
+                            `ssl-cert`): the torrent a TLS sta-peerd of that
+                            swarm makes of FILE, same info hash. A share's
+                            info dict is as its daemon made it (a TLS
+                            daemon's shares are SSL torrents already)
 ";
 
 const HELP_STATUS: &str = "\
@@ -293,6 +300,9 @@ fn run(raw: Vec<OsString>) -> Result<ExitCode, Fail> {
             let urls: Vec<String> = args.values_from_str("--tracker-url").map_err(arg_error)?;
             let piece: Option<String> =
                 args.opt_value_from_str("--piece-size").map_err(arg_error)?;
+            let ssl: Option<PathBuf> = args
+                .opt_value_from_os_str("--ssl-cert", to_path)
+                .map_err(arg_error)?;
             let line = "torrent NAME|INFOHASH|FILE -o OUT.torrent [--tracker-url URL]";
             let [target] = free_args(args, line)?;
             let out =
@@ -301,7 +311,7 @@ fn run(raw: Vec<OsString>) -> Result<ExitCode, Fail> {
                 None => torrent::DEFAULT_PIECE_SIZE,
                 Some(p) => torrent::parse_piece_size(&p).map_err(usage)?,
             };
-            make_torrent(&daemon, &target, &out, urls, piece)
+            make_torrent(&daemon, &target, &out, urls, piece, ssl.as_deref())
         }
         "remove" => {
             let delete = args.contains("--delete");
@@ -608,16 +618,40 @@ fn read_torrent(path: &std::path::Path) -> Result<Vec<u8>, Fail> {
     Ok(bytes)
 }
 
+/// `info` as an SSL torrent of the CA in the PEM file `ca`.
+fn with_swarm_ca(info: sta::meta::Info, ca: &std::path::Path) -> Result<sta::meta::Info, Fail> {
+    use std::io::Read;
+    let mut pem = Vec::new();
+    // A CA file is a few KiB; more than this is no CA file.
+    let cap = 64 * sta::limits::MAX_SSL_CERT as u64;
+    std::fs::File::open(ca)
+        .and_then(|f| f.take(cap).read_to_end(&mut pem))
+        .map_err(|e| Fail::Failed(format!("cannot read {}: {e}", ca.display())))?;
+    let swarm = sta::tls::torrent::SwarmCa::from_pem(&pem)
+        .ok_or_else(|| Fail::Failed(format!("{}: no PEM certificate in it", ca.display())))?;
+    info.with_ssl_cert(&swarm.pem)
+        .map_err(|e| Fail::Failed(format!("{}: {e}", ca.display())))
+}
+
 fn make_torrent(
     daemon: &Client,
     target: &str,
     out_path: &std::path::Path,
     urls: Vec<String>,
     piece: u32,
+    ssl: Option<&std::path::Path>,
 ) -> Result<ExitCode, Fail> {
     let local = std::path::Path::new(target);
     let info = if local.is_file() || local.is_dir() {
-        torrent::hash_file(local, piece).map_err(Fail::Failed)?
+        let info = torrent::hash_file(local, piece).map_err(Fail::Failed)?;
+        match ssl {
+            Some(ca) => with_swarm_ca(info, ca)?,
+            None => info,
+        }
+    } else if ssl.is_some() {
+        return Err(usage(format!(
+            "--ssl-cert is for a local FILE; no file {target:?} here, and a share's info dict is as its sta-peerd made it"
+        )));
     } else {
         let v = daemon.call(
             &ControlRequest::Meta {

@@ -265,6 +265,10 @@ impl<S: Storage> Engine<S> {
             Some(files) => Info::new_tree(&name, &files, piece_length, hashes),
             None => Info::new(&name, s.length, piece_length, hashes),
         }
+        .and_then(|info| match &self.swarm_ca {
+            Some(ca) => info.with_ssl_cert(&ca.pem),
+            None => Ok(info),
+        })
         .map_err(|e| e.to_string())?;
         let hash = info.info_hash;
         if self.torrents.contains_key(&hash) {
@@ -319,6 +323,9 @@ impl<S: Storage> Engine<S> {
         only: Vec<String>,
     ) -> Result<(), Refusal> {
         let hash = info.info_hash;
+        if let Some(why) = self.ssl_refusal(&info) {
+            return Err((code::BAD_REQUEST, why));
+        }
         let final_path = crate::storage::final_path(&out_dir, &info.name)
             .map_err(|e| (code::BAD_NAME, e.to_string()))?;
         if self.storage.exists(&final_path) {

@@ -131,6 +131,9 @@ pub struct Engine<S: Storage> {
     /// The rate limits in force (bytes per second up, down; 0: none).
     rates: (u64, u64),
     stats: stats::Stats,
+    /// The swarm's CA when this daemon speaks TLS: put in the `ssl-cert`
+    /// of what it shares, and required of the SSL torrents it joins.
+    swarm_ca: Option<crate::tls::torrent::SwarmCa>,
 }
 
 impl<S: Storage> Engine<S> {
@@ -171,6 +174,32 @@ impl<S: Storage> Engine<S> {
             actions: VecDeque::new(),
             rates: (0, 0),
             stats: stats::Stats::default(),
+            swarm_ca: None,
+        }
+    }
+
+    /// Makes this a member of the TLS swarm of `ca` (or of none): files
+    /// shared from now on are SSL torrents of it, and only its SSL
+    /// torrents may be downloaded.
+    pub fn set_swarm_ca(&mut self, ca: Option<crate::tls::torrent::SwarmCa>) {
+        self.swarm_ca = ca;
+    }
+
+    /// Why `info` cannot be traded here, if it cannot: an SSL torrent
+    /// needs TLS peer links with a certificate of its CA. A torrent
+    /// without `ssl-cert` is still fetched by a TLS daemon (over TLS, as
+    /// every peer link of it is): STA's own TLS swarms predate the key.
+    fn ssl_refusal(&self, info: &crate::meta::Info) -> Option<String> {
+        let name = &info.name;
+        match (info.ssl_cert(), &self.swarm_ca) {
+            (None, _) => None,
+            (Some(pem), Some(ca)) if ca.admits(pem) => None,
+            (Some(_), Some(_)) => Some(format!(
+                "{name} is an SSL torrent of another swarm: its 'ssl-cert' is not this sta-peerd's CA (--tls-ca), so no peer of it would accept our certificate"
+            )),
+            (Some(_), None) => Some(format!(
+                "{name} is an SSL torrent (its info dict has 'ssl-cert'): only a sta-peerd with --tls-cert, --tls-key and --tls-ca of that CA can join it"
+            )),
         }
     }
 

@@ -67,6 +67,8 @@ pub enum InfoError {
         found: usize,
     },
     TooManyPieces(u64),
+    /// `ssl-cert` is longer than `MAX_SSL_CERT` bytes.
+    SslCertTooLarge(usize),
 }
 
 impl std::fmt::Display for InfoError {
@@ -102,6 +104,11 @@ impl std::fmt::Display for InfoError {
             InfoError::TooManyPieces(n) => {
                 write!(f, "{n} pieces exceed the limit of {MAX_PIECES}")
             }
+            InfoError::SslCertTooLarge(n) => write!(
+                f,
+                "'ssl-cert' is {n} bytes, longer than {}",
+                crate::limits::MAX_SSL_CERT
+            ),
         }
     }
 }
@@ -305,6 +312,7 @@ impl Info {
             .ok_or(InfoError::Missing("pieces"))?;
         let piece_length = check_piece_length(piece_length)?;
         check_pieces(piece_length, length as u64, pieces)?;
+        check_ssl_cert(value(SSL_CERT)?.as_ref())?;
         let start = pieces.as_ptr() as usize - bencoded.as_ptr() as usize;
         let pieces = start..start + pieces.len();
         let name = name.to_owned();
@@ -360,6 +368,81 @@ impl Info {
     /// Bytes in piece `index` (the last one may be short).
     pub fn piece_size(&self, index: u32) -> u32 {
         self.geometry().piece_size(index)
+    }
+}
+
+// libtorrent's SSL torrents (spec/tls.md): the info dict's `ssl-cert`
+// holds the swarm CA's certificate, PEM. Kept apart from the BEP 3 keys.
+
+/// The info dict key of an SSL torrent's CA certificate.
+const SSL_CERT: &[u8] = b"ssl-cert";
+
+impl Info {
+    /// The CA certificate (PEM) of an SSL torrent: `ssl-cert`, at most
+    /// `MAX_SSL_CERT` bytes (checked when the dict was read); `None` for
+    /// a plain torrent.
+    pub fn ssl_cert(&self) -> Option<&[u8]> {
+        ssl_cert_range(&self.bencoded).map(|r| &self.bencoded[r])
+    }
+
+    /// This dict with `ssl-cert` = `pem` (in its sorted place, replacing
+    /// one it had): another info hash, since the key is hashed.
+    pub fn with_ssl_cert(&self, pem: &[u8]) -> Result<Info, InfoError> {
+        if pem.is_empty() {
+            return Err(InfoError::Missing("ssl-cert"));
+        }
+        if pem.len() > crate::limits::MAX_SSL_CERT {
+            return Err(InfoError::SslCertTooLarge(pem.len()));
+        }
+        let b = &self.bencoded;
+        let Some(top) = bencode::dict_at(b, 0, 0)? else {
+            return Err(InfoError::NotADict);
+        };
+        // Strict bencode: keys sorted, so the new entry goes after the last
+        // smaller key, and an old one is the 10 bytes `8:ssl-cert` before
+        // its value.
+        let (cut, resume) = match top.iter().find(|(k, _)| *k == SSL_CERT) {
+            Some((_, v)) => (v.start - 2 - SSL_CERT.len(), v.end),
+            None => {
+                let at = top
+                    .iter()
+                    .take_while(|(k, _)| *k < SSL_CERT)
+                    .last()
+                    .map_or(1, |(_, v)| v.end);
+                (at, at)
+            }
+        };
+        let mut out = Vec::with_capacity(b.len() + pem.len() + 16);
+        out.extend_from_slice(&b[..cut]);
+        bytes_to(&mut out, SSL_CERT);
+        bytes_to(&mut out, pem);
+        out.extend_from_slice(&b[resume..]);
+        Info::from_owned(out)
+    }
+}
+
+/// Where the bytes of `ssl-cert` lie in a validated dict.
+fn ssl_cert_range(bencoded: &[u8]) -> Option<Range<usize>> {
+    let top = bencode::dict_at(bencoded, 0, 0).ok()??;
+    let (_, v) = top.into_iter().find(|(k, _)| *k == SSL_CERT)?;
+    // A string's value: `LEN:` then the bytes.
+    let colon = bencoded[v.clone()].iter().position(|&c| c == b':')?;
+    Some(v.start + colon + 1..v.end)
+}
+
+/// `ssl-cert`, when present, is a non-empty string of at most
+/// `MAX_SSL_CERT` bytes: a PEM certificate is about 600 bytes, and the
+/// bound keeps a hostile dict from making every reader hold a huge one.
+fn check_ssl_cert(v: Option<&Value<'_>>) -> Result<(), InfoError> {
+    let Some(v) = v else {
+        return Ok(());
+    };
+    match v.as_bytes() {
+        Some(pem) if pem.len() > crate::limits::MAX_SSL_CERT => {
+            Err(InfoError::SslCertTooLarge(pem.len()))
+        }
+        Some(pem) if !pem.is_empty() => Ok(()),
+        _ => Err(InfoError::Missing("ssl-cert")),
     }
 }
 

@@ -127,6 +127,7 @@ impl Daemon {
 
     /// Dials the tracker over TLS from now on (call before `start`).
     pub fn use_tls(&mut self, tls: super::tls::DaemonTls) {
+        self.engine.set_swarm_ca(tls.swarm_ca());
         self.tls = Some(tls);
     }
 
@@ -165,6 +166,7 @@ impl Daemon {
             && let Some(tls) = self.tls.as_mut()
         {
             tls.replace(config);
+            self.engine.set_swarm_ca(tls.swarm_ca());
             self.tls_reloaded = true;
         }
         self.engine.retune(slots, peers, piece);

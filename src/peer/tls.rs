@@ -63,6 +63,11 @@ impl DaemonTls {
         Ok(TlsDial { config, name })
     }
 
+    /// The swarm's CA, for the `ssl-cert` of SSL torrents.
+    pub fn swarm_ca(&self) -> Option<crate::tls::torrent::SwarmCa> {
+        crate::tls::torrent::SwarmCa::of(&self.config)
+    }
+
     /// Our server configuration, for the peer listeners.
     pub fn server(&self) -> std::sync::Arc<rustls::ServerConfig> {
         self.config.server.clone()

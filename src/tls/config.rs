@@ -21,6 +21,9 @@ pub struct TlsConfig {
     pub subject: String,
     /// When our certificate expires (Unix seconds).
     pub not_after: i64,
+    /// The swarm's CA certificates (DER), in `--tls-ca` order: the first
+    /// is what an SSL torrent's `ssl-cert` carries.
+    pub ca: Vec<CertificateDer<'static>>,
     /// What a peer link's client configuration is made of (see
     /// [`super::torrent`]): the CA, our chain and key, the clock.
     pub(super) parts: Arc<Parts>,
@@ -111,8 +114,10 @@ pub fn build(
     let key = PrivateKeyDer::from_pem_slice(key)
         .map_err(|e| fail(Part::Key, format!("no PEM private key in it: {e}")))?;
     let mut roots = RootCertStore::empty();
+    let mut ca_ders = Vec::new();
     for der in CertificateDer::pem_slice_iter(ca) {
         let der = der.map_err(|e| fail(Part::Ca, format!("not PEM certificates: {e}")))?;
+        ca_ders.push(der.clone());
         roots
             .add(der)
             .map_err(|e| fail(Part::Ca, format!("not a usable CA certificate: {e}")))?;
@@ -154,6 +159,7 @@ pub fn build(
         client: Arc::new(client),
         subject,
         not_after,
+        ca: ca_ders,
         parts: Arc::new(Parts {
             roots,
             chain,

@@ -379,3 +379,57 @@ fn a_peer_link_client_wants_the_file_name_or_star_in_the_server_certificate() {
     assert_eq!(torrent::info_hash_of("tracker.lab"), None);
     assert_eq!(torrent::info_hash_of(&"g".repeat(40)), None);
 }
+
+#[test]
+fn a_share_carries_the_swarm_ca_in_ssl_cert_and_only_that_ca_is_admitted() {
+    use super::torrent::SwarmCa;
+    use crate::meta::Info;
+    let (swarm, a, _) = two_hosts();
+    let ca = SwarmCa::of(&a).unwrap();
+    // Our PEM is rcgen's certificate byte for byte once read back, and
+    // the one rcgen wrote is admitted though its text differs.
+    assert!(ca.admits(&ca.pem));
+    assert!(ca.admits(swarm.ca.cert_pem.as_bytes()));
+    assert_eq!(SwarmCa::from_pem(&ca.pem), Some(ca.clone()));
+    let other = Swarm::new();
+    assert!(!ca.admits(other.ca.cert_pem.as_bytes()));
+    assert!(!ca.admits(b"not PEM at all"));
+
+    let plain = Info::new("f.bin", 20_000, 16_384, vec![3; 40]).unwrap();
+    assert_eq!(plain.ssl_cert(), None);
+    let ssl = plain.with_ssl_cert(&ca.pem).unwrap();
+    assert_eq!(ssl.ssl_cert(), Some(&ca.pem[..]));
+    assert_ne!(ssl.info_hash, plain.info_hash);
+    assert_eq!(Info::from_bencoded(&ssl.bencoded).unwrap(), ssl);
+    // Replacing keeps one key; a tree gets it after `pieces` too.
+    let again = ssl.with_ssl_cert(b"x").unwrap();
+    assert_eq!(again.ssl_cert(), Some(&b"x"[..]));
+    assert_eq!(again.bencoded.len(), plain.bencoded.len() + 10 + 3);
+    let files = vec![(vec!["a".to_owned()], 10), (vec!["b".to_owned()], 10)];
+    let tree = Info::new_tree("t", &files, 16_384, vec![1; 20]).unwrap();
+    let tree = tree.with_ssl_cert(&ca.pem).unwrap();
+    assert_eq!(tree.ssl_cert(), Some(&ca.pem[..]));
+    assert_eq!(tree.files().len(), 2);
+}
+
+#[test]
+fn an_ssl_cert_past_the_limit_is_refused() {
+    use crate::limits::MAX_SSL_CERT;
+    use crate::meta::{Info, InfoError};
+    let plain = Info::new("f.bin", 1, 16_384, vec![3; 20]).unwrap();
+    let big = vec![b'A'; MAX_SSL_CERT + 1];
+    assert_eq!(
+        plain.with_ssl_cert(&big),
+        Err(InfoError::SslCertTooLarge(MAX_SSL_CERT + 1))
+    );
+    assert!(plain.with_ssl_cert(&big[..MAX_SSL_CERT]).is_ok());
+    // The same dict read from bytes is refused alike.
+    let mut dict = plain.bencoded[..plain.bencoded.len() - 1].to_vec();
+    dict.extend_from_slice(format!("8:ssl-cert{}:", big.len()).as_bytes());
+    dict.extend_from_slice(&big);
+    dict.push(b'e');
+    assert_eq!(
+        Info::from_bencoded(&dict),
+        Err(InfoError::SslCertTooLarge(MAX_SSL_CERT + 1))
+    );
+}

@@ -14,6 +14,81 @@ use rustls::server::ParsedCertificate;
 use rustls::{ClientConfig, DigitallySignedStruct, Error, RootCertStore, SignatureScheme};
 use std::sync::Arc;
 
+/// The swarm's CA as SSL torrents carry it: the PEM put in the info
+/// dict's `ssl-cert` of our shares, and the certificates an SSL torrent's
+/// `ssl-cert` must hold one of for us to join it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwarmCa {
+    pub pem: Vec<u8>,
+    ders: Vec<Vec<u8>>,
+}
+
+impl SwarmCa {
+    /// The CA of `config`; the first `--tls-ca` certificate goes in
+    /// `ssl-cert` (libtorrent builds its trust store from that key).
+    pub fn of(config: &TlsConfig) -> Option<SwarmCa> {
+        let first = config.ca.first()?;
+        Some(SwarmCa {
+            pem: pem_of(first),
+            ders: config.ca.iter().map(|d| d.to_vec()).collect(),
+        })
+    }
+
+    /// From PEM CA certificates (tests, and the simulator).
+    pub fn from_pem(pem: &[u8]) -> Option<SwarmCa> {
+        let ders = ders_of(pem);
+        let first = ders.first()?;
+        Some(SwarmCa {
+            pem: pem_of(&CertificateDer::from(first.as_slice())),
+            ders,
+        })
+    }
+
+    /// Whether an SSL torrent's `ssl-cert` names this swarm: one of its
+    /// certificates is one of ours, compared as DER (PEM line breaks and
+    /// comments do not count).
+    pub fn admits(&self, ssl_cert: &[u8]) -> bool {
+        ders_of(ssl_cert).iter().any(|d| self.ders.contains(d))
+    }
+}
+
+/// The certificates of PEM text, as DER; unreadable ones are skipped
+/// (an `ssl-cert` that holds none of ours is refused either way).
+fn ders_of(pem: &[u8]) -> Vec<Vec<u8>> {
+    use rustls::pki_types::pem::PemObject;
+    CertificateDer::pem_slice_iter(pem)
+        .filter_map(Result::ok)
+        .map(|d| d.to_vec())
+        .collect()
+}
+
+/// One certificate as PEM: base64 in lines of 64, as OpenSSL writes it
+/// (libtorrent reads `ssl-cert` with OpenSSL's PEM reader).
+pub fn pem_of(der: &CertificateDer<'_>) -> Vec<u8> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut b64 = Vec::with_capacity(der.len() * 4 / 3 + 4);
+    for chunk in der.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                b64.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]);
+            } else {
+                b64.push(b'=');
+            }
+        }
+    }
+    let mut out = b"-----BEGIN CERTIFICATE-----\n".to_vec();
+    for line in b64.chunks(64) {
+        out.extend_from_slice(line);
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"-----END CERTIFICATE-----\n");
+    out
+}
+
 /// The SNI of a torrent: its info hash in lower-case hex.
 pub fn sni_of(info_hash: &[u8; 20]) -> String {
     info_hash.iter().map(|b| format!("{b:02x}")).collect()

@@ -1,0 +1,233 @@
+//! libtorrent 2.0.8 (Debian's python3-libtorrent, built with OpenSSL) in
+//! an STA TLS swarm, on 127.0.0.1: SSL torrents (the info dict's
+//! `ssl-cert` is the swarm's CA) both ways, every certificate from
+//! `sta ca`. libtorrent finds its peers through sta-trackerd's BitTorrent
+//! UDP tracker, which a TLS tracker opens only with `--udp-listen`. Every
+//! wait is bounded, and every process is stopped by its pid when its
+//! guard is dropped. The tests fail, with an install hint, when libtorrent
+//! is missing.
+
+mod common;
+
+use common::proc::Proc;
+use common::*;
+use std::ffi::OsStr;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+const LENGTH: u64 = (2 << 20) + 54_321;
+const SEED_TIMEOUT: Duration = Duration::from_secs(20);
+const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// `sta ca ARGS`, which must succeed.
+fn sta_ca(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sta"))
+        .arg("ca")
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "sta ca {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A swarm: its CA directory, a TLS tracker with its UDP tracker on.
+struct Swarm {
+    ca: PathBuf,
+    tracker: Daemon,
+    udp: SocketAddr,
+}
+
+impl Swarm {
+    fn new(tmp: &TempDir) -> Swarm {
+        let ca = tmp.subdir("ca");
+        sta_ca(&["init", ca.to_str().unwrap()]);
+        let mut args = Swarm::issue(&ca, "127.0.0.1", &[]);
+        args.extend(["--udp-listen", "127.0.0.1:0", "--announce-interval", "1"].map(String::from));
+        let mut tracker = common::tracker(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        let line = tracker
+            .next_stdout_line(Duration::from_secs(5))
+            .expect("the udp listening line");
+        let udp = line
+            .strip_prefix("udp listening on ")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("not the udp line: {line:?}"));
+        Swarm { ca, tracker, udp }
+    }
+
+    /// Issues `name` (and `more` names); its --tls-* flags.
+    fn issue(ca: &Path, name: &str, more: &[&str]) -> Vec<String> {
+        let mut args = vec!["issue", "--name", name];
+        for n in more {
+            args.extend(["--name", n]);
+        }
+        args.extend(["--out", name, ca.to_str().unwrap()]);
+        sta_ca(&args);
+        let f = |ext: &str| {
+            ca.join(format!("{name}.{ext}"))
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        vec![
+            "--tls-cert".into(),
+            f("crt"),
+            "--tls-key".into(),
+            f("key"),
+            "--tls-ca".into(),
+            ca.join("ca.crt").to_str().unwrap().to_owned(),
+        ]
+    }
+
+    /// A TLS sta-peerd of this swarm, for every file (`*`), sharing `shares`.
+    fn peerd(&self, name: &str, dir: &Path, shares: &[&Path]) -> Peerd {
+        let flags = Swarm::issue(&self.ca, name, &["*"]);
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        spawn_peerd_with(self.tracker.addr, dir, shares, &flags)
+    }
+
+    /// libtorrent's --ssl-cert/--ssl-key flags for a certificate `name`
+    /// (and `*`, so it may trade every file of the swarm).
+    fn lt_flags(&self, name: &str) -> Vec<String> {
+        Swarm::issue(&self.ca, name, &["*"]);
+        let f = |ext: &str| {
+            self.ca
+                .join(format!("{name}.{ext}"))
+                .to_str()
+                .unwrap()
+                .to_owned()
+        };
+        vec!["--ssl-cert".into(), f("crt"), "--ssl-key".into(), f("key")]
+    }
+
+    fn announce(&self) -> String {
+        format!("udp://{}/announce", self.udp)
+    }
+}
+
+/// lt_peer.py MODE of `torrent` into `save`, with a certificate of the
+/// swarm, peers from the tracker, announcing every second.
+fn lt(mode: &str, swarm: &Swarm, name: &str, torrent: &Path, save: &Path) -> Proc {
+    let mut args: Vec<String> = [mode, "--timeout", "60", "--reannounce", "1"]
+        .map(String::from)
+        .to_vec();
+    args.extend(["--torrent".into(), torrent.to_str().unwrap().to_owned()]);
+    args.extend(["--save".into(), save.to_str().unwrap().to_owned()]);
+    args.extend(swarm.lt_flags(name));
+    Proc::lt_peer(&args.iter().map(OsStr::new).collect::<Vec<_>>())
+}
+
+/// A TLS sta-peerd seeding a fresh file `name`, the file, and the SSL
+/// torrent `sta torrent` wrote for it (announcing the UDP tracker).
+fn sta_seeder(tmp: &TempDir, swarm: &Swarm, name: &str) -> (Peerd, PathBuf, PathBuf) {
+    let src = tmp.subdir("src").join(name);
+    write_random_file(&src, LENGTH, 31);
+    let seeder = swarm.peerd("seed", &tmp.subdir("seed"), &[&src]);
+    seeder.wait_seeding(name, SEED_TIMEOUT);
+    let torrent = tmp.path().join(format!("{name}.torrent"));
+    let url = swarm.announce();
+    seeder
+        .sta(&[
+            "torrent",
+            name,
+            "-o",
+            torrent.to_str().unwrap(),
+            "--tracker-url",
+            &url,
+        ])
+        .ok();
+    let bytes = std::fs::read(&torrent).unwrap();
+    let t = sta::meta::torrent::Torrent::read(&bytes).unwrap();
+    assert!(t.info.ssl_cert().is_some(), "an SSL torrent");
+    (seeder, src, torrent)
+}
+
+#[test]
+fn libtorrent_downloads_an_ssl_torrent_from_a_tls_sta_peerd() {
+    need_libtorrent();
+    let tmp = TempDir::in_shm("tls-interop-lt-leech");
+    let swarm = Swarm::new(&tmp);
+    let (seeder, src, torrent) = sta_seeder(&tmp, &swarm, "ssl-a.bin");
+    let save = tmp.subdir("lt");
+    let mut leech = lt("leech", &swarm, "lt-leech", &torrent, &save);
+    leech.wait_line("finished", CLIENT_TIMEOUT);
+    assert_same_file(&src, &save.join("ssl-a.bin"));
+    let up = seeder.file("ssl-a.bin").unwrap().uploaded;
+    assert!(up >= LENGTH, "the STA seeder uploaded {up} bytes");
+}
+
+#[test]
+fn sta_downloads_an_ssl_torrent_from_a_libtorrent_seeder() {
+    need_libtorrent();
+    let tmp = TempDir::in_shm("tls-interop-lt-seed");
+    let swarm = Swarm::new(&tmp);
+    // STA writes the SSL torrent; then only libtorrent holds the file.
+    let (maker, src, torrent) = sta_seeder(&tmp, &swarm, "ssl-b.bin");
+    drop(maker);
+    let lt_dir = tmp.subdir("lt");
+    std::fs::copy(&src, lt_dir.join("ssl-b.bin")).unwrap();
+    let mut seed = lt("seed", &swarm, "lt-seed", &torrent, &lt_dir);
+    // Its only listener is the SSL one (`127.0.0.1:0s`).
+    let listening = seed.wait_line("listening on ", SEED_TIMEOUT);
+    let ssl_port = listening.rsplit(':').next().unwrap().to_owned();
+    seed.wait_line("seeding", SEED_TIMEOUT);
+
+    let leecher = swarm.peerd("leech", &tmp.subdir("leech"), &[]);
+    let got = leecher.sta(&["get", torrent.to_str().unwrap()]).ok();
+    let dest = leecher.dir.join("ssl-b.bin");
+    assert_eq!(got.stdout.trim(), dest.to_str().unwrap(), "{got:?}");
+    assert_same_file(&src, &dest);
+    assert!(seed.running(), "{}", seed.stderr());
+    // The STA leecher dialed the port libtorrent announced over UDP for
+    // the SSL torrent: its SSL port (BEP 15 has no field for another).
+    let joined = format!("peer 127.0.0.1:{ssl_port} joined ssl-b.bin");
+    assert!(leecher.log().contains(&joined), "{}", leecher.log());
+}
+
+/// lt_peer.py leech of `torrent` with the certificate `ca/name.crt`
+/// (issued by the caller), peers from the tracker.
+fn lt_leech_as(ca: &Path, name: &str, torrent: &Path, save: &Path) -> Proc {
+    let f = |ext: &str| {
+        ca.join(format!("{name}.{ext}"))
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    let mut args: Vec<String> = ["leech", "--timeout", "60", "--reannounce", "1"]
+        .map(String::from)
+        .to_vec();
+    args.extend(["--torrent".into(), torrent.to_str().unwrap().to_owned()]);
+    args.extend(["--save".into(), save.to_str().unwrap().to_owned()]);
+    args.extend(["--ssl-cert".into(), f("crt"), "--ssl-key".into(), f("key")]);
+    Proc::lt_peer(&args.iter().map(OsStr::new).collect::<Vec<_>>())
+}
+
+#[test]
+fn a_tls_sta_peerd_refuses_libtorrent_with_a_foreign_or_misnamed_certificate() {
+    need_libtorrent();
+    let tmp = TempDir::in_shm("tls-interop-lt-refused");
+    let swarm = Swarm::new(&tmp);
+    let (seeder, _src, torrent) = sta_seeder(&tmp, &swarm, "ssl-c.bin");
+
+    // Of another swarm's CA: refused at the handshake.
+    let theirs = tmp.subdir("theirs");
+    sta_ca(&["init", theirs.to_str().unwrap()]);
+    Swarm::issue(&theirs, "intruder", &["*"]);
+    let _intruder = lt_leech_as(&theirs, "intruder", &torrent, &tmp.subdir("i"));
+    // Of this swarm, but for another file's name only: refused after it.
+    Swarm::issue(&swarm.ca, "other-file", &["other.bin"]);
+    let _misnamed = lt_leech_as(&swarm.ca, "other-file", &torrent, &tmp.subdir("m"));
+    for what in ["not signed by this swarm's CA", "not for \"ssl-c.bin\""] {
+        wait_for(
+            &format!("the seeder to log {what:?}"),
+            CLIENT_TIMEOUT,
+            || seeder.log().contains(what).then_some(()),
+        );
+    }
+    assert_eq!(seeder.file("ssl-c.bin").unwrap().uploaded, 0);
+    assert!(seeder.status().tracker_connected, "no harm to the session");
+}
