@@ -237,3 +237,67 @@ fn libtorrent_and_sta_find_each_other_after_a_tracker_dies() {
     assert_same_file(&src, &leech_dir.join("shared.bin"));
     drop(b);
 }
+
+/// A libtorrent leecher that knows tracker A only dials the STA seeder;
+/// its extension handshake (BEP 10 `p`) tells the seeder where it listens,
+/// so the seeder vouches for it to tracker B, which gives it to STA peers.
+#[test]
+fn a_libtorrent_peer_that_dialed_in_is_vouched_for_at_its_listen_port() {
+    need_libtorrent();
+    let tmp = TempDir::new("trackers-lt-in");
+    let a = tracker_on("127.0.0.1:0");
+    let b = tracker_on("127.0.0.1:0");
+    let addrs = [a.addr, b.addr];
+    let src = tmp.path().join("incoming.bin");
+    write_random_file(&src, 2 << 20, 43);
+    // Slow, so that libtorrent is still connected while B is asked.
+    let seeder = peerd(
+        &addrs,
+        &tmp.subdir("seed"),
+        &[&src],
+        &["--max-upload-rate", "200k"],
+    );
+    let info = seeder.wait_seeding("incoming.bin", SWARM_TIMEOUT);
+    let mut c = Client::connect(a.addr);
+    c.hello(peer_id(901), 0);
+    let meta = c.get_meta(sta::wire::tracker::Lookup::Hash(info.info_hash));
+    let info = sta::meta::Info::from_bencoded(&meta).expect("metadata");
+    let only_a = tmp.path().join("only-a.torrent");
+    let url = format!("udp://{}/announce", a.addr);
+    std::fs::write(&only_a, Torrent::write(&info, &[url])).unwrap();
+
+    let save = tmp.subdir("lt");
+    let mut lt = Proc::lt_peer(&[
+        "leech",
+        "--timeout",
+        "60",
+        "--wait-go",
+        "--listen",
+        "127.0.0.1:0",
+        "--torrent",
+        only_a.to_str().unwrap(),
+        "--save",
+        save.to_str().unwrap(),
+    ]);
+    let lt_addr: SocketAddr = lt
+        .wait_line("listening on ", SWARM_TIMEOUT)
+        .trim_start_matches("listening on ")
+        .parse()
+        .expect("lt_peer.py listen address");
+    lt.send_line("go");
+    let mut asker = Client::connect(b.addr);
+    asker.hello(peer_id(902), 0);
+    wait_for(
+        "tracker B to give libtorrent's listen address",
+        SWARM_TIMEOUT,
+        || {
+            asker
+                .get_peers(info.info_hash, 50, None)
+                .iter()
+                .any(|p| p.addr == lt_addr)
+                .then_some(())
+        },
+    );
+    lt.wait_line("finished", SWARM_TIMEOUT);
+    drop((a, b));
+}

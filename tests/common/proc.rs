@@ -65,6 +65,16 @@ impl Proc {
         self.guard.pid()
     }
 
+    /// Writes `line` and a newline to its stdin (lt_peer.py reads
+    /// commands there: `go`, `status`).
+    pub fn send_line(&mut self, line: &str) {
+        use std::io::Write;
+        let stdin = self.guard.child_mut().stdin.as_mut().expect("piped stdin");
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| panic!("{}: cannot write to stdin: {e}", self.guard.name()));
+    }
+
     /// True while it has not exited.
     pub fn running(&mut self) -> bool {
         self.guard.exit_status().is_none()
