@@ -72,7 +72,9 @@ pub enum Next {
 }
 
 /// What SIGHUP runs (see [`Tracker::on_reload`]).
-pub type OnReload = Box<dyn FnMut(&mut crate::reactor::Ctx<super::service::Proto>)>;
+/// It gets the guard so that it can replace the ban list.
+pub type OnReload =
+    Box<dyn FnMut(&mut crate::reactor::Ctx<super::service::Proto>, &mut super::guard::Guard)>;
 
 pub struct Tracker {
     config: Config,
@@ -108,6 +110,8 @@ pub struct Tracker {
     pub stats: super::stats::Stats,
     /// The `--http` monitoring listener and its settings, if on.
     pub api: Option<super::http_api::ApiConfig>,
+    /// Per-address bans and limits, applied by the shell.
+    pub guard: super::guard::Guard,
 }
 
 /// A BitTorrent announce, from UDP or HTTP.
@@ -167,6 +171,7 @@ impl Tracker {
             next_sweep: None,
             stats: Default::default(),
             api: None,
+            guard: Default::default(),
         }
     }
 
@@ -352,6 +357,20 @@ impl Tracker {
     /// The peer id and listen address session `conn` gave in its hello.
     pub fn identity(&self, conn: ConnId) -> Option<(PeerId, SocketAddr)> {
         self.peers.get(&conn).and_then(|p| p.identity)
+    }
+
+    /// The source address of session `conn`.
+    pub fn remote(&self, conn: ConnId) -> Option<IpAddr> {
+        self.peers.get(&conn).map(|p| p.remote)
+    }
+
+    /// The sessions whose source address `pick` chooses.
+    pub fn sessions_from(&self, mut pick: impl FnMut(IpAddr) -> bool) -> Vec<ConnId> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| pick(p.remote))
+            .map(|(c, _)| *c)
+            .collect()
     }
 
     /// A session opened from `remote`.
