@@ -551,6 +551,10 @@ fn table() -> Vec<(&'static str, Expect)> {
             "error-rate-limited",
             err(ErrorCode::RATE_LIMITED, "rate limited"),
         ),
+        (
+            "error-private-file",
+            err(ErrorCode::PRIVATE_FILE, "private file"),
+        ),
         ("error-unknown-code", err(ErrorCode(300), "")),
         // tracker.md: refused requests
         ("hello-truncated", TrackerRequestError(2)),
@@ -1292,6 +1296,7 @@ fn error_code_names_match_the_spec() {
         ErrorCode::IDLE_TIMEOUT,
         ErrorCode::BANNED,
         ErrorCode::RATE_LIMITED,
+        ErrorCode::PRIVATE_FILE,
     ];
     let codes: BTreeSet<u16> = spec
         .keys()

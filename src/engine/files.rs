@@ -265,6 +265,10 @@ impl<S: Storage> Engine<S> {
             Some(files) => Info::new_tree(&name, &files, piece_length, hashes),
             None => Info::new(&name, s.length, piece_length, hashes),
         }
+        .and_then(|info| match self.config.private_shares {
+            true => crate::private_flag::make_private(&info),
+            false => Ok(info),
+        })
         .map_err(|e| e.to_string())?;
         let hash = info.info_hash;
         if self.torrents.contains_key(&hash) {

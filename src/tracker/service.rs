@@ -151,6 +151,20 @@ impl Handler for Tracker {
         Flow { used, close }
     }
 
+    fn tls_established(
+        &mut self,
+        id: ConnId,
+        session: &mut Proto,
+        _peer: &crate::reactor::TlsPeer,
+    ) -> bool {
+        // The handshake verified the client's certificate against
+        // --tls-ca (a client without one is refused before this).
+        if *session == Proto::Sta {
+            self.authenticate(id);
+        }
+        true
+    }
+
     fn refuse(&mut self, out: &mut OutQueue) {
         out.push_with(|buf| {
             Response::Error {

@@ -182,6 +182,7 @@ impl ErrorCode {
     pub const IDLE_TIMEOUT: ErrorCode = ErrorCode(11);
     pub const BANNED: ErrorCode = ErrorCode(12);
     pub const RATE_LIMITED: ErrorCode = ErrorCode(13);
+    pub const PRIVATE_FILE: ErrorCode = ErrorCode(14);
 
     pub fn name(self) -> &'static str {
         match self.0 {
@@ -198,6 +199,7 @@ impl ErrorCode {
             11 => "idle timeout",
             12 => "banned",
             13 => "rate limited",
+            14 => "private file",
             _ => "unknown error",
         }
     }
