@@ -414,7 +414,9 @@ impl Tracker {
 
     /// Whether `hash` is a private file, of which `conn` may know nothing.
     fn hidden(&self, conn: ConnId, hash: &InfoHash) -> bool {
-        self.private.contains(hash) && !self.peers.get(&conn).is_some_and(|p| p.authenticated)
+        !self.private.is_empty()
+            && self.private.contains(hash)
+            && !self.peers.get(&conn).is_some_and(|p| p.authenticated)
     }
 
     /// Whether `hash` names a private file of the catalog.
@@ -533,6 +535,7 @@ impl Tracker {
             .catalog
             .by_bencoded(bencoded)
             .map(|e| Arc::clone(&e.info));
+        let known = known_info.is_some();
         let info = match known_info {
             Some(info) => info,
             None => match Info::from_bencoded(bencoded) {
@@ -549,7 +552,12 @@ impl Tracker {
             },
         };
         let hash = info.info_hash;
-        let private = self.private.contains(&hash) || is_private(&info.bencoded);
+        // A file of the catalog that is private is in `private` already:
+        // only a new one has its dict read for the flag.
+        let private = match known {
+            true => self.private.contains(&hash),
+            false => is_private(&info.bencoded),
+        };
         if private && !self.peers.get(&conn).is_some_and(|p| p.authenticated) {
             return fail(
                 ErrorCode::PRIVATE_FILE,
