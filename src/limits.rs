@@ -64,6 +64,10 @@ pub const MAX_VOUCHED_PER_REQUEST: usize = 50;
 /// all sessions: further vouches for that file are kept only up to it.
 pub const MAX_VOUCHED_PER_FILE: usize = 1000;
 
+/// Most source addresses a tracker keeps a request-rate bucket for; a
+/// new address past it is rate limited until quiet ones are forgotten.
+pub const MAX_RATE_TRACKED_ADDRESSES: usize = 100_000;
+
 /// Longest error message text, in bytes.
 pub const MAX_ERROR_MESSAGE: usize = 1024;
 

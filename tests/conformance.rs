@@ -546,6 +546,15 @@ fn table() -> Vec<(&'static str, Expect)> {
             "error-idle-timeout",
             err(ErrorCode::IDLE_TIMEOUT, "idle timeout"),
         ),
+        ("error-banned", err(ErrorCode::BANNED, "banned")),
+        (
+            "error-rate-limited",
+            err(ErrorCode::RATE_LIMITED, "rate limited"),
+        ),
+        (
+            "error-private-file",
+            err(ErrorCode::PRIVATE_FILE, "private file"),
+        ),
         ("error-unknown-code", err(ErrorCode(300), "")),
         // tracker.md: refused requests
         ("hello-truncated", TrackerRequestError(2)),
@@ -1307,6 +1316,9 @@ fn error_code_names_match_the_spec() {
         ErrorCode::HELLO_REQUIRED,
         ErrorCode::INVALID_METADATA,
         ErrorCode::IDLE_TIMEOUT,
+        ErrorCode::BANNED,
+        ErrorCode::RATE_LIMITED,
+        ErrorCode::PRIVATE_FILE,
     ];
     let codes: BTreeSet<u16> = spec
         .keys()
@@ -1382,6 +1394,10 @@ fn limits_in_crate() -> BTreeMap<String, u64> {
         ("MAX_PEERS_PER_ANSWER", u64::from(MAX_PEERS_PER_ANSWER)),
         ("MAX_VOUCHED_PER_REQUEST", MAX_VOUCHED_PER_REQUEST as u64),
         ("MAX_VOUCHED_PER_FILE", MAX_VOUCHED_PER_FILE as u64),
+        (
+            "MAX_RATE_TRACKED_ADDRESSES",
+            MAX_RATE_TRACKED_ADDRESSES as u64,
+        ),
         ("MAX_ERROR_MESSAGE", MAX_ERROR_MESSAGE as u64),
         (
             "TRACKER_PROTOCOL_VERSION",

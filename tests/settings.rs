@@ -126,8 +126,8 @@ fn unknown_names_are_refused() {
         stderr(&o).ends_with(
             ": line 3: unknown setting 'bogus' (known: listen, log-level, max-connections, \
              idle-timeout, max-files-per-peer, max-peers-per-answer, max-files, listen-v6, udp-listen, \
-             http-listen, announce-interval, max-bt-peers, http, api-token-file, tls-cert, tls-key, \
-             tls-ca)\n"
+             http-listen, announce-interval, max-bt-peers, http, api-token-file, max-sessions-per-ip, \
+             ip-request-rate, ip-request-burst, ban-file, tls-cert, tls-key, tls-ca)\n"
         ),
         "{}",
         stderr(&o)
@@ -140,7 +140,8 @@ fn unknown_names_are_refused() {
         stderr(&o).ends_with(
             ": line 1: unknown setting 'share' (known: tracker, listen, listen-v6, dir, control, \
              piece-size, max-peers, upload-slots, hash-threads, max-upload-rate, \
-             max-download-rate, log-level, http, api-token-file, tls-cert, tls-key, tls-ca)\n"
+             max-download-rate, log-level, http, api-token-file, private-shares, tls-cert, tls-key, \
+             tls-ca)\n"
         ),
         "{}",
         stderr(&o)

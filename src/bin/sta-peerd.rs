@@ -154,6 +154,7 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
         piece_length,
         max_peers: s.get(&peerd::MAX_PEERS)?,
         upload_slots: s.get(&peerd::UPLOAD_SLOTS)?,
+        private_shares: s.get(&peerd::PRIVATE_SHARES)?,
     };
     let pool = HashPool::new(hash_threads, reactor.waker())?;
     let mut daemon = Daemon::new(config, pool, Rng::from_entropy());

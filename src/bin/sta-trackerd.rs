@@ -5,10 +5,12 @@ use sta::config::{ConfigError, OptAddr, Settings, init_logging, trackerd};
 use sta::limits::MAX_TRACKER_FRAME;
 use sta::reactor::{Limits, Listener, Reactor, bind};
 use sta::rng::Rng;
+use sta::tracker::guard::{BanList, Guard, GuardConfig};
 use sta::tracker::http_api::ApiConfig;
 use sta::tracker::{Config, Tracker};
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -63,6 +65,18 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
     let api_listen: Option<SocketAddr> = s.get::<sta::http::Listen>(&trackerd::HTTP)?.0;
     let api_token =
         sta::config::load_api_token(s.opt(&trackerd::API_TOKEN_FILE)?, "STA_TRACKERD_API_TOKEN")?;
+    let rate: u32 = s.get(&trackerd::IP_REQUEST_RATE)?;
+    let guard_config = GuardConfig {
+        max_sessions_per_ip: s.get(&trackerd::MAX_SESSIONS_PER_IP)?,
+        requests_per_sec: rate,
+        request_burst: s
+            .opt(&trackerd::IP_REQUEST_BURST)?
+            .unwrap_or(rate.saturating_mul(2)),
+    };
+    let bans = match s.opt::<PathBuf>(&trackerd::BAN_FILE)? {
+        Some(path) => read_bans(&path)?,
+        None => BanList::default(),
+    };
     let tls = match sta::config::tls_files(&s)? {
         Some(files) => Some(files.load()?),
         None => None,
@@ -165,8 +179,14 @@ fn run(args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>> {
     let mut tracker = Tracker::new(config, Rng::from_entropy());
     tracker.http_listener = http_listener;
     tracker.api = api;
-    tracker.on_reload = Some(Box::new(move |ctx| {
+    if !bans.is_empty() {
+        log::info!("ban list: {} addresses or networks", bans.len());
+    }
+    tracker.guard = Guard::new(guard_config);
+    tracker.guard.set_bans(bans);
+    tracker.on_reload = Some(Box::new(move |ctx, guard| {
         reload(&mut s);
+        reload_bans(&s, guard);
         let files = sta::config::tls_files(&s).map_err(|e| e.to_string());
         if let Some(config) = sta::tls::files::reload(files, tls_on) {
             for &index in &sta_listeners {
@@ -206,7 +226,7 @@ fn reload(s: &mut Settings) {
                         new.raw(name).unwrap_or("info")
                     ),
                     // Read again at every SIGHUP, changed or not.
-                    "tls-cert" | "tls-key" | "tls-ca" => {}
+                    "tls-cert" | "tls-key" | "tls-ca" | "ban-file" => {}
                     _ => {
                         log::warn!("reload: {name} changed, but takes effect only after a restart")
                     }
@@ -216,4 +236,30 @@ fn reload(s: &mut Settings) {
         }
         Err(e) => log::warn!("reload: {e}; keeping the configuration in use"),
     }
+}
+
+fn read_bans(path: &Path) -> Result<BanList, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read ban file {}: {e}", path.display()))?;
+    BanList::parse(&text).map_err(|e| format!("ban file {}: {e}", path.display()))
+}
+
+/// SIGHUP: the ban file is read again (its name may have changed); a file
+/// that cannot be read or parsed keeps the list in use.
+fn reload_bans(s: &Settings, guard: &mut Guard) {
+    let path = match s.opt::<PathBuf>(&trackerd::BAN_FILE) {
+        Ok(path) => path,
+        Err(e) => return log::warn!("reload: {e}; keeping the ban list in use"),
+    };
+    let bans = match path {
+        Some(path) => match read_bans(&path) {
+            Ok(bans) => bans,
+            Err(e) => return log::warn!("reload: {e}; keeping the ban list in use"),
+        },
+        None => BanList::default(),
+    };
+    if bans != *guard.bans() {
+        log::info!("reload: ban list: {} addresses or networks", bans.len());
+    }
+    guard.set_bans(bans);
 }

@@ -23,6 +23,7 @@ pub const SPEC: Spec = Spec {
         HTTP,
         API_TOKEN_FILE,
         SHARE,
+        PRIVATE_SHARES,
         super::TLS_CERT,
         super::TLS_KEY,
         super::TLS_CA,
@@ -58,6 +59,12 @@ pub const PIECE_SIZE: Setting = Setting::new(
 );
 pub const MAX_PEERS: Setting =
     Setting::new("--max-peers", "N", Unset::Value("50"), "peers per file");
+pub const PRIVATE_SHARES: Setting = Setting::new(
+    "--private-shares",
+    "BOOL",
+    Unset::Value("false"),
+    "`true`: files shared here are private (BEP 27 `private=1`, a new info hash): a tracker shows them only to TLS sessions, no DHT or PEX",
+);
 pub const UPLOAD_SLOTS: Setting = Setting::new(
     "--upload-slots",
     "N",

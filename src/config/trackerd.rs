@@ -22,6 +22,10 @@ pub const SPEC: Spec = Spec {
         MAX_BT_PEERS,
         HTTP,
         API_TOKEN_FILE,
+        MAX_SESSIONS_PER_IP,
+        IP_REQUEST_RATE,
+        IP_REQUEST_BURST,
+        BAN_FILE,
         super::TLS_CERT,
         super::TLS_KEY,
         super::TLS_CA,
@@ -92,6 +96,31 @@ pub const MAX_BT_PEERS: Setting = Setting::new(
     "N",
     Unset::Value("1000000"),
     "BitTorrent peers across all files",
+);
+
+pub const MAX_SESSIONS_PER_IP: Setting = Setting::new(
+    "--max-sessions-per-ip",
+    "N",
+    Unset::Value("0"),
+    "concurrent STA sessions from one source address (0: no limit)",
+);
+pub const IP_REQUEST_RATE: Setting = Setting::new(
+    "--ip-request-rate",
+    "N",
+    Unset::Value("0"),
+    "requests per second from one source address, STA, UDP and HTTP together (0: no limit)",
+);
+pub const IP_REQUEST_BURST: Setting = Setting::new(
+    "--ip-request-burst",
+    "N",
+    Unset::Computed("twice --ip-request-rate"),
+    "requests one source address may send at once",
+);
+pub const BAN_FILE: Setting = Setting::new(
+    "--ban-file",
+    "PATH",
+    Unset::Nothing,
+    "addresses refused: one IP or CIDR network a line, `#` comments; re-read on SIGHUP",
 );
 
 pub const API_TOKEN_FILE: Setting = Setting::new(

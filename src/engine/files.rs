@@ -269,6 +269,10 @@ impl<S: Storage> Engine<S> {
             Some(ca) => info.with_ssl_cert(&ca.pem),
             None => Ok(info),
         })
+        .and_then(|info| match self.config.private_shares {
+            true => crate::private_flag::make_private(&info),
+            false => Ok(info),
+        })
         .map_err(|e| e.to_string())?;
         let hash = info.info_hash;
         if self.torrents.contains_key(&hash) {

@@ -68,6 +68,8 @@ pub struct Config {
     pub piece_length: u32,
     pub max_peers: usize,
     pub upload_slots: usize,
+    /// Files shared here get `private` = 1 in their info dict (BEP 27).
+    pub private_shares: bool,
 }
 
 /// How often the engine wants [`Engine::handle_timeout`].

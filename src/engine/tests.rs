@@ -30,6 +30,7 @@ fn config() -> Config {
         piece_length: PIECE,
         max_peers: 50,
         upload_slots: 2,
+        private_shares: false,
     }
 }
 

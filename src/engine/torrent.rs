@@ -86,6 +86,13 @@ pub struct Torrent {
 }
 
 impl Torrent {
+    /// Whether this file may be found or announced other than through its
+    /// trackers. False for a private file (BEP 27): DHT and PEX, when they
+    /// come, must skip it (neither exists yet).
+    pub fn dht_pex_allowed(&self) -> bool {
+        !crate::private_flag::PrivateFlag::private(&*self.info)
+    }
+
     pub fn new(
         info: Arc<Info>,
         file: FileId,

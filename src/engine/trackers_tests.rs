@@ -31,6 +31,7 @@ impl Multi {
             piece_length: PIECE,
             max_peers: 50,
             upload_slots: 2,
+            private_shares: false,
         };
         let mut e = Engine::new(config, disk, Rng::new(3), Time::ZERO);
         e.start(Time::ZERO, &[]).unwrap();

@@ -381,6 +381,7 @@ mod tests {
             piece_length: 32 * 1024,
             max_peers: 50,
             upload_slots: 2,
+            private_shares: false,
         };
         Engine::new(
             config,

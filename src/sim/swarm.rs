@@ -191,6 +191,7 @@ impl<S: SimStorage> Sim<S> {
                 true => 0,
                 false => self.world.upload_slots,
             },
+            private_shares: false,
         };
         let rng = Rng::new(self.rng.next_u64());
         let host = self.hosts.get_mut(h).ok_or("no such host")?;

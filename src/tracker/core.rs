@@ -11,6 +11,7 @@ use crate::limits::{
 };
 use crate::meta::Info;
 use crate::meta::info::to_hex;
+use crate::private_flag::is_private;
 use crate::reactor::ConnId;
 use crate::rng::Rng;
 use crate::wire::bt_udp::{Event, ScrapeStats};
@@ -18,8 +19,8 @@ use crate::wire::tracker::{
     ErrorCode, InfoHash, ListEntry, Lookup, PeerId, Pieces, Request, Response, Vouched,
     encode_peers,
 };
-use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -62,6 +63,9 @@ struct Peer {
     remote: IpAddr,
     /// Set by hello: the peer's id and the address it accepts peers on.
     identity: Option<(PeerId, SocketAddr)>,
+    /// The session came in over TLS with a certificate of the swarm's CA:
+    /// it may see private files.
+    authenticated: bool,
 }
 
 /// What the reactor should do with the session after a request.
@@ -72,7 +76,9 @@ pub enum Next {
 }
 
 /// What SIGHUP runs (see [`Tracker::on_reload`]).
-pub type OnReload = Box<dyn FnMut(&mut crate::reactor::Ctx<super::service::Proto>)>;
+/// It gets the guard so that it can replace the ban list.
+pub type OnReload =
+    Box<dyn FnMut(&mut crate::reactor::Ctx<super::service::Proto>, &mut super::guard::Guard)>;
 
 pub struct Tracker {
     config: Config,
@@ -108,6 +114,11 @@ pub struct Tracker {
     pub stats: super::stats::Stats,
     /// The `--http` monitoring listener and its settings, if on.
     pub api: Option<super::http_api::ApiConfig>,
+    /// Per-address bans and limits, applied by the shell.
+    pub guard: super::guard::Guard,
+    /// Files of the catalog whose info dict is private (BEP 27): shown
+    /// only to authenticated sessions.
+    private: HashSet<InfoHash>,
 }
 
 /// A BitTorrent announce, from UDP or HTTP.
@@ -133,6 +144,9 @@ pub struct BtReply {
     pub seeders: u32,
     pub leechers: u32,
 }
+
+/// The `failure reason` of a BitTorrent announce for a private file.
+pub const PRIVATE_BT_MESSAGE: &str = "private torrent: this tracker serves it only to STA sessions with a certificate of the swarm's CA";
 
 /// Peers in a BitTorrent announce reply when the client names no number.
 pub const BT_DEFAULT_NUMWANT: u32 = 50;
@@ -167,6 +181,8 @@ impl Tracker {
             next_sweep: None,
             stats: Default::default(),
             api: None,
+            guard: Default::default(),
+            private: HashSet::new(),
         }
     }
 
@@ -205,6 +221,11 @@ impl Tracker {
     /// Seeders, completed downloads and leechers of a file, both kinds of
     /// peer together.
     pub fn scrape(&self, hash: &InfoHash) -> ScrapeStats {
+        // BitTorrent clients have no STA certificate: a private file is
+        // not theirs to count.
+        if self.private.contains(hash) {
+            return ScrapeStats::default();
+        }
         counts(self.catalog.get(hash), self.swarms.get(hash))
     }
 
@@ -218,6 +239,9 @@ impl Tracker {
         peers: &mut Vec<SocketAddr>,
     ) -> Result<BtReply, String> {
         peers.clear();
+        if self.private.contains(&a.info_hash) {
+            return Err(PRIVATE_BT_MESSAGE.into());
+        }
         let interval = self.config.announce_interval_secs;
         if a.addr.port() == 0 && a.event != Event::Stopped {
             return Err("port 0 is not a port peers can connect to".into());
@@ -354,6 +378,20 @@ impl Tracker {
         self.peers.get(&conn).and_then(|p| p.identity)
     }
 
+    /// The source address of session `conn`.
+    pub fn remote(&self, conn: ConnId) -> Option<IpAddr> {
+        self.peers.get(&conn).map(|p| p.remote)
+    }
+
+    /// The sessions whose source address `pick` chooses.
+    pub fn sessions_from(&self, mut pick: impl FnMut(IpAddr) -> bool) -> Vec<ConnId> {
+        self.peers
+            .iter()
+            .filter(|(_, p)| pick(p.remote))
+            .map(|(c, _)| *c)
+            .collect()
+    }
+
     /// A session opened from `remote`.
     pub fn connect(&mut self, conn: ConnId, remote: IpAddr) {
         self.peers.insert(
@@ -361,14 +399,44 @@ impl Tracker {
             Peer {
                 remote,
                 identity: None,
+                authenticated: false,
             },
         );
+    }
+
+    /// Session `conn` proved a certificate of the swarm's CA (its TLS
+    /// handshake is done): private files are visible to it.
+    pub fn authenticate(&mut self, conn: ConnId) {
+        if let Some(p) = self.peers.get_mut(&conn) {
+            p.authenticated = true;
+        }
+    }
+
+    /// Whether `hash` is a private file, of which `conn` may know nothing.
+    fn hidden(&self, conn: ConnId, hash: &InfoHash) -> bool {
+        !self.private.is_empty()
+            && self.private.contains(hash)
+            && !self.peers.get(&conn).is_some_and(|p| p.authenticated)
+    }
+
+    /// Whether `hash` names a private file of the catalog.
+    pub fn is_private(&self, hash: &InfoHash) -> bool {
+        self.private.contains(hash)
+    }
+
+    /// Private files that left the catalog are forgotten.
+    fn forget_private(&mut self) {
+        if !self.private.is_empty() {
+            let catalog = &self.catalog;
+            self.private.retain(|h| catalog.get(h).is_some());
+        }
     }
 
     /// The session is gone: everything it held leaves the catalog.
     pub fn disconnect(&mut self, conn: ConnId) {
         if self.peers.remove(&conn).is_some() {
             self.catalog.leave_all(conn);
+            self.forget_private();
         }
         self.vouches.drop_conn(conn);
     }
@@ -440,8 +508,8 @@ impl Tracker {
                 offset,
                 limit,
                 filter,
-            } => self.list(offset, limit, &filter, out),
-            Request::GetMeta(lookup) => self.get_meta(&lookup, out),
+            } => self.list(conn, offset, limit, &filter, out),
+            Request::GetMeta(lookup) => self.get_meta(conn, &lookup, out),
             Request::GetPeers {
                 info_hash,
                 max,
@@ -467,6 +535,7 @@ impl Tracker {
             .catalog
             .by_bencoded(bencoded)
             .map(|e| Arc::clone(&e.info));
+        let known = known_info.is_some();
         let info = match known_info {
             Some(info) => info,
             None => match Info::from_bencoded(bencoded) {
@@ -483,6 +552,21 @@ impl Tracker {
             },
         };
         let hash = info.info_hash;
+        // A file of the catalog that is private is in `private` already:
+        // only a new one has its dict read for the flag.
+        let private = match known {
+            true => self.private.contains(&hash),
+            false => is_private(&info.bencoded),
+        };
+        if private && !self.peers.get(&conn).is_some_and(|p| p.authenticated) {
+            return fail(
+                ErrorCode::PRIVATE_FILE,
+                format!(
+                    "{} is a private file (BEP 27): announce it over a TLS session with a certificate of the swarm's CA",
+                    to_hex(&hash)
+                ),
+            );
+        }
         // A BitTorrent-only swarm counts against `max_files` too, as in
         // `bt_announce`.
         let new_file = self.catalog.get(&hash).is_none() && self.swarms.get(&hash).is_none();
@@ -510,6 +594,9 @@ impl Tracker {
         let ipv6 = peer.identity.is_some_and(|(_, addr)| is_v6(&addr));
         self.catalog
             .hold(conn, hash, holding, (reachable, ipv6), || info);
+        if private {
+            self.private.insert(hash);
+        }
         Response::Announced { info_hash: hash }.encode(out);
         Ok(())
     }
@@ -540,7 +627,14 @@ impl Tracker {
         )
     }
 
-    fn list(&mut self, offset: u32, limit: u16, filter: &str, out: &mut Vec<u8>) -> Outcome {
+    fn list(
+        &mut self,
+        conn: ConnId,
+        offset: u32,
+        limit: u16,
+        filter: &str,
+        out: &mut Vec<u8>,
+    ) -> Outcome {
         if limit > MAX_LIST_PAGE {
             return fail(
                 ErrorCode::INVALID_PARAMETERS,
@@ -552,6 +646,9 @@ impl Tracker {
         let mut entries = Vec::new();
         for entry in self.catalog.ordered() {
             if !needle.is_empty() && !entry.info.name.to_lowercase().contains(&needle) {
+                continue;
+            }
+            if self.hidden(conn, &entry.info.info_hash) {
                 continue;
             }
             if total >= offset && entries.len() < usize::from(limit) {
@@ -571,11 +668,15 @@ impl Tracker {
         Ok(())
     }
 
-    fn get_meta(&self, lookup: &Lookup, out: &mut Vec<u8>) -> Outcome {
+    fn get_meta(&self, conn: ConnId, lookup: &Lookup, out: &mut Vec<u8>) -> Outcome {
         let hash = match lookup {
             Lookup::Hash(hash) => *hash,
             Lookup::Name(name) => {
-                let hashes: Vec<&InfoHash> = self.catalog.by_name(name).collect();
+                let hashes: Vec<&InfoHash> = self
+                    .catalog
+                    .by_name(name)
+                    .filter(|h| !self.hidden(conn, h))
+                    .collect();
                 match hashes.as_slice() {
                     [] => {
                         return fail(ErrorCode::FILE_NOT_FOUND, format!("no file named '{name}'"));
@@ -595,7 +696,11 @@ impl Tracker {
                 }
             }
         };
-        let Some(entry) = self.catalog.get(&hash) else {
+        let Some(entry) = self
+            .catalog
+            .get(&hash)
+            .filter(|_| !self.hidden(conn, &hash))
+        else {
             return not_found(&hash);
         };
         Response::Meta {
@@ -613,6 +718,9 @@ impl Tracker {
         piece: Option<u32>,
         out: &mut Vec<u8>,
     ) -> Outcome {
+        if self.hidden(conn, hash) {
+            return not_found(hash);
+        }
         // An IPv4 session cannot reach IPv6 peers; an IPv6 one gets both
         // families (a dual-stack host reaches either).
         let v4_only = self
@@ -722,6 +830,7 @@ impl Tracker {
         if !self.catalog.leave(conn, hash) {
             return not_found(hash);
         }
+        self.forget_private();
         self.vouches.drop(conn, hash);
         Response::Ack.encode(out);
         Ok(())
@@ -822,6 +931,10 @@ mod query_tests;
 #[cfg(test)]
 #[path = "core_bt_tests.rs"]
 mod bt_tests;
+
+#[cfg(test)]
+#[path = "core_private_tests.rs"]
+mod private_tests;
 
 /// An IPv6 address that is not an IPv4 one written as IPv6 (`::ffff:a.b.c.d`,
 /// what a dual-stack socket reports for IPv4 clients).

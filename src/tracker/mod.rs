@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod core;
 mod file_entry;
+pub mod guard;
 mod hash;
 pub mod http_api;
 pub mod service;

@@ -38,7 +38,14 @@ impl Handler for Tracker {
 
     fn reload(&mut self, ctx: &mut Ctx<Proto>) {
         if let Some(f) = self.on_reload.as_mut() {
-            f(ctx);
+            f(ctx, &mut self.guard);
+        }
+        // A ban applies to sessions already open too: they are closed
+        // (without a frame: the reactor closes them from outside `data`).
+        let guard = &self.guard;
+        for id in self.sessions_from(|ip| guard.is_banned(ip)) {
+            info!("session {id}: its address is now banned; closing");
+            ctx.close(id);
         }
     }
 
@@ -48,7 +55,7 @@ impl Handler for Tracker {
         id: ConnId,
         listener: usize,
         peer: Option<SocketAddr>,
-        _out: &mut OutQueue,
+        out: &mut OutQueue,
     ) -> Option<Proto> {
         let ip = peer.map_or(IpAddr::V4(Ipv4Addr::LOCALHOST), |a| a.ip());
         if let Some(api) = self.api.as_ref().filter(|a| a.listener == listener) {
@@ -57,6 +64,18 @@ impl Handler for Tracker {
         if self.http_listener == Some(listener) {
             self.http_peers.insert(id, ip);
             return Some(Proto::Http);
+        }
+        if let Err(r) = self.guard.open_session(ip) {
+            info!("refused a session from {ip}: {}", r.message);
+            self.stats.error("sta", r.code.0);
+            out.push_with(|buf| {
+                Response::Error {
+                    code: r.code,
+                    message: r.message,
+                }
+                .encode(buf)
+            });
+            return None;
         }
         self.connect(id, ip);
         Some(Proto::Sta)
@@ -77,6 +96,7 @@ impl Handler for Tracker {
         }
         let mut used = 0;
         let mut close = false;
+        let remote = self.remote(id);
         // One clock read per request: each is timed from the end of the
         // one before (or from the start of this batch).
         let mut start_of_request = Instant::now();
@@ -87,7 +107,24 @@ impl Handler for Tracker {
                     Ok(None) => break,
                     Ok(Some((req, n))) => {
                         used += n;
-                        close = self.handle(id, req, buf) == Next::Close;
+                        let guarded = match (&req, remote) {
+                            (Request::KeepAlive, _) | (_, None) => Ok(()),
+                            (_, Some(ip)) => self.guard.request(ip, start_of_request),
+                        };
+                        close = match guarded {
+                            Ok(()) => self.handle(id, req, buf) == Next::Close,
+                            Err(r) => {
+                                self.stats.sta_request(Some(&req));
+                                self.stats.error("sta", r.code.0);
+                                let close = r.code == ErrorCode::BANNED;
+                                Response::Error {
+                                    code: r.code,
+                                    message: r.message,
+                                }
+                                .encode(buf);
+                                close
+                            }
+                        };
                         let done = Instant::now();
                         let took = done.duration_since(start_of_request);
                         self.stats.observe("sta", took.as_secs_f64());
@@ -112,6 +149,20 @@ impl Handler for Tracker {
             }
         });
         Flow { used, close }
+    }
+
+    fn tls_established(
+        &mut self,
+        id: ConnId,
+        session: &mut Proto,
+        _peer: &crate::reactor::TlsPeer,
+    ) -> bool {
+        // The handshake verified the client's certificate against
+        // --tls-ca (a client without one is refused before this).
+        if *session == Proto::Sta {
+            self.authenticate(id);
+        }
+        true
     }
 
     fn refuse(&mut self, out: &mut OutQueue) {
@@ -140,7 +191,12 @@ impl Handler for Tracker {
 
     fn close(&mut self, _ctx: &mut Ctx<Proto>, id: ConnId, session: Proto) {
         match session {
-            Proto::Sta => self.disconnect(id),
+            Proto::Sta => {
+                if let Some(ip) = self.remote(id) {
+                    self.guard.session_closed(ip);
+                }
+                self.disconnect(id)
+            }
             Proto::Http => {
                 self.http_peers.remove(&id);
             }
@@ -149,6 +205,7 @@ impl Handler for Tracker {
     }
 
     fn tick(&mut self, _ctx: &mut Ctx<Proto>, now: Instant) {
+        self.guard.forget_idle(now);
         // A sweep walks every BitTorrent peer; a tenth of a peer's
         // lifetime late (at most SWEEP_EVERY) costs nothing.
         if self.next_sweep.is_some_and(|t| now < t) {
@@ -209,6 +266,14 @@ impl Tracker {
                 }
                 .encode(reply)
             };
+        let transaction_id = match &req {
+            bt_udp::Request::Connect { transaction_id } => *transaction_id,
+            bt_udp::Request::Announce(a) => a.transaction_id,
+            bt_udp::Request::Scrape { transaction_id, .. } => *transaction_id,
+        };
+        if let Err(r) = self.guard.request(from.ip(), now) {
+            return refuse(self, reply, transaction_id, r.message);
+        }
         match req {
             bt_udp::Request::Connect { transaction_id } => bt_udp::Response::Connect {
                 transaction_id,
@@ -320,6 +385,7 @@ impl Tracker {
             bt_http::Request::Scrape(_) => "scrape",
         };
         self.stats.request("http", kind);
+        self.guard.request(ip, now).map_err(|r| r.message)?;
         match req {
             bt_http::Request::Announce(a) => {
                 let announce = BtAnnounce {

@@ -180,6 +180,9 @@ impl ErrorCode {
     pub const HELLO_REQUIRED: ErrorCode = ErrorCode(9);
     pub const INVALID_METADATA: ErrorCode = ErrorCode(10);
     pub const IDLE_TIMEOUT: ErrorCode = ErrorCode(11);
+    pub const BANNED: ErrorCode = ErrorCode(12);
+    pub const RATE_LIMITED: ErrorCode = ErrorCode(13);
+    pub const PRIVATE_FILE: ErrorCode = ErrorCode(14);
 
     pub fn name(self) -> &'static str {
         match self.0 {
@@ -194,6 +197,9 @@ impl ErrorCode {
             9 => "hello required",
             10 => "invalid metadata",
             11 => "idle timeout",
+            12 => "banned",
+            13 => "rate limited",
+            14 => "private file",
             _ => "unknown error",
         }
     }
