@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::tls::{sta_ca, tls_flags};
 use common::*;
 use sta::limits::DEFAULT_PIECE_LENGTH;
 use sta::private_flag::{PrivateFlag, make_private};
@@ -11,21 +12,7 @@ use sta::wire::tracker::{ErrorCode, Lookup, Pieces, Request, Response};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
-
-fn sta_ca(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sta"))
-        .arg("ca")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sta ca {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// Issues `name` (with `*` for peers) from the CA in `ca`; its --tls-* flags.
 fn issue(ca: &Path, name: &str, star: bool) -> Vec<String> {
@@ -36,15 +23,7 @@ fn issue(ca: &Path, name: &str, star: bool) -> Vec<String> {
     }
     args.extend(["--out", name, dir]);
     sta_ca(&args);
-    let f = |ext: &str| format!("{dir}/{name}.{ext}");
-    vec![
-        "--tls-cert".into(),
-        f("crt"),
-        "--tls-key".into(),
-        f("key"),
-        "--tls-ca".into(),
-        format!("{dir}/ca.crt"),
-    ]
+    tls_flags(ca, name, &ca.join("ca.crt"))
 }
 
 fn strs(v: &[String]) -> Vec<&str> {
@@ -95,7 +74,9 @@ fn a_private_file_is_for_tls_sessions_only() {
         .collect::<Vec<_>>();
     seed_flags.extend(["--private-shares".into(), "true".into()]);
     let seeder = spawn_peerd_with(t.addr, &tmp.subdir("s"), &[&src], &strs(&seed_flags));
-    seeder.wait_seeding("private.bin", Duration::from_secs(30));
+    // Its info hash as shared: a TLS daemon's shares also carry the CA
+    // (`ssl-cert`), so it is not `private`'s.
+    let shared = seeder.wait_seeding("private.bin", Duration::from_secs(30));
 
     // A TLS session finds it and downloads it.
     let leecher = spawn_peerd_with(
@@ -111,7 +92,7 @@ fn a_private_file_is_for_tls_sessions_only() {
 
     // A BitTorrent client (no certificate) is refused that hash, not the
     // public one.
-    let refused = http_announce(http_addr, &private.info_hash);
+    let refused = http_announce(http_addr, &shared.info_hash);
     assert!(refused.contains("failure reason"), "{refused}");
     assert!(refused.contains("private torrent"), "{refused}");
     let public_reply = http_announce(http_addr, &public.info_hash);

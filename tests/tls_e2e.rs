@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::tls::{sta_ca, tls_flags};
 use common::*;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -46,35 +47,8 @@ impl Ca {
     }
 
     fn flags(&self, name: &str, ca: &Path) -> Vec<String> {
-        let f = |ext: &str| {
-            self.dir
-                .join(format!("{name}.{ext}"))
-                .to_str()
-                .unwrap()
-                .to_owned()
-        };
-        vec![
-            "--tls-cert".into(),
-            f("crt"),
-            "--tls-key".into(),
-            f("key"),
-            "--tls-ca".into(),
-            ca.to_str().unwrap().to_owned(),
-        ]
+        tls_flags(&self.dir, name, ca)
     }
-}
-
-fn sta_ca(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sta"))
-        .arg("ca")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sta ca {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn strs(v: &[String]) -> Vec<&str> {

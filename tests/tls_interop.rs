@@ -10,30 +10,16 @@
 mod common;
 
 use common::proc::Proc;
+use common::tls::{sta_ca, tls_flags};
 use common::*;
 use std::ffi::OsStr;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 const LENGTH: u64 = (2 << 20) + 54_321;
 const SEED_TIMEOUT: Duration = Duration::from_secs(20);
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// `sta ca ARGS`, which must succeed.
-fn sta_ca(args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sta"))
-        .arg("ca")
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "sta ca {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 /// A swarm: its CA directory, a TLS tracker with its UDP tracker on.
 struct Swarm {
@@ -67,20 +53,7 @@ impl Swarm {
         }
         args.extend(["--out", name, ca.to_str().unwrap()]);
         sta_ca(&args);
-        let f = |ext: &str| {
-            ca.join(format!("{name}.{ext}"))
-                .to_str()
-                .unwrap()
-                .to_owned()
-        };
-        vec![
-            "--tls-cert".into(),
-            f("crt"),
-            "--tls-key".into(),
-            f("key"),
-            "--tls-ca".into(),
-            ca.join("ca.crt").to_str().unwrap().to_owned(),
-        ]
+        tls_flags(ca, name, &ca.join("ca.crt"))
     }
 
     /// A TLS sta-peerd of this swarm, for every file (`*`), sharing `shares`.

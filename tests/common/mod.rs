@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 pub mod netns;
 pub mod proc;
+pub mod tls;
 
 pub use sta_kit::random::random_bytes;
 
