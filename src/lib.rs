@@ -16,7 +16,6 @@ pub mod json;
 pub mod limits;
 pub mod meta;
 pub mod peer;
-pub mod private_flag;
 pub mod ratelimit;
 pub mod reactor;
 pub mod rng;

@@ -7,7 +7,6 @@ mod common;
 use common::tls::{sta_ca, tls_flags};
 use common::*;
 use sta::limits::DEFAULT_PIECE_LENGTH;
-use sta::private_flag::{PrivateFlag, make_private};
 use sta::wire::tracker::{ErrorCode, Lookup, Pieces, Request, Response};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -65,7 +64,7 @@ fn a_private_file_is_for_tls_sessions_only() {
     let src = tmp.subdir("src").join("private.bin");
     write_random_file(&src, 1 << 20, 27);
     let public = info_of_file(&src, DEFAULT_PIECE_LENGTH);
-    let private = make_private(&public).unwrap();
+    let private = public.with_private().unwrap();
     assert!(private.private() && !public.private());
 
     let mut seed_flags = strs(&issue(&ca, "seed", true))
@@ -103,7 +102,7 @@ fn a_private_file_is_for_tls_sessions_only() {
 #[test]
 fn a_plain_session_may_not_announce_a_private_file_and_never_sees_one() {
     let t = tracker(&[]);
-    let info = make_private(&make_file("hidden.bin", 40_000, 3)).unwrap();
+    let info = make_file("hidden.bin", 40_000, 3).with_private().unwrap();
     let mut c = Client::connect(t.addr);
     c.hello(peer_id(1), 6881);
     let msg = c.call_err(

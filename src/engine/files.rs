@@ -270,7 +270,7 @@ impl<S: Storage> Engine<S> {
             None => Ok(info),
         })
         .and_then(|info| match self.config.private_shares {
-            true => crate::private_flag::make_private(&info),
+            true => info.with_private(),
             false => Ok(info),
         })
         .map_err(|e| e.to_string())?;

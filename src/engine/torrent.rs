@@ -90,7 +90,7 @@ impl Torrent {
     /// trackers. False for a private file (BEP 27): DHT and PEX, when they
     /// come, must skip it (neither exists yet).
     pub fn dht_pex_allowed(&self) -> bool {
-        !crate::private_flag::PrivateFlag::private(&*self.info)
+        !self.info.private()
     }
 
     pub fn new(

@@ -376,6 +376,9 @@ impl Info {
 
 /// The info dict key of an SSL torrent's CA certificate.
 const SSL_CERT: &[u8] = b"ssl-cert";
+/// BEP 27's key: `private` = 1 marks a file found only through its
+/// trackers (no DHT, no PEX).
+const PRIVATE: &[u8] = b"private";
 
 impl Info {
     /// The CA certificate (PEM) of an SSL torrent: `ssl-cert`, at most
@@ -394,28 +397,57 @@ impl Info {
         if pem.len() > crate::limits::MAX_SSL_CERT {
             return Err(InfoError::SslCertTooLarge(pem.len()));
         }
+        let mut value = Vec::with_capacity(pem.len() + 8);
+        bytes_to(&mut value, pem);
+        self.with_key(SSL_CERT, &value)
+    }
+
+    /// Whether the dict carries `private` = 1 (BEP 27; any other value,
+    /// or none, is a public file).
+    pub fn private(&self) -> bool {
+        let b = &self.bencoded;
+        let Ok(Some(top)) = bencode::dict_at(b, 0, 0) else {
+            return false;
+        };
+        top.iter()
+            .find(|(k, _)| *k == PRIVATE)
+            .is_some_and(|(_, v)| &b[v.clone()] == b"i1e")
+    }
+
+    /// This dict with `private` = 1: another info hash, since the key is
+    /// hashed; itself if it is private already.
+    pub fn with_private(&self) -> Result<Info, InfoError> {
+        match self.private() {
+            true => Ok(self.clone()),
+            false => self.with_key(PRIVATE, b"i1e"),
+        }
+    }
+
+    /// This dict with `key` = the bencoded `value`, in its sorted place
+    /// (strict bencode wants keys sorted), replacing one it had.
+    fn with_key(&self, key: &[u8], value: &[u8]) -> Result<Info, InfoError> {
         let b = &self.bencoded;
         let Some(top) = bencode::dict_at(b, 0, 0)? else {
             return Err(InfoError::NotADict);
         };
-        // Strict bencode: keys sorted, so the new entry goes after the last
-        // smaller key, and an old one is the 10 bytes `8:ssl-cert` before
-        // its value.
-        let (cut, resume) = match top.iter().find(|(k, _)| *k == SSL_CERT) {
-            Some((_, v)) => (v.start - 2 - SSL_CERT.len(), v.end),
+        // The new entry goes after the last smaller key; an old one is
+        // cut from its `LEN:key` before its value.
+        let key_len = format!("{}:", key.len()).len() + key.len();
+        let (cut, resume) = match top.iter().find(|(k, _)| *k == key) {
+            Some((_, v)) => (v.start - key_len, v.end),
             None => {
                 let at = top
                     .iter()
-                    .take_while(|(k, _)| *k < SSL_CERT)
+                    .take_while(|(k, _)| *k < key)
                     .last()
                     .map_or(1, |(_, v)| v.end);
                 (at, at)
             }
         };
-        let mut out = Vec::with_capacity(b.len() + pem.len() + 16);
+        let mut out = Vec::with_capacity(b.len() + key_len + value.len());
         out.extend_from_slice(&b[..cut]);
-        bytes_to(&mut out, SSL_CERT);
-        bytes_to(&mut out, pem);
+        bytes_to(&mut out, key);
+        out.extend_from_slice(value);
         out.extend_from_slice(&b[resume..]);
         Info::from_owned(out)
     }
@@ -603,4 +635,52 @@ pub use crate::wire::text::to_hex;
 /// Parses 40 hex digits (either case) into an info hash.
 pub fn from_hex(s: &str) -> Option<InfoHash> {
     crate::wire::text::from_hex_array(s)
+}
+
+#[cfg(test)]
+mod private_tests {
+    use super::*;
+
+    fn file() -> Info {
+        Info::new("a.bin", 40_000, 16_384, vec![7; 60]).unwrap()
+    }
+
+    #[test]
+    fn a_plain_dict_is_public_and_private_changes_the_hash() {
+        let public = file();
+        assert!(!public.private());
+        let private = public.with_private().unwrap();
+        assert!(private.private());
+        assert_ne!(private.info_hash, public.info_hash);
+        assert!(
+            private.bencoded.ends_with(
+                b"6:pieces60:"
+                    .as_slice()
+                    .iter()
+                    .chain([7u8; 60].iter())
+                    .chain(b"7:privatei1ee")
+                    .copied()
+                    .collect::<Vec<u8>>()
+                    .as_slice()
+            )
+        );
+        assert_eq!(private.name, public.name);
+        assert_eq!(private.num_pieces(), public.num_pieces());
+        assert_eq!(private.with_private().unwrap(), private);
+    }
+
+    #[test]
+    fn the_flag_sorts_before_later_keys_and_replaces_other_values() {
+        let with_source = b"d6:lengthi3e4:name1:a12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaa6:source3:labe";
+        let info = Info::from_bencoded(with_source).unwrap();
+        let p = info.with_private().unwrap();
+        assert!(p.private());
+        assert!(p.bencoded.ends_with(b"7:privatei1e6:source3:labe"));
+        let zero = b"d6:lengthi3e4:name1:a12:piece lengthi16384e6:pieces20:aaaaaaaaaaaaaaaaaaaa7:privatei0ee";
+        let info = Info::from_bencoded(zero).unwrap();
+        assert!(!info.private(), "private=0 is public");
+        let p = info.with_private().unwrap();
+        assert!(p.private());
+        assert!(p.bencoded.ends_with(b"7:privatei1ee"));
+    }
 }

@@ -11,7 +11,6 @@ use crate::limits::{
 };
 use crate::meta::Info;
 use crate::meta::info::to_hex;
-use crate::private_flag::is_private;
 use crate::reactor::ConnId;
 use crate::rng::Rng;
 use crate::wire::bt_udp::{Event, ScrapeStats};
@@ -556,7 +555,7 @@ impl Tracker {
         // only a new one has its dict read for the flag.
         let private = match known {
             true => self.private.contains(&hash),
-            false => is_private(&info.bencoded),
+            false => info.private(),
         };
         if private && !self.peers.get(&conn).is_some_and(|p| p.authenticated) {
             return fail(

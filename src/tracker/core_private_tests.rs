@@ -4,7 +4,6 @@
 
 use super::tests::*;
 use super::*;
-use crate::private_flag::make_private;
 
 /// Session 1 is authenticated and holds a private file and a public one;
 /// session 2 is plain. Returns (private, public).
@@ -12,7 +11,7 @@ fn two_files(h: &mut Harness) -> (Info, Info) {
     h.join(1);
     h.t.authenticate(1);
     h.join(2);
-    let private = make_private(&file("secret.img", 2, 1)).unwrap();
+    let private = file("secret.img", 2, 1).with_private().unwrap();
     let public = file("public.img", 2, 2);
     h.announce(1, &private, Pieces::All);
     h.announce(1, &public, Pieces::All);
@@ -55,7 +54,7 @@ fn a_plain_session_cannot_announce_a_private_file() {
     let (private, _) = two_files(&mut h);
     let msg = h.refused(2, announce(&private, Pieces::All), ErrorCode::PRIVATE_FILE);
     assert!(msg.contains("private file (BEP 27)"), "{msg}");
-    let other = make_private(&file("new.img", 1, 9)).unwrap();
+    let other = file("new.img", 1, 9).with_private().unwrap();
     h.refused(2, announce(&other, Pieces::All), ErrorCode::PRIVATE_FILE);
     assert!(!h.t.is_private(&other.info_hash));
 }
@@ -67,7 +66,7 @@ fn a_name_shared_by_a_private_and_a_public_file_is_not_ambiguous_to_plain_sessio
     h.t.authenticate(1);
     h.join(2);
     let public = file("same.img", 2, 3);
-    let private = make_private(&public).unwrap();
+    let private = public.with_private().unwrap();
     h.announce(1, &public, Pieces::All);
     h.announce(1, &private, Pieces::All);
     assert_eq!(h.meta(2, by_name_lookup("same.img")), public.bencoded);
