@@ -283,7 +283,11 @@ def flush(ses, handle, deadline, closed):
         ses.wait_for_alert(20)
         alerts = ses.pop_alerts()
         check_errors(alerts)
-        if any(isinstance(a, lt.cache_flushed_alert) for a in alerts):
+        flushed = any(isinstance(a, lt.cache_flushed_alert) for a in alerts)
+        # An alert is valid only until the next pop_alerts(): hold none
+        # across it (libtorrent PR 8295).
+        del alerts
+        if flushed:
             return True
 
 
@@ -443,6 +447,7 @@ def leech(args):
         alerts = ses.pop_alerts()
         check_errors(alerts)
         finished = any(isinstance(a, lt.torrent_finished_alert) for a in alerts)
+        del alerts  # see flush()
         finished = finished or handle.status().is_seeding
     if not flush(ses, handle, deadline, closed):
         return
