@@ -205,6 +205,24 @@ fn make_tree(parent: &Path, name: &str) -> PathBuf {
 }
 
 /// Runs `sta share DIR` on `peer`; returns its report once it seeds.
+/// `make_tree(TMP/src, name)` shared by a new sta-peerd of tracker `t`
+/// (pieces of PIECE): the tree, the seeder and its share.
+fn tree_seeder(
+    tmp: &TempDir,
+    t: &Daemon,
+    name: &str,
+) -> (PathBuf, Peerd, sta::control::FileReport) {
+    let src = make_tree(&tmp.subdir("src"), name);
+    let seeder = spawn_peerd_with(
+        t.addr,
+        &tmp.subdir("seeder"),
+        &[],
+        &["--piece-size", PIECE_FLAG],
+    );
+    let shared = share_tree(&seeder, &src, SEED_TIMEOUT);
+    (src, seeder, shared)
+}
+
 fn share_tree(peer: &Peerd, dir: &Path, timeout: Duration) -> sta::control::FileReport {
     let name = dir.file_name().unwrap().to_str().unwrap();
     let run = run_sta(
@@ -321,14 +339,7 @@ fn lt_make(dir: &Path, out: &Path, tracker: SocketAddr, hybrid: bool) {
 fn sta_gets_a_tree_shared_by_another_sta_peerd() {
     let tmp = TempDir::in_shm("dirs-get");
     let t = tracker(&[]);
-    let src = make_tree(&tmp.subdir("src"), "tree-a");
-    let seeder = spawn_peerd_with(
-        t.addr,
-        &tmp.subdir("seeder"),
-        &[],
-        &["--piece-size", PIECE_FLAG],
-    );
-    let shared = share_tree(&seeder, &src, SEED_TIMEOUT);
+    let (src, _seeder, shared) = tree_seeder(&tmp, &t, "tree-a");
     let total: usize = TREE.iter().map(|(_, n)| n).sum();
     assert_eq!(shared.length, total as u64, "{shared:?}");
     assert_eq!(shared.piece_length as usize, PIECE, "{shared:?}");
@@ -362,14 +373,7 @@ fn sta_gets_a_tree_shared_by_another_sta_peerd() {
 fn a_shared_tree_is_one_multi_file_torrent_in_path_order() {
     let tmp = TempDir::in_shm("dirs-torrent");
     let t = tracker(&[]);
-    let src = make_tree(&tmp.subdir("src"), "tree-t");
-    let seeder = spawn_peerd_with(
-        t.addr,
-        &tmp.subdir("seeder"),
-        &[],
-        &["--piece-size", PIECE_FLAG],
-    );
-    let shared = share_tree(&seeder, &src, SEED_TIMEOUT);
+    let (src, seeder, shared) = tree_seeder(&tmp, &t, "tree-t");
     let file = tmp.path().join("tree-t.torrent");
     seeder
         .sta(&["torrent", "tree-t", "-o", file.to_str().unwrap()])
@@ -497,14 +501,7 @@ fn libtorrent_downloads_a_tree_from_sta_peerd() {
     need_libtorrent();
     let tmp = TempDir::in_shm("dirs-lt-leech");
     let t = bt_tracker();
-    let src = make_tree(&tmp.subdir("src"), "tree-l");
-    let seeder = spawn_peerd_with(
-        t.addr,
-        &tmp.subdir("seeder"),
-        &[],
-        &["--piece-size", PIECE_FLAG],
-    );
-    share_tree(&seeder, &src, SEED_TIMEOUT);
+    let (src, seeder, _) = tree_seeder(&tmp, &t, "tree-l");
     let torrent = tmp.path().join("tree-l.torrent");
     seeder
         .sta(&["torrent", "tree-l", "-o", torrent.to_str().unwrap()])

@@ -8,7 +8,6 @@ use common::*;
 use sta::wire::tracker::{ErrorCode, Request, Response};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream, UdpSocket};
 use std::os::fd::FromRawFd;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A TCP connection to `to` from the loopback address 127.0.0.`host`.
@@ -50,14 +49,6 @@ fn session_from(host: u8, to: SocketAddr, n: u64) -> Client {
     let mut c = client_from(host, to);
     c.hello(peer_id(n), 0);
     c
-}
-
-fn hup(pid: u32) {
-    let ok = Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(ok, "kill -HUP {pid}");
 }
 
 fn list_request() -> Request {
@@ -189,7 +180,7 @@ fn a_banned_address_is_refused_and_let_in_after_sighup() {
 
     // Unban 127.0.0.5, ban 127.0.0.6: the open session of .6 is closed.
     std::fs::write(&bans, "127.0.0.6\n").unwrap();
-    hup(t.pid());
+    sighup(t.pid());
     ok.set_read_timeout(Duration::from_secs(10));
     ok.expect_closed();
     let mut back = session_from(5, t.addr, 2);
@@ -202,7 +193,7 @@ fn a_banned_address_is_refused_and_let_in_after_sighup() {
 
     // A bad file keeps the list in use.
     std::fs::write(&bans, "not an address\n").unwrap();
-    hup(t.pid());
+    sighup(t.pid());
     wait_for("the reload warning", Duration::from_secs(10), || {
         t.log()
             .contains("keeping the ban list in use")

@@ -6,17 +6,7 @@ mod common;
 
 use common::*;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
-
-fn hup(pid: u32) {
-    let ok = Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -HUP {pid}");
-}
 
 fn wait_log(what: &str, log: impl Fn() -> String) {
     wait_for(what, Duration::from_secs(10), || {
@@ -38,7 +28,7 @@ fn sighup_reloads_what_it_can_and_names_the_rest() {
         "log-level = debug\nupload-slots = 2\nhash-threads = 1\n",
     )
     .unwrap();
-    hup(p.pid());
+    sighup(p.pid());
     wait_log("reload: log-level is now debug", || p.log());
     wait_log("reload: upload-slots is now 2", || p.log());
     wait_log(
@@ -48,7 +38,7 @@ fn sighup_reloads_what_it_can_and_names_the_rest() {
     p.daemon.assert_running();
 
     std::fs::write(&conf, "no-such-setting = 1\n").unwrap();
-    hup(p.pid());
+    sighup(p.pid());
     wait_log("keeping the configuration in use", || p.log());
     p.daemon.assert_running();
     assert!(p.status().tracker_connected);
@@ -60,7 +50,7 @@ fn tracker_reload(dir: &Path) {
     std::fs::write(&conf, "log-level = info\n").unwrap();
     let mut t = tracker(&["--config", conf.to_str().unwrap()]);
     std::fs::write(&conf, "log-level = warn\nmax-files = 5\n").unwrap();
-    hup(t.pid());
+    sighup(t.pid());
     wait_log(
         "reload: max-files changed, but takes effect only after a restart",
         || t.log(),

@@ -61,15 +61,6 @@ fn wait_log(who: &str, what: &str, log: impl Fn() -> String) {
     });
 }
 
-fn hup(pid: u32) {
-    let ok = Command::new("kill")
-        .args(["-HUP", &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -HUP {pid}");
-}
-
 #[test]
 fn share_and_get_over_tls_while_plain_text_is_refused() {
     let tmp = TempDir::new("tls-get");
@@ -182,14 +173,14 @@ fn sighup_loads_a_reissued_certificate_and_keeps_the_old_one_if_the_new_is_bad()
     let p = spawn_peerd_with(t.addr, &tmp.subdir("p"), &[], &strs(&peer_flags));
 
     ca.issue("127.0.0.1", "2");
-    hup(t.pid());
+    sighup(t.pid());
     wait_log(
         "the tracker",
         "reload: TLS certificate \"127.0.0.1\", valid until",
         || t.log(),
     );
     ca.issue("peer", "3");
-    hup(p.pid());
+    sighup(p.pid());
     wait_log("the peer", "reload: TLS certificate \"peer\"", || p.log());
     // A new session is made with the new certificates on both sides.
     let late = spawn_peerd_with(
@@ -201,7 +192,7 @@ fn sighup_loads_a_reissued_certificate_and_keeps_the_old_one_if_the_new_is_bad()
     assert!(late.log().contains("expires") || late.log().contains("valid until"));
 
     std::fs::write(ca.dir.join("127.0.0.1.crt"), "garbage\n").unwrap();
-    hup(t.pid());
+    sighup(t.pid());
     wait_log("the tracker", "keeping the TLS certificate in use", || {
         t.log()
     });

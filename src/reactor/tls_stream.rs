@@ -48,6 +48,9 @@ pub(super) struct TlsStream {
     /// Plaintext received and not yet read, from `read_at` on.
     plain: Vec<u8>,
     read_at: usize,
+    /// Ciphertext read from the socket, reused: zeroing 64 KiB for every
+    /// read would cost more than the read.
+    chunk: Box<[u8]>,
     /// "from ADDR" or "to ADDR", for logs.
     peer: String,
     handshaken: bool,
@@ -91,6 +94,7 @@ impl TlsStream {
             sent: 0,
             plain: Vec::new(),
             read_at: 0,
+            chunk: vec![0; READ_CHUNK].into_boxed_slice(),
             peer,
             handshaken: false,
             closing: false,
@@ -167,7 +171,6 @@ impl TlsStream {
 
 impl Read for TlsStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let mut chunk = [0u8; READ_CHUNK];
         // Ends when plaintext is there, or the socket has nothing more.
         loop {
             if self.read_at < self.plain.len() {
@@ -182,7 +185,7 @@ impl Read for TlsStream {
                 self.link.take_received(&mut self.plain);
                 continue;
             }
-            match self.tcp.read(&mut chunk) {
+            match self.tcp.read(&mut self.chunk) {
                 Ok(0) => {
                     return match self.link.end_of_input() {
                         Ok(()) => Ok(0),
@@ -190,7 +193,7 @@ impl Read for TlsStream {
                     };
                 }
                 Ok(n) => {
-                    if let Err(e) = self.link.receive(&chunk[..n]) {
+                    if let Err(e) = self.link.receive(&self.chunk[..n]) {
                         return Err(self.failed(&e));
                     }
                     self.note_handshake();
@@ -205,40 +208,46 @@ impl Read for TlsStream {
     }
 }
 
-impl Write for TlsStream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if self.pending.len() - self.sent >= PENDING_LIMIT && !self.flush_pending()? {
-            return Err(io::ErrorKind::WouldBlock.into());
+impl TlsStream {
+    /// Encrypts as much of `buf` as the pending limit leaves room for,
+    /// into `pending`; how much that was.
+    fn seal(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let room = PENDING_LIMIT.saturating_sub(self.pending.len() - self.sent);
+        if room == 0 || buf.is_empty() {
+            return Ok(0);
         }
-        let room = PENDING_LIMIT
-            .saturating_sub(self.pending.len() - self.sent)
-            .max(1);
         let n = self.link.send(&buf[..buf.len().min(room)]);
-        if n == 0 && !buf.is_empty() {
+        if n == 0 {
             return Err(io::Error::other(format!(
                 "TLS session {} cannot send any more",
                 self.peer
             )));
         }
         self.link.transmit(&mut self.pending);
-        self.flush_pending()?;
         Ok(n)
     }
+}
 
+impl Write for TlsStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_vectored(&[IoSlice::new(buf)])
+    }
+
+    /// Every slice (a block's header and its body) is sealed first and
+    /// the records go out in one write, not one per slice.
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if self.pending.len() - self.sent >= PENDING_LIMIT && !self.flush_pending()? {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         let mut total = 0;
         for buf in bufs.iter().filter(|b| !b.is_empty()) {
-            match self.write(buf) {
-                Ok(n) => {
-                    total += n;
-                    if n < buf.len() {
-                        break;
-                    }
-                }
-                Err(e) if total > 0 && e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => return Err(e),
+            let n = self.seal(buf)?;
+            total += n;
+            if n < buf.len() {
+                break;
             }
         }
+        self.flush_pending()?;
         Ok(total)
     }
 

@@ -884,6 +884,15 @@ pub fn wait_catalog(tracker: SocketAddr, name: &str, peers: u32, seeders: u32, t
     );
 }
 
+/// Sends SIGHUP to `pid` (a daemon's reload), by pid as everywhere.
+pub fn sighup(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-HUP", &pid.to_string()])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "kill -HUP {pid}");
+}
+
 /// The python3 with libtorrent: the system one (Debian's package).
 pub const PYTHON: &str = "/usr/bin/python3";
 
