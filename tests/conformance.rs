@@ -17,6 +17,7 @@ use sta::wire::peer::{self, Block, Handshake, Message, PeerError};
 use sta::wire::tracker::{
     ErrorCode, ListEntry, Lookup, PeerEntry, Pieces, Request, Response, Vouched,
 };
+use sta::wire::utp::{self, Header as UtpHeader, Kind as UtpKind, UtpError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
@@ -170,6 +171,9 @@ enum Expect {
     PeerError(PeerError),
     Bencode(Result<Value<'static>, BencodeError>),
     Info(Result<InfoOk, InfoError>),
+    /// A uTP header (BEP 29) with no extension and no payload, or the
+    /// error `utp::decode` must give.
+    Utp(Result<UtpHeader, UtpError>),
 }
 
 #[derive(Debug)]
@@ -197,6 +201,7 @@ impl Expect {
             Expect::PeerError(_) => "peer-error",
             Expect::Bencode(_) => "bencode",
             Expect::Info(_) => "info-dict",
+            Expect::Utp(_) => "utp",
         }
     }
 }
@@ -935,6 +940,12 @@ fn table() -> Vec<(&'static str, Expect)> {
             Info(Err(InfoError::Missing("length"))),
         ),
         ("info-not-a-dict", Info(Err(InfoError::NotADict))),
+        ("utp-syn", Utp(Ok(utp_syn()))),
+        (
+            "utp-reset",
+            Utp(Ok(UtpHeader::reset_for(&utp_syn(), 1_000_250, 7))),
+        ),
+        ("utp-version-0", Utp(Err(UtpError::BadVersion(0)))),
         (
             "info-unsorted-keys",
             Info(Err(InfoError::Bencode(BencodeError::UnsortedKey {
@@ -942,6 +953,20 @@ fn table() -> Vec<(&'static str, Expect)> {
             }))),
         ),
     ]
+}
+
+/// bittorrent.md's uTP SYN.
+fn utp_syn() -> UtpHeader {
+    UtpHeader {
+        kind: UtpKind::Syn,
+        extension: 0,
+        connection_id: 12345,
+        timestamp_us: 1_000_000,
+        timestamp_diff_us: 0,
+        wnd_size: 1 << 20,
+        seq_nr: 1,
+        ack_nr: 0,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1086,6 +1111,13 @@ fn check(ex: &Example, want: &Expect) -> Result<(), String> {
             }
             Ok(())
         }
+        Expect::Utp(Err(want)) => same("result", utp::decode(b).err(), Some(*want)),
+        Expect::Utp(Ok(want)) => {
+            let got = utp::decode(b).map_err(|e| format!("refused: {e}"))?;
+            same("header", &got.header, want)?;
+            same("rest", got.extensions.len() + got.payload.len(), 0)?;
+            same_bytes("encoded", &want.encode(), b)
+        }
         Expect::Info(Err(want)) => same("result", Info::from_bencoded(b).err(), Some(want.clone())),
         Expect::Info(Ok(want)) => {
             let got = Info::from_bencoded(b).map_err(|e| format!("refused: {e:?}"))?;
@@ -1191,7 +1223,7 @@ fn spec_examples_match_the_codec() {
 
 #[test]
 fn spec_and_table_name_the_same_examples() {
-    const KINDS: [&str; 8] = [
+    const KINDS: [&str; 9] = [
         "tracker-request",
         "tracker-response",
         "tracker-request-error",
@@ -1200,6 +1232,7 @@ fn spec_and_table_name_the_same_examples() {
         "peer-error",
         "bencode",
         "info-dict",
+        "utp",
     ];
     let mut problems = Vec::new();
     let mut in_spec: BTreeMap<String, String> = BTreeMap::new();
@@ -1399,6 +1432,7 @@ fn limits_in_crate() -> BTreeMap<String, u64> {
             MAX_RATE_TRACKED_ADDRESSES as u64,
         ),
         ("MAX_ERROR_MESSAGE", MAX_ERROR_MESSAGE as u64),
+        ("MAX_UTP_RESETS_PER_SEC", u64::from(MAX_UTP_RESETS_PER_SEC)),
         (
             "TRACKER_PROTOCOL_VERSION",
             u64::from(TRACKER_PROTOCOL_VERSION),
