@@ -5,8 +5,9 @@
 
 mod common;
 
-use common::{TempDir, spawn_peerd, tracker};
+use common::{TempDir, spawn_peerd, spawn_peerd_with, tracker};
 use sta::wire::utp::{self, Header, Kind};
+use std::net::SocketAddr;
 use std::net::UdpSocket;
 use std::time::Duration;
 
@@ -28,6 +29,22 @@ fn packet(kind: Kind, connection_id: u16, seq_nr: u16) -> Vec<u8> {
     }
     .encode()
     .to_vec()
+}
+
+/// Sends a SYN from `client` and checks the reset that must answer it.
+fn expect_reset_for_syn(client: &UdpSocket, id: u16, seq_nr: u16) {
+    client.send(&packet(Kind::Syn, id, seq_nr)).expect("send");
+    let reply = recv(client, REPLY_TIMEOUT).expect("no answer to a uTP SYN");
+    assert_eq!(reply.len(), utp::HEADER_LEN);
+    let reset = utp::decode(&reply)
+        .expect("the answer is a uTP header")
+        .header;
+    assert_eq!(reset.kind, Kind::Reset, "{reset:?}");
+    assert_eq!(
+        (reset.connection_id, reset.ack_nr),
+        (id, seq_nr),
+        "{reset:?}"
+    );
 }
 
 /// The next datagram on `socket` within `wait`, if one comes.
@@ -59,14 +76,25 @@ fn a_utp_syn_on_the_peer_port_gets_a_reset_and_nothing_else_is_answered() {
     let stray = recv(&client, SILENCE);
     assert!(stray.is_none(), "answered a non-SYN: {stray:?}");
 
-    client.send(&packet(Kind::Syn, 4321, 99)).expect("send");
-    let reply = recv(&client, REPLY_TIMEOUT).expect("no answer to a uTP SYN");
-    let reset = utp::decode(&reply)
-        .expect("the answer is a uTP header")
-        .header;
-    assert_eq!(reset.kind, Kind::Reset, "{reset:?}");
-    assert_eq!((reset.connection_id, reset.ack_nr), (4321, 99), "{reset:?}");
-    assert_eq!(reply.len(), utp::HEADER_LEN);
+    expect_reset_for_syn(&client, 4321, 99);
     // The daemon is still serving its TCP side.
     assert!(peer.status().tracker_connected);
+}
+
+#[test]
+fn the_ipv6_peer_listener_has_its_udp_twin_too() {
+    let tmp = TempDir::new("utp-e2e-v6");
+    let t = tracker(&[]);
+    let peer = spawn_peerd_with(t.addr, &tmp.subdir("p"), &[], &["--listen-v6", "[::1]:0"]);
+    // The IPv6 listener's port, from the log line of its UDP twin.
+    let log = peer.log();
+    let v6: SocketAddr = log
+        .lines()
+        .filter_map(|l| l.split("udp listening on ").nth(1)?.split(' ').next())
+        .filter_map(|a| a.parse().ok())
+        .find(SocketAddr::is_ipv6)
+        .unwrap_or_else(|| panic!("no IPv6 `udp listening on` line in the log:\n{log}"));
+    let client = UdpSocket::bind("[::1]:0").expect("bind ::1");
+    client.connect(v6).expect("connect");
+    expect_reset_for_syn(&client, 77, 5);
 }
