@@ -81,6 +81,12 @@ SIGTERM ends the process as stdin closing does: the session is destroyed
 normally, which completes its disk jobs (Python's default would kill it
 with its disk thread's work undone).
 
+`leech` also prints `connected AFTER MONOTONIC ADDR tcp|utp` once, when
+its first peer has finished the handshake, AFTER seconds after the torrent
+was added (its --peer given, its trackers first asked). With --client-defaults, it
+keeps libtorrent's defaults for uTP (on, tried before TCP) and encryption
+(enabled), as a user's client has them (tests/defaults_netns.rs).
+
 Every session: TCP only (uTP off), no encryption, no DHT, LSD, UPnP or
 NAT-PMP; on 127.0.0.1, several connections per IP allowed and no SSRF
 mitigation; libtorrent defaults otherwise. Every wait is bounded by --timeout; stdin closing (the harness
@@ -131,7 +137,7 @@ def watch_stdin(lines, answer=None):
     return closed
 
 
-def session(listen=None, ssl=False):
+def session(listen=None, ssl=False, client_defaults=False):
     cat = lt.alert.category_t
     interfaces = listen or "127.0.0.1:0"
     if ssl:
@@ -157,6 +163,16 @@ def session(listen=None, ssl=False):
             | cat.storage_notification
         ),
     }
+    if client_defaults:
+        # uTP and BitTorrent encryption as a user's libtorrent has them
+        # (uTP tried first, encryption enabled both ways).
+        for key in (
+            "enable_outgoing_utp",
+            "enable_incoming_utp",
+            "out_enc_policy",
+            "in_enc_policy",
+        ):
+            del settings[key]
     if listen is None:
         # All peers share 127.0.0.1 there, and trackers on 127.0.0.1
         # (sta-trackerd in the tests) are fine.
@@ -234,6 +250,33 @@ class Reannouncer:
         if self.every and time.monotonic() >= self.next:
             self.handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
             self.next = time.monotonic() + self.every
+
+
+# peer_info::utp_socket (bit 17 of peer_info.flags in libtorrent 2.0),
+# which the Python binding does not export.
+UTP_SOCKET = 1 << 17
+
+
+class Connected:
+    """Prints `connected AFTER MONOTONIC ADDR tcp|utp` once, when the
+    first peer has finished its handshake: AFTER seconds since the torrent
+    was added (and its --peer given), MONOTONIC as for `finished`."""
+
+    def __init__(self, handle):
+        self.handle, self.done, self.added = handle, False, time.monotonic()
+
+    def tick(self):
+        if self.done:
+            return
+        pending = lt.peer_info.connecting | lt.peer_info.handshake
+        for p in self.handle.get_peer_info():
+            if p.flags & pending:
+                continue
+            now = time.monotonic()
+            kind = "utp" if p.flags & UTP_SOCKET else "tcp"
+            say(f"connected {now - self.added:.6f} {now:.6f} {p.ip[0]}:{p.ip[1]} {kind}")
+            self.done = True
+            return
 
 
 def report_stall(handle):
@@ -405,7 +448,7 @@ def leech(args):
     closed = watch_stdin(lines, answer)
     deadline = STARTED + args.timeout
     ssl = bool(args.ssl_cert)
-    ses = session(args.listen, ssl)
+    ses = session(args.listen, ssl, args.client_defaults)
     if args.wait_go:
         info = lt.torrent_info(args.torrent)
         say(f"listening on {listen_host(args.listen)}:{wait_listening(ses, deadline, ssl)}")
@@ -417,6 +460,7 @@ def leech(args):
         handle = with_ssl(ses.add_torrent(params), args)
     else:
         handle = add(ses, args.torrent, args.save, args)
+    connected = Connected(handle)
     for peer in args.peer:
         host, port = peer.rsplit(":", 1)
         handle.connect_peer((host, int(port)))
@@ -443,6 +487,7 @@ def leech(args):
         if closed.is_set():
             return
         again.tick()
+        connected.tick()
         ses.wait_for_alert(20)
         alerts = ses.pop_alerts()
         check_errors(alerts)
@@ -516,6 +561,11 @@ def main():
     lch.add_argument("--reannounce", type=float, default=0)
     lch.add_argument("--listen", default=None)
     lch.add_argument("--wait-go", action="store_true")
+    lch.add_argument(
+        "--client-defaults",
+        action="store_true",
+        help="keep libtorrent's uTP and encryption defaults (uTP first, encryption enabled)",
+    )
     for sub_parser in (s, lch):
         sub_parser.add_argument("--ssl-cert", default="", help="PEM certificate, for SSL torrents")
         sub_parser.add_argument("--ssl-key", default="", help="its PEM key")

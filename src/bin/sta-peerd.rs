@@ -133,8 +133,9 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     let v6_on = peer_listener_v6.is_some();
     let mut v6_bound = None;
     if let Some(l) = peer_listener_v6 {
-        v6_bound = Some(l.local_addr()?);
-        v6_line = Some(format!("listening on {} (IPv6)", l.local_addr()?));
+        let local = l.local_addr()?;
+        v6_bound = Some(local);
+        v6_line = Some(format!("listening on {local} (IPv6)"));
         let index = reactor.listen(Listener::Tcp(l))?;
         debug_assert_eq!(index, sta::peer::PEER_LISTENER_V6);
     }
