@@ -553,6 +553,7 @@ fn get(
             target: to_hex(&m.info_hash),
             out_dir,
             only,
+            peers: magnet_peers(&m.peers)?,
         }
     } else if is_torrent_file(target) {
         let path = std::fs::canonicalize(target)
@@ -570,6 +571,7 @@ fn get(
             target: target.to_owned(),
             out_dir,
             only,
+            peers: Vec::new(),
         }
     };
     let started = Instant::now();
@@ -592,6 +594,27 @@ fn get(
     }
     eprintln!("{summary}");
     out(&format!("{}\n", f.path.display()))
+}
+
+/// A magnet's `x.pe` peers, each `HOST:PORT` resolved once here (the
+/// daemon takes addresses); the daemon keeps at most `MAX_GET_PEERS`.
+fn magnet_peers(given: &[String]) -> Result<Vec<std::net::SocketAddr>, Fail> {
+    use std::net::ToSocketAddrs;
+    let mut out = Vec::new();
+    for pe in given.iter().take(sta::control::MAX_GET_PEERS) {
+        let addr = pe
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| {
+                Fail::Failed(format!(
+                    "bad magnet link: x.pe={} is not HOST:PORT",
+                    clean(pe)
+                ))
+            })?;
+        out.push(addr);
+    }
+    Ok(out)
 }
 
 /// `sta get X.torrent`: an existing file named `*.torrent`.
@@ -702,7 +725,20 @@ fn status(daemon: &Client, json: bool) -> Result<ExitCode, Fail> {
         return out(&(sta::json::to_string(&s.object_with(files)) + "\n"));
     }
     let mut text = format!("peer id   {}\nlisten    {}\n", to_hex(&s.peer_id), s.listen);
-    for t in &s.trackers {
+    if s.trackers
+        .iter()
+        .all(|t| t.addr == sta::control::NO_TRACKER)
+    {
+        text.push_str(
+            "tracker   none: files are found through peers only (get by info hash or magnet with x.pe, \
+             metadata from peers, PEX); `sta list` and `sta get NAME` need a tracker\n",
+        );
+    }
+    for t in s
+        .trackers
+        .iter()
+        .filter(|t| t.addr != sta::control::NO_TRACKER)
+    {
         let state = match t.connected {
             true => "connected",
             false => "not connected",

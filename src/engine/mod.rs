@@ -21,12 +21,16 @@
 
 pub mod action;
 mod api;
+pub mod book;
 pub mod choker;
 mod control;
+pub mod extended;
 mod files;
 mod inspect;
+mod metadata;
 pub mod peer;
 mod pending_writes;
+mod pex;
 pub mod picker;
 mod query;
 pub mod reveal;
@@ -120,6 +124,10 @@ pub struct Engine<S: Storage> {
     /// Peers being dialed or connected to, so none is dialed twice.
     dialing: HashSet<(InfoHash, SocketAddr)>,
     sharing: BTreeMap<u64, Sharing>,
+    /// Downloads waiting for their info dict from peers (BEP 9).
+    magnets: BTreeMap<InfoHash, metadata::Magnet>,
+    /// Peers of each file learned from `x.pe`, PEX or the DHT.
+    books: BTreeMap<InfoHash, book::PeerBook>,
     /// Control requests waiting for the first tracker session.
     parked: Vec<(LinkId, crate::control::ControlRequest)>,
     /// Job tags of downloads (verify, resume check, allocate).
@@ -166,6 +174,8 @@ impl<S: Storage> Engine<S> {
             dialing: HashSet::new(),
             listens: HashMap::new(),
             sharing: BTreeMap::new(),
+            magnets: BTreeMap::new(),
+            books: BTreeMap::new(),
             parked: Vec::new(),
             tags: HashMap::new(),
             next_tag: 0,
