@@ -132,6 +132,12 @@ impl<S: Storage> Engine<S> {
         self.add_peers(now, hash, peers, PeerSource::Magnet);
     }
 
+    /// The session a magnet's dict is being fetched from.
+    #[cfg(test)]
+    pub(super) fn magnet_source_link(&self, hash: &InfoHash) -> Option<LinkId> {
+        self.magnets.get(hash)?.source.as_ref().map(|s| s.link)
+    }
+
     /// True if `hash` is a download waiting for its info dict.
     pub(super) fn is_magnet(&self, hash: &InfoHash) -> bool {
         self.magnets.contains_key(hash)
@@ -536,7 +542,12 @@ impl<S: Storage> Engine<S> {
 
     /// Fails a magnet that has had no peer to ask for `MAGNET_PATIENCE`.
     fn magnet_hope(&mut self, now: Time, hash: &InfoHash) {
-        let dialing = self.dialing.iter().any(|(h, _)| h == hash);
+        // `dialing` also holds the peers connected to; `dials`, only the
+        // connections not yet up.
+        let dialing = self
+            .dials
+            .values()
+            .any(|d| matches!(d, Dial::Peer(h, _) if h == hash));
         let Some(m) = self.magnets.get_mut(hash) else {
             return;
         };

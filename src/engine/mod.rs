@@ -417,6 +417,8 @@ fn queue_send(actions: &mut VecDeque<Action>, link: LinkId, fill: impl FnOnce(&m
 #[cfg(test)]
 mod api_tests;
 #[cfg(test)]
+mod metadata_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod trackers_tests;

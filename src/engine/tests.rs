@@ -21,7 +21,7 @@ pub(super) struct Rig {
     pub(super) tracker: LinkId,
 }
 
-fn config() -> Config {
+pub(super) fn config() -> Config {
     Config {
         trackers: vec![TRACKER.parse().unwrap()],
         listen_port: 6881,
