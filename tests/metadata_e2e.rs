@@ -107,7 +107,8 @@ fn sta_get_magnet_fetches_the_info_dict_from_a_libtorrent_seeder() {
 fn without_a_tracker_list_and_get_by_name_say_why_they_cannot_work() {
     let tmp = TempDir::new("meta-no-tracker");
     let peer = spawn_peerd_trackerless(&tmp.subdir("p"), &[], &[]);
-    for args in [&["list"][..], &["get", "some-name.iso"]] {
+    let hash = "0123456789abcdef0123456789abcdef01234567";
+    for args in [&["list"][..], &["get", "some-name.iso"], &["get", hash]] {
         let run = peer.sta(args);
         assert_ne!(run.code, Some(0), "{args:?}: {run:?}");
         assert!(run.stderr.contains("no tracker"), "{args:?}: {run:?}");

@@ -108,7 +108,10 @@ Interrupting `sta get` does not stop the download; see `sta status`.
 
 An existing FILE.torrent (BitTorrent v1 or hybrid, one file or many) gives
 the metadata itself; a magnet link (magnet:?xt=urn:btih:HASH...) is a
-get by info hash. Either way the peers come from sta-peerd's tracker.
+get by info hash, its x.pe peers (HOST:PORT) dialed too. Peers come from
+sta-peerd's trackers, x.pe and PEX; when no tracker has the file's
+metadata (or sta-peerd runs with none), the info dict is fetched from the
+peers and checked against the info hash.
 
     --out DIR     where to put the file [default: the daemon's directory]
     --only GLOB   of a directory, fetch only the files whose path (under the

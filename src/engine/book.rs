@@ -53,7 +53,7 @@ impl PeerBook {
         out
     }
 
-    /// True if some peer may be dialed now or soon.
+    /// True if no peer is known.
     pub fn is_empty(&self) -> bool {
         self.known.is_empty()
     }
@@ -65,10 +65,6 @@ impl PeerBook {
     /// Forgets `addr` (it sent corrupt data, or is ourselves).
     pub fn forget(&mut self, addr: &SocketAddr) {
         self.known.remove(addr);
-    }
-
-    pub fn source(&self, addr: &SocketAddr) -> Option<PeerSource> {
-        self.known.get(addr).map(|(s, _)| *s)
     }
 }
 

@@ -264,6 +264,9 @@ impl<S: Storage> Engine<S> {
         }
         let wanted = match info_hash_target(&target) {
             Some(hash) if self.trackers.is_empty() => {
+                if !self.peers_may_come(&hash, &peers) {
+                    return Err(no_peer_to_ask(&hash));
+                }
                 self.start_magnet(now, link, hash, out_dir, only, &peers);
                 return Ok(());
             }
@@ -518,6 +521,17 @@ impl<S: Storage> Engine<S> {
             files,
         }
     }
+}
+
+/// Why a `get` of an info hash cannot even start with no tracker.
+fn no_peer_to_ask(hash: &InfoHash) -> Refusal {
+    (
+        code::NOT_FOUND,
+        format!(
+            "this sta-peerd has no tracker and knows no peer of {}: give peers to fetch it from (a magnet link with x.pe=HOST:PORT)",
+            crate::meta::info::to_hex(hash)
+        ),
+    )
 }
 
 fn file_report(t: &Torrent, path: PathBuf) -> FileReport {

@@ -138,6 +138,14 @@ impl<S: Storage> Engine<S> {
         self.magnets.get(hash)?.source.as_ref().map(|s| s.link)
     }
 
+    /// Whether a magnet of `hash` has anyone to ask: peers given with the
+    /// `get`, or known already (from PEX or a DHT lookup, through
+    /// `add_peers`). A DHT, when there is one, makes this true for
+    /// every hash (its lookup brings peers).
+    pub(super) fn peers_may_come(&self, hash: &InfoHash, given: &[SocketAddr]) -> bool {
+        !given.is_empty() || self.books.get(hash).is_some_and(|b| !b.is_empty())
+    }
+
     /// True if `hash` is a download waiting for its info dict.
     pub(super) fn is_magnet(&self, hash: &InfoHash) -> bool {
         self.magnets.contains_key(hash)
@@ -498,6 +506,9 @@ impl<S: Storage> Engine<S> {
         let bits = conn.ext.early.resolve(t.info.num_pieces())?;
         conn.theirs = Some(crate::bitfield::Bitfield::new(t.info.num_pieces()));
         t.peer_joined(link);
+        if conn.peer_interested {
+            t.peer_interest(link, true);
+        }
         super::wire::replace_pieces(link, conn, t, bits)?;
         let info = t.info.clone();
         // A second handshake now offers what the dict allows (BEP 10).

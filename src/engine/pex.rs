@@ -80,7 +80,12 @@ impl<S: Storage> Engine<S> {
                 }
             }
             for &link in t.peers() {
-                sends.push((link, listening.clone()));
+                let due = self.peers.get(&link).is_some_and(|p| {
+                    p.ext.ut_pex.is_some() && p.ext.pex_next.is_some_and(|n| n <= now)
+                });
+                if due {
+                    sends.push((link, listening.clone()));
+                }
             }
         }
         for (link, listening) in sends {

@@ -126,7 +126,7 @@ impl<S: Storage> Engine<S> {
                 only,
                 wanted: Lookup::Hash(hash),
                 peers,
-            } if self.live_trackers().is_empty() => {
+            } if self.live_trackers().is_empty() && self.peers_may_come(&hash, &peers) => {
                 self.start_magnet(now, control, hash, out_dir, only, &peers);
                 return Ok(());
             }
@@ -284,7 +284,8 @@ impl<S: Storage> Engine<S> {
         };
         let not_found = q.error.as_ref().is_none_or(|e| e.0 == code::NOT_FOUND);
         match (q.ask, q.answered, q.error) {
-            // No tracker has the metadata of this info hash: its peers may.
+            // No tracker has the metadata of this info hash: its peers may
+            // (when there are some to ask; else the tracker's answer).
             (
                 Ask::Get {
                     out_dir,
@@ -294,7 +295,9 @@ impl<S: Storage> Engine<S> {
                 },
                 _,
                 _,
-            ) if not_found => self.start_magnet(now, q.control, hash, out_dir, only, &peers),
+            ) if not_found && self.peers_may_come(&hash, &peers) => {
+                self.start_magnet(now, q.control, hash, out_dir, only, &peers)
+            }
             (Ask::List(entries), 1.., _) => {
                 let mut entries: Vec<ListEntry> = entries.into_values().collect();
                 entries.sort_by(|a, b| (&a.name, a.info_hash).cmp(&(&b.name, b.info_hash)));
