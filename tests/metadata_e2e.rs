@@ -114,3 +114,60 @@ fn without_a_tracker_list_and_get_by_name_say_why_they_cannot_work() {
         assert!(run.stderr.contains("no tracker"), "{args:?}: {run:?}");
     }
 }
+
+/// PEX between STA and libtorrent: a trackerless STA seeder, slowed down,
+/// serves a libtorrent leecher and a trackerless STA leecher, each given
+/// only the seeder's address. The seeder's PEX tells each of the other:
+/// the STA leecher ends up with verified bytes from a peer no one gave it,
+/// and libtorrent kept its sessions (it drops a peer sending PEX too often).
+#[test]
+fn pex_introduces_a_libtorrent_leecher_and_an_sta_leecher() {
+    need_libtorrent();
+    let tmp = TempDir::in_shm("meta-pex-lt");
+    let src = tmp.subdir("src").join("c.bin");
+    write_random_file(&src, LENGTH, 23);
+    let extra = ["--piece-size", PIECE, "--max-upload-rate", "2M"];
+    let seeder = spawn_peerd_trackerless(&tmp.subdir("s"), &[&src], &extra);
+    let f = seeder.wait_seeding("c.bin", SEED_TIMEOUT);
+    let hash = to_hex(&f.info_hash);
+    let peer = seeder.listen.to_string();
+    let save = tmp.subdir("lt");
+    let magnet = format!("magnet:?xt=urn:btih:{hash}");
+    let mut lt = Proc::lt_peer(&[
+        "leech",
+        "--timeout",
+        "60",
+        "--magnet",
+        &magnet,
+        "--save",
+        save.to_str().unwrap(),
+        "--peer",
+        &peer,
+    ]);
+    lt.wait_line("metadata", CLIENT_TIMEOUT);
+
+    let leecher = spawn_peerd_trackerless(&tmp.subdir("l"), &[], &[]);
+    let out = tmp.subdir("out");
+    let magnet = format!("{magnet}&x.pe={peer}");
+    leecher
+        .sta(&["get", &magnet, "--out", out.to_str().unwrap()])
+        .ok();
+    assert_same_file(&src, &out.join("c.bin"));
+    lt.wait_line("finished", CLIENT_TIMEOUT);
+    assert_same_file(&src, &save.join("c.bin"));
+    let got = leecher.file("c.bin").expect("the download");
+    let others: Vec<_> = got
+        .from_peers
+        .iter()
+        .filter(|p| p.addr != seeder.listen && p.bytes > 0)
+        .collect();
+    eprintln!(
+        "the STA leecher's verified bytes by peer: {:?}",
+        got.from_peers
+    );
+    assert!(
+        !others.is_empty(),
+        "PEX brought the STA leecher another peer: {:?}",
+        got.from_peers
+    );
+}
