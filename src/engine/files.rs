@@ -587,6 +587,7 @@ impl<S: Storage> Engine<S> {
         let req = Request::Leave { info_hash: *hash };
         self.tracker_broadcast(now, &req);
         self.tags.retain(|_, h| h != hash);
+        self.books.remove(hash);
         let t = self.torrents.remove(hash)?;
         self.stats.retired_uploaded += t.uploaded();
         self.stats.retired_downloaded += t.downloaded();
