@@ -63,7 +63,8 @@ use tracker::TrackerClient;
 /// Settings of a peer engine.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The `sta-trackerd`s, each with a session of its own (at least one).
+    /// The `sta-trackerd`s, each with a session of its own; none: files
+    /// are found through peers only (magnet `x.pe`, PEX).
     pub trackers: Vec<SocketAddr>,
     /// The port peers reach us on (announced to the tracker).
     pub listen_port: u16,
