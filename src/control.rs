@@ -693,6 +693,19 @@ pub struct StatusReport {
     /// Every tracker, in configured order.
     pub trackers: Vec<TrackerState>,
     pub files: Vec<FileReport>,
+    /// Downloads still fetching their info dict from peers (BEP 9).
+    pub fetching: Vec<MetadataFetch>,
+}
+
+/// A download that has only its info hash so far, in a status report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataFetch {
+    #[serde(serialize_with = "ser_hex", deserialize_with = "de_info_hash")]
+    pub info_hash: [u8; 20],
+    /// Peers connected for it now.
+    pub peers: u32,
+    /// Peers known for it (given, or from PEX or a DHT).
+    pub known: u32,
 }
 
 /// One tracker in a status report.
@@ -715,6 +728,9 @@ pub struct StatusObject<F> {
     #[serde(default)]
     trackers: Vec<TrackerState>,
     files: F,
+    /// Absent from daemons older than metadata from peers.
+    #[serde(default)]
+    fetching: Vec<MetadataFetch>,
 }
 
 impl StatusReport {
@@ -729,6 +745,7 @@ impl StatusReport {
             },
             trackers: self.trackers.clone(),
             files,
+            fetching: self.fetching.clone(),
         }
     }
 }
@@ -753,6 +770,7 @@ impl<'de> Deserialize<'de> for StatusReport {
             tracker_connected: o.tracker.connected,
             trackers,
             files: o.files,
+            fetching: o.fetching,
         })
     }
 }
@@ -1482,6 +1500,11 @@ mod tests {
                 connected: false,
             }],
             files: vec![file],
+            fetching: vec![MetadataFetch {
+                info_hash: [7; 20],
+                peers: 1,
+                known: 2,
+            }],
         };
         let Ok(Reply::Ok(v)) = Reply::parse(status_line(&s).trim_end()) else {
             panic!("status reply");
@@ -1563,11 +1586,12 @@ mod tests {
                 connected: true,
             }],
             files: vec![file],
+            fetching: Vec::new(),
         };
         assert_eq!(
             status_line(&s),
             format!(
-                r#"{{"ok":true,"peer_id":"{}","listen":"[::]:6881","tracker":{{"addr":"tracker.lab:6969","connected":true}},"trackers":[{{"addr":"tracker.lab:6969","connected":true}}],"files":[{file_json}]}}"#,
+                r#"{{"ok":true,"peer_id":"{}","listen":"[::]:6881","tracker":{{"addr":"tracker.lab:6969","connected":true}},"trackers":[{{"addr":"tracker.lab:6969","connected":true}}],"files":[{file_json}],"fetching":[]}}"#,
                 "2d".repeat(20)
             ) + "\n"
         );

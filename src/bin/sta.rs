@@ -749,6 +749,14 @@ fn status(daemon: &Client, json: bool) -> Result<ExitCode, Fail> {
         text.push_str(&format!("tracker   {} ({state})\n", clean(&t.addr)));
     }
     text.push_str(&format!("files     {}\n", s.files.len()));
+    for f in &s.fetching {
+        text.push_str(&format!(
+            "fetching  the info dict of {} from peers ({} connected, {} known)\n",
+            to_hex(&f.info_hash),
+            f.peers,
+            f.known
+        ));
+    }
     if !s.files.is_empty() {
         let rows = s
             .files

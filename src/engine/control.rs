@@ -519,6 +519,7 @@ impl<S: Storage> Engine<S> {
             tracker_connected,
             trackers,
             files,
+            fetching: self.magnets_report(),
         }
     }
 }

@@ -146,6 +146,18 @@ impl<S: Storage> Engine<S> {
         !given.is_empty() || self.books.get(hash).is_some_and(|b| !b.is_empty())
     }
 
+    /// The magnets, for `status`.
+    pub(super) fn magnets_report(&self) -> Vec<crate::control::MetadataFetch> {
+        self.magnets
+            .iter()
+            .map(|(hash, m)| crate::control::MetadataFetch {
+                info_hash: *hash,
+                peers: m.links.len() as u32,
+                known: self.books.get(hash).map_or(0, |b| b.len() as u32),
+            })
+            .collect()
+    }
+
     /// True if `hash` is a download waiting for its info dict.
     pub(super) fn is_magnet(&self, hash: &InfoHash) -> bool {
         self.magnets.contains_key(hash)

@@ -270,10 +270,14 @@ fn a_dict_claimed_over_the_cap_is_never_asked_for_and_the_get_fails_in_time() {
     let (control, dials) = magnet_get(&mut rig, &info, &[PEER]);
     seed_answers(&mut rig, dials[0].0, &info, 9, MAX_METADATA_SIZE + 1);
     assert!(metadata_msgs(&rig.sent(dials[0].0)).is_empty());
+    let fetching = rig.e.status().fetching;
+    assert_eq!(fetching.len(), 1, "status shows the fetch");
+    assert_eq!((fetching[0].peers, fetching[0].known), (1, 1));
     rig.advance(metadata::MAGNET_PATIENCE + Duration::from_secs(1));
     let reply = String::from_utf8(rig.sent(control)).unwrap();
     assert!(reply.contains("not_found"), "{reply:?}");
     assert!(!rig.e.is_magnet(&info.info_hash));
+    assert!(rig.e.status().fetching.is_empty());
 }
 
 #[test]
