@@ -273,7 +273,7 @@ fn a_dict_claimed_over_the_cap_is_never_asked_for_and_the_get_fails_in_time() {
     let fetching = rig.e.status().fetching;
     assert_eq!(fetching.len(), 1, "status shows the fetch");
     assert_eq!((fetching[0].peers, fetching[0].known), (1, 1));
-    rig.advance(metadata::MAGNET_PATIENCE + Duration::from_secs(1));
+    rig.advance(magnet::MAGNET_PATIENCE + Duration::from_secs(1));
     let reply = String::from_utf8(rig.sent(control)).unwrap();
     assert!(reply.contains("not_found"), "{reply:?}");
     assert!(!rig.e.is_magnet(&info.info_hash));

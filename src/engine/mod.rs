@@ -27,6 +27,7 @@ mod control;
 pub mod extended;
 mod files;
 mod inspect;
+mod magnet;
 mod metadata;
 pub mod peer;
 mod pending_writes;
@@ -126,7 +127,7 @@ pub struct Engine<S: Storage> {
     dialing: HashSet<(InfoHash, SocketAddr)>,
     sharing: BTreeMap<u64, Sharing>,
     /// Downloads waiting for their info dict from peers (BEP 9).
-    magnets: BTreeMap<InfoHash, metadata::Magnet>,
+    magnets: BTreeMap<InfoHash, magnet::Magnet>,
     /// Peers of each file learned from `x.pe`, PEX or the DHT.
     books: BTreeMap<InfoHash, book::PeerBook>,
     /// Control requests waiting for the first tracker session.
