@@ -7,6 +7,7 @@
     lt_peer.py leech --torrent TORRENT --save DIR --peer 127.0.0.1:PORT [...]
     lt_peer.py leech --torrent TORRENT --save DIR --reannounce SECS
     lt_peer.py leech --torrent TORRENT --save DIR --listen IP:PORT --wait-go
+    lt_peer.py leech --magnet URI --save DIR --peer 127.0.0.1:PORT [...]
 
 Without --peer, the peers come from the trackers of the .torrent (its
 announce URL, e.g. sta-trackerd's udp://HOST:PORT/announce). With
@@ -42,6 +43,10 @@ PEERS` once the tracker answered (so that leechers started after that line
 are told of it). The line `status` on stdin prints `uploaded BYTES` at once
 (answered by the thread that reads stdin, so the answer does not wait for
 the alert loop).
+
+`leech --magnet URI` (instead of --torrent) starts from a magnet link:
+libtorrent fetches the info dict from its peers (BEP 9), prints
+`metadata INFOHASH BYTES` once it has it, then downloads as usual.
 
 `leech` connects straight to each --peer (and to the tracker's peers),
 prints `progress BYTES PIECES` (bytes done, pieces verified) once a
@@ -449,7 +454,11 @@ def leech(args):
     deadline = STARTED + args.timeout
     ssl = bool(args.ssl_cert)
     ses = session(args.listen, ssl, args.client_defaults)
-    if args.wait_go:
+    if args.magnet:
+        params = lt.parse_magnet_uri(args.magnet)
+        params.save_path = args.save
+        handle = ses.add_torrent(params)
+    elif args.wait_go:
         info = lt.torrent_info(args.torrent)
         say(f"listening on {listen_host(args.listen)}:{wait_listening(ses, deadline, ssl)}")
         if not wait_go(ses, go, closed, deadline):
@@ -470,7 +479,12 @@ def leech(args):
     # A download that stops moving for STALL s gets its peers described on
     # stderr, every STALL s while it stays stuck.
     last_done, moved_at, stall = -1, time.monotonic(), 5.0
+    told_metadata = False
     while not finished:
+        if args.magnet and not told_metadata and handle.status().has_metadata:
+            ti = handle.torrent_file()
+            say(f"metadata {ti.info_hash()} {ti.metadata_size()}")
+            told_metadata = True
         now = time.monotonic()
         if now >= next_report:
             st = handle.status()
@@ -554,7 +568,9 @@ def main():
     s.add_argument("--listen", default=None)
     s.add_argument("--upload-limit", type=int, default=0, help="bytes per second")
     lch = sub.add_parser("leech")
-    lch.add_argument("--torrent", required=True)
+    source = lch.add_mutually_exclusive_group(required=True)
+    source.add_argument("--torrent")
+    source.add_argument("--magnet", help="a magnet link: the info dict comes from the peers")
     lch.add_argument("--save", required=True)
     lch.add_argument("--peer", action="append", default=[])
     lch.add_argument("--timeout", type=float, default=600)
