@@ -1640,7 +1640,9 @@ fn a_hundred_thousand_files_parse_quickly() {
     assert_eq!(last.path, ["d99", "4", "f99999"]);
     assert_eq!(last.offset, 99_999);
     if !cfg!(debug_assertions) {
-        assert!(took.as_millis() < 1000, "100,000 files took {took:?}");
+        // A guard against quadratic work (minutes), not a benchmark: it
+        // takes about 0.1 s, and a loaded CI machine must not fail it.
+        assert!(took.as_secs() < 10, "100,000 files took {took:?}");
     }
 }
 
@@ -1674,7 +1676,8 @@ fn the_longest_deepest_paths_parse_quickly() {
     assert_eq!(info.files()[0].display().len(), MAX_PATH_LEN - 1);
     eprintln!("{n} files of {MAX_PATH_DEPTH} components: {took:?}");
     if !cfg!(debug_assertions) {
-        assert!(took.as_millis() < 1000, "{n} deep files took {took:?}");
+        // Against quadratic work, not a benchmark (see above).
+        assert!(took.as_secs() < 10, "{n} deep files took {took:?}");
     }
 }
 
