@@ -73,3 +73,16 @@ pub const MAX_ERROR_MESSAGE: usize = 1024;
 
 /// Tracker protocol version spoken by this build.
 pub const TRACKER_PROTOCOL_VERSION: u16 = 1;
+
+/// Largest KRPC (DHT, BEP 5) datagram accepted; larger ones are dropped
+/// unread. BEP 5 messages fit one Ethernet frame (1472 bytes of UDP
+/// payload); the slack covers extensions such as `nodes6`.
+pub const MAX_KRPC_DATAGRAM: usize = 2048;
+
+/// Longest KRPC transaction id accepted (libtorrent sends 2 bytes,
+/// others up to 8); a longer one is dropped, since echoing it would let a
+/// sender make our answers as large as it likes.
+pub const MAX_KRPC_TID: usize = 16;
+
+/// Longest DHT token accepted (STA sends 8 bytes, libtorrent 4).
+pub const MAX_KRPC_TOKEN: usize = 64;
