@@ -105,6 +105,13 @@ pub struct Dht {
     out: VecDeque<(SocketAddr, Vec<u8>)>,
     events: VecDeque<Event>,
     next_tick: Time,
+    /// The bootstrap lookup in progress: when it ends, every bucket but
+    /// the nearest is refreshed, so far buckets fill too.
+    bootstrapping: Option<LookupId>,
+    /// The addresses given to the last [`Dht::bootstrap`]: asked again
+    /// while the table holds fewer than k nodes (the first datagrams may
+    /// be lost, or the bootstrap node down for a while).
+    bootstrap_addrs: Vec<SocketAddrV4>,
     pub stats: Stats,
 }
 
@@ -137,6 +144,8 @@ impl Dht {
             out: VecDeque::new(),
             events: VecDeque::new(),
             next_tick: now + TICK,
+            bootstrapping: None,
+            bootstrap_addrs: Vec::new(),
             stats: Stats::default(),
         }
     }
@@ -179,8 +188,19 @@ impl Dht {
     /// Looks up our own id through `addrs` (and the table), which fills
     /// the table with our neighbours.
     pub fn bootstrap(&mut self, now: Time, addrs: &[SocketAddr]) -> Option<LookupId> {
-        let extra: Vec<SocketAddrV4> = addrs.iter().filter_map(|a| v4(*a)).collect();
-        self.start(now, self.id, Kind::FindNode, &extra)
+        self.bootstrap_addrs = addrs.iter().filter_map(|a| v4(*a)).collect();
+        self.bootstrap_again(now)
+    }
+
+    fn bootstrap_again(&mut self, now: Time) -> Option<LookupId> {
+        let extra = std::mem::take(&mut self.bootstrap_addrs);
+        let lid = self.start(now, self.id, Kind::FindNode, &extra);
+        self.bootstrap_addrs = extra;
+        // A lookup with nobody to ask is over already.
+        if lid.is_some_and(|l| self.lookups.contains_key(&l)) {
+            self.bootstrapping = lid;
+        }
+        lid
     }
 
     /// Looks for peers of `info_hash`; found ones come as [`Event::Peers`].
@@ -512,6 +532,10 @@ impl Dht {
                 }
             }
         }
+        if self.bootstrapping == Some(lid) {
+            self.bootstrapping = None;
+            self.refresh_far_buckets(now);
+        }
         self.events.push_back(Event::Done {
             lookup: lid,
             target: l.target,
@@ -522,10 +546,22 @@ impl Dht {
         });
     }
 
+    /// A find_node of a random id in each bucket but the last (the
+    /// bootstrap lookup just filled that one).
+    fn refresh_far_buckets(&mut self, now: Time) {
+        for prefix in 0..self.table.bucket_count().saturating_sub(1) {
+            let target = random_id_in_bucket(&self.id, prefix, &mut self.rng);
+            self.start(now, target, Kind::FindNode, &[]);
+        }
+    }
+
     fn housekeeping(&mut self, now: Time) {
         self.tokens.rotate(now);
         self.store.expire(now);
         self.limiter.forget_idle(now);
+        if self.table.len() < DHT_K && self.bootstrapping.is_none() {
+            self.bootstrap_again(now);
+        }
         if self.table.is_empty() {
             return;
         }
