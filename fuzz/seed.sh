@@ -14,6 +14,7 @@
 #       bt-udp* (info string `bt-hex`, which tests/conformance.rs skips)
 #                            -> bt_udp
 #       krpc*                -> krpc (one DHT datagram each)
+#       utp*                 -> utp (uTP headers, spec/bittorrent.md)
 #     and text blocks `text bt-http NAME` (one HTTP request head, lines
 #     ending in CRLF) -> bt_http; `text http-request NAME` blocks of
 #     spec/http.md (a request to a daemon's --http listener: the head's
@@ -29,7 +30,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 corpus=fuzz/corpus
-targets=(tracker_request tracker_response peer_wire bencode bt_udp bt_http info_tree http_request krpc)
+targets=(tracker_request tracker_response peer_wire bencode bt_udp bt_http info_tree http_request krpc utp)
 for t in "${targets[@]}"; do mkdir -p "$corpus/$t"; done
 
 # A BEP 3 handshake with the Fast bit, all-zero hash and id.
@@ -53,6 +54,7 @@ target_of() {
     bencode* | info-dict*) echo bencode ;;
     bt-udp*) echo bt_udp ;;
     krpc*) echo krpc ;;
+    utp*) echo utp ;;
     *) echo "" ;;
     esac
 }

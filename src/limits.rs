@@ -71,6 +71,10 @@ pub const MAX_RATE_TRACKED_ADDRESSES: usize = 100_000;
 /// Longest error message text, in bytes.
 pub const MAX_ERROR_MESSAGE: usize = 1024;
 
+/// Most uTP resets `sta-peerd` sends per second (its answer to a uTP
+/// SYN, spec/bittorrent.md): a cap on what spoofed SYNs can make it send.
+pub const MAX_UTP_RESETS_PER_SEC: u32 = 100;
+
 /// Tracker protocol version spoken by this build.
 pub const TRACKER_PROTOCOL_VERSION: u16 = 1;
 

@@ -18,6 +18,7 @@ use sta::wire::peer::{self, Block, Handshake, Message, PeerError};
 use sta::wire::tracker::{
     ErrorCode, ListEntry, Lookup, PeerEntry, Pieces, Request, Response, Vouched,
 };
+use sta::wire::utp::{self, Header as UtpHeader, Kind as UtpKind, UtpError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
@@ -175,6 +176,9 @@ enum Expect {
     Krpc(krpc::Message<'static>),
     /// A KRPC datagram refused with this error kind and reply code.
     KrpcError(krpc::ErrorKind, Option<i64>),
+    /// A uTP header (BEP 29) with no extension and no payload, or the
+    /// error `utp::decode` must give.
+    Utp(Result<UtpHeader, UtpError>),
 }
 
 #[derive(Debug)]
@@ -204,6 +208,7 @@ impl Expect {
             Expect::Info(_) => "info-dict",
             Expect::Krpc(_) => "krpc",
             Expect::KrpcError(..) => "krpc-error",
+            Expect::Utp(_) => "utp",
         }
     }
 }
@@ -954,6 +959,12 @@ fn table() -> Vec<(&'static str, Expect)> {
             Info(Err(InfoError::Missing("length"))),
         ),
         ("info-not-a-dict", Info(Err(InfoError::NotADict))),
+        ("utp-syn", Utp(Ok(utp_syn()))),
+        (
+            "utp-reset",
+            Utp(Ok(UtpHeader::reset_for(&utp_syn(), 1_000_250, 7))),
+        ),
+        ("utp-version-0", Utp(Err(UtpError::BadVersion(0)))),
         (
             "info-unsorted-keys",
             Info(Err(InfoError::Bencode(BencodeError::UnsortedKey {
@@ -1032,6 +1043,20 @@ fn table() -> Vec<(&'static str, Expect)> {
             KrpcError(krpc::ErrorKind::Invalid("id"), Some(203)),
         ),
     ]
+}
+
+/// bittorrent.md's uTP SYN.
+fn utp_syn() -> UtpHeader {
+    UtpHeader {
+        kind: UtpKind::Syn,
+        extension: 0,
+        connection_id: 12345,
+        timestamp_us: 1_000_000,
+        timestamp_diff_us: 0,
+        wnd_size: 1 << 20,
+        seq_nr: 1,
+        ack_nr: 0,
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -1187,6 +1212,13 @@ fn check(ex: &Example, want: &Expect) -> Result<(), String> {
             }
             Ok(got) => Err(format!("accepted: {got:?}")),
         },
+        Expect::Utp(Err(want)) => same("result", utp::decode(b).err(), Some(*want)),
+        Expect::Utp(Ok(want)) => {
+            let got = utp::decode(b).map_err(|e| format!("refused: {e}"))?;
+            same("header", &got.header, want)?;
+            same("rest", got.extensions.len() + got.payload.len(), 0)?;
+            same_bytes("encoded", &want.encode(), b)
+        }
         Expect::Info(Err(want)) => same("result", Info::from_bencoded(b).err(), Some(want.clone())),
         Expect::Info(Ok(want)) => {
             let got = Info::from_bencoded(b).map_err(|e| format!("refused: {e:?}"))?;
@@ -1292,7 +1324,7 @@ fn spec_examples_match_the_codec() {
 
 #[test]
 fn spec_and_table_name_the_same_examples() {
-    const KINDS: [&str; 10] = [
+    const KINDS: [&str; 11] = [
         "tracker-request",
         "tracker-response",
         "tracker-request-error",
@@ -1303,6 +1335,7 @@ fn spec_and_table_name_the_same_examples() {
         "info-dict",
         "krpc",
         "krpc-error",
+        "utp",
     ];
     let mut problems = Vec::new();
     let mut in_spec: BTreeMap<String, String> = BTreeMap::new();
@@ -1516,6 +1549,7 @@ fn limits_in_crate() -> BTreeMap<String, u64> {
         ("DHT_LOOKUP_CANDIDATES", DHT_LOOKUP_CANDIDATES as u64),
         ("DHT_MAX_TRANSACTIONS", DHT_MAX_TRANSACTIONS as u64),
         ("DHT_MAX_SAVED_NODES", DHT_MAX_SAVED_NODES as u64),
+        ("MAX_UTP_RESETS_PER_SEC", u64::from(MAX_UTP_RESETS_PER_SEC)),
         (
             "TRACKER_PROTOCOL_VERSION",
             u64::from(TRACKER_PROTOCOL_VERSION),

@@ -131,7 +131,9 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     reactor.listen(Listener::Unix(control_listener))?;
     let mut v6_line = None;
     let v6_on = peer_listener_v6.is_some();
+    let mut v6_bound = None;
     if let Some(l) = peer_listener_v6 {
+        v6_bound = Some(l.local_addr()?);
         v6_line = Some(format!("listening on {} (IPv6)", l.local_addr()?));
         let index = reactor.listen(Listener::Tcp(l))?;
         debug_assert_eq!(index, sta::peer::PEER_LISTENER_V6);
@@ -143,6 +145,11 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
             TcpListener::bind(addr).map_err(|e| format!("cannot listen on http {addr}: {e}"))?;
         http_line = Some(format!("http listening on {}", l.local_addr()?));
         http_index = Some((reactor.listen(Listener::Tcp(l))?, addr.ip().is_loopback()));
+    }
+    // With TLS the swarm is private: no BitTorrent client can join it,
+    // and nothing is offered in the clear (as sta-trackerd's UDP tracker).
+    if tls.is_none() {
+        listen_udp(&mut reactor, bound, v6_bound);
     }
     reactor.stop_on_signals()?;
     let tracker_list: Vec<String> = trackers.iter().map(SocketAddr::to_string).collect();
@@ -199,6 +206,23 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     result?;
     log::info!("sta-peerd stopped");
     Ok(())
+}
+
+/// Opens the UDP twins of the peer listeners, same addresses and ports:
+/// BitTorrent clients try uTP there first (see `sta::peer::udp`). A port
+/// that is taken for UDP costs only a warning: TCP peers work without it.
+fn listen_udp(reactor: &mut Reactor<Daemon>, v4: SocketAddr, v6: Option<SocketAddr>) {
+    for addr in std::iter::once(v4).chain(v6) {
+        let opened = bind::udp_socket(addr).and_then(|socket| {
+            let local = socket.local_addr()?;
+            reactor.listen(Listener::Udp(socket))?;
+            Ok(local)
+        });
+        match opened {
+            Ok(local) => log::info!("sta-peerd udp listening on {local} (uTP refused, TCP used)"),
+            Err(e) => log::warn!("no UDP socket on the peer port: cannot bind udp {addr}: {e}"),
+        }
+    }
 }
 
 fn absolute(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {

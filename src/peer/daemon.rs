@@ -57,6 +57,8 @@ pub struct Daemon {
     /// TLS peer links accepted for one file (their SNI) whose handshake
     /// has not yet shown it is for that file.
     tls_bound: HashMap<LinkId, crate::wire::InfoHash>,
+    /// The UDP socket(s) on the peer port: uTP refusals, later the DHT.
+    udp: super::udp::Udp,
 }
 
 impl Daemon {
@@ -74,6 +76,7 @@ impl Daemon {
             tls: None,
             tls_reloaded: false,
             tls_bound: HashMap::new(),
+            udp: super::udp::Udp::new(Instant::now()),
         }
     }
 
@@ -509,6 +512,10 @@ impl Handler for Daemon {
         let now = self.now();
         self.engine.handle_timeout(now);
         self.perform(ctx);
+    }
+
+    fn datagram(&mut self, _listener: usize, from: SocketAddr, bytes: &[u8], reply: &mut Vec<u8>) {
+        self.udp.datagram(Instant::now(), from, bytes, reply);
     }
 
     fn wake(&mut self, ctx: &mut Ctx<Conn>) {

@@ -7,6 +7,7 @@ pub mod daemon;
 pub mod disk;
 pub mod http;
 pub mod tls;
+pub mod udp;
 
 pub use crate::engine::Config;
 pub use daemon::{Conn, Daemon, PEER_LISTENER, PEER_LISTENER_V6};

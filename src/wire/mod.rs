@@ -1,7 +1,7 @@
 //! Bytes on the wire, sans-IO: the common framing and STA's two protocols
 //! built on it (`peer`, `tracker`), the BitTorrent tracker protocols
-//! (`bt_udp`, `bt_http`), the DHT's KRPC (`krpc`), and hex and
-//! percent-encoding (`text`).
+//! (`bt_udp`, `bt_http`), the DHT's KRPC (`krpc`), the uTP header
+//! (`utp`), and hex and percent-encoding (`text`).
 //!
 //! In STA's framing every frame is a `u32` big-endian length (of what
 //! follows), then a `u8` message id and its payload. A length of 0 is a
@@ -18,6 +18,7 @@ pub mod krpc;
 pub mod peer;
 pub mod text;
 pub mod tracker;
+pub mod utp;
 
 /// A file's id everywhere in STA: the SHA1 of its bencoded info dict.
 pub type InfoHash = [u8; 20];
