@@ -112,6 +112,12 @@ pub struct Dht {
     /// while the table holds fewer than k nodes (the first datagrams may
     /// be lost, or the bootstrap node down for a while).
     bootstrap_addrs: Vec<SocketAddrV4>,
+    /// Our address as the last answering node saw it (BEP 42 `ip`).
+    external: Option<std::net::Ipv4Addr>,
+    /// Info hashes we announce ourselves, with the port: a get_peers for
+    /// one of them is answered with us too, once `external` is known (in
+    /// a DHT of two nodes, each is the other's only storage).
+    ours: HashMap<NodeId, (u16, bool)>,
     pub stats: Stats,
 }
 
@@ -146,6 +152,8 @@ impl Dht {
             next_tick: now + TICK,
             bootstrapping: None,
             bootstrap_addrs: Vec::new(),
+            external: None,
+            ours: HashMap::new(),
             stats: Stats::default(),
         }
     }
@@ -166,6 +174,16 @@ impl Dht {
     /// Info hashes other nodes announced to us.
     pub fn stored_hashes(&self) -> usize {
         self.store.hashes()
+    }
+
+    /// Stops announcing `info_hash` as ours (the file is gone).
+    pub fn forget(&mut self, info_hash: &NodeId) {
+        self.ours.remove(info_hash);
+    }
+
+    /// Our IPv4 address as other nodes see it, once one said.
+    pub fn external_ip(&self) -> Option<std::net::Ipv4Addr> {
+        self.external
     }
 
     pub fn lookups(&self) -> usize {
@@ -218,6 +236,9 @@ impl Dht {
         port: u16,
         implied_port: bool,
     ) -> Option<LookupId> {
+        if self.ours.len() < crate::limits::DHT_MAX_HASHES || self.ours.contains_key(&info_hash) {
+            self.ours.insert(info_hash, (port, implied_port));
+        }
         let kind = Kind::Announce { port, implied_port };
         self.start(now, info_hash, kind, &[])
     }
@@ -264,7 +285,12 @@ impl Dht {
         match Message::decode(bytes) {
             Ok(msg) => match msg.body {
                 Body::Query(q) => self.answer(now, from, msg.tid, &q),
-                Body::Response(r) => self.on_response(now, from, msg.tid, &r),
+                Body::Response(r) => {
+                    if let Some(ip) = msg.ip {
+                        self.external = Some(*ip.ip());
+                    }
+                    self.on_response(now, from, msg.tid, &r)
+                }
                 Body::Error { .. } => self.on_error(now, from, msg.tid),
             },
             Err(e) => {
@@ -318,6 +344,11 @@ impl Dht {
                 r.token = Some(&token);
                 r.nodes = self.table.closest(info_hash, DHT_K);
                 r.values = self.store.peers(now, info_hash, &mut self.rng);
+                if let (Some(&(port, _)), Some(ip)) = (self.ours.get(info_hash), self.external)
+                    && r.values.len() < crate::limits::DHT_MAX_VALUES
+                {
+                    r.values.push(SocketAddrV4::new(ip, port));
+                }
             }
             Query::AnnouncePeer {
                 info_hash,

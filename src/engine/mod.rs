@@ -23,6 +23,7 @@ pub mod action;
 mod api;
 pub mod choker;
 mod control;
+mod dht_peers;
 mod files;
 mod inspect;
 pub mod peer;
