@@ -221,6 +221,19 @@ impl Dht {
         lid
     }
 
+    /// Pings a node whose id we do not know (a peer's PORT message): if it
+    /// answers, it joins the table.
+    pub fn ping_addr(&mut self, now: Time, addr: SocketAddr) {
+        if let Some(addr) = v4(addr)
+            && !self.pinging.contains(&addr)
+        {
+            let q = Query::Ping { id: self.id };
+            if self.query(now, addr, None, q, Purpose::Ping) {
+                self.pinging.insert(addr);
+            }
+        }
+    }
+
     /// Looks for peers of `info_hash`; found ones come as [`Event::Peers`].
     pub fn get_peers(&mut self, now: Time, info_hash: NodeId) -> Option<LookupId> {
         self.start(now, info_hash, Kind::GetPeers, &[])

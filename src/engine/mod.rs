@@ -137,6 +137,8 @@ pub struct Engine<S: Storage> {
     /// The swarm's CA when this daemon speaks TLS: put in the `ssl-cert`
     /// of what it shares, and required of the SSL torrents it joins.
     swarm_ca: Option<crate::tls::torrent::SwarmCa>,
+    /// The DHT state of `dht_peers`: our DHT port, and peers' DHT nodes.
+    dht: dht_peers::DhtWire,
 }
 
 impl<S: Storage> Engine<S> {
@@ -178,6 +180,7 @@ impl<S: Storage> Engine<S> {
             rates: (0, 0),
             stats: stats::Stats::default(),
             swarm_ca: None,
+            dht: dht_peers::DhtWire::default(),
         }
     }
 

@@ -97,6 +97,8 @@ impl Daemon {
         let path = dir.join(super::dht::TABLE_FILE);
         let mut shell = super::dht::DhtShell::new(listener, port, path, now);
         shell.bootstrap(now, bootstrap);
+        // The UDP socket is the peer port's twin: same number.
+        self.engine.set_dht_port(port);
         self.dht = Some(shell);
         self.dht_flush(ctx);
     }
@@ -547,6 +549,9 @@ impl Handler for Daemon {
         self.engine.handle_timeout(now);
         self.perform(ctx);
         if let Some(dht) = self.dht.as_mut() {
+            for node in self.engine.take_dht_nodes() {
+                dht.ping(now, node);
+            }
             dht.tick(now, &self.engine.dht_files());
             self.dht_flush(ctx);
         }

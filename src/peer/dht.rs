@@ -109,6 +109,12 @@ impl DhtShell {
         self.dht.bootstrap(now, addrs);
     }
 
+    /// A peer's DHT node (its PORT message): pinged, and kept in the
+    /// table if it answers.
+    pub fn ping(&mut self, now: Time, node: SocketAddr) {
+        self.dht.ping_addr(now, node);
+    }
+
     pub fn datagram(&mut self, now: Time, from: SocketAddr, bytes: &[u8]) {
         self.dht.handle_datagram(now, from, bytes);
     }
