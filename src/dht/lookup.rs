@@ -171,6 +171,15 @@ impl Lookup {
             .collect()
     }
 
+    /// Peers we hold ourselves: reported once, like any answer's.
+    pub fn answered_by_us(&mut self, values: &[SocketAddrV4]) -> Vec<SocketAddrV4> {
+        values
+            .iter()
+            .filter(|v| self.seen_peers.insert(**v))
+            .copied()
+            .collect()
+    }
+
     /// A query to `addr` timed out or was refused.
     pub fn failed(&mut self, addr: SocketAddrV4) {
         if let Some(i) = self.asked(addr) {

@@ -521,6 +521,19 @@ impl Dht {
         }
         let lid = LookupId(self.next_lookup);
         self.next_lookup = self.next_lookup.wrapping_add(1);
+        // Peers announced to us count too: our lookups never ask us (in a
+        // DHT of two nodes the other announces to us and nowhere else).
+        if kind != Kind::FindNode {
+            let known = self.store.peers(now, &target, &mut self.rng);
+            let new = l.answered_by_us(&known);
+            if !new.is_empty() {
+                self.events.push_back(Event::Peers {
+                    lookup: lid,
+                    info_hash: target,
+                    peers: new,
+                });
+            }
+        }
         self.lookups.insert(lid, l);
         self.step(now, lid);
         Some(lid)
