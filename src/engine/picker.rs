@@ -11,6 +11,19 @@ use crate::meta::Geometry;
 use crate::rng::{RandomMin, Rng};
 use crate::wire::peer::Block;
 use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// End-game asks a second peer for blocks only once what is still
+/// outstanding would arrive within about this long at the download's
+/// rate. All pieces are started long before on a slow download fed by
+/// many fast peers (10 Mbit/s with dozens of seeders keeps megabytes
+/// requested), and asking twice then only doubles what queues at its
+/// link: 7 % of a 10 Mbit/s peer's bytes came twice in a simulated swarm
+/// of 300.
+pub const ENDGAME_TIME: Duration = Duration::from_secs(1);
+/// End-game may begin with this many blocks outstanding, whatever the
+/// rate (which lags behind a download that just began).
+pub const ENDGAME_MIN_BLOCKS: usize = 64;
 
 /// A piece being downloaded: which blocks arrived (they are written to
 /// the `.part` file as they come) and who is fetching what.
@@ -131,6 +144,8 @@ pub struct Picker {
     /// Bumped whenever `verifying` changes, so callers may remember
     /// [`Picker::interesting`] until it does.
     epoch: u64,
+    /// Blocks outstanding at most when end-game may begin.
+    endgame_budget: usize,
 }
 
 impl Picker {
@@ -144,7 +159,16 @@ impl Picker {
             verifying: Bitfield::new(pieces),
             by_peer: BTreeMap::new(),
             epoch: 0,
+            endgame_budget: ENDGAME_MIN_BLOCKS,
         }
+    }
+
+    /// The download's rate (bytes per second), which sizes end-game's
+    /// start (see [`ENDGAME_TIME`]).
+    pub fn set_download_rate(&mut self, rate: u64) {
+        let blocks =
+            rate as f64 * ENDGAME_TIME.as_secs_f64() / f64::from(crate::limits::BLOCK_SIZE);
+        self.endgame_budget = (blocks as usize).max(ENDGAME_MIN_BLOCKS);
     }
 
     /// Changes whenever the answer of [`Picker::interesting`] may change
@@ -253,10 +277,12 @@ impl Picker {
         out
     }
 
-    /// No missing piece is left to start.
+    /// No missing piece is left to start, and what is outstanding is
+    /// about to arrive anyway.
     fn endgame(&self, have: &Bitfield) -> bool {
         let busy = have.count() + self.verifying.count() + self.in_progress.count();
         busy >= self.pieces()
+            && self.by_peer.values().map(Vec::len).sum::<usize>() <= self.endgame_budget
     }
 
     fn rarest_new(&self, theirs: &Bitfield, have: &Bitfield, rng: &mut Rng) -> Option<u32> {
@@ -436,6 +462,32 @@ mod tests {
         let last: Vec<_> = blocks.iter().filter(|b| b.index == 3).collect();
         assert_eq!(last.len(), 4);
         assert_eq!(last[3].length, BLOCK_SIZE - 100);
+    }
+
+    #[test]
+    fn endgame_waits_until_what_is_outstanding_is_about_to_arrive() {
+        // 20 pieces of 4 blocks: 80 outstanding at one peer, more than
+        // the floor of 64, so a second peer is not asked for them yet.
+        let mut p = picker(20);
+        let all = Bitfield::full(20);
+        let have = Bitfield::new(20);
+        assert_eq!(p.pick(1, &all, &have, 100, &mut Rng::new(1)).len(), 80);
+        p.set_download_rate(0);
+        assert!(p.pick(2, &all, &have, 100, &mut Rng::new(1)).is_empty());
+        // 16 blocks arrive: 64 left, and end-game begins.
+        let full = BLOCK_SIZE as usize;
+        for piece in 0..4 {
+            for b in 0..4 {
+                p.receive(1, piece, b * BLOCK_SIZE, full);
+            }
+        }
+        assert_eq!(p.pick(2, &all, &have, 100, &mut Rng::new(1)).len(), 64);
+        // A download fast enough to bring in 80 blocks within
+        // ENDGAME_TIME enters end-game with all 80 outstanding.
+        let mut p = picker(20);
+        assert_eq!(p.pick(1, &all, &have, 100, &mut Rng::new(1)).len(), 80);
+        p.set_download_rate(u64::from(BLOCK_SIZE) * 80);
+        assert_eq!(p.pick(2, &all, &have, 100, &mut Rng::new(1)).len(), 80);
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct Stats {
     pub retired_downloaded: u64,
     /// Upload rate of each file, sampled each tick.
     pub(super) up: HashMap<InfoHash, RateMeter>,
+    /// Download rate of each file, for its picker's end-game.
+    pub(super) down: HashMap<InfoHash, RateMeter>,
     /// Upload and download rates of each peer session.
     pub(super) links: HashMap<LinkId, (RateMeter, RateMeter)>,
     /// When the meters are next sampled.
@@ -117,8 +119,12 @@ impl<S: Storage> Engine<S> {
         }
         stats.next_sample = now + SAMPLE_EVERY;
         stats.up.retain(|h, _| self.torrents.contains_key(h));
-        for (hash, t) in &self.torrents {
+        stats.down.retain(|h, _| self.torrents.contains_key(h));
+        for (hash, t) in self.torrents.iter_mut() {
             stats.up.entry(*hash).or_default().sample(now, t.uploaded());
+            let down = stats.down.entry(*hash).or_default();
+            down.sample(now, t.downloaded());
+            t.picker.set_download_rate(down.rate());
         }
         stats.links.retain(|l, _| self.peers.contains_key(l));
         for (link, p) in &self.peers {
