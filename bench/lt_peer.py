@@ -7,6 +7,7 @@
     lt_peer.py leech --torrent TORRENT --save DIR --peer 127.0.0.1:PORT [...]
     lt_peer.py leech --torrent TORRENT --save DIR --reannounce SECS
     lt_peer.py leech --torrent TORRENT --save DIR --listen IP:PORT --wait-go
+    lt_peer.py leech --magnet URI --save DIR --peer 127.0.0.1:PORT [...]
 
 Without --peer, the peers come from the trackers of the .torrent (its
 announce URL, e.g. sta-trackerd's udp://HOST:PORT/announce). With
@@ -42,6 +43,10 @@ PEERS` once the tracker answered (so that leechers started after that line
 are told of it). The line `status` on stdin prints `uploaded BYTES` at once
 (answered by the thread that reads stdin, so the answer does not wait for
 the alert loop).
+
+`leech --magnet URI` (instead of --torrent) starts from a magnet link:
+libtorrent fetches the info dict from its peers (BEP 9), prints
+`metadata INFOHASH BYTES` once it has it, then downloads as usual.
 
 `leech` connects straight to each --peer (and to the tracker's peers),
 prints `progress BYTES PIECES` (bytes done, pieces verified) once a
@@ -85,6 +90,12 @@ dht_restrict_search_ips off (a private /24 of emulated hosts); with
 SIGTERM ends the process as stdin closing does: the session is destroyed
 normally, which completes its disk jobs (Python's default would kill it
 with its disk thread's work undone).
+
+`leech` also prints `connected AFTER MONOTONIC ADDR tcp|utp` once, when
+its first peer has finished the handshake, AFTER seconds after the torrent
+was added (its --peer given, its trackers first asked). With --client-defaults, it
+keeps libtorrent's defaults for uTP (on, tried before TCP) and encryption
+(enabled), as a user's client has them (tests/defaults_netns.rs).
 
 Every session: TCP only (uTP off), no encryption, no DHT, LSD, UPnP or
 NAT-PMP; on 127.0.0.1, several connections per IP allowed and no SSRF
@@ -136,7 +147,7 @@ def watch_stdin(lines, answer=None):
     return closed
 
 
-def session(listen=None, ssl=False, dht=None):
+def session(listen=None, ssl=False, client_defaults=False, dht=None):
     cat = lt.alert.category_t
     interfaces = listen or "127.0.0.1:0"
     if ssl:
@@ -162,6 +173,16 @@ def session(listen=None, ssl=False, dht=None):
             | cat.storage_notification
         ),
     }
+    if client_defaults:
+        # uTP and BitTorrent encryption as a user's libtorrent has them
+        # (uTP tried first, encryption enabled both ways).
+        for key in (
+            "enable_outgoing_utp",
+            "enable_incoming_utp",
+            "out_enc_policy",
+            "in_enc_policy",
+        ):
+            del settings[key]
     if dht:
         # --dht-bootstrap: a DHT node joining through that node only. On a
         # private /24 (bench/netns.sh) libtorrent's defaults would keep one
@@ -252,6 +273,33 @@ class Reannouncer:
             if self.dht:
                 self.handle.force_dht_announce()
             self.next = time.monotonic() + self.every
+
+
+# peer_info::utp_socket (bit 17 of peer_info.flags in libtorrent 2.0),
+# which the Python binding does not export.
+UTP_SOCKET = 1 << 17
+
+
+class Connected:
+    """Prints `connected AFTER MONOTONIC ADDR tcp|utp` once, when the
+    first peer has finished its handshake: AFTER seconds since the torrent
+    was added (and its --peer given), MONOTONIC as for `finished`."""
+
+    def __init__(self, handle):
+        self.handle, self.done, self.added = handle, False, time.monotonic()
+
+    def tick(self):
+        if self.done:
+            return
+        pending = lt.peer_info.connecting | lt.peer_info.handshake
+        for p in self.handle.get_peer_info():
+            if p.flags & pending:
+                continue
+            now = time.monotonic()
+            kind = "utp" if p.flags & UTP_SOCKET else "tcp"
+            say(f"connected {now - self.added:.6f} {now:.6f} {p.ip[0]}:{p.ip[1]} {kind}")
+            self.done = True
+            return
 
 
 def report_stall(handle):
@@ -374,7 +422,7 @@ def seed(args):
     closed = watch_stdin(lines, answer)
     deadline = time.monotonic() + args.timeout
     ssl = bool(args.ssl_cert)
-    ses = session(args.listen, ssl, args.dht_bootstrap)
+    ses = session(args.listen, ssl, dht=args.dht_bootstrap)
     handle = add(ses, args.torrent, args.save, args)
     if args.upload_limit:
         # On the torrent, not the session: the session's limit spares
@@ -423,8 +471,12 @@ def leech(args):
     closed = watch_stdin(lines, answer)
     deadline = STARTED + args.timeout
     ssl = bool(args.ssl_cert)
-    ses = session(args.listen, ssl, args.dht_bootstrap)
-    if args.wait_go:
+    ses = session(args.listen, ssl, args.client_defaults, args.dht_bootstrap)
+    if args.magnet:
+        params = lt.parse_magnet_uri(args.magnet)
+        params.save_path = args.save
+        handle = ses.add_torrent(params)
+    elif args.wait_go:
         info = lt.torrent_info(args.torrent)
         say(f"listening on {listen_host(args.listen)}:{wait_listening(ses, deadline, ssl)}")
         if not wait_go(ses, go, closed, deadline):
@@ -435,6 +487,7 @@ def leech(args):
         handle = with_ssl(ses.add_torrent(params), args)
     else:
         handle = add(ses, args.torrent, args.save, args)
+    connected = Connected(handle)
     for peer in args.peer:
         host, port = peer.rsplit(":", 1)
         handle.connect_peer((host, int(port)))
@@ -444,7 +497,12 @@ def leech(args):
     # A download that stops moving for STALL s gets its peers described on
     # stderr, every STALL s while it stays stuck.
     last_done, moved_at, stall = -1, time.monotonic(), 5.0
+    told_metadata = False
     while not finished:
+        if args.magnet and not told_metadata and handle.status().has_metadata:
+            ti = handle.torrent_file()
+            say(f"metadata {ti.info_hash()} {ti.metadata_size()}")
+            told_metadata = True
         now = time.monotonic()
         if now >= next_report:
             st = handle.status()
@@ -461,6 +519,7 @@ def leech(args):
         if closed.is_set():
             return
         again.tick()
+        connected.tick()
         ses.wait_for_alert(20)
         alerts = ses.pop_alerts()
         check_errors(alerts)
@@ -527,13 +586,20 @@ def main():
     s.add_argument("--listen", default=None)
     s.add_argument("--upload-limit", type=int, default=0, help="bytes per second")
     lch = sub.add_parser("leech")
-    lch.add_argument("--torrent", required=True)
+    source = lch.add_mutually_exclusive_group(required=True)
+    source.add_argument("--torrent")
+    source.add_argument("--magnet", help="a magnet link: the info dict comes from the peers")
     lch.add_argument("--save", required=True)
     lch.add_argument("--peer", action="append", default=[])
     lch.add_argument("--timeout", type=float, default=600)
     lch.add_argument("--reannounce", type=float, default=0)
     lch.add_argument("--listen", default=None)
     lch.add_argument("--wait-go", action="store_true")
+    lch.add_argument(
+        "--client-defaults",
+        action="store_true",
+        help="keep libtorrent's uTP and encryption defaults (uTP first, encryption enabled)",
+    )
     for sub_parser in (s, lch):
         sub_parser.add_argument(
             "--dht-bootstrap", default="", help="IP:PORT: run a DHT node joining through it"

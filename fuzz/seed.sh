@@ -6,6 +6,8 @@
 #       tracker-response* -> tracker_response
 #       peer*             -> peer_wire (a handshake is put in front of
 #                            anything that is not itself a handshake)
+#       ut-*              -> extension (the extended message's payload:
+#                            the frame's length and id 20 cut off)
 #     Valid frames of a protocol are also written back to back as one seed
 #     (seed-all-spec-blocks), to drive the decode loops past one frame.
 #       bencode*, info-dict* -> bencode
@@ -30,7 +32,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 corpus=fuzz/corpus
-targets=(tracker_request tracker_response peer_wire bencode bt_udp bt_http info_tree http_request krpc utp)
+targets=(tracker_request tracker_response peer_wire bencode bt_udp bt_http info_tree http_request krpc utp extension)
 for t in "${targets[@]}"; do mkdir -p "$corpus/$t"; done
 
 # A BEP 3 handshake with the Fast bit, all-zero hash and id.
@@ -51,6 +53,7 @@ target_of() {
     tracker-request*) echo tracker_request ;;
     tracker-response*) echo tracker_response ;;
     peer*) echo peer_wire ;;
+    ut-*) echo extension ;;
     bencode* | info-dict*) echo bencode ;;
     bt-udp*) echo bt_udp ;;
     krpc*) echo krpc ;;
@@ -75,7 +78,9 @@ for md in spec/*.md; do
         fi
         name=${name//[^A-Za-z0-9._-]/_}
         seed=${md##*/}-$name
-        if [[ $target == peer_wire && $kind == *error* ]]; then
+        if [[ $target == extension ]]; then
+            hex=${hex:10}
+        elif [[ $target == peer_wire && $kind == *error* ]]; then
             # Refused handshake or refused message: seed both readings.
             write "$target" "$seed-bare" "$hex"
             hex=$handshake$hex

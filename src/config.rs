@@ -32,7 +32,7 @@ pub const LISTEN_V6: Setting = Setting::new(
         "`[::]` on the port of --listen when --listen is `0.0.0.0` (a failed bind of \
          that default only logs a warning), else off",
     ),
-    "also listen here, a second socket, IPv6 only (the tracker: TCP, and UDP if on), or `off`",
+    "also listen here, a second socket, IPv6 only (TCP, and UDP: the tracker's BitTorrent UDP if on, sta-peerd's uTP refusals), or `off`",
 );
 
 /// This host's TLS certificate; with [`TLS_KEY`] and [`TLS_CA`], STA

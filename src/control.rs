@@ -25,6 +25,10 @@ pub const MAX_CONTROL_LINE: usize = 4096;
 /// about 200 000 files). Beyond that the daemon is presumed broken.
 pub const MAX_REPLY_LINE: usize = 64 * 1024 * 1024;
 
+/// Most `peer` words one `get` carries (a magnet's `x.pe`); the request
+/// line's 4096 bytes hold about 90 anyway.
+pub const MAX_GET_PEERS: usize = 100;
+
 /// Name of the control socket in the daemon's directory.
 pub const SOCKET_NAME: &str = "sta-peerd.sock";
 
@@ -207,6 +211,9 @@ pub enum ControlRequest {
         /// Globs over the paths of a tree's files: fetch only the files
         /// one matches (all files when empty).
         only: Vec<String>,
+        /// Peers to fetch the file (and its info dict, when no tracker
+        /// has it) from: a magnet link's `x.pe`.
+        peers: Vec<SocketAddr>,
     },
     /// `meta TARGET`: the bencoded info dict of a file, by info hash or
     /// name: from this daemon if it holds the file, else from the tracker.
@@ -286,14 +293,16 @@ impl ControlRequest {
                 Ok(ControlRequest::List)
             }
             "get" => {
-                let usage = "get NAME_OR_INFOHASH [OUTDIR] [only GLOB]...";
+                let usage = "get NAME_OR_INFOHASH [OUTDIR] [only GLOB]... [peer ADDR:PORT]...";
                 arity(1, usize::MAX, usage)?;
                 let target = name_arg(args[0])?;
-                let (out_dir, only) = get_options(&args[1..], usage)?;
+                let (rest, peers) = peer_options(&args[1..], usage)?;
+                let (out_dir, only) = get_options(rest, usage)?;
                 Ok(ControlRequest::Get {
                     target,
                     out_dir,
                     only,
+                    peers,
                 })
             }
             "meta" => {
@@ -358,9 +367,13 @@ impl ControlRequest {
                 target,
                 out_dir,
                 only,
+                peers,
             } => {
                 let mut s = format!("get {}", percent_encode(target.as_bytes()));
                 push_get_options(&mut s, out_dir, only);
+                for p in peers {
+                    s.push_str(&format!(" peer {p}"));
+                }
                 s
             }
             ControlRequest::Meta { target } => {
@@ -453,6 +466,33 @@ fn get_options(args: &[&str], usage: &str) -> Result<(Option<PathBuf>, Vec<Strin
         only.push(glob);
     }
     Ok((out_dir, only))
+}
+
+/// The `peer ADDR:PORT` words that end a `get`, and the words before.
+fn peer_options<'a, 'b>(
+    args: &'a [&'b str],
+    usage: &str,
+) -> Result<(&'a [&'b str], Vec<SocketAddr>), ControlError> {
+    let mut end = args.len();
+    while end >= 2 && args[end - 2] == "peer" {
+        end -= 2;
+    }
+    let mut peers = Vec::new();
+    for pair in args[end..].chunks(2) {
+        let addr = pair[1].parse().map_err(|_| {
+            ControlError::bad_request(format!(
+                "`peer {}` is not an IP address and port; usage: `{usage}`",
+                pair[1].chars().take(64).collect::<String>()
+            ))
+        })?;
+        if peers.len() >= MAX_GET_PEERS {
+            return Err(ControlError::bad_request(format!(
+                "more than {MAX_GET_PEERS} peers given to `get`"
+            )));
+        }
+        peers.push(addr);
+    }
+    Ok((&args[..end], peers))
 }
 
 fn push_get_options(s: &mut String, out_dir: &Option<PathBuf>, only: &[String]) {
@@ -636,6 +676,9 @@ pub struct Progress {
     pub files_done: u32,
 }
 
+/// The `tracker` address of a daemon run with no `--tracker`.
+pub const NO_TRACKER: &str = "none";
+
 /// The answer to `status`. JSON: the status object of the spec without
 /// `ok` (as `sta status --json` prints it); [`status_line`] adds `ok`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -650,6 +693,19 @@ pub struct StatusReport {
     /// Every tracker, in configured order.
     pub trackers: Vec<TrackerState>,
     pub files: Vec<FileReport>,
+    /// Downloads still fetching their info dict from peers (BEP 9).
+    pub fetching: Vec<MetadataFetch>,
+}
+
+/// A download that has only its info hash so far, in a status report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetadataFetch {
+    #[serde(serialize_with = "ser_hex", deserialize_with = "de_info_hash")]
+    pub info_hash: [u8; 20],
+    /// Peers connected for it now.
+    pub peers: u32,
+    /// Peers known for it (given, or from PEX or a DHT).
+    pub known: u32,
 }
 
 /// One tracker in a status report.
@@ -672,6 +728,9 @@ pub struct StatusObject<F> {
     #[serde(default)]
     trackers: Vec<TrackerState>,
     files: F,
+    /// Absent from daemons older than metadata from peers.
+    #[serde(default)]
+    fetching: Vec<MetadataFetch>,
 }
 
 impl StatusReport {
@@ -686,6 +745,7 @@ impl StatusReport {
             },
             trackers: self.trackers.clone(),
             files,
+            fetching: self.fetching.clone(),
         }
     }
 }
@@ -710,6 +770,7 @@ impl<'de> Deserialize<'de> for StatusReport {
             tracker_connected: o.tracker.connected,
             trackers,
             files: o.files,
+            fetching: o.fetching,
         })
     }
 }
@@ -1045,11 +1106,13 @@ mod tests {
             target: "café ☃.tar".into(),
             out_dir: None,
             only: Vec::new(),
+            peers: Vec::new(),
         });
         round_trip(ControlRequest::Get {
             target: "0123456789abcdef0123456789ABCDEF01234567".into(),
             out_dir: Some("/srv/out dir".into()),
             only: Vec::new(),
+            peers: Vec::new(),
         });
         round_trip(ControlRequest::Meta {
             target: "café ☃.tar".into(),
@@ -1068,6 +1131,7 @@ mod tests {
             target: "tree".into(),
             out_dir: None,
             only: vec!["sub dir/*.bin".into(), "**/日本".into()],
+            peers: Vec::new(),
         });
         round_trip(ControlRequest::GetTorrent {
             torrent: "/tmp/x.torrent".into(),
@@ -1078,6 +1142,22 @@ mod tests {
             target: "%%%".into(),
             out_dir: Some("/".into()),
             only: Vec::new(),
+            peers: Vec::new(),
+        });
+        round_trip(ControlRequest::Get {
+            target: "0123456789abcdef0123456789abcdef01234567".into(),
+            out_dir: Some("/o".into()),
+            only: vec!["a".into()],
+            peers: vec![
+                "10.0.0.1:6881".parse().unwrap(),
+                "[::1]:51413".parse().unwrap(),
+            ],
+        });
+        round_trip(ControlRequest::Get {
+            target: "0123456789abcdef0123456789abcdef01234567".into(),
+            out_dir: None,
+            only: Vec::new(),
+            peers: vec!["127.0.0.1:1".parse().unwrap()],
         });
     }
 
@@ -1092,6 +1172,7 @@ mod tests {
                 target: "50%.bin".into(),
                 out_dir: Some("/out".into()),
                 only: Vec::new(),
+                peers: Vec::new(),
             }
             .to_line(),
             "get 50%25.bin /out\n"
@@ -1102,6 +1183,7 @@ mod tests {
                 target: "café".into(),
                 out_dir: Some("/x/y".into()),
                 only: Vec::new(),
+                peers: Vec::new(),
             })
         );
         // Raw UTF-8 is as good as its encoding.
@@ -1418,6 +1500,11 @@ mod tests {
                 connected: false,
             }],
             files: vec![file],
+            fetching: vec![MetadataFetch {
+                info_hash: [7; 20],
+                peers: 1,
+                known: 2,
+            }],
         };
         let Ok(Reply::Ok(v)) = Reply::parse(status_line(&s).trim_end()) else {
             panic!("status reply");
@@ -1499,11 +1586,12 @@ mod tests {
                 connected: true,
             }],
             files: vec![file],
+            fetching: Vec::new(),
         };
         assert_eq!(
             status_line(&s),
             format!(
-                r#"{{"ok":true,"peer_id":"{}","listen":"[::]:6881","tracker":{{"addr":"tracker.lab:6969","connected":true}},"trackers":[{{"addr":"tracker.lab:6969","connected":true}}],"files":[{file_json}]}}"#,
+                r#"{{"ok":true,"peer_id":"{}","listen":"[::]:6881","tracker":{{"addr":"tracker.lab:6969","connected":true}},"trackers":[{{"addr":"tracker.lab:6969","connected":true}}],"files":[{file_json}],"fetching":[]}}"#,
                 "2d".repeat(20)
             ) + "\n"
         );

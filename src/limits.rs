@@ -54,6 +54,23 @@ pub const MAX_FILTER_LEN: usize = 255;
 /// Most entries one catalog page holds.
 pub const MAX_LIST_PAGE: u16 = 1000;
 
+/// Longest info dict fetched from peers (BEP 9 `metadata_size`): a
+/// larger claim is refused before anything is allocated. 16 MiB holds the
+/// hashes of `MAX_PIECES` pieces (5 MiB) beside a tree of some 300,000
+/// files (a 100,000-file tree's dict is about 3.5 MB); libtorrent's
+/// default cap is 30 MiB, but a dict that large could not be announced to
+/// an STA tracker (`MAX_TRACKER_FRAME`) nor resumed cheaply.
+pub const MAX_METADATA_SIZE: u64 = 16 * 1024 * 1024;
+
+/// Most peers one BEP 11 PEX message adds (sent, or read: the rest of a
+/// longer list is skipped), and most it drops; libtorrent 2.0.8 sends at
+/// most 100 added peers per message.
+pub const MAX_PEX_PEERS: usize = 100;
+
+/// Most addresses a torrent remembers from peer sources other than the
+/// tracker (magnet `x.pe`, PEX, DHT), to dial and redial.
+pub const MAX_KNOWN_PEERS: usize = 2000;
+
 /// Most peers one get-peers answer holds.
 pub const MAX_PEERS_PER_ANSWER: u16 = 200;
 

@@ -503,6 +503,7 @@ fn sample_status() -> StatusReport {
                 connected: false,
             },
         ],
+        fetching: Vec::new(),
         files: vec![sample_file("/srv/sta/disk.img"), downloading],
     }
 }

@@ -15,9 +15,11 @@ use sta::meta::{FileEntry, Info, InfoError};
 use sta::wire::FrameTooLarge;
 use sta::wire::krpc::{self, Body as KBody, Query as KQuery, Response as KResponse};
 use sta::wire::peer::{self, Block, Handshake, Message, PeerError};
+use sta::wire::pex::{FLAG_REACHABLE, FLAG_SEED, Pex};
 use sta::wire::tracker::{
     ErrorCode, ListEntry, Lookup, PeerEntry, Pieces, Request, Response, Vouched,
 };
+use sta::wire::ut_metadata::MetadataMsg;
 use sta::wire::utp::{self, Header as UtpHeader, Kind as UtpKind, UtpError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
@@ -179,6 +181,13 @@ enum Expect {
     /// A uTP header (BEP 29) with no extension and no payload, or the
     /// error `utp::decode` must give.
     Utp(Result<UtpHeader, UtpError>),
+    /// A peer-wire frame carrying a BEP 9 `ut_metadata` message.
+    UtMetadata(MetadataMsg<'static>),
+    /// One whose `ut_metadata` body is refused (and ignored).
+    UtMetadataError,
+    /// A peer-wire frame carrying a BEP 11 `ut_pex` message.
+    UtPex(Pex),
+    UtPexError,
 }
 
 #[derive(Debug)]
@@ -209,6 +218,10 @@ impl Expect {
             Expect::Krpc(_) => "krpc",
             Expect::KrpcError(..) => "krpc-error",
             Expect::Utp(_) => "utp",
+            Expect::UtMetadata(_) => "ut-metadata",
+            Expect::UtMetadataError => "ut-metadata-error",
+            Expect::UtPex(_) => "ut-pex",
+            Expect::UtPexError => "ut-pex-error",
         }
     }
 }
@@ -665,9 +678,31 @@ fn table() -> Vec<(&'static str, Expect)> {
             "extension-handshake-sta",
             Peer(Message::Unknown {
                 id: 20,
-                payload: b"\x00d1:mde1:pi6881e1:v9:STA 0.1.0e",
+                payload: b"\x00d1:md11:ut_metadatai1e6:ut_pexi2ee13:metadata_sizei31235e1:pi6881e1:v9:STA 0.1.0e",
             }),
         ),
+        ("metadata-request", UtMetadata(MetadataMsg::Request(0))),
+        (
+            "metadata-data",
+            UtMetadata(MetadataMsg::Data {
+                piece: 1,
+                total_size: 16389,
+                data: b"d4:xe",
+            }),
+        ),
+        ("metadata-reject", UtMetadata(MetadataMsg::Reject(3))),
+        ("metadata-unknown-type", UtMetadataError),
+        (
+            "pex-from-libtorrent",
+            UtPex(Pex {
+                added: vec![
+                    (addr("10.0.0.1:6881"), FLAG_SEED | FLAG_REACHABLE),
+                    (addr("[2001:db8::1]:51413"), 0),
+                ],
+                dropped: vec![addr("10.0.0.2:6882")],
+            }),
+        ),
+        ("pex-torn-address", UtPexError),
         (
             "unknown-port",
             Peer(Message::Unknown {
@@ -1131,9 +1166,53 @@ fn same_bytes(what: &str, got: &[u8], want: &[u8]) -> Result<(), String> {
     }
 }
 
+fn addr(s: &str) -> std::net::SocketAddr {
+    s.parse().expect("an address")
+}
+
+/// An extended message frame: its extended id and body.
+fn extended(b: &[u8]) -> Result<(u8, &[u8]), String> {
+    match whole!(b, Message::decode)? {
+        Message::Unknown { id: 20, payload } if !payload.is_empty() => {
+            Ok((payload[0], &payload[1..]))
+        }
+        other => Err(format!("not an extended message: {other:?}")),
+    }
+}
+
 fn check(ex: &Example, want: &Expect) -> Result<(), String> {
     let b = &ex.bytes[..];
     match want {
+        Expect::UtMetadata(want) => {
+            let (id, body) = extended(b)?;
+            let got = MetadataMsg::decode(body).map_err(|e| format!("refused: {e}"))?;
+            same("decoded", &got, want)?;
+            let mut out = Vec::new();
+            want.encode(id, &mut out);
+            same_bytes("encoded", &out, b)
+        }
+        Expect::UtMetadataError => {
+            let (_, body) = extended(b)?;
+            match MetadataMsg::decode(body) {
+                Err(_) => Ok(()),
+                Ok(m) => Err(format!("accepted: {m:?}")),
+            }
+        }
+        Expect::UtPex(want) => {
+            let (id, body) = extended(b)?;
+            let got = Pex::decode(body).map_err(|e| format!("refused: {e}"))?;
+            same("decoded", &got, want)?;
+            let mut out = Vec::new();
+            want.encode(id, &mut out);
+            same_bytes("encoded", &out, b)
+        }
+        Expect::UtPexError => {
+            let (_, body) = extended(b)?;
+            match Pex::decode(body) {
+                Err(_) => Ok(()),
+                Ok(m) => Err(format!("accepted: {m:?}")),
+            }
+        }
         Expect::TrackerRequest(want) => {
             let got = whole!(b, Request::decode)?;
             same("decoded", &got, want)?;
@@ -1324,7 +1403,11 @@ fn spec_examples_match_the_codec() {
 
 #[test]
 fn spec_and_table_name_the_same_examples() {
-    const KINDS: [&str; 11] = [
+    const KINDS: [&str; 15] = [
+        "ut-metadata",
+        "ut-metadata-error",
+        "ut-pex",
+        "ut-pex-error",
         "tracker-request",
         "tracker-response",
         "tracker-request-error",
@@ -1527,6 +1610,9 @@ fn limits_in_crate() -> BTreeMap<String, u64> {
         ("MAX_BENCODE_DEPTH", MAX_BENCODE_DEPTH as u64),
         ("MAX_FILTER_LEN", MAX_FILTER_LEN as u64),
         ("MAX_LIST_PAGE", u64::from(MAX_LIST_PAGE)),
+        ("MAX_METADATA_SIZE", MAX_METADATA_SIZE),
+        ("MAX_PEX_PEERS", MAX_PEX_PEERS as u64),
+        ("MAX_KNOWN_PEERS", MAX_KNOWN_PEERS as u64),
         ("MAX_PEERS_PER_ANSWER", u64::from(MAX_PEERS_PER_ANSWER)),
         ("MAX_VOUCHED_PER_REQUEST", MAX_VOUCHED_PER_REQUEST as u64),
         ("MAX_VOUCHED_PER_FILE", MAX_VOUCHED_PER_FILE as u64),

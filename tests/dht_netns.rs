@@ -9,7 +9,8 @@
 //! by what the other announces or answers).
 //!
 //! 1. A libtorrent leecher finds an sta-peerd seeder through the DHT.
-//! 2. `sta get FILE.torrent` finds a libtorrent seeder through the DHT.
+//! 2. `sta get MAGNET` finds a libtorrent seeder through the DHT (and gets
+//!    the info dict from it, BEP 9).
 //!
 //! Needs root, iproute2 and python3-libtorrent; fails saying so otherwise.
 
@@ -36,8 +37,9 @@ fn need_libtorrent() {
     );
 }
 
-/// A v1 .torrent of `file` without announce URL, by libtorrent.
-fn lt_torrent(file: &Path, out: &Path) {
+/// A v1 .torrent of `file` without announce URL, by libtorrent; returns
+/// its info hash (hex).
+fn lt_torrent(file: &Path, out: &Path) -> String {
     let mut p = Proc::lt_peer(&[
         "make",
         "--file",
@@ -45,7 +47,11 @@ fn lt_torrent(file: &Path, out: &Path) {
         "--out",
         out.to_str().unwrap(),
     ]);
-    p.wait_line("hashed", TIMEOUT);
+    let line = p.wait_line("hashed", TIMEOUT);
+    line.split_whitespace()
+        .nth(2)
+        .unwrap_or_else(|| panic!("no info hash in {line:?}"))
+        .to_owned()
 }
 
 /// `lt_peer.py MODE` inside host `host`'s namespace, listening on its
@@ -101,12 +107,14 @@ fn libtorrent_and_sta_find_each_other_through_the_dht() {
     drop(leecher);
     drop(seeder);
 
-    // 2. libtorrent on h2 seeds m.bin; `sta get` on h1 finds it. Each
+    // 2. libtorrent on h2 seeds m.bin; `sta get MAGNET` on h1 finds it
+    //    through the DHT and fetches the info dict from it (BEP 9). Each
     //    side's DHT names the other as its bootstrap node.
     let src = tmp.subdir("src2").join("m.bin");
     write_random_file(&src, LENGTH, 22);
     let torrent = tmp.path().join("m.torrent");
-    lt_torrent(&src, &torrent);
+    let hash = lt_torrent(&src, &torrent);
+    let magnet = format!("magnet:?xt=urn:btih:{hash}&dn=m.bin");
     let sta = hosts.peerd(
         1,
         tracker,
@@ -115,7 +123,7 @@ fn libtorrent_and_sta_find_each_other_through_the_dht() {
     );
     let mut lt_seed = lt_in(&hosts, 2, "seed", &torrent, src.parent().unwrap(), &node(1));
     lt_seed.wait_line("seeding", TIMEOUT);
-    let got = sta.sta(&["get", torrent.to_str().unwrap()]).ok();
+    let got = sta.sta(&["get", &magnet]).ok();
     let dest = sta.dir.join("m.bin");
     assert_eq!(got.stdout.trim(), dest.to_str().unwrap(), "{got:?}");
     assert_same_file(&src, &dest);

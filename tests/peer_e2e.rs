@@ -38,6 +38,7 @@ fn get_line(name: &str, dir: &Path) -> String {
         target: name.into(),
         out_dir: Some(dir.to_owned()),
         only: Vec::new(),
+        peers: Vec::new(),
     }
     .to_line()
 }

@@ -617,3 +617,49 @@ fn three_trackers_each_killed_in_turn_cost_the_swarm_little() {
     eprintln!("last leecher: {calm:?} with no kill, {killed:?} with kills: {ratio:.3}");
     assert!(ratio <= 1.1, "kills slowed the swarm by {ratio:.3}");
 }
+
+/// No tracker at all: a leecher with only the info hash and the seeder's
+/// address (a magnet's x.pe) gets the info dict from it (BEP 9) and the
+/// file; a second leecher given only the first leecher's address gets the
+/// dict from that leecher, learns of the seeder through its PEX (BEP 11),
+/// which no tracker told anyone, and downloads from both.
+#[test]
+fn without_a_tracker_magnets_fetch_the_dict_from_peers_and_pex_spreads_the_seeder() {
+    let w = World {
+        no_trackers: true,
+        ..world(9, 64 * 1024)
+    };
+    let mut sim: Sim<MemStorage> = Sim::new(w, link(1000, 1));
+    let seed = sim.add_host(link(20, 5));
+    // 16 MiB at 20 Mbit/s: longer than PEX's first message takes.
+    let path = sim.create_file(seed, NAME, 16 << 20, 7);
+    sim.start(seed, &[path]).expect("seeder starts");
+    sim.run_until(secs(1));
+    let hash = sta::meta::info::to_hex(&engine(&sim, seed).status().files[0].info_hash);
+    let first = sim.add_host(link(20, 5));
+    sim.start(first, &[]).expect("starts");
+    sim.get(first, &format!("{hash} peer {}", listen(&sim, seed)));
+    // The first leecher holds the dict (and some pieces) before the
+    // second asks it.
+    sim.run_until(secs(3));
+    assert!(
+        have(&sim, first) > 0,
+        "the first leecher got the dict and started"
+    );
+    let second = sim.add_host(link(20, 5));
+    sim.start(second, &[]).expect("starts");
+    sim.get(second, &format!("{hash} peer {}", listen(&sim, first)));
+    assert!(sim.run_until_settled(&[first, second], secs(120)));
+    assert_all_done(&sim, &[first, second]);
+    let source = file_of(&sim, seed).expect("source").clone();
+    for h in [first, second] {
+        assert_eq!(file_of(&sim, h), Some(&source), "host {h}");
+    }
+    let from = &engine(&sim, second).status().files[0].from_peers;
+    eprintln!("the second leecher's verified bytes by peer: {from:?}");
+    let seed_addr = listen(&sim, seed);
+    assert!(
+        from.iter().any(|p| p.addr == seed_addr && p.bytes > 0),
+        "the second leecher downloaded from the seeder it learned of by PEX: {from:?}"
+    );
+}

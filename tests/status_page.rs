@@ -75,6 +75,7 @@ fn status_page_shows_a_download_progressing() {
         target: info_hash.clone(),
         out_dir: Some(out.clone()),
         only: Vec::new(),
+        peers: Vec::new(),
     };
     let mut control = ControlConn::open(&leecher.control, get.to_line().as_bytes());
     let have = |p: &Peerd| p.file(FILE).map_or(0, |f| f.have);

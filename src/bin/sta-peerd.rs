@@ -54,9 +54,6 @@ fn trackers(list: &str) -> Result<Vec<(SocketAddr, String)>, ConfigError> {
             out.push((a, given.to_owned()));
         }
     }
-    if out.is_empty() {
-        return Err(ConfigError("--tracker: give at least one HOST:PORT".into()));
-    }
     Ok(out)
 }
 
@@ -64,7 +61,7 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     let shares: Vec<PathBuf> = args.values_from_str(peerd::SHARE.flag)?;
     let s = Settings::load(args, &peerd::SPEC)?;
     init_logging(&s.get::<String>(&peerd::LOG_LEVEL)?)?;
-    let given = trackers(&s.get::<String>(&peerd::TRACKER)?)?;
+    let given = trackers(&s.opt::<String>(&peerd::TRACKER)?.unwrap_or_default())?;
     let trackers: Vec<SocketAddr> = given.iter().map(|(a, _)| *a).collect();
     let tls = match sta::config::tls_files(&s)? {
         Some(files) => Some(files.load()?),
@@ -133,8 +130,9 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     let v6_on = peer_listener_v6.is_some();
     let mut v6_bound = None;
     if let Some(l) = peer_listener_v6 {
-        v6_bound = Some(l.local_addr()?);
-        v6_line = Some(format!("listening on {} (IPv6)", l.local_addr()?));
+        let local = l.local_addr()?;
+        v6_bound = Some(local);
+        v6_line = Some(format!("listening on {local} (IPv6)"));
         let index = reactor.listen(Listener::Tcp(l))?;
         debug_assert_eq!(index, sta::peer::PEER_LISTENER_V6);
     }
@@ -212,11 +210,17 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
         log::info!("sta-peerd {line}");
     }
     std::io::stdout().flush()?;
-    log::info!(
-        "sta-peerd listening on {bound}, trackers {}{}",
-        tracker_list.join(", "),
-        if tls_on { " (TLS)" } else { "" }
-    );
+    match tracker_list.is_empty() {
+        true => log::info!(
+            "sta-peerd listening on {bound}, with no tracker: files are found only through peers (get by info hash or magnet with x.pe; BEP 9 metadata, PEX); `list` and `get NAME` need a tracker{}",
+            if tls_on { " (TLS)" } else { "" }
+        ),
+        false => log::info!(
+            "sta-peerd listening on {bound}, trackers {}{}",
+            tracker_list.join(", "),
+            if tls_on { " (TLS)" } else { "" }
+        ),
+    }
     if let Some(line) = v6_line {
         log::info!("sta-peerd {line}");
     }

@@ -108,7 +108,10 @@ Interrupting `sta get` does not stop the download; see `sta status`.
 
 An existing FILE.torrent (BitTorrent v1 or hybrid, one file or many) gives
 the metadata itself; a magnet link (magnet:?xt=urn:btih:HASH...) is a
-get by info hash. Either way the peers come from sta-peerd's tracker.
+get by info hash, its x.pe peers (HOST:PORT) dialed too. Peers come from
+sta-peerd's trackers, x.pe and PEX; when no tracker has the file's
+metadata (or sta-peerd runs with none), the info dict is fetched from the
+peers and checked against the info hash.
 
     --out DIR     where to put the file [default: the daemon's directory]
     --only GLOB   of a directory, fetch only the files whose path (under the
@@ -553,6 +556,7 @@ fn get(
             target: to_hex(&m.info_hash),
             out_dir,
             only,
+            peers: magnet_peers(&m.peers)?,
         }
     } else if is_torrent_file(target) {
         let path = std::fs::canonicalize(target)
@@ -570,6 +574,7 @@ fn get(
             target: target.to_owned(),
             out_dir,
             only,
+            peers: Vec::new(),
         }
     };
     let started = Instant::now();
@@ -592,6 +597,27 @@ fn get(
     }
     eprintln!("{summary}");
     out(&format!("{}\n", f.path.display()))
+}
+
+/// A magnet's `x.pe` peers, each `HOST:PORT` resolved once here (the
+/// daemon takes addresses); the daemon keeps at most `MAX_GET_PEERS`.
+fn magnet_peers(given: &[String]) -> Result<Vec<std::net::SocketAddr>, Fail> {
+    use std::net::ToSocketAddrs;
+    let mut out = Vec::new();
+    for pe in given.iter().take(sta::control::MAX_GET_PEERS) {
+        let addr = pe
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut a| a.next())
+            .ok_or_else(|| {
+                Fail::Failed(format!(
+                    "bad magnet link: x.pe={} is not HOST:PORT",
+                    clean(pe)
+                ))
+            })?;
+        out.push(addr);
+    }
+    Ok(out)
 }
 
 /// `sta get X.torrent`: an existing file named `*.torrent`.
@@ -702,7 +728,20 @@ fn status(daemon: &Client, json: bool) -> Result<ExitCode, Fail> {
         return out(&(sta::json::to_string(&s.object_with(files)) + "\n"));
     }
     let mut text = format!("peer id   {}\nlisten    {}\n", to_hex(&s.peer_id), s.listen);
-    for t in &s.trackers {
+    if s.trackers
+        .iter()
+        .all(|t| t.addr == sta::control::NO_TRACKER)
+    {
+        text.push_str(
+            "tracker   none: files are found through peers only (get by info hash or magnet with x.pe, \
+             metadata from peers, PEX); `sta list` and `sta get NAME` need a tracker\n",
+        );
+    }
+    for t in s
+        .trackers
+        .iter()
+        .filter(|t| t.addr != sta::control::NO_TRACKER)
+    {
         let state = match t.connected {
             true => "connected",
             false => "not connected",
@@ -710,6 +749,14 @@ fn status(daemon: &Client, json: bool) -> Result<ExitCode, Fail> {
         text.push_str(&format!("tracker   {} ({state})\n", clean(&t.addr)));
     }
     text.push_str(&format!("files     {}\n", s.files.len()));
+    for f in &s.fetching {
+        text.push_str(&format!(
+            "fetching  the info dict of {} from peers ({} connected, {} known)\n",
+            to_hex(&f.info_hash),
+            f.peers,
+            f.known
+        ));
+    }
     if !s.files.is_empty() {
         let rows = s
             .files

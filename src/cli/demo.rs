@@ -621,6 +621,7 @@ impl Demo {
             target: to_hex(&file.info_hash),
             out_dir: Some(downloader.dir.clone()),
             only: Vec::new(),
+            peers: Vec::new(),
         };
         let started = Instant::now();
         let rx = call_in_background(&downloader.client, request)?;

@@ -36,8 +36,8 @@ pub const SPEC: Spec = Spec {
 pub const TRACKER: Setting = Setting::new(
     "--tracker",
     "ADDR:PORT",
-    Unset::Value("127.0.0.1:6969"),
-    "the sta-trackerd to use (a host name is fine); for several, repeat the flag (or the config line) or separate them with commas: each gets its own session and hears every announce",
+    Unset::Computed("none"),
+    "the sta-trackerd to use (a host name is fine); for several, repeat the flag (or the config line) or separate them with commas: each gets its own session and hears every announce. With none, files are found only through peers: `get` of an info hash or magnet link with x.pe peers works, `list` and `get NAME` do not",
 )
 .repeatable();
 pub const LISTEN: Setting = Setting::new(

@@ -110,7 +110,8 @@ impl<S: Storage> Engine<S> {
                 target,
                 out_dir,
                 only,
-            } => self.control_get(now, link, target, out_dir, only),
+                peers,
+            } => self.control_get(now, link, target, (out_dir, only), peers),
             ControlRequest::Meta { target } => match self.local_meta(&target) {
                 Ok(Some(line)) => return Some(line),
                 Ok(None) => self.control_meta(now, link, target),
@@ -179,12 +180,9 @@ impl<S: Storage> Engine<S> {
             if !self.controls.contains_key(&link) {
                 continue; // the client left meanwhile
             }
-            let reply = if self.any_tracker() {
-                self.control_request(now, link, req)
-            } else {
-                let (code, message) = self.tracker_unreachable();
-                Some(ControlError::new(code, message).to_line())
-            };
+            // With no tracker up, what needs one fails (and a `get` of an
+            // info hash turns to its peers).
+            let reply = self.control_request(now, link, req);
             if let Some(line) = reply {
                 self.control_reply(link, line);
             }
@@ -246,21 +244,32 @@ impl<S: Storage> Engine<S> {
         Ok(())
     }
 
+    /// `get TARGET`: from this daemon if it holds the file; else the
+    /// trackers are asked for its metadata; an info hash none of them
+    /// knows (or with no tracker) is fetched from peers (BEP 9).
     fn control_get(
         &mut self,
         now: Time,
         link: LinkId,
         target: String,
-        out_dir: Option<PathBuf>,
-        only: Vec<String>,
+        (out_dir, only): (Option<PathBuf>, Vec<String>),
+        peers: Vec<std::net::SocketAddr>,
     ) -> Result<(), Refusal> {
         Self::check_target(&target)?;
         let out_dir = self.out_dir(out_dir)?;
         if let Some(hash) = self.local_target(&target, Some(&out_dir)) {
             self.retry_and_watch(now, link, hash);
+            self.add_peers(now, hash, &peers, super::book::PeerSource::Magnet);
             return Ok(());
         }
         let wanted = match info_hash_target(&target) {
+            Some(hash) if self.trackers.is_empty() => {
+                if !self.peers_may_come(&hash, &peers) {
+                    return Err(no_peer_to_ask(&hash));
+                }
+                self.start_magnet(now, link, hash, out_dir, only, &peers);
+                return Ok(());
+            }
             Some(hash) => Lookup::Hash(hash),
             None => Lookup::Name(target),
         };
@@ -268,6 +277,7 @@ impl<S: Storage> Engine<S> {
             out_dir,
             only,
             wanted,
+            peers,
         };
         self.query_start(now, link, ask)
     }
@@ -498,15 +508,31 @@ impl<S: Storage> Engine<S> {
             })
             .collect();
         let (main, tracker_connected) = self.main_tracker();
+        let tracker_addr = match self.trackers.is_empty() {
+            true => crate::control::NO_TRACKER.to_owned(),
+            false => main.to_string(),
+        };
         StatusReport {
             peer_id: self.peer_id,
             listen: self.config.listen,
-            tracker_addr: main.to_string(),
+            tracker_addr,
             tracker_connected,
             trackers,
             files,
+            fetching: self.magnets_report(),
         }
     }
+}
+
+/// Why a `get` of an info hash cannot even start with no tracker.
+fn no_peer_to_ask(hash: &InfoHash) -> Refusal {
+    (
+        code::NOT_FOUND,
+        format!(
+            "this sta-peerd has no tracker and knows no peer of {}: give peers to fetch it from (a magnet link with x.pe=HOST:PORT)",
+            crate::meta::info::to_hex(hash)
+        ),
+    )
 }
 
 fn file_report(t: &Torrent, path: PathBuf) -> FileReport {

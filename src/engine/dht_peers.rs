@@ -1,8 +1,9 @@
-//! What the DHT needs of the engine, and what it brings: the files it may
-//! announce or search for, peers found for one, and BEP 5's peer-wire
-//! part: the DHT bit of the handshake and the PORT message, both ways.
+//! What the DHT needs of the engine: the files it may announce or search
+//! for, and BEP 5's peer-wire part: the DHT bit of the handshake and the
+//! PORT message, both ways. Peers it finds come in through
+//! `Engine::add_peers` (`book`) as `PeerSource::Dht`.
 
-use super::{Engine, Storage, Time};
+use super::{Engine, Storage};
 use crate::wire::InfoHash;
 use crate::wire::peer::{Handshake, port_message};
 use std::net::SocketAddr;
@@ -16,19 +17,26 @@ pub(super) struct DhtWire {
     port: Option<u16>,
     /// DHT nodes peers told us of.
     heard: Vec<SocketAddr>,
+    /// Nodes in our DHT node's routing table, as the shell last said.
+    nodes: usize,
 }
 
 impl<S: Storage> Engine<S> {
-    /// Peers of `info_hash` found outside the trackers (the DHT): dialed
-    /// as a tracker's would be, if the file is still wanted.
-    pub fn add_peers(&mut self, _now: Time, info_hash: &InfoHash, addrs: &[SocketAddr]) {
-        self.dial_peers(info_hash, addrs);
-    }
-
     /// Our DHT node listens on UDP `port`: handshakes say so (reserved
     /// bit 0x01 of byte 7) and peers that say so too get a PORT message.
     pub fn set_dht_port(&mut self, port: u16) {
         self.dht.port = Some(port);
+    }
+
+    /// How many nodes our DHT node knows (the shell says so each tick).
+    pub fn set_dht_nodes(&mut self, nodes: usize) {
+        self.dht.nodes = nodes;
+    }
+
+    /// Whether a DHT node runs and knows another node, so a magnet's
+    /// peers may come from it (with an empty table, nobody can answer).
+    pub(super) fn dht_on(&self) -> bool {
+        self.dht.port.is_some() && self.dht.nodes > 0
     }
 
     /// DHT nodes that peers named in PORT messages since the last call.
@@ -63,13 +71,16 @@ impl<S: Storage> Engine<S> {
         }
     }
 
-    /// Every file the DHT may announce (none private, BEP 27), each with
-    /// whether it is still being fetched.
+    /// Every file the DHT may announce or search (none private, BEP 27),
+    /// each with whether it is still being fetched; a magnet link waiting
+    /// for its info dict counts as fetched.
     pub fn dht_files(&self) -> Vec<(InfoHash, bool)> {
-        self.torrents
+        let files = self
+            .torrents
             .iter()
             .filter(|(_, t)| t.dht_pex_allowed())
-            .map(|(h, t)| (*h, t.fetching()))
-            .collect()
+            .map(|(h, t)| (*h, t.fetching()));
+        let magnets = self.magnets.keys().map(|h| (*h, true));
+        files.chain(magnets).collect()
     }
 }

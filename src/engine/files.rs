@@ -319,7 +319,7 @@ impl<S: Storage> Engine<S> {
     /// Creates `NAME.part` (or re-checks an existing one) and starts
     /// fetching. The metadata goes next to it as `NAME.part.info`, so a
     /// restarted daemon can resume on its own.
-    fn open_download(
+    pub(super) fn open_download(
         &mut self,
         now: Time,
         info: Info,
@@ -587,6 +587,7 @@ impl<S: Storage> Engine<S> {
         let req = Request::Leave { info_hash: *hash };
         self.tracker_broadcast(now, &req);
         self.tags.retain(|_, h| h != hash);
+        self.books.remove(hash);
         let t = self.torrents.remove(hash)?;
         self.stats.retired_uploaded += t.uploaded();
         self.stats.retired_downloaded += t.downloaded();

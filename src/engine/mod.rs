@@ -21,13 +21,18 @@
 
 pub mod action;
 mod api;
+pub mod book;
 pub mod choker;
 mod control;
 mod dht_peers;
+pub mod extended;
 mod files;
 mod inspect;
+mod magnet;
+mod metadata;
 pub mod peer;
 mod pending_writes;
+mod pex;
 pub mod picker;
 mod query;
 pub mod reveal;
@@ -60,7 +65,8 @@ use tracker::TrackerClient;
 /// Settings of a peer engine.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The `sta-trackerd`s, each with a session of its own (at least one).
+    /// The `sta-trackerd`s, each with a session of its own; none: files
+    /// are found through peers only (magnet `x.pe`, PEX).
     pub trackers: Vec<SocketAddr>,
     /// The port peers reach us on (announced to the tracker).
     pub listen_port: u16,
@@ -121,6 +127,10 @@ pub struct Engine<S: Storage> {
     /// Peers being dialed or connected to, so none is dialed twice.
     dialing: HashSet<(InfoHash, SocketAddr)>,
     sharing: BTreeMap<u64, Sharing>,
+    /// Downloads waiting for their info dict from peers (BEP 9).
+    magnets: BTreeMap<InfoHash, magnet::Magnet>,
+    /// Peers of each file learned from `x.pe`, PEX or the DHT.
+    books: BTreeMap<InfoHash, book::PeerBook>,
     /// Control requests waiting for the first tracker session.
     parked: Vec<(LinkId, crate::control::ControlRequest)>,
     /// Job tags of downloads (verify, resume check, allocate).
@@ -169,6 +179,8 @@ impl<S: Storage> Engine<S> {
             dialing: HashSet::new(),
             listens: HashMap::new(),
             sharing: BTreeMap::new(),
+            magnets: BTreeMap::new(),
+            books: BTreeMap::new(),
             parked: Vec::new(),
             tags: HashMap::new(),
             next_tag: 0,
@@ -410,6 +422,8 @@ fn queue_send(actions: &mut VecDeque<Action>, link: LinkId, fill: impl FnOnce(&m
 
 #[cfg(test)]
 mod api_tests;
+#[cfg(test)]
+mod metadata_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -42,6 +42,8 @@ pub struct PeerConn {
     /// it was computed from: (picker epoch, pieces we have, pieces it has).
     /// Pieces only get added, so equal counts mean equal sets.
     pub interest: Option<((u64, u32, u32), bool)>,
+    /// What its BEP 10 extended messages said and what we told it.
+    pub ext: super::extended::PeerExt,
 }
 
 impl PeerConn {
@@ -64,6 +66,7 @@ impl PeerConn {
             uploaded: 0,
             last_progress: now,
             interest: None,
+            ext: Default::default(),
         }
     }
 

@@ -44,6 +44,8 @@ pub(super) enum Ask {
         /// `get`'s globs: which files of a tree to fetch.
         only: Vec<String>,
         wanted: Lookup,
+        /// Peers given with `get` (a magnet's `x.pe`).
+        peers: Vec<std::net::SocketAddr>,
     },
     /// `meta`: the info dict goes back to the client.
     Meta { wanted: Lookup },
@@ -117,6 +119,19 @@ impl<S: Storage> Engine<S> {
             Ask::Get { wanted, .. } | Ask::Meta { wanted } => Request::GetMeta(wanted.clone()),
         };
         let mut sent = 0;
+        let ask = match ask {
+            // No tracker to ask: an info hash is fetched from peers.
+            Ask::Get {
+                out_dir,
+                only,
+                wanted: Lookup::Hash(hash),
+                peers,
+            } if self.live_trackers().is_empty() && self.peers_may_come(&hash, &peers) => {
+                self.start_magnet(now, control, hash, out_dir, only, &peers);
+                return Ok(());
+            }
+            other => other,
+        };
         for i in self.live_trackers() {
             let why = match ask {
                 Ask::List(_) => Pending::List { query: id, got: 0 },
@@ -218,8 +233,15 @@ impl<S: Storage> Engine<S> {
             return;
         };
         match q.ask {
-            Ask::Get { out_dir, only, .. } => {
+            Ask::Get {
+                out_dir,
+                only,
+                peers,
+                ..
+            } => {
+                let hash = info.info_hash;
                 self.start_download(now, q.control, info, out_dir, only);
+                self.add_peers(now, hash, &peers, super::book::PeerSource::Magnet);
             }
             Ask::Meta { .. } => self.control_reply(q.control, crate::control::meta_line(&info)),
             Ask::List(_) => {}
@@ -239,28 +261,43 @@ impl<S: Storage> Engine<S> {
             None => q.answered += 1,
         }
         if q.waiting == 0 {
-            self.query_finish(id);
+            self.query_finish(now, id);
         }
     }
 
     /// A tracker's session died before it answered.
-    pub(super) fn query_lost(&mut self, id: QueryId) {
+    pub(super) fn query_lost(&mut self, now: Time, id: QueryId) {
         let Some(q) = self.queries.get_mut(&id) else {
             return;
         };
         q.waiting = q.waiting.saturating_sub(1);
         if q.waiting == 0 {
-            self.query_finish(id);
+            self.query_finish(now, id);
         }
     }
 
     /// Every tracker asked has answered, died or run out of time: the
     /// client gets what came.
-    fn query_finish(&mut self, id: QueryId) {
+    fn query_finish(&mut self, now: Time, id: QueryId) {
         let Some(q) = self.queries.remove(&id) else {
             return;
         };
+        let not_found = q.error.as_ref().is_none_or(|e| e.0 == code::NOT_FOUND);
         match (q.ask, q.answered, q.error) {
+            // No tracker has the metadata of this info hash: its peers may
+            // (when there are some to ask; else the tracker's answer).
+            (
+                Ask::Get {
+                    out_dir,
+                    only,
+                    wanted: Lookup::Hash(hash),
+                    peers,
+                },
+                _,
+                _,
+            ) if not_found && self.peers_may_come(&hash, &peers) => {
+                self.start_magnet(now, q.control, hash, out_dir, only, &peers)
+            }
             (Ask::List(entries), 1.., _) => {
                 let mut entries: Vec<ListEntry> = entries.into_values().collect();
                 entries.sort_by(|a, b| (&a.name, a.info_hash).cmp(&(&b.name, b.info_hash)));
@@ -283,7 +320,7 @@ impl<S: Storage> Engine<S> {
             .map(|(&id, _)| id)
             .collect();
         for id in late {
-            self.query_finish(id);
+            self.query_finish(now, id);
         }
     }
 }

@@ -21,7 +21,7 @@ pub(super) struct Rig {
     pub(super) tracker: LinkId,
 }
 
-fn config() -> Config {
+pub(super) fn config() -> Config {
     Config {
         trackers: vec![TRACKER.parse().unwrap()],
         listen_port: 6881,
@@ -241,7 +241,13 @@ fn a_peer_that_dialed_in_tells_its_listen_port_in_its_extension_handshake() {
     let mut hello = Vec::new();
     Handshake::new(info.info_hash, *b"-LT2080-MunAyFca4prF").encode(&mut hello);
     Message::HaveNone.encode(&mut hello);
-    crate::wire::extension::ExtHandshake::encode(51413, "libtorrent/2.0.8", &mut hello);
+    let offer = crate::wire::extension::Offer {
+        port: 51413,
+        client: "libtorrent/2.0.8",
+        pex: true,
+        metadata_size: None,
+    };
+    crate::wire::extension::ExtHandshake::encode(&offer, &mut hello);
     assert_eq!(rig.input(link, &hello), hello.len());
     rig.advance(Duration::from_millis(1100));
     let vouch = rig.sent(rig.tracker);

@@ -321,7 +321,7 @@ impl<S: Storage> Engine<S> {
         let pending = std::mem::take(&mut tr.pending);
         for p in pending {
             if let Pending::List { query, .. } | Pending::Meta(query) = p {
-                self.query_lost(query);
+                self.query_lost(now, query);
             }
         }
         self.unpark(now);
@@ -350,8 +350,11 @@ impl<S: Storage> Engine<S> {
     }
 
     pub(super) fn tracker_unreachable(&self) -> (Code, String) {
+        /// What a daemon with no `--tracker` says to what needs one.
+        const NO_TRACKER: &str = "this sta-peerd runs with no tracker (no --tracker given): there is no catalog to list or to look names up in; get a file by its info hash or magnet link with peers to fetch it from (x.pe), and share files by giving their magnet links to the other peers (`sta status --json`)";
         let addrs: Vec<String> = self.trackers.iter().map(|t| t.addr.to_string()).collect();
         let message = match addrs.len() {
+            0 => NO_TRACKER.to_owned(),
             1 => format!(
                 "cannot reach the tracker at {}; check that sta-trackerd runs there (sta-peerd keeps retrying)",
                 addrs[0]

@@ -4,6 +4,7 @@
 
 use super::action::{Action, LinkId};
 use super::choker::{Candidate, Changes, Rule};
+use super::extended::send_ext_handshake;
 use super::peer::{MAX_IN_FLIGHT, PeerConn};
 use super::pending_writes::PendingWrites;
 use super::picker::Received;
@@ -14,7 +15,7 @@ use super::{CHOKE_ROUND, Dial, Engine, queue_send};
 use crate::bitfield::Bitfield;
 use crate::limits::MAX_REQUEST_LEN;
 use crate::rng::Rng;
-use crate::wire::extension::{self, ExtHandshake};
+use crate::wire::extension;
 use crate::wire::peer::{Block, Handshake, InfoHash, Message, PeerId, piece_header};
 use log::{debug, info, warn};
 use std::collections::{BTreeMap, VecDeque};
@@ -192,7 +193,7 @@ impl<S: Storage> Engine<S> {
             return Err("connected to ourselves".into());
         }
         let Some(t) = self.torrents.get(&hs.info_hash) else {
-            return Err("asked for a file we do not have".into());
+            return self.magnet_handshake(link, conn, &hs);
         };
         if matches!(t.state(), State::Checking { .. }) {
             return Err("file is being checked".into());
@@ -258,9 +259,11 @@ impl<S: Storage> Engine<S> {
             msg.encode(buf);
         });
         // After the piece set, which BEP 6 wants first.
-        if hs.supports_extended() {
-            let port = self.config.listen_port;
-            self.send(link, |buf| ExtHandshake::encode(port, CLIENT_NAME, buf));
+        if hs.supports_extended()
+            && let Some(t) = self.torrents.get(&hs.info_hash)
+        {
+            let (port, info) = (self.config.listen_port, t.info.clone());
+            send_ext_handshake(&mut self.actions, link, port, Some(&info));
         }
         if let Some(port) = self.port_for(&hs) {
             self.send(link, |buf| buf.extend_from_slice(&port));
@@ -283,14 +286,17 @@ impl<S: Storage> Engine<S> {
         let Some(hash) = conn.info_hash else {
             return Err("message before handshake".into());
         };
+        if let Message::Unknown {
+            id: extension::EXTENDED,
+            payload,
+        } = msg
+        {
+            return self.on_extended(now, link, conn, payload);
+        }
         let Some(t) = self.torrents.get_mut(&hash) else {
-            return Err("file gone".into());
+            return self.magnet_message(link, conn, msg);
         };
         match msg {
-            Message::Unknown {
-                id: extension::EXTENDED,
-                payload,
-            } => on_extended(conn, payload),
             Message::Unknown {
                 id: crate::wire::peer::id::PORT,
                 payload,
@@ -482,6 +488,7 @@ impl<S: Storage> Engine<S> {
         if let Some(addr) = conn.dialed {
             self.dialing.remove(&(hash, addr));
         }
+        self.magnet_peer_left(&hash, link);
         let Some(t) = self.torrents.get_mut(&hash) else {
             return;
         };
@@ -553,7 +560,10 @@ impl<S: Storage> Engine<S> {
                 t.picker.forget_idle_partials();
             }
             self.query_peers(&hash, now);
+            self.dial_known(now, &hash);
         }
+        self.magnets_tick(now);
+        self.pex_tick(now);
     }
 
     /// Asks the tracker for peers of a download when it is time to: soon
@@ -645,27 +655,6 @@ impl<S: Storage> Engine<S> {
     }
 }
 
-/// What our extension handshake calls us (BEP 10 `v`).
-const CLIENT_NAME: &str = concat!("STA ", env!("CARGO_PKG_VERSION"));
-
-/// A peer's extended message: its handshake tells where a peer that
-/// dialed us listens. A malformed one only goes unread: it adds knowledge,
-/// it is not needed for the session.
-fn on_extended(conn: &mut PeerConn, payload: &[u8]) {
-    match ExtHandshake::decode(payload) {
-        Ok(Some(hs)) => {
-            if conn.dialed.is_none()
-                && let Some(port) = hs.port
-            {
-                conn.listen = Some(SocketAddr::new(conn.remote.ip(), port));
-            }
-            conn.client = hs.client;
-        }
-        Ok(None) => {}
-        Err(e) => debug!("peer {}: {e}; ignored", conn.addr()),
-    }
-}
-
 fn choke_rule(t: &Torrent) -> Rule {
     match t.is_complete() {
         true => Rule::Seeding,
@@ -742,7 +731,12 @@ fn fill_requests(
 
 /// Adopts a peer's full piece set (bitfield, have-all, have-none), which
 /// only makes sense before any have.
-fn replace_pieces(link: LinkId, conn: &mut PeerConn, t: &mut Torrent, bits: Bitfield) -> Verdict {
+pub(super) fn replace_pieces(
+    link: LinkId,
+    conn: &mut PeerConn,
+    t: &mut Torrent,
+    bits: Bitfield,
+) -> Verdict {
     if let Some(old) = &conn.theirs {
         if old.count() > 0 {
             return Err("second piece set after haves".into());

@@ -2,7 +2,8 @@
 //! an info hash, a display name and trackers; write one for a file.
 //!
 //! Only what STA can use is read: the v1 info hash (`xt=urn:btih:`, 40 hex
-//! digits or 32 base32 characters), `dn` and `tr`. Other parameters are
+//! digits or 32 base32 characters), `dn`, `tr` and `x.pe` (BEP 9: a peer
+//! to fetch the file and its metadata from). Other parameters are
 //! ignored; a link without a v1 info hash is refused.
 
 use super::info::{InfoHash, from_hex};
@@ -17,6 +18,8 @@ pub struct Magnet {
     pub name: Option<String>,
     /// Every `tr` (tracker URL), in order.
     pub trackers: Vec<String>,
+    /// Every `x.pe` (a peer, `HOST:PORT`, `[IPv6]:PORT`), in order.
+    pub peers: Vec<String>,
 }
 
 /// Why a magnet link was refused; the text says what is wrong.
@@ -55,6 +58,7 @@ impl Magnet {
         let mut other_xt = false;
         let mut name = None;
         let mut trackers = Vec::new();
+        let mut peers = Vec::new();
         for param in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = param.split_once('=').unwrap_or((param, ""));
             match key {
@@ -72,6 +76,7 @@ impl Magnet {
                 }
                 "dn" => name = Some(utf8(decode(value, Plus::Space)?, "dn")?),
                 "tr" => trackers.push(utf8(decode(value, Plus::Plus)?, "tr")?),
+                "x.pe" => peers.push(utf8(decode(value, Plus::Plus)?, "x.pe")?),
                 _ => {}
             }
         }
@@ -87,6 +92,7 @@ impl Magnet {
             info_hash,
             name,
             trackers,
+            peers,
         })
     }
 
@@ -102,6 +108,10 @@ impl Magnet {
             s.push_str("&tr=");
             s.push_str(&encode(tr));
         }
+        for pe in &self.peers {
+            s.push_str("&x.pe=");
+            s.push_str(&encode(pe));
+        }
         s
     }
 }
@@ -112,6 +122,7 @@ pub fn magnet_link(info_hash: &InfoHash, name: &str) -> String {
         info_hash: *info_hash,
         name: Some(name.to_owned()),
         trackers: Vec::new(),
+        peers: Vec::new(),
     }
     .to_link()
 }
@@ -190,6 +201,7 @@ mod tests {
         assert_eq!(to_hex(&m.info_hash), HEX);
         assert_eq!(m.name.as_deref(), Some("hello world.txt"));
         assert_eq!(m.trackers, ["http://t:6969/announce"]);
+        assert_eq!(m.peers, ["1"]);
         // The same hash in base32 (RFC 4648).
         let b32 = Magnet::parse("MAGNET:?xt=URN:BTIH:YTFYTMOEHWOGJCZS5GR5OI7G4KYZIGE3").unwrap();
         assert_eq!(to_hex(&b32.info_hash), HEX);
@@ -213,6 +225,7 @@ mod tests {
             info_hash: [1; 20],
             name: None,
             trackers: vec!["udp://a:1".into(), "http://b/announce?x=1&y=2".into()],
+            peers: vec!["10.0.0.1:6881".into(), "[::1]:51413".into()],
         };
         assert_eq!(Magnet::parse(&full.to_link()), Ok(full));
     }

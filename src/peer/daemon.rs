@@ -111,7 +111,8 @@ impl Daemon {
             return;
         };
         for (hash, addrs) in dht.flush(now, ctx) {
-            self.engine.add_peers(now, &hash, &addrs);
+            let source = crate::engine::book::PeerSource::Dht;
+            self.engine.add_peers(now, hash, &addrs, source);
         }
         self.perform(ctx);
     }
@@ -553,6 +554,7 @@ impl Handler for Daemon {
                 dht.ping(now, node);
             }
             dht.tick(now, &self.engine.dht_files());
+            self.engine.set_dht_nodes(dht.nodes());
             self.dht_flush(ctx);
         }
     }

@@ -205,7 +205,7 @@ fn action<S: Storage>(engine: &mut Engine<S>, now: Time, path: &str, bytes: &[u8
         "/api/v1/get" => body::<GetBody>(bytes).and_then(|b| {
             let out_dir = b.out_dir.map(|d| absolute(d, "out_dir")).transpose()?;
             let echo = serde_json::json!({"ok": true, "accepted": "get", "target": b.target, "out_dir": out_dir});
-            Ok((ControlRequest::Get { target: b.target, out_dir, only: b.only }, echo))
+            Ok((ControlRequest::Get { target: b.target, out_dir, only: b.only, peers: Vec::new() }, echo))
         }),
         _ => body::<RemoveBody>(bytes).map(|b| {
             (ControlRequest::Remove { target: b.target, delete: b.delete }, serde_json::Value::Null)

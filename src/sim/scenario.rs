@@ -94,6 +94,7 @@ pub fn run(sc: &Scenario) -> Result<RunResult, String> {
         upload_slots: sc.upload_slots,
         hash_rate: sc.hash_rate,
         count_dups: false,
+        no_trackers: false,
     };
     let mut rng = Rng::new(mix_seed(sc.seed ^ 0x5eed));
     let tracker_link = LinkSpec {

@@ -47,6 +47,9 @@ pub struct World {
     pub hash_rate: u64,
     /// Count duplicate blocks per host (costs a set of blocks each).
     pub count_dups: bool,
+    /// Engines are given no tracker (as `sta-peerd` with no `--tracker`):
+    /// peers come from `get`'s `peer` words and PEX only.
+    pub no_trackers: bool,
 }
 
 impl Default for World {
@@ -59,6 +62,7 @@ impl Default for World {
             upload_slots: 4,
             hash_rate: 1_000_000_000,
             count_dups: false,
+            no_trackers: false,
         }
     }
 }
@@ -181,7 +185,10 @@ impl<S: SimStorage> Sim<S> {
         let now = self.now();
         let host = self.hosts.get(h).ok_or("no such host")?;
         let config = Config {
-            trackers: (0..self.trackers.len()).map(tracker_addr_of).collect(),
+            trackers: match self.world.no_trackers {
+                true => Vec::new(),
+                false => (0..self.trackers.len()).map(tracker_addr_of).collect(),
+            },
             listen_port: PEER_PORT,
             listen: host.listen,
             dir: Self::dir(h),

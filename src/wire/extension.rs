@@ -1,10 +1,12 @@
 //! BEP 10, the extension protocol: peer-wire message 20, whose first
 //! payload byte is an extended message id (0 = the extension handshake)
-//! followed by a bencoded dict. STA sends and reads only the handshake, for
-//! what it says about the peer: `p`, the port it listens on (so a peer
-//! that dialed us can be dialed and vouched for, spec/tracker.md), and
-//! `v`, its client name. It offers no extended messages (`m` is empty), so
-//! a peer sends it none; others are skipped like unknown messages.
+//! followed by a bencoded dict. The handshake's `m` maps the names of the
+//! extended messages a side reads to the ids it wants them sent with; STA
+//! offers `ut_metadata` (BEP 9, [`super::ut_metadata`]) and, for torrents
+//! that are not private, `ut_pex` (BEP 11, [`super::pex`]). It also reads
+//! `p`, the port a peer listens on (so a peer that dialed us can be dialed
+//! and vouched for, spec/tracker.md), `v`, its client name, and
+//! `metadata_size`.
 
 use crate::meta::bencode::{self, Value};
 
@@ -14,6 +16,10 @@ pub const EXTENDED: u8 = 20;
 pub const HANDSHAKE: u8 = 0;
 /// Longest client name kept from `v` (longer ones are cut).
 pub const MAX_CLIENT_NAME: usize = 64;
+/// The extended id STA reads `ut_metadata` messages with (its `m`).
+pub const OUR_UT_METADATA: u8 = 1;
+/// The extended id STA reads `ut_pex` messages with (its `m`).
+pub const OUR_UT_PEX: u8 = 2;
 
 /// What a peer's extension handshake says that STA uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,6 +28,24 @@ pub struct ExtHandshake {
     pub port: Option<u16>,
     /// `v`: its client name and version, when it is UTF-8.
     pub client: Option<String>,
+    /// `m.ut_metadata`: the id to send it `ut_metadata` messages with
+    /// (1..=255; 0 or absent: it does not read them).
+    pub ut_metadata: Option<u8>,
+    /// `m.ut_pex`: likewise for `ut_pex`.
+    pub ut_pex: Option<u8>,
+    /// `metadata_size`: the length of the info dict, when it has it.
+    pub metadata_size: Option<u64>,
+}
+
+/// What our extension handshake offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Offer<'a> {
+    pub port: u16,
+    pub client: &'a str,
+    /// Offer `ut_pex` (false for a private torrent, BEP 27).
+    pub pex: bool,
+    /// The info dict's length, when we hold it.
+    pub metadata_size: Option<u64>,
 }
 
 /// Why an extension handshake was not read. The session goes on: the
@@ -35,14 +59,22 @@ impl std::fmt::Display for ExtError {
     }
 }
 
+/// An extended id from `m`: 1..=255 (0 means "disabled", BEP 10).
+fn ext_id(m: Option<&Value<'_>>, name: &[u8]) -> Option<u8> {
+    m?.get(name)
+        .and_then(Value::as_int)
+        .and_then(|i| u8::try_from(i).ok())
+        .filter(|&i| i != 0)
+}
+
 impl ExtHandshake {
     /// Reads the payload of an extended message (its extended id first).
     /// `Ok(None)`: another extended message, not the handshake.
     pub fn decode(payload: &[u8]) -> Result<Option<ExtHandshake>, ExtError> {
-        let Some((&ext_id, dict)) = payload.split_first() else {
+        let Some((&ext_id_byte, dict)) = payload.split_first() else {
             return Err(ExtError("an extended message without its id".into()));
         };
-        if ext_id != HANDSHAKE {
+        if ext_id_byte != HANDSHAKE {
             return Ok(None);
         }
         let value =
@@ -60,17 +92,44 @@ impl ExtHandshake {
             .and_then(Value::as_bytes)
             .and_then(|v| std::str::from_utf8(v).ok())
             .map(|v| v.chars().take(MAX_CLIENT_NAME).collect());
-        Ok(Some(ExtHandshake { port, client }))
+        let m = value.get(b"m").filter(|m| matches!(m, Value::Dict(_)));
+        let metadata_size = value
+            .get(b"metadata_size")
+            .and_then(Value::as_int)
+            .and_then(|n| u64::try_from(n).ok())
+            .filter(|&n| n > 0);
+        Ok(Some(ExtHandshake {
+            port,
+            client,
+            ut_metadata: ext_id(m, b"ut_metadata"),
+            ut_pex: ext_id(m, b"ut_pex"),
+            metadata_size,
+        }))
     }
 
-    /// Appends our extension handshake, framed: no extended messages
-    /// offered, our listen port and client name.
-    pub fn encode(port: u16, client: &str, out: &mut Vec<u8>) {
-        let mut dict = Vec::with_capacity(32 + client.len());
-        dict.extend_from_slice(b"d1:mde1:pi");
-        dict.extend_from_slice(port.to_string().as_bytes());
+    /// Appends our extension handshake, framed: the extended messages we
+    /// read, the info dict's size when we hold it, our listen port and
+    /// client name (keys in bencode's sorted order).
+    pub fn encode(offer: &Offer<'_>, out: &mut Vec<u8>) {
+        let mut dict = Vec::with_capacity(80 + offer.client.len());
+        dict.extend_from_slice(b"d1:md11:ut_metadatai");
+        dict.extend_from_slice(OUR_UT_METADATA.to_string().as_bytes());
+        dict.push(b'e');
+        if offer.pex {
+            dict.extend_from_slice(b"6:ut_pexi");
+            dict.extend_from_slice(OUR_UT_PEX.to_string().as_bytes());
+            dict.push(b'e');
+        }
+        dict.push(b'e');
+        if let Some(size) = offer.metadata_size {
+            dict.extend_from_slice(b"13:metadata_sizei");
+            dict.extend_from_slice(size.to_string().as_bytes());
+            dict.push(b'e');
+        }
+        dict.extend_from_slice(b"1:pi");
+        dict.extend_from_slice(offer.port.to_string().as_bytes());
         dict.extend_from_slice(b"e1:v");
-        Value::Bytes(client.as_bytes()).encode(&mut dict);
+        Value::Bytes(offer.client.as_bytes()).encode(&mut dict);
         dict.push(b'e');
         out.extend_from_slice(&(dict.len() as u32 + 2).to_be_bytes());
         out.push(EXTENDED);
@@ -79,16 +138,37 @@ impl ExtHandshake {
     }
 }
 
+/// Appends an extended message framed for the peer: `ext_id` is the id
+/// the peer's `m` gave for it, `body` its bencoded (and raw) bytes.
+pub fn frame(ext_id: u8, body: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(body.len() as u32 + 2).to_be_bytes());
+    out.push(EXTENDED);
+    out.push(ext_id);
+    out.extend_from_slice(body);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::wire::peer::Message;
 
+    fn offer(pex: bool, metadata_size: Option<u64>) -> Offer<'static> {
+        Offer {
+            port: 6881,
+            client: "STA 0.1.0",
+            pex,
+            metadata_size,
+        }
+    }
+
     #[test]
     fn ours_reads_back_and_is_a_peer_message() {
         let mut out = Vec::new();
-        ExtHandshake::encode(6881, "STA 0.1.0", &mut out);
-        assert_eq!(&out[4..], b"\x14\x00d1:mde1:pi6881e1:v9:STA 0.1.0e");
+        ExtHandshake::encode(&offer(true, Some(31235)), &mut out);
+        assert_eq!(
+            &out[4..],
+            &b"\x14\x00d1:md11:ut_metadatai1e6:ut_pexi2ee13:metadata_sizei31235e1:pi6881e1:v9:STA 0.1.0e"[..]
+        );
         let Ok(Some((Message::Unknown { id, payload }, n))) = Message::decode(&out) else {
             panic!("a peer-wire frame");
         };
@@ -96,6 +176,15 @@ mod tests {
         let got = ExtHandshake::decode(payload).unwrap().unwrap();
         assert_eq!(got.port, Some(6881));
         assert_eq!(got.client.as_deref(), Some("STA 0.1.0"));
+        assert_eq!(got.ut_metadata, Some(OUR_UT_METADATA));
+        assert_eq!(got.ut_pex, Some(OUR_UT_PEX));
+        assert_eq!(got.metadata_size, Some(31235));
+        // A private torrent's, or one whose dict we are still fetching.
+        let mut out = Vec::new();
+        ExtHandshake::encode(&offer(false, None), &mut out);
+        let got = ExtHandshake::decode(&out[5..]).unwrap().unwrap();
+        assert_eq!((got.ut_pex, got.metadata_size), (None, None));
+        assert_eq!(got.ut_metadata, Some(OUR_UT_METADATA));
     }
 
     #[test]
@@ -116,6 +205,18 @@ mod tests {
             let mut p = vec![0];
             p.extend_from_slice(dict);
             assert_eq!(read(&p).unwrap().unwrap().port, None, "{dict:?}");
+        }
+        for dict in [
+            &b"d1:md11:ut_metadatai0eee"[..],
+            b"d1:md11:ut_metadatai256eee",
+            b"d1:md11:ut_metadatai-1eee",
+            b"d1:ml11:ut_metadataee",
+            b"d13:metadata_sizei-5ee",
+        ] {
+            let mut p = vec![0];
+            p.extend_from_slice(dict);
+            let hs = read(&p).unwrap().unwrap();
+            assert_eq!((hs.ut_metadata, hs.metadata_size), (None, None), "{dict:?}");
         }
         let long = format!("d1:v{}:{}e", 200, "x".repeat(200));
         let mut p = vec![0];

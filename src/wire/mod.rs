@@ -1,7 +1,8 @@
 //! Bytes on the wire, sans-IO: the common framing and STA's two protocols
 //! built on it (`peer`, `tracker`), the BitTorrent tracker protocols
 //! (`bt_udp`, `bt_http`), the DHT's KRPC (`krpc`), the uTP header
-//! (`utp`), and hex and percent-encoding (`text`).
+//! (`utp`), the BEP 10 extended messages (`extension`, `ut_metadata`,
+//! `pex`), and hex and percent-encoding (`text`).
 //!
 //! In STA's framing every frame is a `u32` big-endian length (of what
 //! follows), then a `u8` message id and its payload. A length of 0 is a
@@ -16,8 +17,10 @@ pub mod cursor;
 pub mod extension;
 pub mod krpc;
 pub mod peer;
+pub mod pex;
 pub mod text;
 pub mod tracker;
+pub mod ut_metadata;
 pub mod utp;
 
 /// A file's id everywhere in STA: the SHA1 of its bencoded info dict.

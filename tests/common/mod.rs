@@ -635,19 +635,30 @@ pub fn spawn_peerd_unready(
     shares: &[&Path],
     extra: &[&str],
 ) -> Peerd {
-    let tracker = tracker.to_string();
+    spawn_peerd_of(Some(tracker), dir, shares, extra)
+}
+
+/// A `sta-peerd` with no `--tracker` at all: it finds files and peers
+/// only through peers (magnet `x.pe`, PEX).
+pub fn spawn_peerd_trackerless(dir: &Path, shares: &[&Path], extra: &[&str]) -> Peerd {
+    spawn_peerd_of(None, dir, shares, extra)
+}
+
+fn spawn_peerd_of(
+    tracker: Option<SocketAddr>,
+    dir: &Path,
+    shares: &[&Path],
+    extra: &[&str],
+) -> Peerd {
     let dir_s = dir.to_str().expect("UTF-8 temp dir").to_owned();
-    let mut args: Vec<String> = [
-        "--listen",
-        "127.0.0.1:0",
-        "--tracker",
-        &tracker,
-        "--dir",
-        &dir_s,
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut args: Vec<String> = ["--listen", "127.0.0.1:0", "--dir", &dir_s]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if let Some(t) = tracker {
+        args.push("--tracker".into());
+        args.push(t.to_string());
+    }
     for s in shares {
         args.push("--share".into());
         args.push(s.to_str().expect("UTF-8 path").to_owned());

@@ -154,6 +154,7 @@ impl Bench {
             target: target.clone(),
             out_dir: Some(dir.to_path_buf()),
             only: Vec::new(),
+            peers: Vec::new(),
         };
         self.call(&leecher.client, get(&leecher.dir), 0, tx)?;
         let got = self.follow_gets(&rx, 1, size, None, || {})?;

@@ -216,6 +216,7 @@ impl Bench {
             target: to_hex(&file.info_hash),
             out_dir: Some(leecher.dir.clone()),
             only: Vec::new(),
+            peers: Vec::new(),
         };
         self.call(&leecher.client, get, 0, tx)?;
         let mut deadline = Instant::now() + STALL;

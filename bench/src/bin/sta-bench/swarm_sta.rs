@@ -144,6 +144,7 @@ impl Bench {
             target: target.to_owned(),
             out_dir: Some(peer.dir.clone()),
             only: Vec::new(),
+            peers: Vec::new(),
         };
         let tx = tx.clone();
         peer.client
