@@ -82,6 +82,11 @@ torrent_handle.set_ssl_certificate. Everything else is as without TLS:
 still TCP only (uTP off; libtorrent's SSL peers run over TCP here) and
 no BitTorrent encryption (pe_disabled): TLS is the encryption.
 
+--dht-bootstrap IP:PORT (seed and leech) turns libtorrent's DHT on, with
+that node as its only bootstrap node and dht_restrict_routing_ips /
+dht_restrict_search_ips off (a private /24 of emulated hosts); with
+--reannounce the torrent is also announced to the DHT every SECS.
+
 SIGTERM ends the process as stdin closing does: the session is destroyed
 normally, which completes its disk jobs (Python's default would kill it
 with its disk thread's work undone).
@@ -142,7 +147,7 @@ def watch_stdin(lines, answer=None):
     return closed
 
 
-def session(listen=None, ssl=False, client_defaults=False):
+def session(listen=None, ssl=False, client_defaults=False, dht=None):
     cat = lt.alert.category_t
     interfaces = listen or "127.0.0.1:0"
     if ssl:
@@ -178,6 +183,15 @@ def session(listen=None, ssl=False, client_defaults=False):
             "in_enc_policy",
         ):
             del settings[key]
+    if dht:
+        # --dht-bootstrap: a DHT node joining through that node only. On a
+        # private /24 (bench/netns.sh) libtorrent's defaults would keep one
+        # node per /24 in its table and refuse lookups' answers from the
+        # same range.
+        settings["enable_dht"] = True
+        settings["dht_bootstrap_nodes"] = dht
+        settings["dht_restrict_routing_ips"] = False
+        settings["dht_restrict_search_ips"] = False
     if listen is None:
         # All peers share 127.0.0.1 there, and trackers on 127.0.0.1
         # (sta-trackerd in the tests) are fine.
@@ -244,16 +258,20 @@ def wait_listening(ses, deadline, ssl=False):
 
 
 class Reannouncer:
-    """Forces an announce to every tracker every `every` seconds (0: never)."""
+    """Forces an announce to every tracker (and, with `dht`, to the DHT)
+    every `every` seconds (0: never)."""
 
-    def __init__(self, handle, every):
+    def __init__(self, handle, every, dht=False):
         self.handle = handle
         self.every = every
+        self.dht = dht
         self.next = time.monotonic() + every
 
     def tick(self):
         if self.every and time.monotonic() >= self.next:
             self.handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
+            if self.dht:
+                self.handle.force_dht_announce()
             self.next = time.monotonic() + self.every
 
 
@@ -404,13 +422,13 @@ def seed(args):
     closed = watch_stdin(lines, answer)
     deadline = time.monotonic() + args.timeout
     ssl = bool(args.ssl_cert)
-    ses = session(args.listen, ssl)
+    ses = session(args.listen, ssl, dht=args.dht_bootstrap)
     handle = add(ses, args.torrent, args.save, args)
     if args.upload_limit:
         # On the torrent, not the session: the session's limit spares
         # peers on the local network (loopback included).
         handle.set_upload_limit(args.upload_limit)
-    again = Reannouncer(handle, args.reannounce)
+    again = Reannouncer(handle, args.reannounce, bool(args.dht_bootstrap))
     say(f"listening on {listen_host(args.listen)}:{wait_listening(ses, deadline, ssl)}")
     while not handle.status().is_seeding:
         if time.monotonic() > deadline:
@@ -453,7 +471,7 @@ def leech(args):
     closed = watch_stdin(lines, answer)
     deadline = STARTED + args.timeout
     ssl = bool(args.ssl_cert)
-    ses = session(args.listen, ssl, args.client_defaults)
+    ses = session(args.listen, ssl, args.client_defaults, args.dht_bootstrap)
     if args.magnet:
         params = lt.parse_magnet_uri(args.magnet)
         params.save_path = args.save
@@ -473,7 +491,7 @@ def leech(args):
     for peer in args.peer:
         host, port = peer.rsplit(":", 1)
         handle.connect_peer((host, int(port)))
-    again = Reannouncer(handle, args.reannounce)
+    again = Reannouncer(handle, args.reannounce, bool(args.dht_bootstrap))
     finished = False
     next_report = time.monotonic() + 1
     # A download that stops moving for STALL s gets its peers described on
@@ -583,6 +601,9 @@ def main():
         help="keep libtorrent's uTP and encryption defaults (uTP first, encryption enabled)",
     )
     for sub_parser in (s, lch):
+        sub_parser.add_argument(
+            "--dht-bootstrap", default="", help="IP:PORT: run a DHT node joining through it"
+        )
         sub_parser.add_argument("--ssl-cert", default="", help="PEM certificate, for SSL torrents")
         sub_parser.add_argument("--ssl-key", default="", help="its PEM key")
     ht = sub.add_parser("hash-tree")

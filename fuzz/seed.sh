@@ -15,6 +15,7 @@
 #                               target's mode for raw info dicts)
 #       bt-udp* (info string `bt-hex`, which tests/conformance.rs skips)
 #                            -> bt_udp
+#       krpc*                -> krpc (one DHT datagram each)
 #       utp*                 -> utp (uTP headers, spec/bittorrent.md)
 #     and text blocks `text bt-http NAME` (one HTTP request head, lines
 #     ending in CRLF) -> bt_http; `text http-request NAME` blocks of
@@ -31,7 +32,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 corpus=fuzz/corpus
-targets=(tracker_request tracker_response peer_wire bencode bt_udp bt_http info_tree http_request utp extension)
+targets=(tracker_request tracker_response peer_wire bencode bt_udp bt_http info_tree http_request krpc utp extension)
 for t in "${targets[@]}"; do mkdir -p "$corpus/$t"; done
 
 # A BEP 3 handshake with the Fast bit, all-zero hash and id.
@@ -55,6 +56,7 @@ target_of() {
     ut-*) echo extension ;;
     bencode* | info-dict*) echo bencode ;;
     bt-udp*) echo bt_udp ;;
+    krpc*) echo krpc ;;
     utp*) echo utp ;;
     *) echo "" ;;
     esac
@@ -85,7 +87,7 @@ for md in spec/*.md; do
         elif [[ $target == peer_wire && $kind != *handshake* ]]; then
             stream[$target]=${stream[$target]:-$handshake}$hex
             hex=$handshake$hex
-        elif [[ $kind != *error* && $target != bencode ]]; then
+        elif [[ $kind != *error* && $target != bencode && $target != krpc ]]; then
             stream[$target]=${stream[$target]:-}$hex
         fi
         write "$target" "$seed" "$hex"

@@ -9,6 +9,7 @@ pub mod bitfield;
 pub mod cli;
 pub mod config;
 pub mod control;
+pub mod dht;
 pub mod engine;
 pub mod hashpool;
 pub mod http;

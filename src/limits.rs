@@ -94,3 +94,51 @@ pub const MAX_UTP_RESETS_PER_SEC: u32 = 100;
 
 /// Tracker protocol version spoken by this build.
 pub const TRACKER_PROTOCOL_VERSION: u16 = 1;
+
+/// Largest KRPC (DHT, BEP 5) datagram accepted; larger ones are dropped
+/// unread. BEP 5 messages fit one Ethernet frame (1472 bytes of UDP
+/// payload); the slack covers extensions such as `nodes6`.
+pub const MAX_KRPC_DATAGRAM: usize = 2048;
+
+/// Longest KRPC transaction id accepted (libtorrent sends 2 bytes,
+/// others up to 8); a longer one is dropped, since echoing it would let a
+/// sender make our answers as large as it likes.
+pub const MAX_KRPC_TID: usize = 16;
+
+/// Longest DHT token accepted (STA sends 8 bytes, libtorrent 4).
+pub const MAX_KRPC_TOKEN: usize = 64;
+
+/// Nodes per routing-table bucket, and nodes per find_node or get_peers
+/// answer (BEP 5's k).
+pub const DHT_K: usize = 8;
+
+/// Info hashes the DHT node stores peers for, on behalf of others.
+pub const DHT_MAX_HASHES: usize = 5000;
+
+/// Peers stored per info hash; past it the entry closest to expiry goes.
+pub const DHT_MAX_PEERS_PER_HASH: usize = 200;
+
+/// Peers one get_peers answer holds (50 x 8 bytes keeps the answer well
+/// inside one Ethernet frame beside 8 nodes).
+pub const DHT_MAX_VALUES: usize = 50;
+
+/// Queries one source IPv4 address may have answered per second, and the
+/// burst allowed above that.
+pub const DHT_QUERIES_PER_SEC: u64 = 20;
+pub const DHT_QUERY_BURST: u64 = 50;
+
+/// Source addresses with a query-rate bucket; a new address past it is
+/// not answered until quiet ones are forgotten.
+pub const DHT_MAX_RATE_TRACKED: usize = 10_000;
+
+/// Lookups a DHT node runs at once (get_peers, announce, refresh).
+pub const DHT_MAX_LOOKUPS: usize = 256;
+
+/// Nodes one lookup keeps as candidates, closest first.
+pub const DHT_LOOKUP_CANDIDATES: usize = 64;
+
+/// Queries a DHT node has in flight at once.
+pub const DHT_MAX_TRANSACTIONS: usize = 1024;
+
+/// Nodes written to (and read from) the saved routing table.
+pub const DHT_MAX_SAVED_NODES: usize = 1280;

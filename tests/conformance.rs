@@ -13,13 +13,14 @@ use sta::meta::info::{self, FileError, NameError};
 use sta::meta::paths::PathError;
 use sta::meta::{FileEntry, Info, InfoError};
 use sta::wire::FrameTooLarge;
+use sta::wire::krpc::{self, Body as KBody, Query as KQuery, Response as KResponse};
 use sta::wire::peer::{self, Block, Handshake, Message, PeerError};
 use sta::wire::pex::{FLAG_REACHABLE, FLAG_SEED, Pex};
 use sta::wire::tracker::{
     ErrorCode, ListEntry, Lookup, PeerEntry, Pieces, Request, Response, Vouched,
 };
-use sta::wire::utp::{self, Header as UtpHeader, Kind as UtpKind, UtpError};
 use sta::wire::ut_metadata::MetadataMsg;
+use sta::wire::utp::{self, Header as UtpHeader, Kind as UtpKind, UtpError};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::path::{Path, PathBuf};
@@ -173,6 +174,10 @@ enum Expect {
     PeerError(PeerError),
     Bencode(Result<Value<'static>, BencodeError>),
     Info(Result<InfoOk, InfoError>),
+    /// A KRPC datagram: decodes to this and re-encodes to the same bytes.
+    Krpc(krpc::Message<'static>),
+    /// A KRPC datagram refused with this error kind and reply code.
+    KrpcError(krpc::ErrorKind, Option<i64>),
     /// A uTP header (BEP 29) with no extension and no payload, or the
     /// error `utp::decode` must give.
     Utp(Result<UtpHeader, UtpError>),
@@ -210,6 +215,8 @@ impl Expect {
             Expect::PeerError(_) => "peer-error",
             Expect::Bencode(_) => "bencode",
             Expect::Info(_) => "info-dict",
+            Expect::Krpc(_) => "krpc",
+            Expect::KrpcError(..) => "krpc-error",
             Expect::Utp(_) => "utp",
             Expect::UtMetadata(_) => "ut-metadata",
             Expect::UtMetadataError => "ut-metadata-error",
@@ -299,6 +306,18 @@ fn tree_ok(
         info_hash,
         tree: Some(files.to_vec()),
     }))
+}
+
+const NODE_A: &[u8; 20] = b"abcdefghij0123456789";
+const NODE_M: &[u8; 20] = b"mnopqrstuvwxyz123456";
+
+/// A KRPC message of transaction "aa".
+fn kmsg(body: KBody<'static>) -> krpc::Message<'static> {
+    krpc::Message {
+        tid: b"aa",
+        body,
+        ip: None,
+    }
 }
 
 const EXTENDED_PAYLOAD: &[u8] = b"\x00d12:complete_agoi-1e1:md11:lt_donthavei7e10:share_modei8e\
@@ -987,6 +1006,77 @@ fn table() -> Vec<(&'static str, Expect)> {
                 at: 10,
             }))),
         ),
+        // bittorrent.md: DHT
+        (
+            "krpc-ping",
+            Krpc(kmsg(KBody::Query(KQuery::Ping { id: *NODE_A }))),
+        ),
+        (
+            "krpc-ping-response",
+            Krpc(kmsg(KBody::Response(KResponse {
+                id: *NODE_M,
+                ..KResponse::default()
+            }))),
+        ),
+        (
+            "krpc-find-node",
+            Krpc(kmsg(KBody::Query(KQuery::FindNode {
+                id: *NODE_A,
+                target: *NODE_M,
+            }))),
+        ),
+        (
+            "krpc-find-node-response",
+            Krpc(kmsg(KBody::Response(KResponse {
+                id: *b"0123456789abcdefghij",
+                nodes: vec![(*NODE_M, "10.0.0.2:6881".parse().unwrap())],
+                ..KResponse::default()
+            }))),
+        ),
+        (
+            "krpc-get-peers",
+            Krpc(kmsg(KBody::Query(KQuery::GetPeers {
+                id: *NODE_A,
+                info_hash: *NODE_M,
+            }))),
+        ),
+        (
+            "krpc-get-peers-values",
+            Krpc(kmsg(KBody::Response(KResponse {
+                id: *NODE_A,
+                nodes: Vec::new(),
+                values: vec![
+                    "10.0.0.3:6881".parse().unwrap(),
+                    "10.0.0.4:6882".parse().unwrap(),
+                ],
+                token: Some(b"aoeusnth"),
+            }))),
+        ),
+        (
+            "krpc-announce-peer",
+            Krpc(kmsg(KBody::Query(KQuery::AnnouncePeer {
+                id: *NODE_A,
+                info_hash: *NODE_M,
+                port: 6881,
+                implied_port: true,
+                token: b"aoeusnth",
+            }))),
+        ),
+        (
+            "krpc-error",
+            Krpc(kmsg(KBody::Error {
+                code: 203,
+                message: b"Protocol Error",
+            })),
+        ),
+        (
+            "krpc-unknown-method",
+            KrpcError(krpc::ErrorKind::UnknownMethod, Some(204)),
+        ),
+        (
+            "krpc-short-id",
+            KrpcError(krpc::ErrorKind::Invalid("id"), Some(203)),
+        ),
     ]
 }
 
@@ -1190,6 +1280,17 @@ fn check(ex: &Example, want: &Expect) -> Result<(), String> {
             }
             Ok(())
         }
+        Expect::Krpc(want) => {
+            same("decoded", &krpc::Message::decode(b), &Ok(want.clone()))?;
+            same_bytes("encoded", &want.to_vec(), b)
+        }
+        Expect::KrpcError(kind, code) => match krpc::Message::decode(b) {
+            Err(e) => {
+                same("error", e.kind, *kind)?;
+                same("reply code", e.reply_code(), *code)
+            }
+            Ok(got) => Err(format!("accepted: {got:?}")),
+        },
         Expect::Utp(Err(want)) => same("result", utp::decode(b).err(), Some(*want)),
         Expect::Utp(Ok(want)) => {
             let got = utp::decode(b).map_err(|e| format!("refused: {e}"))?;
@@ -1302,7 +1403,7 @@ fn spec_examples_match_the_codec() {
 
 #[test]
 fn spec_and_table_name_the_same_examples() {
-    const KINDS: [&str; 13] = [
+    const KINDS: [&str; 15] = [
         "ut-metadata",
         "ut-metadata-error",
         "ut-pex",
@@ -1315,6 +1416,8 @@ fn spec_and_table_name_the_same_examples() {
         "peer-error",
         "bencode",
         "info-dict",
+        "krpc",
+        "krpc-error",
         "utp",
     ];
     let mut problems = Vec::new();
@@ -1518,6 +1621,20 @@ fn limits_in_crate() -> BTreeMap<String, u64> {
             MAX_RATE_TRACKED_ADDRESSES as u64,
         ),
         ("MAX_ERROR_MESSAGE", MAX_ERROR_MESSAGE as u64),
+        ("MAX_KRPC_DATAGRAM", MAX_KRPC_DATAGRAM as u64),
+        ("MAX_KRPC_TID", MAX_KRPC_TID as u64),
+        ("MAX_KRPC_TOKEN", MAX_KRPC_TOKEN as u64),
+        ("DHT_K", DHT_K as u64),
+        ("DHT_MAX_HASHES", DHT_MAX_HASHES as u64),
+        ("DHT_MAX_PEERS_PER_HASH", DHT_MAX_PEERS_PER_HASH as u64),
+        ("DHT_MAX_VALUES", DHT_MAX_VALUES as u64),
+        ("DHT_QUERIES_PER_SEC", DHT_QUERIES_PER_SEC),
+        ("DHT_QUERY_BURST", DHT_QUERY_BURST),
+        ("DHT_MAX_RATE_TRACKED", DHT_MAX_RATE_TRACKED as u64),
+        ("DHT_MAX_LOOKUPS", DHT_MAX_LOOKUPS as u64),
+        ("DHT_LOOKUP_CANDIDATES", DHT_LOOKUP_CANDIDATES as u64),
+        ("DHT_MAX_TRANSACTIONS", DHT_MAX_TRANSACTIONS as u64),
+        ("DHT_MAX_SAVED_NODES", DHT_MAX_SAVED_NODES as u64),
         ("MAX_UTP_RESETS_PER_SEC", u64::from(MAX_UTP_RESETS_PER_SEC)),
         (
             "TRACKER_PROTOCOL_VERSION",

@@ -1,6 +1,7 @@
-//! The peer engine is sans-IO: no sockets, files, threads or clock of its
-//! own. This reads its sources and fails on any module that reaches for
-//! them (the shell in src/peer/ and the simulator do that for it).
+//! The peer engine and the DHT node are sans-IO: no sockets, files,
+//! threads or clock of their own. This reads their sources and fails on
+//! any module that reaches for them (the shell in src/peer/ and the
+//! simulator do that for them).
 
 use std::path::Path;
 
@@ -19,9 +20,13 @@ fn engine_modules_touch_no_socket_file_thread_or_clock() {
         "libc",
         "memmap2",
     ];
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/engine");
+    // The DHT node is sans-IO in the same way.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut checked = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
+    let entries = ["src/engine", "src/dht"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(root.join(d)).unwrap());
+    for entry in entries {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
         for (n, line) in text.lines().enumerate() {
@@ -37,5 +42,5 @@ fn engine_modules_touch_no_socket_file_thread_or_clock() {
         }
         checked += 1;
     }
-    assert!(checked >= 10, "only {checked} engine files found");
+    assert!(checked >= 18, "only {checked} engine and DHT files found");
 }

@@ -140,8 +140,8 @@ fn unknown_names_are_refused() {
         stderr(&o).ends_with(
             ": line 1: unknown setting 'share' (known: tracker, listen, listen-v6, dir, control, \
              piece-size, max-peers, upload-slots, hash-threads, max-upload-rate, \
-             max-download-rate, log-level, http, api-token-file, private-shares, tls-cert, tls-key, \
-             tls-ca)\n"
+             max-download-rate, log-level, http, api-token-file, private-shares, dht, dht-bootstrap, \
+             tls-cert, tls-key, tls-ca)\n"
         ),
         "{}",
         stderr(&o)

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TempDir, spawn_peerd, spawn_peerd_with, tracker};
+use common::{TempDir, spawn_peerd_with, tracker};
 use sta::wire::utp::{self, Header, Kind};
 use std::net::SocketAddr;
 use std::net::UdpSocket;
@@ -59,7 +59,9 @@ fn recv(socket: &UdpSocket, wait: Duration) -> Option<Vec<u8>> {
 fn a_utp_syn_on_the_peer_port_gets_a_reset_and_nothing_else_is_answered() {
     let tmp = TempDir::new("utp-e2e");
     let t = tracker(&[]);
-    let peer = spawn_peerd(t.addr, &tmp.subdir("p"), &[]);
+    // With the DHT off, so that the KRPC ping below goes unanswered (the
+    // DHT node would answer it: tests/dht_e2e.rs).
+    let peer = spawn_peerd_with(t.addr, &tmp.subdir("p"), &[], &["--dht", "false"]);
     let client = UdpSocket::bind("127.0.0.1:0").expect("bind");
     client.connect(peer.listen).expect("connect");
 

@@ -146,16 +146,22 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
     }
     // With TLS the swarm is private: no BitTorrent client can join it,
     // and nothing is offered in the clear (as sta-trackerd's UDP tracker).
-    if tls.is_none() {
-        listen_udp(&mut reactor, bound, v6_bound);
-    }
+    let udp_index = match tls {
+        None => listen_udp(&mut reactor, bound, v6_bound),
+        Some(_) => None,
+    };
+    let dht_on: bool = s.get(&peerd::DHT)?;
+    let dht_bootstrap = match s.opt::<String>(&peerd::DHT_BOOTSTRAP)? {
+        Some(list) => bootstrap_nodes(&list)?,
+        None => Vec::new(),
+    };
     reactor.stop_on_signals()?;
     let tracker_list: Vec<String> = trackers.iter().map(SocketAddr::to_string).collect();
     let config = Config {
         trackers,
         listen_port: bound.port(),
         listen: bound,
-        dir,
+        dir: dir.clone(),
         piece_length,
         max_peers: s.get(&peerd::MAX_PEERS)?,
         upload_slots: s.get(&peerd::UPLOAD_SLOTS)?,
@@ -182,6 +188,19 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
         daemon.use_tls(tls);
     }
     daemon.reload_with(s);
+    match udp_index {
+        Some(index) if dht_on => {
+            daemon.use_dht(reactor.ctx(), index, bound.port(), &dir, &dht_bootstrap);
+            log::info!(
+                "sta-peerd dht on udp port {}, bootstrap nodes: {}",
+                bound.port(),
+                dht_bootstrap.len()
+            );
+        }
+        _ if dht_on && tls_on => log::info!("sta-peerd dht off: TLS swarms are private"),
+        _ if dht_on => log::warn!("sta-peerd dht off: no UDP socket on the peer port"),
+        _ => {}
+    }
     let shared = absolute(&shares)?;
     daemon.start(reactor.ctx(), &shared)?;
     println!("listening on {bound}");
@@ -213,20 +232,50 @@ fn run(mut args: pico_args::Arguments) -> Result<(), Box<dyn std::error::Error>>
 }
 
 /// Opens the UDP twins of the peer listeners, same addresses and ports:
-/// BitTorrent clients try uTP there first (see `sta::peer::udp`). A port
-/// that is taken for UDP costs only a warning: TCP peers work without it.
-fn listen_udp(reactor: &mut Reactor<Daemon>, v4: SocketAddr, v6: Option<SocketAddr>) {
+/// BitTorrent clients try uTP there first (see `sta::peer::udp`), and the
+/// DHT lives there. A port that is taken for UDP costs only a warning:
+/// TCP peers work without it. Returns the listener number of the first
+/// (the DHT's, which is IPv4 only).
+fn listen_udp(
+    reactor: &mut Reactor<Daemon>,
+    v4: SocketAddr,
+    v6: Option<SocketAddr>,
+) -> Option<usize> {
+    let mut first = None;
     for addr in std::iter::once(v4).chain(v6) {
         let opened = bind::udp_socket(addr).and_then(|socket| {
             let local = socket.local_addr()?;
-            reactor.listen(Listener::Udp(socket))?;
-            Ok(local)
+            let index = reactor.listen(Listener::Udp(socket))?;
+            Ok((local, index))
         });
         match opened {
-            Ok(local) => log::info!("sta-peerd udp listening on {local} (uTP refused, TCP used)"),
+            Ok((local, index)) => {
+                first = first.or(Some(index));
+                log::info!("sta-peerd udp listening on {local} (uTP refused, TCP used)")
+            }
             Err(e) => log::warn!("no UDP socket on the peer port: cannot bind udp {addr}: {e}"),
         }
     }
+    first
+}
+
+/// `--dht-bootstrap`'s list: comma-separated HOST:PORT, each resolved
+/// once to an IPv4 address (BEP 5 is IPv4).
+fn bootstrap_nodes(list: &str) -> Result<Vec<SocketAddr>, ConfigError> {
+    let mut out = Vec::new();
+    for given in list.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+        let found = given
+            .to_socket_addrs()
+            .ok()
+            .and_then(|mut all| all.find(SocketAddr::is_ipv4))
+            .ok_or_else(|| {
+                ConfigError(format!(
+                    "--dht-bootstrap {given:?}: expected HOST:PORT (IPv4)"
+                ))
+            })?;
+        out.push(found);
+    }
+    Ok(out)
 }
 
 fn absolute(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {

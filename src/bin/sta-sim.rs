@@ -3,6 +3,7 @@
 //! every leecher came to the lower bound.
 
 use sta::sim::NetParams;
+use sta::sim::dht::DhtScenario;
 use sta::sim::report::{parse_duration, parse_rate, parse_size};
 use sta::sim::scenario::{self, Scenario};
 use std::process::ExitCode;
@@ -54,6 +55,16 @@ RUN:
     --summary              totals only, no line per leecher
     -h, --help             print this help
 
+DHT (BEP 5) MODE:
+    --dht                  simulate DHT nodes instead of a swarm: node 0
+                           alone, the others bootstrapping from it; each
+                           hash announced by a random node and looked up
+                           from another. Uses --seed, --latency, --loss;
+                           exits 1 if under 99% of lookups find the
+                           announcer.
+    --nodes N              DHT nodes [default: 1000]
+    --hashes N             info hashes announced and looked up [default: 1000]
+
 Prints, per leecher, its finish time (from when it asked) and the ratio to
 the bound max(F/u_seed, F/d_min, N*F/(u_seed + sum of leechers' u)); then
 the last finish over the bound, the seeders' upload over F, and (stderr)
@@ -61,6 +72,9 @@ the simulator's CPU time and events per second.
 ";
 
 fn main() -> ExitCode {
+    if std::env::args().any(|a| a == "--dht") {
+        return dht_main();
+    }
     match parse() {
         Ok(None) => {
             print!("{HELP}");
@@ -92,6 +106,58 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn dht_main() -> ExitCode {
+    let sc = match parse_dht() {
+        Ok(sc) => sc,
+        Err(e) => {
+            eprintln!("sta-sim: {e}\n(see sta-sim --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let cpu0 = cpu_seconds();
+    let r = sta::sim::dht::run(&sc);
+    print!("{}", r.render(&sc));
+    eprintln!("cpu: {:.2} s", cpu_seconds() - cpu0);
+    if r.success_rate() >= 0.99 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn parse_dht() -> Result<DhtScenario, String> {
+    let mut args = pico_args::Arguments::from_env();
+    args.contains("--dht");
+    let d = DhtScenario::default();
+    let sc = DhtScenario {
+        nodes: opt(&mut args, "--nodes", number)?.unwrap_or(d.nodes),
+        hashes: opt(&mut args, "--hashes", number)?.unwrap_or(d.hashes),
+        seed: opt(&mut args, "--seed", number)?.unwrap_or(d.seed),
+        latency: opt(&mut args, "--latency", latency)?.unwrap_or(d.latency),
+        loss: opt(&mut args, "--loss", loss)?.unwrap_or(d.loss),
+        ..d
+    };
+    if let Some(a) = args.finish().first() {
+        return Err(format!("unknown argument {a:?} with --dht"));
+    }
+    Ok(sc)
+}
+
+fn latency(s: &str) -> Result<(Duration, Duration), String> {
+    match s.split_once('-') {
+        Some((a, b)) => Ok((parse_duration(a)?, parse_duration(b)?)),
+        None => parse_duration(s).map(|d| (d, d)),
+    }
+}
+
+fn loss(s: &str) -> Result<f64, String> {
+    let p: f64 = number(s)?;
+    if !(0.0..1.0).contains(&p) {
+        return Err("a probability from 0 to below 1".into());
+    }
+    Ok(p)
 }
 
 /// User plus system CPU time of this process.
@@ -140,15 +206,9 @@ fn parse() -> Result<Option<(Scenario, bool)>, String> {
         r => parse_rate(r).map(Some),
     })?
     .flatten();
-    let latency = opt(&mut args, "--latency", |s| match s.split_once('-') {
-        Some((a, b)) => Ok((parse_duration(a)?, parse_duration(b)?)),
-        None => parse_duration(s).map(|d| (d, d)),
-    })?
-    .unwrap_or((Duration::from_millis(1), Duration::from_millis(1)));
-    let loss: f64 = opt(&mut args, "--loss", number)?.unwrap_or(0.0);
-    if !(0.0..1.0).contains(&loss) {
-        return Err("--loss: a probability from 0 to below 1".into());
-    }
+    let latency = opt(&mut args, "--latency", latency)?
+        .unwrap_or((Duration::from_millis(1), Duration::from_millis(1)));
+    let loss: f64 = opt(&mut args, "--loss", loss)?.unwrap_or(0.0);
     let late = opt(&mut args, "--late", |s| {
         let (n, t) = s.split_once('@').ok_or("expected N@TIME, e.g. 100@5s")?;
         Ok((number(n)?, parse_duration(t)?))

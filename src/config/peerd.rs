@@ -24,6 +24,8 @@ pub const SPEC: Spec = Spec {
         API_TOKEN_FILE,
         SHARE,
         PRIVATE_SHARES,
+        DHT,
+        DHT_BOOTSTRAP,
         super::TLS_CERT,
         super::TLS_KEY,
         super::TLS_CA,
@@ -65,6 +67,19 @@ pub const PRIVATE_SHARES: Setting = Setting::new(
     Unset::Value("false"),
     "`true`: files shared here are private (BEP 27 `private=1`, a new info hash): a tracker shows them only to TLS sessions, no DHT or PEX",
 );
+pub const DHT: Setting = Setting::new(
+    "--dht",
+    "BOOL",
+    Unset::Value("true"),
+    "run a BitTorrent DHT node (BEP 5) on the UDP twin of the peer port, announcing every non-private file and finding peers of downloads; it reaches only the nodes of --dht-bootstrap and those they name (none by default); off with TLS",
+);
+pub const DHT_BOOTSTRAP: Setting = Setting::new(
+    "--dht-bootstrap",
+    "HOST:PORT",
+    Unset::Nothing,
+    "a DHT node to join through (repeat the flag or separate with commas), e.g. router.bittorrent.com:6881 for the public DHT; the table saved in DIR/sta-peerd.dht is asked too",
+)
+.repeatable();
 pub const UPLOAD_SLOTS: Setting = Setting::new(
     "--upload-slots",
     "N",

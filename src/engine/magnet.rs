@@ -88,7 +88,7 @@ impl<S: Storage> Engine<S> {
     /// `add_peers`). A DHT, when there is one, makes this true for
     /// every hash (its lookup brings peers).
     pub(super) fn peers_may_come(&self, hash: &InfoHash, given: &[SocketAddr]) -> bool {
-        !given.is_empty() || self.books.get(hash).is_some_and(|b| !b.is_empty())
+        !given.is_empty() || self.books.get(hash).is_some_and(|b| !b.is_empty()) || self.dht_on()
     }
 
     /// The magnets, for `status`.

@@ -24,6 +24,7 @@ mod api;
 pub mod book;
 pub mod choker;
 mod control;
+mod dht_peers;
 pub mod extended;
 mod files;
 mod inspect;
@@ -146,6 +147,8 @@ pub struct Engine<S: Storage> {
     /// The swarm's CA when this daemon speaks TLS: put in the `ssl-cert`
     /// of what it shares, and required of the SSL torrents it joins.
     swarm_ca: Option<crate::tls::torrent::SwarmCa>,
+    /// The DHT state of `dht_peers`: our DHT port, and peers' DHT nodes.
+    dht: dht_peers::DhtWire,
 }
 
 impl<S: Storage> Engine<S> {
@@ -189,6 +192,7 @@ impl<S: Storage> Engine<S> {
             rates: (0, 0),
             stats: stats::Stats::default(),
             swarm_ca: None,
+            dht: dht_peers::DhtWire::default(),
         }
     }
 

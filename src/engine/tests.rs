@@ -758,3 +758,31 @@ fn get_only_fetches_the_pieces_of_the_selected_files_and_resumes_with_them() {
     let status = rig.e.status();
     assert_eq!(status.files[0].have, 1, "piece 2 alone");
 }
+
+#[test]
+fn with_a_dht_port_the_handshake_says_so_and_a_port_message_follows() {
+    let (mut rig, _, info) = Rig::seeder();
+    rig.e.set_dht_port(7000);
+    let link = rig.e.peer_accepted(rig.now, PEER.parse().unwrap());
+    let mut hello = Vec::new();
+    Handshake::new(info.info_hash, [9; 20])
+        .with_dht()
+        .encode(&mut hello);
+    // Their PORT message: their DHT node is at their IP, port 6881.
+    hello.extend_from_slice(&crate::wire::peer::port_message(6881));
+    rig.input(link, &hello);
+    let sent = rig.sent(link);
+    let (ours, used) = Handshake::decode(&sent).unwrap().unwrap();
+    assert!(ours.supports_dht());
+    let msgs = decode(&sent[used..]);
+    let port = Message::Unknown {
+        id: 9,
+        payload: &[0x1b, 0x58],
+    };
+    // After the piece set and the extension handshake (BEP 6 wants the
+    // piece set first).
+    assert_eq!(msgs.get(2), Some(&port), "{msgs:?}");
+    let heard = rig.e.take_dht_nodes();
+    let want: std::net::SocketAddr = PEER.parse().unwrap();
+    assert_eq!(heard, [std::net::SocketAddr::new(want.ip(), 6881)]);
+}

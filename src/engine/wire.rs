@@ -94,8 +94,8 @@ impl<S: Storage> Engine<S> {
     ) {
         let mut conn = PeerConn::new(addr, Some(addr), now);
         conn.info_hash = Some(hash);
-        let peer_id = self.peer_id;
-        self.send(link, |buf| Handshake::new(hash, peer_id).encode(buf));
+        let hs = self.handshake(hash);
+        self.send(link, |buf| hs.encode(buf));
         self.peers.insert(link, conn);
     }
 
@@ -245,7 +245,8 @@ impl<S: Storage> Engine<S> {
         }
         let (fast, have) = (conn.fast, t.have().clone());
         if incoming {
-            self.send(link, |buf| Handshake::new(hs.info_hash, me).encode(buf));
+            let ours = self.handshake(hs.info_hash);
+            self.send(link, |buf| ours.encode(buf));
         }
         self.send(link, |buf| {
             let msg = match (fast, have.count()) {
@@ -263,6 +264,9 @@ impl<S: Storage> Engine<S> {
         {
             let (port, info) = (self.config.listen_port, t.info.clone());
             send_ext_handshake(&mut self.actions, link, port, Some(&info));
+        }
+        if let Some(port) = self.port_for(&hs) {
+            self.send(link, |buf| buf.extend_from_slice(&port));
         }
         if let Some(t) = self.torrents.get_mut(&hs.info_hash) {
             reveal_more(now, link, conn, t, &mut self.actions, &mut self.rng);
@@ -293,6 +297,10 @@ impl<S: Storage> Engine<S> {
             return self.magnet_message(link, conn, msg);
         };
         match msg {
+            Message::Unknown {
+                id: crate::wire::peer::id::PORT,
+                payload,
+            } => self.heard_port(conn.addr(), payload),
             Message::KeepAlive
             | Message::Suggest(_)
             | Message::AllowedFast(_)

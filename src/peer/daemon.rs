@@ -57,8 +57,10 @@ pub struct Daemon {
     /// TLS peer links accepted for one file (their SNI) whose handshake
     /// has not yet shown it is for that file.
     tls_bound: HashMap<LinkId, crate::wire::InfoHash>,
-    /// The UDP socket(s) on the peer port: uTP refusals, later the DHT.
+    /// The UDP socket(s) on the peer port: uTP refusals and the DHT.
     udp: super::udp::Udp,
+    /// The DHT node, when on (`--dht`).
+    dht: Option<super::dht::DhtShell>,
 }
 
 impl Daemon {
@@ -77,7 +79,42 @@ impl Daemon {
             tls_reloaded: false,
             tls_bound: HashMap::new(),
             udp: super::udp::Udp::new(Instant::now()),
+            dht: None,
         }
+    }
+
+    /// Runs a DHT node on the UDP socket of listener `listener`, joining
+    /// through `bootstrap` and the table saved in the download directory.
+    pub fn use_dht(
+        &mut self,
+        ctx: &mut Ctx<Conn>,
+        listener: usize,
+        port: u16,
+        dir: &std::path::Path,
+        bootstrap: &[SocketAddr],
+    ) {
+        let now = self.now();
+        let path = dir.join(super::dht::TABLE_FILE);
+        let mut shell = super::dht::DhtShell::new(listener, port, path, now);
+        shell.bootstrap(now, bootstrap);
+        // The UDP socket is the peer port's twin: same number.
+        self.engine.set_dht_port(port);
+        self.dht = Some(shell);
+        self.dht_flush(ctx);
+    }
+
+    /// Sends the DHT's datagrams and hands the peers it found to the
+    /// engine.
+    fn dht_flush(&mut self, ctx: &mut Ctx<Conn>) {
+        let now = self.now();
+        let Some(dht) = self.dht.as_mut() else {
+            return;
+        };
+        for (hash, addrs) in dht.flush(now, ctx) {
+            let source = crate::engine::book::PeerSource::Dht;
+            self.engine.add_peers(now, hash, &addrs, source);
+        }
+        self.perform(ctx);
     }
 
     /// Serves HTTP on listener number `listener`; write requests of the
@@ -512,10 +549,33 @@ impl Handler for Daemon {
         let now = self.now();
         self.engine.handle_timeout(now);
         self.perform(ctx);
+        if let Some(dht) = self.dht.as_mut() {
+            for node in self.engine.take_dht_nodes() {
+                dht.ping(now, node);
+            }
+            dht.tick(now, &self.engine.dht_files());
+            self.engine.set_dht_nodes(dht.nodes());
+            self.dht_flush(ctx);
+        }
     }
 
-    fn datagram(&mut self, _listener: usize, from: SocketAddr, bytes: &[u8], reply: &mut Vec<u8>) {
-        self.udp.datagram(Instant::now(), from, bytes, reply);
+    fn datagram(
+        &mut self,
+        ctx: &mut Ctx<Conn>,
+        _listener: usize,
+        from: SocketAddr,
+        bytes: &[u8],
+        reply: &mut Vec<u8>,
+    ) {
+        let krpc = super::udp::Datagram::classify(bytes) == super::udp::Datagram::Krpc;
+        let now = self.now();
+        match self.dht.as_mut() {
+            Some(dht) if krpc => {
+                dht.datagram(now, from, bytes);
+                self.dht_flush(ctx);
+            }
+            _ => self.udp.datagram(Instant::now(), from, bytes, reply),
+        }
     }
 
     fn wake(&mut self, ctx: &mut Ctx<Conn>) {

@@ -4,6 +4,7 @@
 //! rule of its own.
 
 pub mod daemon;
+pub mod dht;
 pub mod disk;
 pub mod http;
 pub mod tls;

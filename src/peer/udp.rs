@@ -6,8 +6,9 @@
 //! STA speaks no uTP stream: a uTP SYN is answered with an ST_RESET, so
 //! the client's connection attempt fails at once and (libtorrent) falls
 //! back to TCP instead of waiting out its uTP timeouts; see
-//! spec/bittorrent.md, "uTP". Other uTP packets are dropped. KRPC (the
-//! DHT) has its arm in [`Udp::datagram`], dropped until a DHT plugs in.
+//! spec/bittorrent.md, "uTP". Other uTP packets are dropped. KRPC goes to
+//! the DHT node (`super::dht`) when it is on, and is dropped here
+//! otherwise.
 
 use crate::limits::MAX_UTP_RESETS_PER_SEC;
 use crate::ratelimit::Bucket;
@@ -67,7 +68,7 @@ impl Udp {
     pub fn datagram(&mut self, now: Instant, from: SocketAddr, bytes: &[u8], reply: &mut Vec<u8>) {
         match Datagram::classify(bytes) {
             Datagram::Utp => self.utp(now, from, bytes, reply),
-            // The DHT's hook: `Datagram::Krpc => self.dht.datagram(...)`.
+            // With --dht the daemon hands KRPC to its DHT node first.
             Datagram::Krpc => trace!("udp: KRPC from {from} dropped (no DHT)"),
             Datagram::Other => trace!("udp: {} bytes from {from} dropped", bytes.len()),
         }

@@ -99,6 +99,8 @@ enum Command<S> {
         upload: u64,
         download: u64,
     },
+    /// A datagram from the UDP socket of a listener, to anyone.
+    SendTo(usize, SocketAddr, Vec<u8>),
     Stop,
 }
 
@@ -171,6 +173,13 @@ impl<S> Ctx<S> {
     }
 
     /// Ends the loop after this callback, closing every connection.
+    /// Sends `bytes` as one datagram to `to` from the UDP socket of
+    /// listener number `listener`, best effort (dropped if the socket's
+    /// buffer is full, as UDP may drop it anyway).
+    pub fn send_to(&mut self, listener: usize, to: SocketAddr, bytes: Vec<u8>) {
+        self.commands.push(Command::SendTo(listener, to, bytes));
+    }
+
     pub fn stop(&mut self) {
         self.commands.push(Command::Stop);
     }
@@ -261,9 +270,11 @@ pub trait Handler {
     /// cut) came from `from` to the UDP socket of listener number
     /// `listener`. A reply left in `reply` is sent back to `from` at once,
     /// best effort: if the socket's buffer is full it is dropped, as UDP
-    /// may drop it anyway.
+    /// may drop it anyway. Datagrams to others go through
+    /// [`Ctx::send_to`].
     fn datagram(
         &mut self,
+        _ctx: &mut Ctx<Self::Session>,
         _listener: usize,
         _from: SocketAddr,
         _bytes: &[u8],
@@ -630,9 +641,18 @@ impl<H: Handler> Reactor<H> {
                     Command::Dial(addr, session, tls) => self.dial(handler, addr, session, tls),
                     Command::ListenerTls(index, config) => self.set_listener_tls(index, config),
                     Command::SetRates { upload, download } => self.set_rates(upload, download),
+                    Command::SendTo(index, to, bytes) => self.send_datagram(index, to, &bytes),
                     Command::Stop => self.stopping = true,
                 }
             }
+        }
+    }
+
+    fn send_datagram(&mut self, index: usize, to: SocketAddr, bytes: &[u8]) {
+        if let Some(Listener::Udp(socket)) = self.listeners.get(index)
+            && let Err(e) = socket.send_to(bytes, to)
+        {
+            debug!("udp listener {index}: datagram to {to} dropped: {e}");
         }
     }
 
@@ -721,7 +741,9 @@ impl<H: Handler> Reactor<H> {
 
     fn accept(&mut self, handler: &mut H, index: usize) {
         if matches!(self.listeners.get(index), Some(Listener::Udp(_))) {
-            return self.receive(handler, index);
+            self.receive(handler, index);
+            // What the handler sent to others while reading.
+            return self.apply(handler);
         }
         loop {
             let accepted = match self.listeners.get(index) {
@@ -783,7 +805,7 @@ impl<H: Handler> Reactor<H> {
                     break;
                 };
                 self.udp_out.clear();
-                handler.datagram(index, from, bytes, &mut self.udp_out);
+                handler.datagram(&mut self.ctx, index, from, bytes, &mut self.udp_out);
                 if !self.udp_out.is_empty() {
                     batch.reply(from, &self.udp_out);
                 }

@@ -10,10 +10,13 @@
 //! - [`store`]: disks, real bytes or blocks by reference;
 //! - [`host`]: one machine (engine, disk, links, outcome);
 //! - [`swarm`]: the world that ties them together;
-//! - [`report`]: bounds and figures of a run.
+//! - [`report`]: bounds and figures of a run;
+//! - [`dht`]: many DHT nodes (BEP 5) on the same clock, datagrams in
+//!   memory.
 
 pub mod clock;
 pub mod conn;
+pub mod dht;
 pub mod host;
 pub mod net;
 pub mod report;

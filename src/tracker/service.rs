@@ -220,7 +220,14 @@ impl Handler for Tracker {
         }
     }
 
-    fn datagram(&mut self, _listener: usize, from: SocketAddr, bytes: &[u8], reply: &mut Vec<u8>) {
+    fn datagram(
+        &mut self,
+        _ctx: &mut Ctx<Proto>,
+        _listener: usize,
+        from: SocketAddr,
+        bytes: &[u8],
+        reply: &mut Vec<u8>,
+    ) {
         let now = Instant::now();
         self.udp(from, bytes, now, reply);
         self.stats.observe("udp", now.elapsed().as_secs_f64());

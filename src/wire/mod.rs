@@ -1,8 +1,8 @@
 //! Bytes on the wire, sans-IO: the common framing and STA's two protocols
 //! built on it (`peer`, `tracker`), the BitTorrent tracker protocols
-//! (`bt_udp`, `bt_http`), the uTP header (`utp`), the BEP 10 extended
-//! messages (`extension`, `ut_metadata`, `pex`), and hex and
-//! percent-encoding (`text`).
+//! (`bt_udp`, `bt_http`), the DHT's KRPC (`krpc`), the uTP header
+//! (`utp`), the BEP 10 extended messages (`extension`, `ut_metadata`,
+//! `pex`), and hex and percent-encoding (`text`).
 //!
 //! In STA's framing every frame is a `u32` big-endian length (of what
 //! follows), then a `u8` message id and its payload. A length of 0 is a
@@ -15,6 +15,7 @@ pub mod bt_http;
 pub mod bt_udp;
 pub mod cursor;
 pub mod extension;
+pub mod krpc;
 pub mod peer;
 pub mod pex;
 pub mod text;

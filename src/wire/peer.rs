@@ -13,6 +13,8 @@ pub const HANDSHAKE_LEN: usize = 68;
 pub const RESERVED_FAST: (usize, u8) = (7, 0x04);
 /// BEP 10 extension protocol (see `wire::extension`).
 pub const RESERVED_EXTENDED: (usize, u8) = (5, 0x10);
+/// BEP 5: the sender runs a DHT node and sends a PORT message.
+pub const RESERVED_DHT: (usize, u8) = (7, 0x01);
 
 pub use super::{InfoHash, PeerId};
 
@@ -40,6 +42,16 @@ impl Handshake {
 
     pub fn supports_fast(&self) -> bool {
         self.reserved[RESERVED_FAST.0] & RESERVED_FAST.1 != 0
+    }
+
+    /// The same handshake also announcing a DHT node (BEP 5).
+    pub fn with_dht(mut self) -> Self {
+        self.reserved[RESERVED_DHT.0] |= RESERVED_DHT.1;
+        self
+    }
+
+    pub fn supports_dht(&self) -> bool {
+        self.reserved[RESERVED_DHT.0] & RESERVED_DHT.1 != 0
     }
 
     pub fn supports_extended(&self) -> bool {
@@ -98,7 +110,16 @@ pub mod id {
     pub const HAVE_ALL: u8 = 0x0e;
     pub const HAVE_NONE: u8 = 0x0f;
     pub const REJECT: u8 = 0x10;
+    /// BEP 5 PORT: the sender's DHT port (a `u16`). Decoded as
+    /// [`super::Message::Unknown`]; see [`super::port_message`].
+    pub const PORT: u8 = 9;
     pub const ALLOWED_FAST: u8 = 0x11;
+}
+
+/// A BEP 5 PORT message (length 3, id 9, the port big-endian).
+pub fn port_message(port: u16) -> [u8; 7] {
+    let p = port.to_be_bytes();
+    [0, 0, 0, 3, id::PORT, p[0], p[1]]
 }
 
 /// A block address: piece index, byte offset in the piece, length.
