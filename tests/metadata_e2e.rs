@@ -37,17 +37,7 @@ fn libtorrent_fetches_the_info_dict_from_a_trackerless_sta_seeder() {
     let save = tmp.subdir("lt");
     let magnet = format!("magnet:?xt=urn:btih:{hash}&dn=a.bin");
     let peer = seeder.listen.to_string();
-    let mut lt = Proc::lt_peer(&[
-        "leech",
-        "--timeout",
-        "60",
-        "--magnet",
-        &magnet,
-        "--save",
-        save.to_str().unwrap(),
-        "--peer",
-        &peer,
-    ]);
+    let mut lt = lt_magnet_leecher(&magnet, &save, &peer);
     let line = lt.wait_line("metadata", CLIENT_TIMEOUT);
     assert!(line.starts_with(&format!("metadata {hash} ")), "{line}");
     lt.wait_line("finished", CLIENT_TIMEOUT);
@@ -133,17 +123,7 @@ fn pex_introduces_a_libtorrent_leecher_and_an_sta_leecher() {
     let peer = seeder.listen.to_string();
     let save = tmp.subdir("lt");
     let magnet = format!("magnet:?xt=urn:btih:{hash}");
-    let mut lt = Proc::lt_peer(&[
-        "leech",
-        "--timeout",
-        "60",
-        "--magnet",
-        &magnet,
-        "--save",
-        save.to_str().unwrap(),
-        "--peer",
-        &peer,
-    ]);
+    let mut lt = lt_magnet_leecher(&magnet, &save, &peer);
     lt.wait_line("metadata", CLIENT_TIMEOUT);
 
     let leecher = spawn_peerd_trackerless(&tmp.subdir("l"), &[], &[]);
@@ -170,4 +150,19 @@ fn pex_introduces_a_libtorrent_leecher_and_an_sta_leecher() {
         "PEX brought the STA leecher another peer: {:?}",
         got.from_peers
     );
+}
+
+/// A libtorrent leecher given only `magnet` and one peer to ask.
+fn lt_magnet_leecher(magnet: &str, save: &std::path::Path, peer: &str) -> Proc {
+    Proc::lt_peer(&[
+        "leech",
+        "--timeout",
+        "60",
+        "--magnet",
+        magnet,
+        "--save",
+        save.to_str().unwrap(),
+        "--peer",
+        peer,
+    ])
 }

@@ -113,26 +113,8 @@ impl<S: Storage> Engine<S> {
         let Some(m) = self.magnets.get(hash) else {
             return;
         };
-        let mut open = m.links.len() + self.dialing.iter().filter(|(h, _)| h == hash).count();
-        let mut targets = Vec::new();
-        for &addr in addrs {
-            if open >= self.config.max_peers {
-                break;
-            }
-            let connected = m
-                .links
-                .iter()
-                .any(|c| self.peers.get(c).is_some_and(|p| p.addr() == addr));
-            if m.banned.contains(&addr) || connected || self.dialing.contains(&(*hash, addr)) {
-                continue;
-            }
-            targets.push(addr);
-            open += 1;
-        }
-        for addr in targets {
-            self.dialing.insert((*hash, addr));
-            self.dial(addr, Dial::Peer(*hash, addr));
-        }
+        let targets = self.new_dials(hash, &m.links, |a| m.banned.contains(a), addrs);
+        self.dial_all(hash, targets);
     }
 
     /// A peer's handshake for a magnet: the session carries extended

@@ -48,22 +48,39 @@ impl<S: Storage> Engine<S> {
         if !t.fetching() {
             return;
         }
-        let mut open = t.peers().len() + self.dialing.iter().filter(|(h, _)| h == hash).count();
+        let targets = self.new_dials(hash, t.peers(), |a| t.is_banned(a), addrs);
+        self.dial_all(hash, targets);
+    }
+
+    /// Of `addrs`, those worth dialing for `hash`, whose sessions are
+    /// `links`: not banned, not connected, not being dialed, and no more
+    /// than `max_peers` sessions in all.
+    pub(super) fn new_dials<'a>(
+        &self,
+        hash: &InfoHash,
+        links: impl IntoIterator<Item = &'a LinkId> + Clone,
+        banned: impl Fn(&SocketAddr) -> bool,
+        addrs: &[SocketAddr],
+    ) -> Vec<SocketAddr> {
+        let dialing = self.dialing.iter().filter(|(h, _)| h == hash).count();
+        let mut open = links.clone().into_iter().count() + dialing;
         let mut targets = Vec::new();
         for &addr in addrs {
             if open >= self.config.max_peers {
                 break;
             }
-            let connected = t
-                .peers()
-                .iter()
+            let connected = (links.clone().into_iter())
                 .any(|c| self.peers.get(c).is_some_and(|p| p.addr() == addr));
-            if t.is_banned(&addr) || connected || self.dialing.contains(&(*hash, addr)) {
+            if banned(&addr) || connected || self.dialing.contains(&(*hash, addr)) {
                 continue;
             }
             targets.push(addr);
             open += 1;
         }
+        targets
+    }
+
+    pub(super) fn dial_all(&mut self, hash: &InfoHash, targets: Vec<SocketAddr>) {
         for addr in targets {
             self.dialing.insert((*hash, addr));
             self.dial(addr, Dial::Peer(*hash, addr));
