@@ -514,7 +514,14 @@ impl Handler for Daemon {
         self.perform(ctx);
     }
 
-    fn datagram(&mut self, _listener: usize, from: SocketAddr, bytes: &[u8], reply: &mut Vec<u8>) {
+    fn datagram(
+        &mut self,
+        _ctx: &mut Ctx<Conn>,
+        _listener: usize,
+        from: SocketAddr,
+        bytes: &[u8],
+        reply: &mut Vec<u8>,
+    ) {
         self.udp.datagram(Instant::now(), from, bytes, reply);
     }
 

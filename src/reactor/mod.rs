@@ -261,9 +261,11 @@ pub trait Handler {
     /// cut) came from `from` to the UDP socket of listener number
     /// `listener`. A reply left in `reply` is sent back to `from` at once,
     /// best effort: if the socket's buffer is full it is dropped, as UDP
-    /// may drop it anyway.
+    /// may drop it anyway. What the handler asks of `ctx` (bytes for a
+    /// connection, say) is carried out once the batch is handled.
     fn datagram(
         &mut self,
+        _ctx: &mut Ctx<Self::Session>,
         _listener: usize,
         _from: SocketAddr,
         _bytes: &[u8],
@@ -721,7 +723,9 @@ impl<H: Handler> Reactor<H> {
 
     fn accept(&mut self, handler: &mut H, index: usize) {
         if matches!(self.listeners.get(index), Some(Listener::Udp(_))) {
-            return self.receive(handler, index);
+            self.receive(handler, index);
+            self.apply(handler);
+            return;
         }
         loop {
             let accepted = match self.listeners.get(index) {
@@ -783,7 +787,7 @@ impl<H: Handler> Reactor<H> {
                     break;
                 };
                 self.udp_out.clear();
-                handler.datagram(index, from, bytes, &mut self.udp_out);
+                handler.datagram(&mut self.ctx, index, from, bytes, &mut self.udp_out);
                 if !self.udp_out.is_empty() {
                     batch.reply(from, &self.udp_out);
                 }
