@@ -253,15 +253,16 @@ fn transmission_with_its_defaults_connects_within_5_s() {
     let start = Instant::now();
     let done = time_until(TRANSMISSION_DOWNLOAD_TIMEOUT, || {
         let peers = remote(&s.hosts, &["-t", "1", "-pi"]).unwrap_or_default();
-        let flags = peers.lines().nth(1).and_then(|l| l.split_whitespace().nth(1));
+        let flags = peers
+            .lines()
+            .nth(1)
+            .and_then(|l| l.split_whitespace().nth(1));
         if interested.is_none() && flags.is_some_and(|f| f.contains(['d', 'D'])) {
             interested = Some(start.elapsed());
         }
         remote(&s.hosts, &["-t", "1", "-i"]).is_some_and(|o| o.contains("Percent Done: 100%"))
     });
-    println!(
-        "Transmission 3.00: interested {interested:?} and done {done:?} after the first peer"
-    );
+    println!("Transmission 3.00: interested {interested:?} and done {done:?} after the first peer");
     assert!(
         done.is_some(),
         "Transmission did not finish within {TRANSMISSION_DOWNLOAD_TIMEOUT:?} (interested after {interested:?})"

@@ -515,9 +515,7 @@ impl Multi {
         let mut out = Vec::new();
         for a in self.settle() {
             match a {
-                Action::Dial { link, addr }
-                    if !TRACKERS.contains(&addr.to_string().as_str()) =>
-                {
+                Action::Dial { link, addr } if !TRACKERS.contains(&addr.to_string().as_str()) => {
                     out.push((link, addr))
                 }
                 other => self.backlog.push(other),

@@ -481,7 +481,10 @@ fn a_new_bittorrent_leecher_is_pushed_to_the_sessions_that_hold_pieces_and_accep
     let leecher = client(f.info_hash, 1);
     assert_eq!(h.dials(&leecher, now), vec![1, 2]);
     // Its regular announces push nothing more; a new `started` does.
-    assert_eq!(h.dials(&with_event(&leecher, Event::None), now), Vec::<ConnId>::new());
+    assert_eq!(
+        h.dials(&with_event(&leecher, Event::None), now),
+        Vec::<ConnId>::new()
+    );
     assert_eq!(h.dials(&leecher, now), vec![1, 2]);
     // A BitTorrent seeder is pushed to those missing pieces.
     assert_eq!(h.dials(&seeder(f.info_hash, 2), now), vec![2, 3]);
