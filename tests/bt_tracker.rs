@@ -450,3 +450,51 @@ fn udp_tracker_is_on_by_default_on_the_tcp_port() {
         d.log().contains("no BitTorrent UDP tracker").then_some(())
     });
 }
+
+/// A BitTorrent client's first announce (UDP or HTTP) makes the tracker
+/// send a Dial (spec/tracker.md) on the session of each STA holder that
+/// sent AcceptDials, at once and unasked, without disturbing the order of
+/// that session's answers; a session that did not ask gets none, and the
+/// client's later regular announces send no more.
+#[test]
+fn a_new_bittorrent_client_is_pushed_to_the_sta_holders_that_accept_dials() {
+    use sta::wire::tracker::{Request as StaRequest, Response as StaResponse};
+    let (d, udp_addr, http_addr) = bt_tracker();
+    let info = make_file("pushed.bin", 100_000, 4);
+    let hash = info.info_hash;
+    let mut pushed = Client::connect(d.addr);
+    pushed.hello(peer_id(1), 9101);
+    assert_eq!(pushed.call(&StaRequest::AcceptDials), StaResponse::Ack);
+    pushed.announce(&info, Pieces::All);
+    let mut old = Client::connect(d.addr);
+    old.hello(peer_id(2), 9102);
+    old.announce(&info, Pieces::All);
+    let dial = |port| StaResponse::Dial {
+        info_hash: hash,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+
+    let u = Udp::new(udp_addr);
+    let cid = u.connect();
+    assert!(matches!(
+        u.announce(cid, hash, 7201, 50),
+        Response::Announce { .. }
+    ));
+    assert_eq!(pushed.recv(), dial(7201), "pushed on the UDP announce");
+    let (status, _) = http(http_addr, &announce_query(&hash, 7202, 50, "started"));
+    assert_eq!(status, 200);
+    assert_eq!(pushed.recv(), dial(7202), "pushed on the HTTP announce");
+    // A regular re-announce: nothing; the next frame answers the list.
+    http(http_addr, &announce_query(&hash, 7202, 50, "empty"));
+    assert!(matches!(
+        pushed.call(&StaRequest::List {
+            offset: 0,
+            limit: 10,
+            filter: String::new(),
+        }),
+        StaResponse::ListPage { total: 1, .. }
+    ));
+    // The session that never sent AcceptDials: its next frame is the
+    // answer to its request.
+    assert_eq!(old.get_peers(hash, 50, None).len(), 3);
+}
