@@ -4,14 +4,16 @@
 
 mod common;
 
-use common::{Client, Daemon, make_file, peer_id, tracker, wait_for};
+use common::{
+    Client, Daemon, TempDir, make_file, peer_id, spawn_peerd, tracker, wait_for, write_random_file,
+};
 use sta::meta::bencode::{Value, decode};
 use sta::wire::bt_http::escape;
 use sta::wire::bt_udp::{self, Announce, Event, Request, Response};
 use sta::wire::tracker::{InfoHash, Pieces};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::time::Duration;
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
 
 /// A tracker with both BitTorrent listeners; returns (daemon, udp, http).
 fn bt_tracker() -> (Daemon, SocketAddr, SocketAddr) {
@@ -497,4 +499,53 @@ fn a_new_bittorrent_client_is_pushed_to_the_sta_holders_that_accept_dials() {
     // The session that never sent AcceptDials: its next frame is the
     // answer to its request.
     assert_eq!(old.get_peers(hash, 50, None).len(), 3);
+}
+
+/// How soon an `sta-peerd` seeder must dial a BitTorrent client once the
+/// client announced (issue 15: clients' defaults connect within 5 s).
+const PUSHED_DIAL_TARGET: Duration = Duration::from_secs(5);
+
+/// The real `sta-peerd`, seeding, dials a BitTorrent client that just
+/// announced the file over UDP (the tracker's Dial), and opens with the
+/// BEP 3 handshake for that file; the client never dialed anyone.
+#[test]
+fn a_seeder_dials_a_bittorrent_client_as_soon_as_it_announces() {
+    let tmp = TempDir::new("bt-pushed-dial");
+    let t = tracker(&[]);
+    let src = tmp.subdir("src").join("f.bin");
+    write_random_file(&src, 100_000, 9);
+    let seeder = spawn_peerd(t.addr, &tmp.subdir("seed"), &[src.as_path()]);
+    let hash = seeder
+        .wait_seeding("f.bin", Duration::from_secs(10))
+        .info_hash;
+    let client = TcpListener::bind("127.0.0.1:0").unwrap();
+    client.set_nonblocking(true).unwrap();
+    let port = client.local_addr().unwrap().port();
+    // The tracker's UDP BitTorrent tracker is on its TCP port by default.
+    let u = Udp::new(t.addr);
+    let cid = u.connect();
+    let announced = Instant::now();
+    assert!(matches!(
+        u.announce(cid, hash, port, 100_000),
+        Response::Announce { .. }
+    ));
+    let (mut stream, _) = wait_for("the seeder to dial the client", PUSHED_DIAL_TARGET, || {
+        client.accept().ok()
+    });
+    let after = announced.elapsed();
+    println!("sta-peerd dialed the announcing client {after:?} after its announce");
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut handshake = [0u8; 68];
+    stream
+        .read_exact(&mut handshake)
+        .expect("a BEP 3 handshake");
+    assert_eq!(&handshake[..20], b"\x13BitTorrent protocol");
+    assert_eq!(
+        &handshake[28..48],
+        &hash[..],
+        "the handshake names the file"
+    );
 }
