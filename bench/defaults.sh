@@ -5,6 +5,9 @@
 # h2 the client, given the .torrent `sta torrent` wrote (the tracker's UDP
 # announce URL). Per round, the seconds from adding the torrent to the
 # first finished handshake and to the whole file, then the medians.
+# Transmission 3.00 with uTP on connects only when the seeder dials it (on
+# the tracker's Dial, spec/tracker.md): a BIN_DIR from before that
+# measures "none" for it.
 #
 #   sudo bash bench/defaults.sh [BIN_DIR] [ROUNDS] [lt|tr|both]
 #

@@ -77,6 +77,18 @@ pub const MAX_PEERS_PER_ANSWER: u16 = 200;
 /// Most BitTorrent peers one Vouch names (spec/tracker.md).
 pub const MAX_VOUCHED_PER_REQUEST: usize = 50;
 
+/// Most sessions one BitTorrent announce makes the tracker send a Dial
+/// to (spec/tracker.md): an announce costs at most this many frames.
+pub const MAX_DIALS_PER_ANNOUNCE: usize = 50;
+
+/// Seconds during which `sta-peerd` dials a pushed address at most once
+/// (per file), however many Dials name it.
+pub const DIAL_PUSH_INTERVAL_SECS: u64 = 60;
+
+/// Most (file, address) pairs `sta-peerd` remembers having dialed on a
+/// Dial; past it the memory is cleared (a bound, not a cache).
+pub const MAX_PUSHED_DIALS: usize = 10_000;
+
 /// Most vouched-for BitTorrent peers a tracker keeps for one file, over
 /// all sessions: further vouches for that file are kept only up to it.
 pub const MAX_VOUCHED_PER_FILE: usize = 1000;

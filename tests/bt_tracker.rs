@@ -4,14 +4,16 @@
 
 mod common;
 
-use common::{Client, Daemon, make_file, peer_id, tracker, wait_for};
+use common::{
+    Client, Daemon, TempDir, make_file, peer_id, spawn_peerd, tracker, wait_for, write_random_file,
+};
 use sta::meta::bencode::{Value, decode};
 use sta::wire::bt_http::escape;
 use sta::wire::bt_udp::{self, Announce, Event, Request, Response};
 use sta::wire::tracker::{InfoHash, Pieces};
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, UdpSocket};
-use std::time::Duration;
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::time::{Duration, Instant};
 
 /// A tracker with both BitTorrent listeners; returns (daemon, udp, http).
 fn bt_tracker() -> (Daemon, SocketAddr, SocketAddr) {
@@ -449,4 +451,101 @@ fn udp_tracker_is_on_by_default_on_the_tcp_port() {
     wait_for("the warning", Duration::from_secs(5), || {
         d.log().contains("no BitTorrent UDP tracker").then_some(())
     });
+}
+
+/// A BitTorrent client's first announce (UDP or HTTP) makes the tracker
+/// send a Dial (spec/tracker.md) on the session of each STA holder that
+/// sent AcceptDials, at once and unasked, without disturbing the order of
+/// that session's answers; a session that did not ask gets none, and the
+/// client's later regular announces send no more.
+#[test]
+fn a_new_bittorrent_client_is_pushed_to_the_sta_holders_that_accept_dials() {
+    use sta::wire::tracker::{Request as StaRequest, Response as StaResponse};
+    let (d, udp_addr, http_addr) = bt_tracker();
+    let info = make_file("pushed.bin", 100_000, 4);
+    let hash = info.info_hash;
+    let mut pushed = Client::connect(d.addr);
+    pushed.hello(peer_id(1), 9101);
+    assert_eq!(pushed.call(&StaRequest::AcceptDials), StaResponse::Ack);
+    pushed.announce(&info, Pieces::All);
+    let mut old = Client::connect(d.addr);
+    old.hello(peer_id(2), 9102);
+    old.announce(&info, Pieces::All);
+    let dial = |port| StaResponse::Dial {
+        info_hash: hash,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+
+    let u = Udp::new(udp_addr);
+    let cid = u.connect();
+    assert!(matches!(
+        u.announce(cid, hash, 7201, 50),
+        Response::Announce { .. }
+    ));
+    assert_eq!(pushed.recv(), dial(7201), "pushed on the UDP announce");
+    let (status, _) = http(http_addr, &announce_query(&hash, 7202, 50, "started"));
+    assert_eq!(status, 200);
+    assert_eq!(pushed.recv(), dial(7202), "pushed on the HTTP announce");
+    // A regular re-announce: nothing; the next frame answers the list.
+    http(http_addr, &announce_query(&hash, 7202, 50, "empty"));
+    assert!(matches!(
+        pushed.call(&StaRequest::List {
+            offset: 0,
+            limit: 10,
+            filter: String::new(),
+        }),
+        StaResponse::ListPage { total: 1, .. }
+    ));
+    // The session that never sent AcceptDials: its next frame is the
+    // answer to its request.
+    assert_eq!(old.get_peers(hash, 50, None).len(), 3);
+}
+
+/// How soon an `sta-peerd` seeder must dial a BitTorrent client once the
+/// client announced (issue 15: clients' defaults connect within 5 s).
+const PUSHED_DIAL_TARGET: Duration = Duration::from_secs(5);
+
+/// The real `sta-peerd`, seeding, dials a BitTorrent client that just
+/// announced the file over UDP (the tracker's Dial), and opens with the
+/// BEP 3 handshake for that file; the client never dialed anyone.
+#[test]
+fn a_seeder_dials_a_bittorrent_client_as_soon_as_it_announces() {
+    let tmp = TempDir::new("bt-pushed-dial");
+    let t = tracker(&[]);
+    let src = tmp.subdir("src").join("f.bin");
+    write_random_file(&src, 100_000, 9);
+    let seeder = spawn_peerd(t.addr, &tmp.subdir("seed"), &[src.as_path()]);
+    let hash = seeder
+        .wait_seeding("f.bin", Duration::from_secs(10))
+        .info_hash;
+    let client = TcpListener::bind("127.0.0.1:0").unwrap();
+    client.set_nonblocking(true).unwrap();
+    let port = client.local_addr().unwrap().port();
+    // The tracker's UDP BitTorrent tracker is on its TCP port by default.
+    let u = Udp::new(t.addr);
+    let cid = u.connect();
+    let announced = Instant::now();
+    assert!(matches!(
+        u.announce(cid, hash, port, 100_000),
+        Response::Announce { .. }
+    ));
+    let (mut stream, _) = wait_for("the seeder to dial the client", PUSHED_DIAL_TARGET, || {
+        client.accept().ok()
+    });
+    let after = announced.elapsed();
+    println!("sta-peerd dialed the announcing client {after:?} after its announce");
+    stream.set_nonblocking(false).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut handshake = [0u8; 68];
+    stream
+        .read_exact(&mut handshake)
+        .expect("a BEP 3 handshake");
+    assert_eq!(&handshake[..20], b"\x13BitTorrent protocol");
+    assert_eq!(
+        &handshake[28..48],
+        &hash[..],
+        "the handshake names the file"
+    );
 }

@@ -438,8 +438,16 @@ fn table() -> Vec<(&'static str, Expect)> {
                 }],
             }),
         ),
+        ("accept-dials", TrackerRequest(Request::AcceptDials)),
         // tracker.md: responses
         ("ack", TrackerResponse(Response::Ack)),
+        (
+            "dial",
+            TrackerResponse(Response::Dial {
+                info_hash: h(HELLO_HASH),
+                addr: "192.168.1.20:51413".parse().unwrap(),
+            }),
+        ),
         (
             "welcome",
             TrackerResponse(Response::Welcome {
@@ -561,7 +569,7 @@ fn table() -> Vec<(&'static str, Expect)> {
         ),
         (
             "error-unknown-message",
-            err(ErrorCode::UNKNOWN_MESSAGE, "unknown message id 0x09"),
+            err(ErrorCode::UNKNOWN_MESSAGE, "unknown message id 0x0a"),
         ),
         (
             "error-unsupported-version",
@@ -1616,6 +1624,9 @@ fn limits_in_crate() -> BTreeMap<String, u64> {
         ("MAX_PEERS_PER_ANSWER", u64::from(MAX_PEERS_PER_ANSWER)),
         ("MAX_VOUCHED_PER_REQUEST", MAX_VOUCHED_PER_REQUEST as u64),
         ("MAX_VOUCHED_PER_FILE", MAX_VOUCHED_PER_FILE as u64),
+        ("MAX_DIALS_PER_ANNOUNCE", MAX_DIALS_PER_ANNOUNCE as u64),
+        ("DIAL_PUSH_INTERVAL_SECS", DIAL_PUSH_INTERVAL_SECS),
+        ("MAX_PUSHED_DIALS", MAX_PUSHED_DIALS as u64),
         (
             "MAX_RATE_TRACKED_ADDRESSES",
             MAX_RATE_TRACKED_ADDRESSES as u64,

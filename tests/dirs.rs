@@ -898,9 +898,10 @@ fn fake_session(mut stream: TcpStream, info: &[u8], stop: &AtomicBool) {
                     total: 1,
                     entries: Vec::new(),
                 },
-                Request::Have { .. } | Request::Leave { .. } | Request::Vouch { .. } => {
-                    Response::Ack
-                }
+                Request::Have { .. }
+                | Request::Leave { .. }
+                | Request::Vouch { .. }
+                | Request::AcceptDials => Response::Ack,
             };
             let mut out = Vec::new();
             answer.encode(&mut out);

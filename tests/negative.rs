@@ -169,6 +169,10 @@ fn sample_responses() -> Vec<Response> {
             code: ErrorCode::FILE_NOT_FOUND,
             message: "no such file".into(),
         },
+        Response::Dial {
+            info_hash: [8; 20],
+            addr: "[2001:db8::1]:51413".parse().unwrap(),
+        },
     ]
 }
 
@@ -319,6 +323,7 @@ fn unknown_tracker_requests_are_skipped_with_an_error() {
         req::GET_PEERS,
         req::LEAVE,
         req::VOUCH,
+        req::ACCEPT_DIALS,
     ];
     for id in (0..=255u8).filter(|id| !known.contains(id)) {
         for payload in [&[][..], &[1, 2, 3][..]] {
@@ -349,6 +354,7 @@ fn unknown_tracker_responses_are_skipped_with_an_error() {
         resp::LIST_PAGE,
         resp::META,
         resp::PEERS,
+        resp::DIAL,
         resp::ERROR,
     ];
     for id in (0..=255u8).filter(|id| !known.contains(id)) {

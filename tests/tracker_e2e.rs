@@ -363,13 +363,13 @@ fn hostile_unknown_message_id() {
     let mut good = session(t.addr, 1);
     let mut c = Client::connect(t.addr);
     // Before hello: error 6, and the session continues.
-    c.send_raw(&frame(0x09, &[]));
+    c.send_raw(&frame(0x0a, &[]));
     let msg = c.expect_error(ErrorCode::UNKNOWN_MESSAGE);
-    assert!(msg.contains("0x09"), "{msg}");
+    assert!(msg.contains("0x0a"), "{msg}");
     c.hello(peer_id(2), 7002);
     // After hello: unknown ids (with or without payload, a response id)
     // each get error 6 in their place in the answer order.
-    for id in [0x00, 0x09, 0x80, 0x81, 0xff] {
+    for id in [0x00, 0x0a, 0x80, 0x81, 0xff] {
         let mut bytes = Vec::new();
         Request::List {
             offset: 0,

@@ -34,6 +34,7 @@ pub mod peer;
 mod pending_writes;
 mod pex;
 pub mod picker;
+pub(crate) mod pushed;
 mod query;
 pub mod reveal;
 pub mod stats;
@@ -131,6 +132,8 @@ pub struct Engine<S: Storage> {
     magnets: BTreeMap<InfoHash, magnet::Magnet>,
     /// Peers of each file learned from `x.pe`, PEX or the DHT.
     books: BTreeMap<InfoHash, book::PeerBook>,
+    /// When each (file, address) a tracker's Dial named was last dialed.
+    pushed: HashMap<(InfoHash, SocketAddr), Time>,
     /// Control requests waiting for the first tracker session.
     parked: Vec<(LinkId, crate::control::ControlRequest)>,
     /// Job tags of downloads (verify, resume check, allocate).
@@ -181,6 +184,7 @@ impl<S: Storage> Engine<S> {
             sharing: BTreeMap::new(),
             magnets: BTreeMap::new(),
             books: BTreeMap::new(),
+            pushed: HashMap::new(),
             parked: Vec::new(),
             tags: HashMap::new(),
             next_tag: 0,

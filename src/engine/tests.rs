@@ -79,6 +79,13 @@ impl Rig {
             version: 1,
             idle_timeout_secs: 120,
         });
+        // The AcceptDials that follows every welcome.
+        rig.answer(Response::Ack);
+        let asked = rig.sent(tracker);
+        assert!(matches!(
+            Request::decode(&asked),
+            Ok(Some((Request::AcceptDials, _)))
+        ));
         rig
     }
 

@@ -42,6 +42,9 @@ pub enum Pending {
     },
     /// The metadata asked for by a `get` or `meta` query.
     Meta(QueryId),
+    /// AcceptDials: an older tracker refuses it (unknown message), and
+    /// then simply sends no Dial.
+    AcceptDials,
 }
 
 const MIN_BACKOFF: Duration = Duration::from_millis(250);
@@ -213,6 +216,12 @@ impl<S: Storage> Engine<S> {
             match Response::decode(&input[used..]) {
                 Ok(None) => return used,
                 Ok(Some((Response::KeepAlive, n))) => used += n,
+                // Unsolicited: it answers no request, so it takes no
+                // place in the queue of pending ones.
+                Ok(Some((Response::Dial { info_hash, addr }, n))) => {
+                    used += n;
+                    self.tracker_dial(now, info_hash, addr);
+                }
                 Ok(Some((resp, n))) => {
                     used += n;
                     let why = self.trackers[i].pending.pop_front();
@@ -271,6 +280,10 @@ impl<S: Storage> Engine<S> {
                 self.list_answer(now, i, query, got, resp)
             }
             (Some(Pending::Meta(query)), resp) => self.meta_answer(now, query, resp),
+            (Some(Pending::AcceptDials), Response::Error { code, .. }) => info!(
+                "tracker {} sends no Dials (error {code}): an older sta-trackerd",
+                self.trackers[i].addr
+            ),
             (Some(_), Response::Error { code, message }) => {
                 warn!("tracker {}: {code}: {message}", self.trackers[i].addr);
             }
@@ -292,6 +305,9 @@ impl<S: Storage> Engine<S> {
         tr.backoff = MIN_BACKOFF;
         tr.idle_timeout = Duration::from_secs(idle_timeout_secs.max(1).into());
         self.unpark(now);
+        // Before the announces, so that no BitTorrent client announcing
+        // meanwhile is missed.
+        self.tracker_send(now, i, &Request::AcceptDials, Pending::AcceptDials);
         let hashes: Vec<InfoHash> = self.torrents.keys().copied().collect();
         for h in hashes {
             if let Some(req) = self.announce_request(&h) {

@@ -80,6 +80,8 @@ impl Multi {
                 idle_timeout_secs: 120,
             },
         );
+        // The AcceptDials that follows every welcome.
+        self.answer(i, Response::Ack);
     }
 
     /// Runs the jobs asked for; returns every other action not looked at
@@ -110,8 +112,18 @@ impl Multi {
         out
     }
 
-    /// Every request sent to each tracker since the last look.
+    /// Every request sent to each tracker since the last look but the
+    /// AcceptDials of each new session.
     fn requests(&mut self) -> Vec<Vec<Request>> {
+        let mut all = self.all_requests();
+        for r in &mut all {
+            r.retain(|r| !matches!(r, Request::AcceptDials));
+        }
+        all
+    }
+
+    /// Every request sent to each tracker since the last look.
+    fn all_requests(&mut self) -> Vec<Vec<Request>> {
         let mut out = vec![Vec::new(); self.links.len()];
         let links = self.links.clone();
         for (link, bytes) in self.take_sends(|l| links.contains(&l)) {
@@ -495,4 +507,101 @@ fn a_list_pages_each_tracker_to_its_end() {
     for name in ["\"a\"", "\"b\"", "\"c\""] {
         assert!(reply.contains(name), "{reply}");
     }
+}
+
+impl Multi {
+    /// The peers dialed since the last look (trackers left out).
+    fn peer_dials(&mut self) -> Vec<(LinkId, SocketAddr)> {
+        let mut out = Vec::new();
+        for a in self.settle() {
+            match a {
+                Action::Dial { link, addr } if !TRACKERS.contains(&addr.to_string().as_str()) => {
+                    out.push((link, addr))
+                }
+                other => self.backlog.push(other),
+            }
+        }
+        out
+    }
+
+    /// A seeder of a 4-piece file shared from /data/f.bin (private when
+    /// `private`), its first announces done.
+    fn seeding(private: bool) -> (Multi, Info) {
+        let (bytes, _) = file(4);
+        let mut disk = MemStorage::default();
+        disk.fs.files.insert("/data/f.bin".into(), bytes);
+        let mut m = Multi::new(1, disk);
+        m.e.config.private_shares = private;
+        let c = m.control("share /data/f.bin\n");
+        m.reply(c);
+        let asked = m.requests();
+        let info = asked[0]
+            .iter()
+            .find_map(|r| match r {
+                Request::Announce { info, .. } => Info::from_bencoded(info).ok(),
+                _ => None,
+            })
+            .expect("the share is announced");
+        assert_eq!(info.private(), private);
+        (m, info)
+    }
+}
+
+#[test]
+fn a_seeder_sends_accept_dials_and_dials_a_pushed_client_once_per_interval() {
+    let (mut m, info) = Multi::seeding(false);
+    let client: SocketAddr = "192.0.2.7:51413".parse().unwrap();
+    let dial = |hash| Response::Dial {
+        info_hash: hash,
+        addr: client,
+    };
+    m.answer(0, dial(info.info_hash));
+    let first = m.peer_dials();
+    assert_eq!(first.iter().map(|d| d.1).collect::<Vec<_>>(), vec![client]);
+    // Named again (another tracker, a new `started`): not dialed twice.
+    m.answer(0, dial(info.info_hash));
+    assert_eq!(m.peer_dials(), vec![]);
+    // A file we do not hold is no reason to dial.
+    m.answer(0, dial([0x42; 20]));
+    assert_eq!(m.peer_dials(), vec![]);
+    // A Dial takes no place among the answers: the next response still
+    // answers the oldest request (here the hello's AcceptDials, then the
+    // announce; an error for either is only logged).
+    m.answer(
+        0,
+        Response::Error {
+            code: ErrorCode::UNKNOWN_MESSAGE,
+            message: "unknown message id 0x09".into(),
+        },
+    );
+    // The client refused us (it may be behind a NAT).
+    m.e.link_closed(m.now, first[0].0);
+    m.e.link_closed(m.now, m.links[0]);
+    m.advance(crate::engine::pushed::DIAL_PUSH_INTERVAL);
+    let back = m.dials();
+    m.links[0] = back[0];
+    m.welcome(0);
+    assert!(
+        m.all_requests()[0]
+            .iter()
+            .any(|r| matches!(r, Request::AcceptDials)),
+        "every new session asks for Dials"
+    );
+    m.answer(0, dial(info.info_hash));
+    let again = m.peer_dials();
+    assert_eq!(again.len(), 1, "dialed again after the interval");
+    assert_eq!(again[0].1, client);
+}
+
+#[test]
+fn a_pushed_client_is_never_dialed_for_a_private_file() {
+    let (mut m, info) = Multi::seeding(true);
+    m.answer(
+        0,
+        Response::Dial {
+            info_hash: info.info_hash,
+            addr: "192.0.2.7:51413".parse().unwrap(),
+        },
+    );
+    assert_eq!(m.peer_dials(), vec![]);
 }

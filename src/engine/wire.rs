@@ -42,12 +42,17 @@ type Verdict = Result<(), String>;
 impl<S: Storage> Engine<S> {
     /// Dials peers of `hash` we are not yet connected to.
     pub(super) fn dial_peers(&mut self, hash: &InfoHash, addrs: &[SocketAddr]) {
+        if self.torrents.get(hash).is_some_and(Torrent::fetching) {
+            self.dial_within_max(hash, addrs);
+        }
+    }
+
+    /// Dials those of `addrs` not connected, dialed or banned, while the
+    /// torrent has fewer than `max_peers` sessions and dials.
+    pub(super) fn dial_within_max(&mut self, hash: &InfoHash, addrs: &[SocketAddr]) {
         let Some(t) = self.torrents.get(hash) else {
             return;
         };
-        if !t.fetching() {
-            return;
-        }
         let targets = self.new_dials(hash, t.peers(), |a| t.is_banned(a), addrs);
         self.dial_all(hash, targets);
     }

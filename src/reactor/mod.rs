@@ -271,7 +271,8 @@ pub trait Handler {
     /// `listener`. A reply left in `reply` is sent back to `from` at once,
     /// best effort: if the socket's buffer is full it is dropped, as UDP
     /// may drop it anyway. Datagrams to others go through
-    /// [`Ctx::send_to`].
+    /// [`Ctx::send_to`]; what the handler asks of `ctx` (bytes for a
+    /// connection, say) is carried out once the batch is handled.
     fn datagram(
         &mut self,
         _ctx: &mut Ctx<Self::Session>,

@@ -7,7 +7,8 @@ use super::swarm::{BtPeer, Swarms, Upsert};
 use super::vouches::Vouches;
 use crate::bitfield::Bitfield;
 use crate::limits::{
-    MAX_LIST_PAGE, MAX_PEERS_PER_ANSWER, MAX_VOUCHED_PER_REQUEST, TRACKER_PROTOCOL_VERSION,
+    MAX_DIALS_PER_ANNOUNCE, MAX_LIST_PAGE, MAX_PEERS_PER_ANSWER, MAX_VOUCHED_PER_REQUEST,
+    TRACKER_PROTOCOL_VERSION,
 };
 use crate::meta::Info;
 use crate::meta::info::to_hex;
@@ -65,6 +66,9 @@ struct Peer {
     /// The session came in over TLS with a certificate of the swarm's CA:
     /// it may see private files.
     authenticated: bool,
+    /// The session sent AcceptDials: it reads Dial messages (an older
+    /// `sta-peerd` would take one for a broken stream).
+    accepts_dials: bool,
 }
 
 /// What the reactor should do with the session after a request.
@@ -107,6 +111,9 @@ pub struct Tracker {
     pub(super) http_peers: HashMap<ConnId, IpAddr, ConnHash>,
     /// Scratch for BitTorrent announce replies.
     pub(super) bt_peers: Vec<SocketAddr>,
+    /// Dials the last BitTorrent announce asked for, until the shell
+    /// writes them.
+    pub(super) bt_dials: Vec<DialPush>,
     /// When the shell next sweeps expired BitTorrent peers.
     pub(super) next_sweep: Option<Instant>,
     /// Requests, errors and latencies, for `/metrics`.
@@ -144,6 +151,28 @@ pub struct BtReply {
     pub leechers: u32,
 }
 
+/// A Dial message for the shell to write on an STA session: `addr`, a
+/// BitTorrent client that just announced `info_hash`, may be dialed by it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DialPush {
+    pub conn: ConnId,
+    pub info_hash: InfoHash,
+    pub addr: SocketAddr,
+}
+
+impl DialPush {
+    /// The frame to queue on `conn`.
+    pub fn frame(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        Response::Dial {
+            info_hash: self.info_hash,
+            addr: self.addr,
+        }
+        .encode(&mut out);
+        out
+    }
+}
+
 /// The `failure reason` of a BitTorrent announce for a private file.
 pub const PRIVATE_BT_MESSAGE: &str = "private torrent: this tracker serves it only to STA sessions with a certificate of the swarm's CA";
 
@@ -177,6 +206,7 @@ impl Tracker {
             on_reload: None,
             http_peers: HashMap::default(),
             bt_peers: Vec::new(),
+            bt_dials: Vec::new(),
             next_sweep: None,
             stats: Default::default(),
             api: None,
@@ -230,14 +260,19 @@ impl Tracker {
 
     /// A BitTorrent announce: joins, refreshes or leaves the swarm, and
     /// puts a random sample of the other peers (BitTorrent and STA) into
-    /// `peers`. An error is a message for a `failure reason`.
+    /// `peers`. An error is a message for a `failure reason`. A client
+    /// new to the swarm (or saying `started`) puts into `dials` the Dials
+    /// for the STA sessions that have something to trade with it (see
+    /// [`Tracker::dials_for`]).
     pub fn bt_announce(
         &mut self,
         a: &BtAnnounce,
         now: Instant,
         peers: &mut Vec<SocketAddr>,
+        dials: &mut Vec<DialPush>,
     ) -> Result<BtReply, String> {
         peers.clear();
+        dials.clear();
         if self.private.contains(&a.info_hash) {
             return Err(PRIVATE_BT_MESSAGE.into());
         }
@@ -268,7 +303,9 @@ impl Tracker {
                 self.config.max_bt_peers,
                 may_create,
             ) {
-                Upsert::Added | Upsert::Updated => {}
+                Upsert::Added => self.dials_for(a, dials),
+                Upsert::Updated if a.event == Event::Started => self.dials_for(a, dials),
+                Upsert::Updated => {}
                 Upsert::NoRoom => {
                     return Err(format!("the tracker is full ({max_files} files)"));
                 }
@@ -294,6 +331,47 @@ impl Tracker {
             seeders: s.seeders,
             leechers: s.leechers,
         })
+    }
+
+    /// The Dials a BitTorrent client's arrival deserves: to every STA
+    /// session that accepts them, holds the file and has something to
+    /// trade with the client (pieces, if the client is a leecher; missing
+    /// pieces, if it is a seeder), but not the client's own address; at
+    /// most [`MAX_DIALS_PER_ANNOUNCE`]. Such a session dials the client,
+    /// which matters for the clients that never dial STA successfully
+    /// (Transmission 3.00 with uTP on, spec/bittorrent.md). Private files
+    /// never get here: their BitTorrent announces are refused.
+    fn dials_for(&self, a: &BtAnnounce, dials: &mut Vec<DialPush>) {
+        let Some(entry) = self.catalog.get(&a.info_hash) else {
+            return;
+        };
+        let client_seeds = a.left == 0;
+        for h in &entry.holders {
+            if dials.len() >= MAX_DIALS_PER_ANNOUNCE {
+                break;
+            }
+            let trades = match client_seeds {
+                true => !h.is_seeder(),
+                false => h.count() > 0,
+            };
+            if !trades {
+                continue;
+            }
+            let Some(conn) = self.catalog.conn_of(h) else {
+                continue;
+            };
+            let Some(p) = self.peers.get(&conn) else {
+                continue;
+            };
+            let itself = p.identity.is_some_and(|(_, addr)| addr == a.addr);
+            if p.accepts_dials && !itself {
+                dials.push(DialPush {
+                    conn,
+                    info_hash: a.info_hash,
+                    addr: a.addr,
+                });
+            }
+        }
     }
 
     /// Reservoir sampling over the file's BitTorrent peers (but `a`) and
@@ -399,6 +477,7 @@ impl Tracker {
                 remote,
                 identity: None,
                 authenticated: false,
+                accepts_dials: false,
             },
         );
     }
@@ -516,6 +595,13 @@ impl Tracker {
             } => self.get_peers(conn, &info_hash, max, piece, out),
             Request::Leave { info_hash } => self.leave(conn, &info_hash, out),
             Request::Vouch { info_hash, peers } => self.vouch(conn, info_hash, &peers, out),
+            Request::AcceptDials => {
+                if let Some(p) = self.peers.get_mut(&conn) {
+                    p.accepts_dials = true;
+                }
+                Response::Ack.encode(out);
+                Ok(())
+            }
         }
     }
 

@@ -53,14 +53,20 @@ impl Harness {
     /// A BitTorrent announce that succeeds: its counts, and its peers sorted.
     fn bt(&mut self, a: &BtAnnounce, now: Instant) -> (BtReply, Vec<SocketAddr>) {
         let mut peers = Vec::new();
-        let r = self.t.bt_announce(a, now, &mut peers).unwrap();
+        let r = self
+            .t
+            .bt_announce(a, now, &mut peers, &mut Vec::new())
+            .unwrap();
         peers.sort();
         (r, peers)
     }
 
     fn bt_refused(&mut self, a: &BtAnnounce, now: Instant) -> String {
         let mut peers = vec![a.addr];
-        let message = self.t.bt_announce(a, now, &mut peers).unwrap_err();
+        let message = self
+            .t
+            .bt_announce(a, now, &mut peers, &mut Vec::new())
+            .unwrap_err();
         assert_eq!(peers, vec![], "a refusal gives no peers");
         message
     }
@@ -431,4 +437,95 @@ fn a_vouch_is_refused_for_a_file_not_announced_or_too_long() {
         ErrorCode::INVALID_PARAMETERS,
     );
     assert_eq!(h.ask(1, vouch(f.info_hash, &many[..50])), Response::Ack);
+}
+
+impl Harness {
+    /// The Dials a BitTorrent announce (that succeeds) asks for, by session.
+    fn dials(&mut self, a: &BtAnnounce, now: Instant) -> Vec<ConnId> {
+        let mut dials = Vec::new();
+        self.t
+            .bt_announce(a, now, &mut Vec::new(), &mut dials)
+            .unwrap();
+        for d in &dials {
+            assert_eq!((d.info_hash, d.addr), (a.info_hash, a.addr));
+        }
+        let mut conns: Vec<ConnId> = dials.iter().map(|d| d.conn).collect();
+        conns.sort();
+        conns
+    }
+
+    fn accept_dials(&mut self, conn: ConnId) {
+        assert_eq!(self.ask(conn, Request::AcceptDials), Response::Ack);
+    }
+}
+
+#[test]
+fn a_new_bittorrent_leecher_is_pushed_to_the_sessions_that_hold_pieces_and_accept_dials() {
+    let mut h = Harness::new();
+    let f = file("pushed.bin", 4, 1);
+    let other = file("other.bin", 4, 2);
+    // 1 seeds, 2 holds piece 0, 3 holds nothing yet, 4 seeds but never
+    // sent AcceptDials (an older peer), 5 seeds another file only.
+    for conn in 1..=5 {
+        h.join(conn);
+    }
+    for conn in [1, 2, 3, 5] {
+        h.accept_dials(conn);
+    }
+    h.announce(1, &f, Pieces::All);
+    h.announce(2, &f, Pieces::Bitfield(bits(4, &[0])));
+    h.announce(3, &f, Pieces::Bitfield(bits(4, &[])));
+    h.announce(4, &f, Pieces::All);
+    h.announce(5, &other, Pieces::All);
+    let now = Instant::now();
+    let leecher = client(f.info_hash, 1);
+    assert_eq!(h.dials(&leecher, now), vec![1, 2]);
+    // Its regular announces push nothing more; a new `started` does.
+    assert_eq!(
+        h.dials(&with_event(&leecher, Event::None), now),
+        Vec::<ConnId>::new()
+    );
+    assert_eq!(h.dials(&leecher, now), vec![1, 2]);
+    // A BitTorrent seeder is pushed to those missing pieces.
+    assert_eq!(h.dials(&seeder(f.info_hash, 2), now), vec![2, 3]);
+    // A file no session holds: nobody to push to.
+    assert_eq!(h.dials(&client(H, 3), now), Vec::<ConnId>::new());
+    // The frame the shell writes.
+    let d = DialPush {
+        conn: 1,
+        info_hash: f.info_hash,
+        addr: leecher.addr,
+    };
+    let expect = Response::Dial {
+        info_hash: f.info_hash,
+        addr: leecher.addr,
+    };
+    assert_eq!(Response::decode(&d.frame()).unwrap().unwrap().0, expect);
+}
+
+#[test]
+fn a_session_is_not_pushed_its_own_address_and_pushes_are_bounded() {
+    let mut h = Harness::new();
+    let f = file("many.bin", 2, 3);
+    let n = MAX_DIALS_PER_ANNOUNCE as ConnId + 10;
+    for conn in 1..=n {
+        h.join(conn);
+        h.accept_dials(conn);
+        h.announce(conn, &f, Pieces::All);
+    }
+    let now = Instant::now();
+    assert_eq!(
+        h.dials(&client(f.info_hash, 1), now).len(),
+        MAX_DIALS_PER_ANNOUNCE
+    );
+    // Session 1's own client announcing (same address and port).
+    let own = BtAnnounce {
+        addr: SocketAddr::new(ip(1), port(1)),
+        ..client(f.info_hash, 2)
+    };
+    let mut h1 = Harness::new();
+    h1.join(1);
+    h1.accept_dials(1);
+    h1.announce(1, &f, Pieces::All);
+    assert_eq!(h1.dials(&own, now), Vec::<ConnId>::new());
 }

@@ -92,12 +92,13 @@ fn bittorrent_announces_and_scrapes_of_a_private_file_are_refused() {
         numwant: None,
         same_family: false,
     };
-    let e = h.t.bt_announce(&a(private.info_hash), now, &mut peers);
+    let e =
+        h.t.bt_announce(&a(private.info_hash), now, &mut peers, &mut Vec::new());
     assert_eq!(e, Err(PRIVATE_BT_MESSAGE.to_owned()));
     assert!(peers.is_empty());
     assert_eq!(h.t.scrape(&private.info_hash), ScrapeStats::default());
     assert!(
-        h.t.bt_announce(&a(public.info_hash), now, &mut peers)
+        h.t.bt_announce(&a(public.info_hash), now, &mut peers, &mut Vec::new())
             .is_ok()
     );
     assert_eq!(peers.len(), 1, "session 1, which holds the public file");
@@ -113,4 +114,26 @@ fn a_private_file_is_forgotten_when_it_leaves_the_catalog() {
     assert!(h.t.is_private(&private.info_hash));
     h.t.disconnect(1);
     assert!(!h.t.is_private(&private.info_hash));
+}
+
+#[test]
+fn a_bittorrent_announce_of_a_private_file_pushes_no_dial() {
+    let mut h = Harness::new();
+    let (private, _) = two_files(&mut h);
+    assert_eq!(h.ask(1, Request::AcceptDials), Response::Ack);
+    let mut dials = Vec::new();
+    let a = BtAnnounce {
+        info_hash: private.info_hash,
+        peer_id: [0xb0; 20],
+        addr: SocketAddr::from(([192, 0, 2, 1], 10_000)),
+        left: 1000,
+        event: Event::Started,
+        numwant: None,
+        same_family: false,
+    };
+    assert!(
+        h.t.bt_announce(&a, Instant::now(), &mut Vec::new(), &mut dials)
+            .is_err()
+    );
+    assert_eq!(dials, vec![]);
 }

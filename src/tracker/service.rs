@@ -83,14 +83,18 @@ impl Handler for Tracker {
 
     fn data(
         &mut self,
-        _ctx: &mut Ctx<Proto>,
+        ctx: &mut Ctx<Proto>,
         id: ConnId,
         session: &mut Proto,
         input: &[u8],
         out: &mut OutQueue,
     ) -> Flow {
         match session {
-            Proto::Http => return self.http(id, input, out),
+            Proto::Http => {
+                let flow = self.http(id, input, out);
+                self.send_dials(ctx);
+                return flow;
+            }
             Proto::Api(exchange) => return self.api_http(exchange, input, out),
             Proto::Sta => {}
         }
@@ -222,7 +226,7 @@ impl Handler for Tracker {
 
     fn datagram(
         &mut self,
-        _ctx: &mut Ctx<Proto>,
+        ctx: &mut Ctx<Proto>,
         _listener: usize,
         from: SocketAddr,
         bytes: &[u8],
@@ -230,11 +234,26 @@ impl Handler for Tracker {
     ) {
         let now = Instant::now();
         self.udp(from, bytes, now, reply);
+        self.send_dials(ctx);
         self.stats.observe("udp", now.elapsed().as_secs_f64());
     }
 }
 
 impl Tracker {
+    /// Writes the Dials the last BitTorrent announce asked for (sessions
+    /// that closed since are skipped by the reactor).
+    fn send_dials(&mut self, ctx: &mut Ctx<Proto>) {
+        for d in self.bt_dials.drain(..) {
+            debug!(
+                "session {}: dial {} for {}",
+                d.conn,
+                d.addr,
+                crate::meta::info::to_hex(&d.info_hash)
+            );
+            ctx.send(d.conn, d.frame());
+        }
+    }
+
     /// Answers one BEP 15 datagram from `from` into `reply` (left empty
     /// when the datagram deserves no answer).
     pub fn udp(&mut self, from: SocketAddr, bytes: &[u8], now: Instant, reply: &mut Vec<u8>) {
@@ -301,7 +320,8 @@ impl Tracker {
                     same_family: true,
                 };
                 let mut peers = std::mem::take(&mut self.bt_peers);
-                match self.bt_announce(&announce, now, &mut peers) {
+                let mut dials = std::mem::take(&mut self.bt_dials);
+                match self.bt_announce(&announce, now, &mut peers, &mut dials) {
                     Ok(r) => {
                         bt_udp::encode_announce_header(
                             reply,
@@ -317,6 +337,7 @@ impl Tracker {
                     Err(message) => refuse(self, reply, a.transaction_id, message),
                 }
                 self.bt_peers = peers;
+                self.bt_dials = dials;
             }
             bt_udp::Request::Scrape {
                 connection_id,
@@ -405,11 +426,13 @@ impl Tracker {
                     same_family: false,
                 };
                 let mut peers = std::mem::take(&mut self.bt_peers);
-                let result = self.bt_announce(&announce, now, &mut peers);
+                let mut dials = std::mem::take(&mut self.bt_dials);
+                let result = self.bt_announce(&announce, now, &mut peers, &mut dials);
                 if let Ok(r) = &result {
                     bt_http::encode_announce(body, r.interval, r.seeders, r.leechers, &peers);
                 }
                 self.bt_peers = peers;
+                self.bt_dials = dials;
                 result.map(|_| ())
             }
             bt_http::Request::Scrape(hashes) => {

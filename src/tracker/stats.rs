@@ -13,7 +13,7 @@ pub const PROTOCOLS: [&str; 3] = ["sta", "udp", "http"];
 
 /// The kinds of STA requests, in the order of [`Stats::sta`]; `malformed`
 /// counts frames that did not decode.
-pub const STA_KINDS: [&str; 10] = [
+pub const STA_KINDS: [&str; 11] = [
     "keepalive",
     "hello",
     "announce",
@@ -23,6 +23,7 @@ pub const STA_KINDS: [&str; 10] = [
     "get_peers",
     "leave",
     "vouch",
+    "accept_dials",
     "malformed",
 ];
 
@@ -65,7 +66,8 @@ impl Stats {
             Some(Request::GetPeers { .. }) => 6,
             Some(Request::Leave { .. }) => 7,
             Some(Request::Vouch { .. }) => 8,
-            None => 9,
+            Some(Request::AcceptDials) => 9,
+            None => 10,
         };
         self.sta[i] += 1;
     }
@@ -102,6 +104,7 @@ mod tests {
                 listen_port: 1,
             },
             Request::Leave { info_hash: [0; 20] },
+            Request::AcceptDials,
             Request::Have {
                 info_hash: [0; 20],
                 piece: 0,

@@ -21,6 +21,7 @@ pub mod req {
     pub const GET_PEERS: u8 = 0x06;
     pub const LEAVE: u8 = 0x07;
     pub const VOUCH: u8 = 0x08;
+    pub const ACCEPT_DIALS: u8 = 0x09;
 }
 
 /// Response ids (tracker -> peer).
@@ -31,6 +32,7 @@ pub mod resp {
     pub const LIST_PAGE: u8 = 0x84;
     pub const META: u8 = 0x85;
     pub const PEERS: u8 = 0x86;
+    pub const DIAL: u8 = 0x87;
     pub const ERROR: u8 = 0xff;
 }
 
@@ -88,6 +90,9 @@ pub enum Request {
         info_hash: InfoHash,
         peers: Vec<Vouched>,
     },
+    /// The session may be sent `Dial` messages unasked (an older tracker
+    /// answers it with error 6, and sends none).
+    AcceptDials,
 }
 
 /// A BitTorrent peer a session vouches for.
@@ -160,6 +165,14 @@ pub enum Response {
     Error {
         code: ErrorCode,
         message: String,
+    },
+    /// Unsolicited, only to a session that sent `AcceptDials`, and no
+    /// answer to any request: a BitTorrent client just announced a file
+    /// the session seeds; dialing it is the only way to reach a client
+    /// that cannot dial us (Transmission 3.00 with uTP on).
+    Dial {
+        info_hash: InfoHash,
+        addr: SocketAddr,
     },
 }
 
@@ -310,6 +323,7 @@ impl Request {
             Request::GetPeers { .. } => "get_peers",
             Request::Leave { .. } => "leave",
             Request::Vouch { .. } => "vouch",
+            Request::AcceptDials => "accept_dials",
         }
     }
 
@@ -385,6 +399,7 @@ impl Request {
                     }
                     Some(Request::Vouch { info_hash, peers })
                 })(),
+                req::ACCEPT_DIALS => Some(Request::AcceptDials),
                 _ => return Err(unknown(id)),
             })
         })
@@ -405,10 +420,11 @@ impl Request {
             Request::GetPeers { .. } => req::GET_PEERS,
             Request::Leave { .. } => req::LEAVE,
             Request::Vouch { .. } => req::VOUCH,
+            Request::AcceptDials => req::ACCEPT_DIALS,
         };
         let at = begin_frame(out, id);
         match self {
-            Request::KeepAlive => {}
+            Request::KeepAlive | Request::AcceptDials => {}
             Request::Hello {
                 version,
                 peer_id,
@@ -523,6 +539,12 @@ impl Response {
                     }
                     Some(Response::Peers { info_hash, peers })
                 })(),
+                resp::DIAL => (|| {
+                    Some(Response::Dial {
+                        info_hash: c.array()?,
+                        addr: read_addr(c)?,
+                    })
+                })(),
                 resp::ERROR => (|| {
                     Some(Response::Error {
                         code: ErrorCode(c.u16()?),
@@ -548,6 +570,7 @@ impl Response {
             Response::Meta { .. } => resp::META,
             Response::Peers { .. } => resp::PEERS,
             Response::Error { .. } => resp::ERROR,
+            Response::Dial { .. } => resp::DIAL,
         };
         let at = begin_frame(out, id);
         match self {
@@ -584,6 +607,10 @@ impl Response {
             Response::Error { code, message } => {
                 out.extend_from_slice(&code.0.to_be_bytes());
                 write_str(out, truncate_utf8(message, MAX_ERROR_MESSAGE));
+            }
+            Response::Dial { info_hash, addr } => {
+                out.extend_from_slice(info_hash);
+                write_addr(out, *addr);
             }
         }
         finish_frame(out, at);
