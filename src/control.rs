@@ -881,6 +881,20 @@ pub fn shared_line(file: &FileReport) -> String {
     })
 }
 
+/// Answer to `remove` of a download still fetching its info dict:
+/// `{"ok":true,"fetching":FETCH}` plus `\n`, the fetch as it was.
+pub fn fetch_removed_line(fetch: &MetadataFetch) -> String {
+    #[derive(Serialize)]
+    struct FetchAnswer<'a> {
+        ok: bool,
+        fetching: &'a MetadataFetch,
+    }
+    line(&FetchAnswer {
+        ok: true,
+        fetching: fetch,
+    })
+}
+
 /// Answer to `list`: `{"ok":true,"files":[CATALOG_ENTRY,...]}` plus `\n`.
 pub fn list_line(entries: &[CatalogEntry]) -> String {
     #[derive(Serialize)]

@@ -459,6 +459,16 @@ fn remove(daemon: &Client, target: &str, delete: bool) -> Result<ExitCode, Fail>
         delete,
     };
     let v = daemon.call(&req, |_| {})?;
+    if let Some(fetch) = v.get("fetching") {
+        let hash = fetch
+            .get("info_hash")
+            .and_then(Value::as_str)
+            .unwrap_or("?");
+        return out(&format!(
+            "removed the download of {}, which had not got its info dict yet\n",
+            clean(hash)
+        ));
+    }
     let f = client::file_of(&v)?;
     let what = match delete {
         true => "removed and deleted",

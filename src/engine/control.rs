@@ -343,6 +343,17 @@ impl<S: Storage> Engine<S> {
         if let Err((c, m)) = Self::check_target(target) {
             return ControlError::new(c, m).to_line();
         }
+        // A download still fetching its info dict has no file yet.
+        if let Some(hash) = info_hash_target(target)
+            && let Some(was) =
+                self.end_magnet(&hash, code::REMOVED, "removed with `sta remove`".into())
+        {
+            log::info!(
+                "{}: fetch of the info dict removed",
+                crate::meta::info::to_hex(&hash)
+            );
+            return crate::control::fetch_removed_line(&was);
+        }
         let Some(hash) = self.local_target(target, None) else {
             let message = format!(
                 "this daemon neither shares nor fetches '{target}'; `sta status` lists what it holds (use the info hash when two files share a name)"

@@ -14,7 +14,7 @@ use super::peer::PeerConn;
 use super::storage::Storage;
 use super::time::Time;
 use super::{Dial, Engine};
-use crate::control::code;
+use crate::control::{Code, code};
 use crate::meta::info::to_hex;
 use crate::wire::peer::{Handshake, InfoHash, Message};
 use log::{debug, info, warn};
@@ -244,9 +244,6 @@ impl<S: Storage> Engine<S> {
         if now.since(m.hopeful) < MAGNET_PATIENCE {
             return;
         }
-        let Some(m) = self.magnets.remove(hash) else {
-            return;
-        };
         let message = format!(
             "no peer sent the info dict of {} in {} s: no tracker has it, and of the peers known (magnet x.pe, PEX{}) none that has it could be reached; give peers with the magnet's x.pe, or a tracker that has the file",
             to_hex(hash),
@@ -254,12 +251,30 @@ impl<S: Storage> Engine<S> {
             ", DHT"
         );
         warn!("{message}");
+        self.end_magnet(hash, code::NOT_FOUND, message);
+    }
+
+    /// Ends the fetch of `hash`'s info dict: its `get`s fail with `code`
+    /// and `message`, its sessions close. Returns what it was, if it was.
+    pub(super) fn end_magnet(
+        &mut self,
+        hash: &InfoHash,
+        code: Code,
+        message: String,
+    ) -> Option<crate::control::MetadataFetch> {
+        let m = self.magnets.remove(hash)?;
+        let was = crate::control::MetadataFetch {
+            info_hash: *hash,
+            peers: m.links.len() as u32,
+            known: self.books.get(hash).map_or(0, |b| b.len() as u32),
+        };
         for c in m.controls {
-            self.control_fail(c, code::NOT_FOUND, message.clone());
+            self.control_fail(c, code, message.clone());
         }
         for l in m.links {
-            self.drop_peer(l, "its metadata fetch failed");
+            self.drop_peer(l, "its metadata fetch ended");
         }
         self.books.remove(hash);
+        Some(was)
     }
 }

@@ -281,6 +281,41 @@ fn a_dict_claimed_over_the_cap_is_never_asked_for_and_the_get_fails_in_time() {
 }
 
 #[test]
+fn remove_cancels_a_download_still_fetching_its_dict() {
+    let mut rig = Rig::new(MemStorage::default());
+    let (_, info) = file(4);
+    let (control, dials) = magnet_get(&mut rig, &info, &[PEER]);
+    assert!(rig.e.is_magnet(&info.info_hash));
+    let hex = crate::meta::info::to_hex(&info.info_hash);
+    let remover = rig.e.control_opened(rig.now);
+    rig.input(remover, format!("remove {hex}\n").as_bytes());
+    let actions = rig.settle();
+    let said = |link: LinkId| {
+        let bytes = actions.iter().filter_map(|a| match a {
+            Action::Send { link: l, bytes } if *l == link => Some(bytes.clone()),
+            _ => None,
+        });
+        String::from_utf8(bytes.flatten().collect()).unwrap()
+    };
+    let reply = said(remover);
+    assert!(
+        reply.starts_with("{\"ok\":true,\"fetching\":{") && reply.contains(&hex),
+        "{reply:?}"
+    );
+    let got = said(control);
+    assert!(got.contains("\"removed\""), "the get learns why: {got:?}");
+    assert!(!rig.e.is_magnet(&info.info_hash));
+    assert!(rig.e.status().fetching.is_empty());
+    // The peer being dialed connects after all: nothing wants it now.
+    let link = dials[0].0;
+    rig.e.link_opened(rig.now, link);
+    let mut hello = Vec::new();
+    Handshake::new(info.info_hash, [7; 20]).encode(&mut hello);
+    rig.input(link, &hello);
+    assert!(closes(&rig.settle(), link), "the late session is closed");
+}
+
+#[test]
 fn a_silent_peer_is_given_up_on_after_the_timeout() {
     let mut rig = Rig::new(MemStorage::default());
     let (_, info) = file(40);
