@@ -306,8 +306,13 @@ impl<S: Storage> Engine<S> {
         tr.idle_timeout = Duration::from_secs(idle_timeout_secs.max(1).into());
         self.unpark(now);
         // Before the announces, so that no BitTorrent client announcing
-        // meanwhile is missed.
-        self.tracker_send(now, i, &Request::AcceptDials, Pending::AcceptDials);
+        // meanwhile is missed. Not in a TLS swarm: its clients (libtorrent
+        // SSL torrents; Transmission has none) reach us over TCP, with no
+        // uTP to refuse, and a second session dialed to an SSL peer left
+        // libtorrent's download of its last piece stalled (tls_interop).
+        if self.swarm_ca.is_none() {
+            self.tracker_send(now, i, &Request::AcceptDials, Pending::AcceptDials);
+        }
         let hashes: Vec<InfoHash> = self.torrents.keys().copied().collect();
         for h in hashes {
             if let Some(req) = self.announce_request(&h) {
