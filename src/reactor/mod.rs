@@ -172,7 +172,6 @@ impl<S> Ctx<S> {
         self.commands.push(Command::SetRates { upload, download });
     }
 
-    /// Ends the loop after this callback, closing every connection.
     /// Sends `bytes` as one datagram to `to` from the UDP socket of
     /// listener number `listener`, best effort (dropped if the socket's
     /// buffer is full, as UDP may drop it anyway).
@@ -180,6 +179,7 @@ impl<S> Ctx<S> {
         self.commands.push(Command::SendTo(listener, to, bytes));
     }
 
+    /// Ends the loop after this callback, closing every connection.
     pub fn stop(&mut self) {
         self.commands.push(Command::Stop);
     }
