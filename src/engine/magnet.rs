@@ -245,10 +245,9 @@ impl<S: Storage> Engine<S> {
             return;
         }
         let message = format!(
-            "no peer sent the info dict of {} in {} s: no tracker has it, and of the peers known (magnet x.pe, PEX{}) none that has it could be reached; give peers with the magnet's x.pe, or a tracker that has the file",
+            "no peer sent the info dict of {} in {} s: no tracker has it, and of the peers known (magnet x.pe, PEX, DHT) none that has it could be reached; give peers with the magnet's x.pe, or a tracker that has the file",
             to_hex(hash),
             MAGNET_PATIENCE.as_secs(),
-            ", DHT"
         );
         warn!("{message}");
         self.end_magnet(hash, code::NOT_FOUND, message);
