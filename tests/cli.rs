@@ -266,12 +266,8 @@ fn meta_reply(info: &Info) -> String {
 }
 
 fn photos() -> Info {
-    let files = [
-        (vec!["a.jpg".to_owned()], 1000),
-        (vec!["b.jpg".to_owned()], 2000),
-        (vec!["sub".to_owned(), "c.jpg".to_owned()], 3000),
-    ];
-    Info::new_tree("photos", &files, 16384, vec![0; 20]).expect("a tree")
+    let files = [("a.jpg", 1000), ("b.jpg", 2000), ("sub/c.jpg", 3000)];
+    Info::new_tree("photos", &files.into_iter().collect(), 16384, vec![0; 20]).expect("a tree")
 }
 
 #[test]

@@ -9,6 +9,7 @@
 
 use sta::limits;
 use sta::meta::bencode::{self, BencodeError, Value};
+use sta::meta::files::Listing;
 use sta::meta::info::{self, FileError, NameError};
 use sta::meta::paths::PathError;
 use sta::meta::{FileEntry, Info, InfoError};
@@ -1328,13 +1329,11 @@ fn check(ex: &Example, want: &Expect) -> Result<(), String> {
                 return check_tree(&got, tree, keys, b);
             }
             same("is_multi", got.is_multi(), false)?;
-            let one = FileEntry {
-                path: Vec::new(),
-                length: want.length,
-                offset: 0,
-                pad: false,
-            };
-            same("files", got.files(), &[one][..])?;
+            same(
+                "files",
+                files_of(&got),
+                vec![(String::new(), want.length, 0, false)],
+            )?;
             // Without extra keys, building the dict from its fields must
             // give back the same bytes (and so the same hash).
             if keys == 4 {
@@ -1352,24 +1351,28 @@ fn check(ex: &Example, want: &Expect) -> Result<(), String> {
     }
 }
 
+/// Each file of `info` as (path joined with `/`, length, offset, pad).
+fn files_of(info: &Info) -> Vec<(String, u64, u64, bool)> {
+    let file = |f: &FileEntry| (info.path(f).to_string(), f.length, f.offset, f.pad);
+    info.files().iter().map(file).collect()
+}
+
 /// A valid tree: its files as listed, and, with the four keys and no pad
 /// file (so no `attr`), `Info::new_tree` builds the same bytes.
 fn check_tree(got: &Info, want: &[TreeFile], keys: usize, b: &[u8]) -> Result<(), String> {
     same("is_multi", got.is_multi(), true)?;
-    let files: Vec<FileEntry> = want
+    let files: Vec<(String, u64, u64, bool)> = want
         .iter()
-        .map(|&(path, length, offset, pad)| FileEntry {
-            path: path.iter().map(|c| c.to_string()).collect(),
-            length,
-            offset,
-            pad,
-        })
+        .map(|&(path, length, offset, pad)| (path.join("/"), length, offset, pad))
         .collect();
-    same("files", got.files(), &files[..])?;
+    same("files", files_of(got), files.clone())?;
     let real = want.iter().filter(|f| !f.3).count();
     same("file_count", got.file_count(), real)?;
     if keys == 4 && real == want.len() {
-        let list: Vec<(Vec<String>, u64)> = files.into_iter().map(|f| (f.path, f.length)).collect();
+        let list: Listing = files
+            .into_iter()
+            .map(|(path, length, ..)| (path, length))
+            .collect();
         let built = Info::new_tree(&got.name, &list, got.piece_length, got.pieces().to_vec())
             .map_err(|e| format!("Info::new_tree refused: {e:?}"))?;
         same_bytes("Info::new_tree", &built.bencoded, b)?;

@@ -18,6 +18,7 @@ use common::proc::Proc;
 use common::*;
 use sta::meta::Info;
 use sta::meta::bencode::Value;
+use sta::meta::files::Listing;
 use sta::meta::torrent::Torrent;
 use sta::wire::tracker::{ErrorCode, Pieces, Request, Response};
 use std::collections::{BTreeMap, BTreeSet};
@@ -382,15 +383,13 @@ fn a_shared_tree_is_one_multi_file_torrent_in_path_order() {
     assert_eq!(info.info_hash, shared.info_hash);
     assert_eq!(info.name, "tree-t");
     assert!(info.is_multi(), "not a multi-file info dict");
-    let mut want: Vec<(Vec<String>, u64)> = TREE
-        .iter()
-        .map(|(p, n)| (p.split('/').map(str::to_owned).collect(), *n as u64))
-        .collect();
+    let mut want: Listing = TREE.iter().map(|(p, n)| (p, *n as u64)).collect();
     want.sort();
-    let got: Vec<(Vec<String>, u64)> = info
+    let want: Vec<(String, u64)> = want.iter().map(|(p, n)| (p.to_owned(), n)).collect();
+    let got: Vec<(String, u64)> = info
         .files()
         .iter()
-        .map(|f| (f.path.clone(), f.length))
+        .map(|f| (info.path(f).to_string(), f.length))
         .collect();
     assert_eq!(got, want, "files of the info dict (want: sorted by path)");
     assert!(
@@ -400,7 +399,7 @@ fn a_shared_tree_is_one_multi_file_torrent_in_path_order() {
     // The piece hashes are those of the files end to end.
     let mut all = Vec::new();
     for (path, _) in &want {
-        all.extend(std::fs::read(src.join(path.join("/"))).unwrap());
+        all.extend(std::fs::read(src.join(path)).unwrap());
     }
     let hashes: Vec<u8> = all.chunks(PIECE).flat_map(sha1).collect();
     assert_eq!(info.pieces(), &hashes[..], "piece hashes of the tree");

@@ -11,6 +11,7 @@ use serde_json::Value;
 use sta::control::CatalogEntry;
 use sta::json;
 use sta::meta::Info;
+use sta::meta::files::Listing;
 use sta::meta::info::to_hex;
 use sta::wire::tracker::Pieces;
 use std::time::Duration;
@@ -19,10 +20,7 @@ const SEED_TIMEOUT: Duration = Duration::from_secs(25);
 
 /// A directory's info dict: `files` as (path, length), 16 KiB pieces.
 fn tree(name: &str, files: &[(&str, u64)], seed: u8) -> Info {
-    let files: Vec<(Vec<String>, u64)> = files
-        .iter()
-        .map(|(p, n)| (p.split('/').map(str::to_owned).collect(), *n))
-        .collect();
+    let files: Listing = files.iter().copied().collect();
     let length: u64 = files.iter().map(|(_, n)| n).sum();
     let pieces = length.div_ceil(16384) as usize;
     let hashes = (0..pieces * 20).map(|i| (i as u8) ^ seed).collect();

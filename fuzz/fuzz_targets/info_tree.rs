@@ -150,7 +150,7 @@ fn check(data: &[u8]) {
     assert_eq!(info.pieces().len(), info.num_pieces() as usize * 20);
     if !info.is_multi() {
         assert_eq!(files.len(), 1);
-        assert!(files[0].path.is_empty() && !files[0].pad);
+        assert!(info.path(&files[0]).is_empty() && !files[0].pad);
         assert_eq!((files[0].offset, files[0].length), (0, info.length));
         return;
     }
@@ -158,11 +158,12 @@ fn check(data: &[u8]) {
     let mut real = HashSet::new();
     let mut dirs = HashSet::new();
     for f in files {
+        let path: Vec<String> = info.path(f).components().map(str::to_owned).collect();
         assert_eq!(f.offset, at, "{f:?}");
         at += f.length;
         // Pad files never reach the disk, but obey the component rules.
-        assert_eq!(check_path(&f.path), Ok(()), "{f:?}");
-        for c in &f.path {
+        assert_eq!(check_path(&path), Ok(()), "{f:?}");
+        for c in &path {
             let mut parts = std::path::Path::new(c).components();
             assert!(matches!(
                 parts.next(),
@@ -171,10 +172,10 @@ fn check(data: &[u8]) {
             assert!(parts.next().is_none(), "{c:?}");
         }
         if !f.pad {
-            assert!(real.insert(f.path.clone()), "duplicate {f:?}");
-            for i in 1..f.path.len() {
-                dirs.insert(f.path[..i].to_vec());
+            for i in 1..path.len() {
+                dirs.insert(path[..i].to_vec());
             }
+            assert!(real.insert(path), "duplicate {f:?}");
         }
     }
     assert_eq!(at, info.length);

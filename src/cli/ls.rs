@@ -12,9 +12,9 @@ pub fn shown_files(info: &Info) -> Vec<(String, u64)> {
     info.files()
         .iter()
         .filter(|f| !f.pad)
-        .map(|f| match f.path.is_empty() {
-            true => (info.name.clone(), f.length),
-            false => (f.display(), f.length),
+        .map(|f| match info.path(f) {
+            path if path.is_empty() => (info.name.clone(), f.length),
+            path => (path.to_string(), f.length),
         })
         .collect()
 }
@@ -91,12 +91,14 @@ mod tests {
     use super::*;
 
     fn tree() -> Info {
-        let files = [
-            (vec!["a.jpg".to_owned()], 1000),
-            (vec!["sub".to_owned(), "c.jpg".to_owned()], 2_500_000),
-            (vec!["z.txt".to_owned()], 5),
-        ];
-        Info::new_tree("photos", &files, 16384, vec![0; 20 * 153]).unwrap()
+        let files = [("a.jpg", 1000), ("sub/c.jpg", 2_500_000), ("z.txt", 5)];
+        Info::new_tree(
+            "photos",
+            &files.into_iter().collect(),
+            16384,
+            vec![0; 20 * 153],
+        )
+        .unwrap()
     }
 
     #[test]

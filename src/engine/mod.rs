@@ -91,7 +91,7 @@ struct Sharing {
     file: Option<FileId>,
     length: u64,
     /// A directory's files (path under it, length), in torrent order.
-    tree: Option<Vec<(Vec<String>, u64)>>,
+    tree: Option<crate::meta::files::Listing>,
     hashes: Vec<u8>,
     left: u32,
     failed: Option<String>,

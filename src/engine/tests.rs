@@ -717,12 +717,11 @@ fn tree() -> (Vec<u8>, Info) {
         .flat_map(|c| Sha1::digest(c).to_vec())
         .collect();
     let (a, b) = (u64::from(2 * PIECE), u64::from(PIECE / 2));
-    let files = vec![
-        (vec!["a".to_owned()], a),
-        (vec!["d".to_owned(), "b".to_owned()], b),
-        (vec!["c".to_owned()], len as u64 - a - b),
-    ];
-    (bytes, Info::new_tree("t", &files, PIECE, hashes).unwrap())
+    let files = vec![("a", a), ("d/b", b), ("c", len as u64 - a - b)];
+    (
+        bytes,
+        Info::new_tree("t", &files.into_iter().collect(), PIECE, hashes).unwrap(),
+    )
 }
 
 #[test]

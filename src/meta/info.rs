@@ -8,7 +8,7 @@
 //! every BitTorrent client.
 
 use super::bencode::{self, BencodeError, Value};
-use super::files::FileEntry;
+use super::files::{FileEntry, FilePath, Listing};
 use super::geometry::Geometry;
 use super::paths::{PathError, check_path, check_tree};
 use crate::limits::{MAX_FILES, MAX_NAME_LEN, MAX_PIECE_LENGTH, MAX_PIECES, MIN_PIECE_LENGTH};
@@ -47,6 +47,9 @@ pub enum InfoError {
     /// A `files` list with no file in it.
     NoFiles,
     TooManyFiles(usize),
+    /// A dict of more than 4 GiB (its files' paths are found by 32-bit
+    /// offsets).
+    TooLarge(usize),
     /// Entry `index` of `files` is malformed.
     BadFile {
         index: usize,
@@ -81,6 +84,7 @@ impl std::fmt::Display for InfoError {
                 write!(f, "info dict has both 'length' and 'files'")
             }
             InfoError::NoFiles => write!(f, "info dict has an empty 'files' list"),
+            InfoError::TooLarge(n) => write!(f, "an info dict of {n} bytes is too large"),
             InfoError::TooManyFiles(n) => {
                 write!(f, "{n} files exceed the limit of {MAX_FILES}")
             }
@@ -175,7 +179,7 @@ impl Info {
     /// MB, bench/dirs.sh).
     pub fn new_tree(
         name: &str,
-        files: &[(Vec<String>, u64)],
+        files: &Listing,
         piece_length: u32,
         pieces: Vec<u8>,
     ) -> Result<Info, InfoError> {
@@ -189,30 +193,46 @@ impl Info {
         let piece_length = check_piece_length(piece_length.into())?;
         let mut entries = Vec::with_capacity(files.len());
         let mut offset = 0u64;
-        let paths: usize = files.iter().flat_map(|(p, _)| p).map(|c| c.len() + 4).sum();
-        let mut out = Vec::with_capacity(paths + files.len() * 32 + pieces.len() + name.len() + 64);
+        // Sized exactly: the dict is kept for as long as the share.
+        let size = b"d5:filesl".len()
+            + files.iter().map(|(p, n)| file_size(p, n)).sum::<usize>()
+            + b"e4:name".len()
+            + bytes_size(name.len())
+            + b"12:piece lengthie".len()
+            + digits(piece_length.into())
+            + b"6:pieces".len()
+            + bytes_size(pieces.len())
+            + b"e".len();
+        let mut out = Vec::with_capacity(size);
         out.extend_from_slice(b"d5:filesl");
+        let mut components = Vec::new();
         for (index, (path, length)) in files.iter().enumerate() {
             let bad = |error| InfoError::BadFile { index, error };
-            check_path(path).map_err(|e| bad(FileError::Path(e)))?;
-            let signed = length_as_i64(*length)?;
-            out.extend_from_slice(format!("d6:lengthi{signed}e4:pathl").as_bytes());
-            for c in path {
+            components.clear();
+            components.extend(path.split('/'));
+            check_path(&components).map_err(|e| bad(FileError::Path(e)))?;
+            let signed = length_as_i64(length)?;
+            out.extend_from_slice(format!("d6:lengthi{signed}e4:path").as_bytes());
+            let start = out.len();
+            out.push(b'l');
+            for c in &components {
                 bytes_to(&mut out, c.as_bytes());
             }
-            out.extend_from_slice(b"ee");
+            out.push(b'e');
+            let end = out.len();
+            out.push(b'e');
             entries.push(FileEntry {
-                path: path.clone(),
-                length: *length,
+                path: (start as u32, end as u32),
+                length,
                 offset,
                 pad: false,
             });
             offset = offset
-                .checked_add(*length)
+                .checked_add(length)
                 .filter(|&n| i64::try_from(n).is_ok())
                 .ok_or(InfoError::BadLength(i64::MAX))?;
         }
-        check_tree(entries.iter().map(|f| f.path.as_slice())).map_err(InfoError::BadPath)?;
+        check_tree(files.iter().map(|(p, _)| p.split('/'))).map_err(InfoError::BadPath)?;
         if offset == 0 {
             return Err(InfoError::BadLength(0));
         }
@@ -223,6 +243,7 @@ impl Info {
         let start = out.len();
         out.extend_from_slice(&pieces);
         out.push(b'e');
+        debug_assert_eq!(out.len(), size);
         check_pieces(piece_length, offset, &pieces)?;
         Ok(Info {
             name: name.to_owned(),
@@ -288,7 +309,7 @@ impl Info {
                     return Err(InfoError::BadLength(length));
                 }
                 let file = FileEntry {
-                    path: Vec::new(),
+                    path: (0, 0),
                     length: length as u64,
                     offset: 0,
                     pad: false,
@@ -333,6 +354,17 @@ impl Info {
     /// file), pad files included.
     pub fn files(&self) -> &[FileEntry] {
         &self.files
+    }
+
+    /// The path of `file`, one of [`Info::files`], under the torrent's
+    /// name (empty for a single file).
+    pub fn path(&self, file: &FileEntry) -> FilePath<'_> {
+        let (start, end) = file.path;
+        FilePath::new(
+            self.bencoded
+                .get(start as usize..end as usize)
+                .unwrap_or_default(),
+        )
     }
 
     /// True for a tree (a `files` list), even one of a single file.
@@ -491,12 +523,18 @@ fn parse_files(dict: &[u8], range: Range<usize>) -> Result<Vec<FileEntry>, InfoE
     if list.len() > MAX_FILES as usize {
         return Err(InfoError::TooManyFiles(list.len()));
     }
+    if u32::try_from(dict.len()).is_err() {
+        return Err(InfoError::TooLarge(dict.len()));
+    }
     let mut files = Vec::with_capacity(list.len());
     let mut offset = 0u64;
     for (index, &at) in list.iter().enumerate() {
         let bad = |error| InfoError::BadFile { index, error };
         let (v, _) = bencode::decode_at(dict, at, 2)?;
-        let file = parse_file(&v, offset).map_err(bad)?;
+        let path_at = bencode::dict_at(dict, at, 2)?
+            .and_then(|keys| keys.into_iter().find(|(k, _)| *k == b"path"))
+            .map(|(_, at)| at);
+        let file = parse_file(&v, offset, path_at).map_err(bad)?;
         offset = offset
             .checked_add(file.length)
             .filter(|&n| i64::try_from(n).is_ok())
@@ -504,12 +542,24 @@ fn parse_files(dict: &[u8], range: Range<usize>) -> Result<Vec<FileEntry>, InfoE
         files.push(file);
     }
     // Pad files never reach the disk; libtorrent names many of them alike.
-    check_tree(files.iter().filter(|f| !f.pad).map(|f| f.path.as_slice()))
-        .map_err(InfoError::BadPath)?;
+    let path = |f: &FileEntry| FilePath::new(&dict[f.path.0 as usize..f.path.1 as usize]);
+    check_tree(
+        files
+            .iter()
+            .filter(|f| !f.pad)
+            .map(|f| path(f).components()),
+    )
+    .map_err(InfoError::BadPath)?;
     Ok(files)
 }
 
-fn parse_file(v: &Value<'_>, offset: u64) -> Result<FileEntry, FileError> {
+/// One entry of `files`; `path_at`: where its `path` value lies in the
+/// dict (below 4 GiB).
+fn parse_file(
+    v: &Value<'_>,
+    offset: u64,
+    path_at: Option<Range<usize>>,
+) -> Result<FileEntry, FileError> {
     if !matches!(v, Value::Dict(_)) {
         return Err(FileError::NotADict);
     }
@@ -520,14 +570,13 @@ fn parse_file(v: &Value<'_>, offset: u64) -> Result<FileEntry, FileError> {
     if length < 0 {
         return Err(FileError::BadLength(length));
     }
-    let Some(Value::List(parts)) = v.get(b"path") else {
+    let (Some(Value::List(parts)), Some(at)) = (v.get(b"path"), path_at) else {
         return Err(FileError::Missing("path"));
     };
     let mut path = Vec::with_capacity(parts.len().min(crate::limits::MAX_PATH_DEPTH + 1));
     for part in parts {
         let bytes = part.as_bytes().ok_or(FileError::Missing("path"))?;
-        let s = std::str::from_utf8(bytes).map_err(|_| FileError::NotUtf8)?;
-        path.push(s.to_owned());
+        path.push(std::str::from_utf8(bytes).map_err(|_| FileError::NotUtf8)?);
     }
     let attr = v.get(b"attr").and_then(Value::as_bytes).unwrap_or(b"");
     if attr.contains(&b'l') {
@@ -535,7 +584,7 @@ fn parse_file(v: &Value<'_>, offset: u64) -> Result<FileEntry, FileError> {
     }
     check_path(&path).map_err(FileError::Path)?;
     Ok(FileEntry {
-        path,
+        path: (at.start as u32, at.end as u32),
         length: length as u64,
         offset,
         pad: attr.contains(&b'p'),
@@ -561,6 +610,21 @@ fn check_pieces(piece_length: u32, length: u64, pieces: &[u8]) -> Result<(), Inf
 }
 
 /// Appends `bytes` as a bencoded string.
+/// Bytes of a bencoded string of `len` bytes.
+fn bytes_size(len: usize) -> usize {
+    digits(len as u64) + 1 + len
+}
+
+/// Bytes of one bencoded entry of `files`: `d6:lengthiNe4:pathl...ee`.
+fn file_size(path: &str, length: u64) -> usize {
+    let components: usize = path.split('/').map(|c| bytes_size(c.len())).sum();
+    b"d6:lengthie4:pathlee".len() + digits(length) + components
+}
+
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
+}
+
 fn bytes_to(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(format!("{}:", bytes.len()).as_bytes());
     out.extend_from_slice(bytes);

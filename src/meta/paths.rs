@@ -78,13 +78,16 @@ fn joined_len<S: AsRef<str>>(components: &[S]) -> usize {
 /// time and memory are linear in the total length of the paths (a set of
 /// every directory spelt out in full would hold a copy of each path per
 /// level: about 100 KiB for one 3 KiB path of 64 components).
-pub fn check_tree<'a, S: AsRef<str> + 'a>(
-    paths: impl IntoIterator<Item = &'a [S]>,
+pub fn check_tree<'a, P: IntoIterator<Item = &'a str>>(
+    paths: impl IntoIterator<Item = P>,
 ) -> Result<(), PathError> {
     // Node 0 is the top directory; (node, component) -> child node.
     let mut children: HashMap<(usize, &'a str), usize> = HashMap::new();
     let mut is_file = vec![false];
-    for path in paths {
+    let mut path: Vec<&'a str> = Vec::new();
+    for components in paths {
+        path.clear();
+        path.extend(components);
         if path.is_empty() {
             return Err(PathError::Empty);
         }
@@ -92,18 +95,18 @@ pub fn check_tree<'a, S: AsRef<str> + 'a>(
         for (i, c) in path.iter().enumerate() {
             let last = i + 1 == path.len();
             let fresh = is_file.len();
-            match children.entry((node, c.as_ref())) {
+            match children.entry((node, *c)) {
                 Entry::Occupied(e) => {
                     node = *e.get();
                     if is_file[node] {
                         return Err(if last {
-                            PathError::Duplicate(joined(path))
+                            PathError::Duplicate(joined(&path))
                         } else {
                             PathError::FileIsDirectory(joined(&path[..=i]))
                         });
                     }
                     if last {
-                        return Err(PathError::FileIsDirectory(joined(path)));
+                        return Err(PathError::FileIsDirectory(joined(&path)));
                     }
                 }
                 Entry::Vacant(e) => {
@@ -127,7 +130,7 @@ mod tests {
     use super::*;
 
     fn tree(paths: &[&[&str]]) -> Result<(), PathError> {
-        check_tree(paths.iter().copied())
+        check_tree(paths.iter().map(|p| p.iter().copied()))
     }
 
     #[test]

@@ -232,7 +232,7 @@ impl Storage for RefStorage {
         Ok((self.add(path.to_owned(), len), len))
     }
 
-    fn tree(&mut self, _file: FileId) -> Option<Vec<(Vec<String>, u64)>> {
+    fn tree(&mut self, _file: FileId) -> Option<crate::meta::files::Listing> {
         None
     }
 

@@ -17,6 +17,7 @@ use crate::reactor::SharedBytes;
 use crate::storage::{final_path, part_path};
 use memmap2::Mmap;
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice};
 use std::ops::Range;
@@ -145,9 +146,7 @@ struct Blocks {
     bytes: usize,
 }
 
-/// A shared tree as found on disk: each file's path under the root and
-/// its length, in the order the info dict lists them.
-pub type Listing = Vec<(Vec<String>, u64)>;
+pub use crate::meta::files::Listing;
 
 /// A run of bytes to queue on a socket: what it lies in, and where.
 pub type Run = (Arc<dyn SharedBytes>, Range<usize>);
@@ -170,9 +169,7 @@ impl Content {
         let meta = std::fs::symlink_metadata(path).map_err(io_err(path))?;
         if meta.is_dir() {
             let listing = list_tree(path)?;
-            let files = listing
-                .iter()
-                .map(|(p, len)| (p.as_slice(), *len, Backing::File));
+            let files = listing.iter().map(|(p, len)| (p, len, Backing::File));
             let content = Content::new(path, files, false, true, None)?;
             if content.length == 0 {
                 return Err(StorageError::Empty(path.to_owned()));
@@ -187,7 +184,7 @@ impl Content {
         if meta.len() == 0 {
             return Err(StorageError::Empty(path.to_owned()));
         }
-        let single = [(&[][..], meta.len(), Backing::File)];
+        let single = [("", meta.len(), Backing::File)];
         let content = Content::new(path, single, false, false, None)?.with_single(file)?;
         Ok((content, None))
     }
@@ -212,7 +209,7 @@ impl Content {
                 file.set_len(0).map_err(io_err(&part))?;
                 file.set_len(info.length).map_err(io_err(&part))?;
             }
-            let single = [(&[][..], info.length, Backing::File)];
+            let single = [("", info.length, Backing::File)];
             let content = Content::new(&part, single, true, false, None)?.with_single(file)?;
             return Ok((content, resumed));
         }
@@ -228,7 +225,7 @@ impl Content {
             .files()
             .iter()
             .enumerate()
-            .map(|(i, f)| (f.path.as_slice(), f.length, backing(i, f.pad)));
+            .map(|(i, f)| (info.path(f), f.length, backing(i, f.pad)));
         let any_aside =
             (0..info.files().len()).any(|i| backing(i, info.files()[i].pad) == Backing::Aside);
         let aside = match any_aside {
@@ -247,11 +244,11 @@ impl Content {
         Ok((Content::new(&part, files, true, true, aside)?, resumed))
     }
 
-    /// `files`: each one's path components under `root`, length and
-    /// backing, in offset order.
-    fn new<'a>(
+    /// `files`: each one's path under `root` (its components joined with
+    /// `/`), length and backing, in offset order.
+    fn new(
         root: &Path,
-        files: impl IntoIterator<Item = (&'a [String], u64, Backing)>,
+        files: impl IntoIterator<Item = (impl std::fmt::Display, u64, Backing)>,
         writable: bool,
         tree: bool,
         aside: Option<(PathBuf, Arc<File>)>,
@@ -260,13 +257,9 @@ impl Content {
         let mut slots = Vec::with_capacity(files.size_hint().0);
         let mut names = String::new();
         let mut offset = 0;
-        for (components, length, backing) in files {
-            for (i, c) in components.iter().enumerate() {
-                if i > 0 {
-                    names.push('/');
-                }
-                names.push_str(c);
-            }
+        for (path, length, backing) in files {
+            // Writing into a String cannot fail.
+            let _ = write!(names, "{path}");
             let name_end = u32::try_from(names.len()).map_err(|_| {
                 StorageError::BadPath(
                     root.to_owned(),
@@ -1133,48 +1126,46 @@ impl Mapped {
 /// files refused by name; empty directories skipped (BitTorrent cannot
 /// carry them).
 pub fn list_tree(root: &Path) -> Result<Listing, StorageError> {
-    let mut out = Vec::new();
-    let mut stack: Vec<(PathBuf, Vec<String>)> = vec![(root.to_owned(), Vec::new())];
+    let mut out = Listing::default();
+    // Directories to read, each with its path under the root.
+    let mut stack: Vec<(PathBuf, String)> = vec![(root.to_owned(), String::new())];
     while let Some((dir, prefix)) = stack.pop() {
         let entries = std::fs::read_dir(&dir).map_err(io_err(&dir))?;
         for entry in entries {
             let entry = entry.map_err(io_err(&dir))?;
             let path = entry.path();
             let kind = entry.file_type().map_err(io_err(&path))?;
-            let name = entry.file_name().into_string().map_err(|_| {
+            let name = entry.file_name();
+            let name = name.to_str().ok_or_else(|| {
                 StorageError::BadPath(path.clone(), "the name is not valid UTF-8".into())
             })?;
-            // Exactly as long as it is: kept for every file until the
-            // share is hashed (a clone then a push doubled it).
-            let mut components = Vec::with_capacity(prefix.len() + 1);
-            components.extend(prefix.iter().cloned());
-            components.push(name);
             if kind.is_symlink() {
                 return Err(StorageError::Symlink(path));
             }
+            let under = match prefix.is_empty() {
+                true => name.to_owned(),
+                false => format!("{prefix}/{name}"),
+            };
+            let components: Vec<&str> = under.split('/').collect();
             crate::meta::paths::check_path(&components)
                 .map_err(|e| StorageError::BadPath(path.clone(), e.to_string()))?;
             if kind.is_dir() {
-                stack.push((path, components));
+                stack.push((path, under));
             } else if kind.is_file() {
                 let len = entry.metadata().map_err(io_err(&path))?.len();
-                out.push((components, len));
+                if out.len() >= crate::limits::MAX_FILES as usize || !out.push(&under, len) {
+                    return Err(StorageError::BadPath(
+                        root.to_owned(),
+                        format!("more files than the limit of {}", crate::limits::MAX_FILES),
+                    ));
+                }
             } else {
                 return Err(StorageError::NotAFile(path));
             }
         }
     }
     out.sort();
-    if out.len() > crate::limits::MAX_FILES as usize {
-        return Err(StorageError::BadPath(
-            root.to_owned(),
-            format!(
-                "{} files exceed the limit of {}",
-                out.len(),
-                crate::limits::MAX_FILES
-            ),
-        ));
-    }
+    out.shrink_to_fit();
     Ok(out)
 }
 
@@ -1187,12 +1178,15 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sta-behind-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let files = vec![
-            (vec!["a".to_owned()], 20_000),
-            (vec!["b".to_owned()], 20_000),
-        ];
+        let files = vec![("a", 20_000), ("b", 20_000)];
         let pieces = crate::meta::Geometry::new(16384, 40_000).piece_count() as usize;
-        let info = crate::meta::Info::new_tree("t", &files, 16384, vec![0; pieces * 20]).unwrap();
+        let info = crate::meta::Info::new_tree(
+            "t",
+            &files.into_iter().collect(),
+            16384,
+            vec![0; pieces * 20],
+        )
+        .unwrap();
         let (c, _) = Content::open_part(&dir, &info, None).unwrap();
         let behind = c.behind.as_ref().unwrap();
         let read = |c: &Content| {

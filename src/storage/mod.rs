@@ -292,10 +292,8 @@ mod tests {
     }
 
     fn tree(name: &str, files: &[(&[&str], u64)]) -> Info {
-        let files: Vec<(Vec<String>, u64)> = files
-            .iter()
-            .map(|(p, l)| (p.iter().map(|c| c.to_string()).collect(), *l))
-            .collect();
+        let files: crate::meta::files::Listing =
+            files.iter().map(|(p, l)| (p.join("/"), *l)).collect();
         let total: u64 = files.iter().map(|f| f.1).sum();
         let pieces = crate::meta::Geometry::new(16384, total).piece_count() as usize;
         Info::new_tree(name, &files, 16384, vec![0; pieces * 20]).unwrap()
@@ -357,7 +355,7 @@ mod tests {
         // Shared again, the tree lists the same files in the same order.
         let (shared, listing) = Content::open_shared(&path).unwrap();
         let listing = listing.unwrap();
-        let names: Vec<String> = listing.iter().map(|(p, _)| p.join("/")).collect();
+        let names: Vec<String> = listing.iter().map(|(p, _)| p.to_owned()).collect();
         assert_eq!(names, ["a", "c", "d/b", "d/empty"]);
         assert_eq!(shared.length(), 35);
         std::fs::remove_dir_all(&dir).unwrap();

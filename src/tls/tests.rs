@@ -405,8 +405,8 @@ fn a_share_carries_the_swarm_ca_in_ssl_cert_and_only_that_ca_is_admitted() {
     let again = ssl.with_ssl_cert(b"x").unwrap();
     assert_eq!(again.ssl_cert(), Some(&b"x"[..]));
     assert_eq!(again.bencoded.len(), plain.bencoded.len() + 10 + 3);
-    let files = vec![(vec!["a".to_owned()], 10), (vec!["b".to_owned()], 10)];
-    let tree = Info::new_tree("t", &files, 16_384, vec![1; 20]).unwrap();
+    let files = vec![("a", 10), ("b", 10)];
+    let tree = Info::new_tree("t", &files.into_iter().collect(), 16_384, vec![1; 20]).unwrap();
     let tree = tree.with_ssl_cert(&ca.pem).unwrap();
     assert_eq!(tree.ssl_cert(), Some(&ca.pem[..]));
     assert_eq!(tree.files().len(), 2);
