@@ -61,9 +61,10 @@ mod resume {
     use crate::meta::Info;
     use crate::meta::bencode::{self, Value};
 
-    pub fn encode(info: &Info, only: &[String]) -> Vec<u8> {
+    /// The dict itself is borrowed, not copied, when there are no globs.
+    pub fn encode<'a>(info: &'a Info, only: &[String]) -> std::borrow::Cow<'a, [u8]> {
         if only.is_empty() {
-            return info.bencoded.clone();
+            return std::borrow::Cow::Borrowed(&info.bencoded);
         }
         let mut out = b"d4:info".to_vec();
         out.extend_from_slice(&info.bencoded);
@@ -71,7 +72,7 @@ mod resume {
         out.extend_from_slice(b"4:only");
         out.extend_from_slice(&Value::List(globs).to_bytes());
         out.push(b'e');
-        out
+        std::borrow::Cow::Owned(out)
     }
 
     pub fn decode(bytes: &[u8]) -> Result<(Info, Vec<String>), String> {

@@ -205,7 +205,7 @@ impl<S: Storage> Engine<S> {
             return;
         };
         let error = match resp {
-            Response::Meta { info } => match checked_meta(q.wanted(), &info) {
+            Response::Meta { info } => match checked_meta(q.wanted(), info) {
                 Ok(info) => return self.query_found(now, id, info),
                 Err(e) => e,
             },
@@ -326,8 +326,8 @@ impl<S: Storage> Engine<S> {
 }
 
 /// Metadata from a tracker, if it is what was asked for.
-fn checked_meta(wanted: Option<&Lookup>, bytes: &[u8]) -> Result<Info, Refusal> {
-    match Info::from_bencoded(bytes) {
+fn checked_meta(wanted: Option<&Lookup>, bytes: Vec<u8>) -> Result<Info, Refusal> {
+    match Info::from_vec(bytes) {
         Ok(info) if matches!(wanted, Some(Lookup::Hash(h)) if *h != info.info_hash) => Err((
             code::CORRUPT,
             "the tracker sent metadata for another file".into(),

@@ -18,11 +18,13 @@ use super::{Dial, Engine};
 use crate::control::Code;
 use crate::control::code;
 use crate::limits::TRACKER_PROTOCOL_VERSION;
+use crate::meta::Info;
 use crate::wire::peer::InfoHash;
-use crate::wire::tracker::{Pieces, Request, Response};
+use crate::wire::tracker::{Pieces, Request, Response, encode_announce};
 use log::{info, warn};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Which of the engine's trackers: an index into its list.
@@ -126,6 +128,20 @@ impl<S: Storage> Engine<S> {
         req: &Request,
         why: Pending,
     ) -> bool {
+        let why = (!matches!(req, Request::KeepAlive)).then_some(why);
+        self.tracker_send_with(now, i, req.kind(), why, |buf| req.encode(buf))
+    }
+
+    /// Sends what `fill` writes, a request of `kind` whose answer `why`
+    /// awaits (none for a keep-alive), to tracker `i` if it is connected.
+    fn tracker_send_with(
+        &mut self,
+        now: Time,
+        i: TrackerId,
+        kind: &'static str,
+        why: Option<Pending>,
+        fill: impl FnOnce(&mut Vec<u8>),
+    ) -> bool {
         let Some(link) = self
             .trackers
             .get(i)
@@ -134,12 +150,10 @@ impl<S: Storage> Engine<S> {
         else {
             return false;
         };
-        self.send(link, |buf| req.encode(buf));
-        *self.stats.tracker_requests.entry(req.kind()).or_default() += 1;
+        self.send(link, fill);
+        *self.stats.tracker_requests.entry(kind).or_default() += 1;
         let tr = &mut self.trackers[i];
-        if !matches!(req, Request::KeepAlive) {
-            tr.pending.push_back(why);
-        }
+        tr.pending.extend(why);
         tr.last_sent = now;
         true
     }
@@ -170,7 +184,7 @@ impl<S: Storage> Engine<S> {
     }
 
     /// The announce for one file, with what we hold of it.
-    fn announce_request(&self, hash: &InfoHash) -> Option<Request> {
+    fn announce_pieces(&self, hash: &InfoHash) -> Option<(Arc<Info>, Pieces)> {
         let t = self.torrents.get(hash)?;
         if matches!(t.state(), State::Checking { .. })
             || t.have().count() == 0 && t.state() != State::Downloading
@@ -181,16 +195,22 @@ impl<S: Storage> Engine<S> {
             true => Pieces::All,
             false => Pieces::Bitfield(t.have().as_bytes().to_vec()),
         };
-        Some(Request::Announce {
-            info: t.info.bencoded.clone(),
-            pieces,
-        })
+        Some((t.info.clone(), pieces))
+    }
+
+    /// Announces one file to tracker `i`. The frame is written from the
+    /// torrent's own dict: a `Request` would hold a copy of it.
+    fn announce_to(&mut self, now: Time, i: TrackerId, hash: &InfoHash) {
+        if let Some((info, pieces)) = self.announce_pieces(hash) {
+            let fill = |buf: &mut Vec<u8>| encode_announce(buf, &info.bencoded, &pieces);
+            self.tracker_send_with(now, i, "announce", Some(Pending::Update), fill);
+        }
     }
 
     /// Announces one file to every live tracker.
     pub(super) fn announce(&mut self, now: Time, hash: &InfoHash) {
-        if let Some(req) = self.announce_request(hash) {
-            self.tracker_broadcast(now, &req);
+        for i in self.live_trackers() {
+            self.announce_to(now, i, hash);
         }
     }
 
@@ -315,9 +335,7 @@ impl<S: Storage> Engine<S> {
         }
         let hashes: Vec<InfoHash> = self.torrents.keys().copied().collect();
         for h in hashes {
-            if let Some(req) = self.announce_request(&h) {
-                self.tracker_send(now, i, &req, Pending::Update);
-            }
+            self.announce_to(now, i, &h);
             // Asked at the next tick rather than now, so that the peers
             // announced by that tick are among the answer.
             if let Some(t) = self.torrents.get_mut(&h) {

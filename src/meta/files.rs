@@ -124,6 +124,12 @@ impl Listing {
         self.files.is_empty()
     }
 
+    /// The path of file `i` (joined with `/`); empty past the end.
+    pub fn path(&self, i: usize) -> &str {
+        let (start, end, _) = self.files.get(i).copied().unwrap_or_default();
+        &self.names[start as usize..end as usize]
+    }
+
     /// Each file's path (joined with `/`) and length, in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, u64)> + '_ {
         self.files

@@ -232,7 +232,7 @@ impl Info {
                 .filter(|&n| i64::try_from(n).is_ok())
                 .ok_or(InfoError::BadLength(i64::MAX))?;
         }
-        check_tree(files.iter().map(|(p, _)| p.split('/'))).map_err(InfoError::BadPath)?;
+        check_tree(files.len(), |i| files.path(i).split('/')).map_err(InfoError::BadPath)?;
         if offset == 0 {
             return Err(InfoError::BadLength(0));
         }
@@ -260,6 +260,12 @@ impl Info {
     /// Parses and validates a bencoded info dict.
     pub fn from_bencoded(bytes: &[u8]) -> Result<Info, InfoError> {
         Info::from_owned(bytes.to_vec())
+    }
+
+    /// [`Info::from_bencoded`] of bytes already owned, which it keeps
+    /// rather than copies (a tree's dict can take MiBs).
+    pub fn from_vec(bytes: Vec<u8>) -> Result<Info, InfoError> {
+        Info::from_owned(bytes)
     }
 
     /// Validates an already decoded info dict; `bencoded` must be its bytes.
@@ -542,14 +548,13 @@ fn parse_files(dict: &[u8], range: Range<usize>) -> Result<Vec<FileEntry>, InfoE
         files.push(file);
     }
     // Pad files never reach the disk; libtorrent names many of them alike.
-    let path = |f: &FileEntry| FilePath::new(&dict[f.path.0 as usize..f.path.1 as usize]);
-    check_tree(
-        files
-            .iter()
-            .filter(|f| !f.pad)
-            .map(|f| path(f).components()),
-    )
-    .map_err(InfoError::BadPath)?;
+    let real: Vec<&FileEntry> = files.iter().filter(|f| !f.pad).collect();
+    let path = |i: usize| {
+        let (start, end) = real[i].path;
+        FilePath::new(&dict[start as usize..end as usize]).components()
+    };
+    check_tree(real.len(), path).map_err(InfoError::BadPath)?;
+    drop(real);
     Ok(files)
 }
 

@@ -7,8 +7,6 @@
 
 use super::info::{NameError, check_name};
 use crate::limits::{MAX_PATH_DEPTH, MAX_PATH_LEN};
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathError {
@@ -74,55 +72,48 @@ fn joined_len<S: AsRef<str>>(components: &[S]) -> usize {
 
 /// Finds paths (each already valid for [`check_path`]) that would collide
 /// on disk: the same path twice, or a file that is another's directory.
-/// The paths go into a tree of components, each component hashed once, so
-/// time and memory are linear in the total length of the paths (a set of
-/// every directory spelt out in full would hold a copy of each path per
-/// level: about 100 KiB for one 3 KiB path of 64 components).
-pub fn check_tree<'a, P: IntoIterator<Item = &'a str>>(
-    paths: impl IntoIterator<Item = P>,
+/// `components(i)` gives path `i` of `count`. The paths are sorted, by
+/// index, in the order of their components; then two that collide are
+/// neighbours, since every path between a file `a` and a file `a/b/c` in
+/// that order starts with `a` too. It costs 4 bytes a path (a tree of
+/// components in a hash map took 65: 6.5 MB for 100,000 files) and
+/// O(D log n) comparisons for paths of D bytes in all.
+pub fn check_tree<'a, I: Iterator<Item = &'a str>>(
+    count: usize,
+    components: impl Fn(usize) -> I,
 ) -> Result<(), PathError> {
-    // Node 0 is the top directory; (node, component) -> child node.
-    let mut children: HashMap<(usize, &'a str), usize> = HashMap::new();
-    let mut is_file = vec![false];
-    let mut path: Vec<&'a str> = Vec::new();
-    for components in paths {
-        path.clear();
-        path.extend(components);
-        if path.is_empty() {
-            return Err(PathError::Empty);
-        }
-        let mut node = 0;
-        for (i, c) in path.iter().enumerate() {
-            let last = i + 1 == path.len();
-            let fresh = is_file.len();
-            match children.entry((node, *c)) {
-                Entry::Occupied(e) => {
-                    node = *e.get();
-                    if is_file[node] {
-                        return Err(if last {
-                            PathError::Duplicate(joined(&path))
-                        } else {
-                            PathError::FileIsDirectory(joined(&path[..=i]))
-                        });
-                    }
-                    if last {
-                        return Err(PathError::FileIsDirectory(joined(&path)));
-                    }
-                }
-                Entry::Vacant(e) => {
-                    e.insert(fresh);
-                    is_file.push(last);
-                    node = fresh;
-                }
-            }
+    let mut order: Vec<u32> = (0..count as u32).collect();
+    if (0..count).any(|i| components(i).next().is_none()) {
+        return Err(PathError::Empty);
+    }
+    order.sort_unstable_by(|&a, &b| components(a as usize).cmp(components(b as usize)));
+    for pair in order.windows(2) {
+        let (a, b) = (components(pair[0] as usize), components(pair[1] as usize));
+        let (whole, len) = prefix_of(a, b);
+        if whole {
+            let path: Vec<&str> = components(pair[0] as usize).collect();
+            return Err(match components(pair[1] as usize).count() == len {
+                true => PathError::Duplicate(path.join("/")),
+                false => PathError::FileIsDirectory(path.join("/")),
+            });
         }
     }
     Ok(())
 }
 
-fn joined<S: AsRef<str>>(components: &[S]) -> String {
-    let parts: Vec<&str> = components.iter().map(AsRef::as_ref).collect();
-    parts.join("/")
+/// Whether `a` is all a prefix of `b` (or equal), and `a`'s length.
+fn prefix_of<'a>(
+    a: impl Iterator<Item = &'a str>,
+    mut b: impl Iterator<Item = &'a str>,
+) -> (bool, usize) {
+    let mut len = 0;
+    for c in a {
+        if b.next() != Some(c) {
+            return (false, len);
+        }
+        len += 1;
+    }
+    (true, len)
 }
 
 #[cfg(test)]
@@ -130,7 +121,7 @@ mod tests {
     use super::*;
 
     fn tree(paths: &[&[&str]]) -> Result<(), PathError> {
-        check_tree(paths.iter().map(|p| p.iter().copied()))
+        check_tree(paths.len(), |i| paths[i].iter().copied())
     }
 
     #[test]

@@ -611,7 +611,7 @@ impl<H: Handler> Reactor<H> {
                     Command::Send(id, bytes) => {
                         if let Some(conn) = self.conns.get_mut(id) {
                             conn.later_only = false;
-                            conn.out.push(&bytes);
+                            conn.out.push_vec(bytes);
                             self.mark_dirty(id);
                         }
                     }

@@ -13,18 +13,27 @@ pub trait SharedBytes: Send + Sync {
 }
 
 enum Chunk {
+    /// Small frames copied end to end.
     Owned(Vec<u8>),
+    /// A large buffer handed over whole and never appended to.
+    Whole(Vec<u8>),
     Shared(Arc<dyn SharedBytes>, Range<usize>),
 }
 
 impl Chunk {
     fn as_slice(&self) -> &[u8] {
         match self {
-            Chunk::Owned(v) => v,
+            Chunk::Owned(v) | Chunk::Whole(v) => v,
             Chunk::Shared(s, r) => s.bytes().get(r.clone()).unwrap_or(&[]),
         }
     }
 }
+
+/// Buffers at least this long are queued as they are, not copied: a
+/// tracker announce of a tree of 100,000 files carries a 4 MiB info dict,
+/// which a copy (and a doubling of the buffer it went into) held twice
+/// more at the seeder's peak.
+const MOVE_AT: usize = 64 * 1024;
 
 /// Most slices handed to one `write_vectored` (Linux's IOV_MAX is 1024).
 const MAX_IOVECS: usize = 64;
@@ -72,6 +81,15 @@ impl OutQueue {
 
     pub fn push(&mut self, bytes: &[u8]) {
         self.push_with(|v| v.extend_from_slice(bytes));
+    }
+
+    /// Queues `bytes`, moving them in if large and copying them if not.
+    pub fn push_vec(&mut self, bytes: Vec<u8>) {
+        if bytes.len() < MOVE_AT {
+            return self.push(&bytes);
+        }
+        self.len += bytes.len();
+        self.chunks.push_back(Chunk::Whole(bytes));
     }
 
     /// Queues `range` of `shared` by reference, without copying it.

@@ -434,11 +434,7 @@ impl Request {
                 out.extend_from_slice(peer_id);
                 out.extend_from_slice(&listen_port.to_be_bytes());
             }
-            Request::Announce { info, pieces } => {
-                out.extend_from_slice(&(info.len() as u32).to_be_bytes());
-                out.extend_from_slice(info);
-                write_pieces(out, pieces);
-            }
+            Request::Announce { info, pieces } => announce_body(out, info, pieces),
             Request::Have { info_hash, piece } => {
                 out.extend_from_slice(info_hash);
                 out.extend_from_slice(&piece.to_be_bytes());
@@ -689,6 +685,26 @@ fn read_pieces(c: &mut Cursor<'_>) -> Option<Pieces> {
         }
         _ => None,
     }
+}
+
+/// An Announce frame of `info`, written without a [`Request`] that owns
+/// a copy of it: the dict of a tree can take MiBs.
+pub fn encode_announce(out: &mut Vec<u8>, info: &[u8], pieces: &Pieces) {
+    let at = begin_frame(out, req::ANNOUNCE);
+    announce_body(out, info, pieces);
+    finish_frame(out, at);
+}
+
+fn announce_body(out: &mut Vec<u8>, info: &[u8], pieces: &Pieces) {
+    let bits = match pieces {
+        Pieces::All => 0,
+        Pieces::Bitfield(bits) => 4 + bits.len(),
+    };
+    // Exactly: a buffer doubled as it grows held the dict twice more.
+    out.reserve(4 + info.len() + 1 + bits);
+    out.extend_from_slice(&(info.len() as u32).to_be_bytes());
+    out.extend_from_slice(info);
+    write_pieces(out, pieces);
 }
 
 fn write_pieces(out: &mut Vec<u8>, pieces: &Pieces) {
