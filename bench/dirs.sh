@@ -590,11 +590,15 @@ proc_kb() { awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status" 2>/dev/null 
 
 MEM_DONE=0
 if has memory; then
+# Twice, with half the files then all (the same bytes in all): what a
+# file adds is the difference, apart from what does not depend on the
+# file count (the write-behind cache of a download, buffers).
+for MEM_N in $((MEM_FILES / 2)) $MEM_FILES; do
     echo
-    echo "== 4. memory: a tree of $MEM_FILES files ($MEM_BYTES bytes), one seeder, one fetching sta-peerd =="
+    echo "== 4. memory: a tree of $MEM_N files ($MEM_BYTES bytes), one seeder, one fetching sta-peerd =="
     MANY=$SRC/many
     t0=$(now)
-    MEM_META=$("$PY" - "$MANY" "$MEM_FILES" "$MEM_BYTES" <<'EOF'
+    MEM_META=$("$PY" - "$MANY" "$MEM_N" "$MEM_BYTES" <<'EOF'
 # MEM_FILES small files, BYTES in all, 100 directories of up to 1,000
 # (d000/f00000.dat, ...). Prints the bytes of the bencoded `files` list:
 # the metadata the daemons cannot do without.
@@ -635,6 +639,7 @@ $(tail_of "$WORK/$SEED_NAME.log")"
     idle_leech=$(proc_kb "$LEECH_PID" VmHWM)
     # Descriptors and RssAnon of both, sampled every 50 ms while the
     # download runs (300 s at most).
+    rm -f "$WORK/mem-sample.txt"
     touch "$WORK/mem-sample.txt.run"
     cat >"$WORK/sampler.py" <<'EOF'
 import os, sys, time
@@ -659,7 +664,7 @@ EOF
     SAMPLER=$SPAWNED
     t=$(now)
     got=$(sta_to "$PEER_SOCK" 300 get "$MANY_HASH" --out "$PEER_DIR/out" 2>>"$WORK/$PEER_NAME.log") ||
-        die "sta get of the $MEM_FILES-file tree failed
+        die "sta get of the $MEM_N-file tree failed
 $(tail_of "$WORK/$PEER_NAME.log")"
     mem_secs=$(elapsed "$t" "$(now)")
     rm -f "$WORK/mem-sample.txt.run"
@@ -667,16 +672,21 @@ $(tail_of "$WORK/$PEER_NAME.log")"
     while [ ! -s "$WORK/mem-sample.txt" ] && [ $SECONDS -lt $end ]; do sleep 0.05; done
     stop "$SAMPLER"
     seed_hwm=$(proc_kb "$SEED_PID" VmHWM) leech_hwm=$(proc_kb "$LEECH_PID" VmHWM)
+    # Once the download is over, its write-behind cache is empty again.
+    seed_rss=$(proc_kb "$SEED_PID" RssAnon) leech_rss=$(proc_kb "$LEECH_PID" RssAnon)
     read -r _ seed_fds seed_anon < <(grep "^$SEED_PID " "$WORK/mem-sample.txt" || echo "- ? ?")
     read -r _ leech_fds leech_anon < <(grep "^$LEECH_PID " "$WORK/mem-sample.txt" || echo "- ? ?")
     got=$(printf '%s\n' "$got" | tail -n1)
     diff -r -q "$MANY" "$got" >"$WORK/diff.txt" 2>&1 ||
-        die "the downloaded $MEM_FILES-file tree differs: $(head -n 5 "$WORK/diff.txt")"
+        die "the downloaded $MEM_N-file tree differs: $(head -n 5 "$WORK/diff.txt")"
     stop "$LEECH_PID" "$SEED_PID"
     rm -rf -- "$PEER_DIR" "$SEED_DIR" "$MANY"
-    per() { awk -v a="$1" -v b="$2" -v n="$MEM_FILES" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }'; }
+    per() { awk -v a="$1" -v b="$2" -v n="$MEM_N" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }'; }
     echo "  seeder: VmHWM $idle_seed kB idle, $shared_seed kB once shared, $seed_hwm kB after serving; peak RssAnon $seed_anon kB; peak descriptors $seed_fds"
-    echo "  leecher: VmHWM $idle_leech kB idle, $leech_hwm kB after the download ($mem_secs s); peak RssAnon $leech_anon kB; peak descriptors $leech_fds; copy identical"
+    echo "  leecher: VmHWM $idle_leech kB idle, $leech_hwm kB after the download ($mem_secs s), RssAnon then $leech_rss kB; peak RssAnon $leech_anon kB; peak descriptors $leech_fds; copy identical"
+    half_seed=${last_seed:-0} half_leech=${last_leech:-0} half_lrss=${last_lrss:-0}
+    last_seed=$seed_hwm last_leech=$leech_hwm last_lrss=$leech_rss
+done
     MEM_DONE=1
 fi
 
@@ -732,6 +742,10 @@ if [ "$MEM_DONE" = 1 ]; then
     printf '%-58s %14s\n' "memory: seeder, (peak - idle) per file" "$(per "$seed_hwm" "$idle_seed") B"
     printf '%-58s %14s\n' "memory: leecher of $MEM_FILES files, peak RSS (VmHWM)" "$((leech_hwm / 1024)) MiB"
     printf '%-58s %14s\n' "memory: leecher, (peak - idle) per file" "$(per "$leech_hwm" "$idle_leech") B"
+    slope() { awk -v a="$1" -v b="$2" -v n="$((MEM_FILES - MEM_FILES / 2))" 'BEGIN { printf "%.0f", (a - b) * 1024 / n }'; }
+    printf '%-58s %14s\n' "memory: seeder, added per file ($((MEM_FILES / 2)) -> $MEM_FILES files)" "$(slope "$last_seed" "$half_seed") B"
+    printf '%-58s %14s\n' "memory: leecher, added per file ($((MEM_FILES / 2)) -> $MEM_FILES files)" "$(slope "$last_leech" "$half_leech") B"
+    printf '%-58s %14s\n' "memory: leecher after the download, RssAnon added per file" "$(slope "$last_lrss" "$half_lrss") B"
     printf '%-58s %14s\n' "memory: bencoded files list per file (the metadata)" "$((MEM_META / MEM_FILES)) B"
     printf '%-58s %14s\n' "descriptors: peak, seeder / leecher" "$seed_fds / $leech_fds"
 fi
