@@ -267,7 +267,13 @@ fn meta_reply(info: &Info) -> String {
 
 fn photos() -> Info {
     let files = [("a.jpg", 1000), ("b.jpg", 2000), ("sub/c.jpg", 3000)];
-    Info::new_tree("photos", &files.into_iter().collect(), 16384, vec![0; 20]).expect("a tree")
+    Info::new_tree(
+        "photos",
+        &files.into_iter().collect::<sta::meta::files::Listing>(),
+        16384,
+        vec![0; 20],
+    )
+    .expect("a tree")
 }
 
 #[test]

@@ -94,7 +94,7 @@ mod tests {
         let files = [("a.jpg", 1000), ("sub/c.jpg", 2_500_000), ("z.txt", 5)];
         Info::new_tree(
             "photos",
-            &files.into_iter().collect(),
+            &files.into_iter().collect::<crate::meta::files::Listing>(),
             16384,
             vec![0; 20 * 153],
         )

@@ -65,8 +65,7 @@ pub fn hash_file(path: &Path, piece_length: u32) -> Result<Info, String> {
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| format!("{}: the file name is not valid UTF-8", path.display()))?;
-    let (content, listing) =
-        crate::storage::Content::open_shared(path).map_err(|e| e.to_string())?;
+    let content = crate::storage::Content::open_shared(path).map_err(|e| e.to_string())?;
     let geometry = Geometry::new(piece_length, content.length());
     if geometry.piece_count() > u64::from(crate::limits::MAX_PIECES) {
         return Err(format!(
@@ -84,9 +83,9 @@ pub fn hash_file(path: &Path, piece_length: u32) -> Result<Info, String> {
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         hashes.extend_from_slice(&h.finalize());
     }
-    match listing {
-        Some(files) => Info::new_tree(name, &files, piece_length, hashes),
-        None => Info::new(name, content.length(), piece_length, hashes),
+    match content.is_tree() {
+        true => Info::new_tree(name, &content, piece_length, hashes),
+        false => Info::new(name, content.length(), piece_length, hashes),
     }
     .map_err(|e| format!("cannot describe {}: {e}", path.display()))
 }

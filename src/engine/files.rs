@@ -125,7 +125,7 @@ impl<S: Storage> Engine<S> {
             .storage
             .open_shared(&path)
             .map_err(|e| (code::IO, e.to_string()))?;
-        let tree = self.storage.tree(file);
+        let tree = self.storage.tree(file).map(|files| files.count());
         let pieces = crate::meta::Geometry::new(piece_length, length).piece_count();
         if pieces > u64::from(crate::limits::MAX_PIECES) {
             let _ = self.storage.close(file, false);
@@ -150,9 +150,8 @@ impl<S: Storage> Engine<S> {
         }
         match &tree {
             Some(files) => info!(
-                "hashing {} ({} files, {length} bytes, {pieces} pieces)",
+                "hashing {} ({files} files, {length} bytes, {pieces} pieces)",
                 path.display(),
-                files.len()
             ),
             None => info!(
                 "hashing {} ({length} bytes, {pieces} pieces)",
@@ -262,9 +261,10 @@ impl<S: Storage> Engine<S> {
             .to_owned();
         let hashes = std::mem::take(&mut s.hashes);
         let piece_length = self.config.piece_length;
-        let info = match s.tree.take() {
-            Some(files) => Info::new_tree(&name, &files, piece_length, hashes),
-            None => Info::new(&name, s.length, piece_length, hashes),
+        let info = match (s.tree, self.storage.tree(file)) {
+            (Some(_), Some(files)) => Info::new_tree(&name, files, piece_length, hashes),
+            (Some(_), None) => return Err(format!("{} is no longer open", s.path.display())),
+            (None, _) => Info::new(&name, s.length, piece_length, hashes),
         }
         .and_then(|info| match &self.swarm_ca {
             Some(ca) => info.with_ssl_cert(&ca.pem),

@@ -90,8 +90,8 @@ struct Sharing {
     path: PathBuf,
     file: Option<FileId>,
     length: u64,
-    /// A directory's files (path under it, length), in torrent order.
-    tree: Option<crate::meta::files::Listing>,
+    /// A directory's file count (the storage lists them).
+    tree: Option<usize>,
     hashes: Vec<u8>,
     left: u32,
     failed: Option<String>,

@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 pub trait Storage {
     /// Opens an existing file to share it; returns it and its length.
     fn open_shared(&mut self, path: &Path) -> Result<(FileId, u64), StorageError>;
-    /// The files found when a directory was opened by `open_shared`
-    /// (path under it, length, in torrent order); `None` for a file.
-    fn tree(&mut self, file: FileId) -> Option<crate::meta::files::Listing>;
+    /// The files of a directory opened by `open_shared` (path under it,
+    /// length, in torrent order), while it is open; `None` for a file.
+    fn tree(&self, file: FileId) -> Option<&dyn crate::meta::files::TreeFiles>;
     /// Opens `dir/NAME.part` (a file, or a directory for a tree) for the
     /// download of `info`, creating it if needed; `wanted` says which of
     /// `info.files()` to write (all when `None`). True when an earlier
@@ -185,7 +185,7 @@ impl Storage for MemStorage {
         Ok((self.add(path.to_owned(), len), len))
     }
 
-    fn tree(&mut self, _file: FileId) -> Option<crate::meta::files::Listing> {
+    fn tree(&self, _file: FileId) -> Option<&dyn crate::meta::files::TreeFiles> {
         None
     }
 

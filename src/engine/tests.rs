@@ -720,7 +720,13 @@ fn tree() -> (Vec<u8>, Info) {
     let files = vec![("a", a), ("d/b", b), ("c", len as u64 - a - b)];
     (
         bytes,
-        Info::new_tree("t", &files.into_iter().collect(), PIECE, hashes).unwrap(),
+        Info::new_tree(
+            "t",
+            &files.into_iter().collect::<crate::meta::files::Listing>(),
+            PIECE,
+            hashes,
+        )
+        .unwrap(),
     )
 }
 

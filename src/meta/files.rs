@@ -90,6 +90,28 @@ impl<'a> Iterator for Components<'a> {
     }
 }
 
+/// The files of a tree in order, each its path under the root (its
+/// components joined with `/`) and length: what [`super::Info::new_tree`]
+/// describes. A [`Listing`], or the storage's own index of a shared tree,
+/// so that a seeder does not keep a second list of 100,000 paths while
+/// it hashes.
+pub trait TreeFiles {
+    fn count(&self) -> usize;
+    /// File `i` of [`TreeFiles::count`].
+    fn file(&self, i: usize) -> (&str, u64);
+}
+
+impl TreeFiles for Listing {
+    fn count(&self) -> usize {
+        self.len()
+    }
+
+    fn file(&self, i: usize) -> (&str, u64) {
+        let length = self.files.get(i).map_or(0, |f| f.2);
+        (self.path(i), length)
+    }
+}
+
 /// The files of a tree found on disk, before it is hashed: each one's
 /// path under the root (components joined with `/`) and length, the
 /// paths end to end in one string. A tree of 100,000 files is listed in
@@ -139,12 +161,28 @@ impl Listing {
 
     /// Puts the files in the order of their components (`a/b` before
     /// `a-b`, as comparing lists of names does), the stable order of a
-    /// shared tree.
+    /// shared tree, and their paths end to end in that order too.
     pub fn sort(&mut self) {
         let names = &self.names;
         let path = |&(start, end, _): &(u32, u32, u64)| &names[start as usize..end as usize];
         self.files
             .sort_unstable_by(|a, b| path(a).split('/').cmp(path(b).split('/')));
+        let mut sorted = String::with_capacity(self.names.len());
+        for f in &mut self.files {
+            let start = sorted.len() as u32;
+            sorted.push_str(&self.names[f.0 as usize..f.1 as usize]);
+            *f = (start, sorted.len() as u32, f.2);
+        }
+        self.names = sorted;
+    }
+
+    /// The paths end to end, and per file where its path ends and its
+    /// length. Each path starts where the one before ends once sorted.
+    pub fn into_parts(self) -> (String, impl Iterator<Item = (u32, u64)>) {
+        (
+            self.names,
+            self.files.into_iter().map(|(_, end, n)| (end, n)),
+        )
     }
 
     pub fn shrink_to_fit(&mut self) {

@@ -8,7 +8,7 @@
 //! every BitTorrent client.
 
 use super::bencode::{self, BencodeError, Value};
-use super::files::{FileEntry, FilePath, Listing};
+use super::files::{FileEntry, FilePath, TreeFiles};
 use super::geometry::Geometry;
 use super::paths::{PathError, check_path, check_tree};
 use crate::limits::{MAX_FILES, MAX_NAME_LEN, MAX_PIECE_LENGTH, MAX_PIECES, MIN_PIECE_LENGTH};
@@ -179,23 +179,25 @@ impl Info {
     /// MB, bench/dirs.sh).
     pub fn new_tree(
         name: &str,
-        files: &Listing,
+        files: &dyn TreeFiles,
         piece_length: u32,
         pieces: Vec<u8>,
     ) -> Result<Info, InfoError> {
         check_name(name).map_err(InfoError::BadName)?;
-        if files.is_empty() {
+        let count = files.count();
+        if count == 0 {
             return Err(InfoError::NoFiles);
         }
-        if files.len() > MAX_FILES as usize {
-            return Err(InfoError::TooManyFiles(files.len()));
+        if count > MAX_FILES as usize {
+            return Err(InfoError::TooManyFiles(count));
         }
         let piece_length = check_piece_length(piece_length.into())?;
-        let mut entries = Vec::with_capacity(files.len());
+        let mut entries = Vec::with_capacity(count);
+        let all = || (0..count).map(|i| files.file(i));
         let mut offset = 0u64;
         // Sized exactly: the dict is kept for as long as the share.
         let size = b"d5:filesl".len()
-            + files.iter().map(|(p, n)| file_size(p, n)).sum::<usize>()
+            + all().map(|(p, n)| file_size(p, n)).sum::<usize>()
             + b"e4:name".len()
             + bytes_size(name.len())
             + b"12:piece lengthie".len()
@@ -206,7 +208,7 @@ impl Info {
         let mut out = Vec::with_capacity(size);
         out.extend_from_slice(b"d5:filesl");
         let mut components = Vec::new();
-        for (index, (path, length)) in files.iter().enumerate() {
+        for (index, (path, length)) in all().enumerate() {
             let bad = |error| InfoError::BadFile { index, error };
             components.clear();
             components.extend(path.split('/'));
@@ -232,7 +234,7 @@ impl Info {
                 .filter(|&n| i64::try_from(n).is_ok())
                 .ok_or(InfoError::BadLength(i64::MAX))?;
         }
-        check_tree(files.len(), |i| files.path(i).split('/')).map_err(InfoError::BadPath)?;
+        check_tree(count, |i| files.file(i).0.split('/')).map_err(InfoError::BadPath)?;
         if offset == 0 {
             return Err(InfoError::BadLength(0));
         }

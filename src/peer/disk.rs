@@ -4,7 +4,7 @@
 
 use crate::engine::{FileId, Storage};
 use crate::meta::Info;
-use crate::storage::content::{Listing, Run};
+use crate::storage::content::{Run, TreeFiles};
 use crate::storage::{Content, INFO_SUFFIX, StorageError, info_path};
 use std::collections::HashMap;
 use std::fs::File;
@@ -16,7 +16,6 @@ use std::sync::Arc;
 pub struct Disk {
     files: HashMap<FileId, Arc<Content>>,
     /// What `open_shared` found in a directory, until the engine asks.
-    listings: HashMap<FileId, Listing>,
     next: FileId,
 }
 
@@ -45,17 +44,14 @@ fn gone() -> io::Error {
 
 impl Storage for Disk {
     fn open_shared(&mut self, path: &Path) -> Result<(FileId, u64), StorageError> {
-        let (content, listing) = Content::open_shared(path)?;
+        let content = Content::open_shared(path)?;
         let len = content.length();
-        let id = self.add(content);
-        if let Some(listing) = listing {
-            self.listings.insert(id, listing);
-        }
-        Ok((id, len))
+        Ok((self.add(content), len))
     }
 
-    fn tree(&mut self, file: FileId) -> Option<Listing> {
-        self.listings.remove(&file)
+    fn tree(&self, file: FileId) -> Option<&dyn TreeFiles> {
+        let content = self.files.get(&file).filter(|c| c.is_tree())?;
+        Some(&**content)
     }
 
     fn open_part(
@@ -88,7 +84,6 @@ impl Storage for Disk {
     }
 
     fn close(&mut self, file: FileId, delete: bool) -> io::Result<()> {
-        self.listings.remove(&file);
         match self.files.remove(&file) {
             Some(content) if delete => content.delete(),
             _ => Ok(()),

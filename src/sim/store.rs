@@ -232,7 +232,7 @@ impl Storage for RefStorage {
         Ok((self.add(path.to_owned(), len), len))
     }
 
-    fn tree(&mut self, _file: FileId) -> Option<crate::meta::files::Listing> {
+    fn tree(&self, _file: FileId) -> Option<&dyn crate::meta::files::TreeFiles> {
         None
     }
 

@@ -146,7 +146,26 @@ struct Blocks {
     bytes: usize,
 }
 
-pub use crate::meta::files::Listing;
+pub use crate::meta::files::{Listing, TreeFiles};
+
+/// A shared tree is described from this index of it, not from a second
+/// list of its paths.
+impl TreeFiles for Content {
+    fn count(&self) -> usize {
+        self.slots.len()
+    }
+
+    fn file(&self, i: usize) -> (&str, u64) {
+        (self.slot_name(i), self.slots.get(i).map_or(0, |s| s.length))
+    }
+}
+
+fn too_long(root: &Path) -> StorageError {
+    StorageError::BadPath(
+        root.to_owned(),
+        "the paths of its files are too long".into(),
+    )
+}
 
 /// A run of bytes to queue on a socket: what it lies in, and where.
 pub type Run = (Arc<dyn SharedBytes>, Range<usize>);
@@ -165,16 +184,16 @@ struct Segment {
 
 impl Content {
     /// A file or a directory, to share: read-only, every file wanted.
-    pub fn open_shared(path: &Path) -> Result<(Content, Option<Listing>), StorageError> {
+    pub fn open_shared(path: &Path) -> Result<Content, StorageError> {
         let meta = std::fs::symlink_metadata(path).map_err(io_err(path))?;
         if meta.is_dir() {
-            let listing = list_tree(path)?;
-            let files = listing.iter().map(|(p, len)| (p, len, Backing::File));
-            let content = Content::new(path, files, false, true, None)?;
+            let (names, files) = list_tree(path)?.into_parts();
+            let files = files.map(|(end, len)| (end, len, Backing::File));
+            let content = Content::new(path, names, files, false, true, None)?;
             if content.length == 0 {
                 return Err(StorageError::Empty(path.to_owned()));
             }
-            return Ok((content, Some(listing)));
+            return Ok(content);
         }
         let file = File::open(path).map_err(io_err(path))?;
         let meta = file.metadata().map_err(io_err(path))?;
@@ -184,9 +203,9 @@ impl Content {
         if meta.len() == 0 {
             return Err(StorageError::Empty(path.to_owned()));
         }
-        let single = [("", meta.len(), Backing::File)];
-        let content = Content::new(path, single, false, false, None)?.with_single(file)?;
-        Ok((content, None))
+        let single = [(0, meta.len(), Backing::File)];
+        let content = Content::new(path, String::new(), single, false, false, None)?;
+        content.with_single(file)
     }
 
     /// Opens the download of `info` in `dir`: `NAME.part` for one file,
@@ -209,8 +228,9 @@ impl Content {
                 file.set_len(0).map_err(io_err(&part))?;
                 file.set_len(info.length).map_err(io_err(&part))?;
             }
-            let single = [("", info.length, Backing::File)];
-            let content = Content::new(&part, single, true, false, None)?.with_single(file)?;
+            let single = [(0, info.length, Backing::File)];
+            let content = Content::new(&part, String::new(), single, true, false, None)?;
+            let content = content.with_single(file)?;
             return Ok((content, resumed));
         }
         let resumed = part.is_dir();
@@ -221,11 +241,14 @@ impl Content {
                 (false, true) => Backing::File,
                 (false, false) => Backing::Aside,
             };
-        let files = info
-            .files()
-            .iter()
-            .enumerate()
-            .map(|(i, f)| (info.path(f), f.length, backing(i, f.pad)));
+        let mut names = String::new();
+        let mut files = Vec::with_capacity(info.files().len());
+        for (i, f) in info.files().iter().enumerate() {
+            // Writing into a String cannot fail.
+            let _ = write!(names, "{}", info.path(f));
+            let end = u32::try_from(names.len()).map_err(|_| too_long(&part))?;
+            files.push((end, f.length, backing(i, f.pad)));
+        }
         let any_aside =
             (0..info.files().len()).any(|i| backing(i, info.files()[i].pad) == Backing::Aside);
         let aside = match any_aside {
@@ -241,31 +264,25 @@ impl Content {
             }
             false => None,
         };
-        Ok((Content::new(&part, files, true, true, aside)?, resumed))
+        let content = Content::new(&part, names, files, true, true, aside)?;
+        Ok((content, resumed))
     }
 
-    /// `files`: each one's path under `root` (its components joined with
-    /// `/`), length and backing, in offset order.
+    /// `names`: the files' paths under `root` (components joined with
+    /// `/`) end to end; `files`: for each, where its path ends in `names`,
+    /// its length and backing, in offset order.
     fn new(
         root: &Path,
-        files: impl IntoIterator<Item = (impl std::fmt::Display, u64, Backing)>,
+        mut names: String,
+        files: impl IntoIterator<Item = (u32, u64, Backing)>,
         writable: bool,
         tree: bool,
         aside: Option<(PathBuf, Arc<File>)>,
     ) -> Result<Content, StorageError> {
         let files = files.into_iter();
         let mut slots = Vec::with_capacity(files.size_hint().0);
-        let mut names = String::new();
         let mut offset = 0;
-        for (path, length, backing) in files {
-            // Writing into a String cannot fail.
-            let _ = write!(names, "{path}");
-            let name_end = u32::try_from(names.len()).map_err(|_| {
-                StorageError::BadPath(
-                    root.to_owned(),
-                    "the paths of its files are too long".into(),
-                )
-            })?;
+        for (name_end, length, backing) in files {
             slots.push(Slot {
                 offset,
                 length,
@@ -479,12 +496,18 @@ impl Content {
         Ok(bytes)
     }
 
-    fn slot_path(&self, root: &Path, slot: usize) -> PathBuf {
+    /// Slot `slot`'s path under the root (empty for a single file).
+    fn slot_name(&self, slot: usize) -> &str {
         let start = match slot {
             0 => 0,
             _ => self.slots[slot - 1].name_end as usize,
         };
-        let rel = &self.names[start..self.slots[slot].name_end as usize];
+        let end = self.slots.get(slot).map_or(start, |s| s.name_end as usize);
+        self.names.get(start..end).unwrap_or_default()
+    }
+
+    fn slot_path(&self, root: &Path, slot: usize) -> PathBuf {
+        let rel = self.slot_name(slot);
         match rel.is_empty() {
             true => root.to_owned(),
             false => root.join(rel),
@@ -1182,7 +1205,7 @@ mod tests {
         let pieces = crate::meta::Geometry::new(16384, 40_000).piece_count() as usize;
         let info = crate::meta::Info::new_tree(
             "t",
-            &files.into_iter().collect(),
+            &files.into_iter().collect::<crate::meta::files::Listing>(),
             16384,
             vec![0; pieces * 20],
         )

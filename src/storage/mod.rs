@@ -353,9 +353,9 @@ mod tests {
         assert_eq!(std::fs::read(path.join("c")).unwrap(), &bytes[15..]);
         assert!(!dir.join("t.part").exists());
         // Shared again, the tree lists the same files in the same order.
-        let (shared, listing) = Content::open_shared(&path).unwrap();
-        let listing = listing.unwrap();
-        let names: Vec<String> = listing.iter().map(|(p, _)| p.to_owned()).collect();
+        let shared = Content::open_shared(&path).unwrap();
+        use crate::meta::files::TreeFiles;
+        let names: Vec<&str> = (0..shared.count()).map(|i| shared.file(i).0).collect();
         assert_eq!(names, ["a", "c", "d/b", "d/empty"]);
         assert_eq!(shared.length(), 35);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -406,7 +406,13 @@ fn a_share_carries_the_swarm_ca_in_ssl_cert_and_only_that_ca_is_admitted() {
     assert_eq!(again.ssl_cert(), Some(&b"x"[..]));
     assert_eq!(again.bencoded.len(), plain.bencoded.len() + 10 + 3);
     let files = vec![("a", 10), ("b", 10)];
-    let tree = Info::new_tree("t", &files.into_iter().collect(), 16_384, vec![1; 20]).unwrap();
+    let tree = Info::new_tree(
+        "t",
+        &files.into_iter().collect::<crate::meta::files::Listing>(),
+        16_384,
+        vec![1; 20],
+    )
+    .unwrap();
     let tree = tree.with_ssl_cert(&ca.pem).unwrap();
     assert_eq!(tree.ssl_cert(), Some(&ca.pem[..]));
     assert_eq!(tree.files().len(), 2);

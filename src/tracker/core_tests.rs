@@ -333,7 +333,13 @@ fn a_directory_lists_its_files_without_pad_files() {
     use sha1::Digest;
     let pieces = sha1::Sha1::digest([0u8; 6000]).to_vec();
     let files = [("a.jpg", 1000), ("b.jpg", 2000), ("sub/c.jpg", 3000)];
-    let photos = Info::new_tree("photos", &files.into_iter().collect(), PIECE, pieces).unwrap();
+    let photos = Info::new_tree(
+        "photos",
+        &files.into_iter().collect::<crate::meta::files::Listing>(),
+        PIECE,
+        pieces,
+    )
+    .unwrap();
     assert_eq!(
         to_hex(&photos.info_hash),
         "078989fc626fc79a112f6cd82f611dfcbf7f954d"
