@@ -2,10 +2,12 @@
 //! send without copying, connections to open or close, work for the hash
 //! pool, and stopping. And what the caller reports back when a job ends.
 
+use crate::meta::Info;
 use crate::wire::peer::InfoHash;
 use std::io;
 use std::net::SocketAddr;
 use std::ops::Range;
+use std::sync::Arc;
 
 /// Identifies one connection of the engine (peer, tracker or control
 /// session) for as long as it lives. Never reused, so a late event for a
@@ -34,6 +36,15 @@ pub enum Action {
         offset: u64,
         len: u32,
     },
+    /// Queue `head`, the bencoded dict of `info`, then `tail` on `link` (a
+    /// tracker announce: the shell sends the dict the torrent keeps, not a
+    /// copy of it, which for a tree of 100,000 files is 4 MiB).
+    SendInfo {
+        link: LinkId,
+        head: Vec<u8>,
+        info: Arc<Info>,
+        tail: Vec<u8>,
+    },
     /// Open a TCP connection to `addr` as `link`; answer with
     /// `Engine::link_opened` or `Engine::link_closed`.
     Dial { link: LinkId, addr: SocketAddr },
@@ -47,6 +58,25 @@ pub enum Action {
     SetRates { upload: u64, download: u64 },
     /// The daemon was asked to stop.
     Stop,
+}
+
+impl Action {
+    /// The bytes a `Send`, `SendLater` or `SendInfo` queues, end to end,
+    /// and where: for the simulator and tests, where a copy costs nothing.
+    pub fn bytes_sent(&self) -> Option<(LinkId, Vec<u8>)> {
+        match self {
+            Action::Send { link, bytes } | Action::SendLater { link, bytes } => {
+                Some((*link, bytes.clone()))
+            }
+            Action::SendInfo {
+                link,
+                head,
+                info,
+                tail,
+            } => Some((*link, [&head[..], &info.bencoded, tail].concat())),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

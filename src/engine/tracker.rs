@@ -9,7 +9,7 @@
 //! relearns the swarm; while up, it sends keep-alives so that neither side
 //! finds it idle.
 
-use super::action::LinkId;
+use super::action::{Action, LinkId};
 use super::query::QueryId;
 use super::storage::Storage;
 use super::time::Time;
@@ -20,7 +20,7 @@ use crate::control::code;
 use crate::limits::TRACKER_PROTOCOL_VERSION;
 use crate::meta::Info;
 use crate::wire::peer::InfoHash;
-use crate::wire::tracker::{Pieces, Request, Response, encode_announce};
+use crate::wire::tracker::{Pieces, Request, Response, announce_frame};
 use log::{info, warn};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -128,34 +128,30 @@ impl<S: Storage> Engine<S> {
         req: &Request,
         why: Pending,
     ) -> bool {
+        let Some(link) = self.tracker_link(i) else {
+            return false;
+        };
+        self.send(link, |buf| req.encode(buf));
         let why = (!matches!(req, Request::KeepAlive)).then_some(why);
-        self.tracker_send_with(now, i, req.kind(), why, |buf| req.encode(buf))
+        self.tracker_sent(now, i, req.kind(), why);
+        true
     }
 
-    /// Sends what `fill` writes, a request of `kind` whose answer `why`
-    /// awaits (none for a keep-alive), to tracker `i` if it is connected.
-    fn tracker_send_with(
-        &mut self,
-        now: Time,
-        i: TrackerId,
-        kind: &'static str,
-        why: Option<Pending>,
-        fill: impl FnOnce(&mut Vec<u8>),
-    ) -> bool {
-        let Some(link) = self
-            .trackers
+    /// Tracker `i`'s session, if it is up.
+    fn tracker_link(&self, i: TrackerId) -> Option<LinkId> {
+        self.trackers
             .get(i)
             .filter(|t| t.connected())
             .and_then(|t| t.link)
-        else {
-            return false;
-        };
-        self.send(link, fill);
+    }
+
+    /// Counts a request of `kind` sent to tracker `i`, whose answer `why`
+    /// awaits (none for a keep-alive).
+    fn tracker_sent(&mut self, now: Time, i: TrackerId, kind: &'static str, why: Option<Pending>) {
         *self.stats.tracker_requests.entry(kind).or_default() += 1;
         let tr = &mut self.trackers[i];
         tr.pending.extend(why);
         tr.last_sent = now;
-        true
     }
 
     /// Sends an update (announce, have, leave) to every live tracker.
@@ -201,10 +197,18 @@ impl<S: Storage> Engine<S> {
     /// Announces one file to tracker `i`. The frame is written from the
     /// torrent's own dict: a `Request` would hold a copy of it.
     fn announce_to(&mut self, now: Time, i: TrackerId, hash: &InfoHash) {
-        if let Some((info, pieces)) = self.announce_pieces(hash) {
-            let fill = |buf: &mut Vec<u8>| encode_announce(buf, &info.bencoded, &pieces);
-            self.tracker_send_with(now, i, "announce", Some(Pending::Update), fill);
-        }
+        let (Some(link), Some((info, pieces))) = (self.tracker_link(i), self.announce_pieces(hash))
+        else {
+            return;
+        };
+        let (head, tail) = announce_frame(info.bencoded.len(), &pieces);
+        self.actions.push_back(Action::SendInfo {
+            link,
+            head,
+            info,
+            tail,
+        });
+        self.tracker_sent(now, i, "announce", Some(Pending::Update));
     }
 
     /// Announces one file to every live tracker.

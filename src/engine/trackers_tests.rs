@@ -105,7 +105,10 @@ impl Multi {
         let mut out = Vec::new();
         for a in self.settle() {
             match a {
-                Action::Send { link, bytes } if pick(link) => out.push((link, bytes)),
+                a @ (Action::Send { .. } | Action::SendInfo { .. }) => match a.bytes_sent() {
+                    Some((link, bytes)) if pick(link) => out.push((link, bytes)),
+                    _ => self.backlog.push(a),
+                },
                 other => self.backlog.push(other),
             }
         }

@@ -8,13 +8,15 @@ use super::http;
 use crate::config::{Settings, peerd};
 use crate::engine::{Action, Config, Engine, Job, LinkId, Time};
 use crate::hashpool::{self, HashPool};
+use crate::meta::Info;
 use crate::ratelimit::Rate;
-use crate::reactor::{ConnId, Ctx, Flow, Handler, OutQueue, TlsPeer};
+use crate::reactor::{ConnId, Ctx, Flow, Handler, OutQueue, SharedBytes, TlsPeer};
 use crate::rng::Rng;
 use log::{info, warn};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 /// Listener numbers, in the order `sta-peerd` registers them.
@@ -273,6 +275,19 @@ impl Daemon {
                         ctx.send_later(id, bytes);
                     }
                 }
+                Action::SendInfo {
+                    link,
+                    head,
+                    info,
+                    tail,
+                } => {
+                    if let Some(&id) = self.conns.get(&link) {
+                        let len = info.bencoded.len();
+                        ctx.send(id, head);
+                        ctx.send_shared(id, &[], Arc::new(Dict(info)), 0..len);
+                        ctx.send(id, tail);
+                    }
+                }
                 Action::SendBlock {
                     link,
                     header,
@@ -368,6 +383,16 @@ const RELOADABLE: [&str; 6] = [
     "max-upload-rate",
     "max-download-rate",
 ];
+
+/// A torrent's info dict, queued on a tracker's socket as the torrent
+/// keeps it.
+struct Dict(Arc<Info>);
+
+impl SharedBytes for Dict {
+    fn bytes(&self) -> &[u8] {
+        &self.0.bencoded
+    }
+}
 
 impl Handler for Daemon {
     type Session = Conn;

@@ -221,6 +221,30 @@ mod tests {
         assert_eq!(q.flush_up_to(&mut sink, 0).unwrap(), (0, Flushed::Empty));
     }
 
+    /// A large buffer is queued as it is, and what follows it is not
+    /// appended to it; small ones are copied end to end.
+    #[test]
+    fn a_large_buffer_is_moved_in_and_the_order_kept() {
+        let mut q = OutQueue::default();
+        let big = vec![7u8; MOVE_AT];
+        let at = big.as_ptr();
+        q.push_vec(b"ab".to_vec());
+        q.push_vec(big);
+        q.push_vec(b"cd".to_vec());
+        assert_eq!(q.chunks.len(), 3);
+        assert!(matches!(&q.chunks[1], Chunk::Whole(v) if v.as_ptr() == at));
+        let mut sink = Sink {
+            got: Vec::new(),
+            room: usize::MAX,
+        };
+        assert!(q.flush(&mut sink).unwrap());
+        assert_eq!(sink.got.len(), MOVE_AT + 4);
+        assert_eq!(
+            (&sink.got[..2], &sink.got[MOVE_AT + 2..]),
+            (&b"ab"[..], &b"cd"[..])
+        );
+    }
+
     struct Bytes(Vec<u8>);
 
     impl SharedBytes for Bytes {

@@ -35,7 +35,10 @@ impl<S: SimStorage> Sim<S> {
             match action {
                 // The simulated network has no per-packet cost: what may
                 // wait is sent at once.
-                Action::Send { link, bytes } | Action::SendLater { link, bytes } => {
+                a @ (Action::Send { .. } | Action::SendLater { .. } | Action::SendInfo { .. }) => {
+                    let Some((link, bytes)) = a.bytes_sent() else {
+                        continue;
+                    };
                     if host.controls.contains(&link) {
                         host.control_output(now, &bytes);
                     } else if let Some(&(c, side)) = host.links.get(&link) {

@@ -5,7 +5,7 @@
 //! keeps them anyway.
 
 use super::cursor::Cursor;
-use super::{begin_frame, finish_frame, split_frame};
+use super::{LEN_PREFIX, begin_frame, finish_frame, split_frame};
 use crate::limits::{MAX_ERROR_MESSAGE, MAX_FILTER_LEN, MAX_NAME_LEN, MAX_TRACKER_FRAME};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -687,21 +687,22 @@ fn read_pieces(c: &mut Cursor<'_>) -> Option<Pieces> {
     }
 }
 
-/// An Announce frame of `info`, written without a [`Request`] that owns
-/// a copy of it: the dict of a tree can take MiBs.
-pub fn encode_announce(out: &mut Vec<u8>, info: &[u8], pieces: &Pieces) {
-    let at = begin_frame(out, req::ANNOUNCE);
-    announce_body(out, info, pieces);
-    finish_frame(out, at);
+/// An Announce frame of an info dict of `info_len` bytes, as the bytes
+/// before the dict and those after it: a sender that keeps the dict sends
+/// it from there, with no [`Request`] owning a copy (the dict of a tree
+/// can take MiBs).
+pub fn announce_frame(info_len: usize, pieces: &Pieces) -> (Vec<u8>, Vec<u8>) {
+    let mut tail = Vec::new();
+    write_pieces(&mut tail, pieces);
+    let mut head = Vec::with_capacity(LEN_PREFIX + 1 + 4);
+    let len = 1 + 4 + info_len + tail.len();
+    head.extend_from_slice(&(len as u32).to_be_bytes());
+    head.push(req::ANNOUNCE);
+    head.extend_from_slice(&(info_len as u32).to_be_bytes());
+    (head, tail)
 }
 
 fn announce_body(out: &mut Vec<u8>, info: &[u8], pieces: &Pieces) {
-    let bits = match pieces {
-        Pieces::All => 0,
-        Pieces::Bitfield(bits) => 4 + bits.len(),
-    };
-    // Exactly: a buffer doubled as it grows held the dict twice more.
-    out.reserve(4 + info.len() + 1 + bits);
     out.extend_from_slice(&(info.len() as u32).to_be_bytes());
     out.extend_from_slice(info);
     write_pieces(out, pieces);
@@ -757,6 +758,24 @@ mod tests {
                 files,
                 name: name.into(),
             }],
+        }
+    }
+
+    /// The parts of an announce around its dict are the frame
+    /// `Request::encode` writes whole.
+    #[test]
+    fn an_announce_in_parts_is_the_announce_whole() {
+        let info = b"d4:name1:ae".to_vec();
+        for pieces in [Pieces::All, Pieces::Bitfield(vec![0b1010_0000, 1])] {
+            let (head, tail) = announce_frame(info.len(), &pieces);
+            let mut whole = Vec::new();
+            let req = Request::Announce {
+                info: info.clone(),
+                pieces,
+            };
+            req.encode(&mut whole);
+            assert_eq!([&head[..], &info, &tail].concat(), whole);
+            assert_eq!(Request::decode(&whole), Ok(Some((req, whole.len()))));
         }
     }
 
