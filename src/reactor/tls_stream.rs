@@ -8,6 +8,7 @@ use log::{debug, warn};
 use mio::net::TcpStream;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
+use std::cell::RefCell;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,9 +19,22 @@ use std::sync::Arc;
 /// watches, holds the rest.
 const PENDING_LIMIT: usize = 256 * 1024;
 
-/// Bytes read from the socket at a time: several records per read where
-/// much data flows (fewer system calls), on the loop thread's stack.
-const READ_CHUNK: usize = 64 * 1024;
+/// Most ciphertext read from the socket at a time: several records per
+/// read where much data flows (fewer system calls), as much as the
+/// reactor's largest read buffer takes.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Least ciphertext read at a time, whatever room the reader has: a whole
+/// record (16 KiB and its header and tag), so that a small buffer still
+/// gets plaintext from every read.
+const MIN_READ: usize = 17 * 1024;
+
+thread_local! {
+    /// Ciphertext just read, until rustls takes it (in the same call):
+    /// one buffer for all the connections of a loop thread, reused, since
+    /// zeroing it for every read would cost more than the read.
+    static CHUNK: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+}
 
 /// Who the client of a TLS connection accepted here is, once its
 /// handshake is done: see [`super::Handler::tls_established`].
@@ -45,9 +59,6 @@ pub(super) struct TlsStream {
     /// Also holds the ciphertext not yet written, and the plaintext
     /// received that the reader had no room for.
     link: TlsLink,
-    /// Ciphertext read from the socket, reused: zeroing 64 KiB for every
-    /// read would cost more than the read.
-    chunk: Box<[u8]>,
     /// "from ADDR" or "to ADDR", for logs.
     peer: String,
     handshaken: bool,
@@ -91,7 +102,6 @@ impl TlsStream {
         TlsStream {
             tcp,
             link,
-            chunk: vec![0; READ_CHUNK].into_boxed_slice(),
             peer,
             handshaken: false,
             closing: false,
@@ -172,29 +182,42 @@ impl Read for TlsStream {
             if n > 0 || buf.is_empty() {
                 return Ok(n);
             }
-            match self.tcp.read(&mut self.chunk) {
-                Ok(0) => {
-                    if let Err(e) = self.link.end_of_input() {
-                        return Err(self.failed(&e));
-                    }
-                    // The last plaintext first, then the end.
-                    return Ok(self.link.read_received(buf));
-                }
-                Ok(n) => {
-                    let plain = match self.link.receive_into(&self.chunk[..n], buf) {
-                        Ok(plain) => plain,
-                        Err(e) => return Err(self.failed(&e)),
-                    };
-                    self.note_handshake();
-                    // Handshake messages, and output held until it ended.
-                    self.flush_pending()?;
-                    if plain > 0 {
-                        return Ok(plain);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+            // As much ciphertext as `buf` takes the plaintext of: no more
+            // waits in the link to be copied once again.
+            let want = buf.len().clamp(MIN_READ, READ_CHUNK);
+            let read = CHUNK.with_borrow_mut(|chunk| self.read_socket(&mut chunk[..want], buf));
+            if let Some(n) = read? {
+                return Ok(n);
             }
+        }
+    }
+}
+
+impl TlsStream {
+    /// One read of the socket into `chunk`, its plaintext into `buf`:
+    /// how much, or `None` when it carried none (handshake messages, a
+    /// partial record) and the socket may have more.
+    fn read_socket(&mut self, chunk: &mut [u8], buf: &mut [u8]) -> io::Result<Option<usize>> {
+        match self.tcp.read(chunk) {
+            Ok(0) => {
+                if let Err(e) = self.link.end_of_input() {
+                    return Err(self.failed(&e));
+                }
+                // The last plaintext first, then the end.
+                Ok(Some(self.link.read_received(buf)))
+            }
+            Ok(n) => {
+                let plain = match self.link.receive_into(&chunk[..n], buf) {
+                    Ok(plain) => plain,
+                    Err(e) => return Err(self.failed(&e)),
+                };
+                self.note_handshake();
+                // Handshake messages, and output held until it ended.
+                self.flush_pending()?;
+                Ok((plain > 0).then_some(plain))
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+            Err(e) => Err(e),
         }
     }
 }
