@@ -1,8 +1,10 @@
 //! One TLS session as bytes in and bytes out: ciphertext from the socket
-//! goes to [`TlsLink::receive`], plaintext for the protocol comes out of
-//! [`TlsLink::take_received`]; plaintext to send goes to
-//! [`TlsLink::send`], ciphertext for the socket comes out of
-//! [`TlsLink::transmit`]. No socket, no clock (the configuration's).
+//! goes to [`TlsLink::receive`] (or [`TlsLink::receive_into`], which puts
+//! the plaintext straight into the caller's buffer), plaintext for the
+//! protocol comes out of [`TlsLink::take_received`]; plaintext to send
+//! goes to [`TlsLink::send`], ciphertext for the socket comes out of
+//! [`TlsLink::transmit`] (or [`TlsLink::transmit_to`], one vectored write
+//! of rustls's records). No socket, no clock (the configuration's).
 
 use super::error::{TlsError, classify};
 use rustls::pki_types::ServerName;
@@ -10,11 +12,12 @@ use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerCon
 use std::io::{self, IoSlice, Read, Write};
 use std::sync::Arc;
 
-/// Plaintext rustls buffers before the handshake ends (and ciphertext it
-/// keeps before [`TlsLink::transmit`], which takes it at once). A client
-/// says hello and waits for the answer, so this is never near; past it
-/// [`TlsLink::send`] takes nothing and the caller closes. After the
-/// handshake the caller's own queues hold what waits, under their limits.
+/// Plaintext rustls buffers before the handshake ends, and ciphertext it
+/// keeps for the socket until [`TlsLink::set_output_limit`] says
+/// otherwise. A client says hello and waits for the answer, so this is
+/// never near; past it [`TlsLink::send`] takes nothing and the caller
+/// closes. After the handshake the caller sets its own limit, and its
+/// queues hold what waits.
 const BUFFER_LIMIT: usize = 16 * 1024 * 1024;
 
 pub struct TlsLink {
