@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The cost of a private swarm (issue 17): a 1 -> 1 download of one file
 # over 127.0.0.1, plain and TLS (tracker session and peer link) in the
-# same run, round by round, with the seeder's CPU seconds per GiB.
+# same run, round by round, with the seeder's and the leecher's CPU
+# seconds per GiB.
 #
 #   bash bench/tls.sh [BIN_DIR] [ROUNDS] [SIZE_MIB]
 #
@@ -28,6 +29,9 @@ cd "$work"
 "$bin/sta" ca issue --name leech --name '*' ca >/dev/null
 head -c $((size_mib << 20)) /dev/urandom >file.bin
 hz=$(getconf CLK_TCK)
+
+# User and system clock ticks of process $1.
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 tls_flags() { echo "--tls-cert ca/$1.crt --tls-key ca/$1.key --tls-ca ca/ca.crt"; }
 
@@ -58,15 +62,18 @@ run() { # LABEL yes|no
         "$bin/sta" --dir s status 2>/dev/null | grep -q seeding && break
         sleep 0.2
     done
-    local c0 c1 t0 t1
-    c0=$(awk '{print $14 + $15}' "/proc/$s/stat")
+    local c0 c1 d0 d1 t0 t1
+    c0=$(cpu "$s") d0=$(cpu "$l")
     t0=$(date +%s.%N)
     timeout 300 "$bin/sta" --dir l get file.bin >/dev/null 2>&1
     t1=$(date +%s.%N)
-    c1=$(awk '{print $14 + $15}' "/proc/$s/stat")
+    c1=$(cpu "$s") d1=$(cpu "$l")
     cmp -s file.bin l/file.bin || echo "$1: the copy differs" >&2
-    awk -v l="$1" -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" -v hz="$hz" -v mib="$size_mib" \
-        'BEGIN { s = t1 - t0; printf "%-6s %6.2f s  %7.1f MiB/s  seeder CPU %5.2f s/GiB\n", l, s, mib / s, (c1 - c0) / hz * 1024 / mib }'
+    awk -v l="$1" -v t0="$t0" -v t1="$t1" -v c0="$c0" -v c1="$c1" -v d0="$d0" -v d1="$d1" \
+        -v hz="$hz" -v mib="$size_mib" 'BEGIN {
+            s = t1 - t0; g = 1024 / mib / hz
+            printf "%-6s %6.2f s  %7.1f MiB/s  seeder CPU %5.2f s/GiB  leecher CPU %5.2f s/GiB\n",
+                l, s, mib / s, (c1 - c0) * g, (d1 - d0) * g }'
     kill "$l" "$s" "$t"
     wait "$l" "$s" "$t" 2>/dev/null || true
     pids=()

@@ -13,6 +13,7 @@
 //! them and one for the bytes read: see `throttle`.
 
 pub mod bind;
+mod heap;
 mod outqueue;
 mod readbuf;
 mod signals;

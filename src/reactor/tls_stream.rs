@@ -8,18 +8,33 @@ use log::{debug, warn};
 use mio::net::TcpStream;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ServerConfig};
+use std::cell::RefCell;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Ciphertext kept for the socket before writes are refused (would
-/// block): the socket's own buffer holds more, and the connection's
-/// output queue, which backpressure watches, holds the rest.
+/// Ciphertext kept (in rustls) for the socket before writes are refused
+/// (would block), once the handshake is done: the socket's own buffer
+/// holds more, and the connection's output queue, which backpressure
+/// watches, holds the rest.
 const PENDING_LIMIT: usize = 256 * 1024;
 
-/// Bytes read from the socket at a time: several records per read where
-/// much data flows (fewer system calls), on the loop thread's stack.
-const READ_CHUNK: usize = 64 * 1024;
+/// Most ciphertext read from the socket at a time: several records per
+/// read where much data flows (fewer system calls), as much as the
+/// reactor's largest read buffer takes.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Least ciphertext read at a time, whatever room the reader has: a whole
+/// record (16 KiB and its header and tag), so that a small buffer still
+/// gets plaintext from every read.
+const MIN_READ: usize = 17 * 1024;
+
+thread_local! {
+    /// Ciphertext just read, until rustls takes it (in the same call):
+    /// one buffer for all the connections of a loop thread, reused, since
+    /// zeroing it for every read would cost more than the read.
+    static CHUNK: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+}
 
 /// Who the client of a TLS connection accepted here is, once its
 /// handshake is done: see [`super::Handler::tls_established`].
@@ -41,16 +56,9 @@ pub struct TlsDial {
 
 pub(super) struct TlsStream {
     pub(super) tcp: TcpStream,
+    /// Also holds the ciphertext not yet written, and the plaintext
+    /// received that the reader had no room for.
     link: TlsLink,
-    /// Ciphertext not yet written, from `sent` on.
-    pending: Vec<u8>,
-    sent: usize,
-    /// Plaintext received and not yet read, from `read_at` on.
-    plain: Vec<u8>,
-    read_at: usize,
-    /// Ciphertext read from the socket, reused: zeroing 64 KiB for every
-    /// read would cost more than the read.
-    chunk: Box<[u8]>,
     /// "from ADDR" or "to ADDR", for logs.
     peer: String,
     handshaken: bool,
@@ -81,20 +89,19 @@ impl TlsStream {
         addr: SocketAddr,
     ) -> Result<TlsStream, TlsError> {
         let to = format!("to {addr} ({})", dial.name.to_str());
-        let mut stream = TlsStream::new(tcp, TlsLink::client(dial.config, dial.name)?, to);
-        stream.link.transmit(&mut stream.pending);
-        Ok(stream)
+        // The ClientHello waits in the link until the socket is connected.
+        Ok(TlsStream::new(
+            tcp,
+            TlsLink::client(dial.config, dial.name)?,
+            to,
+        ))
     }
 
     fn new(tcp: TcpStream, link: TlsLink, peer: String) -> TlsStream {
+        super::heap::keep_freed_memory();
         TlsStream {
             tcp,
             link,
-            pending: Vec::new(),
-            sent: 0,
-            plain: Vec::new(),
-            read_at: 0,
-            chunk: vec![0; READ_CHUNK].into_boxed_slice(),
             peer,
             handshaken: false,
             closing: false,
@@ -110,22 +117,21 @@ impl TlsStream {
 
     /// Ciphertext waits for the socket.
     pub(super) fn has_pending(&self) -> bool {
-        self.sent < self.pending.len()
+        self.link.wants_write()
     }
 
-    /// Writes pending ciphertext; `Ok(false)` when the socket is full.
+    /// Writes pending ciphertext, its records straight from rustls with
+    /// one `writev` for many; `Ok(false)` when the socket is full.
     pub(super) fn flush_pending(&mut self) -> io::Result<bool> {
-        while self.sent < self.pending.len() {
-            match self.tcp.write(&self.pending[self.sent..]) {
+        while self.link.wants_write() {
+            match self.link.transmit_to(&mut self.tcp) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.sent += n,
+                Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(false),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return Err(e),
             }
         }
-        self.pending.clear();
-        self.sent = 0;
         Ok(true)
     }
 
@@ -135,7 +141,6 @@ impl TlsStream {
         if !self.closing {
             self.closing = true;
             self.link.close();
-            self.link.transmit(&mut self.pending);
         }
         self.flush_pending().unwrap_or(true)
     }
@@ -149,7 +154,6 @@ impl TlsStream {
             _ => warn!("TLS session {}: {e}", self.peer),
         }
         // The alert that tells the other side why, best effort.
-        self.link.transmit(&mut self.pending);
         let _ = self.flush_pending();
         io::Error::other(format!("TLS {e}"))
     }
@@ -157,6 +161,7 @@ impl TlsStream {
     fn note_handshake(&mut self) {
         if !self.handshaken && !self.link.is_handshaking() {
             self.handshaken = true;
+            self.link.set_output_limit(PENDING_LIMIT);
             let name = self.link.peer_name().unwrap_or_else(|| "?".into());
             debug!("TLS session {} established with {name:?}", self.peer);
             if self.server {
@@ -173,58 +178,47 @@ impl Read for TlsStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         // Ends when plaintext is there, or the socket has nothing more.
         loop {
-            if self.read_at < self.plain.len() {
-                let n = buf.len().min(self.plain.len() - self.read_at);
-                buf[..n].copy_from_slice(&self.plain[self.read_at..self.read_at + n]);
-                self.read_at += n;
+            let n = self.link.read_received(buf);
+            if n > 0 || buf.is_empty() {
                 return Ok(n);
             }
-            self.plain.clear();
-            self.read_at = 0;
-            if self.link.has_received() {
-                self.link.take_received(&mut self.plain);
-                continue;
-            }
-            match self.tcp.read(&mut self.chunk) {
-                Ok(0) => {
-                    return match self.link.end_of_input() {
-                        Ok(()) => Ok(0),
-                        Err(e) => Err(self.failed(&e)),
-                    };
-                }
-                Ok(n) => {
-                    if let Err(e) = self.link.receive(&self.chunk[..n]) {
-                        return Err(self.failed(&e));
-                    }
-                    self.note_handshake();
-                    // Handshake messages, and output held until it ended.
-                    self.link.transmit(&mut self.pending);
-                    self.flush_pending()?;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
+            // As much ciphertext as `buf` takes the plaintext of: no more
+            // waits in the link to be copied once again.
+            let want = buf.len().clamp(MIN_READ, READ_CHUNK);
+            let read = CHUNK.with_borrow_mut(|chunk| self.read_socket(&mut chunk[..want], buf));
+            if let Some(n) = read? {
+                return Ok(n);
             }
         }
     }
 }
 
 impl TlsStream {
-    /// Encrypts as much of `buf` as the pending limit leaves room for,
-    /// into `pending`; how much that was.
-    fn seal(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let room = PENDING_LIMIT.saturating_sub(self.pending.len() - self.sent);
-        if room == 0 || buf.is_empty() {
-            return Ok(0);
+    /// One read of the socket into `chunk`, its plaintext into `buf`:
+    /// how much, or `None` when it carried none (handshake messages, a
+    /// partial record) and the socket may have more.
+    fn read_socket(&mut self, chunk: &mut [u8], buf: &mut [u8]) -> io::Result<Option<usize>> {
+        match self.tcp.read(chunk) {
+            Ok(0) => {
+                if let Err(e) = self.link.end_of_input() {
+                    return Err(self.failed(&e));
+                }
+                // The last plaintext first, then the end.
+                Ok(Some(self.link.read_received(buf)))
+            }
+            Ok(n) => {
+                let plain = match self.link.receive_into(&chunk[..n], buf) {
+                    Ok(plain) => plain,
+                    Err(e) => return Err(self.failed(&e)),
+                };
+                self.note_handshake();
+                // Handshake messages, and output held until it ended.
+                self.flush_pending()?;
+                Ok((plain > 0).then_some(plain))
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => Ok(None),
+            Err(e) => Err(e),
         }
-        let n = self.link.send(&buf[..buf.len().min(room)]);
-        if n == 0 {
-            return Err(io::Error::other(format!(
-                "TLS session {} cannot send any more",
-                self.peer
-            )));
-        }
-        self.link.transmit(&mut self.pending);
-        Ok(n)
     }
 }
 
@@ -233,22 +227,24 @@ impl Write for TlsStream {
         self.write_vectored(&[IoSlice::new(buf)])
     }
 
-    /// Every slice (a block's header and its body) is sealed first and
-    /// the records go out in one write, not one per slice.
+    /// All the slices (a block's header and its body) are sealed into
+    /// records that span them, and the records go out in one write.
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        if self.pending.len() - self.sent >= PENDING_LIMIT && !self.flush_pending()? {
-            return Err(io::ErrorKind::WouldBlock.into());
-        }
-        let mut total = 0;
-        for buf in bufs.iter().filter(|b| !b.is_empty()) {
-            let n = self.seal(buf)?;
-            total += n;
-            if n < buf.len() {
-                break;
-            }
-        }
+        // Room in rustls first: what it held may have left by now.
         self.flush_pending()?;
-        Ok(total)
+        let n = self.link.send_vectored(bufs);
+        self.flush_pending()?;
+        if n == 0 && bufs.iter().any(|b| !b.is_empty()) {
+            if self.link.wants_write() {
+                // Full, and the socket too: its writable edge will come.
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            return Err(io::Error::other(format!(
+                "TLS session {} cannot send any more",
+                self.peer
+            )));
+        }
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -114,6 +114,70 @@ fn handshake_then_data_both_ways() {
     assert_eq!(s.end_of_input(), Ok(()), "a close_notify is a clean end");
 }
 
+/// A handshaken pair, nothing left in flight.
+fn established() -> (TlsLink, TlsLink) {
+    let (_swarm, server, client) = two_hosts();
+    let (mut s, mut c) = pair(&server, &client, "tracker.lab");
+    assert_eq!(pump(&mut s, &mut c), (Ok(()), Ok(())));
+    assert!(!s.is_handshaking() && !c.is_handshaking());
+    (s, c)
+}
+
+#[test]
+fn plaintext_fills_the_readers_buffer_and_the_rest_waits_in_order() {
+    let (mut s, mut c) = established();
+    let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(s.send(&big[..60_000]), 60_000);
+    let mut wire = Vec::new();
+    s.transmit(&mut wire);
+    let mut out = vec![0u8; 10_000];
+    assert_eq!(c.receive_into(&wire, &mut out), Ok(10_000));
+    assert!(c.has_received());
+    // More arrives while some waits: it goes after, not into `out`.
+    assert_eq!(s.send(&big[60_000..]), 40_000);
+    wire.clear();
+    s.transmit(&mut wire);
+    assert_eq!(c.receive_into(&wire, &mut out[..0]), Ok(0));
+    let mut got = out.clone();
+    let mut part = vec![0u8; 7_000];
+    while c.has_received() {
+        let n = c.read_received(&mut part);
+        got.extend_from_slice(&part[..n]);
+    }
+    assert_eq!(c.read_received(&mut part), 0);
+    assert_eq!(got, big);
+}
+
+#[test]
+fn a_vectored_send_fills_records_across_its_slices() {
+    let (mut s, mut c) = established();
+    let (head, body) = ([7u8; 13], [9u8; 1000]);
+    let slices = [std::io::IoSlice::new(&head), std::io::IoSlice::new(&body)];
+    assert_eq!(s.send_vectored(&slices), 1013);
+    let mut wire = Vec::new();
+    s.transmit(&mut wire);
+    // One record: a 5-byte header, the content type and a 16-byte tag
+    // around the 1013 bytes (two records would take 22 bytes more).
+    assert_eq!(wire.len(), 5 + 1013 + 1 + 16);
+    c.receive(&wire).unwrap();
+    assert_eq!(received(&mut c), [&head[..], &body[..]].concat());
+}
+
+#[test]
+fn the_output_limit_caps_what_a_send_takes() {
+    let (mut s, _c) = established();
+    s.set_output_limit(64 * 1024);
+    let big = vec![1u8; 256 * 1024];
+    let taken = s.send(&big);
+    assert!(taken > 0 && taken <= 64 * 1024, "took {taken}");
+    assert!(s.wants_write());
+    assert_eq!(s.send(&big), 0, "full until the socket takes some");
+    let mut wire = Vec::new();
+    s.transmit(&mut wire);
+    assert!(!s.wants_write());
+    assert!(s.send(&big) > 0);
+}
+
 #[test]
 fn a_certificate_of_another_ca_is_refused_and_the_client_is_told() {
     let ours = Swarm::new();
