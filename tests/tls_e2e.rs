@@ -457,3 +457,44 @@ fn a_tls_share_is_an_ssl_torrent_of_its_ca_and_no_one_else_joins_it() {
     assert_ne!(got.code, Some(0), "{got:?}");
     assert!(got.stderr.contains("of another swarm"), "{}", got.stderr);
 }
+
+/// Over TLS the seeder's rustls reads the mapped file in user space,
+/// where plain `writev` let the kernel read it: a file cut short while it
+/// is being sent must cost the session, not the daemon (SIGBUS).
+#[test]
+fn a_file_cut_short_while_sent_over_tls_fails_the_link_not_the_daemon() {
+    let tmp = TempDir::new("tls-shrink");
+    let ca = Ca::new(tmp.subdir("ca"));
+    let t = tracker(&strs(&ca.issue("127.0.0.1", "7")));
+    let src = tmp.subdir("src").join("big.bin");
+    write_random_file(&src, 48 << 20, 23);
+    let mut seed_flags = ca.issue_peer("seed");
+    // Slow enough that the cut lands while blocks of the file are sent.
+    seed_flags.extend(["--max-upload-rate".into(), "4000000".into()]);
+    let mut seeder = spawn_peerd_with(t.addr, &tmp.subdir("s"), &[&src], &strs(&seed_flags));
+    seeder.wait_seeding("big.bin", Duration::from_secs(30));
+    let leecher = spawn_peerd_with(
+        t.addr,
+        &tmp.subdir("l"),
+        &[],
+        &strs(&ca.issue_peer("leech")),
+    );
+    let get = sta_in_background_for(&leecher.control, &["get", "big.bin"], LOG_WAIT);
+    wait_for("the seeder to upload", LOG_WAIT, || {
+        seeder.file("big.bin").filter(|f| f.uploaded > 4 << 20)
+    });
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&src)
+        .unwrap()
+        .set_len(1 << 20)
+        .unwrap();
+    // The blocks still queued past the cut are read as the link sends
+    // them; give it the time to try.
+    std::thread::sleep(Duration::from_secs(3));
+    seeder.daemon.assert_running();
+    leecher.sta(&["remove", "big.bin"]).ok();
+    let run = get.join().unwrap();
+    assert_ne!(run.code, Some(0), "{run:?}");
+    assert!(!leecher.dir.join("big.bin").exists());
+}

@@ -3,6 +3,7 @@
 //! the socket and a sans-IO [`TlsLink`]. Failures are logged here, once,
 //! with the address and the reason, since here both are known.
 
+use crate::storage::guarded;
 use crate::tls::{TlsError, TlsLink};
 use log::{debug, warn};
 use mio::net::TcpStream;
@@ -232,7 +233,18 @@ impl Write for TlsStream {
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         // Room in rustls first: what it held may have left by now.
         self.flush_pending()?;
-        let n = self.link.send_vectored(bufs);
+        // rustls reads the slices in user space, and the bodies are maps
+        // of shared files: a file truncated meanwhile must fail this
+        // session, not kill the daemon with SIGBUS (plain `writev` gets
+        // EFAULT instead).
+        let bufs = &bufs[..bufs.len().min(guarded::MAX_SLICES)];
+        let slices: Vec<&[u8]> = bufs.iter().map(|b| &b[..]).collect();
+        let n = guarded::read_slices(&slices, || self.link.send_vectored(bufs)).map_err(|e| {
+            io::Error::other(format!(
+                "TLS session {}: a file being sent shrank: {e}",
+                self.peer
+            ))
+        })?;
         self.flush_pending()?;
         if n == 0 && bufs.iter().any(|b| !b.is_empty()) {
             if self.link.wants_write() {

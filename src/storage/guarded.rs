@@ -15,9 +15,16 @@ use std::io;
 use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering, compiler_fence};
 
+/// Slices one guarded read may cover at most (as many as one vectored
+/// socket write takes from an output queue).
+pub const MAX_SLICES: usize = 64;
+
 thread_local! {
-    /// The mapped bytes this thread is reading, as an address range.
-    static RANGE: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    /// The mapped bytes this thread is reading, as address ranges: the
+    /// first `COUNT` of them.
+    static RANGES: [Cell<(usize, usize)>; MAX_SLICES] =
+        const { [const { Cell::new((0, 0)) }; MAX_SLICES] };
+    static COUNT: Cell<usize> = const { Cell::new(0) };
     /// Whether a page of that range was missing.
     static FAULTED: Cell<bool> = const { Cell::new(false) };
 }
@@ -28,15 +35,28 @@ static INSTALL: Once = Once::new();
 /// Runs `f` on `bytes`, a slice of a file mapping. `Err` if part of it was
 /// gone from the file (truncated by someone else, or unreadable).
 pub fn read<R>(bytes: &[u8], f: impl FnOnce(&[u8]) -> R) -> io::Result<R> {
+    read_slices(&[bytes], || f(bytes))
+}
+
+/// Runs `f`, which reads `slices` (some of them, or all, mapped: the
+/// slices of a vectored write handed to TLS, which seals them in user
+/// space where `writev` would have let the kernel read them). `Err` as
+/// for [`read`]; at most [`MAX_SLICES`] are guarded, the first ones.
+pub fn read_slices<R>(slices: &[&[u8]], f: impl FnOnce() -> R) -> io::Result<R> {
     INSTALL.call_once(install);
-    let start = bytes.as_ptr() as usize;
-    RANGE.with(|r| r.set((start, start + bytes.len())));
+    RANGES.with(|ranges| {
+        for (range, s) in ranges.iter().zip(slices) {
+            let start = s.as_ptr() as usize;
+            range.set((start, start + s.len()));
+        }
+    });
+    COUNT.with(|c| c.set(slices.len().min(MAX_SLICES)));
     FAULTED.with(|x| x.set(false));
-    // Keep every access to `bytes` between setting and clearing the range.
+    // Keep every access to the slices between setting and clearing them.
     compiler_fence(Ordering::SeqCst);
-    let out = f(bytes);
+    let out = f();
     compiler_fence(Ordering::SeqCst);
-    RANGE.with(|r| r.set((0, 0)));
+    COUNT.with(|c| c.set(0));
     if FAULTED.with(Cell::get) {
         return Err(io::Error::new(
             io::ErrorKind::UnexpectedEof,
@@ -75,8 +95,14 @@ fn install() {
 extern "C" fn on_sigbus(_signal: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut libc::c_void) {
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
-    let (start, end) = RANGE.with(Cell::get);
-    if (start..end).contains(&addr) {
+    let count = COUNT.with(Cell::get);
+    let inside = RANGES.with(|ranges| {
+        ranges.iter().take(count).any(|r| {
+            let (start, end) = r.get();
+            (start..end).contains(&addr)
+        })
+    });
+    if inside {
         let page = PAGE_SIZE.load(Ordering::Relaxed);
         let at = addr & !(page - 1);
         // SAFETY: the page lies in a mapping this thread is reading through
