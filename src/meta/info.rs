@@ -205,6 +205,9 @@ impl Info {
             + b"6:pieces".len()
             + bytes_size(pieces.len())
             + b"e".len();
+        if u32::try_from(size).is_err() {
+            return Err(InfoError::TooLarge(size));
+        }
         let mut out = Vec::with_capacity(size);
         out.extend_from_slice(b"d5:filesl");
         let mut components = Vec::new();
@@ -556,7 +559,6 @@ fn parse_files(dict: &[u8], range: Range<usize>) -> Result<Vec<FileEntry>, InfoE
         FilePath::new(&dict[start as usize..end as usize]).components()
     };
     check_tree(real.len(), path).map_err(InfoError::BadPath)?;
-    drop(real);
     Ok(files)
 }
 
@@ -616,7 +618,6 @@ fn check_pieces(piece_length: u32, length: u64, pieces: &[u8]) -> Result<(), Inf
     Ok(())
 }
 
-/// Appends `bytes` as a bencoded string.
 /// Bytes of a bencoded string of `len` bytes.
 fn bytes_size(len: usize) -> usize {
     digits(len as u64) + 1 + len
@@ -632,6 +633,7 @@ fn digits(n: u64) -> usize {
     n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
+/// Appends `bytes` as a bencoded string.
 fn bytes_to(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(format!("{}:", bytes.len()).as_bytes());
     out.extend_from_slice(bytes);
