@@ -498,3 +498,25 @@ fn a_file_cut_short_while_sent_over_tls_fails_the_link_not_the_daemon() {
     assert_ne!(run.code, Some(0), "{run:?}");
     assert!(!leecher.dir.join("big.bin").exists());
 }
+
+/// A TLS peer's certificate must name the file, which a magnet link's
+/// download does not know before its info dict: its peers are not dialed,
+/// and the log says why rather than nothing.
+#[test]
+fn a_tls_daemon_says_why_it_does_not_dial_a_magnets_peers() {
+    let tmp = TempDir::new("tls-magnet");
+    let ca = Ca::new(tmp.subdir("ca"));
+    let flags = ca.issue_peer("leech");
+    let leecher = spawn_peerd_trackerless(&tmp.subdir("l"), &[], &strs(&flags));
+    let hash = "ab".repeat(20);
+    let magnet = format!("magnet:?xt=urn:btih:{hash}&x.pe=127.0.0.1:9");
+    let get = sta_in_background_for(&leecher.control, &["get", &magnet], LOG_WAIT);
+    wait_log(
+        "the leecher",
+        "cannot dial peer 127.0.0.1:9 over TLS: the file's name is not known yet",
+        || leecher.log(),
+    );
+    leecher.sta(&["remove", &hash]).ok();
+    let run = get.join().unwrap();
+    assert_ne!(run.code, Some(0), "{run:?}");
+}

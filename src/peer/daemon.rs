@@ -330,7 +330,12 @@ impl Daemon {
                 let now = self.now();
                 self.engine.link_closed(now, link);
             }
+            // A magnet's download before its info dict: a peer's
+            // certificate must name the file, whose name is not known yet.
             None => {
+                warn!(
+                    "cannot dial peer {addr} over TLS: the file's name is not known yet (a magnet link?), and a TLS peer's certificate must carry it; get the file by its .torrent or from the tracker"
+                );
                 let now = self.now();
                 self.engine.link_closed(now, link);
             }
