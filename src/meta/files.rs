@@ -84,8 +84,9 @@ impl<'a> Iterator for Components<'a> {
             .ok()?
             .parse()
             .ok()?;
-        let bytes = self.rest.get(colon + 1..colon + 1 + len)?;
-        self.rest = &self.rest[colon + 1 + len..];
+        let end = colon.checked_add(1)?.checked_add(len)?;
+        let bytes = self.rest.get(colon + 1..end)?;
+        self.rest = &self.rest[end..];
         std::str::from_utf8(bytes).ok()
     }
 }
@@ -261,6 +262,8 @@ mod tests {
         assert_eq!(FilePath::new(b"le").components().count(), 0);
         // A cut list ends the components rather than reading past it.
         assert_eq!(FilePath::new(b"l9:abce").components().count(), 0);
+        let huge = format!("l{}:ae", usize::MAX);
+        assert_eq!(FilePath::new(huge.as_bytes()).components().count(), 0);
     }
 
     #[test]
