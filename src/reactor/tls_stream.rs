@@ -238,8 +238,7 @@ impl Write for TlsStream {
         // session, not kill the daemon with SIGBUS (plain `writev` gets
         // EFAULT instead).
         let bufs = &bufs[..bufs.len().min(guarded::MAX_SLICES)];
-        let slices: Vec<&[u8]> = bufs.iter().map(|b| &b[..]).collect();
-        let n = guarded::read_slices(&slices, || self.link.send_vectored(bufs)).map_err(|e| {
+        let n = guarded::read_slices(bufs, || self.link.send_vectored(bufs)).map_err(|e| {
             io::Error::other(format!(
                 "TLS session {}: a file being sent shrank: {e}",
                 self.peer

@@ -35,14 +35,14 @@ static INSTALL: Once = Once::new();
 /// Runs `f` on `bytes`, a slice of a file mapping. `Err` if part of it was
 /// gone from the file (truncated by someone else, or unreadable).
 pub fn read<R>(bytes: &[u8], f: impl FnOnce(&[u8]) -> R) -> io::Result<R> {
-    read_slices(&[bytes], || f(bytes))
+    read_slices(&[io::IoSlice::new(bytes)], || f(bytes))
 }
 
 /// Runs `f`, which reads `slices` (some of them, or all, mapped: the
 /// slices of a vectored write handed to TLS, which seals them in user
 /// space where `writev` would have let the kernel read them). `Err` as
 /// for [`read`]; at most [`MAX_SLICES`] are guarded, the first ones.
-pub fn read_slices<R>(slices: &[&[u8]], f: impl FnOnce() -> R) -> io::Result<R> {
+pub fn read_slices<R>(slices: &[io::IoSlice<'_>], f: impl FnOnce() -> R) -> io::Result<R> {
     INSTALL.call_once(install);
     RANGES.with(|ranges| {
         for (range, s) in ranges.iter().zip(slices) {
