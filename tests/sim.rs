@@ -663,3 +663,27 @@ fn without_a_tracker_magnets_fetch_the_dict_from_peers_and_pex_spreads_the_seede
         "the second leecher downloaded from the seeder it learned of by PEX: {from:?}"
     );
 }
+
+#[test]
+fn a_seed_leaving_after_one_copy_of_the_file_leaves_a_complete_swarm() {
+    // Scenario (d) of bench/swarm.sh: 1 seed + 7 leechers at 50 Mbit/s,
+    // the seed gone once one F of blocks is out. Every piece must leave it
+    // once before any leaves twice, whatever its sockets hold. Simulated,
+    // seeds 1-8: 7 complete (seed 7 stalls: a piece shown and not asked
+    // for lets second copies go after `FIRSTS_PATIENCE`).
+    use sta::sim::scenario::run;
+    for seed in [1, 2, 3] {
+        let mut sc = scenario(seed, 7, 64 << 20);
+        sc.piece_length = 512 * 1024;
+        sc.classes = vec![50 * MBIT];
+        sc.latency = (Duration::from_millis(1), Duration::from_millis(1));
+        sc.loss = 0.0;
+        sc.late = None;
+        sc.net.overhead = 66;
+        sc.seed_leaves_after = Some(1.0);
+        let r = run(&sc).expect("runs");
+        assert!(r.seed_left[0].is_some(), "seed {seed}: the seed never left");
+        assert!(r.seed_upload < 1.01, "seed {seed}: {}", r.seed_upload);
+        assert!(r.last.is_some(), "seed {seed}: not every leecher finished");
+    }
+}

@@ -42,6 +42,7 @@ pub mod storage;
 pub mod time;
 pub mod torrent;
 mod tracker;
+pub mod upload;
 mod vouch;
 mod wire;
 
@@ -271,7 +272,53 @@ impl<S: Storage> Engine<S> {
 
     /// The next action to carry out, in order.
     pub fn poll_action(&mut self) -> Option<Action> {
-        self.actions.pop_front()
+        let action = self.actions.pop_front()?;
+        self.handing(&action);
+        Some(action)
+    }
+
+    /// Counts what the shell is about to take for a peer link, so that
+    /// its reports of what left ([`Engine::link_sent`]) say which blocks
+    /// did.
+    fn handing(&mut self, action: &Action) {
+        let (link, len) = match action {
+            Action::SendBlock { link, .. } => {
+                if let Some(p) = self.peers.get_mut(link) {
+                    p.upload.took_block();
+                }
+                return;
+            }
+            Action::Send { link, bytes } | Action::SendLater { link, bytes } => (link, bytes.len()),
+            Action::SendInfo {
+                link,
+                head,
+                info,
+                tail,
+            } => (link, head.len() + info.bencoded.len() + tail.len()),
+            _ => return,
+        };
+        if let Some(p) = self.peers.get_mut(link) {
+            p.upload.took(len as u64);
+        }
+    }
+
+    /// The first `left` bytes the shell took for peer link `link` (every
+    /// message) have left the host: the blocks among them count as
+    /// uploaded, and the link gets more of what its peer asked for.
+    pub fn link_sent(&mut self, now: Time, link: LinkId, left: u64) {
+        let Some(mut conn) = self.peers.remove(&link) else {
+            return;
+        };
+        let out = conn.upload.left_until(left);
+        conn.uploaded += out.payload;
+        if let Some(t) = conn.info_hash.and_then(|h| self.torrents.get_mut(&h)) {
+            t.served(out.payload);
+            if out.firsts > 0 {
+                t.firsts_moved = now;
+            }
+            wire::answer_requests(now, link, &mut conn, t, &self.peers, &mut self.actions);
+        }
+        self.peers.insert(link, conn);
     }
 
     /// When [`Engine::handle_timeout`] is next due.

@@ -44,6 +44,8 @@ pub struct PeerConn {
     pub interest: Option<((u64, u32, u32), bool)>,
     /// What its BEP 10 extended messages said and what we told it.
     pub ext: super::extended::PeerExt,
+    /// Its requests waiting for an answer, and what of ours left the host.
+    pub upload: super::upload::Upload,
 }
 
 impl PeerConn {
@@ -67,6 +69,7 @@ impl PeerConn {
             last_progress: now,
             interest: None,
             ext: Default::default(),
+            upload: Default::default(),
         }
     }
 

@@ -42,6 +42,9 @@ const IDLE: Duration = Duration::from_secs(1);
 /// elsewhere: some clients send no `have` to a peer that has the piece.
 /// It makes room for another, and may be shown to others first.
 const STALE: Duration = Duration::from_secs(30);
+/// A peer that got pieces from us this long ago and passed none of them
+/// on keeps them: their second copies are as needed as first copies.
+const HOARD: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub struct Reveal {
@@ -54,6 +57,11 @@ pub struct Reveal {
     first: Vec<Option<LinkId>>,
     /// Pieces some peer asked us for (the `Some`s of `first`).
     served: usize,
+    /// For each piece, bytes of its first copy handed to the shell, and
+    /// each piece's size: the pieces whose first copy is all handed.
+    first_bytes: Vec<u32>,
+    sizes: Geometry,
+    whole_firsts: usize,
     ahead: usize,
 }
 
@@ -78,6 +86,8 @@ struct Shown {
     /// When the peer last asked us for a block (None: not yet, so it has
     /// nothing else to fetch from us).
     asked: Option<Time>,
+    /// When it first did.
+    first_asked: Option<Time>,
     /// Pieces taken back as stale: shown again once the peer has nothing
     /// else to fetch from us, in case it never got them after all.
     stale: Vec<u32>,
@@ -95,6 +105,9 @@ impl Reveal {
             peers: BTreeMap::new(),
             first: vec![None; geometry.num_pieces() as usize],
             served: 0,
+            first_bytes: vec![0; geometry.num_pieces() as usize],
+            sizes: *geometry,
+            whole_firsts: 0,
             ahead,
         }
     }
@@ -111,6 +124,7 @@ impl Reveal {
             all: Bitfield::new(self.shown.len() as u32),
             waiting: Vec::new(),
             asked: None,
+            first_asked: None,
             stale: Vec::new(),
             spread: 0,
         };
@@ -122,6 +136,17 @@ impl Reveal {
     pub fn leave(&mut self, link: LinkId) {
         if let Some(s) = self.peers.remove(&link) {
             for (p, _) in s.waiting {
+                unshow(&mut self.shown, p);
+            }
+        }
+    }
+
+    /// We choked the peer: the pieces shown to it that it did not start
+    /// go to others first (else they wait for it, and second copies with
+    /// them, until it is unchoked again or they go stale).
+    pub fn choked(&mut self, link: LinkId) {
+        if let Some(s) = self.peers.get_mut(&link) {
+            for (p, _) in s.waiting.drain(..) {
                 unshow(&mut self.shown, p);
             }
         }
@@ -150,7 +175,42 @@ impl Reveal {
         s.waiting.retain(|&(p, _)| p != piece);
         s.all.set(piece);
         s.asked = Some(now);
+        s.first_asked.get_or_insert(now);
         s.waiting.len() < before
+    }
+
+    /// `len` bytes of `piece`'s first copy go to the shell.
+    pub fn first_handed(&mut self, piece: u32, len: u32) {
+        let size = self.sizes.piece_size(piece);
+        if let Some(b) = self.first_bytes.get_mut(piece as usize)
+            && *b < size
+        {
+            *b = b.saturating_add(len);
+            if *b >= size {
+                self.whole_firsts += 1;
+            }
+        }
+    }
+
+    /// Whether a first copy of every piece, all of it, went to the shell.
+    pub fn all_handed_once(&self) -> bool {
+        self.whole_firsts == self.first_bytes.len()
+    }
+
+    /// Whether a request of `link` for `piece` counts as the piece's
+    /// first copy: `link` sees what we show and asked for it first, or the
+    /// peer that did hoards what it gets (see [`HOARD`]).
+    pub fn first_copy(&self, link: LinkId, piece: u32, now: Time) -> bool {
+        let Some(&Some(first)) = self.first.get(piece as usize) else {
+            return false;
+        };
+        self.peers.contains_key(&link) && (first == link || self.hoards(first, now))
+    }
+
+    fn hoards(&self, link: LinkId, now: Time) -> bool {
+        self.peers
+            .get(&link)
+            .is_some_and(|s| s.spread == 0 && s.first_asked.is_some_and(|t| now.since(t) >= HOARD))
     }
 
     /// The peer holds `piece` (a `have`, or its bitfield): if we showed it
@@ -508,5 +568,33 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(r.top_up(1, &none, |_| 0, BUSY, at(32_500), &mut rng), [1]);
+    }
+
+    #[test]
+    fn a_second_copy_counts_as_first_once_the_first_getter_hoards() {
+        let mut r = reveal(4);
+        r.join(1);
+        r.join(2);
+        let t0 = Time::ZERO;
+        r.requested(1, 0, t0);
+        assert!(r.first_copy(1, 0, t0));
+        assert!(!r.first_copy(2, 0, t0));
+        // Peer 1 passed nothing on for HOARD: its pieces are needed again.
+        assert!(r.first_copy(2, 0, t0 + HOARD));
+        // Once another peer announces a piece it got from 1, 1 spreads.
+        r.join(3);
+        r.announced(3, 0);
+        assert!(!r.first_copy(2, 0, t0 + HOARD));
+    }
+
+    #[test]
+    fn every_piece_counts_as_sent_once_when_all_its_first_copy_was_handed() {
+        let mut r = reveal(2);
+        let piece = 64 * BLOCK_SIZE;
+        r.first_handed(0, piece);
+        r.first_handed(1, piece - 1);
+        assert!(!r.all_handed_once());
+        r.first_handed(1, 1);
+        assert!(r.all_handed_once());
     }
 }

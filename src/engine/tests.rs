@@ -353,6 +353,8 @@ fn upload_slots_are_limited_and_a_seed_deals_them_to_the_least_served() {
     // deals its two slots to the least served.
     rig.input(peers[0], &encode(&[req]));
     rig.settle();
+    // Served is what left the host, as the shell reports it.
+    rig.e.link_sent(rig.now, peers[0], u64::MAX);
     rig.advance(CHOKE_ROUND);
     let actions = rig.settle();
     let msgs = |link| {
@@ -797,4 +799,77 @@ fn with_a_dht_port_the_handshake_says_so_and_a_port_message_follows() {
     let heard = rig.e.take_dht_nodes();
     let want: std::net::SocketAddr = PEER.parse().unwrap();
     assert_eq!(heard, [std::net::SocketAddr::new(want.ip(), 6881)]);
+}
+
+/// Requests for every block of pieces `0..pieces` (all whole).
+fn blocks_of(pieces: u32) -> Vec<Block> {
+    (0..pieces)
+        .flat_map(|index| {
+            (0..PIECE / 16384).map(move |i| Block {
+                index,
+                begin: i * 16384,
+                length: 16384,
+            })
+        })
+        .collect()
+}
+
+fn block_count(actions: &[Action], link: LinkId) -> usize {
+    actions
+        .iter()
+        .filter(|a| matches!(a, Action::SendBlock { link: l, .. } if *l == link))
+        .count()
+}
+
+fn uploaded(rig: &Rig) -> u64 {
+    rig.e.status().files.iter().map(|f| f.uploaded).sum()
+}
+
+/// An unchoked peer of a 40-piece seed, and its 76 requests (1.2 MiB).
+fn seed_with_requests() -> (Rig, LinkId, Vec<Block>) {
+    let (mut rig, _, info) = Rig::seeder_of(40);
+    let link = rig.incoming_peer(&info, 1);
+    rig.input(link, &encode(&[Message::Interested]));
+    rig.settle();
+    let blocks = blocks_of(38);
+    let asks: Vec<Message> = blocks.iter().map(|b| Message::Request(*b)).collect();
+    rig.input(link, &encode(&asks));
+    (rig, link, blocks)
+}
+
+#[test]
+fn a_seed_hands_blocks_as_its_socket_drains_and_counts_what_left() {
+    let (mut rig, link, blocks) = seed_with_requests();
+    let first = block_count(&rig.settle(), link);
+    // 1 MiB of blocks waits unsent at most: 64 of 16 KiB with headers.
+    assert_eq!(first, 64);
+    assert_eq!(uploaded(&rig), 0, "nothing has left yet");
+    // Half of it left: that much more is handed over.
+    rig.e.link_sent(rig.now, link, 32 * (16384 + 13));
+    assert_eq!(uploaded(&rig), 31 * 16384, "blocks wholly out count");
+    let more = block_count(&rig.settle(), link);
+    assert_eq!(first + more, blocks.len(), "room for the rest");
+    rig.e.link_sent(rig.now, link, u64::MAX);
+    assert_eq!(uploaded(&rig), blocks.len() as u64 * 16384);
+}
+
+#[test]
+fn a_cancel_or_our_choke_withdraws_what_was_not_sent_with_a_reject_each() {
+    let (mut rig, link, blocks) = seed_with_requests();
+    assert_eq!(block_count(&rig.settle(), link), 64);
+    // A cancel of a request still waiting: BEP 6 wants its reject.
+    rig.input(link, &encode(&[Message::Cancel(blocks[70])]));
+    assert_eq!(decode(&rig.sent(link)), [Message::Reject(blocks[70])]);
+    // One already handed to the socket goes out all the same.
+    rig.input(link, &encode(&[Message::Cancel(blocks[0])]));
+    assert!(rig.sent(link).is_empty());
+    // Losing interest loses the slot: the rest is rejected, not sent.
+    rig.input(link, &encode(&[Message::NotInterested]));
+    let mut expected = vec![Message::Choke];
+    for b in blocks[64..].iter().filter(|b| **b != blocks[70]) {
+        expected.push(Message::Reject(*b));
+    }
+    assert_eq!(decode(&rig.sent(link)), expected);
+    rig.e.link_sent(rig.now, link, u64::MAX);
+    assert_eq!(block_count(&rig.settle(), link), 0);
 }

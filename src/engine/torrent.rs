@@ -62,6 +62,10 @@ pub struct Torrent {
     pub picker: Picker,
     pub choker: Choker,
     pub reveal: Reveal,
+    /// When a first copy of a piece (see [`super::upload`]) was last asked
+    /// for or left us: second copies stop waiting for first copies that
+    /// make no progress.
+    pub firsts_moved: Time,
     /// Peer sessions of this file that completed the handshake.
     peers: Vec<LinkId>,
     /// Sessions that told us they are interested.
@@ -116,6 +120,7 @@ impl Torrent {
             picker,
             choker: Choker::new(upload_slots),
             reveal,
+            firsts_moved: Time::ZERO,
             peers: Vec::new(),
             interested: HashSet::new(),
             watchers: Vec::new(),
@@ -303,9 +308,9 @@ impl Torrent {
         self.downloaded
     }
 
-    /// A block was queued for a peer.
-    pub fn served(&mut self, len: u32) {
-        self.uploaded += u64::from(len);
+    /// Block bytes for a peer left the host.
+    pub fn served(&mut self, len: u64) {
+        self.uploaded += len;
     }
 
     /// A block of `piece` from `from` was accepted (not yet verified).

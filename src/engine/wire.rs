@@ -22,6 +22,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// How long a seed's second copies wait for first copies on other links
+/// that neither start nor leave (a peer that stopped reading, say).
+const FIRSTS_PATIENCE: Duration = Duration::from_millis(500);
+
 /// A peer with requests outstanding and nothing received for this long is
 /// dropped; its blocks go to others.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -327,7 +331,13 @@ impl<S: Storage> Engine<S> {
             | Message::Suggest(_)
             | Message::AllowedFast(_)
             | Message::Unknown { .. } => {}
-            Message::Cancel(_) => {} // blocks are queued at once; nothing to withdraw
+            Message::Cancel(block) => {
+                // BEP 6: a request withdrawn before we answered it still
+                // gets its answer, a reject.
+                if conn.upload.cancel(&block) && conn.fast {
+                    self.send(link, |b| Message::Reject(block).encode(b));
+                }
+            }
             Message::Choke => {
                 conn.peer_choking = true;
                 // BEP 6: a peer with the fast extension answers every
@@ -353,7 +363,9 @@ impl<S: Storage> Engine<S> {
                 conn.peer_interested = false;
                 t.peer_interest(link, false);
                 if t.choker.release(link) {
-                    self.send(link, |b| Message::Choke.encode(b));
+                    t.reveal.choked(link);
+                    queue_send(&mut self.actions, link, |b| Message::Choke.encode(b));
+                    withdraw_requests(link, conn, &mut self.actions);
                 }
             }
             Message::Have(piece) => {
@@ -375,19 +387,16 @@ impl<S: Storage> Engine<S> {
             }
             Message::HaveAll => replace_pieces(link, conn, t, Bitfield::full(t.info.num_pieces()))?,
             Message::HaveNone => replace_pieces(link, conn, t, Bitfield::new(t.info.num_pieces()))?,
-            Message::Request(block) => {
-                if t.reveal.requested(link, block.index, now) {
-                    reveal_more(now, link, conn, t, &mut self.actions, &mut self.rng);
-                }
-                let served = serve(link, conn, t, block)?;
-                if let Some(action) = served {
-                    if let Action::SendBlock { len, .. } = &action {
-                        t.served(*len);
-                        conn.uploaded += u64::from(*len);
+            Message::Request(block) => match accept_request(now, link, conn, t, block)? {
+                Asked::Queued { made_room } => {
+                    if made_room {
+                        reveal_more(now, link, conn, t, &mut self.actions, &mut self.rng);
                     }
-                    self.actions.push_back(action);
+                    answer_requests(now, link, conn, t, &self.peers, &mut self.actions);
                 }
-            }
+                Asked::Refused(Some(reject)) => self.actions.push_back(reject),
+                Asked::Refused(None) => {}
+            },
             Message::Reject(block) => t.picker.release(link, &block),
             Message::Piece {
                 index,
@@ -545,6 +554,7 @@ impl<S: Storage> Engine<S> {
             }
             self.drop_peer(link, "stalled");
         }
+        self.answer_waiting(now);
         let Engine {
             peers,
             torrents,
@@ -631,6 +641,26 @@ impl<S: Storage> Engine<S> {
         }
     }
 
+    /// Second copies held for first copies that stopped moving go once
+    /// `FIRSTS_PATIENCE` is over, which no event of their own marks.
+    fn answer_waiting(&mut self, now: Time) {
+        let waiting: Vec<LinkId> = self
+            .peers
+            .iter()
+            .filter(|(_, c)| c.upload.waiting() > 0)
+            .map(|(l, _)| *l)
+            .collect();
+        for link in waiting {
+            let Some(mut conn) = self.peers.remove(&link) else {
+                continue;
+            };
+            if let Some(t) = conn.info_hash.and_then(|h| self.torrents.get_mut(&h)) {
+                answer_requests(now, link, &mut conn, t, &self.peers, &mut self.actions);
+            }
+            self.peers.insert(link, conn);
+        }
+    }
+
     /// Gives free upload slots (freed by a peer that left or lost interest)
     /// to the best of the interested peers waiting for one.
     fn fill_upload_slots(&mut self, now: Time) {
@@ -669,6 +699,12 @@ impl<S: Storage> Engine<S> {
         for c in changes {
             for link in c.choke {
                 self.send(link, |b| Message::Choke.encode(b));
+                if let Some(conn) = self.peers.get_mut(&link) {
+                    withdraw_requests(link, conn, &mut self.actions);
+                    if let Some(t) = conn.info_hash.and_then(|h| self.torrents.get_mut(&h)) {
+                        t.reveal.choked(link);
+                    }
+                }
             }
             for link in c.unchoke {
                 self.send(link, |b| Message::Unchoke.encode(b));
@@ -804,41 +840,110 @@ fn reveal_more(
     }
 }
 
-/// The answer to a request: the block (header, then the file's bytes,
-/// sent without copying), a reject when we cannot serve it to a BEP 6
-/// peer, or nothing.
-fn serve(
+/// What became of a request.
+enum Asked {
+    /// In the peer's queue (see [`super::upload`]); `made_room`: the seed
+    /// may show the peer another piece.
+    Queued { made_room: bool },
+    /// Not served: a reject for a BEP 6 peer, else nothing.
+    Refused(Option<Action>),
+}
+
+/// Takes a request into the peer's queue, or refuses it (we choke the
+/// peer, lack the piece, or its queue is full). An invalid request from a
+/// peer without the Fast extension is an error.
+fn accept_request(
+    now: Time,
     link: LinkId,
-    conn: &PeerConn,
-    t: &Torrent,
+    conn: &mut PeerConn,
+    t: &mut Torrent,
     block: Block,
-) -> Result<Option<Action>, String> {
-    let span = (block.length <= MAX_REQUEST_LEN)
-        .then(|| {
-            t.info
-                .geometry()
-                .span(block.index, block.begin, block.length)
-        })
-        .flatten();
-    if span.is_none() && !conn.fast {
+) -> Result<Asked, String> {
+    let valid = block.length <= MAX_REQUEST_LEN
+        && t.info
+            .geometry()
+            .span(block.index, block.begin, block.length)
+            .is_some();
+    if !valid && !conn.fast {
         return Err(format!("invalid request {block:?}"));
     }
-    if let Some(span) = span
-        && t.choker.is_unchoked(link)
-        && t.have().get(block.index)
-    {
-        return Ok(Some(Action::SendBlock {
+    let servable =
+        valid && t.choker.is_unchoked(link) && t.have().get(block.index) && !conn.upload.is_full();
+    if !servable {
+        return Ok(Asked::Refused(conn.fast.then(|| reject(link, block))));
+    }
+    // Only a request we take makes its asker the piece's first getter.
+    let made_room = t.reveal.requested(link, block.index, now);
+    let first = t.reveal.first_copy(link, block.index, now);
+    if conn.upload.ask(block, first).is_ok() && first {
+        t.firsts_moved = now;
+    }
+    Ok(Asked::Queued { made_room })
+}
+
+fn reject(link: LinkId, block: Block) -> Action {
+    let mut bytes = Vec::with_capacity(17);
+    Message::Reject(block).encode(&mut bytes);
+    Action::Send { link, bytes }
+}
+
+/// Hands the shell the blocks the peer asked for while it has room for
+/// them: the header, then the file's bytes, sent without copying. A
+/// seed's second copies wait while a piece was never asked for, or first
+/// copies wait on any link (`peers` lacks `link`'s own session while it is
+/// handled), unless first copies made no progress for `FIRSTS_PATIENCE`.
+pub(super) fn answer_requests(
+    now: Time,
+    link: LinkId,
+    conn: &mut PeerConn,
+    t: &mut Torrent,
+    peers: &BTreeMap<LinkId, PeerConn>,
+    actions: &mut VecDeque<Action>,
+) {
+    let mut firsts = Vec::new();
+    // Its own first copies too: they may have been asked after the
+    // second copy that waits, so behind it in the socket.
+    let own_firsts = conn.upload.firsts() > 0;
+    let seconds_wait = || {
+        t.reveal.covers(link)
+            && now.since(t.firsts_moved) < FIRSTS_PATIENCE
+            && (own_firsts
+                || !t.reveal.all_handed_once()
+                || t.peers()
+                    .iter()
+                    .any(|l| *l != link && peers.get(l).is_some_and(|p| p.upload.firsts() > 0)))
+    };
+    while let Some((block, first)) = conn.upload.next(seconds_wait) {
+        if first {
+            firsts.push((block.index, block.length));
+        }
+        let Some(span) = t
+            .info
+            .geometry()
+            .span(block.index, block.begin, block.length)
+        else {
+            continue; // checked when it was asked
+        };
+        actions.push_back(Action::SendBlock {
             link,
             header: piece_header(block.index, block.begin, block.length),
             file: t.file,
             offset: span.start,
             len: block.length,
-        }));
+        });
     }
-    if !conn.fast {
-        return Ok(None);
+    for (piece, len) in firsts {
+        t.reveal.first_handed(piece, len);
     }
-    let mut bytes = Vec::with_capacity(17);
-    Message::Reject(block).encode(&mut bytes);
-    Ok(Some(Action::Send { link, bytes }))
+}
+
+/// We choked the peer: what it asked for and we did not hand over yet is
+/// dropped, with a reject each when it speaks BEP 6 (it then asks
+/// elsewhere at once).
+fn withdraw_requests(link: LinkId, conn: &mut PeerConn, actions: &mut VecDeque<Action>) {
+    for block in conn.upload.withdraw_all() {
+        if conn.fast {
+            actions.push_back(reject(link, block));
+        }
+    }
 }

@@ -542,6 +542,19 @@ impl Handler for Daemon {
         }
     }
 
+    /// Peer connections: the engine hands blocks as their sockets drain.
+    fn reports_sent(&self, conn: &Conn) -> bool {
+        self.rate_limited(conn)
+    }
+
+    fn sent(&mut self, ctx: &mut Ctx<Conn>, _id: ConnId, conn: &mut Conn, left: u64) {
+        if let Conn::Link(link) = conn {
+            let now = self.now();
+            self.engine.link_sent(now, *link, left);
+            self.perform(ctx);
+        }
+    }
+
     fn idle(&mut self, _id: ConnId, conn: &mut Conn, _out: &mut OutQueue) -> bool {
         match conn {
             Conn::Link(link) => self.engine.may_close_idle(*link),

@@ -16,6 +16,7 @@ pub mod bind;
 mod heap;
 mod outqueue;
 mod readbuf;
+pub mod sent;
 mod signals;
 mod throttle;
 mod tls_stream;
@@ -260,6 +261,25 @@ pub trait Handler {
         false
     }
 
+    /// Whether the handler paces its output to `session` by what left the
+    /// host ([`Handler::sent`]); asked once, when it is registered. Such a
+    /// TCP socket holds little unsent ([`sent::NOTSENT_LOWAT`]).
+    fn reports_sent(&self, _session: &Self::Session) -> bool {
+        false
+    }
+
+    /// Of all the bytes queued on the connection since it began, the
+    /// first `left` have left the host (written, and sent by the kernel).
+    /// Called after writes that move it, and each tick.
+    fn sent(
+        &mut self,
+        _ctx: &mut Ctx<Self::Session>,
+        _id: ConnId,
+        _session: &mut Self::Session,
+        _left: u64,
+    ) {
+    }
+
     /// The loop's [`Waker`] was woken by another thread.
     fn wake(&mut self, _ctx: &mut Ctx<Self::Session>) {}
 
@@ -282,6 +302,20 @@ pub trait Handler {
         _bytes: &[u8],
         _reply: &mut Vec<u8>,
     ) {
+    }
+}
+
+/// Tells the handler what of `conn`'s output left the host, if that moved.
+fn report_sent<H: Handler>(
+    handler: &mut H,
+    ctx: &mut Ctx<H::Session>,
+    id: ConnId,
+    conn: &mut Conn<H::Session>,
+) {
+    let left = conn.out.taken().saturating_sub(conn.stream.unsent());
+    if left > conn.last_left {
+        conn.last_left = left;
+        handler.sent(ctx, id, &mut conn.session, left);
     }
 }
 
@@ -340,6 +374,23 @@ impl Stream {
             _ => true,
         }
     }
+
+    /// Bytes written that the kernel has not sent (TLS: ciphertext).
+    fn unsent(&self) -> u64 {
+        match self {
+            Stream::Tcp(s) => sent::unsent(s),
+            Stream::Tls(s) => sent::unsent(&s.tcp),
+            Stream::Unix(_) => 0,
+        }
+    }
+
+    fn pace(&self) {
+        match self {
+            Stream::Tcp(s) => sent::pace(s),
+            Stream::Tls(s) => sent::pace(&s.tcp),
+            Stream::Unix(_) => {}
+        }
+    }
 }
 
 impl Read for Stream {
@@ -396,6 +447,9 @@ struct Conn<S> {
     later_len: usize,
     /// Counts against the rate limits.
     limited: bool,
+    /// The handler hears what left (`Handler::sent`), last `left`.
+    reports_sent: bool,
+    last_left: u64,
     /// Waits in the queue of `Reactor::upload` / `Reactor::download`.
     up_queued: bool,
     down_queued: bool,
@@ -586,6 +640,7 @@ impl<H: Handler> Reactor<H> {
             }
             if now >= next_tick {
                 self.close_idle(handler, now);
+                self.report_all_sent(handler);
                 handler.tick(&mut self.ctx, now);
                 self.apply(handler);
                 next_tick = now + self.limits.tick;
@@ -667,8 +722,10 @@ impl<H: Handler> Reactor<H> {
         }
     }
 
-    /// Writes out what `Ctx::send` queued during this iteration.
+    /// Writes out what `Ctx::send` queued during this iteration (and what
+    /// a handler's callback asked for since the last `apply`).
     fn flush_dirty(&mut self, handler: &mut H) {
+        self.apply(handler);
         while !self.dirty.is_empty() {
             for id in std::mem::take(&mut self.dirty) {
                 if let Some(conn) = self.conns.get_mut(id) {
@@ -861,6 +918,10 @@ impl<H: Handler> Reactor<H> {
         connecting: bool,
     ) -> Option<ConnId> {
         let limited = handler.rate_limited(&session);
+        let reports_sent = handler.reports_sent(&session);
+        if reports_sent {
+            stream.pace();
+        }
         let entry = self.conns.vacant_entry();
         let id = entry.key();
         let interest = Interest::READABLE | Interest::WRITABLE;
@@ -887,6 +948,8 @@ impl<H: Handler> Reactor<H> {
             later_only: false,
             later_len: 0,
             limited,
+            reports_sent,
+            last_left: 0,
             up_queued: false,
             down_queued: false,
         });
@@ -1005,6 +1068,9 @@ impl<H: Handler> Reactor<H> {
         let Some(conn) = self.conns.get_mut(id) else {
             return;
         };
+        if conn.reports_sent && !conn.connecting {
+            report_sent(handler, &mut self.ctx, id, conn);
+        }
         if conn.closing {
             if conn.out.is_empty() && !conn.connecting && conn.stream.finish() {
                 self.drop_conn(handler, id);
@@ -1118,6 +1184,16 @@ impl<H: Handler> Reactor<H> {
                 }
             }
             self.apply(handler);
+        }
+    }
+
+    /// What the kernel sent since the last write counts too: a paced
+    /// socket that drained below its low-water mark raises no event.
+    fn report_all_sent(&mut self, handler: &mut H) {
+        for (id, conn) in self.conns.iter_mut() {
+            if conn.reports_sent && !conn.connecting {
+                report_sent(handler, &mut self.ctx, id, conn);
+            }
         }
     }
 
@@ -1440,6 +1516,92 @@ mod tests {
         reactor.listen(Listener::Tcp(listener)).unwrap();
         reactor.set_rates(upload, download);
         (reactor, addr)
+    }
+
+    /// Sends `SIZE` bytes to the first connection and records what the
+    /// loop reports as gone from it; stops once all of it has.
+    struct Paced {
+        reports: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
+    }
+
+    impl Handler for Paced {
+        type Session = ();
+
+        fn open(
+            &mut self,
+            ctx: &mut Ctx<()>,
+            id: ConnId,
+            _listener: usize,
+            _peer: Option<SocketAddr>,
+            _out: &mut OutQueue,
+        ) -> Option<()> {
+            ctx.send(id, vec![7; SIZE]);
+            Some(())
+        }
+
+        fn data(
+            &mut self,
+            _ctx: &mut Ctx<()>,
+            _id: ConnId,
+            _session: &mut (),
+            input: &[u8],
+            _out: &mut OutQueue,
+        ) -> Flow {
+            Flow {
+                used: input.len(),
+                close: false,
+            }
+        }
+
+        fn reports_sent(&self, _session: &()) -> bool {
+            true
+        }
+
+        fn sent(&mut self, ctx: &mut Ctx<()>, _id: ConnId, _session: &mut (), left: u64) {
+            if let Ok(mut r) = self.reports.lock() {
+                r.push(left);
+            }
+            if left >= SIZE as u64 {
+                ctx.stop();
+            }
+        }
+
+        fn close(&mut self, _ctx: &mut Ctx<()>, _id: ConnId, _session: ()) {}
+    }
+
+    /// A paced connection reports only what the kernel sent: while the
+    /// reader sleeps, little of 2 MB is gone; once it reads, all of it.
+    #[test]
+    fn a_paced_connection_reports_what_left_as_the_socket_drains() {
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut reactor = Reactor::<Paced>::new(Limits {
+            max_connections: 4,
+            idle_timeout: Duration::from_secs(60),
+            read_buffer: 64 * 1024,
+            max_read_buffer: 128 * 1024,
+            write_high_water: 8 << 20,
+            tick: Duration::from_millis(50),
+            send_later: Duration::from_millis(25),
+        })
+        .unwrap();
+        reactor.listen(Listener::Tcp(listener)).unwrap();
+        let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut paced = Paced {
+            reports: reports.clone(),
+        };
+        let server = std::thread::spawn(move || reactor.run(&mut paced));
+        let mut s = StdStream::connect(addr).unwrap();
+        // Small buffers on the reader's side keep TCP from taking it all.
+        std::thread::sleep(Duration::from_millis(300));
+        let before = reports.lock().unwrap().last().copied().unwrap_or(0);
+        let mut got = vec![0; SIZE];
+        s.read_exact(&mut got).unwrap();
+        server.join().unwrap().unwrap();
+        assert!(before < SIZE as u64 / 2, "{before} gone before any read");
+        let all = reports.lock().unwrap().clone();
+        assert_eq!(all.last().copied(), Some(SIZE as u64));
+        assert!(all.windows(2).all(|w| w[0] < w[1]), "{all:?}");
     }
 
     /// Two connections share the upload limit: neither finishes before the

@@ -55,6 +55,8 @@ pub struct OutQueue {
     /// Bytes of the front chunk already written.
     front_written: usize,
     len: usize,
+    /// Bytes written out since the queue began.
+    taken: u64,
 }
 
 impl OutQueue {
@@ -147,8 +149,14 @@ impl OutQueue {
         Ok((total, Flushed::Empty))
     }
 
+    /// Bytes written out since the queue began.
+    pub fn taken(&self) -> u64 {
+        self.taken
+    }
+
     fn consume(&mut self, mut written: usize) {
         self.len -= written;
+        self.taken += written as u64;
         while written > 0 {
             let Some(front) = self.chunks.front() else {
                 break;

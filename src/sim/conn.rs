@@ -57,6 +57,8 @@ pub struct End {
     pub fin: bool,
     pub(super) queue: VecDeque<Msg>,
     pub(super) in_ring: bool,
+    /// Payload bytes of this side's messages once on the wire.
+    pub(super) left: u64,
     /// When the last message for this side is delivered, so that a
     /// delayed retransmission holds back what follows (TCP's in-order
     /// delivery).
@@ -74,6 +76,7 @@ impl End {
             fin: false,
             queue: VecDeque::new(),
             in_ring: false,
+            left: 0,
             last_delivery: Time::ZERO,
             inbuf: Vec::new(),
         }

@@ -75,6 +75,9 @@ struct Port {
     conns: Vec<ConnId>,
     sent: u64,
     block_sent: u64,
+    /// The message on the upload now: its connection and side, and its
+    /// block payload (counted in `block_sent` once all of it is out).
+    current: Option<(ConnId, usize, u32)>,
 }
 
 pub struct Net {
@@ -117,6 +120,7 @@ impl Net {
             conns: Vec::new(),
             sent: 0,
             block_sent: 0,
+            current: None,
         });
         self.ports.len() - 1
     }
@@ -135,8 +139,8 @@ impl Net {
         l(a) + l(b)
     }
 
-    /// Block payload bytes `host` has put on the wire (a peer's own count
-    /// includes blocks still queued in its socket buffers).
+    /// Block payload bytes `host` has put on the wire, each block counted
+    /// once its last byte is out.
     pub fn block_sent(&self, host: HostId) -> u64 {
         self.ports.get(host).map_or(0, |p| p.block_sent)
     }
@@ -208,12 +212,27 @@ impl Net {
         self.start(ag, host);
     }
 
-    /// The message on `host`'s upload is out: start the next one.
-    pub fn uplink_free(&mut self, ag: &mut Agenda<Ev>, host: HostId) {
-        if let Some(p) = self.ports.get_mut(host) {
+    /// The message on `host`'s upload is out: start the next one. Returns
+    /// the connection and side it went out on, and that side's payload
+    /// bytes out so far (what a socket's sender learns as it drains).
+    pub fn uplink_free(
+        &mut self,
+        ag: &mut Agenda<Ev>,
+        host: HostId,
+    ) -> Option<(ConnId, usize, u64)> {
+        let done = self.ports.get_mut(host).and_then(|p| {
             p.busy = false;
-        }
+            let (c, side, block) = p.current.take()?;
+            p.block_sent += u64::from(block);
+            Some((c, side))
+        });
+        // Read before the next message of the same side starts.
+        let out = done.and_then(|(c, side)| {
+            let end = self.conns.get(c).map(|c| &c.ends[side])?;
+            Some((c, side, end.left))
+        });
         self.start(ag, host);
+        out
     }
 
     fn start(&mut self, ag: &mut Agenda<Ev>, host: HostId) {
@@ -240,10 +259,13 @@ impl Net {
             }
             let tx = micros(msg.wire, port.spec.up);
             port.busy = true;
+            let block = match &msg.packet {
+                Packet::Block { len, .. } => *len,
+                _ => 0,
+            };
+            port.current = Some((conn, side, block));
+            end.left += msg.packet.payload_len();
             port.sent += msg.packet.payload_len();
-            if let Packet::Block { len, .. } = &msg.packet {
-                port.block_sent += u64::from(*len);
-            }
             ag.at(now + tx, Ev::UplinkFree(host));
             if matches!(msg.packet, Packet::Fin) {
                 // The closer is told once what it queued before is out.
@@ -400,10 +422,25 @@ impl Net {
                 end.in_ring = false;
                 end.inbuf = Vec::new();
                 let other = &c.ends[1 - side];
-                let (tell, peer) = (other.attached || !c.open, other.host);
-                if tell {
-                    let delay = self.one_way(host, peer);
-                    ag.at(ag.now() + delay, Ev::Closed(id, 1 - side));
+                let (tell, peer, open) = (other.attached || !c.open, other.host, c.open);
+                if !tell {
+                    continue;
+                }
+                let at = ag.now() + self.one_way(host, peer);
+                if !open {
+                    ag.at(at, Ev::Closed(id, 1 - side));
+                    continue;
+                }
+                // The reset travels behind what is already on the wire,
+                // and is delivered after it, as TCP's would be.
+                let reset = self.store(Msg {
+                    packet: Packet::Fin,
+                    wire: 0,
+                    delay: Duration::ZERO,
+                });
+                match self.ports.get(peer).map_or(0, |p| p.spec.down) {
+                    0 => self.deliver_at(ag, id, 1 - side, at, reset),
+                    _ => ag.at(at, Ev::Arrive(id, 1 - side, reset)),
                 }
             }
         }

@@ -17,7 +17,9 @@ fn drain(net: &mut Net, ag: &mut Agenda<Ev>) -> Vec<(Time, ConnId)> {
     let mut got = Vec::new();
     while let Some(ev) = ag.pop_until(Time::from_micros(u64::MAX)) {
         match ev {
-            Ev::UplinkFree(h) => net.uplink_free(ag, h),
+            Ev::UplinkFree(h) => {
+                net.uplink_free(ag, h);
+            }
             Ev::Arrive(c, to, id) => net.arrive(ag, c, to, id),
             Ev::Deliver(c, _, id) if net.take(id).is_some() => got.push((ag.now(), c)),
             Ev::Downlink(h) => {

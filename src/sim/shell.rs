@@ -205,6 +205,22 @@ impl<S: SimStorage> Sim<S> {
         self.perform(h);
     }
 
+    /// A message of side `side` of `c` is on the wire: its engine learns
+    /// that `left` bytes of the link are out, as `sta-peerd` learns it from
+    /// its sockets.
+    pub(super) fn sent(&mut self, c: ConnId, side: usize, left: u64) {
+        let now = self.now();
+        let Some(end) = self.net.conns.get(c).map(|x| &x.ends[side]) else {
+            return;
+        };
+        let (h, link) = (end.host, end.link);
+        let Some(engine) = self.hosts.get_mut(h).and_then(|x| x.engine.as_mut()) else {
+            return;
+        };
+        engine.link_sent(now, link, left);
+        self.perform(h);
+    }
+
     pub(super) fn deliver(&mut self, c: ConnId, to: usize, msg: Msg) {
         let now = self.now();
         let Some(end) = self.net.conns.get_mut(c).map(|x| &mut x.ends[to]) else {

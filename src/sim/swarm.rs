@@ -326,7 +326,11 @@ impl<S: SimStorage> Sim<S> {
     fn handle(&mut self, ev: Ev) {
         let now = self.now();
         match ev {
-            Ev::UplinkFree(h) => self.net.uplink_free(&mut self.agenda, h),
+            Ev::UplinkFree(h) => {
+                if let Some((c, side, left)) = self.net.uplink_free(&mut self.agenda, h) {
+                    self.sent(c, side, left);
+                }
+            }
             Ev::Arrive(c, to, id) => self.net.arrive(&mut self.agenda, c, to, id),
             Ev::Deliver(c, to, id) => {
                 if let Some(msg) = self.net.take(id) {
