@@ -223,6 +223,9 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.6f", b - a }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.6f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 mbps() { awk -v n="$1" -v s="$2" 'BEGIN { printf "%.1f", n / s / 1e6 }'; }
+TICKS=$(getconf CLK_TCK)
+# cpu_of PID: CPU seconds (user + system) the live process PID has used.
+cpu_of() { awk -v t="$TICKS" '{ printf "%.2f", ($14 + $15) / t }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 # json_field FILE.json INFOHASH KEY: the sum of KEY over the status entries
 # of INFOHASH (`sta status --json`).
@@ -452,9 +455,15 @@ $(tail_of "$WORK/$PEER_NAME.log")"
     [ -e "$GOT" ] || die "sta get printed '$GOT', which does not exist"
 }
 
-# download INFOHASH SOURCE: seconds of one whole download, checked.
+# download INFOHASH SOURCE: seconds of one whole download, checked; sets
+# SEED_CPU and LEECH_CPU, the CPU seconds the seeder spent during it and
+# the fetching peer's in all.
 download() {
+    local c0
+    c0=$(cpu_of "$SEED_PID")
     fetch "$1" "$2"
+    SEED_CPU=$(awk -v a="$c0" -v b="$(cpu_of "$SEED_PID")" 'BEGIN { printf "%.2f", b - a }')
+    LEECH_CPU=$(cpu_of "$PEER_PID")
     stop "$PEER_PID"
     if [ -d "$2" ]; then
         diff -r -q "$2" "$GOT" >"$WORK/diff.txt" 2>&1 ||
@@ -471,14 +480,14 @@ echo
 echo "== 2. download 1 -> 1: the tree, then the file, each from a fresh seeding sta-peerd (1 warm-up each, then $RUNS runs, alternated) =="
 for ((r = 0; r <= RUNS; r++)); do
     seed "$TREE" "$TREE_HASH"
-    download "$TREE_HASH" "$TREE"; a=$GET_SECS
+    download "$TREE_HASH" "$TREE"; a=$GET_SECS; cpu_a="$SEED_CPU / $LEECH_CPU"
     unseed
     seed "$SINGLE" "$SINGLE_HASH"
-    download "$SINGLE_HASH" "$SINGLE"; b=$GET_SECS
+    download "$SINGLE_HASH" "$SINGLE"; b=$GET_SECS; cpu_b="$SEED_CPU / $LEECH_CPU"
     unseed
     label="run $r"
     [ $r = 0 ] && label="warm-up"
-    echo "  $label: tree $a s ($(mbps "$BYTES" "$a") MB/s), file $b s ($(mbps "$BYTES" "$b") MB/s); copies identical"
+    echo "  $label: tree $a s ($(mbps "$BYTES" "$a") MB/s), file $b s ($(mbps "$BYTES" "$b") MB/s); copies identical; CPU s seeder / fetcher: tree $cpu_a, file $cpu_b"
     if [ $r -gt 0 ]; then
         dl_tree+=("$a") dl_single+=("$b")
     fi
