@@ -3,7 +3,9 @@
 //! many written bytes the kernel has not sent yet (`SIOCOUTQNSD`), and,
 //! with `TCP_NOTSENT_LOWAT`, it reports a socket writable only once fewer
 //! than that many unsent bytes wait in it, so the kernel holds little that
-//! was not sent and writability tells when it drained.
+//! was not sent and writability tells when it drained. Over TLS the count
+//! is of plaintext taken by the TLS stream less the ciphertext the kernel
+//! holds: what rustls itself buffers counts as gone (at most one flush).
 
 use std::os::fd::AsRawFd;
 
