@@ -121,6 +121,15 @@ impl Upload {
         Some((block, first))
     }
 
+    /// Takes back the last block [`Upload::next`] made, which will not be
+    /// handed over after all.
+    pub fn unmake(&mut self) {
+        if let Some((len, first)) = self.making.pop_back() {
+            self.making_bytes -= 13 + u64::from(len);
+            self.firsts -= usize::from(first);
+        }
+    }
+
     /// First copies that wait here or have not left yet.
     pub fn firsts(&self) -> usize {
         self.firsts
@@ -249,6 +258,20 @@ mod tests {
         assert_eq!(up.withdraw_all(), vec![block(0), block(2)]);
         assert!(up.idle());
         assert_eq!(up.firsts(), 0);
+    }
+
+    #[test]
+    fn a_block_taken_back_is_not_counted() {
+        let mut up = Upload::default();
+        up.ask(block(0), true).unwrap();
+        up.ask(block(1), true).unwrap();
+        assert!(up.next(|| false).is_some());
+        up.unmake();
+        assert_eq!((up.unsent(), up.firsts()), (0, 1));
+        assert!(up.next(|| false).is_some());
+        up.took_block();
+        assert_eq!(up.left_until(13 + 16384).payload, 16384);
+        assert!(up.idle());
     }
 
     #[test]

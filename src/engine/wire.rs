@@ -914,16 +914,18 @@ pub(super) fn answer_requests(
                     .any(|l| *l != link && peers.get(l).is_some_and(|p| p.upload.firsts() > 0)))
     };
     while let Some((block, first)) = conn.upload.next(seconds_wait) {
-        if first {
-            firsts.push((block.index, block.length));
-        }
         let Some(span) = t
             .info
             .geometry()
             .span(block.index, block.begin, block.length)
         else {
-            continue; // checked when it was asked
+            // Checked when it was asked; never counted as handed.
+            conn.upload.unmake();
+            continue;
         };
+        if first {
+            firsts.push((block.index, block.length));
+        }
         actions.push_back(Action::SendBlock {
             link,
             header: piece_header(block.index, block.begin, block.length),
