@@ -314,7 +314,7 @@ impl<S: Storage> Engine<S> {
         if let Some(t) = conn.info_hash.and_then(|h| self.torrents.get_mut(&h)) {
             t.served(out.payload);
             if out.firsts > 0 {
-                t.firsts_moved = now;
+                t.reveal.firsts_moved(now);
             }
             wire::answer_requests(now, link, &mut conn, t, &self.peers, &mut self.actions);
         }

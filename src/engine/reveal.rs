@@ -42,6 +42,9 @@ const IDLE: Duration = Duration::from_secs(1);
 /// elsewhere: some clients send no `have` to a peer that has the piece.
 /// It makes room for another, and may be shown to others first.
 const STALE: Duration = Duration::from_secs(30);
+/// How long a seed's second copies wait for first copies that neither
+/// start nor leave (a peer that stopped reading, say).
+const FIRSTS_PATIENCE: Duration = Duration::from_millis(500);
 /// A peer that got pieces from us this long ago and passed none of them
 /// on keeps them: their second copies are as needed as first copies.
 const HOARD: Duration = Duration::from_secs(10);
@@ -62,6 +65,8 @@ pub struct Reveal {
     first_bytes: Vec<u32>,
     sizes: Geometry,
     whole_firsts: usize,
+    /// When a first copy was last asked for or left us.
+    firsts_moved: Time,
     ahead: usize,
 }
 
@@ -108,6 +113,7 @@ impl Reveal {
             first_bytes: vec![0; geometry.num_pieces() as usize],
             sizes: *geometry,
             whole_firsts: 0,
+            firsts_moved: Time::ZERO,
             ahead,
         }
     }
@@ -190,6 +196,17 @@ impl Reveal {
                 self.whole_firsts += 1;
             }
         }
+    }
+
+    /// A first copy was asked for, or (some of it) left us.
+    pub fn firsts_moved(&mut self, now: Time) {
+        self.firsts_moved = now;
+    }
+
+    /// Whether second copies may stop waiting for first copies: those
+    /// made no progress for `FIRSTS_PATIENCE`.
+    pub fn firsts_stalled(&self, now: Time) -> bool {
+        now.since(self.firsts_moved) >= FIRSTS_PATIENCE
     }
 
     /// Whether a first copy of every piece, all of it, went to the shell.

@@ -62,10 +62,6 @@ pub struct Torrent {
     pub picker: Picker,
     pub choker: Choker,
     pub reveal: Reveal,
-    /// When a first copy of a piece (see [`super::upload`]) was last asked
-    /// for or left us: second copies stop waiting for first copies that
-    /// make no progress.
-    pub firsts_moved: Time,
     /// Peer sessions of this file that completed the handshake.
     peers: Vec<LinkId>,
     /// Sessions that told us they are interested.
@@ -120,7 +116,6 @@ impl Torrent {
             picker,
             choker: Choker::new(upload_slots),
             reveal,
-            firsts_moved: Time::ZERO,
             peers: Vec::new(),
             interested: HashSet::new(),
             watchers: Vec::new(),

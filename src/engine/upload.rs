@@ -184,6 +184,7 @@ impl Upload {
     }
 
     /// Nothing waits here and everything handed over has left.
+    #[cfg(test)]
     pub fn idle(&self) -> bool {
         self.asked.is_empty() && self.unsent() == 0
     }

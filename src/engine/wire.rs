@@ -22,10 +22,6 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// How long a seed's second copies wait for first copies on other links
-/// that neither start nor leave (a peer that stopped reading, say).
-const FIRSTS_PATIENCE: Duration = Duration::from_millis(500);
-
 /// A peer with requests outstanding and nothing received for this long is
 /// dropped; its blocks go to others.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -876,7 +872,7 @@ fn accept_request(
     let made_room = t.reveal.requested(link, block.index, now);
     let first = t.reveal.first_copy(link, block.index, now);
     if conn.upload.ask(block, first).is_ok() && first {
-        t.firsts_moved = now;
+        t.reveal.firsts_moved(now);
     }
     Ok(Asked::Queued { made_room })
 }
@@ -906,7 +902,7 @@ pub(super) fn answer_requests(
     let own_firsts = conn.upload.firsts() > 0;
     let seconds_wait = || {
         t.reveal.covers(link)
-            && now.since(t.firsts_moved) < FIRSTS_PATIENCE
+            && !t.reveal.firsts_stalled(now)
             && (own_firsts
                 || !t.reveal.all_handed_once()
                 || t.peers()

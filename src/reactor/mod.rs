@@ -312,6 +312,10 @@ fn report_sent<H: Handler>(
     id: ConnId,
     conn: &mut Conn<H::Session>,
 ) {
+    // All of it reported gone: nothing can move, and no system call asks.
+    if conn.last_left == conn.out.taken() {
+        return;
+    }
     let left = conn.out.taken().saturating_sub(conn.stream.unsent());
     if left > conn.last_left {
         conn.last_left = left;
