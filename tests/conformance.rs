@@ -687,7 +687,7 @@ fn table() -> Vec<(&'static str, Expect)> {
             "extension-handshake-sta",
             Peer(Message::Unknown {
                 id: 20,
-                payload: b"\x00d1:md11:ut_metadatai1e6:ut_pexi2ee13:metadata_sizei31235e1:pi6881e1:v9:STA 0.1.0e",
+                payload: b"\x00d1:md11:ut_metadatai1e6:ut_pexi2ee13:metadata_sizei31235e1:pi6881e4:reqqi256e1:v9:STA 0.1.0e",
             }),
         ),
         ("metadata-request", UtMetadata(MetadataMsg::Request(0))),

@@ -142,6 +142,9 @@ impl<S: Storage> Engine<S> {
         conn.ext.ut_metadata = hs.ut_metadata;
         conn.ext.ut_pex = hs.ut_pex;
         conn.ext.metadata_size = hs.metadata_size;
+        if let Some(reqq) = hs.reqq {
+            conn.pipeline.set_reqq(reqq as usize);
+        }
         if conn.ext.ut_pex.is_some() && conn.ext.pex_next.is_none() {
             conn.ext.pex_next = Some(now + super::pex::PEX_FIRST);
         }

@@ -34,6 +34,7 @@ pub mod peer;
 mod pending_writes;
 mod pex;
 pub mod picker;
+pub mod pipeline;
 pub(crate) mod pushed;
 mod query;
 pub mod reveal;

@@ -8,10 +8,6 @@ use crate::bitfield::Bitfield;
 use crate::wire::peer::{InfoHash, PeerId};
 use std::net::SocketAddr;
 
-/// Blocks kept requested from one peer: 64 x 16 KiB = 1 MiB in flight,
-/// enough to keep a fast link busy while the peer answers.
-pub const MAX_IN_FLIGHT: usize = 64;
-
 pub struct PeerConn {
     /// The remote socket address.
     pub remote: SocketAddr,
@@ -46,6 +42,8 @@ pub struct PeerConn {
     pub ext: super::extended::PeerExt,
     /// Its requests waiting for an answer, and what of ours left the host.
     pub upload: super::upload::Upload,
+    /// How many blocks we keep requested from it.
+    pub pipeline: super::pipeline::Pipeline,
 }
 
 impl PeerConn {
@@ -70,6 +68,7 @@ impl PeerConn {
             interest: None,
             ext: Default::default(),
             upload: Default::default(),
+            pipeline: Default::default(),
         }
     }
 

@@ -138,11 +138,22 @@ impl Reveal {
     }
 
     /// The session ended: what it was shown and never started may go to
-    /// another peer first.
+    /// another peer first, and a piece whose first copy it was getting
+    /// and did not get whole has no first copy yet (else the next peer's
+    /// requests for it count as second copies, and wait for it).
     pub fn leave(&mut self, link: LinkId) {
-        if let Some(s) = self.peers.remove(&link) {
-            for (p, _) in s.waiting {
-                unshow(&mut self.shown, p);
+        let Some(s) = self.peers.remove(&link) else {
+            return;
+        };
+        for (p, _) in s.waiting {
+            unshow(&mut self.shown, p);
+        }
+        for p in s.all.ones() {
+            let i = p as usize;
+            if self.first[i] == Some(link) && self.first_bytes[i] < self.sizes.piece_size(p) {
+                self.first[i] = None;
+                self.first_bytes[i] = 0;
+                self.served -= 1;
             }
         }
     }
@@ -612,6 +623,29 @@ mod tests {
         r.first_handed(1, piece - 1);
         assert!(!r.all_handed_once());
         r.first_handed(1, 1);
+        assert!(r.all_handed_once());
+    }
+
+    #[test]
+    fn a_first_copy_cut_short_by_its_peer_leaving_is_first_again() {
+        let mut r = reveal(2);
+        let t0 = at(0);
+        let piece = 64 * BLOCK_SIZE;
+        r.join(1);
+        r.join(2);
+        r.requested(1, 0, t0);
+        r.requested(1, 1, t0);
+        r.first_handed(0, piece);
+        r.first_handed(1, piece / 2);
+        r.leave(1);
+        // Piece 0 left whole: another copy is a second one. Piece 1 did
+        // not: the next asker gets its first copy, from the start.
+        assert!(!r.first_copy(2, 0, t0));
+        r.requested(2, 1, t0);
+        assert!(r.first_copy(2, 1, t0));
+        r.first_handed(1, piece / 2);
+        assert!(!r.all_handed_once());
+        r.first_handed(1, piece / 2);
         assert!(r.all_handed_once());
     }
 }

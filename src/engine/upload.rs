@@ -19,9 +19,9 @@ use crate::wire::peer::Block;
 use std::collections::VecDeque;
 
 /// Requests one peer may have waiting with us; more are refused (a
-/// reject with the Fast extension, else dropped). libtorrent assumes 250
-/// of a peer that states no `reqq`; STA keeps 64 in flight.
-pub const MAX_ASKED: usize = 256;
+/// reject with the Fast extension, else dropped). The extension handshake
+/// states it as `reqq`; STA keeps at most `pipeline::MAX_DEPTH` in flight.
+pub const MAX_ASKED: usize = crate::wire::extension::REQQ;
 /// Bytes handed to the shell for one link and not yet out of it that
 /// stop us handing more: enough to keep the socket fed between two of the
 /// shell's reports (the kernel holds at most `NOTSENT_LOWAT` unsent bytes

@@ -5,7 +5,7 @@
 use super::action::{Action, LinkId};
 use super::choker::{Candidate, Changes, Rule};
 use super::extended::send_ext_handshake;
-use super::peer::{MAX_IN_FLIGHT, PeerConn};
+use super::peer::PeerConn;
 use super::pending_writes::PendingWrites;
 use super::picker::Received;
 use super::storage::Storage;
@@ -25,9 +25,6 @@ use std::time::Duration;
 /// A peer with requests outstanding and nothing received for this long is
 /// dropped; its blocks go to others.
 pub const STALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Top up a peer's requests once this many are free, so requests go out
-/// in batches rather than one per block received.
-const REQUEST_BATCH: usize = 16;
 /// How often to ask the tracker for more peers while downloading.
 const PEER_QUERY_FEW: Duration = Duration::from_secs(2);
 const PEER_QUERY_MANY: Duration = Duration::from_secs(15);
@@ -342,6 +339,7 @@ impl<S: Storage> Engine<S> {
                 // gets after); without it a choke drops them all.
                 if !conn.fast {
                     t.picker.release_all(link);
+                    conn.pipeline.dropped(None);
                 }
             }
             Message::Unchoke => {
@@ -393,7 +391,10 @@ impl<S: Storage> Engine<S> {
                 Asked::Refused(Some(reject)) => self.actions.push_back(reject),
                 Asked::Refused(None) => {}
             },
-            Message::Reject(block) => t.picker.release(link, &block),
+            Message::Reject(block) => {
+                t.picker.release(link, &block);
+                conn.pipeline.dropped(Some(block));
+            }
             Message::Piece {
                 index,
                 begin,
@@ -404,6 +405,7 @@ impl<S: Storage> Engine<S> {
                     begin,
                     length: block.len() as u32,
                 };
+                conn.pipeline.received(now, wanted);
                 let received = t.picker.receive(link, index, begin, block.len());
                 if received == Received::Unwanted {
                     return Ok(());
@@ -736,8 +738,9 @@ fn choke_candidates(t: &Torrent, peers: &BTreeMap<LinkId, PeerConn>) -> Vec<Cand
         .collect()
 }
 
-/// Keeps up to `MAX_IN_FLIGHT` blocks requested from an unchoking peer
-/// that has pieces we need, and tells it whether we are interested.
+/// Keeps as many blocks requested from an unchoking peer that has pieces
+/// we need as its link's depth asks (see [`super::pipeline`]), and tells
+/// it whether we are interested.
 fn fill_requests(
     now: Time,
     link: LinkId,
@@ -768,13 +771,16 @@ fn fill_requests(
         };
         queue_send(actions, link, |b| msg.encode(b));
     }
-    let free = MAX_IN_FLIGHT.saturating_sub(in_flight);
-    if !wants || conn.peer_choking || free < REQUEST_BATCH {
+    let free = conn.pipeline.depth().saturating_sub(in_flight);
+    if !wants || conn.peer_choking || free < conn.pipeline.batch() {
         return;
     }
     let blocks = t.pick(link, theirs, free, rng);
-    if in_flight == 0 && !blocks.is_empty() {
+    if in_flight == 0
+        && let Some(&first) = blocks.first()
+    {
         conn.last_progress = now;
+        conn.pipeline.sent_to_idle(now, first);
     }
     queue_send(actions, link, |buf| {
         for b in &blocks {

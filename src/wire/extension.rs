@@ -5,8 +5,8 @@
 //! offers `ut_metadata` (BEP 9, [`super::ut_metadata`]) and, for torrents
 //! that are not private, `ut_pex` (BEP 11, [`super::pex`]). It also reads
 //! `p`, the port a peer listens on (so a peer that dialed us can be dialed
-//! and vouched for, spec/tracker.md), `v`, its client name, and
-//! `metadata_size`.
+//! and vouched for, spec/tracker.md), `v`, its client name,
+//! `metadata_size`, and `reqq`, how many requests it queues.
 
 use crate::meta::bencode::{self, Value};
 
@@ -14,6 +14,9 @@ use crate::meta::bencode::{self, Value};
 pub const EXTENDED: u8 = 20;
 /// The extended id of the extension handshake.
 pub const HANDSHAKE: u8 = 0;
+/// The `reqq` STA states: the requests it queues from one peer (its
+/// upload queue's bound, `engine::upload::MAX_ASKED`).
+pub const REQQ: usize = 256;
 /// Longest client name kept from `v` (longer ones are cut).
 pub const MAX_CLIENT_NAME: usize = 64;
 /// The extended id STA reads `ut_metadata` messages with (its `m`).
@@ -35,6 +38,8 @@ pub struct ExtHandshake {
     pub ut_pex: Option<u8>,
     /// `metadata_size`: the length of the info dict, when it has it.
     pub metadata_size: Option<u64>,
+    /// `reqq`: how many requests it queues (an integer > 0).
+    pub reqq: Option<u32>,
 }
 
 /// What our extension handshake offers.
@@ -98,18 +103,25 @@ impl ExtHandshake {
             .and_then(Value::as_int)
             .and_then(|n| u64::try_from(n).ok())
             .filter(|&n| n > 0);
+        let reqq = value
+            .get(b"reqq")
+            .and_then(Value::as_int)
+            .and_then(|n| u32::try_from(n).ok())
+            .filter(|&n| n > 0);
         Ok(Some(ExtHandshake {
             port,
             client,
             ut_metadata: ext_id(m, b"ut_metadata"),
             ut_pex: ext_id(m, b"ut_pex"),
             metadata_size,
+            reqq,
         }))
     }
 
     /// Appends our extension handshake, framed: the extended messages we
-    /// read, the info dict's size when we hold it, our listen port and
-    /// client name (keys in bencode's sorted order).
+    /// read, the info dict's size when we hold it, our listen port, how
+    /// many requests we queue (`REQQ`) and our client name (keys in
+    /// bencode's sorted order).
     pub fn encode(offer: &Offer<'_>, out: &mut Vec<u8>) {
         let mut dict = Vec::with_capacity(80 + offer.client.len());
         dict.extend_from_slice(b"d1:md11:ut_metadatai");
@@ -128,6 +140,8 @@ impl ExtHandshake {
         }
         dict.extend_from_slice(b"1:pi");
         dict.extend_from_slice(offer.port.to_string().as_bytes());
+        dict.extend_from_slice(b"e4:reqqi");
+        dict.extend_from_slice(REQQ.to_string().as_bytes());
         dict.extend_from_slice(b"e1:v");
         Value::Bytes(offer.client.as_bytes()).encode(&mut dict);
         dict.push(b'e');
@@ -167,7 +181,7 @@ mod tests {
         ExtHandshake::encode(&offer(true, Some(31235)), &mut out);
         assert_eq!(
             &out[4..],
-            &b"\x14\x00d1:md11:ut_metadatai1e6:ut_pexi2ee13:metadata_sizei31235e1:pi6881e1:v9:STA 0.1.0e"[..]
+            &b"\x14\x00d1:md11:ut_metadatai1e6:ut_pexi2ee13:metadata_sizei31235e1:pi6881e4:reqqi256e1:v9:STA 0.1.0e"[..]
         );
         let Ok(Some((Message::Unknown { id, payload }, n))) = Message::decode(&out) else {
             panic!("a peer-wire frame");
@@ -179,6 +193,7 @@ mod tests {
         assert_eq!(got.ut_metadata, Some(OUR_UT_METADATA));
         assert_eq!(got.ut_pex, Some(OUR_UT_PEX));
         assert_eq!(got.metadata_size, Some(31235));
+        assert_eq!(got.reqq, Some(REQQ as u32));
         // A private torrent's, or one whose dict we are still fetching.
         let mut out = Vec::new();
         ExtHandshake::encode(&offer(false, None), &mut out);
@@ -217,6 +232,16 @@ mod tests {
             p.extend_from_slice(dict);
             let hs = read(&p).unwrap().unwrap();
             assert_eq!((hs.ut_metadata, hs.metadata_size), (None, None), "{dict:?}");
+        }
+        for dict in [
+            &b"d4:reqqi0ee"[..],
+            b"d4:reqqi-3ee",
+            b"d4:reqqi4294967296ee",
+            b"d4:reqq3:500e",
+        ] {
+            let mut p = vec![0];
+            p.extend_from_slice(dict);
+            assert_eq!(read(&p).unwrap().unwrap().reqq, None, "{dict:?}");
         }
         let long = format!("d1:v{}:{}e", 200, "x".repeat(200));
         let mut p = vec![0];
