@@ -190,6 +190,19 @@ pub fn scale_table(all: &ScaleRounds) -> String {
             format!("{:.3} s", s.ref_seed_cpu / gib(s.size)),
         ),
         (
+            "1->1 leecher CPU per GiB received (whole life)".into(),
+            format!("{:.3} s", s.ref_leecher_cpu / gib(s.size)),
+        ),
+        (
+            format!("1->1 again, the {} copies still in memory", s.leechers),
+            format!(
+                "{:.1} MB/s ({:.2} s), leecher CPU {:.3} s per GiB",
+                s.size as f64 / s.loaded_wall / 1e6,
+                s.loaded_wall,
+                s.loaded_leecher_cpu / gib(s.size)
+            ),
+        ),
+        (
             format!("1->{} wall time until the last leecher is done", s.leechers),
             format!("{:.2} s", s.wall),
         ),
@@ -200,6 +213,10 @@ pub fn scale_table(all: &ScaleRounds) -> String {
         (
             "aggregate / 1->1 rate (target >= 80%)".into(),
             pct(s.ratio() * 100.0),
+        ),
+        (
+            "aggregate / 1->1 with the copies in memory".into(),
+            pct(s.loaded_ratio() * 100.0),
         ),
         (
             format!("... in each of the {} round(s), sorted", ratios.len()),
