@@ -30,9 +30,19 @@ struct Swarm {
 
 impl Swarm {
     fn new(tmp: &TempDir) -> Swarm {
+        Swarm::with_tracker_trusting(tmp, None)
+    }
+
+    /// A swarm whose tracker also trusts the CA certificates of `extra`
+    /// (a PEM bundle that holds the swarm's CA too).
+    fn with_tracker_trusting(tmp: &TempDir, extra: Option<&dyn Fn(&Path) -> PathBuf>) -> Swarm {
         let ca = tmp.subdir("ca");
         sta_ca(&["init", ca.to_str().unwrap()]);
         let mut args = Swarm::issue(&ca, "127.0.0.1", &[]);
+        if let Some(bundle) = extra {
+            let at = args.iter().position(|a| a == "--tls-ca").unwrap() + 1;
+            args[at] = bundle(&ca).to_str().unwrap().to_owned();
+        }
         args.extend(["--udp-listen", "127.0.0.1:0", "--announce-interval", "1"].map(String::from));
         let mut tracker = common::tracker(&args.iter().map(String::as_str).collect::<Vec<_>>());
         let line = tracker
@@ -203,4 +213,78 @@ fn a_tls_sta_peerd_refuses_libtorrent_with_a_foreign_or_misnamed_certificate() {
     }
     assert_eq!(seeder.file("ssl-c.bin").unwrap().uploaded, 0);
     assert!(seeder.status().tracker_connected, "no harm to the session");
+}
+
+#[test]
+fn a_libtorrent_seeder_refuses_an_sta_peerd_whose_certificate_another_ca_signed() {
+    // The intruder trusts the swarm's CA (its certificate is public), so
+    // it takes libtorrent's certificate; its own is another CA's. The
+    // tracker is told to trust both CAs, so the intruder learns
+    // libtorrent's SSL port: only libtorrent's check of the intruder's
+    // certificate against the torrent's `ssl-cert` stands in the way.
+    need_libtorrent();
+    let tmp = TempDir::in_shm("tls-interop-lt-refuses");
+    let theirs = tmp.subdir("theirs");
+    sta_ca(&["init", theirs.to_str().unwrap()]);
+    let bundle_of = |ca: &Path| {
+        let bundle = ca.join("both.crt");
+        let mut pem = std::fs::read(ca.join("ca.crt")).unwrap();
+        pem.extend(std::fs::read(theirs.join("ca.crt")).unwrap());
+        std::fs::write(&bundle, pem).unwrap();
+        bundle
+    };
+    let swarm = Swarm::with_tracker_trusting(&tmp, Some(&bundle_of));
+    let (maker, src, torrent) = sta_seeder(&tmp, &swarm, "ssl-d.bin");
+    drop(maker);
+    let lt_dir = tmp.subdir("lt");
+    std::fs::copy(&src, lt_dir.join("ssl-d.bin")).unwrap();
+    let mut seed = lt("seed", &swarm, "lt-seed", &torrent, &lt_dir);
+    let listening = seed.wait_line("listening on ", SEED_TIMEOUT);
+    let ssl_port = listening.rsplit(':').next().unwrap().to_owned();
+    seed.wait_line("seeding", SEED_TIMEOUT);
+
+    let mut flags = Swarm::issue(&theirs, "intruder", &["*"]);
+    let at = flags.iter().position(|a| a == "--tls-ca").unwrap() + 1;
+    flags[at] = swarm.ca.join("both.crt").to_str().unwrap().to_owned();
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let intruder = spawn_peerd_with(swarm.tracker.addr, &tmp.subdir("intruder"), &[], &flags);
+    // `sta get` waits for the file: it runs in the background, and the
+    // download it starts goes on in sta-peerd when it is stopped.
+    let mut get = std::process::Command::new(env!("CARGO_BIN_EXE_sta"))
+        .arg("--control")
+        .arg(&intruder.control)
+        .arg("get")
+        .arg(&torrent)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("sta get runs");
+    let refused = format!("TLS session to 127.0.0.1:{ssl_port}");
+    let line = wait_for(
+        "the intruder to be refused by libtorrent",
+        CLIENT_TIMEOUT,
+        || {
+            intruder
+                .log()
+                .lines()
+                .find(|l| l.contains(&refused) && l.contains("the other side refused us"))
+                .map(str::to_owned)
+        },
+    );
+    let _ = get.kill();
+    let _ = get.wait();
+    eprintln!("the intruder logged: {line}");
+    // libtorrent (OpenSSL) answers with alert unknown_ca.
+    assert!(
+        line.contains("does not trust the CA that signed our certificate"),
+        "{line}"
+    );
+    let file = intruder.file("ssl-d.bin").expect("the download is listed");
+    assert_eq!(file.downloaded, 0, "the intruder got no piece");
+    assert!(!intruder.dir.join("ssl-d.bin").exists());
+    // libtorrent goes on serving the swarm.
+    assert!(seed.running(), "{}", seed.stderr());
+    let leecher = swarm.peerd("leech", &tmp.subdir("leech"), &[]);
+    let got = leecher.sta(&["get", torrent.to_str().unwrap()]).ok();
+    assert_same_file(&src, Path::new(got.stdout.trim()));
 }
