@@ -129,6 +129,22 @@ fn sta_seeder(tmp: &TempDir, swarm: &Swarm, name: &str) -> (Peerd, PathBuf, Path
     (seeder, src, torrent)
 }
 
+/// A libtorrent seeder of a fresh file `name` whose SSL torrent STA
+/// wrote (then only libtorrent holds the file): the seeder, its SSL port,
+/// the file, the torrent.
+fn lt_ssl_seeder(tmp: &TempDir, swarm: &Swarm, name: &str) -> (Proc, String, PathBuf, PathBuf) {
+    let (maker, src, torrent) = sta_seeder(tmp, swarm, name);
+    drop(maker);
+    let lt_dir = tmp.subdir("lt");
+    std::fs::copy(&src, lt_dir.join(name)).unwrap();
+    let mut seed = lt("seed", swarm, "lt-seed", &torrent, &lt_dir);
+    // Its only listener is the SSL one (`127.0.0.1:0s`).
+    let listening = seed.wait_line("listening on ", SEED_TIMEOUT);
+    let ssl_port = listening.rsplit(':').next().unwrap().to_owned();
+    seed.wait_line("seeding", SEED_TIMEOUT);
+    (seed, ssl_port, src, torrent)
+}
+
 #[test]
 fn libtorrent_downloads_an_ssl_torrent_from_a_tls_sta_peerd() {
     need_libtorrent();
@@ -148,16 +164,7 @@ fn sta_downloads_an_ssl_torrent_from_a_libtorrent_seeder() {
     need_libtorrent();
     let tmp = TempDir::in_shm("tls-interop-lt-seed");
     let swarm = Swarm::new(&tmp);
-    // STA writes the SSL torrent; then only libtorrent holds the file.
-    let (maker, src, torrent) = sta_seeder(&tmp, &swarm, "ssl-b.bin");
-    drop(maker);
-    let lt_dir = tmp.subdir("lt");
-    std::fs::copy(&src, lt_dir.join("ssl-b.bin")).unwrap();
-    let mut seed = lt("seed", &swarm, "lt-seed", &torrent, &lt_dir);
-    // Its only listener is the SSL one (`127.0.0.1:0s`).
-    let listening = seed.wait_line("listening on ", SEED_TIMEOUT);
-    let ssl_port = listening.rsplit(':').next().unwrap().to_owned();
-    seed.wait_line("seeding", SEED_TIMEOUT);
+    let (mut seed, ssl_port, src, torrent) = lt_ssl_seeder(&tmp, &swarm, "ssl-b.bin");
 
     let leecher = swarm.peerd("leech", &tmp.subdir("leech"), &[]);
     let got = leecher.sta(&["get", torrent.to_str().unwrap()]).ok();
@@ -234,14 +241,7 @@ fn a_libtorrent_seeder_refuses_an_sta_peerd_whose_certificate_another_ca_signed(
         bundle
     };
     let swarm = Swarm::with_tracker_trusting(&tmp, Some(&bundle_of));
-    let (maker, src, torrent) = sta_seeder(&tmp, &swarm, "ssl-d.bin");
-    drop(maker);
-    let lt_dir = tmp.subdir("lt");
-    std::fs::copy(&src, lt_dir.join("ssl-d.bin")).unwrap();
-    let mut seed = lt("seed", &swarm, "lt-seed", &torrent, &lt_dir);
-    let listening = seed.wait_line("listening on ", SEED_TIMEOUT);
-    let ssl_port = listening.rsplit(':').next().unwrap().to_owned();
-    seed.wait_line("seeding", SEED_TIMEOUT);
+    let (mut seed, ssl_port, src, torrent) = lt_ssl_seeder(&tmp, &swarm, "ssl-d.bin");
 
     let mut flags = Swarm::issue(&theirs, "intruder", &["*"]);
     let at = flags.iter().position(|a| a == "--tls-ca").unwrap() + 1;

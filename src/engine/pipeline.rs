@@ -79,7 +79,7 @@ impl Pipeline {
     /// Top up once this many requests are free: a quarter of the depth,
     /// so requests go out in batches rather than one per block.
     pub fn batch(&self) -> usize {
-        self.depth().div_ceil(4)
+        batch_of(self.depth())
     }
 
     /// The peer's handshake stated how many requests it queues.
@@ -124,6 +124,12 @@ impl Pipeline {
             self.probe = None;
         }
     }
+}
+
+/// The batch of a depth (see [`Pipeline::batch`]), for a caller that
+/// already holds the depth.
+pub fn batch_of(depth: usize) -> usize {
+    depth.div_ceil(4)
 }
 
 #[cfg(test)]

@@ -771,8 +771,11 @@ fn fill_requests(
         };
         queue_send(actions, link, |b| msg.encode(b));
     }
-    let free = conn.pipeline.depth().saturating_sub(in_flight);
-    if !wants || conn.peer_choking || free < conn.pipeline.batch() {
+    // One depth per top-up: it is float arithmetic, and this runs for
+    // every input on every peer link.
+    let depth = conn.pipeline.depth();
+    let free = depth.saturating_sub(in_flight);
+    if !wants || conn.peer_choking || free < super::pipeline::batch_of(depth) {
         return;
     }
     let blocks = t.pick(link, theirs, free, rng);

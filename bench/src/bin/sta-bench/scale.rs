@@ -67,6 +67,16 @@ impl Scale {
     }
 }
 
+/// A `get` of `target` into `dir`.
+fn get_request(target: &str, dir: &Path) -> ControlRequest {
+    ControlRequest::Get {
+        target: target.to_string(),
+        out_dir: Some(dir.to_path_buf()),
+        only: Vec::new(),
+        peers: Vec::new(),
+    }
+}
+
 /// One 1 -> 1 download of the scale file.
 struct OneToOne {
     wall: f64,
@@ -170,12 +180,7 @@ impl Bench {
             reference.seed_cpu / (size as f64 / GIB),
             reference.leecher_cpu / (size as f64 / GIB)
         ));
-        let get = |dir: &Path| ControlRequest::Get {
-            target: target.clone(),
-            out_dir: Some(dir.to_path_buf()),
-            only: Vec::new(),
-            peers: Vec::new(),
-        };
+        let get = |dir: &Path| get_request(&target, dir);
 
         // n leechers, all started and ready before the clock starts.
         let t = Instant::now();
@@ -298,13 +303,7 @@ impl Bench {
         let cpu0 = self.cpu(seeder)?;
         let t0 = Instant::now();
         let (tx, rx) = mpsc::channel();
-        let get = ControlRequest::Get {
-            target: target.to_string(),
-            out_dir: Some(leecher.dir.clone()),
-            only: Vec::new(),
-            peers: Vec::new(),
-        };
-        self.call(&leecher.client, get, 0, tx)?;
+        self.call(&leecher.client, get_request(target, &leecher.dir), 0, tx)?;
         let got = self.follow_gets(&rx, 1, size, None, || {})?;
         let wall = t0.elapsed().as_secs_f64();
         let seed_cpu = self.cpu(seeder)? - cpu0;
