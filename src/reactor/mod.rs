@@ -992,12 +992,25 @@ impl<H: Handler> Reactor<H> {
             short_read_drains,
         ) {
             Ok(_) => self.after_io(handler, id),
-            Err(e) => {
-                debug!("connection {id}: {e}");
-                self.drop_conn(handler, id);
-            }
+            Err(e) => self.read_failed(handler, id, e),
         }
         self.apply(handler);
+    }
+
+    /// Ends a connection whose read failed. A clean end of input is the
+    /// peer's half-close after its last request (`echo status | nc -U`):
+    /// the handler's answer to it may still sit in its commands, so they
+    /// are carried out first and the connection closes once they are sent.
+    fn read_failed(&mut self, handler: &mut H, id: ConnId, e: io::Error) {
+        debug!("connection {id}: {e}");
+        if e.kind() != io::ErrorKind::UnexpectedEof {
+            return self.drop_conn(handler, id);
+        }
+        self.apply(handler);
+        if let Some(conn) = self.conns.get_mut(id) {
+            conn.closing = true;
+            self.after_io(handler, id);
+        }
     }
 
     fn on_writable(&mut self, handler: &mut H, id: ConnId) {
@@ -1182,10 +1195,7 @@ impl<H: Handler> Reactor<H> {
                     }
                     self.after_io(handler, id);
                 }
-                Err(e) => {
-                    debug!("connection {id}: {e}");
-                    self.drop_conn(handler, id);
-                }
+                Err(e) => self.read_failed(handler, id, e),
             }
             self.apply(handler);
         }
@@ -1323,14 +1333,9 @@ fn read_and_handle<H: Handler>(
         let asked = room.min(budget);
         let spare = &mut spare[..asked];
         let n = match conn.stream.read(spare) {
-            Ok(0) if conn.input.data().is_empty() && conn.out.is_empty() => {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
-            // The peer half-closed after its last request: answer, then close.
-            Ok(0) => {
-                conn.closing = true;
-                return Ok((ReadEnd::Stopped, start - budget));
-            }
+            // The end of input; what is queued for the peer still goes
+            // (Reactor::read_failed).
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 return Ok((ReadEnd::WouldBlock, start - budget));
@@ -1711,6 +1716,42 @@ mod tests {
         assert!(t0.elapsed() >= delay, "sent after its delay");
 
         company.write_all(b"stop").unwrap();
+        thread.join().unwrap().unwrap();
+    }
+
+    /// A client that half-closes after its request still gets the answer,
+    /// although the handler queued it as a command (after the input was
+    /// consumed), and then sees the connection end.
+    #[test]
+    fn a_half_closed_connection_gets_its_answer_then_closes() {
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut reactor = Reactor::<Later>::new(Limits {
+            max_connections: 16,
+            idle_timeout: Duration::from_secs(60),
+            read_buffer: 4096,
+            max_read_buffer: 8192,
+            write_high_water: 1 << 20,
+            tick: Duration::from_millis(50),
+            send_later: Duration::from_secs(30),
+        })
+        .unwrap();
+        reactor.listen(Listener::Tcp(listener)).unwrap();
+        let thread = std::thread::spawn(move || reactor.run(&mut Later));
+        let timeout = Some(Duration::from_secs(10));
+
+        for _ in 0..20 {
+            let mut s = StdStream::connect(addr).unwrap();
+            s.set_read_timeout(timeout).unwrap();
+            s.write_all(b"go").unwrap();
+            s.shutdown(std::net::Shutdown::Write).unwrap();
+            let mut got = Vec::new();
+            s.read_to_end(&mut got).unwrap();
+            assert_eq!(got, b"laternow");
+        }
+
+        let mut s = StdStream::connect(addr).unwrap();
+        s.write_all(b"stop").unwrap();
         thread.join().unwrap().unwrap();
     }
 }

@@ -769,8 +769,24 @@ impl ControlConn {
         }
     }
 
-    pub fn stream(&self) -> &UnixStream {
-        self.reader.get_ref()
+    /// Like [`ControlConn::open`], for input the daemon may answer and
+    /// hang up on before it has all arrived (garbage, an over-long line):
+    /// a write cut short by the daemon's close is not a failure.
+    pub fn open_flood(path: &Path, bytes: &[u8]) -> ControlConn {
+        let mut stream =
+            UnixStream::connect(path).unwrap_or_else(|e| panic!("connect {}: {e}", path.display()));
+        stream.set_read_timeout(Some(CONTROL_TIMEOUT)).unwrap();
+        stream.set_write_timeout(Some(CONTROL_TIMEOUT)).unwrap();
+        match stream.write_all(bytes) {
+            Ok(()) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::BrokenPipe | ErrorKind::ConnectionReset) => {}
+            Err(e) => panic!("write to {}: {e}", path.display()),
+        }
+        // Done writing; the daemon may have closed already.
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        ControlConn {
+            reader: BufReader::new(stream),
+        }
     }
 
     /// The next reply line without its `\n`; `None` at EOF (or a reset).
