@@ -37,6 +37,7 @@ pub mod picker;
 pub mod pipeline;
 pub(crate) mod pushed;
 mod query;
+pub mod refused;
 pub mod reveal;
 pub mod stats;
 pub mod storage;

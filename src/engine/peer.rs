@@ -44,6 +44,8 @@ pub struct PeerConn {
     pub upload: super::upload::Upload,
     /// How many blocks we keep requested from it.
     pub pipeline: super::pipeline::Pipeline,
+    /// Pieces it rejected lately, asked elsewhere for a while.
+    pub refused: super::refused::Refused,
 }
 
 impl PeerConn {
@@ -69,6 +71,7 @@ impl PeerConn {
             ext: Default::default(),
             upload: Default::default(),
             pipeline: Default::default(),
+            refused: Default::default(),
         }
     }
 

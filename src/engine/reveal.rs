@@ -45,6 +45,13 @@ const STALE: Duration = Duration::from_secs(30);
 /// How long a seed's second copies wait for first copies that neither
 /// start nor leave (a peer that stopped reading, say).
 const FIRSTS_PATIENCE: Duration = Duration::from_millis(500);
+/// How long they wait, stalled, while a piece never asked of us is shown
+/// to a peer that has not asked for it yet: one whose requests are all
+/// taken by second copies, turned away after `FIRSTS_PATIENCE` so that it
+/// asks for the piece (see `wire::turn_seconds_away`). Second copies sent
+/// meanwhile are copies a seed that leaves after one copy of the file
+/// does not have to spare.
+const UNASKED_PATIENCE: Duration = Duration::from_secs(5);
 /// A peer that got pieces from us this long ago and passed none of them
 /// on keeps them: their second copies are as needed as first copies.
 const HOARD: Duration = Duration::from_secs(10);
@@ -214,10 +221,31 @@ impl Reveal {
         self.firsts_moved = now;
     }
 
-    /// Whether second copies may stop waiting for first copies: those
-    /// made no progress for `FIRSTS_PATIENCE`.
+    /// Whether first copies made no progress for `FIRSTS_PATIENCE`.
     pub fn firsts_stalled(&self, now: Time) -> bool {
         now.since(self.firsts_moved) >= FIRSTS_PATIENCE
+    }
+
+    /// Whether second copies may stop waiting for first copies: those
+    /// made no progress for `FIRSTS_PATIENCE`, or for `UNASKED_PATIENCE`
+    /// while a piece never asked of us is shown to a peer yet to ask.
+    pub fn seconds_released(&self, now: Time) -> bool {
+        let patience =
+            match self.some_never_asked() && self.peers.values().any(|s| !s.waiting.is_empty()) {
+                true => UNASKED_PATIENCE,
+                false => FIRSTS_PATIENCE,
+            };
+        now.since(self.firsts_moved) >= patience
+    }
+
+    /// Whether some piece was never asked of us: its only copy is here.
+    pub fn some_never_asked(&self) -> bool {
+        self.served < self.first.len()
+    }
+
+    /// Whether `link` was shown pieces it has not asked us for yet.
+    pub fn has_waiting(&self, link: LinkId) -> bool {
+        self.peers.get(&link).is_some_and(|s| !s.waiting.is_empty())
     }
 
     /// Whether a first copy of every piece, all of it, went to the shell.
@@ -647,5 +675,32 @@ mod tests {
         assert!(!r.all_handed_once());
         r.first_handed(1, piece / 2);
         assert!(r.all_handed_once());
+    }
+
+    #[test]
+    fn second_copies_wait_longer_while_a_piece_never_asked_is_shown_to_a_peer_yet_to_ask() {
+        let mut r = reveal(3);
+        let none = Bitfield::new(3);
+        let mut rng = Rng::new(3);
+        let t0 = at(0);
+        r.join(1);
+        r.join(2);
+        r.requested(1, 0, t0);
+        r.requested(1, 1, t0);
+        r.firsts_moved(t0);
+        let half = t0 + FIRSTS_PATIENCE;
+        // Piece 2, never asked for, is shown to no one: the usual patience.
+        assert!(r.some_never_asked());
+        assert!(r.firsts_stalled(half) && r.seconds_released(half));
+        // Shown to peer 2, which has not asked for it: they wait longer.
+        let shown = r.top_up(2, &none, |_| 1, BUSY, t0, &mut rng);
+        assert!(shown.contains(&2));
+        assert!(r.has_waiting(2));
+        assert!(r.firsts_stalled(half) && !r.seconds_released(half));
+        assert!(r.seconds_released(t0 + UNASKED_PATIENCE));
+        // Once asked, no piece is left that only we have.
+        r.requested(2, 2, t0);
+        assert!(!r.some_never_asked());
+        assert!(r.seconds_released(half));
     }
 }

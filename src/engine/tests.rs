@@ -698,12 +698,17 @@ fn a_choke_from_a_fast_peer_keeps_its_requests_until_it_answers_them() {
         "nothing asked again after choke and unchoke"
     );
     // Served after all, but for the last block, which is rejected: that
-    // one is asked again.
+    // one is asked again, once the peer's backoff for it is over.
     let (last, served) = blocks.split_last().unwrap();
     for b in served {
         rig.input(link, &piece_msg(&bytes, *b));
     }
     rig.input(link, &encode(&[Message::Reject(*last)]));
+    assert!(
+        requests(&rig.sent(link)).is_empty(),
+        "not asked again at once"
+    );
+    rig.advance(crate::engine::refused::BACKOFF);
     assert_eq!(requests(&rig.sent(link)), [*last]);
     rig.input(link, &piece_msg(&bytes, *last));
     rig.assert_published(control, &bytes);
@@ -872,4 +877,64 @@ fn a_cancel_or_our_choke_withdraws_what_was_not_sent_with_a_reject_each() {
     assert_eq!(decode(&rig.sent(link)), expected);
     rig.e.link_sent(rig.now, link, u64::MAX);
     assert_eq!(block_count(&rig.settle(), link), 0);
+}
+
+/// Two connections with one peer (each side dialed the other at once):
+/// both sides must keep the same one, so the rule is libtorrent's: the
+/// connection dialed by the greater peer id stays. (With opposite rules
+/// each side closes a different one, and neither is left.)
+#[test]
+fn of_two_connections_with_a_peer_the_one_dialed_by_the_greater_id_stays() {
+    use crate::wire::tracker::{PeerEntry, Pieces};
+    for theirs in [
+        *b"-ST0100-\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00",
+        *b"-ST0100-\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff",
+    ] {
+        let (mut rig, _, _, info) = Rig::leecher(MemStorage::default());
+        let ours = *rig.e.peer_id();
+        rig.settle();
+        rig.answer(Response::Announced {
+            info_hash: info.info_hash,
+        });
+        rig.answer(Response::Peers {
+            info_hash: info.info_hash,
+            peers: vec![PeerEntry {
+                peer_id: theirs,
+                addr: PEER.parse().unwrap(),
+                pieces: Pieces::All,
+            }],
+        });
+        let dialed = rig
+            .settle()
+            .into_iter()
+            .find_map(|a| match a {
+                Action::Dial { link, addr } if addr.to_string() == PEER => Some(link),
+                _ => None,
+            })
+            .expect("the peer is dialed");
+        rig.e.link_opened(rig.now, dialed);
+        let mut hello = Vec::new();
+        Handshake::new(info.info_hash, theirs).encode(&mut hello);
+        Message::HaveAll.encode(&mut hello);
+        rig.input(dialed, &hello);
+        rig.settle();
+        // Meanwhile it dialed us too.
+        let accepted = rig
+            .e
+            .peer_accepted(rig.now, "10.0.0.9:40000".parse().unwrap());
+        rig.input(accepted, &hello);
+        let actions = rig.settle();
+        let (kept, closed) = match theirs > ours {
+            true => (accepted, dialed),
+            false => (dialed, accepted),
+        };
+        assert!(
+            closes(&actions, closed),
+            "the connection {closed} dialed by the lesser id is closed"
+        );
+        assert!(
+            !closes(&actions, kept),
+            "the one {kept} dialed by the greater id stays"
+        );
+    }
 }

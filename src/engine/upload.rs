@@ -102,6 +102,19 @@ impl Upload {
         self.asked.drain(..).map(|(b, _)| b).collect()
     }
 
+    /// The requests for second copies still waiting, withdrawn (first
+    /// copies stay, in order).
+    pub fn withdraw_seconds(&mut self) -> Vec<Block> {
+        let mut seconds = Vec::new();
+        self.asked.retain(|&(b, first)| {
+            if !first {
+                seconds.push(b);
+            }
+            first
+        });
+        seconds
+    }
+
     /// The next request to answer, if the shell has room for it: the
     /// oldest first copy, else the oldest unless `seconds_wait()`.
     pub fn next(&mut self, seconds_wait: impl FnOnce() -> bool) -> Option<(Block, bool)> {
@@ -181,6 +194,11 @@ impl Upload {
     /// Requests waiting.
     pub fn waiting(&self) -> usize {
         self.asked.len()
+    }
+
+    /// Whether requests for second copies wait.
+    pub fn seconds_waiting(&self) -> bool {
+        self.asked.len() > self.asked_firsts
     }
 
     /// Nothing waits here and everything handed over has left.
@@ -295,5 +313,20 @@ mod tests {
         assert_eq!(up.next(|| true), None);
         assert_eq!(up.next(|| false), Some((block(0), false)));
         assert_eq!(up.next(|| false), Some((block(2), false)));
+    }
+
+    #[test]
+    fn second_copies_are_withdrawn_and_first_copies_stay_in_order() {
+        let mut up = Upload::default();
+        for (i, first) in [(1, false), (2, true), (3, false), (4, true)] {
+            up.ask(block(i), first).unwrap();
+        }
+        assert!(up.seconds_waiting());
+        assert_eq!(up.withdraw_seconds(), [block(1), block(3)]);
+        assert!(!up.seconds_waiting());
+        assert_eq!(up.firsts(), 2);
+        assert_eq!(up.next(|| true), Some((block(2), true)));
+        assert_eq!(up.next(|| true), Some((block(4), true)));
+        assert_eq!(up.next(|| false), None);
     }
 }

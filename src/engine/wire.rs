@@ -228,7 +228,9 @@ impl<S: Storage> Engine<S> {
             return Err("peer is banned for sending corrupt data".into());
         }
         // Two connections between the same pair (both dialed at once):
-        // keep the one dialed by the lower peer id, as the other side will.
+        // keep the one dialed by the greater peer id, as the other side
+        // will (libtorrent's rule: a peer with the opposite one would
+        // close the other connection, and neither would be left).
         let me = self.peer_id;
         let dialer = |p: &PeerConn, their: &[u8; 20]| {
             if p.dialed.is_some() { me } else { *their }
@@ -241,7 +243,7 @@ impl<S: Storage> Engine<S> {
         });
         if let Some(other) = duplicate {
             let theirs = self.peers.get(&other).map(|p| dialer(p, &hs.peer_id));
-            if theirs.is_some_and(|o| o <= mine) {
+            if theirs.is_some_and(|o| o >= mine) {
                 return Err("duplicate connection".into());
             }
             self.drop_peer(other, "a duplicate connection");
@@ -394,6 +396,7 @@ impl<S: Storage> Engine<S> {
             Message::Reject(block) => {
                 t.picker.release(link, &block);
                 conn.pipeline.dropped(Some(block));
+                conn.refused.rejected(block.index, now);
             }
             Message::Piece {
                 index,
@@ -778,7 +781,8 @@ fn fill_requests(
     if !wants || conn.peer_choking || free < super::pipeline::batch_of(depth) {
         return;
     }
-    let blocks = t.pick(link, theirs, free, rng);
+    let askable = conn.refused.askable(theirs, now);
+    let blocks = t.pick(link, &askable, free, rng);
     if in_flight == 0
         && let Some(&first) = blocks.first()
     {
@@ -905,13 +909,18 @@ pub(super) fn answer_requests(
     peers: &BTreeMap<LinkId, PeerConn>,
     actions: &mut VecDeque<Action>,
 ) {
+    if turn_seconds_away(now, link, conn, t) {
+        for block in conn.upload.withdraw_seconds() {
+            actions.push_back(reject(link, block));
+        }
+    }
     let mut firsts = Vec::new();
     // Its own first copies too: they may have been asked after the
     // second copy that waits, so behind it in the socket.
     let own_firsts = conn.upload.firsts() > 0;
     let seconds_wait = || {
         t.reveal.covers(link)
-            && !t.reveal.firsts_stalled(now)
+            && !t.reveal.seconds_released(now)
             && (own_firsts
                 || !t.reveal.all_handed_once()
                 || t.peers()
@@ -942,6 +951,24 @@ pub(super) fn answer_requests(
     for (piece, len) in firsts {
         t.reveal.first_handed(piece, len);
     }
+}
+
+/// Whether a seed rejects the second copies `link` asked for rather than
+/// hold them or send them: first copies stalled while some piece was
+/// never asked of us, and this peer was shown pieces it did not ask for.
+/// Its requests are all taken by second copies it waits for, so it cannot
+/// ask for those pieces; sending the second copies instead (what a stall
+/// otherwise allows) spends our upload on pieces the swarm has, and a seed
+/// that leaves after one copy of the file then strands the piece it never
+/// sent. A BEP 6 peer asks elsewhere for what we reject (see
+/// [`super::refused`]), and the room goes to the pieces it was shown.
+fn turn_seconds_away(now: Time, link: LinkId, conn: &PeerConn, t: &Torrent) -> bool {
+    conn.fast
+        && conn.upload.seconds_waiting()
+        && t.reveal.covers(link)
+        && t.reveal.firsts_stalled(now)
+        && t.reveal.some_never_asked()
+        && t.reveal.has_waiting(link)
 }
 
 /// We choked the peer: what it asked for and we did not hand over yet is
