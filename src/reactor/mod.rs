@@ -1683,9 +1683,11 @@ mod tests {
         drop(writers);
     }
 
-    #[test]
-    fn output_sent_later_waits_for_company_or_its_delay() {
-        let delay = Duration::from_secs(2);
+    /// A reactor running [`Later`] on a loopback port, in a thread of its
+    /// own; "stop" from any client ends it.
+    fn later_reactor(
+        send_later: Duration,
+    ) -> (SocketAddr, std::thread::JoinHandle<io::Result<()>>) {
         let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
         let mut reactor = Reactor::<Later>::new(Limits {
@@ -1695,11 +1697,17 @@ mod tests {
             max_read_buffer: 8192,
             write_high_water: 1 << 20,
             tick: Duration::from_millis(50),
-            send_later: delay,
+            send_later,
         })
         .unwrap();
         reactor.listen(Listener::Tcp(listener)).unwrap();
-        let thread = std::thread::spawn(move || reactor.run(&mut Later));
+        (addr, std::thread::spawn(move || reactor.run(&mut Later)))
+    }
+
+    #[test]
+    fn output_sent_later_waits_for_company_or_its_delay() {
+        let delay = Duration::from_secs(2);
+        let (addr, thread) = later_reactor(delay);
         let timeout = Some(Duration::from_secs(30));
 
         // Alone, it goes once the delay has passed (never before).
@@ -1724,20 +1732,7 @@ mod tests {
     /// consumed), and then sees the connection end.
     #[test]
     fn a_half_closed_connection_gets_its_answer_then_closes() {
-        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut reactor = Reactor::<Later>::new(Limits {
-            max_connections: 16,
-            idle_timeout: Duration::from_secs(60),
-            read_buffer: 4096,
-            max_read_buffer: 8192,
-            write_high_water: 1 << 20,
-            tick: Duration::from_millis(50),
-            send_later: Duration::from_secs(30),
-        })
-        .unwrap();
-        reactor.listen(Listener::Tcp(listener)).unwrap();
-        let thread = std::thread::spawn(move || reactor.run(&mut Later));
+        let (addr, thread) = later_reactor(Duration::from_secs(30));
         let timeout = Some(Duration::from_secs(10));
 
         for _ in 0..20 {
