@@ -205,7 +205,6 @@ fn make_tree(parent: &Path, name: &str) -> PathBuf {
     root
 }
 
-/// Runs `sta share DIR` on `peer`; returns its report once it seeds.
 /// `make_tree(TMP/src, name)` shared by a new sta-peerd of tracker `t`
 /// (pieces of PIECE): the tree, the seeder and its share.
 fn tree_seeder(
@@ -220,11 +219,19 @@ fn tree_seeder(
         &[],
         &["--piece-size", PIECE_FLAG],
     );
-    let shared = share_tree(&seeder, &src, SEED_TIMEOUT);
+    let shared = share_tree(&seeder, t.addr, &src, SEED_TIMEOUT);
     (src, seeder, shared)
 }
 
-fn share_tree(peer: &Peerd, dir: &Path, timeout: Duration) -> sta::control::FileReport {
+/// `sta share DIR` on `peer`; returns its report once it seeds and the
+/// tracker at `tracker` lists it (a tree of 100,000 files takes its
+/// announce a while, and a `get` asked before it is told "no file").
+fn share_tree(
+    peer: &Peerd,
+    tracker: SocketAddr,
+    dir: &Path,
+    timeout: Duration,
+) -> sta::control::FileReport {
     let name = dir.file_name().unwrap().to_str().unwrap();
     let run = run_sta(
         &[
@@ -236,7 +243,9 @@ fn share_tree(peer: &Peerd, dir: &Path, timeout: Duration) -> sta::control::File
         timeout,
     );
     assert_eq!(run.code, Some(0), "sta share {}: {run:?}", dir.display());
-    peer.wait_seeding(name, timeout)
+    let report = peer.wait_seeding(name, timeout);
+    wait_catalog(tracker, name, 1, 1, timeout);
+    report
 }
 
 /// `sta get ARGS...` on `peer`, which must succeed and print `want`.
@@ -431,7 +440,7 @@ fn get_only_writes_the_files_that_match() {
         &[],
         &["--piece-size", PIECE_FLAG],
     );
-    let shared = share_tree(&seeder, &src, SEED_TIMEOUT);
+    let shared = share_tree(&seeder, t.addr, &src, SEED_TIMEOUT);
 
     let leecher = spawn_peerd(t.addr, &tmp.subdir("leecher"), &[]);
     let out = tmp.subdir("out");
@@ -1037,7 +1046,7 @@ fn large_tree(tag: &str, from_torrent: bool) {
         // the scope waits for it).
         let _stop = SetOnDrop(&done);
         let t0 = Instant::now();
-        let f = share_tree(&seeder, &src, long);
+        let f = share_tree(&seeder, t.addr, &src, long);
         assert_eq!(f.length, total);
         let shared_in = t0.elapsed();
         let t1 = Instant::now();

@@ -388,11 +388,13 @@ impl Picker {
     }
 
     /// A request to `peer` will not be answered (a reject): the block
-    /// becomes free for others.
-    pub fn release(&mut self, peer: LinkId, block: &Block) {
-        if self.forget_request(peer, block) {
+    /// becomes free for others. False when we never asked `peer` for it.
+    pub fn release(&mut self, peer: LinkId, block: &Block) -> bool {
+        let asked = self.forget_request(peer, block);
+        if asked {
             self.release_block(peer, block);
         }
+        asked
     }
 
     fn release_block(&mut self, peer: LinkId, block: &Block) {

@@ -35,6 +35,15 @@ impl Refused {
         }
     }
 
+    /// How many pieces are held back (their backoff may be over).
+    pub fn len(&self) -> usize {
+        self.pieces.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
     /// The pieces we may ask of the peer: `theirs`, less those it rejected
     /// within [`BACKOFF`]. Borrowed as it is when none were (the usual case:
     /// this runs on every top-up of a link's requests).

@@ -714,6 +714,38 @@ fn a_choke_from_a_fast_peer_keeps_its_requests_until_it_answers_them() {
     rig.assert_published(control, &bytes);
 }
 
+#[test]
+fn rejects_of_blocks_never_asked_for_are_ignored() {
+    // A peer may send any reject; only those of our own requests hold a
+    // piece back, so a flood of made-up ones costs no memory.
+    let (mut rig, control, link, bytes, blocks) = leecher_with_peer(MemStorage::default());
+    let made_up: Vec<Message> = (0..10_000u32)
+        .map(|i| {
+            Message::Reject(Block {
+                index: 1_000 + i,
+                begin: 0,
+                length: 16_384,
+            })
+        })
+        .collect();
+    rig.input(link, &encode(&made_up));
+    let odd = Block {
+        begin: blocks[0].begin + 1,
+        ..blocks[0]
+    };
+    rig.input(link, &encode(&[Message::Reject(odd)]));
+    assert!(rig.e.peers[&link].refused.is_empty());
+    rig.input(link, &encode(&[Message::Reject(blocks[0])]));
+    assert_eq!(rig.e.peers[&link].refused.len(), 1, "our own request");
+    for b in &blocks[1..] {
+        rig.input(link, &piece_msg(&bytes, *b));
+    }
+    rig.advance(crate::engine::refused::BACKOFF);
+    assert_eq!(requests(&rig.sent(link)), [blocks[0]]);
+    rig.input(link, &piece_msg(&bytes, blocks[0]));
+    rig.assert_published(control, &bytes);
+}
+
 /// A tree of three files over 4 pieces: `a` fills pieces 0 and 1, `b` the
 /// first half of piece 2, `c` the rest.
 fn tree() -> (Vec<u8>, Info) {

@@ -394,9 +394,12 @@ impl<S: Storage> Engine<S> {
                 Asked::Refused(None) => {}
             },
             Message::Reject(block) => {
-                t.picker.release(link, &block);
+                // Only what we asked for: rejects of anything else would
+                // grow the list at the sender's will.
+                if t.picker.release(link, &block) {
+                    conn.refused.rejected(block.index, now);
+                }
                 conn.pipeline.dropped(Some(block));
-                conn.refused.rejected(block.index, now);
             }
             Message::Piece {
                 index,
