@@ -36,10 +36,12 @@ impl Refused {
     }
 
     /// How many pieces are held back (their backoff may be over).
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.pieces.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.pieces.is_empty()
     }

@@ -108,6 +108,13 @@ struct Shown {
     spread: u64,
 }
 
+impl Shown {
+    /// Shown pieces it has not asked for yet.
+    fn waits(&self) -> bool {
+        !self.waiting.is_empty()
+    }
+}
+
 impl Reveal {
     pub fn new(geometry: &Geometry) -> Reveal {
         let piece = u64::from(geometry.piece_length()).max(1);
@@ -229,13 +236,15 @@ impl Reveal {
     /// Whether second copies may stop waiting for first copies: those
     /// made no progress for `FIRSTS_PATIENCE`, or for `UNASKED_PATIENCE`
     /// while a piece never asked of us is shown to a peer yet to ask.
+    /// Runs for every second copy a seed might send, so the scan of the
+    /// peers is left for the stretch between the two patiences.
     pub fn seconds_released(&self, now: Time) -> bool {
-        let patience =
-            match self.some_never_asked() && self.peers.values().any(|s| !s.waiting.is_empty()) {
-                true => UNASKED_PATIENCE,
-                false => FIRSTS_PATIENCE,
-            };
-        now.since(self.firsts_moved) >= patience
+        let idle = now.since(self.firsts_moved);
+        if idle < FIRSTS_PATIENCE {
+            return false;
+        }
+        idle >= UNASKED_PATIENCE
+            || !(self.some_never_asked() && self.peers.values().any(Shown::waits))
     }
 
     /// Whether some piece was never asked of us: its only copy is here.
@@ -245,7 +254,7 @@ impl Reveal {
 
     /// Whether `link` was shown pieces it has not asked us for yet.
     pub fn has_waiting(&self, link: LinkId) -> bool {
-        self.peers.get(&link).is_some_and(|s| !s.waiting.is_empty())
+        self.peers.get(&link).is_some_and(Shown::waits)
     }
 
     /// Whether a first copy of every piece, all of it, went to the shell.
