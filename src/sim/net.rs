@@ -357,8 +357,10 @@ impl Net {
             return;
         };
         // A retransmission, or a message behind one, is due off the
-        // link's order: the agenda holds it.
-        if delay > Duration::ZERO || done <= end.last_delivery {
+        // link's order: the agenda holds it. A message due at the same
+        // time as the one before (a reset has no bytes) queues behind it:
+        // in the agenda it would be delivered first.
+        if delay > Duration::ZERO || done < end.last_delivery {
             return self.deliver_at(ag, conn, to, done + delay, id);
         }
         end.last_delivery = done;

@@ -124,3 +124,44 @@ fn a_lost_segment_holds_back_what_follows() {
     let last = got[49].0.as_micros() - got[0].0.as_micros();
     assert!(last >= 204_000, "no retransmission delay: {last} us");
 }
+
+#[test]
+fn what_left_a_host_before_it_died_arrives_before_the_reset() {
+    let mut ag = Agenda::default();
+    let mut net = Net::new(NetParams::default(), Rng::new(1));
+    let mut slow_down = spec(1);
+    slow_down.down = 100_000;
+    let (a, b) = (net.add_host(spec(1_000_000)), net.add_host(slow_down));
+    let c = opened(&mut net, &mut ag, a, b);
+    ag.pop_until(Time::ZERO);
+    for _ in 0..3 {
+        net.send(&mut ag, c, 0, block(16384));
+    }
+    // All three leave a's upload, then a dies while they queue at b's
+    // download link (16 KiB at 100 KB/s: 164 ms each).
+    let mut out = 0;
+    let mut got = Vec::new();
+    while let Some(ev) = ag.pop_until(Time::from_micros(u64::MAX)) {
+        let delivered = match ev {
+            Ev::UplinkFree(h) => {
+                net.uplink_free(&mut ag, h);
+                out += 1;
+                if out == 3 {
+                    net.kill(&mut ag, a);
+                }
+                None
+            }
+            Ev::Arrive(c, to, id) => {
+                net.arrive(&mut ag, c, to, id);
+                None
+            }
+            Ev::Deliver(_, _, id) => net.take(id),
+            Ev::Downlink(h) => net.downlink(&mut ag, h).and_then(|(_, _, id)| net.take(id)),
+            _ => None,
+        };
+        if let Some(msg) = delivered {
+            got.push(matches!(msg.packet, Packet::Fin));
+        }
+    }
+    assert_eq!(got, [false, false, false, true], "blocks, then the reset");
+}
