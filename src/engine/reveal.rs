@@ -106,12 +106,22 @@ struct Shown {
     /// Haves from other peers for pieces this one got first from us: how
     /// well it passes on what we send it.
     spread: u64,
+    /// Pieces it asked us for first whose first copy is not all handed
+    /// yet: until it asks for the rest, they leave us only partly.
+    partial_firsts: u32,
 }
 
 impl Shown {
     /// Shown pieces it has not asked for yet.
     fn waits(&self) -> bool {
         !self.waiting.is_empty()
+    }
+
+    /// Whether the peer holds up a first copy: shown a piece never asked
+    /// of us (`never_asked`) that it has not asked for yet, or it asked
+    /// for part of a piece's first copy and not the rest.
+    fn holds_up_firsts(&self, never_asked: bool) -> bool {
+        (never_asked && self.waits()) || self.partial_firsts > 0
     }
 }
 
@@ -147,6 +157,7 @@ impl Reveal {
             first_asked: None,
             stale: Vec::new(),
             spread: 0,
+            partial_firsts: 0,
         };
         self.peers.insert(link, shown);
     }
@@ -193,15 +204,18 @@ impl Reveal {
     /// another piece to show it (so only then is a search worth it; this
     /// runs for every block served).
     pub fn requested(&mut self, link: LinkId, piece: u32, now: Time) -> bool {
+        let mut first_asked = false;
         if let Some(first) = self.first.get_mut(piece as usize)
             && first.is_none()
         {
             *first = Some(link);
             self.served += 1;
+            first_asked = true;
         }
         let Some(s) = self.peers.get_mut(&link) else {
             return false;
         };
+        s.partial_firsts += u32::from(first_asked);
         let before = s.waiting.len();
         s.waiting.retain(|&(p, _)| p != piece);
         s.all.set(piece);
@@ -219,6 +233,11 @@ impl Reveal {
             *b = b.saturating_add(len);
             if *b >= size {
                 self.whole_firsts += 1;
+                if let Some(Some(first)) = self.first.get(piece as usize)
+                    && let Some(s) = self.peers.get_mut(first)
+                {
+                    s.partial_firsts = s.partial_firsts.saturating_sub(1);
+                }
             }
         }
     }
@@ -235,7 +254,7 @@ impl Reveal {
 
     /// Whether second copies may stop waiting for first copies: those
     /// made no progress for `FIRSTS_PATIENCE`, or for `UNASKED_PATIENCE`
-    /// while a piece never asked of us is shown to a peer yet to ask.
+    /// while a peer holds one up (see [`Reveal::holds_up_firsts`]).
     /// Runs for every second copy a seed might send, so the scan of the
     /// peers is left for the stretch between the two patiences.
     pub fn seconds_released(&self, now: Time) -> bool {
@@ -244,7 +263,10 @@ impl Reveal {
             return false;
         }
         idle >= UNASKED_PATIENCE
-            || !(self.some_never_asked() && self.peers.values().any(Shown::waits))
+            || !self
+                .peers
+                .values()
+                .any(|s| s.holds_up_firsts(self.some_never_asked()))
     }
 
     /// Whether some piece was never asked of us: its only copy is here.
@@ -252,9 +274,14 @@ impl Reveal {
         self.served < self.first.len()
     }
 
-    /// Whether `link` was shown pieces it has not asked us for yet.
-    pub fn has_waiting(&self, link: LinkId) -> bool {
-        self.peers.get(&link).is_some_and(Shown::waits)
+    /// Whether `link` holds up a first copy: it was shown a piece never
+    /// asked of us and has not asked for it yet, or it asked for part of
+    /// a piece's first copy and not the rest. Either way its requests may
+    /// all be taken by second copies that wait.
+    pub fn holds_up_firsts(&self, link: LinkId) -> bool {
+        self.peers
+            .get(&link)
+            .is_some_and(|s| s.holds_up_firsts(self.some_never_asked()))
     }
 
     /// Whether a first copy of every piece, all of it, went to the shell.
@@ -687,6 +714,30 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_that_asked_for_part_of_a_first_copy_holds_it_up_until_all_of_it_is_handed() {
+        let mut r = reveal(2);
+        let piece = 64 * BLOCK_SIZE;
+        let t0 = at(0);
+        r.join(1);
+        r.join(2);
+        r.requested(1, 0, t0);
+        r.first_handed(0, piece / 2);
+        assert!(r.holds_up_firsts(1), "half of piece 0 left us");
+        assert!(!r.holds_up_firsts(2));
+        // Peer 2 asking for piece 0 now gets a second copy: 1 still owes.
+        r.requested(2, 0, t0);
+        assert!(!r.holds_up_firsts(2));
+        r.first_handed(0, piece / 2);
+        assert!(!r.holds_up_firsts(1), "all of piece 0 left us");
+        // A peer that leaves holds up nothing, and its part is forgotten.
+        r.requested(2, 1, t0);
+        r.first_handed(1, BLOCK_SIZE);
+        assert!(r.holds_up_firsts(2));
+        r.leave(2);
+        assert!(!r.holds_up_firsts(2) && r.some_never_asked());
+    }
+
+    #[test]
     fn second_copies_wait_longer_while_a_piece_never_asked_is_shown_to_a_peer_yet_to_ask() {
         let mut r = reveal(3);
         let none = Bitfield::new(3);
@@ -696,6 +747,9 @@ mod tests {
         r.join(2);
         r.requested(1, 0, t0);
         r.requested(1, 1, t0);
+        let piece = 64 * BLOCK_SIZE;
+        r.first_handed(0, piece);
+        r.first_handed(1, piece);
         r.firsts_moved(t0);
         let half = t0 + FIRSTS_PATIENCE;
         // Piece 2, never asked for, is shown to no one: the usual patience.
@@ -704,12 +758,15 @@ mod tests {
         // Shown to peer 2, which has not asked for it: they wait longer.
         let shown = r.top_up(2, &none, |_| 1, BUSY, t0, &mut rng);
         assert!(shown.contains(&2));
-        assert!(r.has_waiting(2));
+        assert!(r.holds_up_firsts(2));
         assert!(r.firsts_stalled(half) && !r.seconds_released(half));
         assert!(r.seconds_released(t0 + UNASKED_PATIENCE));
-        // Once asked, no piece is left that only we have.
+        // Once asked, no piece is left that only we have; while its first
+        // copy has not all left us, its asker still holds it up.
         r.requested(2, 2, t0);
         assert!(!r.some_never_asked());
+        assert!(!r.seconds_released(half));
+        r.first_handed(2, piece);
         assert!(r.seconds_released(half));
     }
 }

@@ -957,21 +957,21 @@ pub(super) fn answer_requests(
 }
 
 /// Whether a seed rejects the second copies `link` asked for rather than
-/// hold them or send them: first copies stalled while some piece was
-/// never asked of us, and this peer was shown pieces it did not ask for.
-/// Its requests are all taken by second copies it waits for, so it cannot
-/// ask for those pieces; sending the second copies instead (what a stall
+/// hold them or send them: first copies stalled while this peer holds one
+/// up (shown a piece never asked of us that it did not ask for, or it
+/// asked for part of a piece's first copy and not the rest). Its requests
+/// are all taken by second copies it waits for, so it cannot ask for
+/// those blocks; sending the second copies instead (what a stall
 /// otherwise allows) spends our upload on pieces the swarm has, and a seed
 /// that leaves after one copy of the file then strands the piece it never
-/// sent. A BEP 6 peer asks elsewhere for what we reject (see
-/// [`super::refused`]), and the room goes to the pieces it was shown.
+/// sent whole. A BEP 6 peer asks elsewhere for what we reject (see
+/// [`super::refused`]), and the room goes to the first copy.
 fn turn_seconds_away(now: Time, link: LinkId, conn: &PeerConn, t: &Torrent) -> bool {
     conn.fast
         && conn.upload.seconds_waiting()
         && t.reveal.covers(link)
         && t.reveal.firsts_stalled(now)
-        && t.reveal.some_never_asked()
-        && t.reveal.has_waiting(link)
+        && t.reveal.holds_up_firsts(link)
 }
 
 /// We choked the peer: what it asked for and we did not hand over yet is
