@@ -109,6 +109,9 @@ struct Shown {
     /// Pieces it asked us for first whose first copy is not all handed
     /// yet: until it asks for the rest, they leave us only partly.
     partial_firsts: u32,
+    /// We choked it since it last asked us for a block: it cannot ask
+    /// for the rest of those pieces now, so second copies do not wait.
+    choked: bool,
 }
 
 impl Shown {
@@ -119,9 +122,9 @@ impl Shown {
 
     /// Whether the peer holds up a first copy: shown a piece never asked
     /// of us (`never_asked`) that it has not asked for yet, or it asked
-    /// for part of a piece's first copy and not the rest.
+    /// for part of a piece's first copy and not the rest (and may ask).
     fn holds_up_firsts(&self, never_asked: bool) -> bool {
-        (never_asked && self.waits()) || self.partial_firsts > 0
+        (never_asked && self.waits()) || (self.partial_firsts > 0 && !self.choked)
     }
 }
 
@@ -158,6 +161,7 @@ impl Reveal {
             stale: Vec::new(),
             spread: 0,
             partial_firsts: 0,
+            choked: false,
         };
         self.peers.insert(link, shown);
     }
@@ -185,9 +189,11 @@ impl Reveal {
 
     /// We choked the peer: the pieces shown to it that it did not start
     /// go to others first (else they wait for it, and second copies with
-    /// them, until it is unchoked again or they go stale).
+    /// them, until it is unchoked again or they go stale), and the first
+    /// copies it got part of hold no second copy back until it asks again.
     pub fn choked(&mut self, link: LinkId) {
         if let Some(s) = self.peers.get_mut(&link) {
+            s.choked = true;
             for (p, _) in s.waiting.drain(..) {
                 unshow(&mut self.shown, p);
             }
@@ -216,6 +222,7 @@ impl Reveal {
             return false;
         };
         s.partial_firsts += u32::from(first_asked);
+        s.choked = false;
         let before = s.waiting.len();
         s.waiting.retain(|&(p, _)| p != piece);
         s.all.set(piece);
@@ -724,6 +731,12 @@ mod tests {
         r.first_handed(0, piece / 2);
         assert!(r.holds_up_firsts(1), "half of piece 0 left us");
         assert!(!r.holds_up_firsts(2));
+        // Choked, it cannot ask for the rest until it is unchoked (its
+        // next request says so).
+        r.choked(1);
+        assert!(!r.holds_up_firsts(1));
+        r.requested(1, 0, t0);
+        assert!(r.holds_up_firsts(1));
         // Peer 2 asking for piece 0 now gets a second copy: 1 still owes.
         r.requested(2, 0, t0);
         assert!(!r.holds_up_firsts(2));
