@@ -370,6 +370,35 @@ impl Stream {
         }
     }
 
+    /// Sends a FIN after what was written (the other side reads an end).
+    fn half_close(&self) {
+        let _ = match self {
+            Stream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            Stream::Tls(s) => s.tcp.shutdown(std::net::Shutdown::Write),
+        };
+    }
+
+    /// Reads and drops what the socket holds, below TLS: true once the
+    /// other side closed (or the socket failed).
+    fn drain_input(&mut self) -> bool {
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            let r = match self {
+                Stream::Tcp(s) => s.read(&mut buf),
+                Stream::Unix(s) => s.read(&mut buf),
+                Stream::Tls(s) => s.tcp.read(&mut buf),
+            };
+            match r {
+                Ok(0) => return true,
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return true,
+            }
+        }
+    }
+
     /// Before closing: TLS's close_notify. True once nothing is left to
     /// write.
     fn finish(&mut self) -> bool {
@@ -1254,18 +1283,71 @@ impl<H: Handler> Reactor<H> {
         }
     }
 
+    /// Closes every connection, each once what was queued for it left
+    /// and the other side closed too, or after [`LINGER`].
     fn shutdown(&mut self, handler: &mut H) {
-        let ids: Vec<ConnId> = self.conns.iter().map(|(id, _)| id).collect();
-        for id in ids {
-            if let Some(conn) = self.conns.get_mut(id) {
-                let _ = conn.out.flush(&mut conn.stream);
-                conn.stream.finish();
+        let deadline = Instant::now() + LINGER;
+        let mut open: Vec<ConnId> = self.conns.iter().map(|(id, _)| id).collect();
+        let mut half_closed = std::collections::HashSet::new();
+        let mut events = Events::with_capacity(1024);
+        let mut due = open.clone();
+        loop {
+            for id in due {
+                if self.linger(handler, id, &mut half_closed) {
+                    open.retain(|&o| o != id);
+                }
             }
+            let now = Instant::now();
+            if open.is_empty() || now >= deadline {
+                break;
+            }
+            if let Err(e) = self.poll.poll(&mut events, Some(deadline - now))
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                break;
+            }
+            due = events
+                .iter()
+                .map(|e| e.token().0)
+                .filter(|&t| t < FIRST_SPECIAL && self.conns.contains(t))
+                .collect();
+        }
+        for id in open {
             self.drop_conn(handler, id);
         }
         self.ctx.commands.clear();
     }
+
+    /// One step of closing `id` gracefully: writes what is queued, then a
+    /// FIN, and drops what comes in. True once it is closed.
+    fn linger(
+        &mut self,
+        handler: &mut H,
+        id: ConnId,
+        half_closed: &mut std::collections::HashSet<ConnId>,
+    ) -> bool {
+        let Some(conn) = self.conns.get_mut(id) else {
+            return true;
+        };
+        let written = conn.out.flush(&mut conn.stream);
+        if matches!(written, Ok(true)) && conn.stream.finish() && half_closed.insert(id) {
+            conn.stream.half_close();
+        }
+        let ended = written.is_err() || conn.stream.drain_input();
+        if ended {
+            self.drop_conn(handler, id);
+        }
+        ended
+    }
 }
+
+/// How long a stopping process waits for each connection to close
+/// gracefully: what it queued goes out, then a FIN, and what comes in is
+/// read and dropped until the other side closes too. Closing a socket
+/// with input unread (or getting input after closing it) sends a reset,
+/// and a reset makes the other side drop what it had not read yet: a
+/// seed stopped just after sending a piece's last blocks lost them.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// Connections the kernel may queue before we accept them. mio and std
 /// listen with 128, which makes a burst of clients (thousands of peers
@@ -1576,6 +1658,76 @@ mod tests {
         }
 
         fn close(&mut self, _ctx: &mut Ctx<()>, _id: ConnId, _session: ()) {}
+    }
+
+    /// Queues `SIZE` bytes for the first connection and stops at once.
+    struct StopAfterQueueing;
+
+    impl Handler for StopAfterQueueing {
+        type Session = ();
+
+        fn open(
+            &mut self,
+            ctx: &mut Ctx<()>,
+            id: ConnId,
+            _listener: usize,
+            _peer: Option<SocketAddr>,
+            _out: &mut OutQueue,
+        ) -> Option<()> {
+            ctx.send(id, vec![7; SIZE]);
+            ctx.stop();
+            Some(())
+        }
+
+        fn data(
+            &mut self,
+            _ctx: &mut Ctx<()>,
+            _id: ConnId,
+            _session: &mut (),
+            input: &[u8],
+            _out: &mut OutQueue,
+        ) -> Flow {
+            Flow {
+                used: input.len(),
+                close: false,
+            }
+        }
+
+        fn close(&mut self, _ctx: &mut Ctx<()>, _id: ConnId, _session: ()) {}
+    }
+
+    /// A stopping reactor sends what it queued and then an end, not a
+    /// reset, though input it never read waits in the socket (a reset
+    /// would make the reader drop what it had not read yet).
+    #[test]
+    fn a_stopping_reactor_delivers_what_it_queued_then_closes() {
+        let (mut reactor, addr) = {
+            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+            let addr = listener.local_addr().unwrap();
+            let mut reactor = Reactor::<StopAfterQueueing>::new(Limits {
+                max_connections: 4,
+                idle_timeout: Duration::from_secs(60),
+                read_buffer: 64 * 1024,
+                max_read_buffer: 128 * 1024,
+                write_high_water: 8 << 20,
+                tick: Duration::from_millis(50),
+                send_later: Duration::from_millis(25),
+            })
+            .unwrap();
+            reactor.listen(Listener::Tcp(listener)).unwrap();
+            (reactor, addr)
+        };
+        let server = std::thread::spawn(move || reactor.run(&mut StopAfterQueueing));
+        let mut s = StdStream::connect(addr).unwrap();
+        s.write_all(&[1; 1000]).unwrap();
+        // The reactor stops while most of SIZE waits for this reader.
+        std::thread::sleep(Duration::from_millis(200));
+        s.write_all(&[1; 1000]).unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).expect("an end, not a reset");
+        assert_eq!(got.len(), SIZE);
+        drop(s);
+        server.join().unwrap().unwrap();
     }
 
     /// A paced connection reports only what the kernel sent: while the
