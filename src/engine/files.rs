@@ -3,7 +3,6 @@
 //! publishing the finished file, and removing it.
 
 use super::action::{Action, LinkId};
-use super::peer::PeerConn;
 use super::storage::Storage;
 use super::time::Time;
 use super::torrent::{State, Torrent};
@@ -489,7 +488,7 @@ impl<S: Storage> Engine<S> {
                     .peers()
                     .iter()
                     .copied()
-                    .filter(|c| !self.peers.get(c).is_some_and(PeerConn::is_seed))
+                    .filter(|c| !self.peers.get(c).is_some_and(|p| p.is_seed()))
                     .collect();
                 // Nothing waits on a have: it may share a packet with
                 // what the peer gets next (Action::SendLater).

@@ -114,7 +114,10 @@ pub struct Engine<S: Storage> {
     storage: S,
     rng: Rng,
     torrents: BTreeMap<InfoHash, Torrent>,
-    peers: BTreeMap<LinkId, PeerConn>,
+    /// Boxed: a session leaves the map while its input is handled and
+    /// goes back after, and a B-tree moves the values of a node on each
+    /// remove and insert (whole sessions, 13 % of the simulator's CPU).
+    peers: BTreeMap<LinkId, Box<PeerConn>>,
     controls: BTreeMap<LinkId, ControlState>,
     trackers: Vec<TrackerClient>,
     /// Control requests out at the trackers.
@@ -342,7 +345,8 @@ impl<S: Storage> Engine<S> {
     /// An incoming peer connection from `remote`.
     pub fn peer_accepted(&mut self, now: Time, remote: SocketAddr) -> LinkId {
         let link = self.new_link();
-        self.peers.insert(link, PeerConn::new(remote, None, now));
+        self.peers
+            .insert(link, Box::new(PeerConn::new(remote, None, now)));
         link
     }
 

@@ -111,7 +111,7 @@ impl<S: Storage> Engine<S> {
         hash: InfoHash,
         addr: SocketAddr,
     ) {
-        let mut conn = PeerConn::new(addr, Some(addr), now);
+        let mut conn = Box::new(PeerConn::new(addr, Some(addr), now));
         conn.info_hash = Some(hash);
         let hs = self.handshake(hash);
         self.send(link, |buf| hs.encode(buf));
@@ -482,7 +482,7 @@ impl<S: Storage> Engine<S> {
             .iter()
             .filter_map(|&c| match c == current.0 {
                 true => Some(current.1),
-                false => self.peers.get(&c).map(PeerConn::addr),
+                false => self.peers.get(&c).map(|p| p.addr()),
             })
             .collect();
         t.verifying(piece, suspects);
@@ -516,7 +516,7 @@ impl<S: Storage> Engine<S> {
 
     /// Takes back everything a session held: its pieces in the counts,
     /// its requests, its upload slot.
-    fn forget_peer(&mut self, link: LinkId, conn: PeerConn) {
+    fn forget_peer(&mut self, link: LinkId, conn: Box<PeerConn>) {
         let Some(hash) = conn.info_hash else {
             return;
         };
@@ -728,7 +728,7 @@ fn choke_rule(t: &Torrent) -> Rule {
 /// it sent us this round while we download; while we seed, the pieces it
 /// passed on against the bytes it got from us, so a peer that keeps what
 /// we send falls behind.
-fn choke_candidates(t: &Torrent, peers: &BTreeMap<LinkId, PeerConn>) -> Vec<Candidate> {
+fn choke_candidates(t: &Torrent, peers: &BTreeMap<LinkId, Box<PeerConn>>) -> Vec<Candidate> {
     let rule = choke_rule(t);
     let piece = i64::from(t.info.piece_length);
     t.peers()
@@ -909,7 +909,7 @@ pub(super) fn answer_requests(
     link: LinkId,
     conn: &mut PeerConn,
     t: &mut Torrent,
-    peers: &BTreeMap<LinkId, PeerConn>,
+    peers: &BTreeMap<LinkId, Box<PeerConn>>,
     actions: &mut VecDeque<Action>,
 ) {
     if turn_seconds_away(now, link, conn, t) {

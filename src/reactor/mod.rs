@@ -1610,9 +1610,11 @@ mod tests {
     }
 
     /// Sends `SIZE` bytes to the first connection and records what the
-    /// loop reports as gone from it; stops once all of it has.
+    /// loop reports as gone from it; stops once all of it has, or at once
+    /// with `stop_at_once`.
     struct Paced {
         reports: std::sync::Arc<std::sync::Mutex<Vec<u64>>>,
+        stop_at_once: bool,
     }
 
     impl Handler for Paced {
@@ -1627,6 +1629,9 @@ mod tests {
             _out: &mut OutQueue,
         ) -> Option<()> {
             ctx.send(id, vec![7; SIZE]);
+            if self.stop_at_once {
+                ctx.stop();
+            }
             Some(())
         }
 
@@ -1660,40 +1665,21 @@ mod tests {
         fn close(&mut self, _ctx: &mut Ctx<()>, _id: ConnId, _session: ()) {}
     }
 
-    /// Queues `SIZE` bytes for the first connection and stops at once.
-    struct StopAfterQueueing;
-
-    impl Handler for StopAfterQueueing {
-        type Session = ();
-
-        fn open(
-            &mut self,
-            ctx: &mut Ctx<()>,
-            id: ConnId,
-            _listener: usize,
-            _peer: Option<SocketAddr>,
-            _out: &mut OutQueue,
-        ) -> Option<()> {
-            ctx.send(id, vec![7; SIZE]);
-            ctx.stop();
-            Some(())
-        }
-
-        fn data(
-            &mut self,
-            _ctx: &mut Ctx<()>,
-            _id: ConnId,
-            _session: &mut (),
-            input: &[u8],
-            _out: &mut OutQueue,
-        ) -> Flow {
-            Flow {
-                used: input.len(),
-                close: false,
-            }
-        }
-
-        fn close(&mut self, _ctx: &mut Ctx<()>, _id: ConnId, _session: ()) {}
+    fn paced_reactor() -> (Reactor<Paced>, SocketAddr) {
+        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut reactor = Reactor::<Paced>::new(Limits {
+            max_connections: 4,
+            idle_timeout: Duration::from_secs(60),
+            read_buffer: 64 * 1024,
+            max_read_buffer: 128 * 1024,
+            write_high_water: 8 << 20,
+            tick: Duration::from_millis(50),
+            send_later: Duration::from_millis(25),
+        })
+        .unwrap();
+        reactor.listen(Listener::Tcp(listener)).unwrap();
+        (reactor, addr)
     }
 
     /// A stopping reactor sends what it queued and then an end, not a
@@ -1701,23 +1687,12 @@ mod tests {
     /// would make the reader drop what it had not read yet).
     #[test]
     fn a_stopping_reactor_delivers_what_it_queued_then_closes() {
-        let (mut reactor, addr) = {
-            let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-            let addr = listener.local_addr().unwrap();
-            let mut reactor = Reactor::<StopAfterQueueing>::new(Limits {
-                max_connections: 4,
-                idle_timeout: Duration::from_secs(60),
-                read_buffer: 64 * 1024,
-                max_read_buffer: 128 * 1024,
-                write_high_water: 8 << 20,
-                tick: Duration::from_millis(50),
-                send_later: Duration::from_millis(25),
-            })
-            .unwrap();
-            reactor.listen(Listener::Tcp(listener)).unwrap();
-            (reactor, addr)
+        let (mut reactor, addr) = paced_reactor();
+        let mut paced = Paced {
+            reports: Default::default(),
+            stop_at_once: true,
         };
-        let server = std::thread::spawn(move || reactor.run(&mut StopAfterQueueing));
+        let server = std::thread::spawn(move || reactor.run(&mut paced));
         let mut s = StdStream::connect(addr).unwrap();
         s.write_all(&[1; 1000]).unwrap();
         // The reactor stops while most of SIZE waits for this reader.
@@ -1734,22 +1709,11 @@ mod tests {
     /// reader sleeps, little of 2 MB is gone; once it reads, all of it.
     #[test]
     fn a_paced_connection_reports_what_left_as_the_socket_drains() {
-        let listener = TcpListener::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let mut reactor = Reactor::<Paced>::new(Limits {
-            max_connections: 4,
-            idle_timeout: Duration::from_secs(60),
-            read_buffer: 64 * 1024,
-            max_read_buffer: 128 * 1024,
-            write_high_water: 8 << 20,
-            tick: Duration::from_millis(50),
-            send_later: Duration::from_millis(25),
-        })
-        .unwrap();
-        reactor.listen(Listener::Tcp(listener)).unwrap();
+        let (mut reactor, addr) = paced_reactor();
         let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let mut paced = Paced {
             reports: reports.clone(),
+            stop_at_once: false,
         };
         let server = std::thread::spawn(move || reactor.run(&mut paced));
         let mut s = StdStream::connect(addr).unwrap();
