@@ -1287,14 +1287,16 @@ impl<H: Handler> Reactor<H> {
     /// and the other side closed too, or after [`LINGER`].
     fn shutdown(&mut self, handler: &mut H) {
         let deadline = Instant::now() + LINGER;
-        let mut open: Vec<ConnId> = self.conns.iter().map(|(id, _)| id).collect();
+        // Sets: a tracker may close tens of thousands at once.
+        let mut open: std::collections::HashSet<ConnId> =
+            self.conns.iter().map(|(id, _)| id).collect();
         let mut half_closed = std::collections::HashSet::new();
         let mut events = Events::with_capacity(1024);
-        let mut due = open.clone();
+        let mut due: Vec<ConnId> = open.iter().copied().collect();
         loop {
             for id in due {
                 if self.linger(handler, id, &mut half_closed) {
-                    open.retain(|&o| o != id);
+                    open.remove(&id);
                 }
             }
             let now = Instant::now();
