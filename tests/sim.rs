@@ -557,8 +557,8 @@ fn free_riders_finish_later_than_peers_that_upload() {
 /// 1 seed + 7 leechers with three trackers: (last leecher's time, whether
 /// every copy is the seed's), with or without each tracker killed in turn
 /// (for 2 s each, one at a time) while the leechers fetch.
-fn three_trackers(kill: bool) -> (Time, bool) {
-    let mut sim: Sim<MemStorage> = Sim::with_trackers(world(9, 64 * 1024), link(1000, 1), 3);
+fn three_trackers(kill: bool, seed: u64) -> (Time, bool) {
+    let mut sim: Sim<MemStorage> = Sim::with_trackers(world(seed, 64 * 1024), link(1000, 1), 3);
     let seed = sim.add_host(link(20, 5));
     let path = sim.create_file(seed, NAME, 4 << 20, 7);
     sim.start(seed, &[path]).expect("seeder starts");
@@ -607,15 +607,25 @@ fn three_trackers(kill: bool) -> (Time, bool) {
     )
 }
 
+/// The target (at most 1.1 x) is for the median: a 4 MiB swarm
+/// lasts under 3 s, so one unlucky choke decision moves a single run by
+/// 15 % either way (seeds 1-10: 0.90 to 1.13 x with the choker of
+/// 2026-12-02, 0.91 to 1.16 x with a seed's extra slot).
 #[test]
 fn three_trackers_each_killed_in_turn_cost_the_swarm_little() {
-    let (calm, same) = three_trackers(false);
-    assert!(same, "a copy differs (no kill)");
-    let (killed, same) = three_trackers(true);
-    assert!(same, "a copy differs (kills)");
-    let ratio = killed.as_micros() as f64 / calm.as_micros() as f64;
-    eprintln!("last leecher: {calm:?} with no kill, {killed:?} with kills: {ratio:.3}");
-    assert!(ratio <= 1.1, "kills slowed the swarm by {ratio:.3}");
+    let mut ratios = Vec::new();
+    for seed in 1..=5 {
+        let (calm, same) = three_trackers(false, seed);
+        assert!(same, "a copy differs (no kill, seed {seed})");
+        let (killed, same) = three_trackers(true, seed);
+        assert!(same, "a copy differs (kills, seed {seed})");
+        ratios.push(killed.as_micros() as f64 / calm.as_micros() as f64);
+    }
+    eprintln!("last leecher with kills over without, seeds 1-5: {ratios:.3?}");
+    let mut sorted = ratios.clone();
+    sorted.sort_by(f64::total_cmp);
+    assert!(sorted[2] <= 1.1, "kills slowed the swarm by {ratios:.3?}");
+    assert!(sorted[4] <= 1.2, "kills slowed one run by {ratios:.3?}");
 }
 
 /// No tracker at all: a leecher with only the info hash and the seeder's

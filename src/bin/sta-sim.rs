@@ -28,7 +28,8 @@ SWARM:
                            file (checked every 20 ms of simulated time)
     --free-riders N        N of the leechers never upload (no upload slot)
     --max-peers N          peers per file and engine [default: 50]
-    --upload-slots N       peers served at once per file [default: 4]
+    --upload-slots N       peers served at once per file (a seed: one more
+                           among more interested peers) [default: 4]
 
 LINKS (rates as tc writes them: 50mbit = 50,000,000 BITS per second;
        6mbps = 6,000,000 BYTES per second):

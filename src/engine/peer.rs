@@ -34,6 +34,8 @@ pub struct PeerConn {
     /// When a block last arrived, or when requests were last sent to an
     /// idle peer: requests outstanding far longer mean a stalled peer.
     pub last_progress: Time,
+    /// When the session began.
+    pub met: Time,
     /// Whether the remote has pieces we need, as last computed, with what
     /// it was computed from: (picker epoch, pieces we have, pieces it has).
     /// Pieces only get added, so equal counts mean equal sets.
@@ -67,6 +69,7 @@ impl PeerConn {
             downloaded_at_round: 0,
             uploaded: 0,
             last_progress: now,
+            met: now,
             interest: None,
             ext: Default::default(),
             upload: Default::default(),

@@ -253,6 +253,11 @@ impl Torrent {
         };
     }
 
+    /// Sessions interested in us.
+    pub fn interested(&self) -> usize {
+        self.interested.len()
+    }
+
     /// Some session other than `link` is interested in us.
     pub fn others_interested(&self, link: LinkId) -> bool {
         self.interested.iter().any(|&l| l != link)

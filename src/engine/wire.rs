@@ -351,7 +351,8 @@ impl<S: Storage> Engine<S> {
             Message::Interested => {
                 conn.peer_interested = true;
                 t.peer_interest(link, true);
-                if t.choker.offer(link, now) {
+                let free_ride = choke_rule(t) == Rule::TitForTat && withholds(conn, now);
+                if !free_ride && t.choker.offer(link, choke_rule(t), t.interested(), now) {
                     self.send(link, |b| Message::Unchoke.encode(b));
                 }
             }
@@ -670,7 +671,7 @@ impl<S: Storage> Engine<S> {
     fn fill_upload_slots(&mut self, now: Time) {
         let mut changes = Vec::new();
         for t in self.torrents.values_mut() {
-            let candidates = choke_candidates(t, &self.peers);
+            let candidates = choke_candidates(t, &self.peers, now);
             let rule = choke_rule(t);
             changes.push(t.choker.fill(&candidates, rule, now, &mut self.rng));
         }
@@ -688,7 +689,7 @@ impl<S: Storage> Engine<S> {
         } = self;
         let mut changes = Vec::new();
         for t in torrents.values_mut() {
-            let candidates = choke_candidates(t, peers);
+            let candidates = choke_candidates(t, peers, now);
             changes.push(t.choker.round(&candidates, choke_rule(t), now, rng));
             for link in t.peers() {
                 if let Some(p) = peers.get_mut(link) {
@@ -728,7 +729,11 @@ fn choke_rule(t: &Torrent) -> Rule {
 /// it sent us this round while we download; while we seed, the pieces it
 /// passed on against the bytes it got from us, so a peer that keeps what
 /// we send falls behind.
-fn choke_candidates(t: &Torrent, peers: &BTreeMap<LinkId, Box<PeerConn>>) -> Vec<Candidate> {
+fn choke_candidates(
+    t: &Torrent,
+    peers: &BTreeMap<LinkId, Box<PeerConn>>,
+    now: Time,
+) -> Vec<Candidate> {
     let rule = choke_rule(t);
     let piece = i64::from(t.info.piece_length);
     t.peers()
@@ -739,9 +744,20 @@ fn choke_candidates(t: &Torrent, peers: &BTreeMap<LinkId, Box<PeerConn>>) -> Vec
                 Rule::TitForTat => (p.downloaded - p.downloaded_at_round + p.downloaded / 2) as i64,
                 Rule::Seeding => t.reveal.spread(link) as i64 * piece - p.uploaded as i64,
             };
-            Some(Candidate { link, score })
+            let withholds = rule == Rule::TitForTat && withholds(p, now);
+            Some(Candidate {
+                link,
+                score,
+                withholds,
+            })
         })
         .collect()
+}
+
+/// Whether a peer has pieces we want yet, known for a round, never sent
+/// us a byte: a free rider, or one that chokes us for want of our pieces.
+fn withholds(p: &PeerConn, now: Time) -> bool {
+    p.am_interested && p.downloaded == 0 && now.since(p.met) >= CHOKE_ROUND
 }
 
 /// Keeps as many blocks requested from an unchoking peer that has pieces

@@ -345,7 +345,10 @@ impl Bench {
              defaults otherwise (its seed uses libtorrent's default seed choker, \
              round robin, 8 unchoke slots)"
         ));
-        say("STA: sta-peerd defaults (4 upload slots per file), --piece-size 524288");
+        say(
+            "STA: sta-peerd defaults (4 upload slots per file, a seed 5 among more than 5 \
+             interested peers), --piece-size 524288",
+        );
         let mut records = Vec::new();
         for &letter in &opts.scenarios {
             let setup = Setup::of(letter);
