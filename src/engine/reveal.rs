@@ -109,6 +109,9 @@ struct Shown {
     /// Pieces it asked us for first whose first copy is not all handed
     /// yet: until it asks for the rest, they leave us only partly.
     partial_firsts: u32,
+    /// We choked it since it last asked us for a block: it cannot ask
+    /// for the rest of those pieces now, so second copies do not wait.
+    choked: bool,
 }
 
 impl Shown {
@@ -119,10 +122,9 @@ impl Shown {
 
     /// Whether the peer holds up a first copy: shown a piece never asked
     /// of us (`never_asked`) that it has not asked for yet, or it asked
-    /// for part of a piece's first copy and not the rest, and may ask for
-    /// it (`unchoked`: choked, it cannot, so second copies need not wait).
-    fn holds_up_firsts(&self, never_asked: bool, unchoked: bool) -> bool {
-        (never_asked && self.waits()) || (self.partial_firsts > 0 && unchoked)
+    /// for part of a piece's first copy and not the rest (and may ask).
+    fn holds_up_firsts(&self, never_asked: bool) -> bool {
+        (never_asked && self.waits()) || (self.partial_firsts > 0 && !self.choked)
     }
 }
 
@@ -159,6 +161,7 @@ impl Reveal {
             stale: Vec::new(),
             spread: 0,
             partial_firsts: 0,
+            choked: false,
         };
         self.peers.insert(link, shown);
     }
@@ -186,9 +189,11 @@ impl Reveal {
 
     /// We choked the peer: the pieces shown to it that it did not start
     /// go to others first (else they wait for it, and second copies with
-    /// them, until it is unchoked again or they go stale).
+    /// them, until it is unchoked again or they go stale), and the first
+    /// copies it got part of hold no second copy back until it asks again.
     pub fn choked(&mut self, link: LinkId) {
         if let Some(s) = self.peers.get_mut(&link) {
+            s.choked = true;
             for (p, _) in s.waiting.drain(..) {
                 unshow(&mut self.shown, p);
             }
@@ -217,6 +222,7 @@ impl Reveal {
             return false;
         };
         s.partial_firsts += u32::from(first_asked);
+        s.choked = false;
         let before = s.waiting.len();
         s.waiting.retain(|&(p, _)| p != piece);
         s.all.set(piece);
@@ -255,11 +261,10 @@ impl Reveal {
 
     /// Whether second copies may stop waiting for first copies: those
     /// made no progress for `FIRSTS_PATIENCE`, or for `UNASKED_PATIENCE`
-    /// while a peer holds one up (see [`Reveal::holds_up_firsts`];
-    /// `unchoked` is the choker's word). Runs for every second copy a seed
-    /// might send, so the scan of the peers is left for the stretch
-    /// between the two patiences.
-    pub fn seconds_released(&self, now: Time, unchoked: impl Fn(LinkId) -> bool) -> bool {
+    /// while a peer holds one up (see [`Reveal::holds_up_firsts`]).
+    /// Runs for every second copy a seed might send, so the scan of the
+    /// peers is left for the stretch between the two patiences.
+    pub fn seconds_released(&self, now: Time) -> bool {
         let idle = now.since(self.firsts_moved);
         if idle < FIRSTS_PATIENCE {
             return false;
@@ -267,8 +272,8 @@ impl Reveal {
         idle >= UNASKED_PATIENCE
             || !self
                 .peers
-                .iter()
-                .any(|(&l, s)| s.holds_up_firsts(self.some_never_asked(), unchoked(l)))
+                .values()
+                .any(|s| s.holds_up_firsts(self.some_never_asked()))
     }
 
     /// Whether some piece was never asked of us: its only copy is here.
@@ -278,13 +283,12 @@ impl Reveal {
 
     /// Whether `link` holds up a first copy: it was shown a piece never
     /// asked of us and has not asked for it yet, or it asked for part of
-    /// a piece's first copy and not the rest (and, `unchoked`, may ask for
-    /// it). Either way its requests may all be taken by second copies that
-    /// wait.
-    pub fn holds_up_firsts(&self, link: LinkId, unchoked: bool) -> bool {
+    /// a piece's first copy and not the rest. Either way its requests may
+    /// all be taken by second copies that wait.
+    pub fn holds_up_firsts(&self, link: LinkId) -> bool {
         self.peers
             .get(&link)
-            .is_some_and(|s| s.holds_up_firsts(self.some_never_asked(), unchoked))
+            .is_some_and(|s| s.holds_up_firsts(self.some_never_asked()))
     }
 
     /// Whether a first copy of every piece, all of it, went to the shell.
@@ -725,24 +729,25 @@ mod tests {
         r.join(2);
         r.requested(1, 0, t0);
         r.first_handed(0, piece / 2);
-        assert!(r.holds_up_firsts(1, true), "half of piece 0 left us");
-        assert!(!r.holds_up_firsts(2, true));
-        // Choked, it cannot ask for the rest until it is unchoked.
+        assert!(r.holds_up_firsts(1), "half of piece 0 left us");
+        assert!(!r.holds_up_firsts(2));
+        // Choked, it cannot ask for the rest until it is unchoked (its
+        // next request says so).
         r.choked(1);
-        assert!(!r.holds_up_firsts(1, false));
+        assert!(!r.holds_up_firsts(1));
         r.requested(1, 0, t0);
-        assert!(r.holds_up_firsts(1, true));
+        assert!(r.holds_up_firsts(1));
         // Peer 2 asking for piece 0 now gets a second copy: 1 still owes.
         r.requested(2, 0, t0);
-        assert!(!r.holds_up_firsts(2, true));
+        assert!(!r.holds_up_firsts(2));
         r.first_handed(0, piece / 2);
-        assert!(!r.holds_up_firsts(1, true), "all of piece 0 left us");
+        assert!(!r.holds_up_firsts(1), "all of piece 0 left us");
         // A peer that leaves holds up nothing, and its part is forgotten.
         r.requested(2, 1, t0);
         r.first_handed(1, BLOCK_SIZE);
-        assert!(r.holds_up_firsts(2, true));
+        assert!(r.holds_up_firsts(2));
         r.leave(2);
-        assert!(!r.holds_up_firsts(2, true) && r.some_never_asked());
+        assert!(!r.holds_up_firsts(2) && r.some_never_asked());
     }
 
     #[test]
@@ -762,21 +767,19 @@ mod tests {
         let half = t0 + FIRSTS_PATIENCE;
         // Piece 2, never asked for, is shown to no one: the usual patience.
         assert!(r.some_never_asked());
-        assert!(r.firsts_stalled(half) && r.seconds_released(half, |_| true));
+        assert!(r.firsts_stalled(half) && r.seconds_released(half));
         // Shown to peer 2, which has not asked for it: they wait longer.
         let shown = r.top_up(2, &none, |_| 1, BUSY, t0, &mut rng);
         assert!(shown.contains(&2));
-        assert!(r.holds_up_firsts(2, true));
-        assert!(r.firsts_stalled(half) && !r.seconds_released(half, |_| true));
-        assert!(r.seconds_released(t0 + UNASKED_PATIENCE, |_| true));
+        assert!(r.holds_up_firsts(2));
+        assert!(r.firsts_stalled(half) && !r.seconds_released(half));
+        assert!(r.seconds_released(t0 + UNASKED_PATIENCE));
         // Once asked, no piece is left that only we have; while its first
         // copy has not all left us, its asker still holds it up.
         r.requested(2, 2, t0);
         assert!(!r.some_never_asked());
-        assert!(!r.seconds_released(half, |_| true));
-        // Choked, peer 2 cannot ask for the rest: nothing waits for it.
-        assert!(r.seconds_released(half, |l| l != 2));
+        assert!(!r.seconds_released(half));
         r.first_handed(2, piece);
-        assert!(r.seconds_released(half, |_| true));
+        assert!(r.seconds_released(half));
     }
 }

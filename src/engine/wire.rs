@@ -939,7 +939,7 @@ pub(super) fn answer_requests(
     let own_firsts = conn.upload.firsts() > 0;
     let seconds_wait = || {
         t.reveal.covers(link)
-            && !t.reveal.seconds_released(now, |l| t.choker.is_unchoked(l))
+            && !t.reveal.seconds_released(now)
             && (own_firsts
                 || !t.reveal.all_handed_once()
                 || t.peers()
@@ -987,7 +987,7 @@ fn turn_seconds_away(now: Time, link: LinkId, conn: &PeerConn, t: &Torrent) -> b
         && conn.upload.seconds_waiting()
         && t.reveal.covers(link)
         && t.reveal.firsts_stalled(now)
-        && t.reveal.holds_up_firsts(link, t.choker.is_unchoked(link))
+        && t.reveal.holds_up_firsts(link)
 }
 
 /// We choked the peer: what it asked for and we did not hand over yet is

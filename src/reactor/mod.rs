@@ -1290,11 +1290,12 @@ impl<H: Handler> Reactor<H> {
         // Sets: a tracker may close tens of thousands at once.
         let mut open: std::collections::HashSet<ConnId> =
             self.conns.iter().map(|(id, _)| id).collect();
+        let mut half_closed = std::collections::HashSet::new();
         let mut events = Events::with_capacity(1024);
         let mut due: Vec<ConnId> = open.iter().copied().collect();
         loop {
             for id in due {
-                if self.linger(handler, id) {
+                if self.linger(handler, id, &mut half_closed) {
                     open.remove(&id);
                 }
             }
@@ -1320,14 +1321,18 @@ impl<H: Handler> Reactor<H> {
     }
 
     /// One step of closing `id` gracefully: writes what is queued, then a
-    /// FIN (again at each step: a second one is a no-op), and drops what
-    /// comes in. True once it is closed.
-    fn linger(&mut self, handler: &mut H, id: ConnId) -> bool {
+    /// FIN, and drops what comes in. True once it is closed.
+    fn linger(
+        &mut self,
+        handler: &mut H,
+        id: ConnId,
+        half_closed: &mut std::collections::HashSet<ConnId>,
+    ) -> bool {
         let Some(conn) = self.conns.get_mut(id) else {
             return true;
         };
         let written = conn.out.flush(&mut conn.stream);
-        if matches!(written, Ok(true)) && conn.stream.finish() {
+        if matches!(written, Ok(true)) && conn.stream.finish() && half_closed.insert(id) {
             conn.stream.half_close();
         }
         let ended = written.is_err() || conn.stream.drain_input();
