@@ -383,9 +383,8 @@ mod tests {
 
     fn withholding(link: LinkId) -> Candidate {
         Candidate {
-            link,
-            score: 0,
             withholds: true,
+            ..c(link, 0)
         }
     }
 
