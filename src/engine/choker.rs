@@ -52,8 +52,8 @@ pub struct Choker {
 pub struct Candidate {
     pub link: LinkId,
     pub score: i64,
-    /// It has pieces we want and, known for a round, never sent us a
-    /// byte: under tit-for-tat it gets only optimistic turns.
+    /// Known for a round, it never sent us a byte, and we want pieces
+    /// from some peer: under tit-for-tat it gets only optimistic turns.
     pub withholds: bool,
 }
 

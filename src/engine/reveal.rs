@@ -112,6 +112,8 @@ struct Shown {
     /// We choked it since it last asked us for a block: it cannot ask
     /// for the rest of those pieces now, so second copies do not wait.
     choked: bool,
+    /// Pieces we sent it a `have` for: what it knows we hold.
+    told: Bitfield,
 }
 
 impl Shown {
@@ -162,6 +164,7 @@ impl Reveal {
             spread: 0,
             partial_firsts: 0,
             choked: false,
+            told: Bitfield::new(self.shown.len() as u32),
         };
         self.peers.insert(link, shown);
     }
@@ -353,6 +356,57 @@ impl Reveal {
         now: Time,
         rng: &mut Rng,
     ) -> Vec<u32> {
+        let mut out = self.choose(link, theirs, holders, peer, now, rng);
+        if !out.is_empty() {
+            self.never_last_alone(link, theirs, now, &mut out);
+        }
+        out
+    }
+
+    /// libtorrent (2.0.8) drops a peer whose `have` makes it look like a
+    /// seed while it wants nothing from it ("uninteresting upload-only
+    /// peer"): it checks before it takes the new piece into its interest.
+    /// That `have` is the last piece it lacks that we never told it of, and
+    /// it goes alone to a peer that got all the others. So that piece is
+    /// never left alone: when a batch would leave just one such piece, and
+    /// the peer holds none we did not tell it of (else it never sees us as
+    /// a seed), the batch takes it too, shown to another peer or not.
+    fn never_last_alone(&mut self, link: LinkId, theirs: &Bitfield, now: Time, out: &mut Vec<u32>) {
+        let Some(s) = self.peers.get_mut(&link) else {
+            return;
+        };
+        for &p in out.iter() {
+            s.told.set(p);
+        }
+        let mut last = None;
+        for p in 0..self.shown.len() as u32 {
+            if s.told.get(p) {
+                continue;
+            }
+            if theirs.get(p) || last.is_some() {
+                return;
+            }
+            last = Some(p);
+        }
+        if let Some(p) = last {
+            s.told.set(p);
+            s.all.set(p);
+            s.waiting.push((p, now));
+            self.shown[p as usize] += 1;
+            out.push(p);
+        }
+    }
+
+    /// What [`Reveal::top_up`] shows before `never_last_alone`.
+    fn choose(
+        &mut self,
+        link: LinkId,
+        theirs: &Bitfield,
+        holders: impl Fn(u32) -> u32,
+        peer: Peer,
+        now: Time,
+        rng: &mut Rng,
+    ) -> Vec<u32> {
         let mut out = Vec::new();
         let everything_left = self.served == self.first.len();
         let Some(s) = self.peers.get_mut(&link) else {
@@ -448,6 +502,44 @@ mod tests {
         Reveal::new(&Geometry::new(len, u64::from(pieces) * u64::from(len)))
     }
 
+    /// `pieces` to show, and one more that the peers hold and we never
+    /// tell them of: they never see us as a seed, so the last piece each
+    /// lacks may go alone (see `Reveal::never_last_alone`).
+    fn reveal_held(pieces: u32) -> (Reveal, Bitfield) {
+        let mut held = Bitfield::new(pieces + 1);
+        held.set(pieces);
+        (reveal(pieces + 1), held)
+    }
+
+    #[test]
+    fn the_last_piece_a_peer_lacks_never_goes_alone() {
+        let mut r = reveal(3);
+        let mut rng = Rng::new(2);
+        r.join(1);
+        let mut shown = r.top_up(1, &Bitfield::new(3), |_| 0, BUSY, Time::ZERO, &mut rng);
+        shown.sort();
+        assert_eq!(shown, [0, 1, 2], "two ahead, and the last with them");
+        // Five pieces: two, then the last three together.
+        let mut r = reveal(5);
+        r.join(1);
+        let none = Bitfield::new(5);
+        let first = r.top_up(1, &none, |_| 0, BUSY, Time::ZERO, &mut rng);
+        assert_eq!(first.len(), 2);
+        r.requested(1, first[0], Time::ZERO);
+        r.requested(1, first[1], Time::ZERO);
+        assert_eq!(
+            r.top_up(1, &none, |_| 0, BUSY, Time::ZERO, &mut rng).len(),
+            3
+        );
+        // A peer that holds a piece we never told it of gets two.
+        let (mut r, held) = reveal_held(3);
+        r.join(1);
+        assert_eq!(
+            r.top_up(1, &held, |_| 0, BUSY, Time::ZERO, &mut rng).len(),
+            2
+        );
+    }
+
     #[test]
     fn each_piece_is_shown_once_before_any_twice() {
         let mut r = reveal(6);
@@ -492,8 +584,7 @@ mod tests {
 
     #[test]
     fn pieces_got_elsewhere_or_left_behind_go_to_others_first() {
-        let mut r = reveal(3);
-        let none = Bitfield::new(3);
+        let (mut r, none) = reveal_held(3);
         let mut rng = Rng::new(3);
         r.join(1);
         let a = r.top_up(1, &none, |_| 0, BUSY, Time::ZERO, &mut rng);
@@ -536,8 +627,7 @@ mod tests {
 
     #[test]
     fn a_second_copy_goes_only_to_a_peer_that_asks_for_nothing_else() {
-        let mut r = reveal(2);
-        let none = Bitfield::new(2);
+        let (mut r, none) = reveal_held(2);
         let mut rng = Rng::new(5);
         r.join(1);
         assert_eq!(r.top_up(1, &none, |_| 0, BUSY, at(0), &mut rng).len(), 2);
@@ -553,8 +643,7 @@ mod tests {
 
     #[test]
     fn a_piece_never_asked_for_is_taken_back_after_a_while() {
-        let mut r = reveal(3);
-        let none = Bitfield::new(3);
+        let (mut r, none) = reveal_held(3);
         let mut rng = Rng::new(9);
         r.join(1);
         let first = r.top_up(1, &none, |_| 0, BUSY, at(0), &mut rng);

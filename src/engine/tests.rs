@@ -266,6 +266,22 @@ fn a_peer_that_dialed_in_tells_its_listen_port_in_its_extension_handshake() {
     assert_eq!(p.client.as_deref(), Some("libtorrent/2.0.8"));
 }
 
+/// libtorrent drops a seed whose one `have` completes what it knows of
+/// it (see `Reveal::never_last_alone`): one piece goes in a bitfield.
+#[test]
+fn a_seed_of_one_piece_sends_its_bitfield() {
+    let (mut rig, _, info) = Rig::seeder_of(1);
+    let link = rig.e.peer_accepted(rig.now, PEER.parse().unwrap());
+    let mut hello = Vec::new();
+    Handshake::new(info.info_hash, [9; 20]).encode(&mut hello);
+    rig.input(link, &hello);
+    let reply = rig.sent(link);
+    let (_, n) = Handshake::decode(&reply).unwrap().unwrap();
+    let told = decode(&reply[n..]);
+    assert_eq!(told[0], Message::Bitfield(&[0x80]), "{told:?}");
+    assert!(!told.iter().any(|m| matches!(m, Message::Have(_))));
+}
+
 #[test]
 fn a_seeder_answers_the_handshake_unchokes_and_serves_zero_copy() {
     let (mut rig, _, info) = Rig::seeder();

@@ -259,8 +259,11 @@ impl<S: Storage> Engine<S> {
         conn.theirs = Some(Bitfield::new(t.info.num_pieces()));
         t.peer_joined(link);
         info!("peer {} joined {}", conn.addr(), t.info.name);
-        // A seed shows each peer a few pieces at a time (see `reveal`).
-        let seeding = t.is_complete();
+        // A seed shows each peer a few pieces at a time (see `reveal`), if
+        // it has more than one: libtorrent drops a peer whose one `have`
+        // makes it a seed while it wanted nothing from it (see
+        // `Reveal::never_last_alone`), and one piece has nothing to ration.
+        let seeding = t.is_complete() && t.info.num_pieces() > 1;
         if seeding {
             t.reveal.join(link);
         }
@@ -351,7 +354,8 @@ impl<S: Storage> Engine<S> {
             Message::Interested => {
                 conn.peer_interested = true;
                 t.peer_interest(link, true);
-                let free_ride = choke_rule(t) == Rule::TitForTat && withholds(conn, now);
+                let wanting = conn.am_interested || wants_from_any(t, &self.peers);
+                let free_ride = choke_rule(t) == Rule::TitForTat && wanting && withholds(conn, now);
                 if !free_ride && t.choker.offer(link, choke_rule(t), t.interested(), now) {
                     self.send(link, |b| Message::Unchoke.encode(b));
                 }
@@ -736,6 +740,7 @@ fn choke_candidates(
 ) -> Vec<Candidate> {
     let rule = choke_rule(t);
     let piece = i64::from(t.info.piece_length);
+    let wanting = wants_from_any(t, peers);
     t.peers()
         .iter()
         .filter_map(|&link| {
@@ -744,7 +749,7 @@ fn choke_candidates(
                 Rule::TitForTat => (p.downloaded - p.downloaded_at_round + p.downloaded / 2) as i64,
                 Rule::Seeding => t.reveal.spread(link) as i64 * piece - p.uploaded as i64,
             };
-            let withholds = rule == Rule::TitForTat && withholds(p, now);
+            let withholds = rule == Rule::TitForTat && wanting && withholds(p, now);
             Some(Candidate {
                 link,
                 score,
@@ -754,10 +759,25 @@ fn choke_candidates(
         .collect()
 }
 
-/// Whether a peer has pieces we want yet, known for a round, never sent
-/// us a byte: a free rider, or one that chokes us for want of our pieces.
+/// Whether a peer, known for a round, never sent us a byte: a free
+/// rider, or one with nothing for us yet. Under tit-for-tat it gets only
+/// optimistic turns while we want pieces from some peer (see
+/// [`wants_from_any`]). Counting only peers that have pieces we want let
+/// free riders that lag behind us take our free slots: 40 leechers at
+/// 20 Mbit/s, 10 of them free riders, seeds 1, 3, 5: their median finish
+/// 1.33, 1.23, 1.25 x the others' against 1.09, 1.09, 1.15, the others'
+/// unchanged (44.4, 43.6, 44.4 s against 45.9, 43.8, 44.0 s).
 fn withholds(p: &PeerConn, now: Time) -> bool {
-    p.am_interested && p.downloaded == 0 && now.since(p.met) >= CHOKE_ROUND
+    p.downloaded == 0 && now.since(p.met) >= CHOKE_ROUND
+}
+
+/// Whether we want pieces from some peer of `t`. When we want nothing
+/// from anyone (ahead of all our peers, say), nobody can pay us back, and
+/// withholding tells nothing: every interested peer is served alike.
+fn wants_from_any(t: &Torrent, peers: &BTreeMap<LinkId, Box<PeerConn>>) -> bool {
+    t.peers()
+        .iter()
+        .any(|l| peers.get(l).is_some_and(|p| p.am_interested))
 }
 
 /// Keeps as many blocks requested from an unchoking peer that has pieces
