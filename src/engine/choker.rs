@@ -1,12 +1,14 @@
 //! Who we upload to, per file: at most `slots` interested peers are
-//! unchoked at once. A free slot goes to the next peer that asks; every
-//! choke round the slots are dealt again:
+//! unchoked at once (a seed: one more, see [`SEED_EXTRA`]). A free slot
+//! goes to the next peer that asks; every choke round the slots are dealt
+//! again:
 //!
 //! - while downloading, by tit-for-tat: the peers that sent us the most
 //!   over the last round keep or get a slot, but one slot is optimistic,
 //!   given to a choked peer at random and kept for three rounds, so new
-//!   peers get a chance to show what they send, and peers that never send
-//!   get only that;
+//!   peers get a chance to show what they send; peers that withhold
+//!   (the caller's word: known for a round, they never sent us a byte)
+//!   get only that, neither free nor regular slots;
 //! - while seeding, nobody sends us anything: the peers that got the
 //!   least from us get the slots, so every peer gets its turn.
 //!
