@@ -356,57 +356,6 @@ impl Reveal {
         now: Time,
         rng: &mut Rng,
     ) -> Vec<u32> {
-        let mut out = self.choose(link, theirs, holders, peer, now, rng);
-        if !out.is_empty() {
-            self.never_last_alone(link, theirs, now, &mut out);
-        }
-        out
-    }
-
-    /// libtorrent (2.0.8) drops a peer whose `have` makes it look like a
-    /// seed while it wants nothing from it ("uninteresting upload-only
-    /// peer"): it checks before it takes the new piece into its interest.
-    /// That `have` is the last piece it lacks that we never told it of, and
-    /// it goes alone to a peer that got all the others. So that piece is
-    /// never left alone: when a batch would leave just one such piece, and
-    /// the peer holds none we did not tell it of (else it never sees us as
-    /// a seed), the batch takes it too, shown to another peer or not.
-    fn never_last_alone(&mut self, link: LinkId, theirs: &Bitfield, now: Time, out: &mut Vec<u32>) {
-        let Some(s) = self.peers.get_mut(&link) else {
-            return;
-        };
-        for &p in out.iter() {
-            s.told.set(p);
-        }
-        let mut last = None;
-        for p in 0..self.shown.len() as u32 {
-            if s.told.get(p) {
-                continue;
-            }
-            if theirs.get(p) || last.is_some() {
-                return;
-            }
-            last = Some(p);
-        }
-        if let Some(p) = last {
-            s.told.set(p);
-            s.all.set(p);
-            s.waiting.push((p, now));
-            self.shown[p as usize] += 1;
-            out.push(p);
-        }
-    }
-
-    /// What [`Reveal::top_up`] shows before `never_last_alone`.
-    fn choose(
-        &mut self,
-        link: LinkId,
-        theirs: &Bitfield,
-        holders: impl Fn(u32) -> u32,
-        peer: Peer,
-        now: Time,
-        rng: &mut Rng,
-    ) -> Vec<u32> {
         let mut out = Vec::new();
         let everything_left = self.served == self.first.len();
         let Some(s) = self.peers.get_mut(&link) else {
@@ -427,6 +376,7 @@ impl Reveal {
                 if !s.all.get(p) && !theirs.get(p) {
                     s.all.set(p);
                     out.push(p);
+                    s.told.set(p);
                 }
             }
             return out;
@@ -468,7 +418,44 @@ impl Reveal {
             self.shown[p as usize] += 1;
             out.push(p);
         }
+        if !out.is_empty() {
+            self.never_last_alone(link, theirs, now, &mut out);
+        }
         out
+    }
+
+    /// libtorrent (2.0.8) drops a peer whose `have` makes it look like a
+    /// seed while it wants nothing from it ("uninteresting upload-only
+    /// peer"): it checks before it takes the new piece into its interest.
+    /// That `have` is the last piece it lacks that we never told it of, and
+    /// it goes alone to a peer that got all the others. So that piece is
+    /// never left alone: when a batch would leave just one such piece, and
+    /// the peer holds none we did not tell it of (else it never sees us as
+    /// a seed), the batch takes it too, shown to another peer or not.
+    fn never_last_alone(&mut self, link: LinkId, theirs: &Bitfield, now: Time, out: &mut Vec<u32>) {
+        let Some(s) = self.peers.get_mut(&link) else {
+            return;
+        };
+        for &p in out.iter() {
+            s.told.set(p);
+        }
+        let mut last = None;
+        for p in 0..self.shown.len() as u32 {
+            if s.told.get(p) {
+                continue;
+            }
+            if theirs.get(p) || last.is_some() {
+                return;
+            }
+            last = Some(p);
+        }
+        if let Some(p) = last {
+            s.told.set(p);
+            s.all.set(p);
+            s.waiting.push((p, now));
+            self.shown[p as usize] += 1;
+            out.push(p);
+        }
     }
 }
 
