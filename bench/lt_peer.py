@@ -104,8 +104,10 @@ is gone) ends the process at once.
 """
 
 import argparse
+import collections
 import faulthandler
 import os
+import select
 import signal
 import sys
 import threading
@@ -171,6 +173,10 @@ def session(listen=None, ssl=False, client_defaults=False, dht=None):
             | cat.error_notification
             | cat.tracker_notification
             | cat.storage_notification
+            # Peers connecting and leaving, with libtorrent's reason: kept
+            # for the stall report (see PeerLog).
+            | cat.connect_notification
+            | cat.peer_notification
         ),
     }
     if client_defaults:
@@ -197,7 +203,36 @@ def session(listen=None, ssl=False, client_defaults=False, dht=None):
         # (sta-trackerd in the tests) are fine.
         settings["allow_multiple_connections_per_ip"] = True
         settings["ssrf_mitigation"] = False
-    return lt.session(settings)
+    ses = lt.session(settings)
+    # See wait_alerts(): libtorrent writes a byte here when the first alert
+    # after a pop_alerts() is posted.
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    os.set_blocking(w, False)
+    ses.set_alert_fd(w)
+    ALERT_FDS[id(ses)] = (r, w)
+    return ses
+
+
+# Each session's alert pipe (read end, write end), see session().
+ALERT_FDS = {}
+
+
+def wait_alerts(ses, ms):
+    """Waits up to `ms` milliseconds for an alert to pop.
+
+    Not ses.wait_for_alert(): it returns a pointer to the first queued
+    alert, which libtorrent's network thread may move (its queue grows as
+    alerts are posted) before the binding reads the alert's type, and the
+    process dies of a segmentation fault (tests/dirs.rs, 2026-12-03, 2 runs
+    of about 130). The alert fd carries no pointer."""
+    r, _ = ALERT_FDS[id(ses)]
+    if select.select([r], [], [], ms / 1000)[0]:
+        try:
+            while os.read(r, 4096):
+                pass
+        except BlockingIOError:
+            pass
 
 
 def listen_host(listen):
@@ -244,7 +279,7 @@ def wait_listening(ses, deadline, ssl=False):
         port = 0 if ssl else ses.listen_port()
         if port:
             return port
-        ses.wait_for_alert(50)
+        wait_alerts(ses, 50)
         for a in ses.pop_alerts():
             # The binding has no ssl_listen_port(); listen_port() is the
             # plain port, 0 with an SSL listener only.
@@ -302,7 +337,22 @@ class Connected:
             return
 
 
-def report_stall(handle):
+class PeerLog:
+    """The last peer connections and disconnections, with libtorrent's
+    reasons: a stall with no peer left says why each one went."""
+
+    KINDS = ("peer_connect_alert", "peer_disconnected_alert", "peer_error_alert")
+
+    def __init__(self):
+        self.lines = collections.deque(maxlen=40)
+
+    def note(self, alerts):
+        for a in alerts:
+            if type(a).__name__ in self.KINDS:
+                self.lines.append(f"{time.monotonic() - STARTED:.3f} {a.message()}")
+
+
+def report_stall(handle, peer_log=None):
     """On stderr: each peer as libtorrent sees it, for a download that
     stopped moving (the harness shows stderr when a wait fails)."""
     st = handle.status()
@@ -328,6 +378,9 @@ def report_stall(handle):
             f"queue={p.download_queue_length} down={p.total_download} up={p.total_upload} "
             f"last_request={p.last_request} last_active={p.last_active}"
         )
+    if peer_log is not None and peer_log.lines:
+        lines.append("  peer events:")
+        lines.extend(f"    {line}" for line in peer_log.lines)
     print("\n".join(lines), file=sys.stderr, flush=True)
 
 
@@ -346,7 +399,7 @@ def flush(ses, handle, deadline, closed):
             return False
         if time.monotonic() > deadline:
             fail("the downloaded blocks were not flushed to the file in time")
-        ses.wait_for_alert(20)
+        wait_alerts(ses, 20)
         alerts = ses.pop_alerts()
         check_errors(alerts)
         flushed = any(isinstance(a, lt.cache_flushed_alert) for a in alerts)
@@ -398,7 +451,7 @@ def wait_announced(ses, handle, deadline, closed):
     """Announces now and waits for the tracker's answer: the peers it gave."""
     handle.force_reannounce(0, -1, lt.reannounce_flags_t.ignore_min_interval)
     while time.monotonic() < deadline and not closed.is_set():
-        ses.wait_for_alert(50)
+        wait_alerts(ses, 50)
         for a in ses.pop_alerts():
             if isinstance(a, lt.tracker_reply_alert):
                 return a.num_peers
@@ -435,7 +488,7 @@ def seed(args):
             fail("the seeder did not finish checking its file in time")
         if closed.is_set():
             return
-        ses.wait_for_alert(50)
+        wait_alerts(ses, 50)
         check_errors(ses.pop_alerts())
     say("seeding")
     if handle.trackers():
@@ -445,7 +498,7 @@ def seed(args):
     while not closed.is_set():
         again.tick()
         lines.clear()
-        ses.wait_for_alert(100)
+        wait_alerts(ses, 100)
         check_errors(ses.pop_alerts())
 
 
@@ -488,6 +541,7 @@ def leech(args):
     else:
         handle = add(ses, args.torrent, args.save, args)
     connected = Connected(handle)
+    peer_log = PeerLog()
     for peer in args.peer:
         host, port = peer.rsplit(":", 1)
         handle.connect_peer((host, int(port)))
@@ -511,7 +565,7 @@ def leech(args):
             if st.total_wanted_done != last_done:
                 last_done, moved_at = st.total_wanted_done, now
             elif now - moved_at >= stall:
-                report_stall(handle)
+                report_stall(handle, peer_log)
                 moved_at = now
         if now > deadline:
             st = handle.status()
@@ -520,9 +574,10 @@ def leech(args):
             return
         again.tick()
         connected.tick()
-        ses.wait_for_alert(20)
+        wait_alerts(ses, 20)
         alerts = ses.pop_alerts()
         check_errors(alerts)
+        peer_log.note(alerts)
         finished = any(isinstance(a, lt.torrent_finished_alert) for a in alerts)
         del alerts  # see flush()
         finished = finished or handle.status().is_seeding
@@ -535,7 +590,7 @@ def leech(args):
     end = time.monotonic() + args.timeout
     while not closed.is_set() and time.monotonic() < end:
         again.tick()
-        ses.wait_for_alert(100)
+        wait_alerts(ses, 100)
         ses.pop_alerts()
 
 
