@@ -85,6 +85,11 @@ pub const MAX_DIALS_PER_ANNOUNCE: usize = 50;
 /// (per file), however many Dials name it.
 pub const DIAL_PUSH_INTERVAL_SECS: u64 = 60;
 
+/// Milliseconds `sta-peerd` waits before dialing a pushed address: the
+/// client got our address in the same announce and is most likely dialing
+/// us already (spec/tracker.md, "Dial").
+pub const DIAL_PUSH_DELAY_MS: u64 = 1000;
+
 /// Most (file, address) pairs `sta-peerd` remembers having dialed on a
 /// Dial; past it the memory is cleared (a bound, not a cache).
 pub const MAX_PUSHED_DIALS: usize = 10_000;

@@ -506,10 +506,11 @@ fn a_new_bittorrent_client_is_pushed_to_the_sta_holders_that_accept_dials() {
 const PUSHED_DIAL_TARGET: Duration = Duration::from_secs(5);
 
 /// The real `sta-peerd`, seeding, dials a BitTorrent client that just
-/// announced the file over UDP (the tracker's Dial), and opens with the
-/// BEP 3 handshake for that file; the client never dialed anyone.
+/// announced the file over UDP (the tracker's Dial) once the client has
+/// had `DIAL_PUSH_DELAY_MS` to dial it first (it did not), and opens with
+/// the BEP 3 handshake for that file.
 #[test]
-fn a_seeder_dials_a_bittorrent_client_as_soon_as_it_announces() {
+fn a_seeder_dials_a_bittorrent_client_that_announces_and_does_not_dial_it() {
     let tmp = TempDir::new("bt-pushed-dial");
     let t = tracker(&[]);
     let src = tmp.subdir("src").join("f.bin");
@@ -534,6 +535,11 @@ fn a_seeder_dials_a_bittorrent_client_as_soon_as_it_announces() {
     });
     let after = announced.elapsed();
     println!("sta-peerd dialed the announcing client {after:?} after its announce");
+    let wait = Duration::from_millis(sta::limits::DIAL_PUSH_DELAY_MS);
+    assert!(
+        after >= wait,
+        "dialed {after:?} after the announce: the client had {wait:?} to dial first"
+    );
     stream.set_nonblocking(false).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(5)))

@@ -138,8 +138,8 @@ pub struct Engine<S: Storage> {
     magnets: BTreeMap<InfoHash, magnet::Magnet>,
     /// Peers of each file learned from `x.pe`, PEX or the DHT.
     books: BTreeMap<InfoHash, book::PeerBook>,
-    /// When each (file, address) a tracker's Dial named was last dialed.
-    pushed: HashMap<(InfoHash, SocketAddr), Time>,
+    /// The (file, address) pairs trackers' Dials named.
+    pushed: pushed::Pushed,
     /// Control requests waiting for the first tracker session.
     parked: Vec<(LinkId, crate::control::ControlRequest)>,
     /// Job tags of downloads (verify, resume check, allocate).
@@ -190,7 +190,7 @@ impl<S: Storage> Engine<S> {
             sharing: BTreeMap::new(),
             magnets: BTreeMap::new(),
             books: BTreeMap::new(),
-            pushed: HashMap::new(),
+            pushed: pushed::Pushed::default(),
             parked: Vec::new(),
             tags: HashMap::new(),
             next_tag: 0,
@@ -425,6 +425,7 @@ impl<S: Storage> Engine<S> {
         }
         self.next_tick = now + TICK;
         self.tracker_tick(now, false);
+        self.pushed_tick(now);
         self.vouch_tick(now);
         self.peers_tick(now);
         self.control_tick(now);

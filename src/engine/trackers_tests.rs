@@ -5,7 +5,9 @@
 
 use super::tests::{PIECE, file};
 use super::*;
+use crate::engine::pushed::DIAL_PUSH_DELAY;
 use crate::meta::Info;
+use crate::wire::peer::Handshake;
 use crate::wire::tracker::{ErrorCode, ListEntry, Lookup, Pieces, Request, Response};
 use sha1::{Digest, Sha1};
 
@@ -559,13 +561,16 @@ fn a_seeder_sends_accept_dials_and_dials_a_pushed_client_once_per_interval() {
         addr: client,
     };
     m.answer(0, dial(info.info_hash));
+    // Not at once: the client may be dialing us (see DIAL_PUSH_DELAY).
+    assert_eq!(m.peer_dials(), vec![]);
+    m.advance(DIAL_PUSH_DELAY);
     let first = m.peer_dials();
     assert_eq!(first.iter().map(|d| d.1).collect::<Vec<_>>(), vec![client]);
     // Named again (another tracker, a new `started`): not dialed twice.
     m.answer(0, dial(info.info_hash));
-    assert_eq!(m.peer_dials(), vec![]);
     // A file we do not hold is no reason to dial.
     m.answer(0, dial([0x42; 20]));
+    m.advance(DIAL_PUSH_DELAY);
     assert_eq!(m.peer_dials(), vec![]);
     // A Dial takes no place among the answers: the next response still
     // answers the oldest request (here the hello's AcceptDials, then the
@@ -591,9 +596,39 @@ fn a_seeder_sends_accept_dials_and_dials_a_pushed_client_once_per_interval() {
         "every new session asks for Dials"
     );
     m.answer(0, dial(info.info_hash));
+    m.advance(DIAL_PUSH_DELAY);
     let again = m.peer_dials();
     assert_eq!(again.len(), 1, "dialed again after the interval");
     assert_eq!(again[0].1, client);
+}
+
+/// Two connections between the pair are what the wait avoids: libtorrent
+/// can close both (see `DIAL_PUSH_DELAY`).
+#[test]
+fn a_pushed_client_that_dials_us_first_is_not_dialed() {
+    let (mut m, info) = Multi::seeding(false);
+    let client: SocketAddr = "192.0.2.7:51413".parse().unwrap();
+    m.answer(
+        0,
+        Response::Dial {
+            info_hash: info.info_hash,
+            addr: client,
+        },
+    );
+    // It dials in from an ephemeral port and names its listen port.
+    let link = m.e.peer_accepted(m.now, "192.0.2.7:40123".parse().unwrap());
+    let mut hello = Vec::new();
+    Handshake::new(info.info_hash, *b"-LT2080-MunAyFca4prF").encode(&mut hello);
+    let offer = crate::wire::extension::Offer {
+        port: client.port(),
+        client: "libtorrent/2.0.8",
+        pex: true,
+        metadata_size: None,
+    };
+    crate::wire::extension::ExtHandshake::encode(&offer, &mut hello);
+    assert_eq!(m.e.link_input(m.now, link, &hello), hello.len());
+    m.advance(DIAL_PUSH_DELAY + Duration::from_secs(1));
+    assert_eq!(m.peer_dials(), vec![], "the client is connected already");
 }
 
 #[test]
@@ -606,5 +641,6 @@ fn a_pushed_client_is_never_dialed_for_a_private_file() {
             addr: "192.0.2.7:51413".parse().unwrap(),
         },
     );
+    m.advance(DIAL_PUSH_DELAY);
     assert_eq!(m.peer_dials(), vec![]);
 }
