@@ -374,6 +374,7 @@ fn scenario(seed: u64, leechers: usize, size: u64) -> sta::sim::scenario::Scenar
         upload_slots: 4,
         hash_rate: 1_000_000_000,
         limit: Duration::from_secs(600),
+        usage: None,
     }
 }
 

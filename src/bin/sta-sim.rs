@@ -54,6 +54,8 @@ RUN:
     --seed S               seed of every random choice [default: 1]
     --limit T              give up after T simulated [default: 3600s]
     --summary              totals only, no line per leecher
+    --usage T              also print, every T simulated, the share of
+                           its download link each class of leechers used
     -h, --help             print this help
 
 DHT (BEP 5) MODE:
@@ -243,6 +245,7 @@ fn parse() -> Result<Option<(Scenario, bool)>, String> {
         upload_slots: opt(&mut args, "--upload-slots", number)?.unwrap_or(4),
         hash_rate: opt(&mut args, "--hash-rate", parse_rate)?.unwrap_or(1_000_000_000),
         limit: opt(&mut args, "--limit", parse_duration)?.unwrap_or(Duration::from_secs(3600)),
+        usage: opt(&mut args, "--usage", parse_duration)?,
     };
     let per_peer = !args.contains("--summary");
     let rest = args.finish();

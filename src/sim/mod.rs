@@ -24,6 +24,7 @@ pub mod scenario;
 mod shell;
 pub mod store;
 pub mod swarm;
+pub mod usage;
 
 pub use host::Outcome;
 pub use net::{HostId, LinkSpec, NetParams};

@@ -7,6 +7,7 @@ use super::net::{HostId, LinkSpec, NetParams};
 use super::report::lower_bound;
 use super::store::RefStorage;
 use super::swarm::{Sim, World, host_ip, mix_seed};
+use super::usage::{Leecher, Usage};
 use crate::engine::Time;
 use crate::rng::Rng;
 use std::fmt::Write;
@@ -42,6 +43,8 @@ pub struct Scenario {
     pub hash_rate: u64,
     /// Simulated time after which the run gives up.
     pub limit: Duration,
+    /// Sample each class's use of its download links this often.
+    pub usage: Option<Duration>,
 }
 
 /// What happened to one leecher.
@@ -71,6 +74,8 @@ pub struct RunResult {
     pub dialed_pairs: usize,
     /// When each seeder left, if it did.
     pub seed_left: Vec<Option<Duration>>,
+    /// The classes' use of their download links, if sampled.
+    pub usage: Option<Usage>,
 }
 
 fn draw_latency(rng: &mut Rng, (lo, hi): (Duration, Duration)) -> Duration {
@@ -169,8 +174,22 @@ pub fn run(sc: &Scenario) -> Result<RunResult, String> {
     let step = Duration::from_millis(20);
     // Block bytes received by all leechers, and when that last changed.
     let mut last_moved = (0u64, Time::ZERO);
+    let mut usage = sc
+        .usage
+        .map(|every| Usage::new(every, Time::from_duration(t0)));
     loop {
         let now = sim.now();
+        if let Some(u) = usage.as_mut() {
+            u.tick(
+                now,
+                hosts.iter().map(|&h| Leecher {
+                    host: h,
+                    down: sim.hosts[h].spec.down,
+                    received: sim.hosts[h].block_bytes,
+                    done: sim.hosts[h].outcome != Outcome::Running,
+                }),
+            );
+        }
         while let Some(&(h, at)) = pending.last() {
             if Time::from_duration(at) > now {
                 break;
@@ -258,6 +277,7 @@ pub fn run(sc: &Scenario) -> Result<RunResult, String> {
         simulated: Duration::from_micros(sim.now().as_micros()) - t0,
         peers,
         seed_left,
+        usage,
     })
 }
 
@@ -378,5 +398,8 @@ pub fn report(sc: &Scenario, r: &RunResult, per_peer: bool) -> String {
         r.simulated.as_secs_f64(),
         r.events
     );
+    if let Some(u) = &r.usage {
+        out.push_str(&u.report());
+    }
     out
 }
