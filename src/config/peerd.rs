@@ -84,7 +84,7 @@ pub const UPLOAD_SLOTS: Setting = Setting::new(
     "--upload-slots",
     "N",
     Unset::Value("4"),
-    "peers served at once per file (a seed serves one more while more peers than that want its pieces)",
+    "peers served at once per file (a seed serves one more while more peers than that want its pieces; a downloader whose upload idles lends up to 4 more until the next 10 s round; 0: upload nothing)",
 );
 pub const HASH_THREADS: Setting = Setting::new(
     "--hash-threads",

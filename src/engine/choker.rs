@@ -8,7 +8,9 @@
 //!   given to a choked peer at random and kept for three rounds, so new
 //!   peers get a chance to show what they send; peers that withhold
 //!   (the caller's word: known for a round, they never sent us a byte)
-//!   get only that, neither free nor regular slots;
+//!   get only that, neither free nor regular slots; and while our upload
+//!   idles with every slot dealt, up to [`SPARE`] more are lent between
+//!   rounds;
 //! - while seeding, nobody sends us anything: the peers that got the
 //!   least from us get the slots, so every peer gets its turn.
 //!
@@ -29,6 +31,15 @@ use std::collections::BTreeMap;
 /// pass its pieces on (5 leechers, 2 at 100 and 3 at 20 Mbit/s, the seed
 /// at 100, seeds 1-6: 1.58-1.80 against 1.18-1.65).
 pub const SEED_EXTRA: usize = 1;
+/// Slots a downloading peer lends beyond `slots`, one per call of
+/// [`Choker::fill`], while its upload idles with every slot dealt: the
+/// peers it unchokes cannot take what it could send (slow links, or
+/// little of ours they lack), and an idle upload helps nobody. The next
+/// round deals only `slots` again. Simulated, 1,000 leechers on 10, 50 and
+/// 100 Mbit/s links, seeds 1 and 2: last finish 1.241 and 1.251 x bound
+/// with spare slots, 1.294 and 1.320 without; 100 leechers of 16 MiB,
+/// seeds 1-6: 1.34-1.43 against 1.42-1.66.
+pub const SPARE: usize = 4;
 /// Rounds an optimistic unchoke lasts (at 10 s a round: 30 s).
 pub const OPTIMISTIC_ROUNDS: u32 = 3;
 /// A slot given between rounds is held this long at least, time for the
@@ -57,6 +68,9 @@ pub struct Candidate {
     /// Known for a round, it never sent us a byte, and we want pieces
     /// from some peer: under tit-for-tat it gets only optimistic turns.
     pub withholds: bool,
+    /// It sent us a byte, or is known for less than a round: under
+    /// tit-for-tat it may get a spare slot (see [`SPARE`]).
+    pub earns_spare: bool,
 }
 
 /// How the slots are dealt this round.
@@ -124,14 +138,17 @@ impl Choker {
     /// tit-for-tat, a peer that sent us nothing at all gives up a slot it
     /// has held for [`MIN_HOLD`] to a waiting peer that sends (the
     /// optimistic slot excepted), so a free rider that took a free slot
-    /// keeps it only while nobody better wants it.
+    /// keeps it only while nobody better wants it. With every slot dealt
+    /// and our upload `idle`, one waiting peer gets a spare slot.
     pub fn fill(
         &mut self,
         candidates: &[Candidate],
         rule: Rule,
+        idle: bool,
         now: Time,
         rng: &mut Rng,
     ) -> Changes {
+        let mut idle = idle;
         let mut waiting: Vec<Candidate> = candidates
             .iter()
             .filter(|c| !self.is_unchoked(c.link))
@@ -144,6 +161,11 @@ impl Choker {
                 continue;
             }
             if self.offer(c.link, rule, candidates.len(), now) {
+                changes.unchoke.push(c.link);
+                continue;
+            }
+            if idle && self.lend(&c, rule, now) {
+                idle = false;
                 changes.unchoke.push(c.link);
                 continue;
             }
@@ -168,6 +190,20 @@ impl Choker {
             changes.unchoke.push(c.link);
         }
         changes
+    }
+
+    /// A spare slot for `c` (see [`SPARE`]): only while downloading, to a
+    /// peer that earns one, and never with no slots at all (a peer told
+    /// to upload nothing uploads nothing).
+    fn lend(&mut self, c: &Candidate, rule: Rule, now: Time) -> bool {
+        let lends = rule == Rule::TitForTat
+            && c.earns_spare
+            && self.slots > 0
+            && self.unchoked.len() < self.slots + SPARE;
+        if lends {
+            self.unchoked.insert(c.link, now);
+        }
+        lends
     }
 
     /// The peer lost interest or left: true when it held a slot (so a
@@ -304,6 +340,7 @@ mod tests {
             link,
             score,
             withholds: false,
+            earns_spare: true,
         }
     }
 
@@ -386,6 +423,7 @@ mod tests {
     fn withholding(link: LinkId) -> Candidate {
         Candidate {
             withholds: true,
+            earns_spare: false,
             ..c(link, 0)
         }
     }
@@ -421,11 +459,17 @@ mod tests {
     fn a_peer_that_withholds_gets_no_free_slot_but_optimistic_turns() {
         let mut ch = Choker::new(3);
         let mut rng = Rng::new(5);
-        let changes = ch.fill(&[withholding(9), c(2, 0)], Rule::TitForTat, at(0), &mut rng);
+        let changes = ch.fill(
+            &[withholding(9), c(2, 0)],
+            Rule::TitForTat,
+            false,
+            at(0),
+            &mut rng,
+        );
         assert_eq!(changes.unchoke, [2], "a free slot, but not to 9");
         // A seed serves it like any other.
         let mut seed = Choker::new(3);
-        let changes = seed.fill(&[withholding(9)], Rule::Seeding, at(0), &mut rng);
+        let changes = seed.fill(&[withholding(9)], Rule::Seeding, false, at(0), &mut rng);
         assert_eq!(changes.unchoke, [9]);
         // With room for all, it still gets its optimistic turn: two
         // leechers that each wait for the other never deadlock.
@@ -438,6 +482,41 @@ mod tests {
         );
         assert!(ch.is_unchoked(9) && ch.is_unchoked(2));
         assert_eq!(ch.optimistic.map(|(o, _)| o), Some(9));
+    }
+
+    #[test]
+    fn an_idle_upload_lends_spare_slots_one_at_a_time_until_the_round() {
+        let mut ch = Choker::new(2);
+        let mut rng = Rng::new(7);
+        let new_peer = |link| Candidate {
+            earns_spare: true,
+            ..c(link, 0)
+        };
+        let mut peers: Vec<Candidate> = (1..=8).map(new_peer).collect();
+        peers.push(withholding(9));
+        peers.push(Candidate {
+            earns_spare: false,
+            ..c(10, 0)
+        });
+        let changes = ch.fill(&peers, Rule::TitForTat, false, at(0), &mut rng);
+        assert_eq!(changes.unchoke.len(), 2, "the free slots only");
+        for i in 1..=SPARE {
+            let changes = ch.fill(&peers, Rule::TitForTat, true, at(i as u64), &mut rng);
+            assert_eq!(changes.unchoke.len(), 1, "one spare slot per call");
+            assert!(!changes.unchoke.contains(&9) && !changes.unchoke.contains(&10));
+        }
+        assert_eq!(ch.unchoked(), 2 + SPARE);
+        let changes = ch.fill(&peers, Rule::TitForTat, true, at(9), &mut rng);
+        assert!(changes.unchoke.is_empty(), "at most SPARE");
+        ch.round(&peers, Rule::TitForTat, at(10), &mut rng);
+        assert_eq!(ch.unchoked(), 2, "the round deals the slots alone");
+        // Seeding has its own rule, and no slots means no upload at all.
+        let mut seed = Choker::new(2);
+        seed.fill(&peers[..3], Rule::Seeding, true, at(0), &mut rng);
+        assert_eq!(seed.unchoked(), 2);
+        let mut none = Choker::new(0);
+        let changes = none.fill(&peers, Rule::TitForTat, true, at(0), &mut rng);
+        assert!(changes.unchoke.is_empty(), "{changes:?}");
     }
 
     #[test]

@@ -677,7 +677,8 @@ impl<S: Storage> Engine<S> {
         for t in self.torrents.values_mut() {
             let candidates = choke_candidates(t, &self.peers, now);
             let rule = choke_rule(t);
-            changes.push(t.choker.fill(&candidates, rule, now, &mut self.rng));
+            let idle = upload_idle(t, &self.peers);
+            changes.push(t.choker.fill(&candidates, rule, idle, now, &mut self.rng));
         }
         self.apply_chokes(changes);
     }
@@ -722,6 +723,17 @@ impl<S: Storage> Engine<S> {
     }
 }
 
+/// Whether every peer we unchoke has nothing waiting with us and nothing
+/// of ours unsent: our upload could carry more than they ask.
+fn upload_idle(t: &Torrent, peers: &BTreeMap<LinkId, Box<PeerConn>>) -> bool {
+    t.peers().iter().all(|l| {
+        !t.choker.is_unchoked(*l)
+            || peers
+                .get(l)
+                .is_none_or(|p| p.upload.waiting() == 0 && p.upload.unsent() == 0)
+    })
+}
+
 fn choke_rule(t: &Torrent) -> Rule {
     match t.is_complete() {
         true => Rule::Seeding,
@@ -749,11 +761,12 @@ fn choke_candidates(
                 Rule::TitForTat => (p.downloaded - p.downloaded_at_round + p.downloaded / 2) as i64,
                 Rule::Seeding => t.reveal.spread(link) as i64 * piece - p.uploaded as i64,
             };
-            let withholds = rule == Rule::TitForTat && wanting && withholds(p, now);
+            let silent = withholds(p, now);
             Some(Candidate {
                 link,
                 score,
-                withholds,
+                withholds: rule == Rule::TitForTat && wanting && silent,
+                earns_spare: !silent,
             })
         })
         .collect()
