@@ -144,11 +144,10 @@ impl Choker {
         &mut self,
         candidates: &[Candidate],
         rule: Rule,
-        idle: bool,
+        mut idle: bool,
         now: Time,
         rng: &mut Rng,
     ) -> Changes {
-        let mut idle = idle;
         let mut waiting: Vec<Candidate> = candidates
             .iter()
             .filter(|c| !self.is_unchoked(c.link))

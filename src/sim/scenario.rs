@@ -296,7 +296,8 @@ impl RunResult {
     }
 }
 
-fn rate_text(bytes_per_sec: u64) -> String {
+/// A rate as `tc` writes it (bytes per second in, `50mbit` out).
+pub(super) fn rate_text(bytes_per_sec: u64) -> String {
     match bytes_per_sec {
         0 => "unlimited".into(),
         b => format!("{}mbit", b as f64 * 8.0 / 1e6),

@@ -3,6 +3,7 @@
 //! swarm loses time against its lower bound shows as a class below 100 %.
 
 use super::net::HostId;
+use super::scenario::rate_text;
 use crate::engine::Time;
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -69,7 +70,7 @@ impl Usage {
                 used: 0.0,
             });
             cell.active += 1;
-            cell.used += (l.received - before) as f64 / (l.down as f64 * secs);
+            cell.used += l.received.saturating_sub(before) as f64 / (l.down as f64 * secs);
         }
         for cell in row.values_mut() {
             cell.used /= cell.active as f64;
@@ -94,18 +95,18 @@ impl Usage {
             self.every
         );
         for c in &classes {
-            let _ = write!(out, " {:>17}", format!("{}mbit", *c as f64 * 8.0 / 1e6));
+            let _ = write!(out, " {:>17}", rate_text(*c));
         }
         out.push('\n');
         for (at, row) in &self.rows {
             let _ = write!(out, "{:>7.1} s", at.as_secs_f64());
             for c in &classes {
-                match row.get(c) {
+                let _ = match row.get(c) {
                     Some(cell) => {
-                        let _ = write!(out, " {:>6.1} % of {:>4}", cell.used * 100.0, cell.active);
+                        write!(out, " {:>6.1} % of {:>4}", cell.used * 100.0, cell.active)
                     }
-                    None => out.push_str(&format!(" {:>17}", "-")),
-                }
+                    None => write!(out, " {:>17}", "-"),
+                };
             }
             out.push('\n');
         }
@@ -130,6 +131,7 @@ mod tests {
             received,
             done,
         };
+        let cell = |active, used| Cell { active, used };
         u.tick(at(500), std::iter::empty()); // not due yet
         assert!(u.rows.is_empty());
         u.tick(
@@ -143,37 +145,19 @@ mod tests {
         );
         // Host 1 used its whole link, host 2 none; unlimited links bound nothing.
         assert_eq!(u.rows[0].1.len(), 1);
-        assert_eq!(
-            u.rows[0].1[&1000],
-            Cell {
-                active: 2,
-                used: 0.5
-            }
-        );
+        assert_eq!(u.rows[0].1[&1000], cell(2, 0.5));
         // Host 1 finished during the second interval: still counted in it,
         // not after.
         u.tick(
             at(2000),
             [leecher(1, 1000, 1500, true), leecher(2, 1000, 1000, false)].into_iter(),
         );
-        assert_eq!(
-            u.rows[1].1[&1000],
-            Cell {
-                active: 2,
-                used: 0.75
-            }
-        );
+        assert_eq!(u.rows[1].1[&1000], cell(2, 0.75));
         u.tick(
             at(3000),
             [leecher(1, 1000, 1500, true), leecher(2, 1000, 1250, false)].into_iter(),
         );
-        assert_eq!(
-            u.rows[2].1[&1000],
-            Cell {
-                active: 1,
-                used: 0.25
-            }
-        );
+        assert_eq!(u.rows[2].1[&1000], cell(1, 0.25));
         let text = u.report();
         assert!(text.contains("0.008mbit"), "{text}");
         assert!(text.contains("25.0 % of    1"), "{text}");
