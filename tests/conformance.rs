@@ -1353,7 +1353,7 @@ fn check(ex: &Example, want: &Expect) -> Result<(), String> {
 
 /// Each file of `info` as (path joined with `/`, length, offset, pad).
 fn files_of(info: &Info) -> Vec<(String, u64, u64, bool)> {
-    let file = |f: &FileEntry| (info.path(f).to_string(), f.length, f.offset, f.pad);
+    let file = |f: FileEntry| (info.path(&f).to_string(), f.length, f.offset, f.pad);
     info.files().iter().map(file).collect()
 }
 

@@ -398,7 +398,7 @@ fn a_shared_tree_is_one_multi_file_torrent_in_path_order() {
     let got: Vec<(String, u64)> = info
         .files()
         .iter()
-        .map(|f| (info.path(f).to_string(), f.length))
+        .map(|f| (info.path(&f).to_string(), f.length))
         .collect();
     assert_eq!(got, want, "files of the info dict (want: sorted by path)");
     assert!(

@@ -1078,7 +1078,7 @@ fn multi_file_and_missing_keys() {
     });
     let tree = Info::from_bencoded(&bytes).expect("a tree of one file");
     assert!(tree.is_multi());
-    assert_eq!(tree.path(&tree.files()[0]).to_string(), "a");
+    assert_eq!(tree.path(&tree.files().get(0).unwrap()).to_string(), "a");
     let bytes = info_with(|e| e.push((b"files", files.clone())));
     assert_eq!(info_err(&bytes), InfoError::LengthAndFiles);
 
@@ -1330,7 +1330,9 @@ fn tree_depth_and_length_limits() {
     let deep = vec!["d"; MAX_PATH_DEPTH];
     let info = tree_ok(&after_a(file(5, &deep)));
     assert_eq!(
-        info.path(&info.files()[1]).components().count(),
+        info.path(&info.files().get(1).unwrap())
+            .components()
+            .count(),
         MAX_PATH_DEPTH
     );
     let deeper = vec!["d"; MAX_PATH_DEPTH + 1];
@@ -1436,7 +1438,7 @@ fn pad_files_are_exempt_from_collisions_only() {
     assert_eq!(info.file_count(), 3);
     let pads: Vec<bool> = info.files().iter().map(|f| f.pad).collect();
     assert_eq!(pads, [false, true, false, true, true, true, false]);
-    assert_eq!(info.files()[2].offset, 16384);
+    assert_eq!(info.files().get(2).unwrap().offset, 16384);
     // Their paths still obey the component rules.
     assert_eq!(
         info_err(&after_a(file_attr("p", 1, &["..", "x"]))),
@@ -1464,7 +1466,7 @@ fn symlinks_are_refused_other_attrs_ignored() {
     );
     for attr in ["", "x", "h", "xh", "?"] {
         let info = tree_ok(&after_a(file_attr(attr, 5, &["f"])));
-        assert!(!info.files()[1].pad, "attr {attr:?}");
+        assert!(!info.files().get(1).unwrap().pad, "attr {attr:?}");
     }
     // An attr that is not a byte string is ignored.
     let Value::Dict(mut entries) = file(5, &["f"]) else {
@@ -1645,7 +1647,7 @@ fn a_hundred_thousand_files_parse_quickly() {
     let took = start.elapsed();
     assert_eq!(info.file_count(), 100_000);
     assert_eq!(info.length, 100_000);
-    let last = &info.files()[99_999];
+    let last = &info.files().get(99_999).unwrap();
     assert_eq!(info.path(last).to_string(), "d99/4/f99999");
     assert_eq!(last.offset, 99_999);
     if !cfg!(debug_assertions) {
@@ -1683,7 +1685,7 @@ fn the_longest_deepest_paths_parse_quickly() {
     let took = start.elapsed();
     assert_eq!(info.file_count(), n);
     assert_eq!(
-        info.path(&info.files()[0]).to_string().len(),
+        info.path(&info.files().get(0).unwrap()).to_string().len(),
         MAX_PATH_LEN - 1
     );
     eprintln!("{n} files of {MAX_PATH_DEPTH} components: {took:?}");
@@ -1745,7 +1747,10 @@ fn no_accepted_path_leaves_the_output_dir() {
             continue;
         };
         accepted += 1;
-        let got: Vec<&str> = info.path(&info.files()[0]).components().collect();
+        let got: Vec<&str> = info
+            .path(&info.files().get(0).unwrap())
+            .components()
+            .collect();
         assert_eq!(&got, path);
         let mut at = top.clone();
         for c in got {
@@ -1796,7 +1801,7 @@ fn unknown_keys_of_a_file_are_kept_and_hashed() {
     assert_eq!(extra.bencoded, bytes);
     assert_ne!(extra.info_hash, plain.info_hash);
     let listed = |info: &Info| -> Vec<(String, u64)> {
-        let file = |f: &FileEntry| (info.path(f).to_string(), f.length);
+        let file = |f: FileEntry| (info.path(&f).to_string(), f.length);
         info.files().iter().map(file).collect()
     };
     assert_eq!(listed(&extra), listed(&plain));

@@ -150,15 +150,18 @@ fn check(data: &[u8]) {
     assert_eq!(info.pieces().len(), info.num_pieces() as usize * 20);
     if !info.is_multi() {
         assert_eq!(files.len(), 1);
-        assert!(info.path(&files[0]).is_empty() && !files[0].pad);
-        assert_eq!((files[0].offset, files[0].length), (0, info.length));
+        let Some(file) = files.get(0) else {
+            unreachable!("one file")
+        };
+        assert!(info.path(&file).is_empty() && !file.pad);
+        assert_eq!((file.offset, file.length), (0, info.length));
         return;
     }
     let mut at = 0u64;
     let mut real = HashSet::new();
     let mut dirs = HashSet::new();
-    for f in files {
-        let path: Vec<String> = info.path(f).components().map(str::to_owned).collect();
+    for f in files.iter() {
+        let path: Vec<String> = info.path(&f).components().map(str::to_owned).collect();
         assert_eq!(f.offset, at, "{f:?}");
         at += f.length;
         // Pad files never reach the disk, but obey the component rules.

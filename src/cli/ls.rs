@@ -12,7 +12,7 @@ pub fn shown_files(info: &Info) -> Vec<(String, u64)> {
     info.files()
         .iter()
         .filter(|f| !f.pad)
-        .map(|f| match info.path(f) {
+        .map(|f| match info.path(&f) {
             path if path.is_empty() => (info.name.clone(), f.length),
             path => (path.to_string(), f.length),
         })

@@ -33,7 +33,7 @@ fn wanted_files(info: &Info, only: &[String]) -> Result<Option<Vec<bool>>, Refus
         .iter()
         .map(|f| {
             let path = match info.is_multi() {
-                true => info.path(f).to_string(),
+                true => info.path(&f).to_string(),
                 false => info.name.clone(),
             };
             !f.pad && only.iter().any(|g| crate::meta::glob::matches(g, &path))

@@ -165,7 +165,7 @@ impl Torrent {
             let g = self.info.geometry();
             let mut unwanted = Bitfield::full(g.num_pieces());
             for (f, _) in self.info.files().iter().zip(w).filter(|(_, w)| **w) {
-                for p in pieces_of(&g, f) {
+                for p in pieces_of(&g, &f) {
                     unwanted.clear(p);
                 }
             }
@@ -192,7 +192,7 @@ impl Torrent {
                 continue;
             }
             files += 1;
-            if pieces_of(&g, f).all(|p| self.have.get(p)) {
+            if pieces_of(&g, &f).all(|p| self.have.get(p)) {
                 done += 1;
             }
         }

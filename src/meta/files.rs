@@ -2,23 +2,27 @@
 //! concatenation, in the order of the info dict's `files` list. A
 //! single-file torrent is one entry with an empty path.
 //!
-//! A file's path is not copied out of the info dict: an entry keeps where
-//! its bencoded `path` list lies in the dict's bytes, which the `Info`
-//! keeps anyway ([`super::Info::path`] reads it). A tree of 100,000 files
-//! then costs its dict and 32 bytes a file, where a `Vec<String>` per
-//! path took about 180 (bench/dirs.sh, memory phase).
+//! A file's path is not copied out of the info dict: the table keeps
+//! where its bencoded `path` list starts in the dict's bytes, which the
+//! `Info` keeps anyway ([`super::Info::path`] reads it), and a file's
+//! length is where the next one starts. A tree of 100,000 files then
+//! costs its dict and 12 bytes and a bit a file, where a `Vec<String>`
+//! per path took about 180 and a 32-byte entry each 32 (bench/dirs.sh,
+//! memory phase).
 
+use crate::bitfield::Bitfield;
 use std::fmt;
 use std::ops::Range;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One file of a [`Files`] table, as read from it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileEntry {
     pub length: u64,
     /// Where the file starts in the concatenation.
     pub offset: u64,
-    /// Where its bencoded `path` list lies in the info dict (empty for a
-    /// single file).
-    pub(super) path: (u32, u32),
+    /// Where its bencoded `path` list starts in the info dict (0 for a
+    /// single file, which has none).
+    pub(super) path: u32,
     /// A BEP 47 pad file: zeros that align the next file on a piece
     /// boundary, never written to disk.
     pub pad: bool,
@@ -27,6 +31,103 @@ pub struct FileEntry {
 impl FileEntry {
     pub fn range(&self) -> Range<u64> {
         self.offset..self.offset + self.length
+    }
+}
+
+/// The files of a torrent in offset order, pad files included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Files {
+    /// Where each file starts in the concatenation.
+    offsets: Vec<u64>,
+    /// Where each file's bencoded `path` list starts in the dict.
+    paths: Vec<u32>,
+    pads: Bitfield,
+    /// Where the last file ends: the concatenation's length.
+    length: u64,
+}
+
+impl Files {
+    /// An empty table with room for `count` files (at most `u32::MAX`).
+    pub(super) fn with_capacity(count: usize) -> Files {
+        Files {
+            offsets: Vec::with_capacity(count),
+            paths: Vec::with_capacity(count),
+            pads: Bitfield::new(u32::try_from(count).unwrap_or(u32::MAX)),
+            length: 0,
+        }
+    }
+
+    /// Appends a file of `length` bytes after the others; false (and
+    /// nothing added) past the room made or past `u64::MAX` bytes.
+    pub(super) fn push(&mut self, length: u64, path: u32, pad: bool) -> bool {
+        let index = self.offsets.len() as u32;
+        let Some(end) = self.length.checked_add(length) else {
+            return false;
+        };
+        if index >= self.pads.len() {
+            return false;
+        }
+        if pad {
+            self.pads.set(index);
+        }
+        self.offsets.push(self.length);
+        self.paths.push(path);
+        self.length = end;
+        true
+    }
+
+    pub fn len(&self) -> usize {
+        self.offsets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.offsets.is_empty()
+    }
+
+    /// The concatenation's length: where the last file ends.
+    pub fn total(&self) -> u64 {
+        self.length
+    }
+
+    /// File `i`, if there is one.
+    pub fn get(&self, i: usize) -> Option<FileEntry> {
+        (i < self.len()).then(|| self.entry(i))
+    }
+
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = FileEntry> + '_ {
+        (0..self.len()).map(|i| self.entry(i))
+    }
+
+    /// File `i`, which exists.
+    fn entry(&self, i: usize) -> FileEntry {
+        let offset = self.offsets[i];
+        let end = self.offsets.get(i + 1).copied().unwrap_or(self.length);
+        FileEntry {
+            length: end - offset,
+            offset,
+            path: self.paths[i],
+            pad: self.pads.get(i as u32),
+        }
+    }
+
+    /// The files (by index) holding any byte of `range`, with the part of
+    /// `range` each holds; empty files and files outside are skipped.
+    pub fn overlapping(&self, range: Range<u64>) -> impl Iterator<Item = (usize, Range<u64>)> + '_ {
+        // The first file ending after range.start: the last one starting
+        // at or before it, past any empty files there.
+        let first = self
+            .offsets
+            .partition_point(|&o| o <= range.start)
+            .saturating_sub(1);
+        (first..self.len())
+            .map(|i| (i, self.entry(i)))
+            .take_while(move |(_, f)| f.offset < range.end)
+            .map(move |(i, f)| {
+                let start = f.offset.max(range.start);
+                let end = (f.offset + f.length).min(range.end);
+                (i, start..end)
+            })
+            .filter(|(_, r)| r.start < r.end)
     }
 }
 
@@ -44,6 +145,13 @@ impl<'a> FilePath<'a> {
         FilePath { list }
     }
 
+    /// The list that starts at `start` of `dict` (validated bencode, a
+    /// list of strings there); empty if it is not one.
+    pub(super) fn at(dict: &'a [u8], start: usize) -> FilePath<'a> {
+        let list = list_end(dict, start).and_then(|end| dict.get(start..end));
+        FilePath::new(list.unwrap_or_default())
+    }
+
     /// True for the one file of a single-file torrent.
     pub fn is_empty(&self) -> bool {
         self.list.len() <= 2
@@ -54,6 +162,20 @@ impl<'a> FilePath<'a> {
             rest: self.list.get(1..).unwrap_or_default(),
         }
     }
+}
+
+/// Where the list of strings at `start` of `bytes` ends (past its `e`).
+fn list_end(bytes: &[u8], start: usize) -> Option<usize> {
+    if bytes.get(start) != Some(&b'l') {
+        return None;
+    }
+    let mut at = start + 1;
+    while *bytes.get(at)? != b'e' {
+        let colon = at + bytes.get(at..)?.iter().position(|&b| b == b':')?;
+        let len: usize = std::str::from_utf8(&bytes[at..colon]).ok()?.parse().ok()?;
+        at = colon.checked_add(1)?.checked_add(len)?;
+    }
+    Some(at + 1)
 }
 
 /// The components joined with `/` (no component holds one).
@@ -203,50 +325,51 @@ impl<P: AsRef<str>> FromIterator<(P, u64)> for Listing {
     }
 }
 
-/// The files (by index) holding any byte of `range`, with the part of
-/// `range` each holds; empty files and files outside are skipped.
-/// `files` must be in offset order, as [`super::Info::files`] are.
-pub fn overlapping(
-    files: &[FileEntry],
-    range: Range<u64>,
-) -> impl Iterator<Item = (usize, Range<u64>)> + '_ {
-    // The first file ending after range.start.
-    let first = files.partition_point(|f| f.offset + f.length <= range.start);
-    files[first..]
-        .iter()
-        .enumerate()
-        .take_while(move |(_, f)| f.offset < range.end)
-        .map(move |(i, f)| {
-            let start = f.offset.max(range.start);
-            let end = (f.offset + f.length).min(range.end);
-            (first + i, start..end)
-        })
-        .filter(|(_, r)| r.start < r.end)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn entry(offset: u64, length: u64) -> FileEntry {
-        FileEntry {
-            path: (0, 0),
-            length,
-            offset,
-            pad: false,
+    fn table(lengths: &[u64]) -> Files {
+        let mut files = Files::with_capacity(lengths.len());
+        for (i, &n) in lengths.iter().enumerate() {
+            assert!(files.push(n, i as u32, n == 0));
         }
+        files
     }
 
     #[test]
     fn ranges_split_at_file_boundaries() {
         // 0..10, an empty file at 10, 10..15, 15..30
-        let files = [entry(0, 10), entry(10, 0), entry(10, 5), entry(15, 15)];
-        let got: Vec<_> = overlapping(&files, 8..17).collect();
+        let files = table(&[10, 0, 5, 15]);
+        let got: Vec<_> = files.overlapping(8..17).collect();
         assert_eq!(got, vec![(0, 8..10), (2, 10..15), (3, 15..17)]);
-        let got: Vec<_> = overlapping(&files, 10..15).collect();
+        let got: Vec<_> = files.overlapping(10..15).collect();
         assert_eq!(got, vec![(2, 10..15)]);
-        assert_eq!(overlapping(&files, 30..40).count(), 0);
-        assert_eq!(overlapping(&files, 5..5).count(), 0);
+        assert_eq!(files.overlapping(0..30).count(), 3);
+        assert_eq!(files.overlapping(30..40).count(), 0);
+        assert_eq!(files.overlapping(5..5).count(), 0);
+    }
+
+    #[test]
+    fn a_table_reads_lengths_from_the_next_offset() {
+        let files = table(&[10, 0, 5]);
+        let got: Vec<_> = files
+            .iter()
+            .map(|f| (f.offset, f.length, f.path, f.pad))
+            .collect();
+        assert_eq!(
+            got,
+            [(0, 10, 0, false), (10, 0, 1, true), (10, 5, 2, false)]
+        );
+        assert_eq!((files.len(), files.total(), files.get(3)), (3, 15, None));
+        let mut full = table(&[1]);
+        assert!(
+            !full.push(1, 0, false),
+            "no room was made for a second file"
+        );
+        let mut huge = table(&[u64::MAX]);
+        huge.pads = Bitfield::new(2);
+        assert!(!huge.push(1, 0, false), "past u64::MAX bytes");
     }
 
     #[test]
@@ -264,6 +387,12 @@ mod tests {
         assert_eq!(FilePath::new(b"l9:abce").components().count(), 0);
         let huge = format!("l{}:ae", usize::MAX);
         assert_eq!(FilePath::new(huge.as_bytes()).components().count(), 0);
+        // Found by where it starts, in the middle of a dict.
+        let dict = b"d4:pathl2:ab1:cee";
+        assert_eq!(FilePath::at(dict, 7).to_string(), "ab/c");
+        assert!(FilePath::at(dict, 8).is_empty());
+        assert!(FilePath::at(&dict[..12], 7).is_empty(), "cut");
+        assert!(FilePath::at(huge.as_bytes(), 0).is_empty());
     }
 
     #[test]

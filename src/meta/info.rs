@@ -8,7 +8,7 @@
 //! every BitTorrent client.
 
 use super::bencode::{self, BencodeError, Value};
-use super::files::{FileEntry, FilePath, TreeFiles};
+use super::files::{FileEntry, FilePath, Files, TreeFiles};
 use super::geometry::Geometry;
 use super::paths::{PathError, check_path, check_tree};
 use crate::limits::{MAX_FILES, MAX_NAME_LEN, MAX_PIECE_LENGTH, MAX_PIECES, MIN_PIECE_LENGTH};
@@ -31,7 +31,7 @@ pub struct Info {
     pub info_hash: InfoHash,
     /// The files in offset order; one with an empty path for a single
     /// file.
-    files: Vec<FileEntry>,
+    files: Files,
     /// True for a `files` dict (a directory), even of one file.
     multi: bool,
 }
@@ -192,7 +192,7 @@ impl Info {
             return Err(InfoError::TooManyFiles(count));
         }
         let piece_length = check_piece_length(piece_length.into())?;
-        let mut entries = Vec::with_capacity(count);
+        let mut entries = Files::with_capacity(count);
         let all = || (0..count).map(|i| files.file(i));
         let mut offset = 0u64;
         // Sized exactly: the dict is kept for as long as the share.
@@ -224,18 +224,13 @@ impl Info {
                 bytes_to(&mut out, c.as_bytes());
             }
             out.push(b'e');
-            let end = out.len();
             out.push(b'e');
-            entries.push(FileEntry {
-                path: (start as u32, end as u32),
-                length,
-                offset,
-                pad: false,
-            });
             offset = offset
                 .checked_add(length)
                 .filter(|&n| i64::try_from(n).is_ok())
                 .ok_or(InfoError::BadLength(i64::MAX))?;
+            // Below 4 GiB: the size was checked.
+            entries.push(length, start as u32, false);
         }
         check_tree(count, |i| files.file(i).0.split('/')).map_err(InfoError::BadPath)?;
         if offset == 0 {
@@ -319,16 +314,12 @@ impl Info {
                 if length <= 0 {
                     return Err(InfoError::BadLength(length));
                 }
-                let file = FileEntry {
-                    path: (0, 0),
-                    length: length as u64,
-                    offset: 0,
-                    pad: false,
-                };
-                (vec![file], false)
+                let mut file = Files::with_capacity(1);
+                file.push(length as u64, 0, false);
+                (file, false)
             }
         };
-        let length = files.last().map_or(0, |f| f.offset + f.length);
+        let length = files.total();
         if length == 0 {
             return Err(InfoError::BadLength(0));
         }
@@ -363,19 +354,17 @@ impl Info {
 
     /// The files in offset order (one, with an empty path, for a single
     /// file), pad files included.
-    pub fn files(&self) -> &[FileEntry] {
+    pub fn files(&self) -> &Files {
         &self.files
     }
 
     /// The path of `file`, one of [`Info::files`], under the torrent's
     /// name (empty for a single file).
     pub fn path(&self, file: &FileEntry) -> FilePath<'_> {
-        let (start, end) = file.path;
-        FilePath::new(
-            self.bencoded
-                .get(start as usize..end as usize)
-                .unwrap_or_default(),
-        )
+        match self.multi {
+            true => FilePath::at(&self.bencoded, file.path as usize),
+            false => FilePath::new(b""),
+        }
     }
 
     /// True for a tree (a `files` list), even one of a single file.
@@ -524,7 +513,7 @@ fn check_ssl_cert(v: Option<&Value<'_>>) -> Result<(), InfoError> {
 /// The entries of the `files` list at `range` of `dict` (validated
 /// bencode), their paths checked one by one and against each other, laid
 /// end to end. Each entry is decoded alone, then dropped.
-fn parse_files(dict: &[u8], range: Range<usize>) -> Result<Vec<FileEntry>, InfoError> {
+fn parse_files(dict: &[u8], range: Range<usize>) -> Result<Files, InfoError> {
     let Some(list) = bencode::list_at(dict, range, 1)? else {
         return Err(InfoError::Missing("files"));
     };
@@ -537,7 +526,7 @@ fn parse_files(dict: &[u8], range: Range<usize>) -> Result<Vec<FileEntry>, InfoE
     if u32::try_from(dict.len()).is_err() {
         return Err(InfoError::TooLarge(dict.len()));
     }
-    let mut files = Vec::with_capacity(list.len());
+    let mut files = Files::with_capacity(list.len());
     let mut offset = 0u64;
     for (index, &at) in list.iter().enumerate() {
         let bad = |error| InfoError::BadFile { index, error };
@@ -550,14 +539,11 @@ fn parse_files(dict: &[u8], range: Range<usize>) -> Result<Vec<FileEntry>, InfoE
             .checked_add(file.length)
             .filter(|&n| i64::try_from(n).is_ok())
             .ok_or(InfoError::BadLength(i64::MAX))?;
-        files.push(file);
+        files.push(file.length, file.path, file.pad);
     }
     // Pad files never reach the disk; libtorrent names many of them alike.
-    let real: Vec<&FileEntry> = files.iter().filter(|f| !f.pad).collect();
-    let path = |i: usize| {
-        let (start, end) = real[i].path;
-        FilePath::new(&dict[start as usize..end as usize]).components()
-    };
+    let real: Vec<u32> = files.iter().filter(|f| !f.pad).map(|f| f.path).collect();
+    let path = |i: usize| FilePath::at(dict, real[i] as usize).components();
     check_tree(real.len(), path).map_err(InfoError::BadPath)?;
     Ok(files)
 }
@@ -593,7 +579,7 @@ fn parse_file(
     }
     check_path(&path).map_err(FileError::Path)?;
     Ok(FileEntry {
-        path: (at.start as u32, at.end as u32),
+        path: at.start as u32,
         length: length as u64,
         offset,
         pad: attr.contains(&b'p'),

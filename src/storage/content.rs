@@ -245,12 +245,12 @@ impl Content {
         let mut files = Vec::with_capacity(info.files().len());
         for (i, f) in info.files().iter().enumerate() {
             // Writing into a String cannot fail.
-            let _ = write!(names, "{}", info.path(f));
+            let _ = write!(names, "{}", info.path(&f));
             let end = u32::try_from(names.len()).map_err(|_| too_long(&part))?;
             files.push((end, f.length, backing(i, f.pad)));
         }
-        let any_aside =
-            (0..info.files().len()).any(|i| backing(i, info.files()[i].pad) == Backing::Aside);
+        let any_aside = (0..info.files().len())
+            .any(|i| backing(i, info.files().get(i).is_some_and(|f| f.pad)) == Backing::Aside);
         let aside = match any_aside {
             true => {
                 let mut p = final_path.as_os_str().to_owned();
