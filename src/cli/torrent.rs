@@ -83,9 +83,9 @@ pub fn hash_file(path: &Path, piece_length: u32) -> Result<Info, String> {
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         hashes.extend_from_slice(&h.finalize());
     }
-    match content.is_tree() {
-        true => Info::new_tree(name, &content, piece_length, hashes),
-        false => Info::new(name, content.length(), piece_length, hashes),
+    match content.listed().filter(|_| content.is_tree()) {
+        Some(files) => Info::new_tree(name, files, piece_length, hashes),
+        None => Info::new(name, content.length(), piece_length, hashes),
     }
     .map_err(|e| format!("cannot describe {}: {e}", path.display()))
 }

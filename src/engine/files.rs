@@ -282,8 +282,10 @@ impl<S: Storage> Engine<S> {
         }
         let n = info.num_pieces();
         let dir = s.path.parent().map(PathBuf::from).unwrap_or_default();
+        let info = Arc::new(info);
+        self.storage.adopt(file, &info);
         let t = Torrent::new(
-            Arc::new(info),
+            info,
             file,
             Bitfield::full(n),
             State::Seeding,
@@ -336,6 +338,7 @@ impl<S: Storage> Engine<S> {
             return Err((code::EXISTS, StorageError::Exists(final_path).to_string()));
         }
         let wanted = wanted_files(&info, &only)?;
+        let info = Arc::new(info);
         let (file, resumed) = self
             .storage
             .open_part(&out_dir, &info, wanted.as_deref())
@@ -357,14 +360,7 @@ impl<S: Storage> Engine<S> {
             false => State::Downloading,
         };
         let slots = self.config.upload_slots;
-        let mut t = Torrent::new(
-            Arc::new(info),
-            file,
-            Bitfield::new(n),
-            state,
-            out_dir,
-            slots,
-        );
+        let mut t = Torrent::new(info, file, Bitfield::new(n), state, out_dir, slots);
         t.want_only(wanted);
         let tag = self.new_tag();
         self.tags.insert(tag, hash);

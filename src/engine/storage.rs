@@ -9,13 +9,19 @@ use sha1::{Digest, Sha1};
 use std::collections::BTreeMap;
 use std::io::{self, IoSlice};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 pub trait Storage {
     /// Opens an existing file to share it; returns it and its length.
     fn open_shared(&mut self, path: &Path) -> Result<(FileId, u64), StorageError>;
     /// The files of a directory opened by `open_shared` (path under it,
-    /// length, in torrent order), while it is open; `None` for a file.
+    /// length, in torrent order), until [`Storage::adopt`]; `None` for a
+    /// file.
     fn tree(&self, file: FileId) -> Option<&dyn crate::meta::files::TreeFiles>;
+    /// The metadata of a share opened by `open_shared` now exists: its
+    /// files are found through it from now on, and the list made to hash
+    /// them can go (a tree of 100,000 files would keep both).
+    fn adopt(&mut self, _file: FileId, _info: &Arc<crate::meta::Info>) {}
     /// Opens `dir/NAME.part` (a file, or a directory for a tree) for the
     /// download of `info`, creating it if needed; `wanted` says which of
     /// `info.files()` to write (all when `None`). True when an earlier
@@ -23,7 +29,7 @@ pub trait Storage {
     fn open_part(
         &mut self,
         dir: &Path,
-        info: &crate::meta::Info,
+        info: &Arc<crate::meta::Info>,
         wanted: Option<&[bool]>,
     ) -> Result<(FileId, bool), StorageError>;
     /// Writes `bufs`, consecutive in the file, at `offset`.
@@ -194,7 +200,7 @@ impl Storage for MemStorage {
     fn open_part(
         &mut self,
         dir: &Path,
-        info: &crate::meta::Info,
+        info: &Arc<crate::meta::Info>,
         _wanted: Option<&[bool]>,
     ) -> Result<(FileId, bool), StorageError> {
         let length = info.length;

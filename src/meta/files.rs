@@ -98,6 +98,12 @@ impl Files {
         (0..self.len()).map(|i| self.entry(i))
     }
 
+    /// The first file that ends after byte `at`, past any empty files
+    /// there.
+    pub fn first_after(&self, at: u64) -> usize {
+        first_after(&self.offsets, at)
+    }
+
     /// File `i`, which exists.
     fn entry(&self, i: usize) -> FileEntry {
         let offset = self.offsets[i];
@@ -113,13 +119,7 @@ impl Files {
     /// The files (by index) holding any byte of `range`, with the part of
     /// `range` each holds; empty files and files outside are skipped.
     pub fn overlapping(&self, range: Range<u64>) -> impl Iterator<Item = (usize, Range<u64>)> + '_ {
-        // The first file ending after range.start: the last one starting
-        // at or before it, past any empty files there.
-        let first = self
-            .offsets
-            .partition_point(|&o| o <= range.start)
-            .saturating_sub(1);
-        (first..self.len())
+        (self.first_after(range.start)..self.len())
             .map(|i| (i, self.entry(i)))
             .take_while(move |(_, f)| f.offset < range.end)
             .map(move |(i, f)| {
@@ -129,6 +129,12 @@ impl Files {
             })
             .filter(|(_, r)| r.start < r.end)
     }
+}
+
+/// Of files starting at `offsets` (in order), the first that ends after
+/// `at`: the last one to start at or before it.
+pub fn first_after(offsets: &[u64], at: u64) -> usize {
+    offsets.partition_point(|&o| o <= at).saturating_sub(1)
 }
 
 /// A file's path under the torrent's name, read from the info dict's

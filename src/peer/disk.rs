@@ -50,14 +50,19 @@ impl Storage for Disk {
     }
 
     fn tree(&self, file: FileId) -> Option<&dyn TreeFiles> {
-        let content = self.files.get(&file).filter(|c| c.is_tree())?;
-        Some(&**content)
+        self.files.get(&file).filter(|c| c.is_tree())?.listed()
+    }
+
+    fn adopt(&mut self, file: FileId, info: &Arc<Info>) {
+        if let Some(content) = self.files.get_mut(&file).filter(|c| c.is_tree()) {
+            *content = Arc::new(content.shared_as(info.clone()));
+        }
     }
 
     fn open_part(
         &mut self,
         dir: &Path,
-        info: &Info,
+        info: &Arc<Info>,
         wanted: Option<&[bool]>,
     ) -> Result<(FileId, bool), StorageError> {
         let (content, resumed) = Content::open_part(dir, info, wanted)?;

@@ -239,7 +239,7 @@ impl Storage for RefStorage {
     fn open_part(
         &mut self,
         dir: &Path,
-        info: &crate::meta::Info,
+        info: &std::sync::Arc<crate::meta::Info>,
         _wanted: Option<&[bool]>,
     ) -> Result<(FileId, bool), StorageError> {
         let length = info.length;

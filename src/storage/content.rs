@@ -12,12 +12,14 @@
 //! the hash pool reads through it too; the lock is held only to find or
 //! open a file, never while bytes are read or written.
 
+use super::layout::{Layout, Listed};
 use super::{Mapped, StorageError, guarded, io_err, preallocate, pwritev_all};
+use crate::bitfield::Bitfield;
+use crate::meta::Info;
 use crate::reactor::SharedBytes;
 use crate::storage::{final_path, part_path};
 use memmap2::Mmap;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 use std::fs::{File, OpenOptions};
 use std::io::{self, IoSlice};
 use std::ops::Range;
@@ -69,19 +71,6 @@ enum Backing {
     Aside,
 }
 
-/// One file of the share in 24 bytes, its path kept in `Content::names`
-/// (the slots of a tree of 100,000 files take about 4 MiB, half of it
-/// paths; a `PathBuf` each took twice that).
-#[derive(Debug)]
-struct Slot {
-    offset: u64,
-    length: u64,
-    /// Where its path under the root ends in `names` (it starts where the
-    /// previous slot's ends); an empty path is the root itself.
-    name_end: u32,
-    backing: Backing,
-}
-
 struct Open {
     file: Arc<File>,
     map: Option<Arc<Mapped>>,
@@ -99,11 +88,11 @@ struct Handles {
 }
 
 pub struct Content {
-    slots: Vec<Slot>,
-    /// The paths of the slots under the root, end to end, each a file's
-    /// components joined with `/` (no component holds one).
-    names: String,
+    /// Its files ("slots"), in offset order.
+    layout: Layout,
     length: u64,
+    /// Files of a download left out (`--only`): their bytes go aside.
+    unwanted: Option<Bitfield>,
     writable: bool,
     tree: bool,
     aside: Option<(PathBuf, Arc<File>)>,
@@ -111,7 +100,8 @@ pub struct Content {
     /// A shared file was found with another length when it was opened
     /// again: the share no longer matches its metadata.
     changed: AtomicBool,
-    /// Per slot of a download: its file exists with its length.
+    /// Per slot of a download: its file exists with its length (empty for
+    /// a share).
     sized: Vec<AtomicBool>,
     /// A one-file share's handle and map, kept outside the lock: every
     /// block sent or written goes through here, and needs neither the
@@ -148,25 +138,6 @@ struct Blocks {
 
 pub use crate::meta::files::{Listing, TreeFiles};
 
-/// A shared tree is described from this index of it, not from a second
-/// list of its paths.
-impl TreeFiles for Content {
-    fn count(&self) -> usize {
-        self.slots.len()
-    }
-
-    fn file(&self, i: usize) -> (&str, u64) {
-        (self.slot_name(i), self.slots.get(i).map_or(0, |s| s.length))
-    }
-}
-
-fn too_long(root: &Path) -> StorageError {
-    StorageError::BadPath(
-        root.to_owned(),
-        "the paths of its files are too long".into(),
-    )
-}
-
 /// A run of bytes to queue on a socket: what it lies in, and where.
 pub type Run = (Arc<dyn SharedBytes>, Range<usize>);
 
@@ -188,8 +159,8 @@ impl Content {
         let meta = std::fs::symlink_metadata(path).map_err(io_err(path))?;
         if meta.is_dir() {
             let (names, files) = list_tree(path)?.into_parts();
-            let files = files.map(|(end, len)| (end, len, Backing::File));
-            let content = Content::new(path, names, files, false, true, None)?;
+            let layout = Layout::Listed(Listed::new(names, files));
+            let content = Content::new(path, layout, None, false, true, None);
             if content.length == 0 {
                 return Err(StorageError::Empty(path.to_owned()));
             }
@@ -203,9 +174,25 @@ impl Content {
         if meta.len() == 0 {
             return Err(StorageError::Empty(path.to_owned()));
         }
-        let single = [(0, meta.len(), Backing::File)];
-        let content = Content::new(path, String::new(), single, false, false, None)?;
+        let single = Layout::Listed(Listed::new(String::new(), [(0, meta.len())]));
+        let content = Content::new(path, single, None, false, false, None);
         content.with_single(file)
+    }
+
+    /// The share of a tree once its metadata exists: the same files, found
+    /// through `info` (made from [`Content::listed`]) rather than the list
+    /// made to hash them, which is dropped with the old `Content`.
+    pub fn shared_as(&self, info: Arc<Info>) -> Content {
+        let content = Content::new(&self.path(), Layout::Info(info), None, false, true, None);
+        content
+            .changed
+            .store(self.changed.load(Ordering::Relaxed), Ordering::Relaxed);
+        content
+    }
+
+    /// The files of a shared tree still being hashed, to describe it.
+    pub fn listed(&self) -> Option<&dyn TreeFiles> {
+        self.layout.listed().map(|l| l as &dyn TreeFiles)
     }
 
     /// Opens the download of `info` in `dir`: `NAME.part` for one file,
@@ -215,7 +202,7 @@ impl Content {
     /// True when an earlier download was found (resume).
     pub fn open_part(
         dir: &Path,
-        info: &crate::meta::Info,
+        info: &Arc<Info>,
         wanted: Option<&[bool]>,
     ) -> Result<(Content, bool), StorageError> {
         let final_path = final_path(dir, &info.name)?;
@@ -228,29 +215,27 @@ impl Content {
                 file.set_len(0).map_err(io_err(&part))?;
                 file.set_len(info.length).map_err(io_err(&part))?;
             }
-            let single = [(0, info.length, Backing::File)];
-            let content = Content::new(&part, String::new(), single, true, false, None)?;
+            let single = Layout::Listed(Listed::new(String::new(), [(0, info.length)]));
+            let content = Content::new(&part, single, None, true, false, None);
             let content = content.with_single(file)?;
             return Ok((content, resumed));
         }
         let resumed = part.is_dir();
         std::fs::create_dir_all(&part).map_err(io_err(&part))?;
-        let backing =
-            |i: usize, pad: bool| match (pad, wanted.is_none_or(|w| w.get(i) == Some(&true))) {
-                (true, _) => Backing::Pad,
-                (false, true) => Backing::File,
-                (false, false) => Backing::Aside,
-            };
-        let mut names = String::new();
-        let mut files = Vec::with_capacity(info.files().len());
-        for (i, f) in info.files().iter().enumerate() {
-            // Writing into a String cannot fail.
-            let _ = write!(names, "{}", info.path(&f));
-            let end = u32::try_from(names.len()).map_err(|_| too_long(&part))?;
-            files.push((end, f.length, backing(i, f.pad)));
-        }
-        let any_aside = (0..info.files().len())
-            .any(|i| backing(i, info.files().get(i).is_some_and(|f| f.pad)) == Backing::Aside);
+        let files = info.files();
+        let unwanted = wanted.map(|w| {
+            let mut unwanted = Bitfield::new(files.len() as u32);
+            for f in 0..files.len() {
+                if w.get(f) != Some(&true) {
+                    unwanted.set(f as u32);
+                }
+            }
+            unwanted
+        });
+        let any_aside = unwanted.as_ref().is_some_and(|u| {
+            u.ones()
+                .any(|f| files.get(f as usize).is_some_and(|f| !f.pad))
+        });
         let aside = match any_aside {
             true => {
                 let mut p = final_path.as_os_str().to_owned();
@@ -264,40 +249,29 @@ impl Content {
             }
             false => None,
         };
-        let content = Content::new(&part, names, files, true, true, aside)?;
+        let layout = Layout::Info(info.clone());
+        let content = Content::new(&part, layout, unwanted, true, true, aside);
         Ok((content, resumed))
     }
 
-    /// `names`: the files' paths under `root` (components joined with
-    /// `/`) end to end; `files`: for each, where its path ends in `names`,
-    /// its length and backing, in offset order.
     fn new(
         root: &Path,
-        mut names: String,
-        files: impl IntoIterator<Item = (u32, u64, Backing)>,
+        layout: Layout,
+        unwanted: Option<Bitfield>,
         writable: bool,
         tree: bool,
         aside: Option<(PathBuf, Arc<File>)>,
-    ) -> Result<Content, StorageError> {
-        let files = files.into_iter();
-        let mut slots = Vec::with_capacity(files.size_hint().0);
-        let mut offset = 0;
-        for (name_end, length, backing) in files {
-            slots.push(Slot {
-                offset,
-                length,
-                name_end,
-                backing,
-            });
-            offset += length;
-        }
-        slots.shrink_to_fit();
-        names.shrink_to_fit();
-        let n = slots.len();
-        Ok(Content {
-            slots,
-            names,
-            length: offset,
+    ) -> Content {
+        let sized = match writable {
+            true => (0..layout.count())
+                .map(|_| AtomicBool::new(false))
+                .collect(),
+            false => Vec::new(),
+        };
+        Content {
+            length: layout.total(),
+            layout,
+            unwanted,
             writable,
             tree,
             aside,
@@ -309,13 +283,28 @@ impl Content {
                 whole_bytes: 0,
             }),
             changed: AtomicBool::new(false),
-            sized: (0..n).map(|_| AtomicBool::new(false)).collect(),
+            sized,
             single: None,
             behind: (writable && tree).then(|| Behind {
                 blocks: Mutex::new(Blocks::default()),
                 flushing: Mutex::new(()),
             }),
-        })
+        }
+    }
+
+    fn slots(&self) -> impl Iterator<Item = (u64, u64, Backing)> + '_ {
+        (0..self.layout.count()).map(|i| self.slot(i))
+    }
+
+    /// Slot `i`'s offset, length and backing.
+    fn slot(&self, i: usize) -> (u64, u64, Backing) {
+        let (offset, length, pad) = self.layout.file(i);
+        let backing = match (pad, &self.unwanted) {
+            (true, _) => Backing::Pad,
+            (false, Some(u)) if u.get(i as u32) => Backing::Aside,
+            (false, _) => Backing::File,
+        };
+        (offset, length, backing)
     }
 
     pub fn length(&self) -> u64 {
@@ -350,20 +339,18 @@ impl Content {
         if end > self.length {
             return None;
         }
-        let first = self
-            .slots
-            .partition_point(|s| s.offset + s.length <= offset);
         let mut out = Vec::new();
-        for (i, s) in self.slots.iter().enumerate().skip(first) {
-            if s.offset >= end {
+        for i in self.layout.first_after(offset)..self.layout.count() {
+            let (at, length, _) = self.layout.file(i);
+            if at >= end {
                 break;
             }
-            let start = s.offset.max(offset);
-            let stop = (s.offset + s.length).min(end);
+            let start = at.max(offset);
+            let stop = (at + length).min(end);
             if start < stop {
                 out.push(Segment {
                     slot: i,
-                    at: start - s.offset,
+                    at: start - at,
                     len: stop - start,
                 });
             }
@@ -378,8 +365,8 @@ impl Content {
         if let Some((file, map)) = &self.single {
             return Ok((file.clone(), Some(map.clone())));
         }
-        let s = &self.slots[slot];
-        let want_map = s.length >= map_from && s.length > 0;
+        let (_, length, _) = self.slot(slot);
+        let want_map = length >= map_from && length > 0;
         // Files are opened, mapped and closed outside the lock: the hash
         // pool and the reactor share it, and neither should wait on the
         // other's system calls.
@@ -394,24 +381,24 @@ impl Content {
                 }
                 let file = o.file.clone();
                 drop(h);
-                let map = map_len(&file, s.length)?;
+                let map = map_len(&file, length)?;
                 if let Some(o) = self.lock().open.get_mut(&slot) {
                     o.map.get_or_insert_with(|| map.clone());
                 }
                 return Ok((file, Some(map)));
             }
-            self.slot_path(&h.root, slot)
+            self.layout.path(&h.root, slot)
         };
         let file = match self.writable {
             true => {
                 let sized = &self.sized[slot];
-                let f = open_creating(&path, s.length, sized.load(Ordering::Relaxed))?;
+                let f = open_creating(&path, length, sized.load(Ordering::Relaxed))?;
                 sized.store(true, Ordering::Relaxed);
                 f
             }
             false => {
                 let f = open_shared_file(&path)?;
-                if f.metadata()?.len() != s.length {
+                if f.metadata()?.len() != length {
                     self.changed.store(true, Ordering::Relaxed);
                     return Err(changed(&path));
                 }
@@ -420,7 +407,7 @@ impl Content {
         };
         let map = match want_map {
             // The length is known: memmap2 would look it up again.
-            true => Some(map_len(&file, s.length)?),
+            true => Some(map_len(&file, length)?),
             false => None,
         };
         let file = Arc::new(file);
@@ -461,12 +448,12 @@ impl Content {
                 *used = now;
                 return Ok(bytes.clone());
             }
-            self.slot_path(&h.root, slot)
+            self.layout.path(&h.root, slot)
         };
-        let s = &self.slots[slot];
+        let (_, length, _) = self.slot(slot);
         let file = open_shared_file(&path)?;
         let len = file.metadata()?.len();
-        if len != s.length {
+        if len != length {
             self.changed.store(true, Ordering::Relaxed);
             return Err(changed(&path));
         }
@@ -496,24 +483,6 @@ impl Content {
         Ok(bytes)
     }
 
-    /// Slot `slot`'s path under the root (empty for a single file).
-    fn slot_name(&self, slot: usize) -> &str {
-        let start = match slot {
-            0 => 0,
-            _ => self.slots[slot - 1].name_end as usize,
-        };
-        let end = self.slots.get(slot).map_or(start, |s| s.name_end as usize);
-        self.names.get(start..end).unwrap_or_default()
-    }
-
-    fn slot_path(&self, root: &Path, slot: usize) -> PathBuf {
-        let rel = self.slot_name(slot);
-        match rel.is_empty() {
-            true => root.to_owned(),
-            false => root.join(rel),
-        }
-    }
-
     /// Runs `f` on each run of the `len` bytes at `offset`, in order (for
     /// hashing). A file shrinking meanwhile is an error, not a crash.
     pub fn read(&self, offset: u64, len: u64, mut f: impl FnMut(&[u8])) -> io::Result<()> {
@@ -527,9 +496,7 @@ impl Content {
             // holding one is read from disk.
             let whole = !copies.is_empty()
                 && copies.len() as u64 == self.blocks_of(offset, len).count() as u64
-                && segs
-                    .iter()
-                    .all(|s| self.slots[s.slot].backing != Backing::Pad);
+                && segs.iter().all(|s| self.slot(s.slot).2 != Backing::Pad);
             if whole {
                 for (k, bytes) in &copies {
                     let start = (offset.max(k * BLOCK) - k * BLOCK) as usize;
@@ -542,8 +509,8 @@ impl Content {
             self.flush(behind, copies)?;
         }
         for seg in segs {
-            let slot = &self.slots[seg.slot];
-            match slot.backing {
+            let (slot_offset, _, backing) = self.slot(seg.slot);
+            match backing {
                 Backing::Pad => {
                     let mut left = seg.len as usize;
                     while left > 0 {
@@ -558,7 +525,7 @@ impl Content {
                     std::os::unix::fs::FileExt::read_exact_at(
                         &**file,
                         &mut buf,
-                        slot.offset + seg.at,
+                        slot_offset + seg.at,
                     )?;
                     f(&buf);
                 }
@@ -607,9 +574,9 @@ impl Content {
         // share one buffer (a block over hundreds of tiny files is one run).
         let mut copied: Vec<u8> = Vec::new();
         for seg in segs {
-            let slot = &self.slots[seg.slot];
             let n = seg.len as usize;
-            let mapped = match slot.backing {
+            let (slot_offset, slot_length, backing) = self.slot(seg.slot);
+            let mapped = match backing {
                 Backing::Pad => {
                     copied.resize(copied.len() + n, 0);
                     None
@@ -621,12 +588,12 @@ impl Content {
                     std::os::unix::fs::FileExt::read_exact_at(
                         &**file,
                         &mut copied[at..],
-                        slot.offset + seg.at,
+                        slot_offset + seg.at,
                     )
                     .ok()?;
                     None
                 }
-                Backing::File if !self.writable && slot.length < SMALL_FILE => {
+                Backing::File if !self.writable && slot_length < SMALL_FILE => {
                     let bytes = self.whole(seg.slot).ok()?;
                     let start = usize::try_from(seg.at).ok()?;
                     let range = start..start.checked_add(n)?;
@@ -841,11 +808,11 @@ impl Content {
             at: 0,
         };
         for seg in segs {
-            let slot = &self.slots[seg.slot];
+            let (slot_offset, _, backing) = self.slot(seg.slot);
             let mut run = cursor.take(seg.len as usize);
-            match slot.backing {
+            match backing {
                 Backing::Pad => {}
-                Backing::Aside => pwritev_all(self.aside_file()?, &mut run, slot.offset + seg.at)?,
+                Backing::Aside => pwritev_all(self.aside_file()?, &mut run, slot_offset + seg.at)?,
                 Backing::File => {
                     let (file, _) = self.handle(seg.slot, u64::MAX)?;
                     pwritev_all(&file, &mut run, seg.at)?;
@@ -865,11 +832,9 @@ impl Content {
             return file.metadata().is_ok_and(|m| m.len() == self.length);
         }
         let h = self.lock();
-        h.open.iter().all(|(&i, o)| {
-            o.file
-                .metadata()
-                .is_ok_and(|m| m.len() == self.slots[i].length)
-        })
+        h.open
+            .iter()
+            .all(|(&i, o)| o.file.metadata().is_ok_and(|m| m.len() == self.slot(i).1))
     }
 
     /// Makes sure the download's space is there (runs on the hash pool).
@@ -883,10 +848,9 @@ impl Content {
             return preallocate(&file, self.length);
         }
         let wanted: u64 = self
-            .slots
-            .iter()
-            .filter(|s| s.backing == Backing::File)
-            .map(|s| s.length)
+            .slots()
+            .filter(|&(_, _, backing)| backing == Backing::File)
+            .map(|(_, length, _)| length)
             .sum();
         super::check_free_space(&self.path(), wanted)
     }
@@ -900,8 +864,8 @@ impl Content {
         if self.tree {
             // Every other wanted file was written to; empty ones must
             // exist too (a resumed download skips `allocate`).
-            for (i, s) in self.slots.iter().enumerate() {
-                if s.backing == Backing::File && s.length == 0 {
+            for (i, (_, length, backing)) in self.slots().enumerate() {
+                if backing == Backing::File && length == 0 {
                     self.handle(i, u64::MAX).map_err(io_err(&from))?;
                 }
             }
@@ -926,11 +890,11 @@ impl Content {
             return std::fs::remove_file(root);
         }
         let mut dirs = std::collections::BTreeSet::new();
-        for (i, s) in self.slots.iter().enumerate() {
-            if s.backing != Backing::File {
+        for (i, (_, _, backing)) in self.slots().enumerate() {
+            if backing != Backing::File {
                 continue;
             }
-            let path = self.slot_path(&root, i);
+            let path = self.layout.path(&root, i);
             match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
                 _ => {}
@@ -1210,7 +1174,7 @@ mod tests {
             vec![0; pieces * 20],
         )
         .unwrap();
-        let (c, _) = Content::open_part(&dir, &info, None).unwrap();
+        let (c, _) = Content::open_part(&dir, &Arc::new(info), None).unwrap();
         let behind = c.behind.as_ref().unwrap();
         let read = |c: &Content| {
             let mut got = Vec::new();

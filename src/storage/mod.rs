@@ -12,6 +12,7 @@
 
 pub mod content;
 pub mod guarded;
+mod layout;
 
 pub use content::Content;
 
@@ -267,6 +268,7 @@ mod tests {
     use super::*;
     use crate::meta::Info;
     use std::fs::OpenOptions;
+    use std::sync::Arc;
 
     fn temp_dir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("sta-storage-{tag}-{}", std::process::id()));
@@ -286,17 +288,17 @@ mod tests {
             .unwrap()
     }
 
-    fn single(name: &str, length: u64) -> Info {
+    fn single(name: &str, length: u64) -> Arc<Info> {
         let pieces = crate::meta::Geometry::new(16384, length).piece_count() as usize;
-        Info::new(name, length, 16384, vec![0; pieces * 20]).unwrap()
+        Arc::new(Info::new(name, length, 16384, vec![0; pieces * 20]).unwrap())
     }
 
-    fn tree(name: &str, files: &[(&[&str], u64)]) -> Info {
+    fn tree(name: &str, files: &[(&[&str], u64)]) -> Arc<Info> {
         let files: crate::meta::files::Listing =
             files.iter().map(|(p, l)| (p.join("/"), *l)).collect();
         let total: u64 = files.iter().map(|f| f.1).sum();
         let pieces = crate::meta::Geometry::new(16384, total).piece_count() as usize;
-        Info::new_tree(name, &files, 16384, vec![0; pieces * 20]).unwrap()
+        Arc::new(Info::new_tree(name, &files, 16384, vec![0; pieces * 20]).unwrap())
     }
 
     #[test]
@@ -354,10 +356,25 @@ mod tests {
         assert!(!dir.join("t.part").exists());
         // Shared again, the tree lists the same files in the same order.
         let shared = Content::open_shared(&path).unwrap();
-        use crate::meta::files::TreeFiles;
-        let names: Vec<&str> = (0..shared.count()).map(|i| shared.file(i).0).collect();
+        let listed = shared.listed().unwrap();
+        let names: Vec<&str> = (0..listed.count()).map(|i| listed.file(i).0).collect();
         assert_eq!(names, ["a", "c", "d/b", "d/empty"]);
         assert_eq!(shared.length(), 35);
+        // Once described, it is read through its metadata, the same: a,
+        // c, d/b in that order now.
+        let hashes = vec![0; 20];
+        let info = Arc::new(Info::new_tree("t", listed, 16384, hashes).unwrap());
+        let shared = shared.shared_as(info);
+        assert!(shared.listed().is_none());
+        let sorted = [&bytes[..10], &bytes[15..], &bytes[10..15]].concat();
+        let mut read = Vec::new();
+        shared.read(0, 35, |b| read.extend_from_slice(b)).unwrap();
+        assert_eq!(read, sorted);
+        let mut sent = Vec::new();
+        for (s, r) in shared.slices(8, 27).unwrap() {
+            sent.extend_from_slice(&s.bytes()[r]);
+        }
+        assert_eq!(sent, &sorted[8..]);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
