@@ -443,14 +443,6 @@ fetch() {
     shift 2
     start_peerd leech
     mkdir "$PEER_DIR/out"
-    # The copy of the download before goes only now, so that this one
-    # writes into pages the VM still backs: this Firecracker guest hands
-    # pages free for ~2 s back to its host (free page reporting), and a
-    # page touched again then costs ~6 us (dd into /dev/shm: 1.5 s of
-    # system time per GiB of fresh pages, ~0.4 recycled), which decided
-    # the tree/file ratio more than either download did. Tree and file
-    # runs are treated alike.
-    if [ -n "$OLD_COPY" ]; then rm -rf -- "$OLD_COPY"; OLD_COPY=""; fi
     t=$(now)
     out=$(sta_to "$PEER_SOCK" "${FETCH_WAIT:-300}" get "$hash" --out "$PEER_DIR/out" "$@" 2>>"$WORK/$PEER_NAME.log") || rc=$?
     GET_SECS=$(elapsed "$t" "$(now)")
@@ -479,11 +471,10 @@ download() {
     else
         cmp -s "$2" "$GOT" || die "the downloaded file $GOT differs from $2"
     fi
-    # Removed by the next fetch (see there).
-    OLD_COPY=$PEER_DIR
+    rm -rf -- "$PEER_DIR"
 }
 
-dl_tree=() dl_single=() OLD_COPY=""
+dl_tree=() dl_single=()
 if has download; then
 echo
 echo "== 2. download 1 -> 1: the tree, then the file, each from a fresh seeding sta-peerd (1 warm-up each, then $RUNS runs, alternated) =="
