@@ -397,7 +397,9 @@ impl Reveal {
                 if s.all.get(p) || theirs.get(p) {
                     continue;
                 }
-                let key = (self.shown[p as usize], holders(p));
+                // Equals, the piece after one shown to it: its blocks
+                // then follow on in the files (see `follows`).
+                let key = (self.shown[p as usize], holders(p), !follows(&s.all, p));
                 if key.0 == 0 || idle {
                     best.offer(key, p, rng);
                 }
@@ -460,6 +462,16 @@ impl Reveal {
 }
 
 /// A piece shown to a peer did not leave us for it after all.
+/// Whether piece `p` comes right after one of `pieces`. Among pieces
+/// otherwise equal, a peer is shown (and picks) runs of consecutive
+/// pieces rather than pieces anywhere: a small file across two pieces is
+/// then read and written once, not once per piece at times apart (a
+/// seeder of 10,000 files read 2,021 of them twice, bench/dirs.sh), and a
+/// disk writes in order.
+pub fn follows(pieces: &Bitfield, p: u32) -> bool {
+    p > 0 && pieces.get(p - 1)
+}
+
 fn unshow(shown: &mut [u32], piece: u32) {
     if let Some(n) = shown.get_mut(piece as usize) {
         *n = n.saturating_sub(1);
@@ -548,6 +560,30 @@ mod tests {
         let holders = |p: u32| if p == 3 { 0 } else { 2 };
         let shown = r.top_up(4, &none, holders, BUSY, Time::ZERO, &mut rng);
         assert_eq!(shown[0], 3);
+    }
+
+    #[test]
+    fn a_peer_is_shown_runs_of_consecutive_pieces() {
+        let (mut r, held) = reveal_held(40);
+        let mut rng = Rng::new(5);
+        r.join(1);
+        let mut shown = Vec::new();
+        for _ in 0..10 {
+            let more = r.top_up(1, &held, |_| 0, BUSY, Time::ZERO, &mut rng);
+            for &p in &more {
+                r.requested(1, p, Time::ZERO);
+            }
+            shown.extend(more);
+        }
+        assert_eq!(shown.len(), 20);
+        // After a first piece at random, each follows the one before,
+        // but for a run that reached the last piece.
+        let jumps = shown.windows(2).filter(|w| w[1] != w[0] + 1).count();
+        assert!(jumps <= 1, "{shown:?}");
+        // A piece shown to nobody still comes before one after ours.
+        r.join(2);
+        let first = r.top_up(2, &held, |_| 0, BUSY, Time::ZERO, &mut rng);
+        assert!(first.iter().all(|p| !shown.contains(p)), "{first:?}");
     }
 
     #[test]
