@@ -463,8 +463,9 @@ impl Reveal {
 
 /// A piece shown to a peer did not leave us for it after all.
 /// Whether piece `p` comes right after one of `pieces`. Among pieces
-/// otherwise equal, a peer is shown (and picks) runs of consecutive
-/// pieces rather than pieces anywhere: a small file across two pieces is
+/// otherwise equal, a peer is shown runs of consecutive pieces rather
+/// than pieces anywhere (so it fetches them so, whichever of the few
+/// shown it picks): a small file across two pieces is
 /// then read and written once, not once per piece at times apart (a
 /// seeder of 10,000 files read 2,021 of them twice, bench/dirs.sh), and a
 /// disk writes in order.
