@@ -468,7 +468,11 @@ impl Reveal {
 /// shown it picks): a small file across two pieces is
 /// then read and written once, not once per piece at times apart (a
 /// seeder of 10,000 files read 2,021 of them twice, bench/dirs.sh), and a
-/// disk writes in order.
+/// disk writes in order. What it costs a swarm is within the simulator's
+/// spread between seeds (1,000 leechers, seeds 1-4: 1.254-1.299 x bound
+/// against 1.241-1.268; only for a peer alone: 1.301 and 1.277 for seeds
+/// 1 and 2). The picker keeps random ties: runs there made leechers that
+/// hold alike pieces pick alike ones (simulated (b) 1.366 -> 1.436).
 pub fn follows(pieces: &Bitfield, p: u32) -> bool {
     p > 0 && pieces.get(p - 1)
 }
