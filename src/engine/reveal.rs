@@ -461,22 +461,22 @@ impl Reveal {
     }
 }
 
-/// A piece shown to a peer did not leave us for it after all.
 /// Whether piece `p` comes right after one of `pieces`. Among pieces
 /// otherwise equal, a peer is shown runs of consecutive pieces rather
 /// than pieces anywhere (so it fetches them so, whichever of the few
-/// shown it picks): a small file across two pieces is
-/// then read and written once, not once per piece at times apart (a
-/// seeder of 10,000 files read 2,021 of them twice, bench/dirs.sh), and a
-/// disk writes in order. What it costs a swarm is within the simulator's
-/// spread between seeds (1,000 leechers, seeds 1-4: 1.254-1.299 x bound
-/// against 1.241-1.268; only for a peer alone: 1.301 and 1.277 for seeds
-/// 1 and 2). The picker keeps random ties: runs there made leechers that
-/// hold alike pieces pick alike ones (simulated (b) 1.366 -> 1.436).
+/// shown it picks): a small file across two pieces is then read and
+/// written once, not once per piece at times apart (a seeder of 10,000
+/// files read 2,021 of them twice, bench/dirs.sh), and a disk writes in
+/// order. What it costs a swarm is within the simulator's spread between
+/// seeds (1,000 leechers, seeds 1-4: 1.254-1.299 x bound against
+/// 1.241-1.268; only for a peer alone: 1.301 and 1.277 for seeds 1 and
+/// 2). The picker keeps random ties: runs there made leechers that hold
+/// alike pieces pick alike ones (simulated (b) 1.366 -> 1.436).
 pub fn follows(pieces: &Bitfield, p: u32) -> bool {
     p > 0 && pieces.get(p - 1)
 }
 
+/// A piece shown to a peer did not leave us for it after all.
 fn unshow(shown: &mut [u32], piece: u32) {
     if let Some(n) = shown.get_mut(piece as usize) {
         *n = n.saturating_sub(1);
