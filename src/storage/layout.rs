@@ -106,7 +106,7 @@ impl Layout {
     }
 
     /// The first file that ends after `offset` (past any empty files
-    /// there); [`Layout::count`] if none does.
+    /// there); the last one if none does.
     pub(super) fn first_after(&self, offset: u64) -> usize {
         match self {
             Layout::Listed(l) => first_after(&l.offsets, offset),
