@@ -98,12 +98,6 @@ impl Files {
         (0..self.len()).map(|i| self.entry(i))
     }
 
-    /// The first file that ends after byte `at`, past any empty files
-    /// there.
-    pub fn first_after(&self, at: u64) -> usize {
-        first_after(&self.offsets, at)
-    }
-
     /// File `i`, which exists.
     fn entry(&self, i: usize) -> FileEntry {
         let offset = self.offsets[i];
@@ -116,25 +110,44 @@ impl Files {
         }
     }
 
-    /// The files (by index) holding any byte of `range`, with the part of
-    /// `range` each holds; empty files and files outside are skipped.
-    pub fn overlapping(&self, range: Range<u64>) -> impl Iterator<Item = (usize, Range<u64>)> + '_ {
-        (self.first_after(range.start)..self.len())
-            .map(|i| (i, self.entry(i)))
-            .take_while(move |(_, f)| f.offset < range.end)
-            .map(move |(i, f)| {
-                let start = f.offset.max(range.start);
-                let end = (f.offset + f.length).min(range.end);
-                (i, start..end)
-            })
-            .filter(|(_, r)| r.start < r.end)
+    /// Where each file starts in the concatenation.
+    pub fn offsets(&self) -> &[u64] {
+        &self.offsets
+    }
+
+    /// The files (by index) holding any byte of `range`, with where each
+    /// starts and the part of `range` it holds (see [`overlapping`]).
+    pub fn overlapping(&self, range: Range<u64>) -> impl Iterator<Item = Overlap> + '_ {
+        overlapping(&self.offsets, self.length, range)
     }
 }
 
-/// Of files starting at `offsets` (in order), the first that ends after
-/// `at`: the last one to start at or before it.
-pub fn first_after(offsets: &[u64], at: u64) -> usize {
-    offsets.partition_point(|&o| o <= at).saturating_sub(1)
+/// A file holding part of a range: its index, where it starts in the
+/// concatenation, and the part of the range in it.
+pub type Overlap = (usize, u64, Range<u64>);
+
+/// Of files starting at `offsets` (in order) and ending at `total`, those
+/// holding any byte of `range`; empty files and files outside are
+/// skipped. What a read or write of a share splits into.
+pub fn overlapping(
+    offsets: &[u64],
+    total: u64,
+    range: Range<u64>,
+) -> impl Iterator<Item = Overlap> + '_ {
+    // The first file ending after range.start: the last one to start at
+    // or before it.
+    let first = offsets
+        .partition_point(|&o| o <= range.start)
+        .saturating_sub(1);
+    offsets[first..]
+        .iter()
+        .enumerate()
+        .map(move |(k, &start)| {
+            let end = offsets.get(first + k + 1).copied().unwrap_or(total);
+            (first + k, start, start.max(range.start)..end.min(range.end))
+        })
+        .take_while(move |(_, start, _)| *start < range.end)
+        .filter(|(_, _, part)| part.start < part.end)
 }
 
 /// A file's path under the torrent's name, read from the info dict's
@@ -348,9 +361,9 @@ mod tests {
         // 0..10, an empty file at 10, 10..15, 15..30
         let files = table(&[10, 0, 5, 15]);
         let got: Vec<_> = files.overlapping(8..17).collect();
-        assert_eq!(got, vec![(0, 8..10), (2, 10..15), (3, 15..17)]);
+        assert_eq!(got, vec![(0, 0, 8..10), (2, 10, 10..15), (3, 15, 15..17)]);
         let got: Vec<_> = files.overlapping(10..15).collect();
-        assert_eq!(got, vec![(2, 10..15)]);
+        assert_eq!(got, vec![(2, 10, 10..15)]);
         assert_eq!(files.overlapping(0..30).count(), 3);
         assert_eq!(files.overlapping(30..40).count(), 0);
         assert_eq!(files.overlapping(5..5).count(), 0);

@@ -194,7 +194,6 @@ impl Info {
         let piece_length = check_piece_length(piece_length.into())?;
         let mut entries = Files::with_capacity(count);
         let all = || (0..count).map(|i| files.file(i));
-        let mut offset = 0u64;
         // Sized exactly: the dict is kept for as long as the share.
         let size = b"d5:filesl".len()
             + all().map(|(p, n)| file_size(p, n)).sum::<usize>()
@@ -225,14 +224,11 @@ impl Info {
             }
             out.push(b'e');
             out.push(b'e');
-            offset = offset
-                .checked_add(length)
-                .filter(|&n| i64::try_from(n).is_ok())
-                .ok_or(InfoError::BadLength(i64::MAX))?;
             // Below 4 GiB: the size was checked.
-            entries.push(length, start as u32, false);
+            push_file(&mut entries, length, start as u32, false)?;
         }
         check_tree(count, |i| files.file(i).0.split('/')).map_err(InfoError::BadPath)?;
+        let offset = entries.total();
         if offset == 0 {
             return Err(InfoError::BadLength(0));
         }
@@ -315,7 +311,7 @@ impl Info {
                     return Err(InfoError::BadLength(length));
                 }
                 let mut file = Files::with_capacity(1);
-                file.push(length as u64, 0, false);
+                push_file(&mut file, length as u64, 0, false)?;
                 (file, false)
             }
         };
@@ -527,19 +523,14 @@ fn parse_files(dict: &[u8], range: Range<usize>) -> Result<Files, InfoError> {
         return Err(InfoError::TooLarge(dict.len()));
     }
     let mut files = Files::with_capacity(list.len());
-    let mut offset = 0u64;
     for (index, &at) in list.iter().enumerate() {
         let bad = |error| InfoError::BadFile { index, error };
         let (v, _) = bencode::decode_at(dict, at, 2)?;
         let path_at = bencode::dict_at(dict, at, 2)?
             .and_then(|keys| keys.into_iter().find(|(k, _)| *k == b"path"))
             .map(|(_, at)| at);
-        let file = parse_file(&v, offset, path_at).map_err(bad)?;
-        offset = offset
-            .checked_add(file.length)
-            .filter(|&n| i64::try_from(n).is_ok())
-            .ok_or(InfoError::BadLength(i64::MAX))?;
-        files.push(file.length, file.path, file.pad);
+        let file = parse_file(&v, files.total(), path_at).map_err(bad)?;
+        push_file(&mut files, file.length, file.path, file.pad)?;
     }
     // Pad files never reach the disk; libtorrent names many of them alike.
     let real: Vec<u32> = files.iter().filter(|f| !f.pad).map(|f| f.path).collect();
@@ -584,6 +575,19 @@ fn parse_file(
         offset,
         pad: attr.contains(&b'p'),
     })
+}
+
+/// Appends a file to `files`, whose lengths must add up to a length a
+/// bencoded integer holds.
+fn push_file(files: &mut Files, length: u64, path: u32, pad: bool) -> Result<(), InfoError> {
+    let fits = files
+        .total()
+        .checked_add(length)
+        .is_some_and(|end| i64::try_from(end).is_ok());
+    match fits && files.push(length, path, pad) {
+        true => Ok(()),
+        false => Err(InfoError::BadLength(i64::MAX)),
+    }
 }
 
 /// Checks that `pieces` holds one 20-byte hash per piece of `length`.

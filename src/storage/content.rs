@@ -16,6 +16,7 @@ use super::layout::{Layout, Listed};
 use super::{Mapped, StorageError, guarded, io_err, preallocate, pwritev_all};
 use crate::bitfield::Bitfield;
 use crate::meta::Info;
+use crate::meta::files::Overlap;
 use crate::reactor::SharedBytes;
 use crate::storage::{final_path, part_path};
 use memmap2::Mmap;
@@ -339,23 +340,13 @@ impl Content {
         if end > self.length {
             return None;
         }
-        let mut out = Vec::new();
-        for i in self.layout.first_after(offset)..self.layout.count() {
-            let (at, length, _) = self.layout.file(i);
-            if at >= end {
-                break;
-            }
-            let start = at.max(offset);
-            let stop = (at + length).min(end);
-            if start < stop {
-                out.push(Segment {
-                    slot: i,
-                    at: start - at,
-                    len: stop - start,
-                });
-            }
-        }
-        Some(out)
+        let parts = self.layout.overlapping(offset..end);
+        let segment = |(slot, start, part): Overlap| Segment {
+            slot,
+            at: part.start - start,
+            len: part.end - part.start,
+        };
+        Some(parts.map(segment).collect())
     }
 
     /// The open handle of `slot`, and its map when the file is at least

@@ -5,7 +5,7 @@
 //! storage a bit per file beyond the metadata, not a second index of
 //! paths and offsets (24 bytes and a path each; bench/dirs.sh, memory).
 
-use crate::meta::files::{TreeFiles, first_after};
+use crate::meta::files::{Overlap, TreeFiles, overlapping};
 use crate::meta::{FileEntry, Info};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -105,13 +105,16 @@ impl Layout {
         }
     }
 
-    /// The first file that ends after `offset` (past any empty files
-    /// there); the last one if none does.
-    pub(super) fn first_after(&self, offset: u64) -> usize {
-        match self {
-            Layout::Listed(l) => first_after(&l.offsets, offset),
-            Layout::Info(info) => info.files().first_after(offset),
-        }
+    /// The files holding any byte of `range` (see [`overlapping`]).
+    pub(super) fn overlapping(
+        &self,
+        range: std::ops::Range<u64>,
+    ) -> impl Iterator<Item = Overlap> + '_ {
+        let (offsets, total) = match self {
+            Layout::Listed(l) => (&l.offsets[..], l.length),
+            Layout::Info(info) => (info.files().offsets(), info.length),
+        };
+        overlapping(offsets, total, range)
     }
 
     /// File `i`'s path under `root` (`root` itself for a single file).
