@@ -34,6 +34,11 @@ pub struct Info {
     files: Files,
     /// True for a `files` dict (a directory), even of one file.
     multi: bool,
+    /// `private` = 1 (BEP 27), read once: finding a key of the dict
+    /// means skipping its `files` list, and the engine asks every tick.
+    private: bool,
+    /// Where in `bencoded` the `ssl-cert` PEM is, found once likewise.
+    ssl_cert: Option<Range<usize>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -250,6 +255,8 @@ impl Info {
             bencoded: out,
             files: entries,
             multi: true,
+            private: false,
+            ssl_cert: None,
         })
     }
 
@@ -335,6 +342,8 @@ impl Info {
         let start = pieces.as_ptr() as usize - bencoded.as_ptr() as usize;
         let pieces = start..start + pieces.len();
         let name = name.to_owned();
+        let private = raw(PRIVATE).is_some_and(|r| &bencoded[r] == b"i1e");
+        let ssl_cert = raw(SSL_CERT).and_then(|r| string_bytes(&bencoded, r));
         drop(top);
         Ok(Info {
             name,
@@ -345,6 +354,8 @@ impl Info {
             bencoded,
             files,
             multi,
+            private,
+            ssl_cert,
         })
     }
 
@@ -413,7 +424,7 @@ impl Info {
     /// `MAX_SSL_CERT` bytes (checked when the dict was read); `None` for
     /// a plain torrent.
     pub fn ssl_cert(&self) -> Option<&[u8]> {
-        ssl_cert_range(&self.bencoded).map(|r| &self.bencoded[r])
+        self.ssl_cert.clone().map(|r| &self.bencoded[r])
     }
 
     /// This dict with `ssl-cert` = `pem` (in its sorted place, replacing
@@ -433,13 +444,7 @@ impl Info {
     /// Whether the dict carries `private` = 1 (BEP 27; any other value,
     /// or none, is a public file).
     pub fn private(&self) -> bool {
-        let b = &self.bencoded;
-        let Ok(Some(top)) = bencode::dict_at(b, 0, 0) else {
-            return false;
-        };
-        top.iter()
-            .find(|(k, _)| *k == PRIVATE)
-            .is_some_and(|(_, v)| &b[v.clone()] == b"i1e")
+        self.private
     }
 
     /// This dict with `private` = 1: another info hash, since the key is
@@ -482,11 +487,10 @@ impl Info {
 }
 
 /// Where the bytes of `ssl-cert` lie in a validated dict.
-fn ssl_cert_range(bencoded: &[u8]) -> Option<Range<usize>> {
-    let top = bencode::dict_at(bencoded, 0, 0).ok()??;
-    let (_, v) = top.into_iter().find(|(k, _)| *k == SSL_CERT)?;
-    // A string's value: `LEN:` then the bytes.
-    let colon = bencoded[v.clone()].iter().position(|&c| c == b':')?;
+/// The bytes of the string whose bencoded value is at `v`: `LEN:` then
+/// the bytes.
+fn string_bytes(bencoded: &[u8], v: Range<usize>) -> Option<Range<usize>> {
+    let colon = bencoded.get(v.clone())?.iter().position(|&c| c == b':')?;
     Some(v.start + colon + 1..v.end)
 }
 
