@@ -176,88 +176,31 @@ impl Info {
     /// Builds the info dict of a tree named `name` from its files (paths
     /// under `name`, in the order given) and piece hashes. No pad files:
     /// pieces span file boundaries.
-    ///
-    /// The dict is written straight into its bytes and the file list
-    /// built from `files`, with the checks `from_bencoded` makes: going
-    /// through a `Value` tree and parsing it back held two trees of about
-    /// 220 bytes per file at once (a share of 100,000 files peaked at 125
-    /// MB, bench/dirs.sh).
     pub fn new_tree(
         name: &str,
         files: &dyn TreeFiles,
         piece_length: u32,
         pieces: Vec<u8>,
     ) -> Result<Info, InfoError> {
-        check_name(name).map_err(InfoError::BadName)?;
-        let count = files.count();
-        if count == 0 {
-            return Err(InfoError::NoFiles);
-        }
-        if count > MAX_FILES as usize {
-            return Err(InfoError::TooManyFiles(count));
-        }
-        let piece_length = check_piece_length(piece_length.into())?;
-        let mut entries = Files::with_capacity(count);
-        let all = || (0..count).map(|i| files.file(i));
-        // Sized exactly: the dict is kept for as long as the share.
-        let size = b"d5:filesl".len()
-            + all().map(|(p, n)| file_size(p, n)).sum::<usize>()
-            + b"e4:name".len()
-            + bytes_size(name.len())
-            + b"12:piece lengthie".len()
-            + digits(piece_length.into())
-            + b"6:pieces".len()
-            + bytes_size(pieces.len())
-            + b"e".len();
-        if u32::try_from(size).is_err() {
-            return Err(InfoError::TooLarge(size));
-        }
-        let mut out = Vec::with_capacity(size);
-        out.extend_from_slice(b"d5:filesl");
+        let mut dict = TreeDict::default();
         let mut components = Vec::new();
-        for (index, (path, length)) in all().enumerate() {
-            let bad = |error| InfoError::BadFile { index, error };
+        for index in 0..files.count() {
+            let (path, length) = files.file(index);
             components.clear();
             components.extend(path.split('/'));
-            check_path(&components).map_err(|e| bad(FileError::Path(e)))?;
-            let signed = length_as_i64(length)?;
-            out.extend_from_slice(format!("d6:lengthi{signed}e4:path").as_bytes());
-            let start = out.len();
-            out.push(b'l');
-            for c in &components {
-                bytes_to(&mut out, c.as_bytes());
-            }
-            out.push(b'e');
-            out.push(b'e');
-            // Below 4 GiB: the size was checked.
-            push_file(&mut entries, length, start as u32, false)?;
+            dict.push(&components, length)?;
         }
-        check_tree(count, |i| files.file(i).0.split('/')).map_err(InfoError::BadPath)?;
-        let offset = entries.total();
-        if offset == 0 {
-            return Err(InfoError::BadLength(0));
-        }
-        out.extend_from_slice(b"e4:name");
-        bytes_to(&mut out, name.as_bytes());
-        out.extend_from_slice(format!("12:piece lengthi{piece_length}e6:pieces").as_bytes());
-        out.extend_from_slice(format!("{}:", pieces.len()).as_bytes());
-        let start = out.len();
-        out.extend_from_slice(&pieces);
-        out.push(b'e');
-        debug_assert_eq!(out.len(), size);
-        check_pieces(piece_length, offset, &pieces)?;
-        Ok(Info {
-            name: name.to_owned(),
-            length: offset,
-            piece_length,
-            pieces: start..start + pieces.len(),
-            info_hash: Sha1::digest(&out).into(),
-            bencoded: out,
-            files: entries,
-            multi: true,
-            private: false,
-            ssl_cert: None,
-        })
+        dict.finish(name, piece_length)?.with_hashes(&pieces)
+    }
+
+    /// This dict with `hashes` as its pieces (as many bytes as it has),
+    /// written over the old ones in place: a tree's dict, made while its
+    /// files were listed, gets its hashes without a second copy.
+    pub fn with_hashes(mut self, hashes: &[u8]) -> Result<Info, InfoError> {
+        check_pieces(self.piece_length, self.length, hashes)?;
+        self.bencoded[self.pieces.clone()].copy_from_slice(hashes);
+        self.info_hash = Sha1::digest(&self.bencoded).into();
+        Ok(self)
     }
 
     /// Parses and validates a bencoded info dict.
@@ -418,6 +361,91 @@ const SSL_CERT: &[u8] = b"ssl-cert";
 /// BEP 27's key: `private` = 1 marks a file found only through its
 /// trackers (no DHT, no PEX).
 const PRIVATE: &[u8] = b"private";
+
+/// The info dict of a tree, written while its files are listed: their
+/// `files` entries go straight into the dict's bytes, which are all a
+/// seeder keeps of them once [`TreeDict::finish`] has checked them; no
+/// list of paths is held beside it (a tree of 100,000 files peaked at
+/// both, bench/dirs.sh). Files come in torrent order.
+pub struct TreeDict {
+    out: Vec<u8>,
+    count: usize,
+    total: u64,
+}
+
+impl Default for TreeDict {
+    fn default() -> TreeDict {
+        TreeDict {
+            out: b"d5:filesl".to_vec(),
+            count: 0,
+            total: 0,
+        }
+    }
+}
+
+impl TreeDict {
+    /// Adds the file at `components` (its path under the tree) of
+    /// `length` bytes, after checking the path and the limits.
+    pub fn push(&mut self, components: &[&str], length: u64) -> Result<(), InfoError> {
+        let index = self.count;
+        check_path(components).map_err(|error| InfoError::BadFile {
+            index,
+            error: FileError::Path(error),
+        })?;
+        if index >= MAX_FILES as usize {
+            return Err(InfoError::TooManyFiles(index + 1));
+        }
+        self.total = self
+            .total
+            .checked_add(length)
+            .filter(|&t| i64::try_from(t).is_ok())
+            .ok_or(InfoError::BadLength(i64::MAX))?;
+        self.out
+            .extend_from_slice(format!("d6:lengthi{length}e4:pathl").as_bytes());
+        for c in components {
+            bytes_to(&mut self.out, c.as_bytes());
+        }
+        self.out.extend_from_slice(b"ee");
+        if u32::try_from(self.out.len()).is_err() {
+            return Err(InfoError::TooLarge(self.out.len()));
+        }
+        self.count += 1;
+        Ok(())
+    }
+
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// The dict of the tree `name`, checked as one read from the network
+    /// is, its pieces zero until [`Info::with_hashes`].
+    pub fn finish(mut self, name: &str, piece_length: u32) -> Result<Info, InfoError> {
+        check_name(name).map_err(InfoError::BadName)?;
+        if self.count == 0 {
+            return Err(InfoError::NoFiles);
+        }
+        if self.total == 0 {
+            return Err(InfoError::BadLength(0));
+        }
+        let piece_length = check_piece_length(piece_length.into())?;
+        let pieces = Geometry::new(piece_length, self.total).piece_count();
+        if pieces > MAX_PIECES.into() {
+            return Err(InfoError::TooManyPieces(pieces));
+        }
+        let out = &mut self.out;
+        out.extend_from_slice(b"e4:name");
+        bytes_to(out, name.as_bytes());
+        let hashes = pieces as usize * 20;
+        out.extend_from_slice(
+            format!("12:piece lengthi{piece_length}e6:pieces{hashes}:").as_bytes(),
+        );
+        out.resize(out.len() + hashes, 0);
+        out.push(b'e');
+        // Kept for as long as the share: no spare capacity.
+        out.shrink_to_fit();
+        Info::from_owned(self.out)
+    }
+}
 
 impl Info {
     /// The CA certificate (PEM) of an SSL torrent: `ssl-cert`, at most
@@ -610,21 +638,6 @@ fn check_pieces(piece_length: u32, length: u64, pieces: &[u8]) -> Result<(), Inf
         });
     }
     Ok(())
-}
-
-/// Bytes of a bencoded string of `len` bytes.
-fn bytes_size(len: usize) -> usize {
-    digits(len as u64) + 1 + len
-}
-
-/// Bytes of one bencoded entry of `files`: `d6:lengthiNe4:pathl...ee`.
-fn file_size(path: &str, length: u64) -> usize {
-    let components: usize = path.split('/').map(|c| bytes_size(c.len())).sum();
-    b"d6:lengthie4:pathlee".len() + digits(length) + components
-}
-
-fn digits(n: u64) -> usize {
-    n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
 /// Appends `bytes` as a bencoded string.
