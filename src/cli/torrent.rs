@@ -65,7 +65,8 @@ pub fn hash_file(path: &Path, piece_length: u32) -> Result<Info, String> {
         .file_name()
         .and_then(|n| n.to_str())
         .ok_or_else(|| format!("{}: the file name is not valid UTF-8", path.display()))?;
-    let content = crate::storage::Content::open_shared(path).map_err(|e| e.to_string())?;
+    let content =
+        crate::storage::Content::open_shared(path, piece_length).map_err(|e| e.to_string())?;
     let geometry = Geometry::new(piece_length, content.length());
     if geometry.piece_count() > u64::from(crate::limits::MAX_PIECES) {
         return Err(format!(
@@ -83,9 +84,10 @@ pub fn hash_file(path: &Path, piece_length: u32) -> Result<Info, String> {
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         hashes.extend_from_slice(&h.finalize());
     }
-    match content.listed().filter(|_| content.is_tree()) {
-        Some(files) => Info::new_tree(name, files, piece_length, hashes),
-        None => Info::new(name, content.length(), piece_length, hashes),
+    let length = content.length();
+    match content.into_draft() {
+        Some(draft) => draft.with_hashes(&hashes),
+        None => Info::new(name, length, piece_length, hashes),
     }
     .map_err(|e| format!("cannot describe {}: {e}", path.display()))
 }

@@ -122,9 +122,9 @@ impl<S: Storage> Engine<S> {
         let piece_length = self.config.piece_length;
         let (file, length) = self
             .storage
-            .open_shared(&path)
+            .open_shared(&path, piece_length)
             .map_err(|e| (code::IO, e.to_string()))?;
-        let tree = self.storage.tree(file).map(|files| files.count());
+        let tree = self.storage.tree(file).map(|info| info.files().len());
         let pieces = crate::meta::Geometry::new(piece_length, length).piece_count();
         if pieces > u64::from(crate::limits::MAX_PIECES) {
             let _ = self.storage.close(file, false);
@@ -260,20 +260,29 @@ impl<S: Storage> Engine<S> {
             .to_owned();
         let hashes = std::mem::take(&mut s.hashes);
         let piece_length = self.config.piece_length;
-        let info = match (s.tree, self.storage.tree(file)) {
-            (Some(_), Some(files)) => Info::new_tree(&name, files, piece_length, hashes),
-            (Some(_), None) => return Err(format!("{} is no longer open", s.path.display())),
-            (None, _) => Info::new(&name, s.length, piece_length, hashes),
-        }
-        .and_then(|info| match &self.swarm_ca {
-            Some(ca) => info.with_ssl_cert(&ca.pem),
-            None => Ok(info),
-        })
-        .and_then(|info| match self.config.private_shares {
-            true => info.with_private(),
-            false => Ok(info),
-        })
-        .map_err(|e| e.to_string())?;
+        let info = match s.tree {
+            Some(_) => self.storage.finish_tree(file, &hashes),
+            None => Some(Info::new(&name, s.length, piece_length, hashes).map(Arc::new)),
+        };
+        let Some(info) = info else {
+            return Err(format!("{} is no longer open", s.path.display()));
+        };
+        let info = info
+            .and_then(|info| match &self.swarm_ca {
+                Some(ca) => info.with_ssl_cert(&ca.pem).map(Arc::new),
+                None => Ok(info),
+            })
+            .and_then(|info| match self.config.private_shares && !info.private() {
+                true => info.with_private().map(Arc::new),
+                false => Ok(info),
+            });
+        let info = match info {
+            Ok(info) => info,
+            Err(e) => {
+                let _ = self.storage.close(file, false);
+                return Err(e.to_string());
+            }
+        };
         let hash = info.info_hash;
         if self.torrents.contains_key(&hash) {
             // Already shared or downloaded here: keep the one we have.
@@ -282,7 +291,6 @@ impl<S: Storage> Engine<S> {
         }
         let n = info.num_pieces();
         let dir = s.path.parent().map(PathBuf::from).unwrap_or_default();
-        let info = Arc::new(info);
         self.storage.adopt(file, &info);
         let t = Torrent::new(
             info,

@@ -4,6 +4,7 @@
 //! anything slow (hashing, reserving space) is a [`super::Job`] instead.
 
 use super::action::{FileId, Job, JobDone};
+use crate::meta::{Info, InfoError};
 use crate::storage::{StorageError, final_path, info_path, part_path};
 use sha1::{Digest, Sha1};
 use std::collections::BTreeMap;
@@ -12,16 +13,25 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub trait Storage {
-    /// Opens an existing file to share it; returns it and its length.
-    fn open_shared(&mut self, path: &Path) -> Result<(FileId, u64), StorageError>;
-    /// The files of a directory opened by `open_shared` (path under it,
-    /// length, in torrent order), until [`Storage::adopt`]; `None` for a
-    /// file.
-    fn tree(&self, file: FileId) -> Option<&dyn crate::meta::files::TreeFiles>;
-    /// The metadata of a share opened by `open_shared` now exists: its
-    /// files are found through it from now on, and the list made to hash
-    /// them can go (a tree of 100,000 files would keep both).
-    fn adopt(&mut self, _file: FileId, _info: &Arc<crate::meta::Info>) {}
+    /// Opens an existing file or directory to share it, in pieces of
+    /// `piece_length`; returns it and its length.
+    fn open_shared(
+        &mut self,
+        path: &Path,
+        piece_length: u32,
+    ) -> Result<(FileId, u64), StorageError>;
+    /// The info dict of a directory opened by `open_shared`, written while
+    /// it was listed, its piece hashes zero until [`Storage::finish_tree`];
+    /// `None` for a file.
+    fn tree(&self, file: FileId) -> Option<&Info>;
+    /// That dict with the piece hashes of the directory, made in place:
+    /// a tree of 100,000 files would otherwise hold two (`None` for a
+    /// file). Its files are found through it from then on.
+    fn finish_tree(&mut self, file: FileId, hashes: &[u8]) -> Option<Result<Arc<Info>, InfoError>>;
+    /// The metadata of a share is `info` (the dict of
+    /// [`Storage::finish_tree`] with other keys): its files are found
+    /// through it from now on.
+    fn adopt(&mut self, _file: FileId, _info: &Arc<Info>) {}
     /// Opens `dir/NAME.part` (a file, or a directory for a tree) for the
     /// download of `info`, creating it if needed; `wanted` says which of
     /// `info.files()` to write (all when `None`). True when an earlier
@@ -29,7 +39,7 @@ pub trait Storage {
     fn open_part(
         &mut self,
         dir: &Path,
-        info: &Arc<crate::meta::Info>,
+        info: &Arc<Info>,
         wanted: Option<&[bool]>,
     ) -> Result<(FileId, bool), StorageError>;
     /// Writes `bufs`, consecutive in the file, at `offset`.
@@ -178,7 +188,7 @@ impl MemStorage {
 }
 
 impl Storage for MemStorage {
-    fn open_shared(&mut self, path: &Path) -> Result<(FileId, u64), StorageError> {
+    fn open_shared(&mut self, path: &Path, _: u32) -> Result<(FileId, u64), StorageError> {
         let len = self
             .fs
             .files
@@ -191,7 +201,11 @@ impl Storage for MemStorage {
         Ok((self.add(path.to_owned(), len), len))
     }
 
-    fn tree(&self, _file: FileId) -> Option<&dyn crate::meta::files::TreeFiles> {
+    fn tree(&self, _file: FileId) -> Option<&Info> {
+        None
+    }
+
+    fn finish_tree(&mut self, _: FileId, _: &[u8]) -> Option<Result<Arc<Info>, InfoError>> {
         None
     }
 
@@ -200,7 +214,7 @@ impl Storage for MemStorage {
     fn open_part(
         &mut self,
         dir: &Path,
-        info: &Arc<crate::meta::Info>,
+        info: &Arc<Info>,
         _wanted: Option<&[bool]>,
     ) -> Result<(FileId, bool), StorageError> {
         let length = info.length;

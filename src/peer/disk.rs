@@ -3,8 +3,8 @@
 //! without copying.
 
 use crate::engine::{FileId, Storage};
-use crate::meta::Info;
-use crate::storage::content::{Run, TreeFiles};
+use crate::meta::{Info, InfoError};
+use crate::storage::content::Run;
 use crate::storage::{Content, INFO_SUFFIX, StorageError, info_path};
 use std::collections::HashMap;
 use std::fs::File;
@@ -43,19 +43,34 @@ fn gone() -> io::Error {
 }
 
 impl Storage for Disk {
-    fn open_shared(&mut self, path: &Path) -> Result<(FileId, u64), StorageError> {
-        let content = Content::open_shared(path)?;
+    fn open_shared(
+        &mut self,
+        path: &Path,
+        piece_length: u32,
+    ) -> Result<(FileId, u64), StorageError> {
+        let content = Content::open_shared(path, piece_length)?;
         let len = content.length();
         Ok((self.add(content), len))
     }
 
-    fn tree(&self, file: FileId) -> Option<&dyn TreeFiles> {
-        self.files.get(&file).filter(|c| c.is_tree())?.listed()
+    fn tree(&self, file: FileId) -> Option<&Info> {
+        self.files.get(&file)?.draft().map(|info| &**info)
+    }
+
+    fn finish_tree(&mut self, file: FileId, hashes: &[u8]) -> Option<Result<Arc<Info>, InfoError>> {
+        self.files.get(&file)?.draft()?;
+        let content = self.files.remove(&file)?;
+        Some(Content::hashed(content, hashes)?.map(|(info, content)| {
+            self.files.insert(file, Arc::new(content));
+            info
+        }))
     }
 
     fn adopt(&mut self, file: FileId, info: &Arc<Info>) {
         if let Some(content) = self.files.get_mut(&file).filter(|c| c.is_tree()) {
-            *content = Arc::new(content.shared_as(info.clone()));
+            if content.draft().is_none_or(|d| !Arc::ptr_eq(d, info)) {
+                *content = Arc::new(content.shared_as(info.clone()));
+            }
         }
     }
 

@@ -220,7 +220,7 @@ impl SimStorage for RefStorage {
 }
 
 impl Storage for RefStorage {
-    fn open_shared(&mut self, path: &Path) -> Result<(FileId, u64), StorageError> {
+    fn open_shared(&mut self, path: &Path, _: u32) -> Result<(FileId, u64), StorageError> {
         let len = self
             .files
             .get(path)
@@ -232,7 +232,15 @@ impl Storage for RefStorage {
         Ok((self.add(path.to_owned(), len), len))
     }
 
-    fn tree(&self, _file: FileId) -> Option<&dyn crate::meta::files::TreeFiles> {
+    fn tree(&self, _file: FileId) -> Option<&crate::meta::Info> {
+        None
+    }
+
+    fn finish_tree(
+        &mut self,
+        _: FileId,
+        _: &[u8],
+    ) -> Option<Result<std::sync::Arc<crate::meta::Info>, crate::meta::InfoError>> {
         None
     }
 

@@ -17,6 +17,7 @@ use super::{Mapped, StorageError, guarded, io_err, preallocate, pwritev_all};
 use crate::bitfield::Bitfield;
 use crate::meta::Info;
 use crate::meta::files::Overlap;
+use crate::meta::info::{InfoError, TreeDict};
 use crate::reactor::SharedBytes;
 use crate::storage::{final_path, part_path};
 use memmap2::Mmap;
@@ -155,17 +156,24 @@ struct Segment {
 }
 
 impl Content {
-    /// A file or a directory, to share: read-only, every file wanted.
-    pub fn open_shared(path: &Path) -> Result<Content, StorageError> {
+    /// A file or a directory, to share: read-only, every file wanted. A
+    /// directory's info dict is written while it is listed, with pieces
+    /// of `piece_length` (their hashes zero until the tree is hashed: see
+    /// [`Content::draft`]),
+    /// and its files are found through it: the dict is all that is kept
+    /// of them.
+    pub fn open_shared(path: &Path, piece_length: u32) -> Result<Content, StorageError> {
         let meta = std::fs::symlink_metadata(path).map_err(io_err(path))?;
         if meta.is_dir() {
-            let (names, files) = list_tree(path)?.into_parts();
-            let layout = Layout::Listed(Listed::new(names, files));
-            let content = Content::new(path, layout, None, false, true, None);
-            if content.length == 0 {
-                return Err(StorageError::Empty(path.to_owned()));
-            }
-            return Ok(content);
+            let info = tree_dict(path, piece_length)?;
+            return Ok(Content::new(
+                path,
+                Layout::Info(Arc::new(info)),
+                None,
+                false,
+                true,
+                None,
+            ));
         }
         let file = File::open(path).map_err(io_err(path))?;
         let meta = file.metadata().map_err(io_err(path))?;
@@ -180,20 +188,53 @@ impl Content {
         content.with_single(file)
     }
 
-    /// The share of a tree once its metadata exists: the same files, found
-    /// through `info` (made from [`Content::listed`]) rather than the list
-    /// made to hash them, which is dropped with the old `Content`.
+    /// A shared tree's dict, with its piece hashes zero until hashed.
+    pub fn draft(&self) -> Option<&Arc<Info>> {
+        match (&self.layout, self.tree && !self.writable) {
+            (Layout::Info(info), true) => Some(info),
+            _ => None,
+        }
+    }
+
+    /// The dict of a shared tree, taken from its share: without a copy
+    /// when nothing else holds it (a hash job still might, a moment).
+    pub fn into_draft(self) -> Option<Info> {
+        let draft = self.draft()?.clone();
+        drop(self);
+        Some(Arc::try_unwrap(draft).unwrap_or_else(|shared| (*shared).clone()))
+    }
+
+    /// A shared tree once hashed: its dict given `hashes` (in place, when
+    /// nothing else holds the share), and the share found through it.
+    /// `None` for a file or a download.
+    pub fn hashed(
+        this: Arc<Content>,
+        hashes: &[u8],
+    ) -> Option<Result<(Arc<Info>, Content), InfoError>> {
+        this.draft()?;
+        let root = this.path();
+        let changed = this.changed.load(Ordering::Relaxed);
+        let draft = match Arc::try_unwrap(this) {
+            Ok(content) => content.into_draft()?,
+            Err(shared) => Info::clone(shared.draft()?),
+        };
+        Some(draft.with_hashes(hashes).map(|info| {
+            let info = Arc::new(info);
+            let content = Content::new(&root, Layout::Info(info.clone()), None, false, true, None);
+            content.changed.store(changed, Ordering::Relaxed);
+            (info, content)
+        }))
+    }
+
+    /// The share of a tree as described by `info`, which must list the
+    /// same files as its dict did (its own dict once hashed, maybe with
+    /// other keys).
     pub fn shared_as(&self, info: Arc<Info>) -> Content {
         let content = Content::new(&self.path(), Layout::Info(info), None, false, true, None);
         content
             .changed
             .store(self.changed.load(Ordering::Relaxed), Ordering::Relaxed);
         content
-    }
-
-    /// The files of a shared tree still being hashed, to describe it.
-    pub fn listed(&self) -> Option<&dyn TreeFiles> {
-        self.layout.listed().map(|l| l as &dyn TreeFiles)
     }
 
     /// Opens the download of `info` in `dir`: `NAME.part` for one file,
@@ -1099,52 +1140,128 @@ impl Mapped {
     }
 }
 
-/// The files under `root`, sorted by path (component by component, in
-/// byte order), each path checked as a torrent path; symlinks and special
-/// files refused by name; empty directories skipped (BitTorrent cannot
-/// carry them).
-pub fn list_tree(root: &Path) -> Result<Listing, StorageError> {
-    let mut out = Listing::default();
-    // Directories to read, each with its path under the root.
-    let mut stack: Vec<(PathBuf, String)> = vec![(root.to_owned(), String::new())];
-    while let Some((dir, prefix)) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(io_err(&dir))?;
-        for entry in entries {
-            let entry = entry.map_err(io_err(&dir))?;
-            let path = entry.path();
-            let kind = entry.file_type().map_err(io_err(&path))?;
-            let name = entry.file_name();
-            let name = name.to_str().ok_or_else(|| {
-                StorageError::BadPath(path.clone(), "the name is not valid UTF-8".into())
-            })?;
-            if kind.is_symlink() {
-                return Err(StorageError::Symlink(path));
+/// The info dict of the tree at `root`, written as it is walked; its
+/// piece hashes zero.
+fn tree_dict(root: &Path, piece_length: u32) -> Result<Info, StorageError> {
+    let name = root.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+        StorageError::BadPath(root.to_owned(), "the name is not valid UTF-8".into())
+    })?;
+    let mut dict = TreeDict::default();
+    walk_tree(root, |at, components, length| {
+        dict.push(components, length).map_err(|e| match e {
+            InfoError::TooManyFiles(_) => too_many_files(root),
+            e => StorageError::BadPath(at.to_owned(), e.to_string()),
+        })
+    })?;
+    dict.finish(name, piece_length).map_err(|e| match e {
+        InfoError::NoFiles | InfoError::BadLength(0) => StorageError::Empty(root.to_owned()),
+        InfoError::TooManyPieces(n) => StorageError::BadPath(
+            root.to_owned(),
+            format!("it needs {n} pieces; use a larger --piece-size"),
+        ),
+        e => StorageError::BadPath(root.to_owned(), e.to_string()),
+    })
+}
+
+/// Calls `file` with each file under `root` (its path on disk, its path
+/// under the root as components, its length) in torrent order: each
+/// directory's entries sorted by name in byte order, a directory's files
+/// right where its name sorts, which is the order of comparing paths
+/// component by component. Every path is checked as a torrent path;
+/// symlinks and special files are refused by name; empty directories are
+/// skipped (BitTorrent cannot carry them). Only the entries of the
+/// directories being walked are held, never a list of the whole tree.
+pub fn walk_tree(
+    root: &Path,
+    mut file: impl FnMut(&Path, &[&str], u64) -> Result<(), StorageError>,
+) -> Result<(), StorageError> {
+    // Per directory being walked, its entries still to visit, the next
+    // one last; and the names leading to the deepest one.
+    let mut levels = vec![read_sorted(root, &[])?];
+    let mut names: Vec<String> = Vec::new();
+    let mut dir = root.to_owned();
+    while let Some(level) = levels.last_mut() {
+        let Some(entry) = level.pop() else {
+            levels.pop();
+            if names.pop().is_some() {
+                dir.pop();
             }
-            let under = match prefix.is_empty() {
-                true => name.to_owned(),
-                false => format!("{prefix}/{name}"),
-            };
-            let components: Vec<&str> = under.split('/').collect();
-            crate::meta::paths::check_path(&components)
-                .map_err(|e| StorageError::BadPath(path.clone(), e.to_string()))?;
-            if kind.is_dir() {
-                stack.push((path, under));
-            } else if kind.is_file() {
-                let len = entry.metadata().map_err(io_err(&path))?.len();
-                if out.len() >= crate::limits::MAX_FILES as usize || !out.push(&under, len) {
-                    return Err(StorageError::BadPath(
-                        root.to_owned(),
-                        format!("more files than the limit of {}", crate::limits::MAX_FILES),
-                    ));
-                }
-            } else {
-                return Err(StorageError::NotAFile(path));
+            continue;
+        };
+        match entry.length {
+            None => {
+                dir.push(&entry.name);
+                names.push(entry.name);
+                levels.push(read_sorted(&dir, &names)?);
+            }
+            Some(length) => {
+                let mut components: Vec<&str> = names.iter().map(String::as_str).collect();
+                components.push(&entry.name);
+                file(&dir.join(&entry.name), &components, length)?;
             }
         }
     }
-    out.sort();
+    Ok(())
+}
+
+/// An entry of a directory being walked: a file and its length, or a
+/// directory (`None`).
+struct Entry {
+    name: String,
+    length: Option<u64>,
+}
+
+/// The entries of `dir` (at `under` below the root), checked, sorted by
+/// name in reverse order.
+fn read_sorted(dir: &Path, under: &[String]) -> Result<Vec<Entry>, StorageError> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err(dir))? {
+        let entry = entry.map_err(io_err(dir))?;
+        let path = entry.path();
+        let kind = entry.file_type().map_err(io_err(&path))?;
+        let name = entry.file_name().into_string().map_err(|_| {
+            StorageError::BadPath(path.clone(), "the name is not valid UTF-8".into())
+        })?;
+        if kind.is_symlink() {
+            return Err(StorageError::Symlink(path));
+        }
+        let mut components: Vec<&str> = under.iter().map(String::as_str).collect();
+        components.push(&name);
+        crate::meta::paths::check_path(&components)
+            .map_err(|e| StorageError::BadPath(path.clone(), e.to_string()))?;
+        let length = if kind.is_dir() {
+            None
+        } else if kind.is_file() {
+            Some(entry.metadata().map_err(io_err(&path))?.len())
+        } else {
+            return Err(StorageError::NotAFile(path));
+        };
+        out.push(Entry { name, length });
+    }
+    out.sort_unstable_by(|a, b| b.name.cmp(&a.name));
+    Ok(out)
+}
+
+/// The files under `root` in torrent order (see [`walk_tree`]).
+pub fn list_tree(root: &Path) -> Result<Listing, StorageError> {
+    let mut out = Listing::default();
+    walk_tree(root, |at, components, length| {
+        match out.len() < crate::limits::MAX_FILES as usize
+            && out.push(&components.join("/"), length)
+        {
+            true => Ok(()),
+            false => Err(too_many_files(at)),
+        }
+    })?;
     out.shrink_to_fit();
     Ok(out)
+}
+
+fn too_many_files(at: &Path) -> StorageError {
+    StorageError::BadPath(
+        at.to_owned(),
+        format!("more files than the limit of {}", crate::limits::MAX_FILES),
+    )
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! storage a bit per file beyond the metadata, not a second index of
 //! paths and offsets (24 bytes and a path each; bench/dirs.sh, memory).
 
-use crate::meta::files::{Overlap, TreeFiles, overlapping};
+use crate::meta::files::{Overlap, overlapping};
 use crate::meta::{FileEntry, Info};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -59,20 +59,6 @@ impl Listed {
     fn length(&self, i: usize) -> u64 {
         let end = self.offsets.get(i + 1).copied().unwrap_or(self.length);
         end - self.offsets[i]
-    }
-}
-
-/// What [`Info::new_tree`] describes a shared tree from.
-impl TreeFiles for Listed {
-    fn count(&self) -> usize {
-        self.offsets.len()
-    }
-
-    fn file(&self, i: usize) -> (&str, u64) {
-        match i < self.offsets.len() {
-            true => (self.name(i), self.length(i)),
-            false => ("", 0),
-        }
     }
 }
 
@@ -130,13 +116,5 @@ impl Layout {
             }
         }
         path
-    }
-
-    /// The listing of a tree still being hashed.
-    pub(super) fn listed(&self) -> Option<&Listed> {
-        match self {
-            Layout::Listed(l) => Some(l),
-            Layout::Info(_) => None,
-        }
     }
 }

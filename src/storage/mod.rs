@@ -354,18 +354,23 @@ mod tests {
         assert_eq!(std::fs::read(path.join("d/empty")).unwrap(), b"");
         assert_eq!(std::fs::read(path.join("c")).unwrap(), &bytes[15..]);
         assert!(!dir.join("t.part").exists());
-        // Shared again, the tree lists the same files in the same order.
-        let shared = Content::open_shared(&path).unwrap();
-        let listed = shared.listed().unwrap();
-        let names: Vec<&str> = (0..listed.count()).map(|i| listed.file(i).0).collect();
+        // Shared again, its dict lists the files in torrent order (a, c,
+        // d/b, d/empty), and it is read through it, before and after its
+        // hashes are in.
+        let shared = Content::open_shared(&path, 16384).unwrap();
+        let draft = shared.draft().unwrap().clone();
+        let names: Vec<String> = draft
+            .files()
+            .iter()
+            .map(|f| draft.path(&f).to_string())
+            .collect();
         assert_eq!(names, ["a", "c", "d/b", "d/empty"]);
         assert_eq!(shared.length(), 35);
-        // Once described, it is read through its metadata, the same: a,
-        // c, d/b in that order now.
-        let hashes = vec![0; 20];
-        let info = Arc::new(Info::new_tree("t", listed, 16384, hashes).unwrap());
-        let shared = shared.shared_as(info);
-        assert!(shared.listed().is_none());
+        drop(draft);
+        let hashes = vec![7; 20];
+        let (info, shared) = Content::hashed(Arc::new(shared), &hashes).unwrap().unwrap();
+        assert_eq!(info.piece_hash(0), Some(&hashes[..]));
+        assert!(shared.draft().is_some_and(|d| Arc::ptr_eq(d, &info)));
         let sorted = [&bytes[..10], &bytes[15..], &bytes[10..15]].concat();
         let mut read = Vec::new();
         shared.read(0, 35, |b| read.extend_from_slice(b)).unwrap();
@@ -417,12 +422,38 @@ mod tests {
     }
 
     #[test]
+    fn a_tree_is_walked_in_the_order_of_its_paths_components() {
+        let dir = temp_dir("walk");
+        let paths = [
+            "a-b", "a/b", "a/c/d", "a.txt", "B", "é/x", "a/c-", "z", "a/c/e/f",
+        ];
+        for p in paths {
+            let p = dir.join("t").join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, p.to_str().unwrap()).unwrap();
+        }
+        std::fs::create_dir_all(dir.join("t/empty/dir")).unwrap();
+        let mut walked = Vec::new();
+        content::walk_tree(&dir.join("t"), |at, components, length| {
+            assert_eq!(std::fs::metadata(at).unwrap().len(), length);
+            walked.push(components.join("/"));
+            Ok(())
+        })
+        .unwrap();
+        let mut sorted: crate::meta::files::Listing = paths.iter().map(|p| (p, 0)).collect();
+        sorted.sort();
+        let sorted: Vec<&str> = sorted.iter().map(|(p, _)| p).collect();
+        assert_eq!(walked, sorted);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn symlinks_in_a_shared_tree_are_refused_by_name() {
         let dir = temp_dir("symlink");
         std::fs::create_dir_all(dir.join("t/sub")).unwrap();
         std::fs::write(dir.join("t/sub/f"), b"x").unwrap();
         std::os::unix::fs::symlink("/etc/passwd", dir.join("t/sub/link")).unwrap();
-        match Content::open_shared(&dir.join("t")) {
+        match Content::open_shared(&dir.join("t"), 16384) {
             Err(StorageError::Symlink(p)) => assert!(p.ends_with("sub/link"), "{p:?}"),
             other => panic!("{:?}", other.map(|_| ())),
         }
