@@ -67,10 +67,13 @@ impl Storage for Disk {
     }
 
     fn adopt(&mut self, file: FileId, info: &Arc<Info>) {
-        if let Some(content) = self.files.get_mut(&file).filter(|c| c.is_tree()) {
-            if content.draft().is_none_or(|d| !Arc::ptr_eq(d, info)) {
-                *content = Arc::new(content.shared_as(info.clone()));
-            }
+        // A tree's own dict once hashed is already in place.
+        let content = self
+            .files
+            .get_mut(&file)
+            .filter(|c| c.is_tree() && c.draft().is_none_or(|d| !Arc::ptr_eq(d, info)));
+        if let Some(content) = content {
+            *content = Arc::new(content.shared_as(info.clone()));
         }
     }
 
