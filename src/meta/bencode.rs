@@ -134,6 +134,18 @@ pub fn list_at(
     range: Range<usize>,
     depth: usize,
 ) -> Result<Option<Vec<usize>>, BencodeError> {
+    list_items(input, range, depth)?
+        .map(Iterator::collect)
+        .transpose()
+}
+
+/// Like [`list_at`], one item at a time: a list of 100,000 entries is
+/// read without a vector of their places.
+pub fn list_items(
+    input: &[u8],
+    range: Range<usize>,
+    depth: usize,
+) -> Result<Option<ListItems<'_>>, BencodeError> {
     let mut p = Parser {
         input: &input[..range.end],
         pos: range.start,
@@ -142,12 +154,30 @@ pub fn list_at(
         return Ok(None);
     }
     p.pos += 1;
-    let mut out = Vec::new();
-    while p.peek()? != b'e' {
-        out.push(p.pos);
-        p.skip(depth + 1)?;
+    Ok(Some(ListItems { p, depth }))
+}
+
+/// See [`list_items`].
+pub struct ListItems<'a> {
+    p: Parser<'a>,
+    depth: usize,
+}
+
+impl Iterator for ListItems<'_> {
+    type Item = Result<usize, BencodeError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let at = self.p.pos;
+        match self.p.peek() {
+            Ok(b'e') => None,
+            Ok(_) => Some(self.p.skip(self.depth + 1).map(|_| at)),
+            Err(e) => {
+                // Once: what follows a broken item cannot be found.
+                self.p.pos = self.p.input.len();
+                Some(Err(e))
+            }
+        }
     }
-    Ok(Some(out))
 }
 
 struct Parser<'a> {

@@ -384,6 +384,37 @@ impl Default for TreeDict {
 }
 
 impl TreeDict {
+    /// Bytes [`TreeDict::push`] adds for such a file.
+    pub fn entry_len(components: &[&str], length: u64) -> usize {
+        let path: usize = components.iter().map(|c| bytes_len(c.len())).sum();
+        b"d6:lengthie4:pathlee".len() + digits(length) + path
+    }
+
+    /// An empty dict with room for `entries` bytes of files (see
+    /// [`TreeDict::entry_len`]) and the rest of the dict of `name`, in
+    /// pieces of `piece_length` over `total` bytes. Written into its own
+    /// size, it is never copied to grow: doubling, it held its old bytes
+    /// and twice as many new ones at its last copy.
+    pub fn with_room(entries: usize, name: &str, piece_length: u32, total: u64) -> TreeDict {
+        let hashes = Geometry::new(piece_length.max(1), total)
+            .piece_count()
+            .saturating_mul(20);
+        let rest = b"d5:fileslee4:name12:piece lengthie6:pieces:".len()
+            + bytes_len(name.len())
+            + digits(piece_length.into())
+            + digits(hashes)
+            + usize::try_from(hashes).unwrap_or(usize::MAX);
+        // A dict past 4 GiB is refused anyway.
+        let room = entries.saturating_add(rest).min(u32::MAX as usize);
+        let mut out = Vec::with_capacity(room);
+        out.extend_from_slice(b"d5:filesl");
+        TreeDict {
+            out,
+            count: 0,
+            total: 0,
+        }
+    }
+
     /// Adds the file at `components` (its path under the tree) of
     /// `length` bytes, after checking the path and the limits.
     pub fn push(&mut self, components: &[&str], length: u64) -> Result<(), InfoError> {
@@ -542,20 +573,29 @@ fn check_ssl_cert(v: Option<&Value<'_>>) -> Result<(), InfoError> {
 /// bencode), their paths checked one by one and against each other, laid
 /// end to end. Each entry is decoded alone, then dropped.
 fn parse_files(dict: &[u8], range: Range<usize>) -> Result<Files, InfoError> {
-    let Some(list) = bencode::list_at(dict, range, 1)? else {
+    // Counted first, to size the table and refuse too many: a list of
+    // their places would cost 8 bytes a file more.
+    let items = || bencode::list_items(dict, range.clone(), 1);
+    let Some(list) = items()? else {
         return Err(InfoError::Missing("files"));
     };
-    if list.is_empty() {
+    let mut count = 0usize;
+    for item in list {
+        item?;
+        count += 1;
+    }
+    if count == 0 {
         return Err(InfoError::NoFiles);
     }
-    if list.len() > MAX_FILES as usize {
-        return Err(InfoError::TooManyFiles(list.len()));
+    if count > MAX_FILES as usize {
+        return Err(InfoError::TooManyFiles(count));
     }
     if u32::try_from(dict.len()).is_err() {
         return Err(InfoError::TooLarge(dict.len()));
     }
-    let mut files = Files::with_capacity(list.len());
-    for (index, &at) in list.iter().enumerate() {
+    let mut files = Files::with_capacity(count);
+    for (index, at) in items()?.into_iter().flatten().enumerate() {
+        let at = at?;
         let bad = |error| InfoError::BadFile { index, error };
         let (v, _) = bencode::decode_at(dict, at, 2)?;
         let path_at = bencode::dict_at(dict, at, 2)?
@@ -565,9 +605,18 @@ fn parse_files(dict: &[u8], range: Range<usize>) -> Result<Files, InfoError> {
         push_file(&mut files, file.length, file.path, file.pad)?;
     }
     // Pad files never reach the disk; libtorrent names many of them alike.
-    let real: Vec<u32> = files.iter().filter(|f| !f.pad).map(|f| f.path).collect();
-    let path = |i: usize| FilePath::at(dict, real[i] as usize).components();
-    check_tree(real.len(), path).map_err(InfoError::BadPath)?;
+    let has_pads = files.iter().any(|f| f.pad);
+    let real: Vec<u32> = match has_pads {
+        true => files.iter().filter(|f| !f.pad).map(|f| f.path).collect(),
+        false => Vec::new(),
+    };
+    let path_start = |i: usize| match has_pads {
+        true => real[i],
+        false => files.get(i).map_or(0, |f| f.path),
+    };
+    let path = |i: usize| FilePath::at(dict, path_start(i) as usize).components();
+    let real_count = if has_pads { real.len() } else { files.len() };
+    check_tree(real_count, path).map_err(InfoError::BadPath)?;
     Ok(files)
 }
 
@@ -638,6 +687,15 @@ fn check_pieces(piece_length: u32, length: u64, pieces: &[u8]) -> Result<(), Inf
         });
     }
     Ok(())
+}
+
+/// Bytes of a bencoded string of `len` bytes.
+fn bytes_len(len: usize) -> usize {
+    digits(len as u64) + 1 + len
+}
+
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
 /// Appends `bytes` as a bencoded string.
@@ -762,5 +820,45 @@ mod private_tests {
         let p = info.with_private().unwrap();
         assert!(p.private());
         assert!(p.bencoded.ends_with(b"7:privatei1ee"));
+    }
+}
+
+#[cfg(test)]
+mod tree_dict_tests {
+    use super::*;
+
+    #[test]
+    fn a_dict_with_room_is_written_into_its_own_size() {
+        let files: [(&[&str], u64); 3] = [(&["a"], 10), (&["d", "é"], 0), (&["z"], 99_999)];
+        let entries = files.iter().map(|(c, n)| TreeDict::entry_len(c, *n)).sum();
+        let total = files.iter().map(|(_, n)| n).sum();
+        let mut dict = TreeDict::with_room(entries, "tree", 16_384, total);
+        let room = dict.out.capacity();
+        for (components, length) in files {
+            dict.push(components, length).unwrap();
+        }
+        assert_eq!(dict.out.capacity(), room, "no copy to grow");
+        let info = dict.finish("tree", 16_384).unwrap();
+        assert_eq!(info.bencoded.len(), room, "sized exactly");
+        let same = Info::new_tree(
+            "tree",
+            &[("a", 10), ("d/é", 0), ("z", 99_999)]
+                .into_iter()
+                .collect::<super::super::files::Listing>(),
+            16_384,
+            vec![0; 7 * 20],
+        )
+        .unwrap();
+        assert_eq!(info.bencoded, same.bencoded);
+        let hashed = info.with_hashes(&[3; 140]).unwrap();
+        assert_eq!(hashed.piece_hash(6), Some(&[3; 20][..]));
+        assert_eq!(
+            hashed.info_hash,
+            Info::from_bencoded(&hashed.bencoded).unwrap().info_hash
+        );
+        assert!(matches!(
+            hashed.with_hashes(&[0; 20]),
+            Err(InfoError::PieceCountMismatch { .. })
+        ));
     }
 }

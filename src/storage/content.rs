@@ -1146,7 +1146,14 @@ fn tree_dict(root: &Path, piece_length: u32) -> Result<Info, StorageError> {
     let name = root.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
         StorageError::BadPath(root.to_owned(), "the name is not valid UTF-8".into())
     })?;
-    let mut dict = TreeDict::default();
+    // Walked twice: first to size the dict, then to write it.
+    let (mut entries, mut total) = (0usize, 0u64);
+    walk_tree(root, |_, components, length| {
+        entries = entries.saturating_add(TreeDict::entry_len(components, length));
+        total = total.saturating_add(length);
+        Ok(())
+    })?;
+    let mut dict = TreeDict::with_room(entries, name, piece_length, total);
     walk_tree(root, |at, components, length| {
         dict.push(components, length).map_err(|e| match e {
             InfoError::TooManyFiles(_) => too_many_files(root),
