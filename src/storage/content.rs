@@ -85,7 +85,7 @@ struct Handles {
     open: HashMap<usize, Open>,
     clock: u64,
     /// Small files of a share read whole, with when last used.
-    whole: HashMap<usize, (Arc<Owned>, u64)>,
+    whole: HashMap<usize, (Arc<Whole>, u64)>,
     whole_bytes: usize,
 }
 
@@ -471,7 +471,7 @@ impl Content {
 
     /// The whole of small file `slot` of a share, read once and kept in
     /// memory within [`WHOLE_BYTES`].
-    fn whole(&self, slot: usize) -> io::Result<Arc<Owned>> {
+    fn whole(&self, slot: usize) -> io::Result<Arc<Whole>> {
         let path = {
             let mut h = self.lock();
             h.clock += 1;
@@ -489,15 +489,15 @@ impl Content {
             self.changed.store(true, Ordering::Relaxed);
             return Err(changed(&path));
         }
-        let bytes = Arc::new(Owned(read_whole(&file, len as usize)?));
+        let bytes = Arc::new(read_whole(&file, len as usize)?);
         drop(file);
         let mut h = self.lock();
         h.clock += 1;
         let now = h.clock;
         if let Some((old, _)) = h.whole.insert(slot, (bytes.clone(), now)) {
-            h.whole_bytes -= old.0.len();
+            h.whole_bytes -= old.bytes().len();
         }
-        h.whole_bytes += bytes.0.len();
+        h.whole_bytes += bytes.bytes().len();
         while h.whole_bytes > WHOLE_BYTES || h.whole.len() > WHOLE_FILES {
             let Some(oldest) = h
                 .whole
@@ -509,7 +509,7 @@ impl Content {
                 break;
             };
             if let Some((old, _)) = h.whole.remove(&oldest) {
-                h.whole_bytes -= old.0.len();
+                h.whole_bytes -= old.bytes().len();
             }
         }
         Ok(bytes)
@@ -629,7 +629,7 @@ impl Content {
                     let bytes = self.whole(seg.slot).ok()?;
                     let start = usize::try_from(seg.at).ok()?;
                     let range = start..start.checked_add(n)?;
-                    let part = bytes.0.get(range.clone())?;
+                    let part = bytes.bytes().get(range.clone())?;
                     match n < MIN_RUN {
                         true => {
                             copied.extend_from_slice(part);
@@ -954,6 +954,22 @@ impl SharedBytes for Owned {
     }
 }
 
+/// A small file's bytes, read whole into memory that starts on a page
+/// (see [`with_buffer`]: the kernel copies there fastest).
+struct Whole {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl SharedBytes for Whole {
+    fn bytes(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+}
+
+/// Where buffers that the kernel copies file bytes into start.
+const PAGE: usize = 4096;
+
 /// Walks `bufs` byte by byte count, handing out the slices of each run.
 struct Cursor<'a, 'b> {
     bufs: &'a [IoSlice<'b>],
@@ -1033,7 +1049,6 @@ fn open_creating(path: &Path, length: u64, sized: bool) -> io::Result<File> {
 fn with_buffer<R>(len: usize, f: impl FnOnce(&mut [u8]) -> io::Result<R>) -> io::Result<R> {
     /// Kept between reads up to this size (a piece of 4 MiB, say).
     const KEEP: usize = 4 << 20;
-    const PAGE: usize = 4096;
     thread_local! {
         static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
@@ -1084,21 +1099,26 @@ fn changed(path: &Path) -> io::Error {
     )
 }
 
-/// The `len` bytes of `file`, read without zeroing a buffer first.
-fn read_whole(file: &File, len: usize) -> io::Result<Vec<u8>> {
+/// The `len` bytes of `file`, read without zeroing a buffer first, from
+/// a page boundary on.
+fn read_whole(file: &File, len: usize) -> io::Result<Whole> {
     use std::os::fd::AsRawFd;
-    let mut buf: Vec<u8> = Vec::with_capacity(len);
-    while buf.len() < len {
+    let mut buf: Vec<u8> = Vec::with_capacity(len + PAGE);
+    let start = buf.as_ptr().align_offset(PAGE).min(PAGE);
+    buf.resize(start, 0);
+    let end = start + len;
+    while buf.len() < end {
         let at = buf.len();
-        let offset = libc::off_t::try_from(at).map_err(|_| outside())?;
-        // SAFETY: the destination is the vector's spare capacity, `len -
-        // at` bytes from its end of initialised bytes; pread writes at most
-        // that many, and only those it reports are counted as initialised.
+        let offset = libc::off_t::try_from(at - start).map_err(|_| outside())?;
+        // SAFETY: the destination is the vector's spare capacity, `end -
+        // at` bytes from its end of initialised bytes (its capacity is at
+        // least `end`); pread writes at most that many, and only those it
+        // reports are counted as initialised.
         let n = unsafe {
             libc::pread(
                 file.as_raw_fd(),
                 buf.as_mut_ptr().add(at).cast::<libc::c_void>(),
-                len - at,
+                end - at,
                 offset,
             )
         };
@@ -1110,11 +1130,11 @@ fn read_whole(file: &File, len: usize) -> io::Result<Vec<u8>> {
                     return Err(e);
                 }
             }
-            // SAFETY: pread initialised these `n` bytes (n <= len - at).
+            // SAFETY: pread initialised these `n` bytes (n <= end - at).
             n => unsafe { buf.set_len(at + n as usize) },
         }
     }
-    Ok(buf)
+    Ok(Whole { buf, start })
 }
 
 fn map_len(file: &File, len: u64) -> io::Result<Arc<Mapped>> {
