@@ -1408,7 +1408,10 @@ fn read_and_handle<H: Handler>(
         if budget == 0 {
             return Ok((ReadEnd::Budget, start));
         }
-        let Some(spare) = conn.input.spare(limits.max_read_buffer) else {
+        // TLS plaintext is copied in by rustls, in user space, where the
+        // alignment does not matter.
+        let aligned = !matches!(conn.stream, Stream::Tls(_));
+        let Some(spare) = conn.input.spare(limits.max_read_buffer, aligned) else {
             // The handler's decoder refuses frames beyond the limit, so a
             // full buffer means it is not consuming: a protocol bug.
             return Err(io::Error::other("read buffer full"));

@@ -11,7 +11,20 @@ pub struct ReadBuf {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// Bytes skipped before the room [`ReadBuf::spare`] last gave, so
+    /// that it starts on an [`ALIGN`] boundary: the kernel copies into
+    /// such memory about 3x faster than into the odd address the end of
+    /// the data is at, more than the move that [`ReadBuf::filled`] closes
+    /// the gap with costs (a 1 GiB download: its socket reads 509 perf
+    /// samples against 166, and 81 for the moves).
+    gap: usize,
 }
+
+/// The alignment the kernel's copy to user memory needs to be fast here.
+const ALIGN: usize = 64;
+
+/// Room below which reads are small and not worth aligning.
+const ALIGN_FROM: usize = 16 * 1024;
 
 impl ReadBuf {
     pub fn data(&self) -> &[u8] {
@@ -29,8 +42,9 @@ impl ReadBuf {
     /// Room to read into, making more when less than a quarter of the
     /// buffer is left: by moving the remainder to the front, or by growing
     /// the buffer (doubling, up to `max`). `None` when `max` unprocessed
-    /// bytes are already held.
-    pub fn spare(&mut self, max: usize) -> Option<&mut [u8]> {
+    /// bytes are already held. With `aligned` (the kernel copies into it),
+    /// large room starts on an [`ALIGN`] boundary.
+    pub fn spare(&mut self, max: usize, aligned: bool) -> Option<&mut [u8]> {
         if self.buf.len() - self.end <= self.buf.len() / 4 {
             if self.start > 0 {
                 self.buf.copy_within(self.start..self.end, 0);
@@ -42,7 +56,13 @@ impl ReadBuf {
                 return None;
             }
         }
-        Some(&mut self.buf[self.end..])
+        let at = self.buf.as_ptr() as usize + self.end;
+        let gap = at.next_multiple_of(ALIGN) - at;
+        self.gap = match aligned && self.buf.len() - self.end >= ALIGN_FROM + gap {
+            true => gap,
+            false => 0,
+        };
+        Some(&mut self.buf[self.end + self.gap..])
     }
 
     /// A read filled all the room there was, so more is probably waiting:
@@ -61,7 +81,13 @@ impl ReadBuf {
 
     /// Records `n` bytes written into the slice `spare` returned.
     pub fn filled(&mut self, n: usize) {
-        self.end = (self.end + n).min(self.buf.len());
+        let n = n.min(self.buf.len() - self.end - self.gap);
+        if self.gap > 0 {
+            let from = self.end + self.gap;
+            self.buf.copy_within(from..from + n, self.end);
+            self.gap = 0;
+        }
+        self.end += n;
     }
 
     /// Frees the buffer if it holds nothing: a quiet connection then costs
@@ -83,13 +109,19 @@ mod tests {
     #[test]
     fn grows_when_full_up_to_max() {
         let mut b = ReadBuf::default();
-        assert_eq!(b.spare(10_000).map(|s| s.len()), Some(INITIAL));
+        assert_eq!(b.spare(10_000, false).map(|s| s.len()), Some(INITIAL));
         b.filled(INITIAL);
-        assert_eq!(b.spare(10_000).map(|s| s.len()), Some(INITIAL));
+        assert_eq!(b.spare(10_000, false).map(|s| s.len()), Some(INITIAL));
         b.filled(INITIAL);
-        assert_eq!(b.spare(10_000).map(|s| s.len()), Some(10_000 - 2 * INITIAL));
+        assert_eq!(
+            b.spare(10_000, false).map(|s| s.len()),
+            Some(10_000 - 2 * INITIAL)
+        );
         b.filled(10_000);
-        assert!(b.spare(10_000).is_none(), "max unprocessed bytes held");
+        assert!(
+            b.spare(10_000, false).is_none(),
+            "max unprocessed bytes held"
+        );
         b.consume(9_990);
         assert_eq!(b.data().len(), 10);
     }
@@ -97,41 +129,62 @@ mod tests {
     #[test]
     fn an_empty_buffer_is_freed_and_comes_back() {
         let mut b = ReadBuf::default();
-        let n = b.spare(1 << 20).map_or(0, |s| s.len());
+        let n = b.spare(1 << 20, false).map_or(0, |s| s.len());
         b.filled(n);
         b.release_if_empty();
         assert_eq!(b.data().len(), INITIAL, "data is kept");
         b.consume(INITIAL);
         b.release_if_empty();
         assert_eq!(b.buf.capacity(), 0);
-        assert_eq!(b.spare(1 << 20).map(|s| s.len()), Some(INITIAL));
+        assert_eq!(b.spare(1 << 20, false).map(|s| s.len()), Some(INITIAL));
     }
 
     #[test]
     fn busy_connections_get_larger_reads() {
         let mut b = ReadBuf::default();
-        let n = b.spare(1 << 20).map_or(0, |s| s.len());
+        let n = b.spare(1 << 20, false).map_or(0, |s| s.len());
         b.filled(n);
         b.consume(n);
         b.busy(64 * 1024);
-        assert_eq!(b.spare(1 << 20).map(|s| s.len()), Some(2 * INITIAL));
+        assert_eq!(b.spare(1 << 20, false).map(|s| s.len()), Some(2 * INITIAL));
         for _ in 0..10 {
             b.busy(64 * 1024);
         }
-        assert_eq!(b.spare(1 << 20).map(|s| s.len()), Some(64 * 1024));
+        assert_eq!(b.spare(1 << 20, false).map(|s| s.len()), Some(64 * 1024));
     }
 
     #[test]
     fn moves_the_remainder_to_the_front_when_room_runs_low() {
         let mut b = ReadBuf::default();
-        let room = b.spare(1 << 20).unwrap();
+        let room = b.spare(1 << 20, false).unwrap();
         let n = room.len();
         room[n - 1] = 9;
         b.filled(n);
         b.consume(n - 1);
         // Nothing left to read into: the one unprocessed byte moves to
         // the front rather than the buffer growing.
-        assert_eq!(b.spare(1 << 20).map(|s| s.len()), Some(n - 1));
+        assert_eq!(b.spare(1 << 20, false).map(|s| s.len()), Some(n - 1));
         assert_eq!(b.data(), &[9]);
+    }
+
+    #[test]
+    fn large_room_starts_aligned_and_the_data_stays_contiguous() {
+        let mut b = ReadBuf::default();
+        for _ in 0..5 {
+            b.busy(1 << 20);
+        }
+        // An odd amount of data first, then an aligned read after it.
+        let room = b.spare(1 << 20, true).unwrap();
+        room[..5].copy_from_slice(b"hello");
+        b.filled(5);
+        let room = b.spare(1 << 20, true).unwrap();
+        assert_eq!(room.as_ptr() as usize % ALIGN, 0);
+        room[..6].copy_from_slice(b" world");
+        b.filled(6);
+        assert_eq!(b.data(), b"hello world");
+        // Small room is not aligned: nothing skipped.
+        let mut small = ReadBuf::default();
+        let n = small.spare(1 << 20, true).map_or(0, |s| s.len());
+        assert_eq!(n, INITIAL);
     }
 }
