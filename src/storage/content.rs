@@ -12,7 +12,7 @@
 //! the hash pool reads through it too; the lock is held only to find or
 //! open a file, never while bytes are read or written.
 
-use super::layout::{Layout, Listed};
+use super::layout::Layout;
 use super::{Mapped, StorageError, guarded, io_err, preallocate, pwritev_all};
 use crate::bitfield::Bitfield;
 use crate::meta::Info;
@@ -158,10 +158,9 @@ struct Segment {
 impl Content {
     /// A file or a directory, to share: read-only, every file wanted. A
     /// directory's info dict is written while it is listed, with pieces
-    /// of `piece_length` (their hashes zero until the tree is hashed: see
-    /// [`Content::draft`]),
-    /// and its files are found through it: the dict is all that is kept
-    /// of them.
+    /// of `piece_length` (their hashes zero until it is hashed: see
+    /// [`Content::hashed`]), and its files are found through it: the dict
+    /// is all that is kept of them.
     pub fn open_shared(path: &Path, piece_length: u32) -> Result<Content, StorageError> {
         let meta = std::fs::symlink_metadata(path).map_err(io_err(path))?;
         if meta.is_dir() {
@@ -183,7 +182,7 @@ impl Content {
         if meta.len() == 0 {
             return Err(StorageError::Empty(path.to_owned()));
         }
-        let single = Layout::Listed(Listed::new(String::new(), [(0, meta.len())]));
+        let single = Layout::Single(meta.len());
         let content = Content::new(path, single, None, false, false, None);
         content.with_single(file)
     }
@@ -257,7 +256,7 @@ impl Content {
                 file.set_len(0).map_err(io_err(&part))?;
                 file.set_len(info.length).map_err(io_err(&part))?;
             }
-            let single = Layout::Listed(Listed::new(String::new(), [(0, info.length)]));
+            let single = Layout::Single(info.length);
             let content = Content::new(&part, single, None, true, false, None);
             let content = content.with_single(file)?;
             return Ok((content, resumed));

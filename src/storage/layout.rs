@@ -1,9 +1,9 @@
 //! Where each file of a share lies in the concatenation, and what it is
-//! called: read from the share's info dict, which the daemon keeps anyway,
-//! or, for one file and for a tree still being hashed (its dict does not
-//! exist yet), listed from the disk. So a tree of 100,000 files costs its
-//! storage a bit per file beyond the metadata, not a second index of
-//! paths and offsets (24 bytes and a path each; bench/dirs.sh, memory).
+//! called: for a tree, read from its info dict, which the daemon keeps
+//! anyway (a shared tree's dict is written while it is listed, before it
+//! is hashed); one file is the concatenation. So a tree of 100,000 files
+//! costs its storage a bit per file beyond the metadata, not a second
+//! index of paths and offsets (bench/dirs.sh, memory).
 
 use crate::meta::files::{Overlap, overlapping};
 use crate::meta::{FileEntry, Info};
@@ -11,68 +11,22 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 pub(super) enum Layout {
-    Listed(Listed),
+    /// One file of this many bytes.
+    Single(u64),
     Info(Arc<Info>),
-}
-
-/// Files found on disk, in order: where each path ends in `names` (the
-/// paths under the root end to end, components joined with `/`), where
-/// each file starts.
-pub(super) struct Listed {
-    offsets: Vec<u64>,
-    name_ends: Vec<u32>,
-    names: String,
-    length: u64,
-}
-
-impl Listed {
-    /// `files`: per file, where its path ends in `names`, and its length.
-    pub(super) fn new(mut names: String, files: impl IntoIterator<Item = (u32, u64)>) -> Listed {
-        let files = files.into_iter();
-        let (mut offsets, mut name_ends) = (Vec::new(), Vec::new());
-        offsets.reserve_exact(files.size_hint().0);
-        name_ends.reserve_exact(files.size_hint().0);
-        let mut length = 0u64;
-        for (end, len) in files {
-            offsets.push(length);
-            name_ends.push(end);
-            length = length.saturating_add(len);
-        }
-        names.shrink_to_fit();
-        Listed {
-            offsets,
-            name_ends,
-            names,
-            length,
-        }
-    }
-
-    fn name(&self, i: usize) -> &str {
-        let start = match i {
-            0 => 0,
-            _ => self.name_ends.get(i - 1).map_or(0, |&e| e as usize),
-        };
-        let end = self.name_ends.get(i).map_or(start, |&e| e as usize);
-        self.names.get(start..end).unwrap_or_default()
-    }
-
-    fn length(&self, i: usize) -> u64 {
-        let end = self.offsets.get(i + 1).copied().unwrap_or(self.length);
-        end - self.offsets[i]
-    }
 }
 
 impl Layout {
     pub(super) fn count(&self) -> usize {
         match self {
-            Layout::Listed(l) => l.offsets.len(),
+            Layout::Single(_) => 1,
             Layout::Info(info) => info.files().len(),
         }
     }
 
     pub(super) fn total(&self) -> u64 {
         match self {
-            Layout::Listed(l) => l.length,
+            Layout::Single(length) => *length,
             Layout::Info(info) => info.length,
         }
     }
@@ -81,7 +35,7 @@ impl Layout {
     /// and whether it is a pad file.
     pub(super) fn file(&self, i: usize) -> (u64, u64, bool) {
         match self {
-            Layout::Listed(l) => (l.offsets[i], l.length(i), false),
+            Layout::Single(length) => (0, *length, false),
             Layout::Info(info) => info
                 .files()
                 .get(i)
@@ -97,7 +51,7 @@ impl Layout {
         range: std::ops::Range<u64>,
     ) -> impl Iterator<Item = Overlap> + '_ {
         let (offsets, total) = match self {
-            Layout::Listed(l) => (&l.offsets[..], l.length),
+            Layout::Single(length) => (&[0][..], *length),
             Layout::Info(info) => (info.files().offsets(), info.length),
         };
         overlapping(offsets, total, range)
@@ -106,14 +60,10 @@ impl Layout {
     /// File `i`'s path under `root` (`root` itself for a single file).
     pub(super) fn path(&self, root: &Path, i: usize) -> PathBuf {
         let mut path = root.to_owned();
-        match self {
-            Layout::Listed(l) if !l.name(i).is_empty() => path.push(l.name(i)),
-            Layout::Listed(_) => {}
-            Layout::Info(info) => {
-                if let Some(f) = info.files().get(i) {
-                    path.extend(info.path(&f).components());
-                }
-            }
+        if let Layout::Info(info) = self
+            && let Some(f) = info.files().get(i)
+        {
+            path.extend(info.path(&f).components());
         }
         path
     }
