@@ -1099,11 +1099,14 @@ fn changed(path: &Path) -> io::Error {
 }
 
 /// The `len` bytes of `file`, read without zeroing a buffer first, from
-/// a page boundary on.
+/// a page boundary on (but for tiny files).
 fn read_whole(file: &File, len: usize) -> io::Result<Whole> {
     use std::os::fd::AsRawFd;
-    let mut buf: Vec<u8> = Vec::with_capacity(len + PAGE);
-    let start = buf.as_ptr().align_offset(PAGE).min(PAGE);
+    // Tiny files are copied fast anyway, and a page more each would add
+    // up in the cache of whole files.
+    let pad = if len >= 4 * PAGE { PAGE } else { 0 };
+    let mut buf: Vec<u8> = Vec::with_capacity(len + pad);
+    let start = buf.as_ptr().align_offset(PAGE).min(pad);
     buf.resize(start, 0);
     let end = start + len;
     while buf.len() < end {
