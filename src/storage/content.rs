@@ -215,7 +215,13 @@ impl Content {
         let changed = this.changed.load(Ordering::Relaxed);
         let draft = match Arc::try_unwrap(this) {
             Ok(content) => content.into_draft()?,
-            Err(shared) => Info::clone(shared.draft()?),
+            Err(shared) => {
+                log::debug!(
+                    "{}: its share is still held; its dict is copied",
+                    root.display()
+                );
+                Info::clone(shared.draft()?)
+            }
         };
         Some(draft.with_hashes(hashes).map(|info| {
             let info = Arc::new(info);
