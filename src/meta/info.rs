@@ -396,9 +396,11 @@ impl TreeDict {
     /// size, it is never copied to grow: doubling, it held its old bytes
     /// and twice as many new ones at its last copy.
     pub fn with_room(entries: usize, name: &str, piece_length: u32, total: u64) -> TreeDict {
+        // Beyond MAX_PIECES, `finish` refuses the dict: no room for them.
         let hashes = Geometry::new(piece_length.max(1), total)
             .piece_count()
-            .saturating_mul(20);
+            .min(MAX_PIECES.into())
+            * 20;
         let rest = b"d5:fileslee4:name12:piece lengthie6:pieces:".len()
             + bytes_len(name.len())
             + digits(piece_length.into())
