@@ -448,6 +448,23 @@ mod tests {
     }
 
     #[test]
+    fn a_tree_of_too_many_pieces_is_refused_before_its_dict_is_made() {
+        let dir = temp_dir("too-many-pieces");
+        std::fs::create_dir_all(dir.join("t")).unwrap();
+        let sparse = File::create(dir.join("t/huge")).unwrap();
+        sparse
+            .set_len(u64::from(crate::limits::MAX_PIECES) * 16384 + 1)
+            .unwrap();
+        match Content::open_shared(&dir.join("t"), 16384) {
+            Err(StorageError::BadPath(_, why)) => {
+                assert!(why.contains("use a larger --piece-size"), "{why}")
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn symlinks_in_a_shared_tree_are_refused_by_name() {
         let dir = temp_dir("symlink");
         std::fs::create_dir_all(dir.join("t/sub")).unwrap();
