@@ -234,9 +234,8 @@ impl<'a> Iterator for Components<'a> {
 
 /// The files of a tree in order, each its path under the root (its
 /// components joined with `/`) and length: what [`super::Info::new_tree`]
-/// describes. A [`Listing`], or the storage's own index of a shared tree,
-/// so that a seeder does not keep a second list of 100,000 paths while
-/// it hashes.
+/// describes (a shared tree is walked straight into its dict instead,
+/// through [`super::info::TreeDict`]).
 pub trait TreeFiles {
     fn count(&self) -> usize;
     /// File `i` of [`TreeFiles::count`].
@@ -254,10 +253,9 @@ impl TreeFiles for Listing {
     }
 }
 
-/// The files of a tree found on disk, before it is hashed: each one's
-/// path under the root (components joined with `/`) and length, the
-/// paths end to end in one string. A tree of 100,000 files is listed in
-/// about 3 MiB this way, where a `Vec<String>` per path took 11.
+/// The files of a tree, each one's path under the root (components joined
+/// with `/`) and length, the paths end to end in one string: how tests and
+/// tools give [`super::Info::new_tree`] a tree.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Listing {
     names: String,
@@ -316,20 +314,6 @@ impl Listing {
             *f = (start, sorted.len() as u32, f.2);
         }
         self.names = sorted;
-    }
-
-    /// The paths end to end, and per file where its path ends and its
-    /// length. Each path starts where the one before ends once sorted.
-    pub fn into_parts(self) -> (String, impl Iterator<Item = (u32, u64)>) {
-        (
-            self.names,
-            self.files.into_iter().map(|(_, end, n)| (end, n)),
-        )
-    }
-
-    pub fn shrink_to_fit(&mut self) {
-        self.names.shrink_to_fit();
-        self.files.shrink_to_fit();
     }
 }
 

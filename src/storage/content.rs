@@ -138,8 +138,6 @@ struct Blocks {
     bytes: usize,
 }
 
-pub use crate::meta::files::{Listing, TreeFiles};
-
 /// A run of bytes to queue on a socket: what it lies in, and where.
 pub type Run = (Arc<dyn SharedBytes>, Range<usize>);
 
@@ -1279,21 +1277,6 @@ fn read_sorted(dir: &Path, under: &[String]) -> Result<Vec<Entry>, StorageError>
         out.push(Entry { name, length });
     }
     out.sort_unstable_by(|a, b| b.name.cmp(&a.name));
-    Ok(out)
-}
-
-/// The files under `root` in torrent order (see [`walk_tree`]).
-pub fn list_tree(root: &Path) -> Result<Listing, StorageError> {
-    let mut out = Listing::default();
-    walk_tree(root, |at, components, length| {
-        match out.len() < crate::limits::MAX_FILES as usize
-            && out.push(&components.join("/"), length)
-        {
-            true => Ok(()),
-            false => Err(too_many_files(at)),
-        }
-    })?;
-    out.shrink_to_fit();
     Ok(out)
 }
 
