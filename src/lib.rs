@@ -4,6 +4,7 @@
 //! The protocol layers (`wire`, `meta`) are sans-IO: they turn bytes into
 //! typed values and back, and know nothing of sockets, clocks or files.
 
+pub mod aligned;
 pub mod api;
 pub mod bitfield;
 pub mod cli;

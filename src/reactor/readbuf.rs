@@ -12,16 +12,12 @@ pub struct ReadBuf {
     start: usize,
     end: usize,
     /// Bytes skipped before the room [`ReadBuf::spare`] last gave, so
-    /// that it starts on an [`ALIGN`] boundary: the kernel copies into
-    /// such memory about 3x faster than into the odd address the end of
-    /// the data is at, more than the move that [`ReadBuf::filled`] closes
-    /// the gap with costs (a 1 GiB download: its socket reads 509 perf
-    /// samples against 166, and 81 for the moves).
+    /// that it starts aligned ([`crate::aligned`]): the kernel's copy
+    /// there saves more than the move that [`ReadBuf::filled`] closes the
+    /// gap with costs (a 1 GiB download: its socket reads 509 perf samples
+    /// against 166, and 81 for the moves).
     gap: usize,
 }
-
-/// The alignment the kernel's copy to user memory needs to be fast here.
-const ALIGN: usize = 64;
 
 /// Room below which reads are small and not worth aligning.
 const ALIGN_FROM: usize = 16 * 1024;
@@ -43,7 +39,7 @@ impl ReadBuf {
     /// buffer is left: by moving the remainder to the front, or by growing
     /// the buffer (doubling, up to `max`). `None` when `max` unprocessed
     /// bytes are already held. With `aligned` (the kernel copies into it),
-    /// large room starts on an [`ALIGN`] boundary.
+    /// large room starts aligned.
     pub fn spare(&mut self, max: usize, aligned: bool) -> Option<&mut [u8]> {
         if self.buf.len() - self.end <= self.buf.len() / 4 {
             if self.start > 0 {
@@ -56,8 +52,7 @@ impl ReadBuf {
                 return None;
             }
         }
-        let at = self.buf.as_ptr() as usize + self.end;
-        let gap = at.next_multiple_of(ALIGN) - at;
+        let gap = crate::aligned::gap(self.buf[self.end..].as_ptr());
         self.gap = match aligned && self.buf.len() - self.end >= ALIGN_FROM + gap {
             true => gap,
             false => 0,
@@ -178,7 +173,7 @@ mod tests {
         room[..5].copy_from_slice(b"hello");
         b.filled(5);
         let room = b.spare(1 << 20, true).unwrap();
-        assert_eq!(room.as_ptr() as usize % ALIGN, 0);
+        assert_eq!(room.as_ptr() as usize % crate::aligned::ALIGN, 0);
         room[..6].copy_from_slice(b" world");
         b.filled(6);
         assert_eq!(b.data(), b"hello world");

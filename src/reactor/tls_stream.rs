@@ -30,17 +30,13 @@ const READ_CHUNK: usize = 256 * 1024;
 /// gets plaintext from every read.
 const MIN_READ: usize = 17 * 1024;
 
-/// Where [`CHUNK`] starts: the kernel copies into memory on such a
-/// boundary about 3x faster than at the allocator's 16-byte offset.
-const CHUNK_ALIGN: usize = 64;
-
 thread_local! {
     /// Ciphertext just read, until rustls takes it (in the same call):
     /// one buffer for all the connections of a loop thread, reused, since
-    /// zeroing it for every read would cost more than the read. Used from
-    /// its first [`CHUNK_ALIGN`] boundary on.
+    /// zeroing it for every read would cost more than the read. Used
+    /// aligned ([`crate::aligned`]).
     static CHUNK: RefCell<Box<[u8]>> =
-        RefCell::new(vec![0; READ_CHUNK + CHUNK_ALIGN].into_boxed_slice());
+        RefCell::new(vec![0; READ_CHUNK + crate::aligned::ALIGN].into_boxed_slice());
 }
 
 /// Who the client of a TLS connection accepted here is, once its
@@ -193,8 +189,7 @@ impl Read for TlsStream {
             // waits in the link to be copied once again.
             let want = buf.len().clamp(MIN_READ, READ_CHUNK);
             let read = CHUNK.with_borrow_mut(|chunk| {
-                let at = chunk.as_ptr().align_offset(CHUNK_ALIGN).min(CHUNK_ALIGN);
-                self.read_socket(&mut chunk[at..at + want], buf)
+                self.read_socket(crate::aligned::slice_mut(chunk, want), buf)
             });
             if let Some(n) = read? {
                 return Ok(n);

@@ -14,6 +14,7 @@
 
 use super::layout::Layout;
 use super::{Mapped, StorageError, guarded, io_err, preallocate, pwritev_all};
+use crate::aligned;
 use crate::bitfield::Bitfield;
 use crate::meta::Info;
 use crate::meta::files::Overlap;
@@ -957,8 +958,8 @@ impl SharedBytes for Owned {
     }
 }
 
-/// A small file's bytes, read whole into memory that starts on a page
-/// (see [`with_buffer`]: the kernel copies there fastest).
+/// A small file's bytes, read whole into aligned memory (see
+/// [`crate::aligned`]).
 struct Whole {
     buf: Vec<u8>,
     start: usize,
@@ -969,9 +970,6 @@ impl SharedBytes for Whole {
         &self.buf[self.start..]
     }
 }
-
-/// Where buffers that the kernel copies file bytes into start.
-const PAGE: usize = 4096;
 
 /// Walks `bufs` byte by byte count, handing out the slices of each run.
 struct Cursor<'a, 'b> {
@@ -1045,10 +1043,9 @@ fn open_creating(path: &Path, length: u64, sized: bool) -> io::Result<File> {
 
 /// Runs `f` on a buffer of `len` bytes, this thread's own, reused: a
 /// fresh one per read costs an allocation and a memset of every byte
-/// read. It starts on a page: the kernel's copy into a buffer at the
-/// allocator's 16-byte offset ran up to twice as slow, depending on where
-/// the allocator had put it (hashing the 10,000-file tree of
-/// bench/dirs.sh: 0.84-1.0 s against 0.63-0.72 s aligned).
+/// read. It starts aligned (see [`crate::aligned`]): hashing the
+/// 10,000-file tree of bench/dirs.sh took 0.84-1.0 s, depending on where
+/// the allocator had put it, against 0.63-0.72 s aligned.
 fn with_buffer<R>(len: usize, f: impl FnOnce(&mut [u8]) -> io::Result<R>) -> io::Result<R> {
     /// Kept between reads up to this size (a piece of 4 MiB, say).
     const KEEP: usize = 4 << 20;
@@ -1063,11 +1060,10 @@ fn with_buffer<R>(len: usize, f: impl FnOnce(&mut [u8]) -> io::Result<R>) -> io:
             Ok(b) => b,
             Err(_) => &mut own,
         };
-        if buf.len() < len + PAGE {
-            buf.resize(len + PAGE, 0);
+        if buf.len() < len + aligned::ALIGN {
+            buf.resize(len + aligned::ALIGN, 0);
         }
-        let skip = buf.as_ptr().align_offset(PAGE);
-        let out = f(&mut buf[skip..skip + len]);
+        let out = f(aligned::slice_mut(buf, len));
         if buf.len() > KEEP {
             *buf = Vec::new();
         }
@@ -1102,15 +1098,12 @@ fn changed(path: &Path) -> io::Error {
     )
 }
 
-/// The `len` bytes of `file`, read without zeroing a buffer first, from
-/// a page boundary on (but for tiny files).
+/// The `len` bytes of `file`, read without zeroing a buffer first, into
+/// aligned memory.
 fn read_whole(file: &File, len: usize) -> io::Result<Whole> {
     use std::os::fd::AsRawFd;
-    // Tiny files are copied fast anyway, and a page more each would add
-    // up in the cache of whole files.
-    let pad = if len >= 4 * PAGE { PAGE } else { 0 };
-    let mut buf: Vec<u8> = Vec::with_capacity(len + pad);
-    let start = buf.as_ptr().align_offset(PAGE).min(pad);
+    let mut buf: Vec<u8> = Vec::with_capacity(len + aligned::ALIGN);
+    let start = aligned::gap(buf.as_ptr());
     buf.resize(start, 0);
     let end = start + len;
     while buf.len() < end {
